@@ -1,1 +1,16 @@
+//! lbdeck: a full-screen operations console for load-balanced web clusters — an nginx or
+//! HAProxy balancer pair kept highly available by keepalived, with backends behind it.
+//!
+//! The library holds everything; `main.rs` is a thin CLI. One task owns [`app::App`];
+//! sources poll on their own and send snapshots over a channel; `App::update` is pure.
 
+pub mod action;
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod model;
+pub mod sources;
+pub mod status;
+pub mod text;
+pub mod tui;
+pub mod ui;

@@ -1,1 +1,244 @@
-fn main() {}
+//! The `lbdeck` command: parses arguments, loads configuration, and hands over to the
+//! console, the demo or a one-shot command. Errors in configuration print one line and
+//! exit 2.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use lbdeck::app::App;
+use lbdeck::config::keys::Keymap;
+use lbdeck::config::profile::{BalancerKind, Profile};
+use lbdeck::config::theme::ThemeSet;
+use lbdeck::config::{config_dir, state_dir, ConfigError};
+
+/// lbdeck — an operations console for load-balanced web clusters: an nginx or HAProxy
+/// balancer pair kept highly available by keepalived, and the backends behind it.
+///
+/// It shows balancer traffic, each backend's health and state as every balancer sees
+/// it, and who holds the VIP, on one screen, refreshed every poll interval. Values that
+/// could not be refreshed are marked stale with their age.
+#[derive(Debug, Parser)]
+#[command(name = "lbdeck", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// Cluster profile: a NAME (looked up in $XDG_CONFIG_HOME/lbdeck/profiles/ then
+    /// ./profiles/) or a path to a .toml file.
+    #[arg(short, long, global = true, env = "LBDECK_PROFILE")]
+    profile: Option<String>,
+
+    /// Colour theme (dark, light, high-contrast, catppuccin-mocha, gruvbox, or one of
+    /// yours in $XDG_CONFIG_HOME/lbdeck/themes/). `t` cycles themes live.
+    #[arg(long, global = true, env = "LBDECK_THEME")]
+    theme: Option<String>,
+
+    /// Keymap file (default: $XDG_CONFIG_HOME/lbdeck/keys.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    keys: Option<PathBuf>,
+
+    /// Refuse every action that changes a cluster (drain, failover…), in the console and
+    /// on the command line.
+    #[arg(long, global = true)]
+    read_only: bool,
+
+    /// Log file (default: $XDG_STATE_HOME/lbdeck/lbdeck.log). The screen never shows logs.
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Open the console on a cluster profile (the default when --profile is given).
+    Watch,
+    /// Open the console on a simulated cluster on loopback: no setup needed.
+    Demo {
+        /// Which balancer pair to simulate.
+        #[arg(long, value_enum, default_value_t = DemoKind::Haproxy)]
+        kind: DemoKind,
+        /// Number of backends.
+        #[arg(long, default_value_t = lbdeck::demo::DEMO_BACKENDS, value_parser = backend_count)]
+        backends: usize,
+    },
+    /// Poll every source once and print a snapshot: a table, or JSON with --json.
+    /// Unreachable parts are reported inside the snapshot; the exit code is 0 unless the
+    /// profile itself is unusable.
+    Status {
+        /// Print JSON (profile, vip, balancers, backends with health and per-balancer
+        /// state, alerts).
+        #[arg(long)]
+        json: bool,
+        /// Poll the simulated demo cluster instead of a profile.
+        #[arg(long, conflicts_with = "profile")]
+        demo: bool,
+    },
+    /// Check a profile, theme and keymap and print what lbdeck would watch.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DemoKind {
+    Haproxy,
+    Nginx,
+}
+
+/// Backends in the demo: 1 to 2000.
+fn backend_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=2000).contains(&n) => Ok(n),
+        _ => Err(format!("expected a number from 1 to 2000, found {s:?}")),
+    }
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  lbdeck demo                         the console on a simulated cluster (start here)
+  lbdeck --profile shop               the console on profiles/shop.toml
+  lbdeck status --profile shop --json one snapshot for scripts
+  lbdeck check --profile shop         validate a profile
+
+Keys in the console: ? help, / filter, o sort, t theme, Tab next pane, q quit.
+Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or configuration.";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _log = init_logging(cli.log_file.clone());
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lbdeck: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => {
+            eprintln!("lbdeck: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Usage(e)) => {
+            eprintln!("lbdeck: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            lbdeck::tui::restore();
+            eprintln!("lbdeck: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Config(ConfigError),
+    Usage(String),
+    Runtime(anyhow::Error),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config(e)
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+fn load_profile(cli: &Cli) -> Result<(Profile, Option<String>), Failure> {
+    let Some(name) = cli.profile.as_deref() else {
+        return Err(Failure::Usage(
+            "no profile given: use --profile NAME|PATH, or try `lbdeck demo` first".into(),
+        ));
+    };
+    let loaded = Profile::load(name)?;
+    Ok((loaded.profile, loaded.path.map(|p| p.display().to_string())))
+}
+
+fn build_app(cli: &Cli, profile: &Profile) -> Result<App, Failure> {
+    let themes = ThemeSet::load()?;
+    let index = match cli.theme.as_deref() {
+        None => 0,
+        Some(name) => themes.position(name).ok_or_else(|| {
+            Failure::Usage(format!("unknown theme {name:?}; available: {}", themes.names().join(", ")))
+        })?,
+    };
+    let keymap = match &cli.keys {
+        Some(path) => Keymap::load(path, true)?,
+        None => match config_dir() {
+            Some(dir) => Keymap::load(&dir.join("keys.toml"), false)?,
+            None => Keymap::default(),
+        },
+    };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    Ok(App::new(profile, keymap, themes, index, no_color))
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        None | Some(Command::Watch) => {
+            let (profile, _) = load_profile(&cli)?;
+            let app = build_app(&cli, &profile)?;
+            lbdeck::tui::run(app, &profile).await?;
+        }
+        Some(Command::Demo { kind, backends }) => {
+            let kind = match kind {
+                DemoKind::Haproxy => BalancerKind::Haproxy,
+                DemoKind::Nginx => BalancerKind::Nginx,
+            };
+            let demo = lbdeck::demo::start(kind, *backends).await?;
+            let mut app = build_app(&cli, &demo.profile)?;
+            app.demo = true;
+            lbdeck::tui::run(app, &demo.profile).await?;
+        }
+        Some(Command::Status { json, demo }) => {
+            let (report, _guard) = if *demo {
+                let d = lbdeck::demo::start(BalancerKind::Haproxy, lbdeck::demo::DEMO_BACKENDS).await?;
+                // Let the simulation produce some traffic before the snapshot.
+                tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+                (lbdeck::status::collect(&d.profile, Some("(demo)".into())).await, Some(d))
+            } else {
+                let (profile, file) = load_profile(&cli)?;
+                (lbdeck::status::collect(&profile, file).await, None)
+            };
+            if *json {
+                let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
+                println!("{text}");
+            } else {
+                print!("{}", lbdeck::status::human(&report));
+            }
+        }
+        Some(Command::Check) => {
+            let (profile, file) = load_profile(&cli)?;
+            build_app(&cli, &profile)?;
+            println!(
+                "{}: ok — {} balancer(s), {} backend(s), poll every {}",
+                file.unwrap_or_default(),
+                profile.balancers.len(),
+                profile.backends.len(),
+                humantime::format_duration(profile.poll_interval)
+            );
+            for b in profile.balancers() {
+                println!("  {} ({}) via {}", b.name, b.kind, b.status_endpoint());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Logs to a file only (the terminal belongs to the console). Failing to open the log
+/// is not fatal.
+fn init_logging(path: Option<PathBuf>) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let path = path.or_else(|| state_dir().map(|d| d.join("lbdeck.log")))?;
+    let dir = path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LBDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_writer(writer).with_ansi(false).with_env_filter(filter).try_init().ok()?;
+    Some(guard)
+}

@@ -1,0 +1,95 @@
+//! The one `Action` enum: everything that can change the console's state. Bindable
+//! variants are named in keymap files (snake_case); internal ones are `#[serde(skip)]`.
+
+use std::time::Instant;
+
+use crossterm::event::KeyEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::sources::SourceUpdate;
+
+/// Something that happened: a command the operator gave, input, or new data.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Leave the console.
+    Quit,
+    /// Show or hide the help overlay.
+    Help,
+    /// Move the selection up.
+    Up,
+    /// Move the selection down.
+    Down,
+    /// Move the selection a page up.
+    PageUp,
+    /// Move the selection a page down.
+    PageDown,
+    /// Jump to the first row.
+    Top,
+    /// Jump to the last row.
+    Bottom,
+    /// Focus the next pane.
+    NextPane,
+    /// Focus the previous pane.
+    PrevPane,
+    /// Start typing a backend filter.
+    Filter,
+    /// Sort the backend table by the next column.
+    SortNext,
+    /// Reverse the sort order.
+    SortReverse,
+    /// Switch to the next theme.
+    CycleTheme,
+    /// Poll every source now instead of waiting for the next round.
+    Refresh,
+    /// A key press, resolved through the keymap (or typed into the filter).
+    #[serde(skip)]
+    Key(KeyEvent),
+    /// The terminal was resized.
+    #[serde(skip)]
+    Resize(u16, u16),
+    /// A source delivered a result.
+    #[serde(skip)]
+    Update(SourceUpdate),
+    /// Time passed: ages and the clock move on.
+    #[serde(skip)]
+    Tick(Instant),
+}
+
+impl Action {
+    /// Every bindable action with a one-line description, in help order.
+    pub const BINDABLE: &'static [(Action, &'static str)] = &[
+        (Action::Help, "show or hide this help"),
+        (Action::Quit, "quit"),
+        (Action::Up, "move up"),
+        (Action::Down, "move down"),
+        (Action::PageUp, "page up"),
+        (Action::PageDown, "page down"),
+        (Action::Top, "first row"),
+        (Action::Bottom, "last row"),
+        (Action::NextPane, "next pane"),
+        (Action::PrevPane, "previous pane"),
+        (Action::Filter, "filter backends (Enter keeps, Esc clears)"),
+        (Action::SortNext, "sort backends by the next column"),
+        (Action::SortReverse, "reverse the sort order"),
+        (Action::CycleTheme, "next theme"),
+        (Action::Refresh, "poll everything now"),
+    ];
+
+    /// The keymap name of a bindable action.
+    pub fn name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// What `update` asks the run loop to do; the loop owns all I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Restore the terminal and exit.
+    Quit,
+    /// Ask every source to poll now.
+    PollNow,
+}

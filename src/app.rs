@@ -1,0 +1,456 @@
+//! The console's state and its pure `update`: one action in, state changed, effects out.
+//! No terminal and no I/O here, so every behaviour is tested headless.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Local};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::action::{Action, Effect};
+use crate::config::keys::Keymap;
+use crate::config::profile::{Environment, Profile};
+use crate::config::theme::{Theme, ThemeSet};
+use crate::model::{Backend, Cluster, Health};
+
+/// The panes that take focus, in Tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    /// The balancer pane.
+    Balancers,
+    /// The backend table.
+    Backends,
+    /// The event log.
+    Events,
+}
+
+const PANES: [Pane; 3] = [Pane::Balancers, Pane::Backends, Pane::Events];
+
+/// What keys currently do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Keys go through the keymap.
+    Normal,
+    /// Keys edit the backend filter.
+    Filter,
+    /// The help overlay is open.
+    Help,
+}
+
+/// Backend table columns that can be sorted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Profile order (then discovery order).
+    Config,
+    /// Name.
+    Name,
+    /// Our health probe, worst first.
+    Health,
+    /// Balancer state, worst first.
+    State,
+    /// Sessions.
+    Sessions,
+    /// Requests per second.
+    Rate,
+    /// 5xx responses.
+    Errors,
+    /// Latency.
+    Latency,
+}
+
+const SORT_KEYS: [SortKey; 8] = [
+    SortKey::Config,
+    SortKey::Name,
+    SortKey::Health,
+    SortKey::State,
+    SortKey::Sessions,
+    SortKey::Rate,
+    SortKey::Errors,
+    SortKey::Latency,
+];
+
+impl SortKey {
+    /// Label shown in the table title.
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Config => "config",
+            SortKey::Name => "name",
+            SortKey::Health => "health",
+            SortKey::State => "state",
+            SortKey::Sessions => "sessions",
+            SortKey::Rate => "req/s",
+            SortKey::Errors => "5xx",
+            SortKey::Latency => "latency",
+        }
+    }
+
+    /// Busy/bad first for numeric columns: that is what an operator looks for.
+    fn descending_by_default(self) -> bool {
+        matches!(self, SortKey::Sessions | SortKey::Rate | SortKey::Errors | SortKey::Latency | SortKey::Health | SortKey::State)
+    }
+}
+
+/// Where the screen is looking.
+#[derive(Debug, Clone)]
+pub struct UiState {
+    /// The focused pane.
+    pub focus: Pane,
+    /// What keys do.
+    pub mode: Mode,
+    /// The applied filter (case-insensitive substring of name or address).
+    pub filter: String,
+    /// Sort column.
+    pub sort: SortKey,
+    /// Sort descending.
+    pub descending: bool,
+    /// The selected backend, by name (stable while rows move).
+    pub selected_backend: Option<String>,
+    /// The selected balancer.
+    pub selected_balancer: usize,
+    /// Event log scroll: 0 shows the newest.
+    pub event_scroll: usize,
+    /// Terminal size.
+    pub size: (u16, u16),
+}
+
+/// Everything the console knows and shows.
+pub struct App {
+    /// The cluster's state.
+    pub cluster: Cluster,
+    /// Shown in the header.
+    pub profile_name: String,
+    /// Environment of the profile.
+    pub environment: Environment,
+    /// Running on the simulated demo cluster.
+    pub demo: bool,
+    /// Key bindings.
+    pub keymap: Keymap,
+    /// Available themes.
+    pub themes: ThemeSet,
+    /// Index of the theme in use.
+    pub theme_index: usize,
+    /// NO_COLOR is set: themes lose their colours.
+    pub no_color: bool,
+    /// The theme in use, resolved (colourless under NO_COLOR).
+    pub theme: Theme,
+    /// Screen state.
+    pub ui: UiState,
+    /// The time the screen shows (advanced by ticks and updates).
+    pub now: Instant,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+    /// Status-line message (theme switched, etc.).
+    pub flash: Option<(Instant, String)>,
+    start: (Instant, DateTime<Local>),
+}
+
+/// How long a status-line message stays.
+const FLASH_FOR: Duration = Duration::from_secs(3);
+
+impl App {
+    /// A console for `profile`, before any poll.
+    pub fn new(profile: &Profile, keymap: Keymap, themes: ThemeSet, theme_index: usize, no_color: bool) -> App {
+        let now = Instant::now();
+        let theme_index = theme_index.min(themes.themes.len().saturating_sub(1));
+        let mut app = App {
+            cluster: Cluster::new(profile),
+            profile_name: crate::text::clip(&profile.name, 40),
+            environment: profile.environment,
+            demo: false,
+            keymap,
+            themes,
+            theme_index,
+            no_color,
+            theme: Theme::default(),
+            ui: UiState {
+                focus: Pane::Backends,
+                mode: Mode::Normal,
+                filter: String::new(),
+                sort: SortKey::Config,
+                descending: false,
+                selected_backend: None,
+                selected_balancer: 0,
+                event_scroll: 0,
+                size: (80, 24),
+            },
+            now,
+            dirty: true,
+            flash: None,
+            start: (now, Local::now()),
+        };
+        app.apply_theme();
+        app
+    }
+
+    /// Fixes the wall clock that corresponds to `now` (tests use it for stable output).
+    pub fn set_clock(&mut self, now: Instant, wall: DateTime<Local>) {
+        self.now = now;
+        self.start = (now, wall);
+    }
+
+    /// Wall-clock time of an instant.
+    pub fn wall(&self, at: Instant) -> DateTime<Local> {
+        let (i0, w0) = self.start;
+        if at >= i0 {
+            w0 + chrono::Duration::from_std(at - i0).unwrap_or_default()
+        } else {
+            w0 - chrono::Duration::from_std(i0 - at).unwrap_or_default()
+        }
+    }
+
+    fn apply_theme(&mut self) {
+        let t = self.themes.themes.get(self.theme_index).cloned().unwrap_or_default();
+        self.theme = if self.no_color { t.without_colour() } else { t };
+    }
+
+    /// Applies one action and returns what the run loop must do.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        self.dirty = true;
+        match action {
+            Action::Key(key) => return self.on_key(key),
+            Action::Resize(w, h) => self.ui.size = (w, h),
+            Action::Update(u) => {
+                let wall = self.wall(Instant::now().max(self.now));
+                self.cluster.apply(u, wall);
+                self.keep_selection();
+            }
+            Action::Tick(now) => {
+                self.now = now;
+                if self.flash.as_ref().is_some_and(|(t, _)| now.saturating_duration_since(*t) > FLASH_FOR) {
+                    self.flash = None;
+                }
+            }
+            Action::Quit => return vec![Effect::Quit],
+            Action::Help => {
+                self.ui.mode = if self.ui.mode == Mode::Help { Mode::Normal } else { Mode::Help };
+            }
+            Action::Up => self.move_selection(-1),
+            Action::Down => self.move_selection(1),
+            Action::PageUp => self.move_selection(-(self.page() as isize)),
+            Action::PageDown => self.move_selection(self.page() as isize),
+            Action::Top => self.move_selection(isize::MIN / 2),
+            Action::Bottom => self.move_selection(isize::MAX / 2),
+            Action::NextPane => self.ui.focus = cycle(&PANES, self.ui.focus, 1),
+            Action::PrevPane => self.ui.focus = cycle(&PANES, self.ui.focus, -1),
+            Action::Filter => {
+                self.ui.mode = Mode::Filter;
+                self.ui.focus = Pane::Backends;
+            }
+            Action::SortNext => {
+                self.ui.sort = cycle(&SORT_KEYS, self.ui.sort, 1);
+                self.ui.descending = self.ui.sort.descending_by_default();
+                self.say(format!("sorted by {}", self.ui.sort.label()));
+            }
+            Action::SortReverse => {
+                self.ui.descending = !self.ui.descending;
+                self.say(format!(
+                    "sorted by {} {}",
+                    self.ui.sort.label(),
+                    if self.ui.descending { "descending" } else { "ascending" }
+                ));
+            }
+            Action::CycleTheme => {
+                self.theme_index = (self.theme_index + 1) % self.themes.themes.len().max(1);
+                self.apply_theme();
+                self.say(format!("theme: {}", self.theme.name));
+            }
+            Action::Refresh => {
+                self.say("polling now".into());
+                return vec![Effect::PollNow];
+            }
+        }
+        Vec::new()
+    }
+
+    fn say(&mut self, text: String) {
+        self.flash = Some((self.now, text));
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if key.kind == crossterm::event::KeyEventKind::Release {
+            self.dirty = false;
+            return Vec::new();
+        }
+        match self.ui.mode {
+            Mode::Filter => {
+                match key.code {
+                    KeyCode::Esc => {
+                        self.ui.filter.clear();
+                        self.ui.mode = Mode::Normal;
+                    }
+                    KeyCode::Enter => self.ui.mode = Mode::Normal,
+                    KeyCode::Backspace => {
+                        self.ui.filter.pop();
+                    }
+                    KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => self.ui.filter.clear(),
+                    KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        return vec![Effect::Quit];
+                    }
+                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) && self.ui.filter.chars().count() < 64 => {
+                        self.ui.filter.push(c);
+                    }
+                    KeyCode::Up | KeyCode::Down => {
+                        self.move_selection(if key.code == KeyCode::Up { -1 } else { 1 });
+                    }
+                    _ => {}
+                }
+                self.keep_selection();
+                Vec::new()
+            }
+            Mode::Help => {
+                let action = self.keymap.action(&key).cloned();
+                match action {
+                    Some(Action::Quit) if key.code != KeyCode::Char('q') => vec![Effect::Quit],
+                    Some(Action::Up) | Some(Action::Down) | Some(Action::CycleTheme) => {
+                        self.update(action.unwrap_or(Action::Help))
+                    }
+                    _ => {
+                        // Any other key (Esc, ?, q) closes the overlay, as in htop.
+                        self.ui.mode = Mode::Normal;
+                        Vec::new()
+                    }
+                }
+            }
+            Mode::Normal => {
+                if key.code == KeyCode::Esc && !self.ui.filter.is_empty() {
+                    self.ui.filter.clear();
+                    return Vec::new();
+                }
+                match self.keymap.action(&key).cloned() {
+                    Some(a) => self.update(a),
+                    None => {
+                        self.dirty = false;
+                        Vec::new()
+                    }
+                }
+            }
+        }
+    }
+
+    fn page(&self) -> usize {
+        (self.ui.size.1 as usize / 3).max(1)
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        match self.ui.focus {
+            Pane::Balancers => {
+                let n = self.cluster.balancers.len();
+                self.ui.selected_balancer = step(self.ui.selected_balancer, delta, n);
+            }
+            Pane::Backends => {
+                let rows = self.visible_backends();
+                if rows.is_empty() {
+                    return;
+                }
+                let current = self
+                    .ui
+                    .selected_backend
+                    .as_ref()
+                    .and_then(|name| rows.iter().position(|&i| self.cluster.backends[i].name == *name))
+                    .unwrap_or(0);
+                let next = if self.ui.selected_backend.is_none() { 0 } else { step(current, delta, rows.len()) };
+                self.ui.selected_backend = Some(self.cluster.backends[rows[next]].name.clone());
+            }
+            Pane::Events => {
+                let n = self.cluster.events.len();
+                // Up scrolls back in time; the list shows newest at the bottom.
+                self.ui.event_scroll = step(self.ui.event_scroll, -delta, n.max(1));
+            }
+        }
+    }
+
+    /// Selects the first visible backend when nothing (visible) is selected.
+    fn keep_selection(&mut self) {
+        let rows = self.visible_backends();
+        let visible = self
+            .ui
+            .selected_backend
+            .as_ref()
+            .is_some_and(|name| rows.iter().any(|&i| self.cluster.backends[i].name == *name));
+        if !visible {
+            self.ui.selected_backend = rows.first().map(|&i| self.cluster.backends[i].name.clone());
+        }
+    }
+
+    /// Backend indices after filter and sort, in display order.
+    pub fn visible_backends(&self) -> Vec<usize> {
+        let needle = self.ui.filter.to_lowercase();
+        let mut rows: Vec<usize> = self
+            .cluster
+            .backends
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| {
+                needle.is_empty() || b.name.to_lowercase().contains(&needle) || b.address.to_lowercase().contains(&needle)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let backends = &self.cluster.backends;
+        let key = self.ui.sort;
+        rows.sort_by(|&a, &b| {
+            let (x, y) = (&backends[a], &backends[b]);
+            let ord = compare(key, x, y).then_with(|| a.cmp(&b));
+            if self.ui.descending {
+                ord.reverse()
+            } else {
+                ord
+            }
+        });
+        rows
+    }
+
+    /// The selected backend's index, if any.
+    pub fn selected_backend(&self) -> Option<usize> {
+        let name = self.ui.selected_backend.as_ref()?;
+        self.cluster.backends.iter().position(|b| b.name == *name)
+    }
+}
+
+fn compare(key: SortKey, x: &Backend, y: &Backend) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let f = |v: Option<f64>| v.unwrap_or(-1.0);
+    match key {
+        SortKey::Config => Ordering::Equal,
+        SortKey::Name => natural(&x.name, &y.name),
+        SortKey::Health => health_rank(&x.health).cmp(&health_rank(&y.health)),
+        SortKey::State => x.worst_state().cmp(&y.worst_state()),
+        SortKey::Sessions => x.sessions().cmp(&y.sessions()),
+        SortKey::Rate => f(x.req_rate()).total_cmp(&f(y.req_rate())),
+        SortKey::Errors => x.responses(2).cmp(&y.responses(2)),
+        SortKey::Latency => f(x.latency_ms()).total_cmp(&f(y.latency_ms())),
+    }
+}
+
+fn health_rank(h: &Health) -> u8 {
+    match h {
+        Health::Healthy => 0,
+        Health::Unknown => 1,
+        Health::Unhealthy => 2,
+        Health::Down => 3,
+    }
+}
+
+/// Compares names so that web2 sorts before web10.
+fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    let split = |s: &str| {
+        let digits = s.len() - s.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let (head, tail) = s.split_at(s.len() - digits);
+        (head.to_string(), tail.parse::<u64>().unwrap_or(0))
+    };
+    split(a).cmp(&split(b)).then_with(|| a.cmp(b))
+}
+
+fn step(current: usize, delta: isize, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    (current as isize).saturating_add(delta).clamp(0, len as isize - 1) as usize
+}
+
+fn cycle<T: Copy + PartialEq>(all: &[T], current: T, delta: isize) -> T {
+    let i = all.iter().position(|x| *x == current).unwrap_or(0) as isize;
+    let n = all.len() as isize;
+    all[((i + delta).rem_euclid(n)) as usize]
+}
+
+#[cfg(test)]
+mod tests;

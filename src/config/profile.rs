@@ -1,0 +1,642 @@
+//! Profiles: one cluster per TOML file. The key names here are the contract admins write
+//! against; optional keys may be added, existing ones keep their names.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::{config_dir, parse_toml, ConfigError};
+
+/// Shortest poll interval accepted: faster polling only loads the balancers.
+const MIN_POLL: Duration = Duration::from_millis(200);
+
+/// A cluster: a balancer pair (or more) behind one VIP and the backends behind them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Shown in the header.
+    pub name: String,
+    /// How careful the console is with this cluster; `production` is marked loudly.
+    #[serde(default)]
+    pub environment: Environment,
+    /// How often every source is polled.
+    #[serde(default = "default_poll", with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Upper bound for any one remote call.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Draining below this many healthy backends needs the backend's name typed.
+    #[serde(default)]
+    pub min_healthy_backends: Option<usize>,
+    /// How the console reaches nodes over SSH.
+    #[serde(default)]
+    pub ssh: SshSettings,
+    /// The virtual IP keepalived moves between the balancers.
+    #[serde(default)]
+    pub vip: Option<VipSettings>,
+    /// The balancers of the pair.
+    pub balancers: Vec<Spanned<BalancerSettings>>,
+    /// The web servers behind the balancers.
+    #[serde(default)]
+    pub backends: Vec<Spanned<BackendSettings>>,
+}
+
+fn default_poll() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// The kind of cluster: decides how loudly the screen warns and how much confirmation
+/// actions need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Live traffic: the frame is painted in the production colour.
+    #[default]
+    Production,
+    /// Pre-production.
+    Staging,
+    /// A test bench (the project's lab, the demo).
+    Lab,
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Environment::Production => "production",
+            Environment::Staging => "staging",
+            Environment::Lab => "lab",
+        })
+    }
+}
+
+/// SSH access to the nodes (used from the SSH transport on).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    /// Remote user.
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Port, when not 22 and not set in ~/.ssh/config.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Private key; ssh-agent is used when absent.
+    #[serde(default)]
+    pub identity_file: Option<String>,
+    /// known_hosts file used to verify host keys.
+    #[serde(default = "default_known_hosts")]
+    pub known_hosts: String,
+    /// Run privileged commands through `sudo -n`.
+    #[serde(default)]
+    pub sudo: bool,
+}
+
+impl Default for SshSettings {
+    fn default() -> Self {
+        Self {
+            user: default_user(),
+            port: None,
+            identity_file: None,
+            known_hosts: default_known_hosts(),
+            sudo: false,
+        }
+    }
+}
+
+fn default_user() -> String {
+    "root".into()
+}
+
+fn default_known_hosts() -> String {
+    "~/.ssh/known_hosts".into()
+}
+
+/// The virtual IP and an optional end-to-end probe through it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VipSettings {
+    /// The address keepalived moves.
+    pub address: String,
+    /// A URL fetched through the VIP each round to prove it serves.
+    #[serde(default)]
+    pub check_url: Option<HttpUrl>,
+}
+
+/// Which daemon balances on a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BalancerKind {
+    /// nginx open source: stub_status, access log, upstream file.
+    Nginx,
+    /// NGINX Plus: the REST API.
+    NginxPlus,
+    /// HAProxy: runtime API or stats CSV.
+    Haproxy,
+}
+
+impl fmt::Display for BalancerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BalancerKind::Nginx => "nginx",
+            BalancerKind::NginxPlus => "nginx-plus",
+            BalancerKind::Haproxy => "haproxy",
+        })
+    }
+}
+
+/// One balancer of the pair.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalancerSettings {
+    /// Short name shown everywhere (lb1).
+    pub name: String,
+    /// SSH target and the default host for URLs.
+    pub host: String,
+    /// The balancing daemon.
+    pub kind: BalancerKind,
+    /// nginx stub_status URL, NGINX Plus API base, or HAProxy stats page.
+    #[serde(default)]
+    pub status_url: Option<HttpUrl>,
+    /// HAProxy runtime API: `tcp://host:port` or `unix:///path`.
+    #[serde(default)]
+    pub runtime_api: Option<RuntimeApi>,
+    /// HAProxy backend / nginx upstream holding the backends.
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// nginx: the file holding the upstream block (for draining).
+    #[serde(default)]
+    pub upstream_file: Option<String>,
+    /// nginx: the access log with upstream fields (per-backend traffic).
+    #[serde(default)]
+    pub access_log: Option<String>,
+    /// keepalived on this node.
+    #[serde(default)]
+    pub keepalived: Option<KeepalivedSettings>,
+}
+
+/// Stock Debian path of the nginx upstream file lbdeck edits to drain.
+pub const DEFAULT_UPSTREAM_FILE: &str = "/etc/nginx/conf.d/upstream.conf";
+/// Stock Debian nginx access log.
+pub const DEFAULT_ACCESS_LOG: &str = "/var/log/nginx/access.log";
+/// Stock Debian HAProxy admin socket.
+pub const DEFAULT_HAPROXY_SOCKET: &str = "/run/haproxy/admin.sock";
+
+impl BalancerSettings {
+    /// Where this balancer's numbers are read, after defaults.
+    pub fn status_endpoint(&self) -> StatusEndpoint {
+        match (self.kind, &self.runtime_api, &self.status_url) {
+            (BalancerKind::Haproxy, Some(api), _) => StatusEndpoint::RuntimeApi(api.clone()),
+            (BalancerKind::Haproxy, None, Some(url)) => StatusEndpoint::StatsCsv(url.clone()),
+            (BalancerKind::Haproxy, None, None) => StatusEndpoint::RuntimeApi(RuntimeApi::Unix(
+                DEFAULT_HAPROXY_SOCKET.into(),
+            )),
+            (BalancerKind::Nginx, _, Some(url)) => StatusEndpoint::StubStatus(url.clone()),
+            (BalancerKind::Nginx, _, None) => {
+                StatusEndpoint::StubStatus(HttpUrl(format!("http://{}/nginx_status", self.host)))
+            }
+            (BalancerKind::NginxPlus, _, Some(url)) => StatusEndpoint::PlusApi(url.clone()),
+            (BalancerKind::NginxPlus, _, None) => {
+                StatusEndpoint::PlusApi(HttpUrl(format!("http://{}:8080/api", self.host)))
+            }
+        }
+    }
+
+    /// The upstream/backend name, defaulting to the issue's stock name.
+    pub fn backend_name(&self) -> &str {
+        self.backend.as_deref().unwrap_or("be_web")
+    }
+}
+
+/// Where a balancer's numbers come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusEndpoint {
+    /// nginx `stub_status` page.
+    StubStatus(HttpUrl),
+    /// NGINX Plus API base (`…/api`).
+    PlusApi(HttpUrl),
+    /// HAProxy stats page; `;csv` is appended when missing.
+    StatsCsv(HttpUrl),
+    /// HAProxy runtime API.
+    RuntimeApi(RuntimeApi),
+}
+
+impl fmt::Display for StatusEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StatusEndpoint::StubStatus(u) => write!(f, "stub_status {u}"),
+            StatusEndpoint::PlusApi(u) => write!(f, "Plus API {u}"),
+            StatusEndpoint::StatsCsv(u) => write!(f, "stats CSV {u}"),
+            StatusEndpoint::RuntimeApi(a) => write!(f, "runtime API {a}"),
+        }
+    }
+}
+
+/// keepalived on a balancer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepalivedSettings {
+    /// The vrrp_instance name.
+    #[serde(default = "default_instance")]
+    pub instance: String,
+    /// keepalived's notify FIFO, followed for pushed transitions.
+    #[serde(default)]
+    pub notify_fifo: Option<String>,
+    /// Where keepalived writes its JSON dump.
+    #[serde(default = "default_json_dump")]
+    pub json_dump: String,
+    /// How a controlled failover is triggered.
+    #[serde(default)]
+    pub failover: Option<FailoverMethod>,
+}
+
+fn default_instance() -> String {
+    "VI_1".into()
+}
+
+fn default_json_dump() -> String {
+    "/tmp/keepalived.json".into()
+}
+
+/// How a controlled failover is triggered on the MASTER.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FailoverMethod {
+    /// Write a value into a `vrrp_track_file`.
+    TrackFile {
+        /// The tracked file.
+        path: String,
+        /// The value written to fail over (multiplied by the track weight).
+        #[serde(deserialize_with = "int_or_string")]
+        value: i64,
+    },
+    /// Stop keepalived (the peer takes over on the priority-0 advert).
+    StopDaemon,
+    /// Lower the priority in the config and reload.
+    Priority {
+        /// The priority written to fail over.
+        value: u8,
+    },
+}
+
+fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Int(i) => Ok(i),
+        Raw::Text(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| de::Error::custom(format!("expected an integer such as \"-100\", found {s:?}"))),
+    }
+}
+
+/// A web server behind the balancers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSettings {
+    /// The name the balancers know it by (HAProxy server name).
+    pub name: String,
+    /// `host:port` as written in the balancers' config.
+    pub address: HostPort,
+    /// Our own health probe; defaults to `http://ADDRESS/`.
+    #[serde(default)]
+    pub health_url: Option<HttpUrl>,
+}
+
+impl BackendSettings {
+    /// The probe URL after defaults.
+    pub fn probe_url(&self) -> HttpUrl {
+        self.health_url
+            .clone()
+            .unwrap_or_else(|| HttpUrl(format!("http://{}/", self.address.0)))
+    }
+}
+
+/// An http(s) URL, checked when the profile is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpUrl(pub String);
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match reqwest::Url::parse(&s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(HttpUrl(s)),
+            _ => Err(de::Error::custom(format!(
+                "expected an http:// or https:// URL with a host, found {s:?}"
+            ))),
+        }
+    }
+}
+
+/// `host:port`, checked when the profile is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostPort(pub String);
+
+impl HostPort {
+    /// The host part (brackets of an IPv6 literal removed).
+    pub fn host(&self) -> &str {
+        let (h, _) = self.0.rsplit_once(':').unwrap_or((&self.0, ""));
+        h.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+impl<'de> Deserialize<'de> for HostPort {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let ok = s
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if ok {
+            Ok(HostPort(s))
+        } else {
+            Err(de::Error::custom(format!(
+                "expected host:port such as \"10.0.0.21:80\", found {s:?}"
+            )))
+        }
+    }
+}
+
+/// The HAProxy runtime API address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeApi {
+    /// `tcp://host:port`
+    Tcp(String),
+    /// `unix:///path` (on this machine; over SSH from the SSH transport on)
+    Unix(PathBuf),
+}
+
+impl fmt::Display for RuntimeApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeApi::Tcp(a) => write!(f, "tcp://{a}"),
+            RuntimeApi::Unix(p) => write!(f, "unix://{}", p.display()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RuntimeApi {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if let Some(addr) = s.strip_prefix("tcp://") {
+            let ok = addr
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+            if ok {
+                return Ok(RuntimeApi::Tcp(addr.to_string()));
+            }
+        } else if let Some(path) = s.strip_prefix("unix://") {
+            if path.starts_with('/') {
+                return Ok(RuntimeApi::Unix(PathBuf::from(path)));
+            }
+        }
+        Err(de::Error::custom(format!(
+            "expected tcp://host:port or unix:///absolute/path, found {s:?}"
+        )))
+    }
+}
+
+/// A profile read from disk, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedProfile {
+    /// The parsed profile.
+    pub profile: Profile,
+    /// The file it was read from (None for the demo's generated profile).
+    pub path: Option<PathBuf>,
+}
+
+impl Profile {
+    /// Parses and checks a profile's text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Profile, ConfigError> {
+        let profile: Profile = parse_toml(file, text)?;
+        profile.check(file, text)?;
+        Ok(profile)
+    }
+
+    /// Checks that need more than one key: names unique, at least one balancer, sane
+    /// intervals.
+    fn check(&self, file: &str, text: &str) -> Result<(), ConfigError> {
+        if self.balancers.is_empty() {
+            return Err(ConfigError::file(
+                file,
+                "expected at least one [[balancers]] table",
+            ));
+        }
+        if self.poll_interval < MIN_POLL {
+            return Err(ConfigError::file(
+                file,
+                format!(
+                    "poll_interval must be at least {}, found {}",
+                    humantime::format_duration(MIN_POLL),
+                    humantime::format_duration(self.poll_interval)
+                ),
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::file(file, "timeout must be greater than zero"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for b in &self.balancers {
+            if !seen.insert(b.get_ref().name.clone()) {
+                return Err(ConfigError::at(
+                    file,
+                    text,
+                    b.span(),
+                    format!("balancer name {:?} is used twice; names must be unique", b.get_ref().name),
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for b in &self.backends {
+            if !seen.insert(b.get_ref().name.clone()) {
+                return Err(ConfigError::at(
+                    file,
+                    text,
+                    b.span(),
+                    format!("backend name {:?} is used twice; names must be unique", b.get_ref().name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The balancers without their spans.
+    pub fn balancers(&self) -> impl Iterator<Item = &BalancerSettings> {
+        self.balancers.iter().map(Spanned::get_ref)
+    }
+
+    /// The backends without their spans.
+    pub fn backends(&self) -> impl Iterator<Item = &BackendSettings> {
+        self.backends.iter().map(Spanned::get_ref)
+    }
+
+    /// Finds and reads a profile: a path, or a NAME looked up in
+    /// `$XDG_CONFIG_HOME/lbdeck/profiles/` then `./profiles/`.
+    pub fn load(name_or_path: &str) -> Result<LoadedProfile, ConfigError> {
+        let path = resolve(name_or_path)?;
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::file(&shown, format!("cannot read the profile: {e}")))?;
+        let profile = Profile::parse(&shown, &text)?;
+        Ok(LoadedProfile {
+            profile,
+            path: Some(path),
+        })
+    }
+}
+
+/// The directories searched for a profile NAME, in order.
+pub fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = config_dir() {
+        dirs.push(d.join("profiles"));
+    }
+    dirs.push(PathBuf::from("profiles"));
+    dirs
+}
+
+fn resolve(name_or_path: &str) -> Result<PathBuf, ConfigError> {
+    let direct = Path::new(name_or_path);
+    let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".toml");
+    if looks_like_path {
+        if direct.is_file() {
+            return Ok(direct.to_path_buf());
+        }
+        return Err(ConfigError::file(
+            name_or_path,
+            "no such profile file; expected a path to a .toml profile or a profile name",
+        ));
+    }
+    let dirs = search_dirs();
+    for dir in &dirs {
+        let candidate = dir.join(format!("{name_or_path}.toml"));
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    Err(ConfigError::file(
+        name_or_path,
+        format!(
+            "no profile of that name; looked for {name_or_path}.toml in {}",
+            looked.join(" and ")
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+name = "shop"
+environment = "production"
+poll_interval = "1s"
+[ssh]
+user = "root"
+identity_file = "~/.ssh/id_ed25519"
+known_hosts = "~/.ssh/known_hosts"
+[vip]
+address = "192.168.0.100"
+check_url = "http://192.168.0.100/"
+[[balancers]]
+name = "lb1"
+host = "10.0.0.11"
+kind = "nginx"
+status_url = "http://10.0.0.11:8080/nginx_status"
+runtime_api = "tcp://10.0.0.11:9999"
+backend = "be_web"
+upstream_file = "/etc/nginx/conf.d/upstream.conf"
+access_log = "/var/log/nginx/access.log"
+[balancers.keepalived]
+instance = "VI_1"
+notify_fifo = "/run/keepalived.fifo"
+failover = { method = "track_file", path = "/etc/keepalived/maintenance", value = "-100" }
+[[backends]]
+name = "web1"
+address = "10.0.0.21:80"
+health_url = "http://10.0.0.21/health"
+"#;
+
+    #[test]
+    fn the_issue_schema_parses_whole() {
+        let p = Profile::parse("t.toml", FULL).expect("parses");
+        assert_eq!(p.name, "shop");
+        assert_eq!(p.environment, Environment::Production);
+        assert_eq!(p.poll_interval, Duration::from_secs(1));
+        let lb = p.balancers().next().expect("one balancer");
+        assert_eq!(lb.kind, BalancerKind::Nginx);
+        assert_eq!(
+            lb.keepalived.as_ref().and_then(|k| k.failover.clone()),
+            Some(FailoverMethod::TrackFile {
+                path: "/etc/keepalived/maintenance".into(),
+                value: -100
+            })
+        );
+        assert_eq!(lb.runtime_api, Some(RuntimeApi::Tcp("10.0.0.11:9999".into())));
+        let be = p.backends().next().expect("one backend");
+        assert_eq!(be.address.host(), "10.0.0.21");
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_expected_keys() {
+        let text = FULL.replace("poll_interval = \"1s\"", "poll_intervall = \"1s\"");
+        let err = Profile::parse("t.toml", &text).expect_err("rejected");
+        assert_eq!(err.position.map(|p| p.0), Some(4));
+        assert!(err.message.contains("unknown field `poll_intervall`"), "{err}");
+        assert!(err.message.contains("poll_interval"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_and_bad_values_are_explained() {
+        let err = Profile::parse("t.toml", &FULL.replace("\"1s\"", "5")).expect_err("rejected");
+        assert_eq!(err.position.map(|p| p.0), Some(4), "{err}");
+        let err = Profile::parse("t.toml", &FULL.replace("tcp://10.0.0.11:9999", "10.0.0.11"))
+            .expect_err("rejected");
+        assert!(err.message.contains("expected tcp://host:port"), "{err}");
+        let err = Profile::parse("t.toml", &FULL.replace("\"nginx\"", "\"apache\"")).expect_err("rejected");
+        assert!(err.message.contains("nginx-plus"), "{err}");
+        let err = Profile::parse("t.toml", &FULL.replace("10.0.0.21:80", "10.0.0.21")).expect_err("rejected");
+        assert!(err.message.contains("host:port"), "{err}");
+    }
+
+    #[test]
+    fn missing_required_key_and_duplicates() {
+        let err = Profile::parse("t.toml", "name = \"x\"\n").expect_err("rejected");
+        assert!(err.message.contains("balancers"), "{err}");
+        let dup = format!(
+            "{FULL}\n[[backends]]\nname = \"web1\"\naddress = \"10.0.0.22:80\"\n"
+        );
+        let err = Profile::parse("t.toml", &dup).expect_err("rejected");
+        assert!(err.message.contains("used twice"), "{err}");
+        assert!(err.position.is_some());
+    }
+
+    #[test]
+    fn defaults_follow_stock_paths() {
+        let text = "name='x'\n[[balancers]]\nname='a'\nhost='h'\nkind='haproxy'\n";
+        let p = Profile::parse("t.toml", text).expect("parses");
+        let lb = p.balancers().next().expect("lb");
+        assert_eq!(
+            lb.status_endpoint(),
+            StatusEndpoint::RuntimeApi(RuntimeApi::Unix(DEFAULT_HAPROXY_SOCKET.into()))
+        );
+        assert_eq!(p.environment, Environment::Production, "unknown means careful");
+    }
+}

@@ -1,0 +1,342 @@
+//! The simulation behind the demo: traffic that rises and falls, sessions that follow
+//! it, one backend that fails its health check now and then, and a runtime API that
+//! answers like HAProxy 2.6.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::sources::haproxy::ServerState;
+
+/// Simulation step.
+const STEP: Duration = Duration::from_millis(250);
+
+/// The flapping backend is down for this part of every cycle (seconds).
+const FLAP_CYCLE: f64 = 90.0;
+const FLAP_DOWN: (f64, f64) = (45.0, 65.0);
+
+/// One simulated backend.
+#[derive(Debug, Clone)]
+pub struct SimBackend {
+    /// Name (web1…).
+    pub name: String,
+    /// Where its health endpoint listens.
+    pub address: String,
+    /// Health endpoint answers 200.
+    pub up: bool,
+    /// Administrative state per balancer (UP = ready).
+    pub admin: [ServerState; 2],
+    /// Current sessions per balancer.
+    pub sessions: [f64; 2],
+    /// Sessions since start per balancer.
+    pub stot: [u64; 2],
+    /// Responses 2xx, 4xx, 5xx per balancer.
+    pub hrsp: [[u64; 3]; 2],
+    /// Typical response time, ms.
+    pub rtime_ms: f64,
+    carry: [f64; 2],
+}
+
+/// The simulated cluster.
+#[derive(Debug, Clone)]
+pub struct Sim {
+    /// Seconds simulated.
+    pub t: f64,
+    /// Which balancer holds the VIP.
+    pub master: usize,
+    /// Backends.
+    pub backends: Vec<SimBackend>,
+    /// Requests per balancer since start.
+    pub requests: [u64; 2],
+    /// Connections accepted per balancer.
+    pub accepts: [u64; 2],
+    rng: u64,
+}
+
+impl Sim {
+    /// A cluster of `n` backends, lb1 holding the VIP.
+    pub fn new(n: usize) -> Sim {
+        let backends = (0..n)
+            .map(|i| SimBackend {
+                name: format!("web{}", i + 1),
+                address: String::new(),
+                up: true,
+                admin: [ServerState::Up; 2],
+                sessions: [0.0; 2],
+                stot: [0; 2],
+                hrsp: [[0; 3]; 2],
+                rtime_ms: 8.0 + (i as f64 * 7.0) % 40.0,
+                carry: [0.0; 2],
+            })
+            .collect();
+        Sim { t: 0.0, master: 0, backends, requests: [0; 2], accepts: [0; 2], rng: 0x9e37_79b9_7f4a_7c15 }
+    }
+
+    fn noise(&mut self) -> f64 {
+        // xorshift: deterministic, no dependency, good enough for wobble.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng % 10_000) as f64 / 10_000.0
+    }
+
+    /// Advances the simulation by `dt` seconds.
+    pub fn step(&mut self, dt: f64) {
+        self.t += dt;
+        let flapper = self.backends.len().min(4).saturating_sub(1);
+        let phase = self.t % FLAP_CYCLE;
+        if let Some(b) = self.backends.get_mut(flapper) {
+            b.up = !(FLAP_DOWN.0..FLAP_DOWN.1).contains(&phase);
+        }
+        let total_rps = 120.0 + 60.0 * (self.t / 20.0).sin() + 20.0 * self.noise();
+        let m = self.master;
+        let eligible: Vec<usize> = (0..self.backends.len())
+            .filter(|&i| self.backends[i].up && self.backends[i].admin[m] == ServerState::Up)
+            .collect();
+        let share = if eligible.is_empty() { 0.0 } else { total_rps / eligible.len() as f64 };
+        let served = if eligible.is_empty() { 0.0 } else { total_rps * dt };
+        let whole = served as u64;
+        self.requests[m] += whole;
+        self.accepts[m] += whole / 4;
+        for i in 0..self.backends.len() {
+            let n = self.noise();
+            let b = &mut self.backends[i];
+            let serving = eligible.contains(&i);
+            let target = if serving { share * b.rtime_ms / 1000.0 * 4.0 + n * 2.0 } else { 0.0 };
+            // Sessions drain smoothly (half-life ~1.5 s) rather than vanishing.
+            b.sessions[m] += (target - b.sessions[m]) * (dt / 1.5).min(1.0);
+            if !serving && b.sessions[m] < 0.5 {
+                b.sessions[m] = 0.0;
+            }
+            if serving {
+                b.carry[m] += share * dt;
+                let k = b.carry[m].floor();
+                b.carry[m] -= k;
+                let k = k as u64;
+                b.stot[m] += k;
+                let errors = if n > 0.97 { 1 } else { 0 };
+                let not_found = if n < 0.05 { 1 } else { 0 };
+                b.hrsp[m][2] += errors.min(k);
+                b.hrsp[m][1] += not_found.min(k.saturating_sub(errors));
+                b.hrsp[m][0] += k.saturating_sub(errors + not_found);
+            }
+            let other = 1 - m;
+            b.sessions[other] = 0.0;
+        }
+    }
+
+    /// HAProxy's view of a server on balancer `lb`.
+    fn status(&self, lb: usize, i: usize) -> (&'static str, &'static str) {
+        let b = &self.backends[i];
+        match (b.admin[lb], b.up) {
+            (ServerState::Maint, _) => ("MAINT", ""),
+            (ServerState::Drain, true) => ("DRAIN", "L7OK"),
+            (_, false) => ("DOWN", "L7STS"),
+            _ => ("UP", "L7OK"),
+        }
+    }
+
+    /// `show stat` as HAProxy prints it (a subset of the columns, as older versions do).
+    pub fn show_stat(&self, lb: usize) -> String {
+        let mut out = String::from(
+            "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,\n",
+        );
+        let fe_scur: f64 = self.backends.iter().map(|b| b.sessions[lb]).sum();
+        out.push_str(&format!(
+            "fe_web,FRONTEND,,,{},,,{},,,,,,,,,,OPEN,,,,,,,,,1,2,0,,,,0,,,,,,,0,{},0,{},{},0,,,,{},,,,,,,,,,,,,\n",
+            fe_scur.round(),
+            self.requests[lb],
+            self.requests[lb],
+            0,
+            0,
+            self.requests[lb]
+        ));
+        let (mut scur, mut stot, mut h) = (0.0, 0u64, [0u64; 3]);
+        for (i, b) in self.backends.iter().enumerate() {
+            let (status, check) = self.status(lb, i);
+            scur += b.sessions[lb];
+            stot += b.stot[lb];
+            for k in 0..3 {
+                h[k] += b.hrsp[lb][k];
+            }
+            let rtime = if b.stot[lb] > 0 { format!("{}", b.rtime_ms.round()) } else { "0".into() };
+            out.push_str(&format!(
+                "be_web,{},0,0,{},,,{},,,,,,0,0,0,0,{status},1,1,0,0,0,5,0,,1,3,{},,{},,2,0,,0,{check},200,2,0,{},0,{},{},0,0,,,,0,0,,,,,0,,,0,0,{rtime},{rtime},\n",
+                b.name,
+                b.sessions[lb].round(),
+                b.stot[lb],
+                i + 1,
+                b.stot[lb],
+                b.hrsp[lb][0],
+                b.hrsp[lb][1],
+                b.hrsp[lb][2],
+            ));
+        }
+        out.push_str(&format!(
+            "be_web,BACKEND,0,0,{},,,{},,,,,,0,0,0,0,UP,{},{},0,,0,5,0,,1,3,0,,{},,1,0,,0,,,,0,{},0,{},{},0,,,,{},0,0,,,,,0,,,0,0,0,0,\n",
+            scur.round(),
+            stot,
+            self.backends.len(),
+            self.backends.len(),
+            stot,
+            h[0],
+            h[1],
+            h[2],
+            stot
+        ));
+        out.push('\n');
+        out
+    }
+
+    /// `show info`.
+    pub fn show_info(&self, lb: usize) -> String {
+        let conns: f64 = self.backends.iter().map(|b| b.sessions[lb]).sum();
+        format!(
+            "Name: HAProxy\nVersion: 2.6.12-demo\nRelease_date: 2023/03/20\nNbthread: 2\nPid: {}\nUptime_sec: {}\nCurrConns: {}\nCumReq: {}\n\n",
+            4000 + lb,
+            self.t as u64 + 3600,
+            conns.round(),
+            self.requests[lb]
+        )
+    }
+
+    /// `show servers state be_web`.
+    pub fn show_servers_state(&self, lb: usize) -> String {
+        let mut out = String::from("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n");
+        for (i, b) in self.backends.iter().enumerate() {
+            let op = if b.up { 2 } else { 0 };
+            let admin = match b.admin[lb] {
+                ServerState::Maint => 1,
+                ServerState::Drain => 8,
+                _ => 0,
+            };
+            out.push_str(&format!("3 be_web {} {} 127.0.0.1 {op} {admin} 1 1 5 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n", i + 1, b.name));
+        }
+        out.push('\n');
+        out
+    }
+
+    /// `set server be_web/NAME state ready|drain|maint`: the answer HAProxy gives.
+    pub fn set_state(&mut self, lb: usize, server: &str, state: &str) -> String {
+        let Some(b) = self.backends.iter_mut().find(|b| b.name == server) else {
+            return "No such server.\n\n".into();
+        };
+        b.admin[lb] = match state {
+            "ready" => ServerState::Up,
+            "drain" => ServerState::Drain,
+            "maint" => ServerState::Maint,
+            _ => return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n".into(),
+        };
+        "\n".into()
+    }
+
+    /// nginx stub_status for balancer `lb`.
+    pub fn stub_status(&self, lb: usize) -> String {
+        let active: f64 = self.backends.iter().map(|b| b.sessions[lb]).sum::<f64>() + 1.0;
+        let writing = (active / 3.0).round();
+        format!(
+            "Active connections: {} \nserver accepts handled requests\n {} {} {} \nReading: 0 Writing: {} Waiting: {} \n",
+            active.round(),
+            self.accepts[lb],
+            self.accepts[lb],
+            self.requests[lb],
+            writing,
+            (active - writing).max(0.0).round()
+        )
+    }
+}
+
+/// Advances the simulation in real time.
+pub fn spawn_ticker(sim: Arc<Mutex<Sim>>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval(STEP);
+        loop {
+            iv.tick().await;
+            if let Ok(mut s) = sim.lock() {
+                s.step(STEP.as_secs_f64());
+            }
+        }
+    })
+}
+
+/// The runtime API of simulated balancer `lb`: one command line per connection.
+pub fn serve_runtime_api(listener: TcpListener, lb: usize, sim: Arc<Mutex<Sim>>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut line = String::new();
+                let mut reader = BufReader::new(r);
+                let read = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
+                if !matches!(read, Ok(Ok(n)) if n > 0) {
+                    return;
+                }
+                let mut answer = String::new();
+                for command in line.trim().split(';').map(str::trim) {
+                    answer.push_str(&answer_command(&sim, lb, command));
+                }
+                let _ = w.write_all(answer.as_bytes()).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    })
+}
+
+fn answer_command(sim: &Arc<Mutex<Sim>>, lb: usize, command: &str) -> String {
+    let Ok(mut s) = sim.lock() else { return "Internal error.\n\n".into() };
+    let words: Vec<&str> = command.split_whitespace().collect();
+    match words.as_slice() {
+        ["show", "stat", ..] => s.show_stat(lb),
+        ["show", "info", ..] => s.show_info(lb),
+        ["show", "servers", "state", ..] => s.show_servers_state(lb),
+        ["set", "server", target, "state", state] => match target.split_once('/') {
+            Some(("be_web", server)) => s.set_state(lb, server, state),
+            Some(_) => "No such backend.\n\n".into(),
+            None => "Require 'backend/server'.\n\n".into(),
+        },
+        _ => "Unknown command. Please enter one of the following commands only :\n  help           : full commands list\n\n".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::{haproxy, nginx};
+
+    #[test]
+    fn the_simulation_speaks_the_formats_our_parsers_read() {
+        let mut sim = Sim::new(6);
+        for _ in 0..40 {
+            sim.step(0.25);
+        }
+        let rows = haproxy::parse_stat(&sim.show_stat(0)).expect("csv");
+        let servers: Vec<_> = rows.iter().filter(|r| r.kind == Some(haproxy::RowKind::Server)).collect();
+        assert_eq!(servers.len(), 6);
+        assert!(servers.iter().all(|r| r.responses().unwrap_or(0) > 0), "traffic flows to every backend");
+        assert!(haproxy::parse_info(&sim.show_info(0)).is_ok());
+        let st = nginx::parse(&sim.stub_status(0)).expect("stub_status");
+        assert!(st.requests > 0);
+        let state = haproxy::parse_servers_state(&sim.show_servers_state(1)).expect("servers state");
+        assert_eq!(state.len(), 6);
+    }
+
+    #[test]
+    fn a_drained_backend_empties_and_gets_no_new_requests() {
+        let mut sim = Sim::new(3);
+        for _ in 0..20 {
+            sim.step(0.25);
+        }
+        assert_eq!(sim.set_state(0, "web2", "drain"), "\n");
+        let before = sim.backends[1].stot[0];
+        for _ in 0..40 {
+            sim.step(0.25);
+        }
+        assert_eq!(sim.backends[1].sessions[0], 0.0);
+        assert_eq!(sim.backends[1].stot[0], before);
+        assert_eq!(sim.set_state(0, "nope", "drain"), "No such server.\n\n");
+    }
+}

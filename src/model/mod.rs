@@ -1,0 +1,735 @@
+//! The pure domain: the cluster as lbdeck last saw it. Source updates are applied here;
+//! rates, staleness, state changes and alerts are derived here. No I/O, no terminal.
+
+pub mod events;
+pub mod history;
+pub mod rate;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::profile::{BalancerKind, Profile};
+use crate::sources::haproxy::{RowKind, ServerState, StatRow};
+use crate::sources::health::Probe;
+use crate::sources::nginx_plus::Peer;
+use crate::sources::{BalancerSample, SourceUpdate};
+use crate::text::clip;
+pub use events::{Event, EventLog, Level};
+pub use history::History;
+use rate::{Counter, Reading};
+
+/// When a value was last refreshed and whether the newest attempt failed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Freshness {
+    /// Last successful refresh.
+    pub last_ok: Option<Instant>,
+    /// Last failure and its sentence.
+    pub last_err: Option<(Instant, String)>,
+}
+
+impl Freshness {
+    fn ok(&mut self, at: Instant) {
+        self.last_ok = Some(at);
+        self.last_err = None;
+    }
+
+    fn err(&mut self, at: Instant, why: String) {
+        self.last_err = Some((at, why));
+    }
+
+    /// The newest attempt failed.
+    pub fn failing(&self) -> Option<&str> {
+        self.last_err.as_ref().map(|(_, w)| w.as_str())
+    }
+
+    /// Time since the last successful refresh.
+    pub fn age(&self, now: Instant) -> Option<Duration> {
+        self.last_ok.map(|t| now.saturating_duration_since(t))
+    }
+
+    /// True when values exist but can no longer be shown as current: the newest attempt
+    /// failed, or nothing arrived for longer than `limit`.
+    pub fn stale(&self, now: Instant, limit: Duration) -> bool {
+        self.last_ok.is_some() && (self.last_err.is_some() || self.age(now).is_some_and(|a| a > limit))
+    }
+
+    /// Never refreshed successfully.
+    pub fn never(&self) -> bool {
+        self.last_ok.is_none()
+    }
+}
+
+/// Numbers a balancer reports about itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BalancerMetrics {
+    /// Open client connections (nginx Active / HAProxy CurrConns).
+    pub active: Option<u64>,
+    /// Requests per second, from counter deltas.
+    pub req_rate: Option<f64>,
+    /// Requests since start.
+    pub requests_total: Option<u64>,
+    /// nginx: connections reading a request.
+    pub reading: Option<u64>,
+    /// nginx: connections writing a response.
+    pub writing: Option<u64>,
+    /// nginx: idle keep-alive connections.
+    pub waiting: Option<u64>,
+    /// HAProxy: current sessions on the watched backend.
+    pub sessions: Option<u64>,
+    /// HAProxy: queued requests on the watched backend.
+    pub queue: Option<u64>,
+    /// HAProxy: version.
+    pub version: Option<String>,
+    /// HAProxy: seconds since start.
+    pub uptime_sec: Option<u64>,
+}
+
+/// One balancer of the pair.
+#[derive(Debug, Clone)]
+pub struct Balancer {
+    /// Profile name.
+    pub name: String,
+    /// The balancing daemon.
+    pub kind: BalancerKind,
+    /// Host.
+    pub host: String,
+    /// Where its numbers come from (for the screen).
+    pub endpoint: String,
+    /// Refresh bookkeeping.
+    pub fresh: Freshness,
+    /// Latest numbers.
+    pub metrics: BalancerMetrics,
+    /// req/s, one sample per poll.
+    pub req_history: History,
+    /// Active connections, one sample per poll.
+    pub conn_history: History,
+    /// Restarts seen (a counter going backwards).
+    pub restarts: u32,
+    requests: Counter,
+    uptime: Option<u64>,
+}
+
+/// How a backend answers our own probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Not probed yet, or no probe configured.
+    Unknown,
+    /// 2xx/3xx.
+    Healthy,
+    /// Answered with an error status.
+    Unhealthy,
+    /// Did not answer.
+    Down,
+}
+
+impl Health {
+    /// Label for tables and events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Health::Unknown => "?",
+            Health::Healthy => "OK",
+            Health::Unhealthy => "FAIL",
+            Health::Down => "DOWN",
+        }
+    }
+}
+
+/// A server as one balancer sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServerView {
+    /// UP / DOWN / DRAIN / MAINT / NOLB; None when the balancer does not say.
+    pub state: Option<ServerState>,
+    /// Raw status text (sanitised), e.g. "DOWN 1/2".
+    pub status: String,
+    /// Last check result (L7OK, L4CON…).
+    pub check: String,
+    /// Current sessions / active connections.
+    pub sessions: Option<u64>,
+    /// Requests per second.
+    pub req_rate: Option<f64>,
+    /// Responses 2xx, 4xx, 5xx since start.
+    pub responses: [Option<u64>; 3],
+    /// Average response time, ms.
+    pub latency_ms: Option<u64>,
+    #[serde(skip)]
+    counter: Counter,
+}
+
+/// A web server behind the balancers.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// Name (HAProxy server name).
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    /// Listed in the profile (else discovered from a balancer).
+    pub configured: bool,
+    /// Whether we probe it ourselves.
+    pub probed: bool,
+    /// Probe result.
+    pub health: Health,
+    /// Last probe answer.
+    pub probe: Option<Probe>,
+    /// Probe bookkeeping.
+    pub fresh: Freshness,
+    /// One entry per balancer (profile order): how it sees this server.
+    pub views: Vec<Option<ServerView>>,
+    /// Summed req/s over balancers, one sample per balancer poll of the first balancer.
+    pub req_history: History,
+}
+
+impl Backend {
+    /// Sessions summed over the balancers that report them.
+    pub fn sessions(&self) -> Option<u64> {
+        sum(self.views.iter().flatten().filter_map(|v| v.sessions))
+    }
+
+    /// req/s summed over balancers.
+    pub fn req_rate(&self) -> Option<f64> {
+        let rates: Vec<f64> = self.views.iter().flatten().filter_map(|v| v.req_rate).collect();
+        (!rates.is_empty()).then(|| rates.iter().sum())
+    }
+
+    /// Responses by class summed over balancers.
+    pub fn responses(&self, class: usize) -> Option<u64> {
+        sum(self.views.iter().flatten().filter_map(|v| v.responses[class]))
+    }
+
+    /// Highest balancer-measured latency, else our probe's.
+    pub fn latency_ms(&self) -> Option<f64> {
+        self.views
+            .iter()
+            .flatten()
+            .filter_map(|v| v.latency_ms)
+            .max()
+            .map(|v| v as f64)
+            .or_else(|| self.probe.map(|p| p.latency.as_secs_f64() * 1000.0))
+    }
+
+    /// The worst state any balancer reports (DOWN > MAINT > DRAIN > NOLB > UP).
+    pub fn worst_state(&self) -> Option<ServerState> {
+        self.views.iter().flatten().filter_map(|v| v.state).max_by_key(|s| state_rank(*s))
+    }
+
+    /// Balancers that report a state disagree.
+    pub fn disagreement(&self) -> bool {
+        let mut states = self.views.iter().flatten().filter_map(|v| v.state);
+        match states.next() {
+            Some(first) => states.any(|s| s != first),
+            None => false,
+        }
+    }
+}
+
+fn state_rank(s: ServerState) -> u8 {
+    match s {
+        ServerState::Up => 0,
+        ServerState::Nolb => 1,
+        ServerState::Drain => 2,
+        ServerState::Maint => 3,
+        ServerState::Down => 4,
+    }
+}
+
+fn sum(it: impl Iterator<Item = u64>) -> Option<u64> {
+    let mut any = false;
+    let total = it.inspect(|_| any = true).sum();
+    any.then_some(total)
+}
+
+/// The VIP and the end-to-end probe through it.
+#[derive(Debug, Clone, Default)]
+pub struct Vip {
+    /// The address.
+    pub address: Option<String>,
+    /// The check URL, when configured.
+    pub check_url: Option<String>,
+    /// Last probe answer.
+    pub probe: Option<Probe>,
+    /// Probe bookkeeping.
+    pub fresh: Freshness,
+}
+
+impl Vip {
+    /// Whether the VIP served our last check: None when there is no check or no answer yet.
+    pub fn serving(&self) -> Option<bool> {
+        self.check_url.as_ref()?;
+        if self.fresh.failing().is_some() {
+            return Some(false);
+        }
+        self.probe.map(|p| p.healthy())
+    }
+}
+
+/// An alarm about the cluster, with what to check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// How bad.
+    pub level: Level,
+    /// What is wrong and what to check.
+    pub text: String,
+}
+
+/// Everything known about the cluster.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Balancers in profile order.
+    pub balancers: Vec<Balancer>,
+    /// Backends: profile ones first, then discovered ones.
+    pub backends: Vec<Backend>,
+    /// The VIP.
+    pub vip: Vip,
+    /// State changes, newest last.
+    pub events: EventLog,
+    /// The profile's poll interval.
+    pub poll_interval: Duration,
+    /// The profile's timeout.
+    pub timeout: Duration,
+    backend_names: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Cluster {
+    /// The cluster a profile describes, before any poll.
+    pub fn new(profile: &Profile) -> Cluster {
+        let balancers: Vec<Balancer> = profile
+            .balancers()
+            .map(|b| Balancer {
+                name: clip(&b.name, 24),
+                kind: b.kind,
+                host: b.host.clone(),
+                endpoint: b.status_endpoint().to_string(),
+                fresh: Freshness::default(),
+                metrics: BalancerMetrics::default(),
+                req_history: History::default(),
+                conn_history: History::default(),
+                restarts: 0,
+                requests: Counter::default(),
+                uptime: None,
+            })
+            .collect();
+        let n = balancers.len();
+        let backends: Vec<Backend> = profile
+            .backends()
+            .map(|b| Backend {
+                name: clip(&b.name, 32),
+                address: b.address.0.clone(),
+                configured: true,
+                probed: true,
+                health: Health::Unknown,
+                probe: None,
+                fresh: Freshness::default(),
+                views: vec![None; n],
+                req_history: History::default(),
+            })
+            .collect();
+        let index = backends.iter().enumerate().map(|(i, b)| (b.name.clone(), i)).collect();
+        Cluster {
+            balancers,
+            backends,
+            vip: Vip {
+                address: profile.vip.as_ref().map(|v| v.address.clone()),
+                check_url: profile.vip.as_ref().and_then(|v| v.check_url.as_ref().map(|u| u.0.clone())),
+                ..Vip::default()
+            },
+            events: EventLog::default(),
+            poll_interval: profile.poll_interval,
+            timeout: profile.timeout,
+            backend_names: profile.balancers().map(|b| b.backend_name().to_string()).collect(),
+            index,
+        }
+    }
+
+    /// How long a value may go without refresh before it is shown as stale: two poll
+    /// rounds plus one timeout.
+    pub fn stale_after(&self) -> Duration {
+        self.poll_interval * 2 + self.timeout
+    }
+
+    /// Applies one source result; state changes become events stamped `wall`.
+    pub fn apply(&mut self, update: SourceUpdate, wall: chrono::DateTime<chrono::Local>) {
+        match update {
+            SourceUpdate::Balancer { index, at, result } => self.apply_balancer(index, at, result, wall),
+            SourceUpdate::Health { index, at, result } => self.apply_health(index, at, result, wall),
+            SourceUpdate::Vip { at, result } => {
+                let was = self.vip.serving();
+                match result {
+                    Ok(p) => {
+                        self.vip.probe = Some(p);
+                        self.vip.fresh.ok(at);
+                    }
+                    Err(e) => self.vip.fresh.err(at, clip(&e.0, 120)),
+                }
+                let now = self.vip.serving();
+                if was.is_some() && was != now {
+                    let addr = self.vip.address.clone().unwrap_or_default();
+                    match now {
+                        Some(true) => self.events.push(wall, Level::Ok, "vip", format!("VIP {addr} serves again")),
+                        _ => self.events.push(
+                            wall,
+                            Level::Error,
+                            "vip",
+                            format!("VIP {addr} stopped serving: {}", self.vip_problem()),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    fn vip_problem(&self) -> String {
+        match (self.vip.fresh.failing(), self.vip.probe) {
+            (Some(e), _) => e.to_string(),
+            (None, Some(p)) => format!("HTTP {}", p.status),
+            _ => "no answer".into(),
+        }
+    }
+
+    fn apply_balancer(
+        &mut self,
+        index: usize,
+        at: Instant,
+        result: Result<BalancerSample, crate::sources::FetchError>,
+        wall: chrono::DateTime<chrono::Local>,
+    ) {
+        let Some(lb) = self.balancers.get_mut(index) else { return };
+        let name = lb.name.clone();
+        match result {
+            Err(e) => {
+                let first_failure = lb.fresh.failing().is_none();
+                lb.fresh.err(at, clip(&e.0, 160));
+                if first_failure {
+                    self.events.push(wall, Level::Error, &name, format!("{name} unreachable: {}", clip(&e.0, 160)));
+                }
+            }
+            Ok(sample) => {
+                let recovered = lb.fresh.failing().is_some();
+                let first = lb.fresh.never();
+                lb.fresh.ok(at);
+                if recovered {
+                    self.events.push(wall, Level::Ok, &name, format!("{name} answers again"));
+                } else if first {
+                    self.events.push(wall, Level::Info, &name, format!("{name} up ({})", lb.endpoint));
+                }
+                match sample {
+                    BalancerSample::Nginx(s) => {
+                        let reading = lb.requests.observe(s.requests, at);
+                        lb.metrics = BalancerMetrics {
+                            active: Some(s.active),
+                            req_rate: reading.rate(),
+                            requests_total: Some(s.requests),
+                            reading: Some(s.reading),
+                            writing: Some(s.writing),
+                            waiting: Some(s.waiting),
+                            ..BalancerMetrics::default()
+                        };
+                        self.after_counters(index, reading, wall);
+                    }
+                    BalancerSample::Haproxy { info, stats } => self.apply_haproxy(index, at, info, &stats, wall),
+                    BalancerSample::Plus(peers) => self.apply_plus(index, at, &peers, wall),
+                }
+            }
+        }
+    }
+
+    fn after_counters(&mut self, index: usize, reading: Reading, wall: chrono::DateTime<chrono::Local>) {
+        let lb = &mut self.balancers[index];
+        lb.req_history.push(lb.metrics.req_rate.map_or(0, |r| r.round() as u64));
+        lb.conn_history.push(lb.metrics.active.unwrap_or(0));
+        if reading == Reading::Reset {
+            lb.restarts += 1;
+            let name = lb.name.clone();
+            self.events.push(wall, Level::Warn, &name, format!("{name} restarted (its counters went back to zero)"));
+        }
+    }
+
+    fn apply_haproxy(
+        &mut self,
+        index: usize,
+        at: Instant,
+        info: Option<crate::sources::haproxy::Info>,
+        stats: &[StatRow],
+        wall: chrono::DateTime<chrono::Local>,
+    ) {
+        let backend = self.backend_names[index].clone();
+        let be_row = stats
+            .iter()
+            .find(|r| r.pxname == backend && r.kind == Some(RowKind::Backend));
+        let lb = &mut self.balancers[index];
+        let total = be_row.and_then(StatRow::responses).or_else(|| be_row.and_then(|r| r.stot));
+        let mut reading = total.map_or(Reading::First, |t| lb.requests.observe(t, at));
+        let restarted_by_uptime = match (info.as_ref().and_then(|i| i.uptime_sec), lb.uptime) {
+            (Some(now), Some(before)) => now < before,
+            _ => false,
+        };
+        if restarted_by_uptime {
+            reading = Reading::Reset;
+        }
+        lb.uptime = info.as_ref().and_then(|i| i.uptime_sec);
+        let frontend_conns = sum(stats.iter().filter(|r| r.kind == Some(RowKind::Frontend)).filter_map(|r| r.scur));
+        lb.metrics = BalancerMetrics {
+            active: info.as_ref().and_then(|i| i.curr_conns).or(frontend_conns),
+            req_rate: reading.rate(),
+            requests_total: total,
+            sessions: be_row.and_then(|r| r.scur),
+            queue: be_row.and_then(|r| r.qcur),
+            version: info.as_ref().map(|i| clip(&i.version, 40)),
+            uptime_sec: info.as_ref().and_then(|i| i.uptime_sec),
+            ..BalancerMetrics::default()
+        };
+        self.after_counters(index, reading, wall);
+        for row in stats.iter().filter(|r| r.pxname == backend && r.kind == Some(RowKind::Server)) {
+            let view = ServerView {
+                state: ServerState::from_status(&row.status),
+                status: clip(&row.status, 20),
+                check: clip(&row.check_status, 12),
+                sessions: row.scur,
+                req_rate: None,
+                responses: [row.hrsp[1], row.hrsp[3], row.hrsp[4]],
+                latency_ms: row.rtime.filter(|_| row.responses().unwrap_or(0) > 0),
+                counter: Counter::default(),
+            };
+            let total = row.responses().or(row.stot);
+            self.set_view(index, &row.svname, &row.addr, view, total, at, wall);
+        }
+    }
+
+    fn apply_plus(&mut self, index: usize, at: Instant, peers: &[Peer], wall: chrono::DateTime<chrono::Local>) {
+        let lb = &mut self.balancers[index];
+        let total: u64 = peers.iter().map(|p| p.requests).sum();
+        let reading = lb.requests.observe(total, at);
+        lb.metrics = BalancerMetrics {
+            active: Some(peers.iter().map(|p| p.active).sum()),
+            req_rate: reading.rate(),
+            requests_total: Some(total),
+            ..BalancerMetrics::default()
+        };
+        self.after_counters(index, reading, wall);
+        for p in peers {
+            let state = match p.state.as_str() {
+                "up" => Some(ServerState::Up),
+                "draining" => Some(ServerState::Drain),
+                "down" => Some(ServerState::Maint),
+                "unavail" | "unhealthy" => Some(ServerState::Down),
+                _ => None,
+            };
+            let view = ServerView {
+                state,
+                status: clip(&p.state, 20),
+                check: match p.health_checks.and_then(|h| h.last_passed) {
+                    Some(true) => "passed".into(),
+                    Some(false) => "failed".into(),
+                    None => String::new(),
+                },
+                sessions: Some(p.active),
+                req_rate: None,
+                responses: [Some(p.responses.s2xx), Some(p.responses.s4xx), Some(p.responses.s5xx)],
+                latency_ms: p.response_time,
+                counter: Counter::default(),
+            };
+            let server = p.server.clone();
+            self.set_view(index, &server, &server, view, Some(p.requests), at, wall);
+        }
+    }
+
+    /// Records how balancer `index` sees a server, matching it to a backend by name, then
+    /// by address, else adding it as discovered.
+    #[allow(clippy::too_many_arguments)]
+    fn set_view(
+        &mut self,
+        index: usize,
+        name: &str,
+        addr: &str,
+        mut view: ServerView,
+        total: Option<u64>,
+        at: Instant,
+        wall: chrono::DateTime<chrono::Local>,
+    ) {
+        let bi = match self
+            .index
+            .get(name)
+            .copied()
+            .or_else(|| self.backends.iter().position(|b| !addr.is_empty() && b.address == addr))
+        {
+            Some(i) => i,
+            None => {
+                let n = self.balancers.len();
+                let clean = clip(name, 32);
+                self.backends.push(Backend {
+                    name: clean.clone(),
+                    address: clip(addr, 48),
+                    configured: false,
+                    probed: false,
+                    health: Health::Unknown,
+                    probe: None,
+                    fresh: Freshness::default(),
+                    views: vec![None; n],
+                    req_history: History::default(),
+                });
+                let i = self.backends.len() - 1;
+                self.index.insert(clean, i);
+                i
+            }
+        };
+        let lb_name = self.balancers[index].name.clone();
+        let backend = &mut self.backends[bi];
+        let previous = backend.views[index].take();
+        if let Some(prev) = &previous {
+            view.counter = prev.counter;
+        }
+        if let Some(t) = total {
+            view.req_rate = view.counter.observe(t, at).rate();
+        }
+        let old_state = previous.as_ref().and_then(|p| p.state);
+        if previous.is_some() && old_state != view.state {
+            let level = match view.state {
+                Some(ServerState::Up) => Level::Ok,
+                Some(ServerState::Down) => Level::Error,
+                _ => Level::Warn,
+            };
+            let label = |s: Option<ServerState>| s.map_or("?", ServerState::label);
+            let text = format!(
+                "{} {} → {} on {lb_name}{}",
+                backend.name,
+                label(old_state),
+                label(view.state),
+                if view.check.is_empty() { String::new() } else { format!(" ({})", view.check) }
+            );
+            let name = backend.name.clone();
+            self.events.push(wall, level, &name, text);
+        }
+        let backend = &mut self.backends[bi];
+        if index == 0 {
+            let rate = view.req_rate.unwrap_or(0.0)
+                + backend.views.iter().skip(1).flatten().filter_map(|v| v.req_rate).sum::<f64>();
+            backend.req_history.push(rate.round() as u64);
+        }
+        backend.views[index] = Some(view);
+    }
+
+    fn apply_health(
+        &mut self,
+        index: usize,
+        at: Instant,
+        result: Result<Probe, crate::sources::FetchError>,
+        wall: chrono::DateTime<chrono::Local>,
+    ) {
+        let Some(b) = self.backends.get_mut(index) else { return };
+        let before = b.health.clone();
+        let detail;
+        match result {
+            Ok(p) => {
+                b.health = if p.healthy() { Health::Healthy } else { Health::Unhealthy };
+                detail = format!("HTTP {}", p.status);
+                b.probe = Some(p);
+                b.fresh.ok(at);
+            }
+            Err(e) => {
+                b.health = Health::Down;
+                detail = clip(&e.0, 120);
+                b.fresh.err(at, detail.clone());
+            }
+        }
+        if before != b.health && before != Health::Unknown {
+            let level = match b.health {
+                Health::Healthy => Level::Ok,
+                _ => Level::Error,
+            };
+            let text = format!("{} health {} → {} ({detail})", b.name, before.label(), b.health.label());
+            let name = b.name.clone();
+            self.events.push(wall, level, &name, text);
+        } else if before == Health::Unknown && b.health != Health::Healthy {
+            let text = format!("{} health {} ({detail})", b.name, b.health.label());
+            let name = b.name.clone();
+            self.events.push(wall, Level::Error, &name, text);
+        }
+    }
+
+    /// What is wrong right now, worst first.
+    pub fn alerts(&self, now: Instant) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let limit = self.stale_after();
+        let down: Vec<&str> = self
+            .balancers
+            .iter()
+            .filter(|b| b.fresh.failing().is_some() || (b.fresh.never() && b.fresh.last_err.is_some()))
+            .map(|b| b.name.as_str())
+            .collect();
+        if !down.is_empty() && down.len() == self.balancers.len() {
+            out.push(Alert {
+                level: Level::Error,
+                text: "no balancer answers: check the admin network and the status endpoints".into(),
+            });
+        } else {
+            for b in self.balancers.iter().filter(|b| down.contains(&b.name.as_str())) {
+                out.push(Alert {
+                    level: Level::Error,
+                    text: format!(
+                        "{} does not answer ({}): check that {} runs on {}",
+                        b.name,
+                        b.fresh.failing().unwrap_or("no answer"),
+                        b.kind,
+                        b.host
+                    ),
+                });
+            }
+        }
+        for b in self.balancers.iter().filter(|b| b.fresh.failing().is_none() && b.fresh.stale(now, limit)) {
+            out.push(Alert {
+                level: Level::Warn,
+                text: format!("{} numbers are stale: no answer for {}s", b.name, b.fresh.age(now).unwrap_or_default().as_secs()),
+            });
+        }
+        if self.vip.serving() == Some(false) {
+            out.push(Alert {
+                level: Level::Error,
+                text: format!(
+                    "VIP {} does not serve ({}): check which balancer holds it and that its {} runs",
+                    self.vip.address.clone().unwrap_or_default(),
+                    self.vip_problem(),
+                    self.balancers.first().map_or("balancer".to_string(), |b| b.kind.to_string())
+                ),
+            });
+        }
+        let probed: Vec<&Backend> = self.backends.iter().filter(|b| b.probed && b.health != Health::Unknown).collect();
+        let healthy = probed.iter().filter(|b| b.health == Health::Healthy).count();
+        if !probed.is_empty() && healthy == 0 {
+            out.push(Alert { level: Level::Error, text: "every backend fails its health probe".into() });
+        }
+        for b in self.backends.iter() {
+            if matches!(b.health, Health::Down | Health::Unhealthy) {
+                out.push(Alert {
+                    level: Level::Warn,
+                    text: format!("{} fails its health probe: {}", b.name, b.fresh.failing().map_or_else(
+                        || b.probe.map_or("no answer".to_string(), |p| format!("HTTP {}", p.status)),
+                        str::to_string,
+                    )),
+                });
+            } else if b.health == Health::Healthy && b.worst_state() == Some(ServerState::Down) {
+                out.push(Alert {
+                    level: Level::Warn,
+                    text: format!("{} answers our probe but a balancer marks it DOWN: compare its check with the probe URL", b.name),
+                });
+            }
+            if b.disagreement() {
+                let states: Vec<String> = self
+                    .balancers
+                    .iter()
+                    .zip(&b.views)
+                    .filter_map(|(lb, v)| v.as_ref().and_then(|v| v.state).map(|s| format!("{} {}", lb.name, s.label())))
+                    .collect();
+                out.push(Alert {
+                    level: Level::Warn,
+                    text: format!("balancers disagree on {}: {}", b.name, states.join(", ")),
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,397 @@
+//! HAProxy: `show stat` CSV (runtime API or `/stats;csv`), `show info` and
+//! `show servers state`. CSV columns are found by header name: the set grows between
+//! versions.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::ParseError;
+
+/// What a `show stat` row describes (the `type` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowKind {
+    /// A frontend (type 0).
+    Frontend,
+    /// A backend's aggregate row (type 1).
+    Backend,
+    /// A server of a backend (type 2).
+    Server,
+    /// A listener (type 3).
+    Listener,
+}
+
+/// One `show stat` row, the fields lbdeck uses.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct StatRow {
+    /// Proxy (frontend/backend) name.
+    pub pxname: String,
+    /// Server name, or FRONTEND / BACKEND.
+    pub svname: String,
+    /// Row kind.
+    pub kind: Option<RowKind>,
+    /// Status text: UP, DOWN 1/2, DRAIN, MAINT, no check…
+    pub status: String,
+    /// Current sessions.
+    pub scur: Option<u64>,
+    /// Queued requests.
+    pub qcur: Option<u64>,
+    /// Sessions since start (counter).
+    pub stot: Option<u64>,
+    /// Sessions per second over the last second.
+    pub rate: Option<u64>,
+    /// Effective weight.
+    pub weight: Option<u64>,
+    /// Failed checks (counter).
+    pub chkfail: Option<u64>,
+    /// Seconds since the last status change.
+    pub lastchg: Option<u64>,
+    /// Last health check result (L7OK, L4CON…).
+    pub check_status: String,
+    /// Last health check duration, ms.
+    pub check_duration: Option<u64>,
+    /// HTTP responses by class since start: 1xx, 2xx, 3xx, 4xx, 5xx, other.
+    pub hrsp: [Option<u64>; 6],
+    /// HTTP requests since start (frontends).
+    pub req_tot: Option<u64>,
+    /// Average response time over the last 1024 requests, ms.
+    pub rtime: Option<u64>,
+    /// Average total time over the last 1024 requests, ms.
+    pub ttime: Option<u64>,
+    /// Server address.
+    pub addr: String,
+}
+
+impl StatRow {
+    /// Total HTTP responses (all classes): the best request counter for a server.
+    pub fn responses(&self) -> Option<u64> {
+        let present: Vec<u64> = self.hrsp.iter().flatten().copied().collect();
+        (!present.is_empty()).then(|| present.iter().sum())
+    }
+}
+
+/// A server's state as HAProxy reports it, reduced to what operators act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ServerState {
+    /// Serving (checks pass, or no check).
+    Up,
+    /// Draining: no new sessions except persistent ones.
+    Drain,
+    /// In maintenance: no traffic at all.
+    Maint,
+    /// Up but no longer load-balanced (weight 0 / NOLB).
+    Nolb,
+    /// Checks fail.
+    Down,
+}
+
+impl ServerState {
+    /// Reads the `status` column of a server row.
+    pub fn from_status(status: &str) -> Option<ServerState> {
+        let word = status.split_whitespace().next().unwrap_or_default();
+        match word {
+            "UP" | "no" => Some(ServerState::Up),
+            "DRAIN" => Some(ServerState::Drain),
+            "MAINT" => Some(ServerState::Maint),
+            "NOLB" => Some(ServerState::Nolb),
+            "DOWN" => Some(ServerState::Down),
+            _ => None,
+        }
+    }
+
+    /// Short label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerState::Up => "UP",
+            ServerState::Drain => "DRAIN",
+            ServerState::Maint => "MAINT",
+            ServerState::Nolb => "NOLB",
+            ServerState::Down => "DOWN",
+        }
+    }
+}
+
+/// Parses `show stat` / `/stats;csv` output.
+pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines
+        .next()
+        .ok_or_else(|| ParseError::new("show stat", "empty reply"))?;
+    let header = header.strip_prefix("# ").ok_or_else(|| {
+        ParseError::expected("show stat", "a CSV header starting with \"# pxname,svname\"", header)
+    })?;
+    let cols: HashMap<&str, usize> = header.split(',').enumerate().map(|(i, c)| (c, i)).collect();
+    for required in ["pxname", "svname", "status"] {
+        if !cols.contains_key(required) {
+            return Err(ParseError::new(
+                "show stat",
+                format!("the CSV header has no {required} column"),
+            ));
+        }
+    }
+    let mut rows = Vec::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let get = |name: &str| cols.get(name).and_then(|&i| f.get(i)).copied().unwrap_or("");
+        let num = |name: &str| get(name).parse::<u64>().ok();
+        let kind = match get("type") {
+            "0" => Some(RowKind::Frontend),
+            "1" => Some(RowKind::Backend),
+            "2" => Some(RowKind::Server),
+            "3" => Some(RowKind::Listener),
+            _ => match get("svname") {
+                "FRONTEND" => Some(RowKind::Frontend),
+                "BACKEND" => Some(RowKind::Backend),
+                _ => None,
+            },
+        };
+        if get("pxname").is_empty() {
+            return Err(ParseError::expected("show stat", "a row with a proxy name", line));
+        }
+        rows.push(StatRow {
+            pxname: get("pxname").to_string(),
+            svname: get("svname").to_string(),
+            kind,
+            status: get("status").to_string(),
+            scur: num("scur"),
+            qcur: num("qcur"),
+            stot: num("stot"),
+            rate: num("rate"),
+            weight: num("weight"),
+            chkfail: num("chkfail"),
+            lastchg: num("lastchg"),
+            check_status: get("check_status").to_string(),
+            check_duration: num("check_duration"),
+            hrsp: [
+                num("hrsp_1xx"),
+                num("hrsp_2xx"),
+                num("hrsp_3xx"),
+                num("hrsp_4xx"),
+                num("hrsp_5xx"),
+                num("hrsp_other"),
+            ],
+            req_tot: num("req_tot"),
+            rtime: num("rtime"),
+            ttime: num("ttime"),
+            addr: get("addr").to_string(),
+        });
+    }
+    Ok(rows)
+}
+
+/// `show info`: process-wide facts.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Info {
+    /// HAProxy version.
+    pub version: String,
+    /// Seconds since the process started: a drop means a restart.
+    pub uptime_sec: Option<u64>,
+    /// Current connections.
+    pub curr_conns: Option<u64>,
+    /// Connections since start (counter).
+    pub cum_req: Option<u64>,
+    /// Process id.
+    pub pid: Option<u64>,
+}
+
+/// Parses `show info` (`Key: value` lines).
+pub fn parse_info(text: &str) -> Result<Info, ParseError> {
+    let map: HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    if !map.contains_key("Name") && !map.contains_key("Version") {
+        let first = text.lines().next().unwrap_or_default();
+        return Err(ParseError::expected("show info", "\"Name: HAProxy\" and Key: value lines", first));
+    }
+    let num = |k: &str| map.get(k).and_then(|v| v.parse().ok());
+    Ok(Info {
+        version: map.get("Version").copied().unwrap_or_default().to_string(),
+        uptime_sec: num("Uptime_sec"),
+        curr_conns: num("CurrConns"),
+        cum_req: num("CumReq"),
+        pid: num("Pid"),
+    })
+}
+
+/// One `show servers state` row: the admin/operational state of a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerStateRow {
+    /// Backend name.
+    pub backend: String,
+    /// Server name.
+    pub server: String,
+    /// srv_op_state: 0 stopped, 1 starting, 2 running, 3 stopping.
+    pub op_state: u8,
+    /// srv_admin_state bitmask.
+    pub admin_state: u32,
+    /// User weight.
+    pub weight: u32,
+}
+
+/// srv_admin_state bits (HAProxy's SRV_ADMF_*).
+pub mod admin {
+    /// Forced maintenance (`set server … state maint`).
+    pub const FMAINT: u32 = 0x01;
+    /// Maintenance inherited from a tracked server.
+    pub const IMAINT: u32 = 0x02;
+    /// Maintenance from the configuration (`disabled`).
+    pub const CMAINT: u32 = 0x04;
+    /// Forced drain (`set server … state drain`).
+    pub const FDRAIN: u32 = 0x08;
+    /// Drain inherited from a tracked server.
+    pub const IDRAIN: u32 = 0x10;
+    /// Maintenance because the name could not be resolved.
+    pub const RMAINT: u32 = 0x20;
+    /// Maintenance because of a failed DNS resolution at start.
+    pub const HMAINT: u32 = 0x40;
+    /// Every maintenance bit.
+    pub const ANY_MAINT: u32 = FMAINT | IMAINT | CMAINT | RMAINT | HMAINT;
+    /// Every drain bit.
+    pub const ANY_DRAIN: u32 = FDRAIN | IDRAIN;
+}
+
+impl ServerStateRow {
+    /// The administrative state operators set: MAINT, DRAIN, or UP when neither.
+    pub fn admin(&self) -> ServerState {
+        if self.admin_state & admin::ANY_MAINT != 0 {
+            ServerState::Maint
+        } else if self.admin_state & admin::ANY_DRAIN != 0 {
+            ServerState::Drain
+        } else {
+            ServerState::Up
+        }
+    }
+}
+
+/// Parses `show servers state [backend]`.
+pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let version = lines.next().unwrap_or_default().trim();
+    if version != "1" {
+        return Err(ParseError::expected("show servers state", "format version \"1\"", version));
+    }
+    let header = lines.next().unwrap_or_default();
+    let header = header
+        .strip_prefix("# ")
+        .ok_or_else(|| ParseError::expected("show servers state", "a \"# be_id …\" header", header))?;
+    let cols: HashMap<&str, usize> = header.split_whitespace().enumerate().map(|(i, c)| (c, i)).collect();
+    let col = |name: &str| {
+        cols.get(name)
+            .copied()
+            .ok_or_else(|| ParseError::new("show servers state", format!("the header has no {name} column")))
+    };
+    let (be, sv, op, ad, w) = (
+        col("be_name")?,
+        col("srv_name")?,
+        col("srv_op_state")?,
+        col("srv_admin_state")?,
+        col("srv_uweight")?,
+    );
+    let mut rows = Vec::new();
+    for line in lines {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let get = |i: usize| f.get(i).copied().unwrap_or("");
+        let bad = || ParseError::expected("show servers state", "a row of numbers and names", line);
+        rows.push(ServerStateRow {
+            backend: get(be).to_string(),
+            server: get(sv).to_string(),
+            op_state: get(op).parse().map_err(|_| bad())?,
+            admin_state: get(ad).parse().map_err(|_| bad())?,
+            weight: get(w).parse().map_err(|_| bad())?,
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
+    const MIXED: &str = include_str!("../../tests/fixtures/haproxy/show_stat_mixed.csv");
+
+    #[test]
+    fn parses_show_stat_from_haproxy_2_6() {
+        let rows = parse_stat(STAT).expect("parses");
+        let web1 = rows.iter().find(|r| r.svname == "web1").expect("web1 row");
+        assert_eq!(web1.pxname, "be_web");
+        assert_eq!(web1.kind, Some(RowKind::Server));
+        assert_eq!(ServerState::from_status(&web1.status), Some(ServerState::Up));
+        assert_eq!(web1.check_status, "L7OK");
+        assert_eq!(web1.addr, "10.77.0.21:80");
+        assert_eq!(web1.stot, Some(10));
+        assert_eq!(web1.responses(), Some(10));
+        let fe = rows.iter().find(|r| r.pxname == "fe_web").expect("frontend");
+        assert_eq!(fe.kind, Some(RowKind::Frontend));
+        assert_eq!(fe.req_tot, Some(30));
+    }
+
+    #[test]
+    fn reads_drain_maint_and_down() {
+        let rows = parse_stat(MIXED).expect("parses");
+        let state = |n: &str| {
+            rows.iter()
+                .find(|r| r.svname == n)
+                .and_then(|r| ServerState::from_status(&r.status))
+        };
+        assert_eq!(state("web1"), Some(ServerState::Maint));
+        assert_eq!(state("web2"), Some(ServerState::Drain));
+        assert_eq!(state("web3"), Some(ServerState::Down));
+        let web3 = rows.iter().find(|r| r.svname == "web3").expect("web3");
+        assert_eq!(web3.check_status, "L4CON");
+    }
+
+    #[test]
+    fn the_stats_page_csv_is_the_same_format() {
+        let rows = parse_stat(include_str!("../../tests/fixtures/haproxy/stats_page.csv")).expect("parses");
+        assert!(rows.iter().any(|r| r.svname == "web3" && r.kind == Some(RowKind::Server)));
+    }
+
+    #[test]
+    fn status_strings_of_every_form() {
+        for (s, want) in [
+            ("UP 1/3", Some(ServerState::Up)),
+            ("DOWN 1/2", Some(ServerState::Down)),
+            ("MAINT (via be/s)", Some(ServerState::Maint)),
+            ("no check", Some(ServerState::Up)),
+            ("NOLB", Some(ServerState::Nolb)),
+            ("OPEN", None),
+        ] {
+            assert_eq!(ServerState::from_status(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn rejects_non_csv() {
+        assert!(parse_stat("Unknown command.\n").is_err());
+        assert!(parse_stat("").is_err());
+        assert!(parse_stat("# a,b\n").is_err(), "no pxname column");
+    }
+
+    #[test]
+    fn parses_show_info() {
+        let info = parse_info(include_str!("../../tests/fixtures/haproxy/show_info.txt")).expect("parses");
+        assert!(info.version.starts_with("2.6"));
+        assert_eq!(info.uptime_sec, Some(9));
+        assert_eq!(info.curr_conns, Some(0));
+        assert!(parse_info("No such command\n").is_err());
+    }
+
+    #[test]
+    fn parses_show_servers_state_admin_bits() {
+        let rows = parse_servers_state(include_str!("../../tests/fixtures/haproxy/show_servers_state_mixed.txt"))
+            .expect("parses");
+        let admin = |n: &str| rows.iter().find(|r| r.server == n).map(ServerStateRow::admin);
+        assert_eq!(admin("web1"), Some(ServerState::Maint));
+        assert_eq!(admin("web2"), Some(ServerState::Drain));
+        assert_eq!(admin("web3"), Some(ServerState::Up));
+        let all = parse_servers_state(include_str!("../../tests/fixtures/haproxy/show_servers_state.txt"))
+            .expect("parses");
+        assert_eq!(all.len(), 3);
+        assert!(all.iter().all(|r| r.op_state == 2 && r.backend == "be_web"));
+    }
+}

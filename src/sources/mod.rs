@@ -1,0 +1,368 @@
+//! Sources: one module per thing lbdeck reads. Each has a pure parser tested on captures
+//! from the real daemon; this module fetches them with timeouts and runs one polling task
+//! per target, sending results (errors included) to the app as [`SourceUpdate`]s.
+
+pub mod haproxy;
+pub mod health;
+pub mod nginx;
+pub mod nginx_plus;
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use crate::config::profile::{Profile, RuntimeApi, StatusEndpoint};
+
+/// Largest reply accepted from any source: a stats page of ~10,000 servers fits; anything
+/// bigger is cut off with a message rather than filling memory.
+pub const MAX_REPLY: usize = 16 * 1024 * 1024;
+
+/// A reply that did not have the expected shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    what: &'static str,
+    message: String,
+}
+
+impl ParseError {
+    /// `what` names the format (stub_status, show stat…).
+    pub fn new(what: &'static str, message: impl Into<String>) -> Self {
+        Self { what, message: message.into() }
+    }
+
+    /// "expected X, found Y" with the found text cut short and made printable.
+    pub fn expected(what: &'static str, expected: &str, found: &str) -> Self {
+        Self::new(what, format!("expected {expected}, found {:?}", crate::text::clip(found, 60)))
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Why a fetch failed, as a sentence for the screen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FetchError(pub String);
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<ParseError> for FetchError {
+    fn from(e: ParseError) -> Self {
+        FetchError(e.to_string())
+    }
+}
+
+impl FetchError {
+    fn timeout(t: Duration) -> Self {
+        FetchError(format!("no answer within {}", humantime::format_duration(t)))
+    }
+
+    /// Turns a reqwest error into a short sentence.
+    pub fn from_reqwest(e: &reqwest::Error, timeout: Duration) -> Self {
+        if e.is_timeout() {
+            return Self::timeout(timeout);
+        }
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let text = cause.to_string();
+        if e.is_connect() {
+            FetchError(format!("cannot connect: {text}"))
+        } else {
+            FetchError(text)
+        }
+    }
+}
+
+/// A balancer's numbers from one poll.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BalancerSample {
+    /// nginx stub_status.
+    Nginx(nginx::StubStatus),
+    /// HAProxy stats (info only from the runtime API).
+    Haproxy {
+        /// `show info`, when read over the runtime API.
+        info: Option<haproxy::Info>,
+        /// `show stat` rows.
+        stats: Vec<haproxy::StatRow>,
+    },
+    /// NGINX Plus upstream peers.
+    Plus(Vec<nginx_plus::Peer>),
+}
+
+/// What a poll produced, for which target, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceUpdate {
+    /// Balancer `index` (profile order).
+    Balancer {
+        /// Profile order.
+        index: usize,
+        /// When the answer (or failure) arrived.
+        at: Instant,
+        /// The numbers, or why there are none.
+        result: Result<BalancerSample, FetchError>,
+    },
+    /// Backend `index`'s health probe.
+    Health {
+        /// Profile order.
+        index: usize,
+        /// When the answer arrived.
+        at: Instant,
+        /// Status and latency.
+        result: Result<health::Probe, FetchError>,
+    },
+    /// The end-to-end check through the VIP.
+    Vip {
+        /// When the answer arrived.
+        at: Instant,
+        /// Status and latency.
+        result: Result<health::Probe, FetchError>,
+    },
+}
+
+/// One thing polled.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A balancer's status endpoint.
+    Balancer {
+        /// Profile order.
+        index: usize,
+        /// Where its numbers are.
+        endpoint: StatusEndpoint,
+        /// HAProxy backend / nginx upstream name.
+        backend: String,
+    },
+    /// A backend's health URL.
+    Health {
+        /// Profile order.
+        index: usize,
+        /// URL.
+        url: String,
+    },
+    /// The VIP check URL.
+    Vip {
+        /// URL.
+        url: String,
+    },
+}
+
+/// Every target of a profile.
+pub fn targets(profile: &Profile) -> Vec<Target> {
+    let mut out: Vec<Target> = profile
+        .balancers()
+        .enumerate()
+        .map(|(index, b)| Target::Balancer {
+            index,
+            endpoint: b.status_endpoint(),
+            backend: b.backend_name().to_string(),
+        })
+        .collect();
+    out.extend(profile.backends().enumerate().map(|(index, b)| Target::Health {
+        index,
+        url: b.probe_url().0,
+    }));
+    if let Some(url) = profile.vip.as_ref().and_then(|v| v.check_url.clone()) {
+        out.push(Target::Vip { url: url.0 });
+    }
+    out
+}
+
+/// The HTTP client every source shares: no redirects followed for status pages, no proxy
+/// from the environment (status pages are on the admin network), bounded connections.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .no_proxy()
+        .pool_max_idle_per_host(2)
+        .user_agent(concat!("lbdeck/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+impl Target {
+    /// Polls this target once; never takes longer than `timeout` (plus scheduling).
+    pub async fn fetch(&self, client: &reqwest::Client, timeout: Duration) -> SourceUpdate {
+        match self {
+            Target::Balancer { index, endpoint, backend } => {
+                let result = match tokio::time::timeout(timeout, fetch_balancer(client, endpoint, backend, timeout)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(FetchError::timeout(timeout)),
+                };
+                SourceUpdate::Balancer { index: *index, at: Instant::now(), result }
+            }
+            Target::Health { index, url } => {
+                let result = health::probe(client, url, timeout).await;
+                SourceUpdate::Health { index: *index, at: Instant::now(), result }
+            }
+            Target::Vip { url } => {
+                let result = health::probe(client, url, timeout).await;
+                SourceUpdate::Vip { at: Instant::now(), result }
+            }
+        }
+    }
+}
+
+async fn fetch_balancer(
+    client: &reqwest::Client,
+    endpoint: &StatusEndpoint,
+    backend: &str,
+    timeout: Duration,
+) -> Result<BalancerSample, FetchError> {
+    match endpoint {
+        StatusEndpoint::StubStatus(url) => {
+            let text = http_text(client, &url.0, timeout).await?;
+            Ok(BalancerSample::Nginx(nginx::parse(&text)?))
+        }
+        StatusEndpoint::StatsCsv(url) => {
+            let url = if url.0.ends_with(";csv") { url.0.clone() } else { format!("{};csv", url.0) };
+            let text = http_text(client, &url, timeout).await?;
+            Ok(BalancerSample::Haproxy { info: None, stats: haproxy::parse_stat(&text)? })
+        }
+        StatusEndpoint::RuntimeApi(api) => {
+            let info_text = runtime_command(api, "show info").await?;
+            let stat_text = runtime_command(api, "show stat").await?;
+            Ok(BalancerSample::Haproxy {
+                info: Some(haproxy::parse_info(&info_text)?),
+                stats: haproxy::parse_stat(&stat_text)?,
+            })
+        }
+        StatusEndpoint::PlusApi(base) => {
+            let url = format!("{}/{}/http/upstreams", base.0.trim_end_matches('/'), nginx_plus::API_VERSION);
+            let text = http_text(client, &url, timeout).await?;
+            Ok(BalancerSample::Plus(nginx_plus::parse_upstream(&text, backend)?))
+        }
+    }
+}
+
+/// GETs a URL's body as text, refusing non-2xx answers and bodies over [`MAX_REPLY`].
+pub async fn http_text(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, FetchError> {
+    let mut resp = client
+        .get(url)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| FetchError::from_reqwest(&e, timeout))?;
+    if !resp.status().is_success() {
+        return Err(FetchError(format!("HTTP {} from {url}", resp.status())));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::from_reqwest(&e, timeout))? {
+        if body.len() + chunk.len() > MAX_REPLY {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+fn too_big() -> FetchError {
+    FetchError(format!("reply larger than {} MiB, cut off", MAX_REPLY / (1024 * 1024)))
+}
+
+/// Sends one command to the HAProxy runtime API and reads the whole answer.
+pub async fn runtime_command(api: &RuntimeApi, command: &str) -> Result<String, FetchError> {
+    let conn_err = |e: std::io::Error| FetchError(format!("cannot connect to {api}: {e}"));
+    match api {
+        RuntimeApi::Tcp(addr) => {
+            let stream = tokio::net::TcpStream::connect(addr.as_str()).await.map_err(conn_err)?;
+            exchange(stream, command).await
+        }
+        RuntimeApi::Unix(path) => {
+            let stream = tokio::net::UnixStream::connect(path).await.map_err(conn_err)?;
+            exchange(stream, command).await
+        }
+    }
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, command: &str) -> Result<String, FetchError> {
+    let io = |e: std::io::Error| FetchError(format!("runtime API: {e}"));
+    stream.write_all(format!("{command}\n").as_bytes()).await.map_err(io)?;
+    let mut body = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf).await.map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        if body.len() + n > MAX_REPLY {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Running polling tasks; dropping it stops them.
+pub struct Poller {
+    handles: Vec<JoinHandle<()>>,
+    poke: watch::Sender<u64>,
+}
+
+impl Poller {
+    /// Starts one task per target. Each polls every `interval` (missed ticks skipped, so
+    /// a slow target never piles requests up), one request in flight at a time.
+    pub fn spawn(profile: &Profile, tx: mpsc::Sender<SourceUpdate>) -> Poller {
+        let client = http_client(profile.timeout);
+        let (poke, poke_rx) = watch::channel(0u64);
+        let interval = profile.poll_interval;
+        let timeout = profile.timeout;
+        let handles = targets(profile)
+            .into_iter()
+            .map(|target| {
+                let tx = tx.clone();
+                let client = client.clone();
+                let mut poke_rx = poke_rx.clone();
+                tokio::spawn(async move {
+                    let mut ticker = tokio::time::interval(interval);
+                    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                    loop {
+                        tokio::select! {
+                            _ = ticker.tick() => {}
+                            changed = poke_rx.changed() => if changed.is_err() { return },
+                        }
+                        let update = target.fetch(&client, timeout).await;
+                        if tx.send(update).await.is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Poller { handles, poke }
+    }
+
+    /// Asks every task to poll now.
+    pub fn poll_now(&self) {
+        self.poke.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        for h in &self.handles {
+            h.abort();
+        }
+    }
+}
+
+/// Polls every target of a profile once, concurrently (for `lbdeck status`).
+pub async fn poll_once(profile: &Profile) -> Vec<SourceUpdate> {
+    let client = http_client(profile.timeout);
+    let all = targets(profile);
+    let futures = all.iter().map(|t| t.fetch(&client, profile.timeout));
+    futures::future::join_all(futures).await
+}

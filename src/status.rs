@@ -1,0 +1,228 @@
+//! `lbdeck status`: one complete poll round, then a snapshot as JSON (for scripts) or a
+//! table (for people). Unreachable parts are reported inside the snapshot.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::profile::{Environment, Profile};
+use crate::model::{Alert, BalancerMetrics, Cluster, Health, ServerView};
+use crate::sources::health::Probe;
+
+/// The whole snapshot.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Which cluster.
+    pub profile: ProfileInfo,
+    /// When the round finished (RFC 3339).
+    pub time: String,
+    /// The VIP.
+    pub vip: Option<VipReport>,
+    /// Balancers in profile order.
+    pub balancers: Vec<BalancerReport>,
+    /// Backends (profile ones first, then discovered ones).
+    pub backends: Vec<BackendReport>,
+    /// What is wrong.
+    pub alerts: Vec<Alert>,
+}
+
+/// The profile's identity.
+#[derive(Debug, Serialize)]
+pub struct ProfileInfo {
+    /// Name.
+    pub name: String,
+    /// Environment.
+    pub environment: Environment,
+    /// File it came from.
+    pub file: Option<String>,
+}
+
+/// The VIP.
+#[derive(Debug, Serialize)]
+pub struct VipReport {
+    /// Address.
+    pub address: String,
+    /// Check URL.
+    pub check_url: Option<String>,
+    /// Whether the check succeeded (null without a check URL).
+    pub reachable: Option<bool>,
+    /// Check answer.
+    pub probe: Option<Probe>,
+    /// Why the check failed.
+    pub error: Option<String>,
+}
+
+/// One balancer.
+#[derive(Debug, Serialize)]
+pub struct BalancerReport {
+    /// Name.
+    pub name: String,
+    /// Daemon kind.
+    pub kind: String,
+    /// Host.
+    pub host: String,
+    /// Where the numbers came from.
+    pub source: String,
+    /// Answered this round.
+    pub up: bool,
+    /// Why not.
+    pub error: Option<String>,
+    /// Its numbers (null fields where unknown).
+    #[serde(flatten)]
+    pub metrics: BalancerMetrics,
+}
+
+/// One backend.
+#[derive(Debug, Serialize)]
+pub struct BackendReport {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// In the profile (false: discovered from a balancer).
+    pub configured: bool,
+    /// Our probe.
+    pub health: HealthReport,
+    /// How each balancer sees it, by balancer name (null: not reported).
+    pub balancers: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Our probe of a backend.
+#[derive(Debug, Serialize)]
+pub struct HealthReport {
+    /// healthy / unhealthy / down / unknown.
+    pub state: Health,
+    /// HTTP status.
+    pub status: Option<u16>,
+    /// Latency in ms.
+    pub latency_ms: Option<f64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Builds the report from a cluster after a poll round.
+pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: Instant) -> Report {
+    let vip = cluster.vip.address.as_ref().map(|address| VipReport {
+        address: address.clone(),
+        check_url: cluster.vip.check_url.clone(),
+        reachable: cluster.vip.serving(),
+        probe: cluster.vip.probe,
+        error: cluster.vip.fresh.failing().map(str::to_string),
+    });
+    let balancers = cluster
+        .balancers
+        .iter()
+        .map(|b| BalancerReport {
+            name: b.name.clone(),
+            kind: b.kind.to_string(),
+            host: b.host.clone(),
+            source: b.endpoint.clone(),
+            up: b.fresh.last_ok.is_some() && b.fresh.failing().is_none(),
+            error: b.fresh.failing().map(str::to_string),
+            metrics: b.metrics.clone(),
+        })
+        .collect();
+    let backends = cluster
+        .backends
+        .iter()
+        .map(|b| {
+            let mut map = serde_json::Map::new();
+            for (lb, view) in cluster.balancers.iter().zip(&b.views) {
+                let v = view.as_ref().map_or(serde_json::Value::Null, |v: &ServerView| {
+                    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+                });
+                map.insert(lb.name.clone(), v);
+            }
+            BackendReport {
+                name: b.name.clone(),
+                address: b.address.clone(),
+                configured: b.configured,
+                health: HealthReport {
+                    state: b.health.clone(),
+                    status: b.probe.map(|p| p.status),
+                    latency_ms: b.probe.map(|p| (p.latency.as_secs_f64() * 10_000.0).round() / 10.0),
+                    error: b.fresh.failing().map(str::to_string),
+                },
+                balancers: map,
+            }
+        })
+        .collect();
+    Report {
+        profile: ProfileInfo { name: profile.name.clone(), environment: profile.environment, file },
+        time: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        vip,
+        balancers,
+        backends,
+        alerts: cluster.alerts(now),
+    }
+}
+
+/// Polls everything once and builds the report.
+pub async fn collect(profile: &Profile, file: Option<String>) -> Report {
+    let mut cluster = Cluster::new(profile);
+    for update in crate::sources::poll_once(profile).await {
+        cluster.apply(update, chrono::Local::now());
+    }
+    report(profile, file, &cluster, Instant::now())
+}
+
+/// The report as a table for a terminal.
+pub fn human(r: &Report) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("{} ({})\n", r.profile.name, r.profile.environment));
+    if let Some(v) = &r.vip {
+        let state = match (v.reachable, &v.error) {
+            (Some(true), _) => format!("serving ({:.1} ms)", v.probe.map_or(0.0, |p| p.latency.as_secs_f64() * 1000.0)),
+            (Some(false), Some(e)) => format!("NOT serving: {e}"),
+            (Some(false), None) => format!("NOT serving: HTTP {}", v.probe.map_or(0, |p| p.status)),
+            (None, _) => "no check_url".into(),
+        };
+        out.push_str(&format!("VIP {}: {state}\n", v.address));
+    }
+    out.push_str("\nBALANCER  KIND        STATE  CONNS   REQ/S   SOURCE\n");
+    for b in &r.balancers {
+        let state = if b.up { "up" } else { "DOWN" };
+        out.push_str(&format!(
+            "{:<9} {:<11} {:<6} {:<7} {:<7} {}\n",
+            b.name,
+            b.kind,
+            state,
+            b.metrics.active.map_or("-".into(), |v| v.to_string()),
+            b.metrics.req_rate.map_or("-".into(), |v| format!("{v:.1}")),
+            b.error.clone().unwrap_or_else(|| b.source.clone())
+        ));
+    }
+    out.push_str("\nBACKEND   ADDRESS               HEALTH     ");
+    for b in &r.balancers {
+        out.push_str(&format!("{:<8}", b.name));
+    }
+    out.push('\n');
+    for be in &r.backends {
+        let health = match be.health.state {
+            Health::Healthy => "ok".to_string(),
+            Health::Unhealthy => format!("HTTP {}", be.health.status.unwrap_or(0)),
+            Health::Down => "DOWN".into(),
+            Health::Unknown => "-".into(),
+        };
+        out.push_str(&format!("{:<9} {:<21} {:<10} ", be.name, be.address, health));
+        for b in &r.balancers {
+            let s = be
+                .balancers
+                .get(&b.name)
+                .and_then(|v| v.get("state"))
+                .and_then(|s| s.as_str())
+                .unwrap_or("-");
+            out.push_str(&format!("{s:<8}"));
+        }
+        out.push('\n');
+    }
+    if r.alerts.is_empty() {
+        out.push_str("\nno alerts\n");
+    } else {
+        out.push_str("\nALERTS\n");
+        for a in &r.alerts {
+            out.push_str(&format!("  {:?}: {}\n", a.level, a.text));
+        }
+    }
+    crate::text::sanitize_multiline(&out)
+}

@@ -1,0 +1,61 @@
+//! Remote text made safe for the terminal: whatever a node sends (server names, status
+//! strings, error messages) passes through here before it is drawn, so an escape
+//! sequence can never reach the terminal raw.
+
+/// Replaces control characters (ESC, C0, C1, DEL) with `�`-free visible escapes (`\x1b`),
+/// keeping ordinary Unicode.
+pub fn sanitize(s: &str) -> String {
+    if !s.chars().any(is_unsafe) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || ('\u{80}'..='\u{9f}').contains(&c) || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Sanitised and cut to `max` characters, with `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    let clean = sanitize(s.trim());
+    if clean.chars().count() <= max {
+        clean
+    } else {
+        let mut out: String = clean.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_never_pass() {
+        let hostile = "web1\x1b]0;pwned\x07\x1b[2J\u{9b}31m";
+        let clean = sanitize(hostile);
+        assert!(!clean.chars().any(|c| c.is_control()));
+        assert!(clean.starts_with("web1\\x1b]0;pwned\\x07"));
+        assert_eq!(sanitize("plain café"), "plain café");
+    }
+
+    #[test]
+    fn clip_marks_the_cut() {
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("  ab ", 4), "ab");
+    }
+}
+
+/// Like [`sanitize`] but keeps newlines (for multi-line reports printed to a terminal).
+pub fn sanitize_multiline(s: &str) -> String {
+    s.split('\n').map(sanitize).collect::<Vec<_>>().join("\n")
+}

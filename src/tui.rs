@@ -1,0 +1,110 @@
+//! The terminal and the run loop. One task owns the `App`: key events, source results and
+//! a slow tick arrive on channels; after one message the rest are drained, `update` runs,
+//! and a frame is drawn only when something changed and at most every [`MIN_FRAME`].
+
+use std::io::{self, Stdout, Write};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, EventStream};
+use crossterm::{execute, terminal};
+use futures::StreamExt;
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+
+use crate::action::{Action, Effect};
+use crate::app::App;
+use crate::config::profile::Profile;
+use crate::sources::Poller;
+
+/// Shortest time between frames: bursts of updates (every target answering within a few
+/// milliseconds of each other) coalesce into one frame.
+pub const MIN_FRAME: Duration = Duration::from_millis(30);
+
+/// How often ages and the clock are refreshed when nothing else happens.
+const TICK: Duration = Duration::from_secs(1);
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Puts the terminal back as the shell had it. Safe to call twice.
+pub fn restore() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+}
+
+fn setup() -> io::Result<Term> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        hook(info);
+    }));
+    terminal::enable_raw_mode()?;
+    execute!(io::stdout(), terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
+/// Runs the console until the operator quits or SIGTERM/SIGHUP arrives.
+pub async fn run(mut app: App, profile: &Profile) -> anyhow::Result<()> {
+    let mut term = setup()?;
+    let result = run_loop(&mut app, profile, &mut term).await;
+    restore();
+    result
+}
+
+async fn run_loop(app: &mut App, profile: &Profile, term: &mut Term) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, mut rx) = mpsc::channel(4096);
+    let poller = Poller::spawn(profile, tx);
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let size = term.size()?;
+    app.update(Action::Resize(size.width, size.height));
+    let mut last_frame = Instant::now() - MIN_FRAME;
+    let mut actions = Vec::with_capacity(64);
+    loop {
+        let wait = MIN_FRAME.saturating_sub(last_frame.elapsed());
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => actions.push(Action::Key(k)),
+                Some(Ok(Event::Resize(w, h))) => actions.push(Action::Resize(w, h)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            Some(u) = rx.recv() => actions.push(Action::Update(u)),
+            _ = tick.tick() => actions.push(Action::Tick(Instant::now())),
+            _ = sigterm.recv() => return Ok(()),
+            _ = sighup.recv() => return Ok(()),
+            _ = tokio::time::sleep(wait), if app.dirty => {}
+        }
+        while let Ok(u) = rx.try_recv() {
+            actions.push(Action::Update(u));
+        }
+        if !actions.is_empty() {
+            actions.push(Action::Tick(Instant::now()));
+        }
+        for action in actions.drain(..) {
+            for effect in app.update(action) {
+                match effect {
+                    Effect::Quit => return Ok(()),
+                    Effect::PollNow => poller.poll_now(),
+                }
+            }
+        }
+        if app.dirty && last_frame.elapsed() >= MIN_FRAME {
+            draw(term, app)?;
+            app.dirty = false;
+            last_frame = Instant::now();
+        }
+    }
+}
+
+fn draw(term: &mut Term, app: &App) -> io::Result<()> {
+    execute!(io::stdout(), terminal::BeginSynchronizedUpdate)?;
+    term.draw(|f| crate::ui::draw(f, app))?;
+    execute!(io::stdout(), terminal::EndSynchronizedUpdate)?;
+    io::stdout().flush()
+}

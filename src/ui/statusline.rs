@@ -1,0 +1,55 @@
+//! The status line: the mode, the keys that apply now, and the latest message.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::action::Action;
+use crate::app::{App, Mode};
+use crate::model::Alert;
+
+/// Draws the status line.
+pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
+    let t = &app.theme;
+    let k = |a: &Action| app.keymap.hint(a);
+    let mut spans: Vec<Span> = Vec::new();
+    let hint = |spans: &mut Vec<Span>, key: String, what: &str| {
+        spans.push(Span::styled(key, t.key));
+        spans.push(Span::styled(format!(" {what}  "), t.muted));
+    };
+    match app.ui.mode {
+        Mode::Filter => {
+            spans.push(Span::styled(" FILTER ", t.highlight));
+            spans.push(Span::styled(format!(" /{}", app.ui.filter), t.text));
+            spans.push(Span::styled("▏  ", t.key));
+            hint(&mut spans, "Enter".into(), "keep");
+            hint(&mut spans, "Esc".into(), "clear");
+        }
+        Mode::Help => {
+            spans.push(Span::styled(" HELP ", t.highlight));
+            spans.push(Span::styled("  any key closes", t.muted));
+        }
+        Mode::Normal => {
+            hint(&mut spans, k(&Action::Help), "help");
+            hint(&mut spans, k(&Action::Filter), "filter");
+            hint(&mut spans, k(&Action::SortNext), "sort");
+            hint(&mut spans, k(&Action::CycleTheme), "theme");
+            hint(&mut spans, k(&Action::NextPane), "pane");
+            hint(&mut spans, k(&Action::Quit), "quit");
+        }
+    }
+    let right = match (&app.flash, alerts.len()) {
+        (Some((_, msg)), _) => Span::styled(msg.clone(), t.text),
+        (None, 0) => Span::styled("all clear", t.healthy),
+        (None, 1) => Span::styled(alerts[0].text.clone(), t.degraded),
+        (None, n) => Span::styled(format!("{n} alerts: {}", alerts[0].text), t.degraded),
+    };
+    let used: usize = spans.iter().map(Span::width).sum();
+    let room = (area.width as usize).saturating_sub(used + 1);
+    let right_text = crate::text::clip(&right.content, room);
+    let pad = room.saturating_sub(unicode_width::UnicodeWidthStr::width(right_text.as_str()));
+    spans.push(Span::raw(" ".repeat(pad)));
+    spans.push(Span::styled(right_text, right.style));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
