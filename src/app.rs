@@ -209,7 +209,7 @@ impl App {
             Action::Key(key) => return self.on_key(key),
             Action::Resize(w, h) => self.ui.size = (w, h),
             Action::Update(u) => {
-                let wall = self.wall(Instant::now().max(self.now));
+                let wall = self.wall(u.at());
                 self.cluster.apply(u, wall);
                 self.keep_selection();
             }
@@ -453,4 +453,4 @@ fn cycle<T: Copy + PartialEq>(all: &[T], current: T, delta: isize) -> T {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

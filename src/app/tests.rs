@@ -1,1 +1,208 @@
+use std::time::{Duration, Instant};
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+use crate::config::theme::ThemeSet;
+use crate::sources::{haproxy, BalancerSample, SourceUpdate};
+
+pub(crate) const PROFILE: &str = r#"
+name = "shop"
+environment = "production"
+poll_interval = "1s"
+timeout = "1s"
+[vip]
+address = "10.77.0.100"
+check_url = "http://10.77.0.100/"
+[[balancers]]
+name = "lb1"
+host = "10.77.0.11"
+kind = "haproxy"
+runtime_api = "tcp://10.77.0.11:9999"
+[[balancers]]
+name = "lb2"
+host = "10.77.0.12"
+kind = "haproxy"
+runtime_api = "tcp://10.77.0.12:9999"
+[[backends]]
+name = "web1"
+address = "10.77.0.21:80"
+[[backends]]
+name = "web2"
+address = "10.77.0.22:80"
+[[backends]]
+name = "web3"
+address = "10.77.0.23:80"
+"#;
+
+pub(crate) fn app() -> App {
+    let profile = Profile::parse("t.toml", PROFILE).expect("profile");
+    let themes = ThemeSet::load_from(None).expect("themes");
+    App::new(&profile, Keymap::default(), themes, 0, false)
+}
+
+fn key(c: char) -> Action {
+    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn code(c: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+/// Feeds both balancers the mixed capture (web1 MAINT, web2 DRAIN, web3 DOWN on lb1).
+pub(crate) fn feed(app: &mut App, at: Instant) {
+    let ok = haproxy::parse_stat(include_str!("../../tests/fixtures/haproxy/show_stat.csv")).expect("csv");
+    let mixed = haproxy::parse_stat(include_str!("../../tests/fixtures/haproxy/show_stat_mixed.csv")).expect("csv");
+    let info = haproxy::parse_info(include_str!("../../tests/fixtures/haproxy/show_info.txt")).expect("info");
+    for (index, stats) in [(0, mixed), (1, ok)] {
+        app.update(Action::Update(SourceUpdate::Balancer {
+            index,
+            at,
+            result: Ok(BalancerSample::Haproxy { info: Some(info.clone()), stats }),
+        }));
+    }
+}
+
+#[test]
+fn q_quits_and_ctrl_c_quits_even_while_filtering() {
+    let mut a = app();
+    assert_eq!(a.update(key('q')), vec![Effect::Quit]);
+    a.update(key('/'));
+    assert_eq!(a.ui.mode, Mode::Filter);
+    let ctrl_c = Action::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(a.update(ctrl_c), vec![Effect::Quit]);
+}
+
+#[test]
+fn filter_typing_applies_live_enter_keeps_esc_clears() {
+    let mut a = app();
+    a.update(key('/'));
+    for c in "WEB2".chars() {
+        a.update(key(c));
+    }
+    assert_eq!(a.ui.filter, "WEB2");
+    assert_eq!(a.visible_backends(), vec![1], "case-insensitive");
+    assert_eq!(a.ui.selected_backend.as_deref(), Some("web2"));
+    a.update(code(KeyCode::Enter));
+    assert_eq!(a.ui.mode, Mode::Normal);
+    assert_eq!(a.visible_backends(), vec![1], "kept after Enter");
+    a.update(key('q'.to_ascii_uppercase()));
+    a.update(code(KeyCode::Esc));
+    assert!(a.ui.filter.is_empty());
+    assert_eq!(a.visible_backends().len(), 3);
+    a.update(key('/'));
+    a.update(key('x'));
+    a.update(code(KeyCode::Backspace));
+    a.update(key('.'));
+    a.update(key('2'));
+    a.update(key('3'));
+    assert_eq!(a.visible_backends(), vec![2], "matches the address too");
+    a.update(code(KeyCode::Esc));
+    assert!(a.ui.filter.is_empty());
+}
+
+#[test]
+fn sort_cycles_columns_and_reverses() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    assert_eq!(a.ui.sort, SortKey::Config);
+    a.update(key('o'));
+    assert_eq!(a.ui.sort, SortKey::Name);
+    a.update(key('o'));
+    a.update(key('o'));
+    assert_eq!(a.ui.sort, SortKey::State);
+    assert!(a.ui.descending, "worst first");
+    let order: Vec<String> = a.visible_backends().iter().map(|&i| a.cluster.backends[i].name.clone()).collect();
+    assert_eq!(order, vec!["web3", "web1", "web2"], "DOWN, MAINT, DRAIN");
+    a.update(key('O'));
+    let order: Vec<String> = a.visible_backends().iter().map(|&i| a.cluster.backends[i].name.clone()).collect();
+    assert_eq!(order, vec!["web2", "web1", "web3"]);
+    assert_eq!(a.flash.as_ref().map(|f| f.1.as_str()), Some("sorted by state ascending"));
+}
+
+#[test]
+fn natural_name_order() {
+    assert_eq!(natural("web2", "web10"), std::cmp::Ordering::Less);
+    assert_eq!(natural("web10", "web9"), std::cmp::Ordering::Greater);
+}
+
+#[test]
+fn selection_follows_the_backend_not_the_row() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    a.update(key('j'));
+    assert_eq!(a.ui.selected_backend.as_deref(), Some("web2"));
+    a.update(key('o'));
+    a.update(key('O'));
+    assert_eq!(a.ui.selected_backend.as_deref(), Some("web2"), "sorting keeps the selection");
+    // Name, descending: web3 web2 web1.
+    a.update(key('G'));
+    assert_eq!(a.ui.selected_backend.as_deref(), Some("web1"));
+    a.update(key('g'));
+    assert_eq!(a.ui.selected_backend.as_deref(), Some("web3"));
+    a.update(key('k'));
+    assert_eq!(a.ui.selected_backend.as_deref(), Some("web3"), "clamped at the top");
+}
+
+#[test]
+fn tab_cycles_panes_and_help_toggles() {
+    let mut a = app();
+    assert_eq!(a.ui.focus, Pane::Backends);
+    a.update(code(KeyCode::Tab));
+    assert_eq!(a.ui.focus, Pane::Events);
+    a.update(code(KeyCode::Tab));
+    assert_eq!(a.ui.focus, Pane::Balancers);
+    a.update(Action::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)));
+    assert_eq!(a.ui.focus, Pane::Events);
+    a.update(key('?'));
+    assert_eq!(a.ui.mode, Mode::Help);
+    assert!(a.update(key('q')).is_empty(), "q closes help, it does not quit");
+    assert_eq!(a.ui.mode, Mode::Normal);
+}
+
+#[test]
+fn theme_cycles_through_every_theme_and_no_color_strips() {
+    let mut a = app();
+    let n = a.themes.themes.len();
+    let first = a.theme.name.clone();
+    a.update(key('t'));
+    assert_ne!(a.theme.name, first);
+    for _ in 1..n {
+        a.update(key('t'));
+    }
+    assert_eq!(a.theme.name, first);
+    let profile = Profile::parse("t.toml", PROFILE).expect("profile");
+    let themes = ThemeSet::load_from(None).expect("themes");
+    let bare = App::new(&profile, Keymap::default(), themes, 0, true);
+    assert_eq!(bare.theme.master.fg, None);
+}
+
+#[test]
+fn remapped_keys_drive_the_same_actions() {
+    let profile = Profile::parse("t.toml", PROFILE).expect("profile");
+    let themes = ThemeSet::load_from(None).expect("themes");
+    let keymap = Keymap::parse("k.toml", "[keys]\nquit = [\"x\"]\nfilter = [\"f\"]\n").expect("keymap");
+    let mut a = App::new(&profile, keymap, themes, 0, false);
+    assert!(a.update(key('q')).is_empty());
+    a.update(key('f'));
+    assert_eq!(a.ui.mode, Mode::Filter);
+    a.update(code(KeyCode::Esc));
+    assert_eq!(a.update(key('x')), vec![Effect::Quit]);
+}
+
+#[test]
+fn refresh_asks_the_loop_to_poll_now() {
+    let mut a = app();
+    let ctrl_r = Action::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL));
+    assert_eq!(a.update(ctrl_r), vec![Effect::PollNow]);
+}
+
+#[test]
+fn flash_messages_expire() {
+    let mut a = app();
+    let t0 = a.now;
+    a.update(key('t'));
+    assert!(a.flash.is_some());
+    a.update(Action::Tick(t0 + Duration::from_secs(10)));
+    assert!(a.flash.is_none());
+}

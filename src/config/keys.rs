@@ -190,7 +190,12 @@ impl Keymap {
             .filter(|(_, a)| *a == action)
             .map(|(k, _)| *k)
             .collect();
-        keys.sort_by_key(|k| (k.mods.bits(), k.to_string().chars().count() > 1, k.to_string()));
+        // Plain letters first (what people type), then symbols, then named and chorded keys.
+        keys.sort_by_key(|k| {
+            let s = k.to_string();
+            let letter = matches!(k.code, KeyCode::Char(c) if c.is_ascii_alphanumeric());
+            (k.mods.bits(), s.chars().count() > 1, !letter, s)
+        });
         keys
     }
 

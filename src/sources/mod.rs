@@ -133,6 +133,15 @@ pub enum SourceUpdate {
     },
 }
 
+impl SourceUpdate {
+    /// When the answer (or failure) arrived.
+    pub fn at(&self) -> Instant {
+        match self {
+            SourceUpdate::Balancer { at, .. } | SourceUpdate::Health { at, .. } | SourceUpdate::Vip { at, .. } => *at,
+        }
+    }
+}
+
 /// One thing polled.
 #[derive(Debug, Clone)]
 pub enum Target {

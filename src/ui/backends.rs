@@ -24,7 +24,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let balancers = &app.cluster.balancers;
 
     let mut header: Vec<String> = vec!["backend".into()];
-    let mut widths = vec![Constraint::Min(8)];
+    let name_w = app.cluster.backends.iter().map(|b| b.name.chars().count()).max().unwrap_or(8).clamp(7, 32) as u16;
+    let mut widths = vec![Constraint::Length(name_w)];
     if show_addr {
         header.push("address".into());
         widths.push(Constraint::Length(21));
@@ -32,8 +33,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     header.push("health".into());
     widths.push(Constraint::Length(9));
     for b in balancers {
-        header.push(b.name.clone());
-        widths.push(Constraint::Length(6.max(b.name.chars().count() as u16)));
+        // A balancer whose numbers are stale says so in its column header.
+        let label = if b.fresh.stale(app.now, limit) { format!("{}?", b.name) } else { b.name.clone() };
+        widths.push(Constraint::Length(6.max(label.chars().count() as u16)));
+        header.push(label);
     }
     if show_check {
         header.push("check".into());
@@ -100,6 +103,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(t.header))
         .column_spacing(1)
+        .flex(ratatui::layout::Flex::Start)
         .row_highlight_style(if app.ui.focus == Pane::Backends { t.highlight } else { t.text.add_modifier(ratatui::style::Modifier::UNDERLINED) })
         .block(pane(app, title, Some(Pane::Backends)));
     let mut state = TableState::default().with_selected(selected);

@@ -2,7 +2,7 @@
 //! daemon-specific breakdown.
 
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, Table, TableState};
 use ratatui::Frame;
 
@@ -24,24 +24,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             let stale = b.fresh.stale(app.now, limit);
             let value_style = if stale { t.stale } else { t.text };
             let status = match (b.fresh.failing(), b.fresh.never()) {
-                (Some(why), _) => Line::from(vec![
-                    Span::styled("DOWN ", t.down),
-                    Span::styled(why.to_string(), t.muted),
-                ]),
-                (None, true) => Line::from(Span::styled("…", t.muted)),
-                (None, false) if stale => Line::from(Span::styled(
-                    format!("stale {}", age(b.fresh.age(app.now).unwrap_or_default())),
-                    t.stale,
-                )),
-                (None, false) => Line::from(Span::styled("UP", t.healthy)),
+                (Some(_), _) => Span::styled("DOWN", t.down),
+                (None, true) => Span::styled("…", t.muted),
+                (None, false) if stale => {
+                    Span::styled(format!("stale {}", age(b.fresh.age(app.now).unwrap_or_default())), t.stale)
+                }
+                (None, false) => Span::styled("UP", t.healthy),
             };
             let mut cells = vec![
                 Cell::from(Span::styled(b.name.clone(), t.text.add_modifier(ratatui::style::Modifier::BOLD))),
                 Cell::from(Span::styled(b.kind.to_string(), t.muted)),
                 Cell::from(status),
             ];
-            if b.fresh.failing().is_some() && !wide {
-                // The reason needs the room more than stale numbers do.
+            if let Some(why) = b.fresh.failing() {
+                // The reason matters more than numbers that are no longer current.
+                cells.push(Cell::from(Span::styled("—", t.stale)));
+                cells.push(Cell::from(Span::styled("—", t.stale)));
+                cells.push(Cell::from(Span::styled(why.to_string(), t.down)));
                 return Row::new(cells);
             }
             cells.push(Cell::from(Span::styled(count(b.metrics.active), value_style)));
@@ -58,14 +57,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut widths = vec![
         Constraint::Length(8),
         Constraint::Length(10),
-        Constraint::Length(if wide { 30 } else { 12 }),
+        Constraint::Length(if wide { 12 } else { 10 }),
         Constraint::Length(6),
         Constraint::Length(7),
         Constraint::Min(20),
     ];
     let mut header = vec!["balancer", "kind", "status", "conns", "req/s", "detail"];
     if wide {
-        widths[5] = Constraint::Length(30);
+        widths[5] = Constraint::Length(44);
         widths.push(Constraint::Length(9));
         widths.push(Constraint::Min(10));
         header.push("updated");

@@ -13,7 +13,7 @@ use crate::model::{Alert, Level};
 /// Draws the header.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
-    let mut spans = vec![Span::styled(" lbdeck ", t.title)];
+    let mut spans = if area.width >= 100 { vec![Span::styled(" lbdeck ", t.title)] } else { vec![Span::raw(" ")] };
     if app.demo {
         spans.push(Span::styled(" DEMO ", t.demo_badge));
         spans.push(Span::raw(" "));
@@ -42,22 +42,25 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             None => {}
         }
     }
-    let newest = app
-        .cluster
-        .balancers
-        .iter()
-        .filter_map(|b| b.fresh.last_ok)
-        .max();
-    let fresh = match newest {
-        Some(at) => format!("  updated {} ago", age(app.now.saturating_duration_since(at))),
-        None => "  waiting for first poll".into(),
-    };
-    spans.push(Span::styled(fresh, t.muted));
+    let newest = app.cluster.balancers.iter().filter_map(|b| b.fresh.last_ok).max();
     let clock = app.wall(app.now).format("%H:%M:%S").to_string();
-    let used: usize = spans.iter().map(|s| s.width()).sum();
-    let pad = (area.width as usize).saturating_sub(used + clock.len() + 1);
-    spans.push(Span::raw(" ".repeat(pad)));
-    spans.push(Span::styled(clock, t.text));
+    let used: usize = spans.iter().map(Span::width).sum();
+    let room = (area.width as usize).saturating_sub(used + clock.len() + 1);
+    let fresh = match newest {
+        Some(at) => {
+            let a = age(app.now.saturating_duration_since(at));
+            [format!("  updated {a} ago"), format!("  {a} ago"), String::new()]
+        }
+        None => ["  waiting for first poll".into(), "  waiting".into(), String::new()],
+    };
+    let fresh = fresh.into_iter().find(|f| f.chars().count() <= room).unwrap_or_default();
+    spans.push(Span::styled(fresh, t.muted));
+    let used: usize = spans.iter().map(Span::width).sum();
+    let pad = (area.width as usize).saturating_sub(used + clock.len());
+    if used + clock.len() <= area.width as usize {
+        spans.push(Span::raw(" ".repeat(pad)));
+        spans.push(Span::styled(clock, t.text));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 

@@ -26,7 +26,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let alerts = app.cluster.alerts(app.now);
     let banner = alerts.iter().any(|a| a.level == Level::Error);
     let lb_height = (app.cluster.balancers.len() as u16 + 3).min(area.height / 3).max(4);
-    let bottom = (area.height / 4).clamp(5, 14);
+    // The backend table gets the rows it needs; the traffic and event panes take the rest.
+    let fixed = 2 + u16::from(banner) + lb_height;
+    let available = area.height.saturating_sub(fixed);
+    let wanted = app.visible_backends().len() as u16 + 3;
+    let bottom = available.saturating_sub(wanted).clamp((area.height / 4).max(5), (available / 2).max(5));
     let [head, alarm, lbs, bes, low, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(u16::from(banner)),

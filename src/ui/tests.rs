@@ -1,1 +1,142 @@
+use std::time::{Duration, Instant};
 
+use chrono::TimeZone;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use crate::action::Action;
+use crate::app::tests::{app, feed};
+use crate::app::App;
+use crate::sources::health::Probe;
+use crate::sources::{FetchError, SourceUpdate};
+
+fn fixed_app() -> (App, Instant) {
+    let mut a = app();
+    let t0 = Instant::now();
+    let wall = chrono::Local.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).single().expect("time");
+    a.set_clock(t0, wall);
+    feed(&mut a, t0);
+    let probe = |ms| Probe { status: 200, latency: Duration::from_millis(ms) };
+    a.update(Action::Update(SourceUpdate::Health { index: 0, at: t0, result: Ok(probe(2)) }));
+    a.update(Action::Update(SourceUpdate::Health { index: 1, at: t0, result: Ok(probe(3)) }));
+    a.update(Action::Update(SourceUpdate::Health {
+        index: 2,
+        at: t0,
+        result: Err(FetchError("cannot connect: Connection refused (os error 111)".into())),
+    }));
+    a.update(Action::Update(SourceUpdate::Vip { at: t0, result: Ok(probe(1)) }));
+    a.update(Action::Tick(t0 + Duration::from_millis(500)));
+    (a, t0)
+}
+
+fn render(a: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    term.draw(|f| super::draw(f, a)).expect("draw");
+    term
+}
+
+fn screen(term: &Terminal<TestBackend>) -> String {
+    let buf = term.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn full_screen_80x24() {
+    let (a, _) = fixed_app();
+    insta::assert_snapshot!(render(&a, 80, 24).backend());
+}
+
+#[test]
+fn full_screen_200x60() {
+    let (a, _) = fixed_app();
+    insta::assert_snapshot!(render(&a, 200, 60).backend());
+}
+
+#[test]
+fn help_overlay_lists_the_live_keymap() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::Help);
+    insta::assert_snapshot!(render(&a, 80, 24).backend());
+}
+
+#[test]
+fn states_are_coloured_by_the_theme() {
+    let (mut a, _) = fixed_app();
+    // The selected row takes the highlight style; look at rows that are not selected.
+    a.update(Action::Bottom);
+    let term = render(&a, 80, 24);
+    let text = screen(&term);
+    let buf = term.backend().buffer();
+    let find = |needle: &str| -> (u16, u16) {
+        for (y, line) in text.lines().enumerate() {
+            if let Some(byte) = line.find(needle) {
+                return (line[..byte].chars().count() as u16, y as u16);
+            }
+        }
+        panic!("{needle:?} not on screen:\n{text}");
+    };
+    let (x, y) = find("PRODUCTION");
+    assert_eq!(buf[(x, y)].bg, a.theme.production_frame.bg.expect("bg"));
+    let (x, y) = find("DRAIN");
+    assert_eq!(buf[(x, y)].fg, a.theme.draining.fg.expect("fg"));
+    let (x, y) = find("MAINT");
+    assert_eq!(buf[(x, y)].fg, a.theme.maint.fg.expect("fg"));
+}
+
+#[test]
+fn values_not_refreshed_are_marked_stale_with_their_age() {
+    let (mut a, t0) = fixed_app();
+    a.update(Action::Tick(t0 + Duration::from_secs(12)));
+    let text = screen(&render(&a, 80, 24));
+    let balancer_rows: Vec<&str> = text.lines().filter(|l| l.contains("haproxy")).collect();
+    assert_eq!(balancer_rows.len(), 2);
+    for row in balancer_rows {
+        assert!(row.contains("stale 12s"), "{row}");
+        assert!(!row.contains(" UP "), "shown as current: {row}");
+    }
+    assert!(text.contains("lb1 (stale)") || text.contains("lb1?"), "backend columns flag the stale balancer:\n{text}");
+}
+
+#[test]
+fn a_dead_balancer_says_why() {
+    let (mut a, t0) = fixed_app();
+    a.update(Action::Update(SourceUpdate::Balancer {
+        index: 1,
+        at: t0 + Duration::from_secs(1),
+        result: Err(FetchError("no answer within 1s".into())),
+    }));
+    let text = screen(&render(&a, 80, 24));
+    let row = text.lines().find(|l| l.contains("lb2      haproxy")).expect("lb2 row");
+    assert!(row.contains("DOWN") && row.contains("no answer within 1s"), "{row}");
+    assert!(text.contains("⚠ lb2 does not answer"), "alarm banner:\n{text}");
+}
+
+#[test]
+fn hostile_server_names_never_reach_the_terminal_raw() {
+    let (mut a, t0) = fixed_app();
+    let csv = "# pxname,svname,status,type,scur\nbe_web,evil\x1b]0;owned\x07\x1b[2J,UP,2,1\n";
+    let stats = crate::sources::haproxy::parse_stat(csv).expect("csv");
+    a.update(Action::Update(SourceUpdate::Balancer {
+        index: 0,
+        at: t0,
+        result: Ok(crate::sources::BalancerSample::Haproxy { info: None, stats }),
+    }));
+    let text = screen(&render(&a, 200, 60));
+    assert!(!text.contains('\x1b'), "an escape reached the screen");
+    assert!(text.contains("evil\\x1b]0;owned"), "{text}");
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let (a, _) = fixed_app();
+    for (w, h) in [(1, 1), (10, 5), (40, 12), (80, 10), (300, 100)] {
+        render(&a, w, h);
+    }
+}

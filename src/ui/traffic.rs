@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Sparkline};
+use ratatui::widgets::{Paragraph, RenderDirection, Sparkline};
 use ratatui::Frame;
 
 use super::{pane, rate};
@@ -40,16 +40,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let label_w = 16.min(row.width / 2);
         let [label, spark] = Layout::horizontal([Constraint::Length(label_w), Constraint::Min(1)]).areas(*row);
         let width = spark.width as usize;
-        let data = history.last(width);
+        // Newest sample at the right edge, as in htop: draw right-to-left, newest first.
+        let mut data = history.last(width);
+        data.reverse();
         let max = history.max_last(width).max(1);
-        frame.render_widget(
-            Paragraph::new(vec![
-                Line::from(Span::styled(name.clone(), t.text)),
-                Line::from(Span::styled(format!("{} max {max}", rate(*now)), t.muted)),
-            ]),
-            label,
-        );
+        let mut lines = vec![Line::from(vec![
+            Span::styled(format!("{name} "), t.text),
+            Span::styled(rate(*now), t.text.add_modifier(ratatui::style::Modifier::BOLD)),
+        ])];
+        lines.push(Line::from(Span::styled(format!("max {max}/s"), t.muted)));
+        frame.render_widget(Paragraph::new(lines), label);
         let style = if *alt { t.sparkline_alt } else { t.sparkline };
-        frame.render_widget(Sparkline::default().data(&data).max(max).style(style), spark);
+        frame.render_widget(
+            Sparkline::default().data(&data).max(max).style(style).direction(RenderDirection::RightToLeft),
+            spark,
+        );
     }
 }
