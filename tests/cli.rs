@@ -1,0 +1,150 @@
+//! The real binary on good and bad input: one clear line and exit 2 for bad
+//! configuration, never a panic or a raw serde dump.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn lbdeck(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().expect("tempdir");
+    Command::new(env!("CARGO_BIN_EXE_lbdeck"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env_remove("LBDECK_PROFILE")
+        .env_remove("LBDECK_THEME")
+        .output()
+        .expect("run lbdeck")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit 2 and exactly one line on stderr that contains every `needle`.
+fn assert_config_error(args: &[&str], needles: &[&str]) {
+    let o = lbdeck(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "exit code for {args:?}; stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line for {args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: expected {n:?} in {err:?}");
+    }
+}
+
+#[test]
+fn unknown_key_names_file_line_column_and_the_expected_keys() {
+    assert_config_error(
+        &["check", "--profile", "tests/fixtures/profiles/unknown_key.toml"],
+        &["tests/fixtures/profiles/unknown_key.toml:4:1:", "unknown field `colour`", "expected one of", "poll_interval"],
+    );
+}
+
+#[test]
+fn wrong_type_is_explained() {
+    assert_config_error(
+        &["check", "--profile", "tests/fixtures/profiles/wrong_type.toml"],
+        &["wrong_type.toml:2:17:", "invalid type: integer `5`"],
+    );
+    assert_config_error(
+        &["check", "--profile", "tests/fixtures/profiles/bad_kind.toml"],
+        &["bad_kind.toml:6:8:", "unknown variant `apache`", "nginx-plus", "haproxy"],
+    );
+    assert_config_error(
+        &["check", "--profile", "tests/fixtures/profiles/bad_url.toml"],
+        &["bad_url.toml:7:14:", "expected an http:// or https:// URL"],
+    );
+    assert_config_error(&["check", "--profile", "tests/fixtures/profiles/not_toml.toml"], &["not_toml.toml:1:"]);
+}
+
+#[test]
+fn missing_required_parts_and_files() {
+    assert_config_error(
+        &["check", "--profile", "tests/fixtures/profiles/no_balancers.toml"],
+        &["no_balancers.toml", "missing field `balancers`"],
+    );
+    assert_config_error(&["check", "--profile", "nope"], &["nope: no profile of that name", "profiles"]);
+    assert_config_error(&["check", "--profile", "/no/such/file.toml"], &["/no/such/file.toml: no such profile file"]);
+    assert_config_error(&["check"], &["no profile given", "lbdeck demo"]);
+}
+
+#[test]
+fn bad_theme_and_keymap_are_rejected() {
+    assert_config_error(
+        &["check", "--profile", "lab", "--theme", "neon"],
+        &["unknown theme \"neon\"", "dark", "catppuccin-mocha"],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys.toml");
+    std::fs::write(&keys, "[keys]\nquit = [\"q\"]\nhelp = [\"hyper-h\"]\n").expect("write");
+    let keys = keys.display().to_string();
+    assert_config_error(&["check", "--profile", "lab", "--keys", &keys], &["keys.toml:3:9:", "unknown key \"hyper-h\""]);
+}
+
+#[test]
+fn every_shipped_profile_checks() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("profiles/") {
+        let path = entry.expect("entry").path();
+        let o = lbdeck(&["check", "--profile", &path.display().to_string()]);
+        assert!(o.status.success(), "{}: {}", path.display(), stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains(": ok"));
+        n += 1;
+    }
+    assert!(n >= 4, "lab, lab-haproxy, shop and an HAProxy pair ship");
+}
+
+#[test]
+fn help_explains_and_names_the_demo() {
+    let o = lbdeck(&["--help"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    for needle in ["lbdeck demo", "--profile", "--read-only", "status", "Exit codes"] {
+        assert!(out.contains(needle), "--help lacks {needle:?}:\n{out}");
+    }
+}
+
+#[test]
+fn status_on_the_demo_is_complete_json() {
+    let o = lbdeck(&["status", "--demo", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    let balancers = v["balancers"].as_array().expect("balancers");
+    assert_eq!(balancers.len(), 2);
+    assert!(balancers.iter().all(|b| b["up"] == true), "{v:#}");
+    assert!(balancers[0]["requests_total"].as_u64().unwrap_or(0) > 0, "real counters");
+    let backends = v["backends"].as_array().expect("backends");
+    assert_eq!(backends.len(), 6);
+    for b in backends {
+        assert!(b["health"]["state"].is_string());
+        assert_eq!(b["balancers"]["lb1"]["state"].as_str().map(str::len).unwrap_or(0) >= 2, true, "{b}");
+        assert!(b["balancers"]["lb2"]["state"].is_string());
+    }
+    assert_eq!(v["vip"]["reachable"], true);
+    assert!(v["alerts"].is_array());
+}
+
+#[test]
+fn status_reports_unreachable_parts_inside_the_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("dead.toml");
+    // Port 9 on loopback: nothing listens there (discard is never enabled here).
+    std::fs::write(
+        &p,
+        "name = \"dead\"\ntimeout = \"500ms\"\n[vip]\naddress = \"127.0.0.1\"\ncheck_url = \"http://127.0.0.1:9/\"\n\
+         [[balancers]]\nname = \"lb1\"\nhost = \"127.0.0.1\"\nkind = \"haproxy\"\nruntime_api = \"tcp://127.0.0.1:9\"\n\
+         [[backends]]\nname = \"web1\"\naddress = \"127.0.0.1:9\"\n",
+    )
+    .expect("write");
+    let o = lbdeck(&["status", "--json", "--profile", &p.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["balancers"][0]["up"], false);
+    assert!(v["balancers"][0]["error"].as_str().unwrap_or("").contains("cannot connect"), "{v:#}");
+    assert_eq!(v["backends"][0]["health"]["state"], "down");
+    assert_eq!(v["vip"]["reachable"], false);
+    assert!(!v["alerts"].as_array().expect("alerts").is_empty());
+}

@@ -1,0 +1,128 @@
+//! Fetching from in-process servers: NGINX Plus recorded JSON (Plus cannot run here),
+//! and servers that misbehave — hang, trickle, or answer too much. Every call must end
+//! within its timeout with a sentence, never hang the caller.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use lbdeck::config::profile::Profile;
+use lbdeck::sources::{poll_once, BalancerSample, SourceUpdate};
+
+/// Serves `body` to every HTTP request on a fresh loopback port, `delay` before answering.
+async fn http_server(body: String, delay: Duration) -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                tokio::time::sleep(delay).await;
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+fn profile(balancer: &str, timeout: &str) -> Profile {
+    let text = format!("name = \"t\"\ntimeout = \"{timeout}\"\n[[balancers]]\nname = \"lb1\"\nhost = \"127.0.0.1\"\n{balancer}\n");
+    Profile::parse("t.toml", &text).expect("profile")
+}
+
+fn balancer_result(updates: Vec<SourceUpdate>) -> Result<BalancerSample, String> {
+    match updates.into_iter().next() {
+        Some(SourceUpdate::Balancer { result, .. }) => result.map_err(|e| e.0),
+        other => panic!("expected a balancer update, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn nginx_plus_recorded_upstreams_through_the_real_fetch_path() {
+    let body = include_str!("fixtures/nginx_plus/upstreams.json").to_string();
+    let addr = http_server(body, Duration::ZERO).await;
+    let p = profile(&format!("kind = \"nginx-plus\"\nstatus_url = \"http://{addr}/api\"\nbackend = \"be_web\""), "1s");
+    match balancer_result(poll_once(&p).await) {
+        Ok(BalancerSample::Plus(peers)) => {
+            assert_eq!(peers.len(), 3);
+            assert_eq!(peers[1].state, "draining");
+        }
+        other => panic!("expected Plus peers, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out_with_a_sentence() {
+    // Accepts the connection, reads, never writes.
+    let addr = http_server(String::new(), Duration::from_secs(3600)).await;
+    let p = profile(&format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""), "300ms");
+    let started = Instant::now();
+    let err = balancer_result(poll_once(&p).await).expect_err("must fail");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(err, "no answer within 300ms");
+}
+
+#[tokio::test]
+async fn a_runtime_api_that_accepts_but_stays_silent_times_out() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    let p = profile(&format!("kind = \"haproxy\"\nruntime_api = \"tcp://{addr}\""), "300ms");
+    let started = Instant::now();
+    let err = balancer_result(poll_once(&p).await).expect_err("must fail");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(err, "no answer within 300ms");
+}
+
+#[tokio::test]
+async fn a_trickling_server_is_cut_at_the_timeout() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n").await;
+                for _ in 0..100_000 {
+                    if s.write_all(b"A").await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+        }
+    });
+    let p = profile(&format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""), "400ms");
+    let started = Instant::now();
+    let err = balancer_result(poll_once(&p).await).expect_err("must fail");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(err.contains("within 400ms"), "{err}");
+}
+
+#[tokio::test]
+async fn an_oversized_reply_is_cut_off_with_a_message() {
+    let body = "x".repeat(lbdeck::sources::MAX_REPLY + 1024);
+    let addr = http_server(body, Duration::ZERO).await;
+    let p = profile(&format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""), "10s");
+    let err = balancer_result(poll_once(&p).await).expect_err("must fail");
+    assert!(err.contains("cut off"), "{err}");
+}
+
+#[tokio::test]
+async fn a_wrong_page_says_what_was_expected() {
+    let addr = http_server("<html>Welcome to nginx!</html>".into(), Duration::ZERO).await;
+    let p = profile(&format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/\""), "1s");
+    let err = balancer_result(poll_once(&p).await).expect_err("must fail");
+    assert!(err.starts_with("stub_status: expected \"Active connections: N\""), "{err}");
+}
