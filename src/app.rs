@@ -85,7 +85,15 @@ impl SortKey {
 
     /// Busy/bad first for numeric columns: that is what an operator looks for.
     fn descending_by_default(self) -> bool {
-        matches!(self, SortKey::Sessions | SortKey::Rate | SortKey::Errors | SortKey::Latency | SortKey::Health | SortKey::State)
+        matches!(
+            self,
+            SortKey::Sessions
+                | SortKey::Rate
+                | SortKey::Errors
+                | SortKey::Latency
+                | SortKey::Health
+                | SortKey::State
+        )
     }
 }
 
@@ -148,7 +156,13 @@ const FLASH_FOR: Duration = Duration::from_secs(3);
 
 impl App {
     /// A console for `profile`, before any poll.
-    pub fn new(profile: &Profile, keymap: Keymap, themes: ThemeSet, theme_index: usize, no_color: bool) -> App {
+    pub fn new(
+        profile: &Profile,
+        keymap: Keymap,
+        themes: ThemeSet,
+        theme_index: usize,
+        no_color: bool,
+    ) -> App {
         let now = Instant::now();
         let theme_index = theme_index.min(themes.themes.len().saturating_sub(1));
         let mut app = App {
@@ -198,7 +212,12 @@ impl App {
     }
 
     fn apply_theme(&mut self) {
-        let t = self.themes.themes.get(self.theme_index).cloned().unwrap_or_default();
+        let t = self
+            .themes
+            .themes
+            .get(self.theme_index)
+            .cloned()
+            .unwrap_or_default();
         self.theme = if self.no_color { t.without_colour() } else { t };
     }
 
@@ -215,13 +234,21 @@ impl App {
             }
             Action::Tick(now) => {
                 self.now = now;
-                if self.flash.as_ref().is_some_and(|(t, _)| now.saturating_duration_since(*t) > FLASH_FOR) {
+                if self
+                    .flash
+                    .as_ref()
+                    .is_some_and(|(t, _)| now.saturating_duration_since(*t) > FLASH_FOR)
+                {
                     self.flash = None;
                 }
             }
             Action::Quit => return vec![Effect::Quit],
             Action::Help => {
-                self.ui.mode = if self.ui.mode == Mode::Help { Mode::Normal } else { Mode::Help };
+                self.ui.mode = if self.ui.mode == Mode::Help {
+                    Mode::Normal
+                } else {
+                    Mode::Help
+                };
             }
             Action::Up => self.move_selection(-1),
             Action::Down => self.move_selection(1),
@@ -245,7 +272,11 @@ impl App {
                 self.say(format!(
                     "sorted by {} {}",
                     self.ui.sort.label(),
-                    if self.ui.descending { "descending" } else { "ascending" }
+                    if self.ui.descending {
+                        "descending"
+                    } else {
+                        "ascending"
+                    }
                 ));
             }
             Action::CycleTheme => {
@@ -281,11 +312,16 @@ impl App {
                     KeyCode::Backspace => {
                         self.ui.filter.pop();
                     }
-                    KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => self.ui.filter.clear(),
+                    KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        self.ui.filter.clear()
+                    }
                     KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                         return vec![Effect::Quit];
                     }
-                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) && self.ui.filter.chars().count() < 64 => {
+                    KeyCode::Char(c)
+                        if !key.modifiers.contains(KeyModifiers::CONTROL)
+                            && self.ui.filter.chars().count() < 64 =>
+                    {
                         self.ui.filter.push(c);
                     }
                     KeyCode::Up | KeyCode::Down => {
@@ -345,9 +381,16 @@ impl App {
                     .ui
                     .selected_backend
                     .as_ref()
-                    .and_then(|name| rows.iter().position(|&i| self.cluster.backends[i].name == *name))
+                    .and_then(|name| {
+                        rows.iter()
+                            .position(|&i| self.cluster.backends[i].name == *name)
+                    })
                     .unwrap_or(0);
-                let next = if self.ui.selected_backend.is_none() { 0 } else { step(current, delta, rows.len()) };
+                let next = if self.ui.selected_backend.is_none() {
+                    0
+                } else {
+                    step(current, delta, rows.len())
+                };
                 self.ui.selected_backend = Some(self.cluster.backends[rows[next]].name.clone());
             }
             Pane::Events => {
@@ -380,7 +423,9 @@ impl App {
             .iter()
             .enumerate()
             .filter(|(_, b)| {
-                needle.is_empty() || b.name.to_lowercase().contains(&needle) || b.address.to_lowercase().contains(&needle)
+                needle.is_empty()
+                    || b.name.to_lowercase().contains(&needle)
+                    || b.address.to_lowercase().contains(&needle)
             })
             .map(|(i, _)| i)
             .collect();
@@ -443,7 +488,9 @@ fn step(current: usize, delta: isize, len: usize) -> usize {
     if len == 0 {
         return 0;
     }
-    (current as isize).saturating_add(delta).clamp(0, len as isize - 1) as usize
+    (current as isize)
+        .saturating_add(delta)
+        .clamp(0, len as isize - 1) as usize
 }
 
 fn cycle<T: Copy + PartialEq>(all: &[T], current: T, delta: isize) -> T {

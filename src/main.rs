@@ -105,7 +105,10 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or configuration.";
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log = init_logging(cli.log_file.clone());
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("lbdeck: cannot start the runtime: {e}");
@@ -163,7 +166,10 @@ fn build_app(cli: &Cli, profile: &Profile) -> Result<App, Failure> {
     let index = match cli.theme.as_deref() {
         None => 0,
         Some(name) => themes.position(name).ok_or_else(|| {
-            Failure::Usage(format!("unknown theme {name:?}; available: {}", themes.names().join(", ")))
+            Failure::Usage(format!(
+                "unknown theme {name:?}; available: {}",
+                themes.names().join(", ")
+            ))
         })?,
     };
     let keymap = match &cli.keys {
@@ -196,10 +202,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Some(Command::Status { json, demo }) => {
             let (report, _guard) = if *demo {
-                let d = lbdeck::demo::start(BalancerKind::Haproxy, lbdeck::demo::DEMO_BACKENDS).await?;
+                let d =
+                    lbdeck::demo::start(BalancerKind::Haproxy, lbdeck::demo::DEMO_BACKENDS).await?;
                 // Let the simulation produce some traffic before the snapshot.
                 tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-                (lbdeck::status::collect(&d.profile, Some("(demo)".into())).await, Some(d))
+                (
+                    lbdeck::status::collect(&d.profile, Some("(demo)".into())).await,
+                    Some(d),
+                )
             } else {
                 let (profile, file) = load_profile(&cli)?;
                 (lbdeck::status::collect(&profile, file).await, None)
@@ -233,12 +243,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 /// is not fatal.
 fn init_logging(path: Option<PathBuf>) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let path = path.or_else(|| state_dir().map(|d| d.join("lbdeck.log")))?;
-    let dir = path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let dir = path
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&dir).ok()?;
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).ok()?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("LBDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_writer(writer).with_ansi(false).with_env_filter(filter).try_init().ok()?;
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
     Some(guard)
 }

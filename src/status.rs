@@ -128,9 +128,11 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
         .map(|b| {
             let mut map = serde_json::Map::new();
             for (lb, view) in cluster.balancers.iter().zip(&b.views) {
-                let v = view.as_ref().map_or(serde_json::Value::Null, |v: &ServerView| {
-                    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-                });
+                let v = view
+                    .as_ref()
+                    .map_or(serde_json::Value::Null, |v: &ServerView| {
+                        serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+                    });
                 map.insert(lb.name.clone(), v);
             }
             BackendReport {
@@ -140,7 +142,9 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
                 health: HealthReport {
                     state: b.health.clone(),
                     status: b.probe.map(|p| p.status),
-                    latency_ms: b.probe.map(|p| (p.latency.as_secs_f64() * 10_000.0).round() / 10.0),
+                    latency_ms: b
+                        .probe
+                        .map(|p| (p.latency.as_secs_f64() * 10_000.0).round() / 10.0),
                     error: b.fresh.failing().map(str::to_string),
                 },
                 balancers: map,
@@ -148,7 +152,11 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
         })
         .collect();
     Report {
-        profile: ProfileInfo { name: profile.name.clone(), environment: profile.environment, file },
+        profile: ProfileInfo {
+            name: profile.name.clone(),
+            environment: profile.environment,
+            file,
+        },
         time: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         vip,
         balancers,
@@ -172,7 +180,10 @@ pub fn human(r: &Report) -> String {
     out.push_str(&format!("{} ({})\n", r.profile.name, r.profile.environment));
     if let Some(v) = &r.vip {
         let state = match (v.reachable, &v.error) {
-            (Some(true), _) => format!("serving ({:.1} ms)", v.probe.map_or(0.0, |p| p.latency.as_secs_f64() * 1000.0)),
+            (Some(true), _) => format!(
+                "serving ({:.1} ms)",
+                v.probe.map_or(0.0, |p| p.latency.as_secs_f64() * 1000.0)
+            ),
             (Some(false), Some(e)) => format!("NOT serving: {e}"),
             (Some(false), None) => format!("NOT serving: HTTP {}", v.probe.map_or(0, |p| p.status)),
             (None, _) => "no check_url".into(),
@@ -204,7 +215,10 @@ pub fn human(r: &Report) -> String {
             Health::Down => "DOWN".into(),
             Health::Unknown => "-".into(),
         };
-        out.push_str(&format!("{:<9} {:<21} {:<10} ", be.name, be.address, health));
+        out.push_str(&format!(
+            "{:<9} {:<21} {:<10} ",
+            be.name, be.address, health
+        ));
         for b in &r.balancers {
             let s = be
                 .balancers

@@ -20,7 +20,9 @@ pub fn sanitize(s: &str) -> String {
 }
 
 fn is_unsafe(c: char) -> bool {
-    c.is_control() || ('\u{80}'..='\u{9f}').contains(&c) || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || ('\u{80}'..='\u{9f}').contains(&c)
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Sanitised and cut to `max` characters, with `…` when cut.
@@ -33,6 +35,11 @@ pub fn clip(s: &str, max: usize) -> String {
         out.push('…');
         out
     }
+}
+
+/// Like [`sanitize`] but keeps newlines (for multi-line reports printed to a terminal).
+pub fn sanitize_multiline(s: &str) -> String {
+    s.split('\n').map(sanitize).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]
@@ -53,9 +60,4 @@ mod tests {
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("  ab ", 4), "ab");
     }
-}
-
-/// Like [`sanitize`] but keeps newlines (for multi-line reports printed to a terminal).
-pub fn sanitize_multiline(s: &str) -> String {
-    s.split('\n').map(sanitize).collect::<Vec<_>>().join("\n")
 }

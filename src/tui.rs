@@ -29,7 +29,11 @@ type Term = Terminal<CrosstermBackend<Stdout>>;
 /// Puts the terminal back as the shell had it. Safe to call twice.
 pub fn restore() {
     let _ = terminal::disable_raw_mode();
-    let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = execute!(
+        io::stdout(),
+        terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
 }
 
 fn setup() -> io::Result<Term> {
@@ -39,7 +43,11 @@ fn setup() -> io::Result<Term> {
         hook(info);
     }));
     terminal::enable_raw_mode()?;
-    execute!(io::stdout(), terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
+    execute!(
+        io::stdout(),
+        terminal::EnterAlternateScreen,
+        crossterm::cursor::Hide
+    )?;
     Terminal::new(CrosstermBackend::new(io::stdout()))
 }
 

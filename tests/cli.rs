@@ -26,8 +26,16 @@ fn stderr(o: &Output) -> String {
 fn assert_config_error(args: &[&str], needles: &[&str]) {
     let o = lbdeck(args);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "exit code for {args:?}; stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line for {args:?}: {err}");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "exit code for {args:?}; stderr: {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line for {args:?}: {err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     for n in needles {
         assert!(err.contains(n), "{args:?}: expected {n:?} in {err:?}");
@@ -37,36 +45,75 @@ fn assert_config_error(args: &[&str], needles: &[&str]) {
 #[test]
 fn unknown_key_names_file_line_column_and_the_expected_keys() {
     assert_config_error(
-        &["check", "--profile", "tests/fixtures/profiles/unknown_key.toml"],
-        &["tests/fixtures/profiles/unknown_key.toml:4:1:", "unknown field `colour`", "expected one of", "poll_interval"],
+        &[
+            "check",
+            "--profile",
+            "tests/fixtures/profiles/unknown_key.toml",
+        ],
+        &[
+            "tests/fixtures/profiles/unknown_key.toml:4:1:",
+            "unknown field `colour`",
+            "expected one of",
+            "poll_interval",
+        ],
     );
 }
 
 #[test]
 fn wrong_type_is_explained() {
     assert_config_error(
-        &["check", "--profile", "tests/fixtures/profiles/wrong_type.toml"],
+        &[
+            "check",
+            "--profile",
+            "tests/fixtures/profiles/wrong_type.toml",
+        ],
         &["wrong_type.toml:2:17:", "invalid type: integer `5`"],
     );
     assert_config_error(
-        &["check", "--profile", "tests/fixtures/profiles/bad_kind.toml"],
-        &["bad_kind.toml:6:8:", "unknown variant `apache`", "nginx-plus", "haproxy"],
+        &[
+            "check",
+            "--profile",
+            "tests/fixtures/profiles/bad_kind.toml",
+        ],
+        &[
+            "bad_kind.toml:6:8:",
+            "unknown variant `apache`",
+            "nginx-plus",
+            "haproxy",
+        ],
     );
     assert_config_error(
         &["check", "--profile", "tests/fixtures/profiles/bad_url.toml"],
         &["bad_url.toml:7:14:", "expected an http:// or https:// URL"],
     );
-    assert_config_error(&["check", "--profile", "tests/fixtures/profiles/not_toml.toml"], &["not_toml.toml:1:"]);
+    assert_config_error(
+        &[
+            "check",
+            "--profile",
+            "tests/fixtures/profiles/not_toml.toml",
+        ],
+        &["not_toml.toml:1:"],
+    );
 }
 
 #[test]
 fn missing_required_parts_and_files() {
     assert_config_error(
-        &["check", "--profile", "tests/fixtures/profiles/no_balancers.toml"],
+        &[
+            "check",
+            "--profile",
+            "tests/fixtures/profiles/no_balancers.toml",
+        ],
         &["no_balancers.toml", "missing field `balancers`"],
     );
-    assert_config_error(&["check", "--profile", "nope"], &["nope: no profile of that name", "profiles"]);
-    assert_config_error(&["check", "--profile", "/no/such/file.toml"], &["/no/such/file.toml: no such profile file"]);
+    assert_config_error(
+        &["check", "--profile", "nope"],
+        &["nope: no profile of that name", "profiles"],
+    );
+    assert_config_error(
+        &["check", "--profile", "/no/such/file.toml"],
+        &["/no/such/file.toml: no such profile file"],
+    );
     assert_config_error(&["check"], &["no profile given", "lbdeck demo"]);
 }
 
@@ -80,7 +127,10 @@ fn bad_theme_and_keymap_are_rejected() {
     let keys = dir.path().join("keys.toml");
     std::fs::write(&keys, "[keys]\nquit = [\"q\"]\nhelp = [\"hyper-h\"]\n").expect("write");
     let keys = keys.display().to_string();
-    assert_config_error(&["check", "--profile", "lab", "--keys", &keys], &["keys.toml:3:9:", "unknown key \"hyper-h\""]);
+    assert_config_error(
+        &["check", "--profile", "lab", "--keys", &keys],
+        &["keys.toml:3:9:", "unknown key \"hyper-h\""],
+    );
 }
 
 #[test]
@@ -102,7 +152,13 @@ fn help_explains_and_names_the_demo() {
     let o = lbdeck(&["--help"]);
     assert!(o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
-    for needle in ["lbdeck demo", "--profile", "--read-only", "status", "Exit codes"] {
+    for needle in [
+        "lbdeck demo",
+        "--profile",
+        "--read-only",
+        "status",
+        "Exit codes",
+    ] {
         assert!(out.contains(needle), "--help lacks {needle:?}:\n{out}");
     }
 }
@@ -115,12 +171,19 @@ fn status_on_the_demo_is_complete_json() {
     let balancers = v["balancers"].as_array().expect("balancers");
     assert_eq!(balancers.len(), 2);
     assert!(balancers.iter().all(|b| b["up"] == true), "{v:#}");
-    assert!(balancers[0]["requests_total"].as_u64().unwrap_or(0) > 0, "real counters");
+    assert!(
+        balancers[0]["requests_total"].as_u64().unwrap_or(0) > 0,
+        "real counters"
+    );
     let backends = v["backends"].as_array().expect("backends");
     assert_eq!(backends.len(), 6);
     for b in backends {
         assert!(b["health"]["state"].is_string());
-        assert_eq!(b["balancers"]["lb1"]["state"].as_str().map(str::len).unwrap_or(0) >= 2, true, "{b}");
+        let state = b["balancers"]["lb1"]["state"].as_str().unwrap_or("");
+        assert!(
+            ["UP", "DOWN", "DRAIN", "MAINT", "NOLB"].contains(&state),
+            "{b}"
+        );
         assert!(b["balancers"]["lb2"]["state"].is_string());
     }
     assert_eq!(v["vip"]["reachable"], true);
@@ -143,7 +206,13 @@ fn status_reports_unreachable_parts_inside_the_json() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["balancers"][0]["up"], false);
-    assert!(v["balancers"][0]["error"].as_str().unwrap_or("").contains("cannot connect"), "{v:#}");
+    assert!(
+        v["balancers"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cannot connect"),
+        "{v:#}"
+    );
     assert_eq!(v["backends"][0]["health"]["state"], "down");
     assert_eq!(v["vip"]["reachable"], false);
     assert!(!v["alerts"].as_array().expect("alerts").is_empty());

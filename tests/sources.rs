@@ -21,7 +21,10 @@ async fn http_server(body: String, delay: Duration) -> std::net::SocketAddr {
                 let mut buf = [0u8; 2048];
                 let _ = s.read(&mut buf).await;
                 tokio::time::sleep(delay).await;
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
                 let _ = s.write_all(head.as_bytes()).await;
                 let _ = s.write_all(body.as_bytes()).await;
             });
@@ -46,7 +49,10 @@ fn balancer_result(updates: Vec<SourceUpdate>) -> Result<BalancerSample, String>
 async fn nginx_plus_recorded_upstreams_through_the_real_fetch_path() {
     let body = include_str!("fixtures/nginx_plus/upstreams.json").to_string();
     let addr = http_server(body, Duration::ZERO).await;
-    let p = profile(&format!("kind = \"nginx-plus\"\nstatus_url = \"http://{addr}/api\"\nbackend = \"be_web\""), "1s");
+    let p = profile(
+        &format!("kind = \"nginx-plus\"\nstatus_url = \"http://{addr}/api\"\nbackend = \"be_web\""),
+        "1s",
+    );
     match balancer_result(poll_once(&p).await) {
         Ok(BalancerSample::Plus(peers)) => {
             assert_eq!(peers.len(), 3);
@@ -60,10 +66,17 @@ async fn nginx_plus_recorded_upstreams_through_the_real_fetch_path() {
 async fn a_server_that_never_answers_times_out_with_a_sentence() {
     // Accepts the connection, reads, never writes.
     let addr = http_server(String::new(), Duration::from_secs(3600)).await;
-    let p = profile(&format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""), "300ms");
+    let p = profile(
+        &format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""),
+        "300ms",
+    );
     let started = Instant::now();
     let err = balancer_result(poll_once(&p).await).expect_err("must fail");
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(err, "no answer within 300ms");
 }
 
@@ -77,7 +90,10 @@ async fn a_runtime_api_that_accepts_but_stays_silent_times_out() {
             held.push(s);
         }
     });
-    let p = profile(&format!("kind = \"haproxy\"\nruntime_api = \"tcp://{addr}\""), "300ms");
+    let p = profile(
+        &format!("kind = \"haproxy\"\nruntime_api = \"tcp://{addr}\""),
+        "300ms",
+    );
     let started = Instant::now();
     let err = balancer_result(poll_once(&p).await).expect_err("must fail");
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -93,7 +109,9 @@ async fn a_trickling_server_is_cut_at_the_timeout() {
             tokio::spawn(async move {
                 let mut buf = [0u8; 2048];
                 let _ = s.read(&mut buf).await;
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n").await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                    .await;
                 for _ in 0..100_000 {
                     if s.write_all(b"A").await.is_err() {
                         return;
@@ -103,10 +121,17 @@ async fn a_trickling_server_is_cut_at_the_timeout() {
             });
         }
     });
-    let p = profile(&format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""), "400ms");
+    let p = profile(
+        &format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""),
+        "400ms",
+    );
     let started = Instant::now();
     let err = balancer_result(poll_once(&p).await).expect_err("must fail");
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(err.contains("within 400ms"), "{err}");
 }
 
@@ -114,7 +139,10 @@ async fn a_trickling_server_is_cut_at_the_timeout() {
 async fn an_oversized_reply_is_cut_off_with_a_message() {
     let body = "x".repeat(lbdeck::sources::MAX_REPLY + 1024);
     let addr = http_server(body, Duration::ZERO).await;
-    let p = profile(&format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""), "10s");
+    let p = profile(
+        &format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""),
+        "10s",
+    );
     let err = balancer_result(poll_once(&p).await).expect_err("must fail");
     assert!(err.contains("cut off"), "{err}");
 }
@@ -122,7 +150,13 @@ async fn an_oversized_reply_is_cut_off_with_a_message() {
 #[tokio::test]
 async fn a_wrong_page_says_what_was_expected() {
     let addr = http_server("<html>Welcome to nginx!</html>".into(), Duration::ZERO).await;
-    let p = profile(&format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/\""), "1s");
+    let p = profile(
+        &format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/\""),
+        "1s",
+    );
     let err = balancer_result(poll_once(&p).await).expect_err("must fail");
-    assert!(err.starts_with("stub_status: expected \"Active connections: N\""), "{err}");
+    assert!(
+        err.starts_with("stub_status: expected \"Active connections: N\""),
+        "{err}"
+    );
 }

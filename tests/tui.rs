@@ -21,7 +21,16 @@ fn demo(w: u16, h: u16, home: &tempfile::TempDir) -> Tmux {
 }
 
 fn all_panes(s: &str) -> bool {
-    ["DEMO", "Balancers (2)", "Backends 6", "Traffic", "Events", "help"].iter().all(|n| s.contains(n))
+    [
+        "DEMO",
+        "Balancers (2)",
+        "Backends 6",
+        "Traffic",
+        "Events",
+        "help",
+    ]
+    .iter()
+    .all(|n| s.contains(n))
         && s.contains("lb1")
         && s.contains("web6")
         && s.lines().any(|l| l.contains("lb1") && l.contains("UP"))
@@ -33,7 +42,11 @@ fn every_pane_shows_within_one_poll_at_80x24_and_200x60() {
     for (w, rows) in [(80u16, 24u16), (200, 60)] {
         let t = demo(w, rows, &h);
         // One poll interval (1 s) plus start-up.
-        let s = t.wait_for("all panes with data", Duration::from_millis(2500), all_panes);
+        let s = t.wait_for(
+            "all panes with data",
+            Duration::from_millis(2500),
+            all_panes,
+        );
         assert_fits(&s, w as usize, rows as usize);
         assert!(s.contains("VIP 127.0.0.100"), "{s}");
         t.keys(&["q"]);
@@ -48,25 +61,42 @@ fn filter_sort_help_and_theme_keys_work() {
     t.wait_for("data", Duration::from_secs(3), all_panes);
     t.keys(&["/"]);
     t.type_text("web3");
-    let s = t.wait_for("filter applied", Duration::from_secs(2), |s| s.contains("Backends 1/6"));
+    let s = t.wait_for("filter applied", Duration::from_secs(2), |s| {
+        s.contains("Backends 1/6")
+    });
     assert!(s.contains("FILTER"), "{s}");
     assert!(!s.contains("web5"), "{s}");
     t.keys(&["Enter"]);
+    t.wait_for("filter kept", Duration::from_secs(2), |s| {
+        !s.contains("FILTER")
+    });
     t.keys(&["Escape"]);
-    t.wait_for("filter cleared", Duration::from_secs(2), |s| s.contains("Backends 6 ·"));
+    t.wait_for("filter cleared", Duration::from_secs(2), |s| {
+        s.contains("Backends 6 ·")
+    });
     t.keys(&["o"]);
-    t.wait_for("sorted by name", Duration::from_secs(2), |s| s.contains("sort name↑"));
+    t.wait_for("sorted by name", Duration::from_secs(2), |s| {
+        s.contains("sort name↑")
+    });
     t.keys(&["O"]);
-    let s = t.wait_for("reversed", Duration::from_secs(2), |s| s.contains("sort name↓"));
+    let s = t.wait_for("reversed", Duration::from_secs(2), |s| {
+        s.contains("sort name↓")
+    });
     let rows: Vec<&str> = s.lines().filter(|l| l.contains("┃web")).collect();
     assert!(rows.first().is_some_and(|r| r.contains("web6")), "{s}");
     t.keys(&["?"]);
-    let s = t.wait_for("help", Duration::from_secs(2), |s| s.contains("Help") && s.contains("cycle_theme"));
+    let s = t.wait_for("help", Duration::from_secs(2), |s| {
+        s.contains("Help") && s.contains("cycle_theme")
+    });
     assert!(s.contains("sort backends by the next column"));
     t.keys(&["Escape"]);
-    t.wait_for("help closed", Duration::from_secs(2), |s| !s.contains("cycle_theme"));
+    t.wait_for("help closed", Duration::from_secs(2), |s| {
+        !s.contains("cycle_theme")
+    });
     t.keys(&["t"]);
-    t.wait_for("theme switched", Duration::from_secs(2), |s| s.contains("theme: light"));
+    t.wait_for("theme switched", Duration::from_secs(2), |s| {
+        s.contains("theme: light")
+    });
     t.keys(&["q"]);
     t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
 }
@@ -77,10 +107,14 @@ fn resizing_redraws_without_garbage() {
     let t = demo(80, 24, &h);
     t.wait_for("data", Duration::from_secs(3), all_panes);
     t.resize(200, 60);
-    let s = t.wait_for("wide layout", Duration::from_secs(2), |s| s.contains("address") && s.contains("2xx"));
+    let s = t.wait_for("wide layout", Duration::from_secs(2), |s| {
+        s.contains("address") && s.contains("2xx")
+    });
     assert_fits(&s, 200, 60);
     t.resize(80, 24);
-    let s = t.wait_for("narrow layout", Duration::from_secs(2), |s| !s.contains("address"));
+    let s = t.wait_for("narrow layout", Duration::from_secs(2), |s| {
+        !s.contains("address")
+    });
     assert_fits(&s, 80, 24);
     t.keys(&["q"]);
 }

@@ -51,14 +51,22 @@ fn code(c: KeyCode) -> Action {
 
 /// Feeds both balancers the mixed capture (web1 MAINT, web2 DRAIN, web3 DOWN on lb1).
 pub(crate) fn feed(app: &mut App, at: Instant) {
-    let ok = haproxy::parse_stat(include_str!("../../tests/fixtures/haproxy/show_stat.csv")).expect("csv");
-    let mixed = haproxy::parse_stat(include_str!("../../tests/fixtures/haproxy/show_stat_mixed.csv")).expect("csv");
-    let info = haproxy::parse_info(include_str!("../../tests/fixtures/haproxy/show_info.txt")).expect("info");
+    let ok = haproxy::parse_stat(include_str!("../../tests/fixtures/haproxy/show_stat.csv"))
+        .expect("csv");
+    let mixed = haproxy::parse_stat(include_str!(
+        "../../tests/fixtures/haproxy/show_stat_mixed.csv"
+    ))
+    .expect("csv");
+    let info = haproxy::parse_info(include_str!("../../tests/fixtures/haproxy/show_info.txt"))
+        .expect("info");
     for (index, stats) in [(0, mixed), (1, ok)] {
         app.update(Action::Update(SourceUpdate::Balancer {
             index,
             at,
-            result: Ok(BalancerSample::Haproxy { info: Some(info.clone()), stats }),
+            result: Ok(BalancerSample::Haproxy {
+                info: Some(info.clone()),
+                stats,
+            }),
         }));
     }
 }
@@ -112,12 +120,23 @@ fn sort_cycles_columns_and_reverses() {
     a.update(key('o'));
     assert_eq!(a.ui.sort, SortKey::State);
     assert!(a.ui.descending, "worst first");
-    let order: Vec<String> = a.visible_backends().iter().map(|&i| a.cluster.backends[i].name.clone()).collect();
+    let order: Vec<String> = a
+        .visible_backends()
+        .iter()
+        .map(|&i| a.cluster.backends[i].name.clone())
+        .collect();
     assert_eq!(order, vec!["web3", "web1", "web2"], "DOWN, MAINT, DRAIN");
     a.update(key('O'));
-    let order: Vec<String> = a.visible_backends().iter().map(|&i| a.cluster.backends[i].name.clone()).collect();
+    let order: Vec<String> = a
+        .visible_backends()
+        .iter()
+        .map(|&i| a.cluster.backends[i].name.clone())
+        .collect();
     assert_eq!(order, vec!["web2", "web1", "web3"]);
-    assert_eq!(a.flash.as_ref().map(|f| f.1.as_str()), Some("sorted by state ascending"));
+    assert_eq!(
+        a.flash.as_ref().map(|f| f.1.as_str()),
+        Some("sorted by state ascending")
+    );
 }
 
 #[test]
@@ -134,14 +153,22 @@ fn selection_follows_the_backend_not_the_row() {
     assert_eq!(a.ui.selected_backend.as_deref(), Some("web2"));
     a.update(key('o'));
     a.update(key('O'));
-    assert_eq!(a.ui.selected_backend.as_deref(), Some("web2"), "sorting keeps the selection");
+    assert_eq!(
+        a.ui.selected_backend.as_deref(),
+        Some("web2"),
+        "sorting keeps the selection"
+    );
     // Name, descending: web3 web2 web1.
     a.update(key('G'));
     assert_eq!(a.ui.selected_backend.as_deref(), Some("web1"));
     a.update(key('g'));
     assert_eq!(a.ui.selected_backend.as_deref(), Some("web3"));
     a.update(key('k'));
-    assert_eq!(a.ui.selected_backend.as_deref(), Some("web3"), "clamped at the top");
+    assert_eq!(
+        a.ui.selected_backend.as_deref(),
+        Some("web3"),
+        "clamped at the top"
+    );
 }
 
 #[test]
@@ -152,11 +179,17 @@ fn tab_cycles_panes_and_help_toggles() {
     assert_eq!(a.ui.focus, Pane::Events);
     a.update(code(KeyCode::Tab));
     assert_eq!(a.ui.focus, Pane::Balancers);
-    a.update(Action::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)));
+    a.update(Action::Key(KeyEvent::new(
+        KeyCode::BackTab,
+        KeyModifiers::SHIFT,
+    )));
     assert_eq!(a.ui.focus, Pane::Events);
     a.update(key('?'));
     assert_eq!(a.ui.mode, Mode::Help);
-    assert!(a.update(key('q')).is_empty(), "q closes help, it does not quit");
+    assert!(
+        a.update(key('q')).is_empty(),
+        "q closes help, it does not quit"
+    );
     assert_eq!(a.ui.mode, Mode::Normal);
 }
 
@@ -181,7 +214,8 @@ fn theme_cycles_through_every_theme_and_no_color_strips() {
 fn remapped_keys_drive_the_same_actions() {
     let profile = Profile::parse("t.toml", PROFILE).expect("profile");
     let themes = ThemeSet::load_from(None).expect("themes");
-    let keymap = Keymap::parse("k.toml", "[keys]\nquit = [\"x\"]\nfilter = [\"f\"]\n").expect("keymap");
+    let keymap =
+        Keymap::parse("k.toml", "[keys]\nquit = [\"x\"]\nfilter = [\"f\"]\n").expect("keymap");
     let mut a = App::new(&profile, keymap, themes, 0, false);
     assert!(a.update(key('q')).is_empty());
     a.update(key('f'));

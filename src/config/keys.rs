@@ -27,7 +27,9 @@ impl Key {
         let mut mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
         let code = match ev.code {
             KeyCode::BackTab => KeyCode::BackTab,
-            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
+            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
             other => other,
         };
         if matches!(code, KeyCode::BackTab) {
@@ -201,7 +203,10 @@ impl Keymap {
 
     /// The first key for an action, as shown in hints ("?" for help).
     pub fn hint(&self, action: &Action) -> String {
-        self.keys_for(action).first().map(Key::to_string).unwrap_or_else(|| "—".into())
+        self.keys_for(action)
+            .first()
+            .map(Key::to_string)
+            .unwrap_or_else(|| "—".into())
     }
 
     /// Defaults with a keymap file's text applied; `file` names it in errors.
@@ -218,7 +223,11 @@ impl Keymap {
                         file,
                         text,
                         spelled,
-                        format!("key {spelled:?} is bound to both {} and {}", other.name(), action.name()),
+                        format!(
+                            "key {spelled:?} is bound to both {} and {}",
+                            other.name(),
+                            action.name()
+                        ),
                     ));
                 }
                 taken.insert(key, action.clone());
@@ -263,19 +272,41 @@ mod tests {
     #[test]
     fn defaults_follow_htop_and_k9s() {
         let km = Keymap::default();
-        assert_eq!(km.action(&ev(KeyCode::Char('j'), KeyModifiers::NONE)), Some(&Action::Down));
-        assert_eq!(km.action(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(&Action::Quit));
-        assert_eq!(km.action(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(&Action::PrevPane));
-        assert_eq!(km.action(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(&Action::Bottom));
+        assert_eq!(
+            km.action(&ev(KeyCode::Char('j'), KeyModifiers::NONE)),
+            Some(&Action::Down)
+        );
+        assert_eq!(
+            km.action(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(&Action::Quit)
+        );
+        assert_eq!(
+            km.action(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            Some(&Action::PrevPane)
+        );
+        assert_eq!(
+            km.action(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(&Action::Bottom)
+        );
     }
 
     #[test]
     fn a_user_binding_replaces_the_defaults_of_its_action() {
-        let km = Keymap::parse("k.toml", "[keys]\nquit = [\"x\"]\ndown = [\"n\", \"down\"]\n").expect("parses");
-        assert_eq!(km.action(&ev(KeyCode::Char('x'), KeyModifiers::NONE)), Some(&Action::Quit));
+        let km = Keymap::parse(
+            "k.toml",
+            "[keys]\nquit = [\"x\"]\ndown = [\"n\", \"down\"]\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            km.action(&ev(KeyCode::Char('x'), KeyModifiers::NONE)),
+            Some(&Action::Quit)
+        );
         assert_eq!(km.action(&ev(KeyCode::Char('q'), KeyModifiers::NONE)), None);
         assert_eq!(km.action(&ev(KeyCode::Char('j'), KeyModifiers::NONE)), None);
-        assert_eq!(km.action(&ev(KeyCode::Char('n'), KeyModifiers::NONE)), Some(&Action::Down));
+        assert_eq!(
+            km.action(&ev(KeyCode::Char('n'), KeyModifiers::NONE)),
+            Some(&Action::Down)
+        );
     }
 
     #[test]
@@ -285,7 +316,8 @@ mod tests {
         assert!(err.message.contains("unknown key \"hyper-q\""));
         let err = Keymap::parse("k.toml", "[keys]\nexplode = [\"x\"]\n").expect_err("rejected");
         assert!(err.message.contains("unknown variant `explode`"), "{err}");
-        let err = Keymap::parse("k.toml", "[keys]\nquit = [\"x\"]\nhelp = [\"x\"]\n").expect_err("rejected");
+        let err = Keymap::parse("k.toml", "[keys]\nquit = [\"x\"]\nhelp = [\"x\"]\n")
+            .expect_err("rejected");
         assert!(err.message.contains("bound to both"), "{err}");
     }
 }

@@ -43,7 +43,12 @@ impl ConfigError {
     }
 
     /// An error at a byte span of the file's text.
-    pub fn at(file: impl Into<String>, text: &str, span: Range<usize>, message: impl Into<String>) -> Self {
+    pub fn at(
+        file: impl Into<String>,
+        text: &str,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             file: file.into(),
             position: Some(line_col(text, span.start)),
@@ -92,7 +97,10 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, Stri
 }
 
 /// Parses TOML text into `T`; `file` names it in errors.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, ConfigError> {
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::from_toml(file, text, &e))
 }
 
@@ -107,11 +115,9 @@ pub fn config_dir() -> Option<PathBuf> {
 /// `$XDG_STATE_HOME/lbdeck` (or `~/.local/state/lbdeck`): logs, audit trail.
 pub fn state_dir() -> Option<PathBuf> {
     use etcetera::BaseStrategy;
-    etcetera::choose_base_strategy().ok().map(|s| {
-        s.state_dir()
-            .unwrap_or_else(|| s.data_dir())
-            .join("lbdeck")
-    })
+    etcetera::choose_base_strategy()
+        .ok()
+        .map(|s| s.state_dir().unwrap_or_else(|| s.data_dir()).join("lbdeck"))
 }
 
 /// Expands a leading `~/` to the home directory.

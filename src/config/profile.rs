@@ -194,9 +194,9 @@ impl BalancerSettings {
         match (self.kind, &self.runtime_api, &self.status_url) {
             (BalancerKind::Haproxy, Some(api), _) => StatusEndpoint::RuntimeApi(api.clone()),
             (BalancerKind::Haproxy, None, Some(url)) => StatusEndpoint::StatsCsv(url.clone()),
-            (BalancerKind::Haproxy, None, None) => StatusEndpoint::RuntimeApi(RuntimeApi::Unix(
-                DEFAULT_HAPROXY_SOCKET.into(),
-            )),
+            (BalancerKind::Haproxy, None, None) => {
+                StatusEndpoint::RuntimeApi(RuntimeApi::Unix(DEFAULT_HAPROXY_SOCKET.into()))
+            }
             (BalancerKind::Nginx, _, Some(url)) => StatusEndpoint::StubStatus(url.clone()),
             (BalancerKind::Nginx, _, None) => {
                 StatusEndpoint::StubStatus(HttpUrl(format!("http://{}/nginx_status", self.host)))
@@ -294,10 +294,9 @@ fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     }
     match Raw::deserialize(d)? {
         Raw::Int(i) => Ok(i),
-        Raw::Text(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| de::Error::custom(format!("expected an integer such as \"-100\", found {s:?}"))),
+        Raw::Text(s) => s.trim().parse().map_err(|_| {
+            de::Error::custom(format!("expected an integer such as \"-100\", found {s:?}"))
+        }),
     }
 }
 
@@ -458,7 +457,10 @@ impl Profile {
                     file,
                     text,
                     b.span(),
-                    format!("balancer name {:?} is used twice; names must be unique", b.get_ref().name),
+                    format!(
+                        "balancer name {:?} is used twice; names must be unique",
+                        b.get_ref().name
+                    ),
                 ));
             }
         }
@@ -469,7 +471,10 @@ impl Profile {
                     file,
                     text,
                     b.span(),
-                    format!("backend name {:?} is used twice; names must be unique", b.get_ref().name),
+                    format!(
+                        "backend name {:?} is used twice; names must be unique",
+                        b.get_ref().name
+                    ),
                 ));
             }
         }
@@ -589,7 +594,10 @@ health_url = "http://10.0.0.21/health"
                 value: -100
             })
         );
-        assert_eq!(lb.runtime_api, Some(RuntimeApi::Tcp("10.0.0.11:9999".into())));
+        assert_eq!(
+            lb.runtime_api,
+            Some(RuntimeApi::Tcp("10.0.0.11:9999".into()))
+        );
         let be = p.backends().next().expect("one backend");
         assert_eq!(be.address.host(), "10.0.0.21");
     }
@@ -599,7 +607,10 @@ health_url = "http://10.0.0.21/health"
         let text = FULL.replace("poll_interval = \"1s\"", "poll_intervall = \"1s\"");
         let err = Profile::parse("t.toml", &text).expect_err("rejected");
         assert_eq!(err.position.map(|p| p.0), Some(4));
-        assert!(err.message.contains("unknown field `poll_intervall`"), "{err}");
+        assert!(
+            err.message.contains("unknown field `poll_intervall`"),
+            "{err}"
+        );
         assert!(err.message.contains("poll_interval"), "{err}");
     }
 
@@ -610,9 +621,11 @@ health_url = "http://10.0.0.21/health"
         let err = Profile::parse("t.toml", &FULL.replace("tcp://10.0.0.11:9999", "10.0.0.11"))
             .expect_err("rejected");
         assert!(err.message.contains("expected tcp://host:port"), "{err}");
-        let err = Profile::parse("t.toml", &FULL.replace("\"nginx\"", "\"apache\"")).expect_err("rejected");
+        let err = Profile::parse("t.toml", &FULL.replace("\"nginx\"", "\"apache\""))
+            .expect_err("rejected");
         assert!(err.message.contains("nginx-plus"), "{err}");
-        let err = Profile::parse("t.toml", &FULL.replace("10.0.0.21:80", "10.0.0.21")).expect_err("rejected");
+        let err = Profile::parse("t.toml", &FULL.replace("10.0.0.21:80", "10.0.0.21"))
+            .expect_err("rejected");
         assert!(err.message.contains("host:port"), "{err}");
     }
 
@@ -620,9 +633,7 @@ health_url = "http://10.0.0.21/health"
     fn missing_required_key_and_duplicates() {
         let err = Profile::parse("t.toml", "name = \"x\"\n").expect_err("rejected");
         assert!(err.message.contains("balancers"), "{err}");
-        let dup = format!(
-            "{FULL}\n[[backends]]\nname = \"web1\"\naddress = \"10.0.0.22:80\"\n"
-        );
+        let dup = format!("{FULL}\n[[backends]]\nname = \"web1\"\naddress = \"10.0.0.22:80\"\n");
         let err = Profile::parse("t.toml", &dup).expect_err("rejected");
         assert!(err.message.contains("used twice"), "{err}");
         assert!(err.position.is_some());
@@ -637,6 +648,10 @@ health_url = "http://10.0.0.21/health"
             lb.status_endpoint(),
             StatusEndpoint::RuntimeApi(RuntimeApi::Unix(DEFAULT_HAPROXY_SOCKET.into()))
         );
-        assert_eq!(p.environment, Environment::Production, "unknown means careful");
+        assert_eq!(
+            p.environment,
+            Environment::Production,
+            "unknown means careful"
+        );
     }
 }

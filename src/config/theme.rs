@@ -15,8 +15,14 @@ use super::{config_dir, parse_toml, ConfigError};
 pub const BUNDLED: &[(&str, &str)] = &[
     ("dark", include_str!("../../themes/dark.toml")),
     ("light", include_str!("../../themes/light.toml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
-    ("catppuccin-mocha", include_str!("../../themes/catppuccin-mocha.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
+    (
+        "catppuccin-mocha",
+        include_str!("../../themes/catppuccin-mocha.toml"),
+    ),
     ("gruvbox", include_str!("../../themes/gruvbox.toml")),
 ];
 
@@ -204,7 +210,9 @@ impl ThemeSet {
         let base = Theme::resolve("dark".into(), &base_file, None);
         let themes = files
             .iter()
-            .map(|(n, f)| Theme::resolve(f.name.clone().unwrap_or_else(|| n.clone()), f, Some(&base)))
+            .map(|(n, f)| {
+                Theme::resolve(f.name.clone().unwrap_or_else(|| n.clone()), f, Some(&base))
+            })
             .collect();
         Ok(ThemeSet { themes })
     }
@@ -236,8 +244,16 @@ mod tests {
         let set = ThemeSet::load_from(None).expect("bundled themes parse");
         assert!(set.themes.len() >= 4);
         for t in &set.themes {
-            assert_ne!(t.master, t.backup, "{}: master and backup must differ", t.name);
-            assert_ne!(t.healthy, t.down, "{}: healthy and down must differ", t.name);
+            assert_ne!(
+                t.master, t.backup,
+                "{}: master and backup must differ",
+                t.name
+            );
+            assert_ne!(
+                t.healthy, t.down,
+                "{}: healthy and down must differ",
+                t.name
+            );
             assert!(t.production_frame.fg.is_some() || t.production_frame.bg.is_some());
         }
     }

@@ -49,7 +49,11 @@ pub fn serve(listener: TcpListener, route: Route, sim: Arc<Mutex<Sim>>) -> JoinH
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                let reason = if status == 200 { "OK" } else { "Service Unavailable" };
+                let reason = if status == 200 {
+                    "OK"
+                } else {
+                    "Service Unavailable"
+                };
                 let reply = format!(
                     "HTTP/1.1 {status} {reason}\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
@@ -62,7 +66,9 @@ pub fn serve(listener: TcpListener, route: Route, sim: Arc<Mutex<Sim>>) -> JoinH
 }
 
 fn respond(route: Route, sim: &Arc<Mutex<Sim>>) -> (u16, String, Duration) {
-    let Ok(s) = sim.lock() else { return (503, "simulation stopped\n".into(), Duration::ZERO) };
+    let Ok(s) = sim.lock() else {
+        return (503, "simulation stopped\n".into(), Duration::ZERO);
+    };
     match route {
         Route::StubStatus(lb) => (200, s.stub_status(lb), Duration::ZERO),
         Route::Health(i) => {
@@ -74,6 +80,10 @@ fn respond(route: Route, sim: &Arc<Mutex<Sim>>) -> (u16, String, Duration) {
                 (503, "unhealthy\n".into(), delay)
             }
         }
-        Route::Vip => (200, format!("served by lb{}\n", s.master + 1), Duration::ZERO),
+        Route::Vip => (
+            200,
+            format!("served by lb{}\n", s.master + 1),
+            Duration::ZERO,
+        ),
     }
 }

@@ -44,7 +44,11 @@ async fn bind(preferred: &str) -> std::io::Result<TcpListener> {
 
 /// Starts the demo cluster: a balancer pair of `kind` and [`DEMO_BACKENDS`] backends.
 pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> {
-    let kind = if kind == BalancerKind::NginxPlus { BalancerKind::Haproxy } else { kind };
+    let kind = if kind == BalancerKind::NginxPlus {
+        BalancerKind::Haproxy
+    } else {
+        kind
+    };
     let sim = Arc::new(Mutex::new(Sim::new(backends.max(1))));
     let mut tasks = vec![sim::spawn_ticker(sim.clone())];
     let mut toml = String::from(
@@ -83,7 +87,10 @@ pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> 
     for i in 0..count {
         let l = bind(&format!("127.0.0.{}", 21 + (i % 200))).await?;
         let addr = l.local_addr()?;
-        let name = sim.lock().map(|s| s.backends[i].name.clone()).unwrap_or_default();
+        let name = sim
+            .lock()
+            .map(|s| s.backends[i].name.clone())
+            .unwrap_or_default();
         if let Ok(mut s) = sim.lock() {
             s.backends[i].address = addr.to_string();
         }
@@ -93,5 +100,9 @@ pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> 
         ));
     }
     let profile = Profile::parse("(demo profile)", &toml)?;
-    Ok(Demo { profile, sim, tasks })
+    Ok(Demo {
+        profile,
+        sim,
+        tasks,
+    })
 }

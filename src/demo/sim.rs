@@ -72,7 +72,14 @@ impl Sim {
                 carry: [0.0; 2],
             })
             .collect();
-        Sim { t: 0.0, master: 0, backends, requests: [0; 2], accepts: [0; 2], rng: 0x9e37_79b9_7f4a_7c15 }
+        Sim {
+            t: 0.0,
+            master: 0,
+            backends,
+            requests: [0; 2],
+            accepts: [0; 2],
+            rng: 0x9e37_79b9_7f4a_7c15,
+        }
     }
 
     fn noise(&mut self) -> f64 {
@@ -96,8 +103,16 @@ impl Sim {
         let eligible: Vec<usize> = (0..self.backends.len())
             .filter(|&i| self.backends[i].up && self.backends[i].admin[m] == ServerState::Up)
             .collect();
-        let share = if eligible.is_empty() { 0.0 } else { total_rps / eligible.len() as f64 };
-        let served = if eligible.is_empty() { 0.0 } else { total_rps * dt };
+        let share = if eligible.is_empty() {
+            0.0
+        } else {
+            total_rps / eligible.len() as f64
+        };
+        let served = if eligible.is_empty() {
+            0.0
+        } else {
+            total_rps * dt
+        };
         let whole = served as u64;
         self.requests[m] += whole;
         self.accepts[m] += whole / 4;
@@ -105,7 +120,11 @@ impl Sim {
             let n = self.noise();
             let b = &mut self.backends[i];
             let serving = eligible.contains(&i);
-            let target = if serving { share * b.rtime_ms / 1000.0 * 4.0 + n * 2.0 } else { 0.0 };
+            let target = if serving {
+                share * b.rtime_ms / 1000.0 * 4.0 + n * 2.0
+            } else {
+                0.0
+            };
             // Sessions drain smoothly (half-life ~1.5 s) rather than vanishing.
             b.sessions[m] += (target - b.sessions[m]) * (dt / 1.5).min(1.0);
             if !serving && b.sessions[m] < 0.5 {
@@ -159,10 +178,14 @@ impl Sim {
             let (status, check) = self.status(lb, i);
             scur += b.sessions[lb];
             stot += b.stot[lb];
-            for k in 0..3 {
-                h[k] += b.hrsp[lb][k];
+            for (total, n) in h.iter_mut().zip(b.hrsp[lb]) {
+                *total += n;
             }
-            let rtime = if b.stot[lb] > 0 { format!("{}", b.rtime_ms.round()) } else { "0".into() };
+            let rtime = if b.stot[lb] > 0 {
+                format!("{}", b.rtime_ms.round())
+            } else {
+                "0".into()
+            };
             out.push_str(&format!(
                 "be_web,{},0,0,{},,,{},,,,,,0,0,0,0,{status},1,1,0,0,0,5,0,,1,3,{},,{},,2,0,,0,{check},200,2,0,{},0,{},{},0,0,,,,0,0,,,,,0,,,0,0,{rtime},{rtime},\n",
                 b.name,
@@ -213,7 +236,11 @@ impl Sim {
                 ServerState::Drain => 8,
                 _ => 0,
             };
-            out.push_str(&format!("3 be_web {} {} 127.0.0.1 {op} {admin} 1 1 5 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n", i + 1, b.name));
+            out.push_str(&format!(
+                "3 be_web {} {} 127.0.0.1 {op} {admin} 1 1 5 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n",
+                i + 1,
+                b.name
+            ));
         }
         out.push('\n');
         out
@@ -228,7 +255,9 @@ impl Sim {
             "ready" => ServerState::Up,
             "drain" => ServerState::Drain,
             "maint" => ServerState::Maint,
-            _ => return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n".into(),
+            _ => {
+                return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n".into()
+            }
         };
         "\n".into()
     }
@@ -271,7 +300,8 @@ pub fn serve_runtime_api(listener: TcpListener, lb: usize, sim: Arc<Mutex<Sim>>)
                 let (r, mut w) = stream.into_split();
                 let mut line = String::new();
                 let mut reader = BufReader::new(r);
-                let read = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
+                let read =
+                    tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
                 if !matches!(read, Ok(Ok(n)) if n > 0) {
                     return;
                 }
@@ -287,7 +317,9 @@ pub fn serve_runtime_api(listener: TcpListener, lb: usize, sim: Arc<Mutex<Sim>>)
 }
 
 fn answer_command(sim: &Arc<Mutex<Sim>>, lb: usize, command: &str) -> String {
-    let Ok(mut s) = sim.lock() else { return "Internal error.\n\n".into() };
+    let Ok(mut s) = sim.lock() else {
+        return "Internal error.\n\n".into();
+    };
     let words: Vec<&str> = command.split_whitespace().collect();
     match words.as_slice() {
         ["show", "stat", ..] => s.show_stat(lb),
@@ -314,13 +346,20 @@ mod tests {
             sim.step(0.25);
         }
         let rows = haproxy::parse_stat(&sim.show_stat(0)).expect("csv");
-        let servers: Vec<_> = rows.iter().filter(|r| r.kind == Some(haproxy::RowKind::Server)).collect();
+        let servers: Vec<_> = rows
+            .iter()
+            .filter(|r| r.kind == Some(haproxy::RowKind::Server))
+            .collect();
         assert_eq!(servers.len(), 6);
-        assert!(servers.iter().all(|r| r.responses().unwrap_or(0) > 0), "traffic flows to every backend");
+        assert!(
+            servers.iter().all(|r| r.responses().unwrap_or(0) > 0),
+            "traffic flows to every backend"
+        );
         assert!(haproxy::parse_info(&sim.show_info(0)).is_ok());
         let st = nginx::parse(&sim.stub_status(0)).expect("stub_status");
         assert!(st.requests > 0);
-        let state = haproxy::parse_servers_state(&sim.show_servers_state(1)).expect("servers state");
+        let state =
+            haproxy::parse_servers_state(&sim.show_servers_state(1)).expect("servers state");
         assert_eq!(state.len(), 6);
     }
 

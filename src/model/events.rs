@@ -49,7 +49,12 @@ impl EventLog {
             self.entries.pop_front();
         }
         self.total += 1;
-        self.entries.push_back(Event { time, level, subject: subject.to_string(), text });
+        self.entries.push_back(Event {
+            time,
+            level,
+            subject: subject.to_string(),
+            text,
+        });
     }
 
     /// Events held, oldest first.

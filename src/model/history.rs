@@ -59,7 +59,10 @@ mod tests {
             h.push(i);
         }
         assert_eq!(h.len(), HISTORY_LEN);
-        assert_eq!(h.last(2), vec![HISTORY_LEN as u64 + 3, HISTORY_LEN as u64 + 4]);
+        assert_eq!(
+            h.last(2),
+            vec![HISTORY_LEN as u64 + 3, HISTORY_LEN as u64 + 4]
+        );
         assert_eq!(h.max_last(3), HISTORY_LEN as u64 + 4);
     }
 }

@@ -52,7 +52,8 @@ impl Freshness {
     /// True when values exist but can no longer be shown as current: the newest attempt
     /// failed, or nothing arrived for longer than `limit`.
     pub fn stale(&self, now: Instant, limit: Duration) -> bool {
-        self.last_ok.is_some() && (self.last_err.is_some() || self.age(now).is_some_and(|a| a > limit))
+        self.last_ok.is_some()
+            && (self.last_err.is_some() || self.age(now).is_some_and(|a| a > limit))
     }
 
     /// Never refreshed successfully.
@@ -189,13 +190,22 @@ impl Backend {
 
     /// req/s summed over balancers.
     pub fn req_rate(&self) -> Option<f64> {
-        let rates: Vec<f64> = self.views.iter().flatten().filter_map(|v| v.req_rate).collect();
+        let rates: Vec<f64> = self
+            .views
+            .iter()
+            .flatten()
+            .filter_map(|v| v.req_rate)
+            .collect();
         (!rates.is_empty()).then(|| rates.iter().sum())
     }
 
     /// Responses by class summed over balancers.
     pub fn responses(&self, class: usize) -> Option<u64> {
-        sum(self.views.iter().flatten().filter_map(|v| v.responses[class]))
+        sum(self
+            .views
+            .iter()
+            .flatten()
+            .filter_map(|v| v.responses[class]))
     }
 
     /// Highest balancer-measured latency, else our probe's.
@@ -211,7 +221,11 @@ impl Backend {
 
     /// The worst state any balancer reports (DOWN > MAINT > DRAIN > NOLB > UP).
     pub fn worst_state(&self) -> Option<ServerState> {
-        self.views.iter().flatten().filter_map(|v| v.state).max_by_key(|s| state_rank(*s))
+        self.views
+            .iter()
+            .flatten()
+            .filter_map(|v| v.state)
+            .max_by_key(|s| state_rank(*s))
     }
 
     /// Balancers that report a state disagree.
@@ -326,19 +340,29 @@ impl Cluster {
                 req_history: History::default(),
             })
             .collect();
-        let index = backends.iter().enumerate().map(|(i, b)| (b.name.clone(), i)).collect();
+        let index = backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.clone(), i))
+            .collect();
         Cluster {
             balancers,
             backends,
             vip: Vip {
                 address: profile.vip.as_ref().map(|v| v.address.clone()),
-                check_url: profile.vip.as_ref().and_then(|v| v.check_url.as_ref().map(|u| u.0.clone())),
+                check_url: profile
+                    .vip
+                    .as_ref()
+                    .and_then(|v| v.check_url.as_ref().map(|u| u.0.clone())),
                 ..Vip::default()
             },
             events: EventLog::default(),
             poll_interval: profile.poll_interval,
             timeout: profile.timeout,
-            backend_names: profile.balancers().map(|b| b.backend_name().to_string()).collect(),
+            backend_names: profile
+                .balancers()
+                .map(|b| b.backend_name().to_string())
+                .collect(),
             index,
         }
     }
@@ -352,8 +376,12 @@ impl Cluster {
     /// Applies one source result; state changes become events stamped `wall`.
     pub fn apply(&mut self, update: SourceUpdate, wall: chrono::DateTime<chrono::Local>) {
         match update {
-            SourceUpdate::Balancer { index, at, result } => self.apply_balancer(index, at, result, wall),
-            SourceUpdate::Health { index, at, result } => self.apply_health(index, at, result, wall),
+            SourceUpdate::Balancer { index, at, result } => {
+                self.apply_balancer(index, at, result, wall)
+            }
+            SourceUpdate::Health { index, at, result } => {
+                self.apply_health(index, at, result, wall)
+            }
             SourceUpdate::Vip { at, result } => {
                 let was = self.vip.serving();
                 match result {
@@ -367,7 +395,12 @@ impl Cluster {
                 if was.is_some() && was != now {
                     let addr = self.vip.address.clone().unwrap_or_default();
                     match now {
-                        Some(true) => self.events.push(wall, Level::Ok, "vip", format!("VIP {addr} serves again")),
+                        Some(true) => self.events.push(
+                            wall,
+                            Level::Ok,
+                            "vip",
+                            format!("VIP {addr} serves again"),
+                        ),
                         _ => self.events.push(
                             wall,
                             Level::Error,
@@ -395,14 +428,21 @@ impl Cluster {
         result: Result<BalancerSample, crate::sources::FetchError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
-        let Some(lb) = self.balancers.get_mut(index) else { return };
+        let Some(lb) = self.balancers.get_mut(index) else {
+            return;
+        };
         let name = lb.name.clone();
         match result {
             Err(e) => {
                 let first_failure = lb.fresh.failing().is_none();
                 lb.fresh.err(at, clip(&e.0, 160));
                 if first_failure {
-                    self.events.push(wall, Level::Error, &name, format!("{name} unreachable: {}", clip(&e.0, 160)));
+                    self.events.push(
+                        wall,
+                        Level::Error,
+                        &name,
+                        format!("{name} unreachable: {}", clip(&e.0, 160)),
+                    );
                 }
             }
             Ok(sample) => {
@@ -410,9 +450,15 @@ impl Cluster {
                 let first = lb.fresh.never();
                 lb.fresh.ok(at);
                 if recovered {
-                    self.events.push(wall, Level::Ok, &name, format!("{name} answers again"));
+                    self.events
+                        .push(wall, Level::Ok, &name, format!("{name} answers again"));
                 } else if first {
-                    self.events.push(wall, Level::Info, &name, format!("{name} up ({})", lb.endpoint));
+                    self.events.push(
+                        wall,
+                        Level::Info,
+                        &name,
+                        format!("{name} up ({})", lb.endpoint),
+                    );
                 }
                 match sample {
                     BalancerSample::Nginx(s) => {
@@ -428,21 +474,34 @@ impl Cluster {
                         };
                         self.after_counters(index, reading, wall);
                     }
-                    BalancerSample::Haproxy { info, stats } => self.apply_haproxy(index, at, info, &stats, wall),
+                    BalancerSample::Haproxy { info, stats } => {
+                        self.apply_haproxy(index, at, info, &stats, wall)
+                    }
                     BalancerSample::Plus(peers) => self.apply_plus(index, at, &peers, wall),
                 }
             }
         }
     }
 
-    fn after_counters(&mut self, index: usize, reading: Reading, wall: chrono::DateTime<chrono::Local>) {
+    fn after_counters(
+        &mut self,
+        index: usize,
+        reading: Reading,
+        wall: chrono::DateTime<chrono::Local>,
+    ) {
         let lb = &mut self.balancers[index];
-        lb.req_history.push(lb.metrics.req_rate.map_or(0, |r| r.round() as u64));
+        lb.req_history
+            .push(lb.metrics.req_rate.map_or(0, |r| r.round() as u64));
         lb.conn_history.push(lb.metrics.active.unwrap_or(0));
         if reading == Reading::Reset {
             lb.restarts += 1;
             let name = lb.name.clone();
-            self.events.push(wall, Level::Warn, &name, format!("{name} restarted (its counters went back to zero)"));
+            self.events.push(
+                wall,
+                Level::Warn,
+                &name,
+                format!("{name} restarted (its counters went back to zero)"),
+            );
         }
     }
 
@@ -459,7 +518,9 @@ impl Cluster {
             .iter()
             .find(|r| r.pxname == backend && r.kind == Some(RowKind::Backend));
         let lb = &mut self.balancers[index];
-        let total = be_row.and_then(StatRow::responses).or_else(|| be_row.and_then(|r| r.stot));
+        let total = be_row
+            .and_then(StatRow::responses)
+            .or_else(|| be_row.and_then(|r| r.stot));
         let mut reading = total.map_or(Reading::First, |t| lb.requests.observe(t, at));
         let restarted_by_uptime = match (info.as_ref().and_then(|i| i.uptime_sec), lb.uptime) {
             (Some(now), Some(before)) => now < before,
@@ -469,7 +530,10 @@ impl Cluster {
             reading = Reading::Reset;
         }
         lb.uptime = info.as_ref().and_then(|i| i.uptime_sec);
-        let frontend_conns = sum(stats.iter().filter(|r| r.kind == Some(RowKind::Frontend)).filter_map(|r| r.scur));
+        let frontend_conns = sum(stats
+            .iter()
+            .filter(|r| r.kind == Some(RowKind::Frontend))
+            .filter_map(|r| r.scur));
         lb.metrics = BalancerMetrics {
             active: info.as_ref().and_then(|i| i.curr_conns).or(frontend_conns),
             req_rate: reading.rate(),
@@ -481,7 +545,10 @@ impl Cluster {
             ..BalancerMetrics::default()
         };
         self.after_counters(index, reading, wall);
-        for row in stats.iter().filter(|r| r.pxname == backend && r.kind == Some(RowKind::Server)) {
+        for row in stats
+            .iter()
+            .filter(|r| r.pxname == backend && r.kind == Some(RowKind::Server))
+        {
             let view = ServerView {
                 state: ServerState::from_status(&row.status),
                 status: clip(&row.status, 20),
@@ -497,7 +564,13 @@ impl Cluster {
         }
     }
 
-    fn apply_plus(&mut self, index: usize, at: Instant, peers: &[Peer], wall: chrono::DateTime<chrono::Local>) {
+    fn apply_plus(
+        &mut self,
+        index: usize,
+        at: Instant,
+        peers: &[Peer],
+        wall: chrono::DateTime<chrono::Local>,
+    ) {
         let lb = &mut self.balancers[index];
         let total: u64 = peers.iter().map(|p| p.requests).sum();
         let reading = lb.requests.observe(total, at);
@@ -526,7 +599,11 @@ impl Cluster {
                 },
                 sessions: Some(p.active),
                 req_rate: None,
-                responses: [Some(p.responses.s2xx), Some(p.responses.s4xx), Some(p.responses.s5xx)],
+                responses: [
+                    Some(p.responses.s2xx),
+                    Some(p.responses.s4xx),
+                    Some(p.responses.s5xx),
+                ],
                 latency_ms: p.response_time,
                 counter: Counter::default(),
             };
@@ -548,12 +625,11 @@ impl Cluster {
         at: Instant,
         wall: chrono::DateTime<chrono::Local>,
     ) {
-        let bi = match self
-            .index
-            .get(name)
-            .copied()
-            .or_else(|| self.backends.iter().position(|b| !addr.is_empty() && b.address == addr))
-        {
+        let bi = match self.index.get(name).copied().or_else(|| {
+            self.backends
+                .iter()
+                .position(|b| !addr.is_empty() && b.address == addr)
+        }) {
             Some(i) => i,
             None => {
                 let n = self.balancers.len();
@@ -596,7 +672,11 @@ impl Cluster {
                 backend.name,
                 label(old_state),
                 label(view.state),
-                if view.check.is_empty() { String::new() } else { format!(" ({})", view.check) }
+                if view.check.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", view.check)
+                }
             );
             let name = backend.name.clone();
             self.events.push(wall, level, &name, text);
@@ -604,7 +684,13 @@ impl Cluster {
         let backend = &mut self.backends[bi];
         if index == 0 {
             let rate = view.req_rate.unwrap_or(0.0)
-                + backend.views.iter().skip(1).flatten().filter_map(|v| v.req_rate).sum::<f64>();
+                + backend
+                    .views
+                    .iter()
+                    .skip(1)
+                    .flatten()
+                    .filter_map(|v| v.req_rate)
+                    .sum::<f64>();
             backend.req_history.push(rate.round() as u64);
         }
         backend.views[index] = Some(view);
@@ -617,12 +703,18 @@ impl Cluster {
         result: Result<Probe, crate::sources::FetchError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
-        let Some(b) = self.backends.get_mut(index) else { return };
+        let Some(b) = self.backends.get_mut(index) else {
+            return;
+        };
         let before = b.health.clone();
         let detail;
         match result {
             Ok(p) => {
-                b.health = if p.healthy() { Health::Healthy } else { Health::Unhealthy };
+                b.health = if p.healthy() {
+                    Health::Healthy
+                } else {
+                    Health::Unhealthy
+                };
                 detail = format!("HTTP {}", p.status);
                 b.probe = Some(p);
                 b.fresh.ok(at);
@@ -638,7 +730,12 @@ impl Cluster {
                 Health::Healthy => Level::Ok,
                 _ => Level::Error,
             };
-            let text = format!("{} health {} → {} ({detail})", b.name, before.label(), b.health.label());
+            let text = format!(
+                "{} health {} → {} ({detail})",
+                b.name,
+                before.label(),
+                b.health.label()
+            );
             let name = b.name.clone();
             self.events.push(wall, level, &name, text);
         } else if before == Health::Unknown && b.health != Health::Healthy {
@@ -655,16 +752,23 @@ impl Cluster {
         let down: Vec<&str> = self
             .balancers
             .iter()
-            .filter(|b| b.fresh.failing().is_some() || (b.fresh.never() && b.fresh.last_err.is_some()))
+            .filter(|b| {
+                b.fresh.failing().is_some() || (b.fresh.never() && b.fresh.last_err.is_some())
+            })
             .map(|b| b.name.as_str())
             .collect();
         if !down.is_empty() && down.len() == self.balancers.len() {
             out.push(Alert {
                 level: Level::Error,
-                text: "no balancer answers: check the admin network and the status endpoints".into(),
+                text: "no balancer answers: check the admin network and the status endpoints"
+                    .into(),
             });
         } else {
-            for b in self.balancers.iter().filter(|b| down.contains(&b.name.as_str())) {
+            for b in self
+                .balancers
+                .iter()
+                .filter(|b| down.contains(&b.name.as_str()))
+            {
                 out.push(Alert {
                     level: Level::Error,
                     text: format!(
@@ -677,10 +781,18 @@ impl Cluster {
                 });
             }
         }
-        for b in self.balancers.iter().filter(|b| b.fresh.failing().is_none() && b.fresh.stale(now, limit)) {
+        for b in self
+            .balancers
+            .iter()
+            .filter(|b| b.fresh.failing().is_none() && b.fresh.stale(now, limit))
+        {
             out.push(Alert {
                 level: Level::Warn,
-                text: format!("{} numbers are stale: no answer for {}s", b.name, b.fresh.age(now).unwrap_or_default().as_secs()),
+                text: format!(
+                    "{} numbers are stale: no answer for {}s",
+                    b.name,
+                    b.fresh.age(now).unwrap_or_default().as_secs()
+                ),
             });
         }
         if self.vip.serving() == Some(false) {
@@ -694,19 +806,34 @@ impl Cluster {
                 ),
             });
         }
-        let probed: Vec<&Backend> = self.backends.iter().filter(|b| b.probed && b.health != Health::Unknown).collect();
-        let healthy = probed.iter().filter(|b| b.health == Health::Healthy).count();
+        let probed: Vec<&Backend> = self
+            .backends
+            .iter()
+            .filter(|b| b.probed && b.health != Health::Unknown)
+            .collect();
+        let healthy = probed
+            .iter()
+            .filter(|b| b.health == Health::Healthy)
+            .count();
         if !probed.is_empty() && healthy == 0 {
-            out.push(Alert { level: Level::Error, text: "every backend fails its health probe".into() });
+            out.push(Alert {
+                level: Level::Error,
+                text: "every backend fails its health probe".into(),
+            });
         }
         for b in self.backends.iter() {
             if matches!(b.health, Health::Down | Health::Unhealthy) {
                 out.push(Alert {
                     level: Level::Warn,
-                    text: format!("{} fails its health probe: {}", b.name, b.fresh.failing().map_or_else(
-                        || b.probe.map_or("no answer".to_string(), |p| format!("HTTP {}", p.status)),
-                        str::to_string,
-                    )),
+                    text: format!(
+                        "{} fails its health probe: {}",
+                        b.name,
+                        b.fresh.failing().map_or_else(
+                            || b.probe
+                                .map_or("no answer".to_string(), |p| format!("HTTP {}", p.status)),
+                            str::to_string,
+                        )
+                    ),
                 });
             } else if b.health == Health::Healthy && b.worst_state() == Some(ServerState::Down) {
                 out.push(Alert {
@@ -719,7 +846,11 @@ impl Cluster {
                     .balancers
                     .iter()
                     .zip(&b.views)
-                    .filter_map(|(lb, v)| v.as_ref().and_then(|v| v.state).map(|s| format!("{} {}", lb.name, s.label())))
+                    .filter_map(|(lb, v)| {
+                        v.as_ref()
+                            .and_then(|v| v.state)
+                            .map(|s| format!("{} {}", lb.name, s.label()))
+                    })
                     .collect();
                 out.push(Alert {
                     level: Level::Warn,

@@ -59,9 +59,19 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Counter::default();
         assert_eq!(c.observe(100, t0), Reading::First);
-        assert_eq!(c.observe(150, t0 + Duration::from_secs(2)), Reading::Rate(25.0));
+        assert_eq!(
+            c.observe(150, t0 + Duration::from_secs(2)),
+            Reading::Rate(25.0)
+        );
         assert_eq!(c.observe(3, t0 + Duration::from_secs(3)), Reading::Reset);
-        assert_eq!(c.observe(13, t0 + Duration::from_secs(4)), Reading::Rate(10.0));
-        assert_eq!(c.observe(13, t0 + Duration::from_secs(4)), Reading::First, "no time passed");
+        assert_eq!(
+            c.observe(13, t0 + Duration::from_secs(4)),
+            Reading::Rate(10.0)
+        );
+        assert_eq!(
+            c.observe(13, t0 + Duration::from_secs(4)),
+            Reading::First,
+            "no time passed"
+        );
     }
 }

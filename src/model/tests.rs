@@ -39,7 +39,11 @@ fn wall() -> chrono::DateTime<chrono::Local> {
 
 fn hap(text: &str, uptime: u64) -> BalancerSample {
     BalancerSample::Haproxy {
-        info: Some(haproxy::Info { uptime_sec: Some(uptime), curr_conns: Some(3), ..Default::default() }),
+        info: Some(haproxy::Info {
+            uptime_sec: Some(uptime),
+            curr_conns: Some(3),
+            ..Default::default()
+        }),
         stats: haproxy::parse_stat(text).expect("csv"),
     }
 }
@@ -49,7 +53,14 @@ fn haproxy_rows_become_per_balancer_views_and_discovered_backends() {
     let mut c = cluster();
     let t0 = Instant::now();
     let stat = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
-    c.apply(SourceUpdate::Balancer { index: 0, at: t0, result: Ok(hap(stat, 10)) }, wall());
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0,
+            result: Ok(hap(stat, 10)),
+        },
+        wall(),
+    );
     assert_eq!(c.backends.len(), 3, "web3 discovered from the balancer");
     assert!(!c.backends[2].configured);
     let v = c.backends[0].views[0].as_ref().expect("lb1 sees web1");
@@ -65,18 +76,52 @@ fn a_state_change_is_an_event_and_disagreement_is_an_alert() {
     let t0 = Instant::now();
     let ok = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
     let mixed = include_str!("../../tests/fixtures/haproxy/show_stat_mixed.csv");
-    c.apply(SourceUpdate::Balancer { index: 0, at: t0, result: Ok(hap(ok, 10)) }, wall());
-    c.apply(SourceUpdate::Balancer { index: 1, at: t0, result: Ok(hap(ok, 10)) }, wall());
-    let before = c.events.len();
     c.apply(
-        SourceUpdate::Balancer { index: 0, at: t0 + Duration::from_secs(1), result: Ok(hap(mixed, 11)) },
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0,
+            result: Ok(hap(ok, 10)),
+        },
         wall(),
     );
-    let texts: Vec<&str> = c.events.iter().skip(before).map(|e| e.text.as_str()).collect();
-    assert!(texts.contains(&"web2 UP → DRAIN on lb1 (L7OK)"), "{texts:?}");
-    assert!(texts.iter().any(|t| t.starts_with("web3 UP → DOWN on lb1")), "{texts:?}");
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 1,
+            at: t0,
+            result: Ok(hap(ok, 10)),
+        },
+        wall(),
+    );
+    let before = c.events.len();
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0 + Duration::from_secs(1),
+            result: Ok(hap(mixed, 11)),
+        },
+        wall(),
+    );
+    let texts: Vec<&str> = c
+        .events
+        .iter()
+        .skip(before)
+        .map(|e| e.text.as_str())
+        .collect();
+    assert!(
+        texts.contains(&"web2 UP → DRAIN on lb1 (L7OK)"),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.starts_with("web3 UP → DOWN on lb1")),
+        "{texts:?}"
+    );
     let alerts = c.alerts(t0 + Duration::from_secs(1));
-    assert!(alerts.iter().any(|a| a.text == "balancers disagree on web2: lb1 DRAIN, lb2 UP"), "{alerts:?}");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.text == "balancers disagree on web2: lb1 DRAIN, lb2 UP"),
+        "{alerts:?}"
+    );
     assert_eq!(c.backends[2].worst_state(), Some(ServerState::Down));
 }
 
@@ -85,13 +130,40 @@ fn nginx_counters_become_rates_and_a_restart_is_not_negative() {
     let mut c = cluster();
     let t0 = Instant::now();
     let s = |requests| {
-        BalancerSample::Nginx(nginx::StubStatus { active: 2, accepts: requests, handled: requests, requests, ..Default::default() })
+        BalancerSample::Nginx(nginx::StubStatus {
+            active: 2,
+            accepts: requests,
+            handled: requests,
+            requests,
+            ..Default::default()
+        })
     };
-    c.apply(SourceUpdate::Balancer { index: 0, at: t0, result: Ok(s(100)) }, wall());
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0,
+            result: Ok(s(100)),
+        },
+        wall(),
+    );
     assert_eq!(c.balancers[0].metrics.req_rate, None);
-    c.apply(SourceUpdate::Balancer { index: 0, at: t0 + Duration::from_secs(2), result: Ok(s(300)) }, wall());
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0 + Duration::from_secs(2),
+            result: Ok(s(300)),
+        },
+        wall(),
+    );
     assert_eq!(c.balancers[0].metrics.req_rate, Some(100.0));
-    c.apply(SourceUpdate::Balancer { index: 0, at: t0 + Duration::from_secs(3), result: Ok(s(5)) }, wall());
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0 + Duration::from_secs(3),
+            result: Ok(s(5)),
+        },
+        wall(),
+    );
     assert_eq!(c.balancers[0].metrics.req_rate, None);
     assert_eq!(c.balancers[0].restarts, 1);
     assert!(c.events.iter().any(|e| e.text.contains("lb1 restarted")));
@@ -103,8 +175,22 @@ fn haproxy_restart_is_seen_from_uptime() {
     let mut c = cluster();
     let t0 = Instant::now();
     let stat = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
-    c.apply(SourceUpdate::Balancer { index: 0, at: t0, result: Ok(hap(stat, 100)) }, wall());
-    c.apply(SourceUpdate::Balancer { index: 0, at: t0 + Duration::from_secs(1), result: Ok(hap(stat, 1)) }, wall());
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0,
+            result: Ok(hap(stat, 100)),
+        },
+        wall(),
+    );
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0 + Duration::from_secs(1),
+            result: Ok(hap(stat, 1)),
+        },
+        wall(),
+    );
     assert_eq!(c.balancers[0].restarts, 1);
 }
 
@@ -113,9 +199,23 @@ fn failures_make_values_stale_with_a_sentence() {
     let mut c = cluster();
     let t0 = Instant::now();
     let stat = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
-    c.apply(SourceUpdate::Balancer { index: 0, at: t0, result: Ok(hap(stat, 10)) }, wall());
-    assert!(!c.balancers[0].fresh.stale(t0 + Duration::from_secs(1), c.stale_after()));
-    assert!(c.balancers[0].fresh.stale(t0 + Duration::from_secs(10), c.stale_after()), "too old");
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0,
+            result: Ok(hap(stat, 10)),
+        },
+        wall(),
+    );
+    assert!(!c.balancers[0]
+        .fresh
+        .stale(t0 + Duration::from_secs(1), c.stale_after()));
+    assert!(
+        c.balancers[0]
+            .fresh
+            .stale(t0 + Duration::from_secs(10), c.stale_after()),
+        "too old"
+    );
     c.apply(
         SourceUpdate::Balancer {
             index: 0,
@@ -124,20 +224,47 @@ fn failures_make_values_stale_with_a_sentence() {
         },
         wall(),
     );
-    assert!(c.balancers[0].fresh.stale(t0 + Duration::from_secs(1), c.stale_after()));
+    assert!(c.balancers[0]
+        .fresh
+        .stale(t0 + Duration::from_secs(1), c.stale_after()));
     let alerts = c.alerts(t0 + Duration::from_secs(1));
-    assert!(alerts.iter().any(|a| a.text.starts_with("lb1 does not answer (cannot connect")), "{alerts:?}");
-    assert!(c.events.iter().any(|e| e.text.starts_with("lb1 unreachable")));
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.text.starts_with("lb1 does not answer (cannot connect")),
+        "{alerts:?}"
+    );
+    assert!(c
+        .events
+        .iter()
+        .any(|e| e.text.starts_with("lb1 unreachable")));
 }
 
 #[test]
 fn health_transitions_are_events() {
     let mut c = cluster();
     let t0 = Instant::now();
-    let ok = crate::sources::health::Probe { status: 200, latency: Duration::from_millis(3) };
-    c.apply(SourceUpdate::Health { index: 1, at: t0, result: Ok(ok) }, wall());
+    let ok = crate::sources::health::Probe {
+        status: 200,
+        latency: Duration::from_millis(3),
+    };
+    c.apply(
+        SourceUpdate::Health {
+            index: 1,
+            at: t0,
+            result: Ok(ok),
+        },
+        wall(),
+    );
     assert_eq!(c.backends[1].health, Health::Healthy);
-    c.apply(SourceUpdate::Health { index: 1, at: t0, result: Err(FetchError("no answer within 1s".into())) }, wall());
+    c.apply(
+        SourceUpdate::Health {
+            index: 1,
+            at: t0,
+            result: Err(FetchError("no answer within 1s".into())),
+        },
+        wall(),
+    );
     assert_eq!(c.backends[1].health, Health::Down);
     let last = c.events.iter().last().expect("event");
     assert_eq!(last.text, "web2 health OK → DOWN (no answer within 1s)");
@@ -148,10 +275,28 @@ fn health_transitions_are_events() {
 fn vip_serving_follows_the_check() {
     let mut c = cluster();
     let t0 = Instant::now();
-    let ok = crate::sources::health::Probe { status: 200, latency: Duration::from_millis(3) };
-    c.apply(SourceUpdate::Vip { at: t0, result: Ok(ok) }, wall());
+    let ok = crate::sources::health::Probe {
+        status: 200,
+        latency: Duration::from_millis(3),
+    };
+    c.apply(
+        SourceUpdate::Vip {
+            at: t0,
+            result: Ok(ok),
+        },
+        wall(),
+    );
     assert_eq!(c.vip.serving(), Some(true));
-    c.apply(SourceUpdate::Vip { at: t0, result: Err(FetchError("cannot connect".into())) }, wall());
+    c.apply(
+        SourceUpdate::Vip {
+            at: t0,
+            result: Err(FetchError("cannot connect".into())),
+        },
+        wall(),
+    );
     assert_eq!(c.vip.serving(), Some(false));
-    assert!(c.alerts(t0).iter().any(|a| a.text.starts_with("VIP 10.77.0.100 does not serve")));
+    assert!(c
+        .alerts(t0)
+        .iter()
+        .any(|a| a.text.starts_with("VIP 10.77.0.100 does not serve")));
 }

@@ -120,7 +120,11 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
         .next()
         .ok_or_else(|| ParseError::new("show stat", "empty reply"))?;
     let header = header.strip_prefix("# ").ok_or_else(|| {
-        ParseError::expected("show stat", "a CSV header starting with \"# pxname,svname\"", header)
+        ParseError::expected(
+            "show stat",
+            "a CSV header starting with \"# pxname,svname\"",
+            header,
+        )
     })?;
     let cols: HashMap<&str, usize> = header.split(',').enumerate().map(|(i, c)| (c, i)).collect();
     for required in ["pxname", "svname", "status"] {
@@ -134,7 +138,12 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
     let mut rows = Vec::new();
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
-        let get = |name: &str| cols.get(name).and_then(|&i| f.get(i)).copied().unwrap_or("");
+        let get = |name: &str| {
+            cols.get(name)
+                .and_then(|&i| f.get(i))
+                .copied()
+                .unwrap_or("")
+        };
         let num = |name: &str| get(name).parse::<u64>().ok();
         let kind = match get("type") {
             "0" => Some(RowKind::Frontend),
@@ -148,7 +157,11 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
             },
         };
         if get("pxname").is_empty() {
-            return Err(ParseError::expected("show stat", "a row with a proxy name", line));
+            return Err(ParseError::expected(
+                "show stat",
+                "a row with a proxy name",
+                line,
+            ));
         }
         rows.push(StatRow {
             pxname: get("pxname").to_string(),
@@ -205,7 +218,11 @@ pub fn parse_info(text: &str) -> Result<Info, ParseError> {
         .collect();
     if !map.contains_key("Name") && !map.contains_key("Version") {
         let first = text.lines().next().unwrap_or_default();
-        return Err(ParseError::expected("show info", "\"Name: HAProxy\" and Key: value lines", first));
+        return Err(ParseError::expected(
+            "show info",
+            "\"Name: HAProxy\" and Key: value lines",
+            first,
+        ));
     }
     let num = |k: &str| map.get(k).and_then(|v| v.parse().ok());
     Ok(Info {
@@ -272,17 +289,28 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let version = lines.next().unwrap_or_default().trim();
     if version != "1" {
-        return Err(ParseError::expected("show servers state", "format version \"1\"", version));
+        return Err(ParseError::expected(
+            "show servers state",
+            "format version \"1\"",
+            version,
+        ));
     }
     let header = lines.next().unwrap_or_default();
-    let header = header
-        .strip_prefix("# ")
-        .ok_or_else(|| ParseError::expected("show servers state", "a \"# be_id …\" header", header))?;
-    let cols: HashMap<&str, usize> = header.split_whitespace().enumerate().map(|(i, c)| (c, i)).collect();
+    let header = header.strip_prefix("# ").ok_or_else(|| {
+        ParseError::expected("show servers state", "a \"# be_id …\" header", header)
+    })?;
+    let cols: HashMap<&str, usize> = header
+        .split_whitespace()
+        .enumerate()
+        .map(|(i, c)| (c, i))
+        .collect();
     let col = |name: &str| {
-        cols.get(name)
-            .copied()
-            .ok_or_else(|| ParseError::new("show servers state", format!("the header has no {name} column")))
+        cols.get(name).copied().ok_or_else(|| {
+            ParseError::new(
+                "show servers state",
+                format!("the header has no {name} column"),
+            )
+        })
     };
     let (be, sv, op, ad, w) = (
         col("be_name")?,
@@ -320,12 +348,18 @@ mod tests {
         let web1 = rows.iter().find(|r| r.svname == "web1").expect("web1 row");
         assert_eq!(web1.pxname, "be_web");
         assert_eq!(web1.kind, Some(RowKind::Server));
-        assert_eq!(ServerState::from_status(&web1.status), Some(ServerState::Up));
+        assert_eq!(
+            ServerState::from_status(&web1.status),
+            Some(ServerState::Up)
+        );
         assert_eq!(web1.check_status, "L7OK");
         assert_eq!(web1.addr, "10.77.0.21:80");
         assert_eq!(web1.stot, Some(10));
         assert_eq!(web1.responses(), Some(10));
-        let fe = rows.iter().find(|r| r.pxname == "fe_web").expect("frontend");
+        let fe = rows
+            .iter()
+            .find(|r| r.pxname == "fe_web")
+            .expect("frontend");
         assert_eq!(fe.kind, Some(RowKind::Frontend));
         assert_eq!(fe.req_tot, Some(30));
     }
@@ -347,8 +381,11 @@ mod tests {
 
     #[test]
     fn the_stats_page_csv_is_the_same_format() {
-        let rows = parse_stat(include_str!("../../tests/fixtures/haproxy/stats_page.csv")).expect("parses");
-        assert!(rows.iter().any(|r| r.svname == "web3" && r.kind == Some(RowKind::Server)));
+        let rows = parse_stat(include_str!("../../tests/fixtures/haproxy/stats_page.csv"))
+            .expect("parses");
+        assert!(rows
+            .iter()
+            .any(|r| r.svname == "web3" && r.kind == Some(RowKind::Server)));
     }
 
     #[test]
@@ -374,7 +411,8 @@ mod tests {
 
     #[test]
     fn parses_show_info() {
-        let info = parse_info(include_str!("../../tests/fixtures/haproxy/show_info.txt")).expect("parses");
+        let info =
+            parse_info(include_str!("../../tests/fixtures/haproxy/show_info.txt")).expect("parses");
         assert!(info.version.starts_with("2.6"));
         assert_eq!(info.uptime_sec, Some(9));
         assert_eq!(info.curr_conns, Some(0));
@@ -383,14 +421,22 @@ mod tests {
 
     #[test]
     fn parses_show_servers_state_admin_bits() {
-        let rows = parse_servers_state(include_str!("../../tests/fixtures/haproxy/show_servers_state_mixed.txt"))
-            .expect("parses");
-        let admin = |n: &str| rows.iter().find(|r| r.server == n).map(ServerStateRow::admin);
+        let rows = parse_servers_state(include_str!(
+            "../../tests/fixtures/haproxy/show_servers_state_mixed.txt"
+        ))
+        .expect("parses");
+        let admin = |n: &str| {
+            rows.iter()
+                .find(|r| r.server == n)
+                .map(ServerStateRow::admin)
+        };
         assert_eq!(admin("web1"), Some(ServerState::Maint));
         assert_eq!(admin("web2"), Some(ServerState::Drain));
         assert_eq!(admin("web3"), Some(ServerState::Up));
-        let all = parse_servers_state(include_str!("../../tests/fixtures/haproxy/show_servers_state.txt"))
-            .expect("parses");
+        let all = parse_servers_state(include_str!(
+            "../../tests/fixtures/haproxy/show_servers_state.txt"
+        ))
+        .expect("parses");
         assert_eq!(all.len(), 3);
         assert!(all.iter().all(|r| r.op_state == 2 && r.backend == "be_web"));
     }

@@ -28,7 +28,11 @@ fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// GETs `url` and times it; the body is not read.
-pub async fn probe(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<Probe, FetchError> {
+pub async fn probe(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<Probe, FetchError> {
     let started = Instant::now();
     let resp = client
         .get(url)

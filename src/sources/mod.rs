@@ -31,12 +31,21 @@ pub struct ParseError {
 impl ParseError {
     /// `what` names the format (stub_status, show stat…).
     pub fn new(what: &'static str, message: impl Into<String>) -> Self {
-        Self { what, message: message.into() }
+        Self {
+            what,
+            message: message.into(),
+        }
     }
 
     /// "expected X, found Y" with the found text cut short and made printable.
     pub fn expected(what: &'static str, expected: &str, found: &str) -> Self {
-        Self::new(what, format!("expected {expected}, found {:?}", crate::text::clip(found, 60)))
+        Self::new(
+            what,
+            format!(
+                "expected {expected}, found {:?}",
+                crate::text::clip(found, 60)
+            ),
+        )
     }
 }
 
@@ -66,7 +75,10 @@ impl From<ParseError> for FetchError {
 
 impl FetchError {
     fn timeout(t: Duration) -> Self {
-        FetchError(format!("no answer within {}", humantime::format_duration(t)))
+        FetchError(format!(
+            "no answer within {}",
+            humantime::format_duration(t)
+        ))
     }
 
     /// Turns a reqwest error into a short sentence.
@@ -137,7 +149,9 @@ impl SourceUpdate {
     /// When the answer (or failure) arrived.
     pub fn at(&self) -> Instant {
         match self {
-            SourceUpdate::Balancer { at, .. } | SourceUpdate::Health { at, .. } | SourceUpdate::Vip { at, .. } => *at,
+            SourceUpdate::Balancer { at, .. }
+            | SourceUpdate::Health { at, .. }
+            | SourceUpdate::Vip { at, .. } => *at,
         }
     }
 }
@@ -179,10 +193,15 @@ pub fn targets(profile: &Profile) -> Vec<Target> {
             backend: b.backend_name().to_string(),
         })
         .collect();
-    out.extend(profile.backends().enumerate().map(|(index, b)| Target::Health {
-        index,
-        url: b.probe_url().0,
-    }));
+    out.extend(
+        profile
+            .backends()
+            .enumerate()
+            .map(|(index, b)| Target::Health {
+                index,
+                url: b.probe_url().0,
+            }),
+    );
     if let Some(url) = profile.vip.as_ref().and_then(|v| v.check_url.clone()) {
         out.push(Target::Vip { url: url.0 });
     }
@@ -206,20 +225,40 @@ impl Target {
     /// Polls this target once; never takes longer than `timeout` (plus scheduling).
     pub async fn fetch(&self, client: &reqwest::Client, timeout: Duration) -> SourceUpdate {
         match self {
-            Target::Balancer { index, endpoint, backend } => {
-                let result = match tokio::time::timeout(timeout, fetch_balancer(client, endpoint, backend, timeout)).await {
+            Target::Balancer {
+                index,
+                endpoint,
+                backend,
+            } => {
+                let result = match tokio::time::timeout(
+                    timeout,
+                    fetch_balancer(client, endpoint, backend, timeout),
+                )
+                .await
+                {
                     Ok(r) => r,
                     Err(_) => Err(FetchError::timeout(timeout)),
                 };
-                SourceUpdate::Balancer { index: *index, at: Instant::now(), result }
+                SourceUpdate::Balancer {
+                    index: *index,
+                    at: Instant::now(),
+                    result,
+                }
             }
             Target::Health { index, url } => {
                 let result = health::probe(client, url, timeout).await;
-                SourceUpdate::Health { index: *index, at: Instant::now(), result }
+                SourceUpdate::Health {
+                    index: *index,
+                    at: Instant::now(),
+                    result,
+                }
             }
             Target::Vip { url } => {
                 let result = health::probe(client, url, timeout).await;
-                SourceUpdate::Vip { at: Instant::now(), result }
+                SourceUpdate::Vip {
+                    at: Instant::now(),
+                    result,
+                }
             }
         }
     }
@@ -237,9 +276,16 @@ async fn fetch_balancer(
             Ok(BalancerSample::Nginx(nginx::parse(&text)?))
         }
         StatusEndpoint::StatsCsv(url) => {
-            let url = if url.0.ends_with(";csv") { url.0.clone() } else { format!("{};csv", url.0) };
+            let url = if url.0.ends_with(";csv") {
+                url.0.clone()
+            } else {
+                format!("{};csv", url.0)
+            };
             let text = http_text(client, &url, timeout).await?;
-            Ok(BalancerSample::Haproxy { info: None, stats: haproxy::parse_stat(&text)? })
+            Ok(BalancerSample::Haproxy {
+                info: None,
+                stats: haproxy::parse_stat(&text)?,
+            })
         }
         StatusEndpoint::RuntimeApi(api) => {
             let info_text = runtime_command(api, "show info").await?;
@@ -250,15 +296,25 @@ async fn fetch_balancer(
             })
         }
         StatusEndpoint::PlusApi(base) => {
-            let url = format!("{}/{}/http/upstreams", base.0.trim_end_matches('/'), nginx_plus::API_VERSION);
+            let url = format!(
+                "{}/{}/http/upstreams",
+                base.0.trim_end_matches('/'),
+                nginx_plus::API_VERSION
+            );
             let text = http_text(client, &url, timeout).await?;
-            Ok(BalancerSample::Plus(nginx_plus::parse_upstream(&text, backend)?))
+            Ok(BalancerSample::Plus(nginx_plus::parse_upstream(
+                &text, backend,
+            )?))
         }
     }
 }
 
 /// GETs a URL's body as text, refusing non-2xx answers and bodies over [`MAX_REPLY`].
-pub async fn http_text(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, FetchError> {
+pub async fn http_text(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<String, FetchError> {
     let mut resp = client
         .get(url)
         .timeout(timeout)
@@ -269,7 +325,11 @@ pub async fn http_text(client: &reqwest::Client, url: &str, timeout: Duration) -
         return Err(FetchError(format!("HTTP {} from {url}", resp.status())));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::from_reqwest(&e, timeout))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| FetchError::from_reqwest(&e, timeout))?
+    {
         if body.len() + chunk.len() > MAX_REPLY {
             return Err(too_big());
         }
@@ -279,7 +339,10 @@ pub async fn http_text(client: &reqwest::Client, url: &str, timeout: Duration) -
 }
 
 fn too_big() -> FetchError {
-    FetchError(format!("reply larger than {} MiB, cut off", MAX_REPLY / (1024 * 1024)))
+    FetchError(format!(
+        "reply larger than {} MiB, cut off",
+        MAX_REPLY / (1024 * 1024)
+    ))
 }
 
 /// Sends one command to the HAProxy runtime API and reads the whole answer.
@@ -287,19 +350,29 @@ pub async fn runtime_command(api: &RuntimeApi, command: &str) -> Result<String, 
     let conn_err = |e: std::io::Error| FetchError(format!("cannot connect to {api}: {e}"));
     match api {
         RuntimeApi::Tcp(addr) => {
-            let stream = tokio::net::TcpStream::connect(addr.as_str()).await.map_err(conn_err)?;
+            let stream = tokio::net::TcpStream::connect(addr.as_str())
+                .await
+                .map_err(conn_err)?;
             exchange(stream, command).await
         }
         RuntimeApi::Unix(path) => {
-            let stream = tokio::net::UnixStream::connect(path).await.map_err(conn_err)?;
+            let stream = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(conn_err)?;
             exchange(stream, command).await
         }
     }
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, command: &str) -> Result<String, FetchError> {
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    command: &str,
+) -> Result<String, FetchError> {
     let io = |e: std::io::Error| FetchError(format!("runtime API: {e}"));
-    stream.write_all(format!("{command}\n").as_bytes()).await.map_err(io)?;
+    stream
+        .write_all(format!("{command}\n").as_bytes())
+        .await
+        .map_err(io)?;
     let mut body = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {

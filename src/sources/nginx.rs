@@ -24,7 +24,9 @@ pub struct StubStatus {
 /// Parses the four-line stub_status text (trailing spaces and CRLF tolerated).
 pub fn parse(text: &str) -> Result<StubStatus, ParseError> {
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().ok_or_else(|| ParseError::new("stub_status", "empty reply"))?;
+    let first = lines
+        .next()
+        .ok_or_else(|| ParseError::new("stub_status", "empty reply"))?;
     let active = first
         .strip_prefix("Active connections:")
         .ok_or_else(|| ParseError::expected("stub_status", "\"Active connections: N\"", first))
@@ -40,7 +42,11 @@ pub fn parse(text: &str) -> Result<StubStatus, ParseError> {
     let counters = lines.next().unwrap_or_default();
     let nums: Vec<&str> = counters.split_whitespace().collect();
     if nums.len() != 3 {
-        return Err(ParseError::expected("stub_status", "three counters", counters));
+        return Err(ParseError::expected(
+            "stub_status",
+            "three counters",
+            counters,
+        ));
     }
     let rw = lines.next().unwrap_or_default();
     let field = |name: &str| -> Result<u64, ParseError> {
@@ -87,8 +93,13 @@ mod tests {
     #[test]
     fn rejects_other_pages_with_a_sentence() {
         let err = parse("<html>404 Not Found</html>").expect_err("rejected");
-        assert!(err.to_string().contains("expected \"Active connections: N\""), "{err}");
-        let err = parse("Active connections: 1\nserver accepts handled requests\n 1 2\n").expect_err("rejected");
+        assert!(
+            err.to_string()
+                .contains("expected \"Active connections: N\""),
+            "{err}"
+        );
+        let err = parse("Active connections: 1\nserver accepts handled requests\n 1 2\n")
+            .expect_err("rejected");
         assert!(err.to_string().contains("three counters"));
         assert!(parse("").is_err());
     }

@@ -68,8 +68,12 @@ struct Upstream {
 
 /// Parses the upstreams object and returns the peers of `upstream`.
 pub fn parse_upstream(text: &str, upstream: &str) -> Result<Vec<Peer>, ParseError> {
-    let all: HashMap<String, Upstream> = serde_json::from_str(text)
-        .map_err(|e| ParseError::new("NGINX Plus upstreams", format!("not the expected JSON: {e}")))?;
+    let all: HashMap<String, Upstream> = serde_json::from_str(text).map_err(|e| {
+        ParseError::new(
+            "NGINX Plus upstreams",
+            format!("not the expected JSON: {e}"),
+        )
+    })?;
     match all.into_iter().find(|(name, _)| name == upstream) {
         Some((_, u)) => Ok(u.peers),
         None => Err(ParseError::new(
@@ -90,7 +94,10 @@ mod tests {
         assert_eq!(peers.len(), 3);
         assert_eq!(peers[1].state, "draining");
         assert_eq!(peers[0].responses.s5xx, 22);
-        assert_eq!(peers[2].health_checks.and_then(|h| h.last_passed), Some(false));
+        assert_eq!(
+            peers[2].health_checks.and_then(|h| h.last_passed),
+            Some(false)
+        );
         let err = parse_upstream(text, "nope").expect_err("missing upstream");
         assert!(err.to_string().contains("no upstream named"));
         assert!(parse_upstream("[1,2]", "be_web").is_err());

@@ -26,13 +26,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             let status = match (b.fresh.failing(), b.fresh.never()) {
                 (Some(_), _) => Span::styled("DOWN", t.down),
                 (None, true) => Span::styled("…", t.muted),
-                (None, false) if stale => {
-                    Span::styled(format!("stale {}", age(b.fresh.age(app.now).unwrap_or_default())), t.stale)
-                }
+                (None, false) if stale => Span::styled(
+                    format!("stale {}", age(b.fresh.age(app.now).unwrap_or_default())),
+                    t.stale,
+                ),
                 (None, false) => Span::styled("UP", t.healthy),
             };
             let mut cells = vec![
-                Cell::from(Span::styled(b.name.clone(), t.text.add_modifier(ratatui::style::Modifier::BOLD))),
+                Cell::from(Span::styled(
+                    b.name.clone(),
+                    t.text.add_modifier(ratatui::style::Modifier::BOLD),
+                )),
                 Cell::from(Span::styled(b.kind.to_string(), t.muted)),
                 Cell::from(status),
             ];
@@ -43,11 +47,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 cells.push(Cell::from(Span::styled(why.to_string(), t.down)));
                 return Row::new(cells);
             }
-            cells.push(Cell::from(Span::styled(count(b.metrics.active), value_style)));
-            cells.push(Cell::from(Span::styled(rate(b.metrics.req_rate), value_style)));
+            cells.push(Cell::from(Span::styled(
+                count(b.metrics.active),
+                value_style,
+            )));
+            cells.push(Cell::from(Span::styled(
+                rate(b.metrics.req_rate),
+                value_style,
+            )));
             cells.push(Cell::from(Span::styled(detail(b), value_style)));
             if wide {
-                let age_text = b.fresh.age(app.now).map_or("never".into(), |a| format!("{} ago", age(a)));
+                let age_text = b
+                    .fresh
+                    .age(app.now)
+                    .map_or("never".into(), |a| format!("{} ago", age(a)));
                 cells.push(Cell::from(Span::styled(age_text, t.muted)));
                 cells.push(Cell::from(Span::styled(b.endpoint.clone(), t.muted)));
             }
@@ -72,15 +85,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(t.header))
-        .row_highlight_style(if app.ui.focus == Pane::Balancers { t.highlight } else { ratatui::style::Style::default() })
-        .block(pane(app, format!("Balancers ({})", app.cluster.balancers.len()), Some(Pane::Balancers)));
+        .row_highlight_style(if app.ui.focus == Pane::Balancers {
+            t.highlight
+        } else {
+            ratatui::style::Style::default()
+        })
+        .block(pane(
+            app,
+            format!("Balancers ({})", app.cluster.balancers.len()),
+            Some(Pane::Balancers),
+        ));
     let mut state = TableState::default().with_selected(Some(app.ui.selected_balancer));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn detail(b: &Balancer) -> String {
     let m = &b.metrics;
-    let restarts = if b.restarts > 0 { format!(" restarts {}", b.restarts) } else { String::new() };
+    let restarts = if b.restarts > 0 {
+        format!(" restarts {}", b.restarts)
+    } else {
+        String::new()
+    };
     match b.kind {
         BalancerKind::Nginx => format!(
             "R {} W {} Wait {}{restarts}",
@@ -89,8 +114,16 @@ fn detail(b: &Balancer) -> String {
             count(m.waiting)
         ),
         BalancerKind::Haproxy => {
-            let version = m.version.as_deref().map(|v| format!(" v{}", v.split('-').next().unwrap_or(v))).unwrap_or_default();
-            format!("sess {} queue {}{version}{restarts}", count(m.sessions), count(m.queue))
+            let version = m
+                .version
+                .as_deref()
+                .map(|v| format!(" v{}", v.split('-').next().unwrap_or(v)))
+                .unwrap_or_default();
+            format!(
+                "sess {} queue {}{version}{restarts}",
+                count(m.sessions),
+                count(m.queue)
+            )
         }
         BalancerKind::NginxPlus => format!("total {}{restarts}", count(m.requests_total)),
     }

@@ -13,7 +13,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let log = &app.cluster.events;
     let title = if app.ui.event_scroll > 0 {
-        format!("Events {} (scrolled back {})", log.len(), app.ui.event_scroll)
+        format!(
+            "Events {} (scrolled back {})",
+            log.len(),
+            app.ui.event_scroll
+        )
     } else {
         format!("Events {}", log.len())
     };
@@ -33,6 +37,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             ])
         })
         .collect();
-    let body = if lines.is_empty() { vec![Line::from(Span::styled("no events yet", t.muted))] } else { lines };
+    let body = if lines.is_empty() {
+        vec![Line::from(Span::styled("no events yet", t.muted))]
+    } else {
+        lines
+    };
     frame.render_widget(Paragraph::new(body).block(block), area);
 }

@@ -13,12 +13,19 @@ use crate::model::{Alert, Level};
 /// Draws the header.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
-    let mut spans = if area.width >= 100 { vec![Span::styled(" lbdeck ", t.title)] } else { vec![Span::raw(" ")] };
+    let mut spans = if area.width >= 100 {
+        vec![Span::styled(" lbdeck ", t.title)]
+    } else {
+        vec![Span::raw(" ")]
+    };
     if app.demo {
         spans.push(Span::styled(" DEMO ", t.demo_badge));
         spans.push(Span::raw(" "));
     }
-    spans.push(Span::styled(app.profile_name.clone(), t.text.add_modifier(ratatui::style::Modifier::BOLD)));
+    spans.push(Span::styled(
+        app.profile_name.clone(),
+        t.text.add_modifier(ratatui::style::Modifier::BOLD),
+    ));
     spans.push(Span::raw(" "));
     let env = match app.environment {
         Environment::Production => Span::styled(" PRODUCTION ", t.production_frame),
@@ -42,18 +49,34 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             None => {}
         }
     }
-    let newest = app.cluster.balancers.iter().filter_map(|b| b.fresh.last_ok).max();
+    let newest = app
+        .cluster
+        .balancers
+        .iter()
+        .filter_map(|b| b.fresh.last_ok)
+        .max();
     let clock = app.wall(app.now).format("%H:%M:%S").to_string();
     let used: usize = spans.iter().map(Span::width).sum();
     let room = (area.width as usize).saturating_sub(used + clock.len() + 1);
     let fresh = match newest {
         Some(at) => {
             let a = age(app.now.saturating_duration_since(at));
-            [format!("  updated {a} ago"), format!("  {a} ago"), String::new()]
+            [
+                format!("  updated {a} ago"),
+                format!("  {a} ago"),
+                String::new(),
+            ]
         }
-        None => ["  waiting for first poll".into(), "  waiting".into(), String::new()],
+        None => [
+            "  waiting for first poll".into(),
+            "  waiting".into(),
+            String::new(),
+        ],
     };
-    let fresh = fresh.into_iter().find(|f| f.chars().count() <= room).unwrap_or_default();
+    let fresh = fresh
+        .into_iter()
+        .find(|f| f.chars().count() <= room)
+        .unwrap_or_default();
     spans.push(Span::styled(fresh, t.muted));
     let used: usize = spans.iter().map(Span::width).sum();
     let pad = (area.width as usize).saturating_sub(used + clock.len());
@@ -68,8 +91,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 pub fn render_alarm(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
     let errors: Vec<&Alert> = alerts.iter().filter(|a| a.level == Level::Error).collect();
     let Some(first) = errors.first() else { return };
-    let more = if errors.len() > 1 { format!("  (+{} more, see status line)", errors.len() - 1) } else { String::new() };
+    let more = if errors.len() > 1 {
+        format!("  (+{} more, see status line)", errors.len() - 1)
+    } else {
+        String::new()
+    };
     let text = format!(" ⚠ {}{more}", first.text);
-    let line = Line::from(Span::styled(format!("{text:<width$}", width = area.width as usize), app.theme.alarm));
+    let line = Line::from(Span::styled(
+        format!("{text:<width$}", width = area.width as usize),
+        app.theme.alarm,
+    ));
     frame.render_widget(Paragraph::new(line), area);
 }

@@ -15,8 +15,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let mut lines = Vec::new();
     for (action, what) in Action::BINDABLE {
-        let keys: Vec<String> = app.keymap.keys_for(action).iter().map(ToString::to_string).collect();
-        let keys = if keys.is_empty() { "(unbound)".to_string() } else { keys.join(" ") };
+        let keys: Vec<String> = app
+            .keymap
+            .keys_for(action)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let keys = if keys.is_empty() {
+            "(unbound)".to_string()
+        } else {
+            keys.join(" ")
+        };
         lines.push(Line::from(vec![
             Span::styled(format!("{keys:>16}  "), t.key),
             Span::styled((*what).to_string(), t.text),
@@ -41,12 +50,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         "  keys are remapped in ~/.config/lbdeck/keys.toml (names in brackets)",
         t.muted,
     )));
-    lines.push(Line::from(Span::styled("  any other key closes this help", t.muted)));
+    lines.push(Line::from(Span::styled(
+        "  any other key closes this help",
+        t.muted,
+    )));
     let h = lines.len() as u16 + 2;
     let popup = centered(area, 76, h);
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(pane(app, "Help".into(), None)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(pane(app, "Help".into(), None)),
         popup,
     );
 }

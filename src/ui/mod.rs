@@ -25,12 +25,17 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let alerts = app.cluster.alerts(app.now);
     let banner = alerts.iter().any(|a| a.level == Level::Error);
-    let lb_height = (app.cluster.balancers.len() as u16 + 3).min(area.height / 3).max(4);
+    let lb_height = (app.cluster.balancers.len() as u16 + 3)
+        .min(area.height / 3)
+        .max(4);
     // The backend table gets the rows it needs; the traffic and event panes take the rest.
     let fixed = 2 + u16::from(banner) + lb_height;
     let available = area.height.saturating_sub(fixed);
-    let wanted = app.visible_backends().len() as u16 + 3;
-    let bottom = available.saturating_sub(wanted).clamp((area.height / 4).max(5), (available / 2).max(5));
+    let rows = app.visible_backends();
+    let wanted = rows.len() as u16 + 3;
+    let bottom = available
+        .saturating_sub(wanted)
+        .clamp((area.height / 4).max(5), (available / 2).max(5));
     let [head, alarm, lbs, bes, low, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(u16::from(banner)),
@@ -45,8 +50,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         header::render_alarm(frame, alarm, app, &alerts);
     }
     balancers::render(frame, lbs, app);
-    backends::render(frame, bes, app);
-    let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(low);
+    backends::render(frame, bes, app, &rows);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(low);
     traffic::render(frame, left, app);
     events::render(frame, right, app);
     statusline::render(frame, status, app, &alerts);
@@ -61,7 +67,11 @@ fn pane<'a>(app: &App, title: String, pane: Option<Pane>) -> Block<'a> {
     let t = &app.theme;
     Block::default()
         .borders(Borders::ALL)
-        .border_type(if focused { BorderType::Thick } else { BorderType::Rounded })
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Rounded
+        })
         .border_style(if focused { t.border_focus } else { t.border })
         .title(Span::styled(format!(" {title} "), t.title))
 }
@@ -119,7 +129,12 @@ fn level_style(app: &App, level: Level) -> Style {
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 #[cfg(test)]

@@ -13,18 +13,37 @@ use crate::sources::{FetchError, SourceUpdate};
 fn fixed_app() -> (App, Instant) {
     let mut a = app();
     let t0 = Instant::now();
-    let wall = chrono::Local.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).single().expect("time");
+    let wall = chrono::Local
+        .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+        .single()
+        .expect("time");
     a.set_clock(t0, wall);
     feed(&mut a, t0);
-    let probe = |ms| Probe { status: 200, latency: Duration::from_millis(ms) };
-    a.update(Action::Update(SourceUpdate::Health { index: 0, at: t0, result: Ok(probe(2)) }));
-    a.update(Action::Update(SourceUpdate::Health { index: 1, at: t0, result: Ok(probe(3)) }));
+    let probe = |ms| Probe {
+        status: 200,
+        latency: Duration::from_millis(ms),
+    };
+    a.update(Action::Update(SourceUpdate::Health {
+        index: 0,
+        at: t0,
+        result: Ok(probe(2)),
+    }));
+    a.update(Action::Update(SourceUpdate::Health {
+        index: 1,
+        at: t0,
+        result: Ok(probe(3)),
+    }));
     a.update(Action::Update(SourceUpdate::Health {
         index: 2,
         at: t0,
-        result: Err(FetchError("cannot connect: Connection refused (os error 111)".into())),
+        result: Err(FetchError(
+            "cannot connect: Connection refused (os error 111)".into(),
+        )),
     }));
-    a.update(Action::Update(SourceUpdate::Vip { at: t0, result: Ok(probe(1)) }));
+    a.update(Action::Update(SourceUpdate::Vip {
+        at: t0,
+        result: Ok(probe(1)),
+    }));
     a.update(Action::Tick(t0 + Duration::from_millis(500)));
     (a, t0)
 }
@@ -101,7 +120,10 @@ fn values_not_refreshed_are_marked_stale_with_their_age() {
         assert!(row.contains("stale 12s"), "{row}");
         assert!(!row.contains(" UP "), "shown as current: {row}");
     }
-    assert!(text.contains("lb1 (stale)") || text.contains("lb1?"), "backend columns flag the stale balancer:\n{text}");
+    assert!(
+        text.contains("lb1 (stale)") || text.contains("lb1?"),
+        "backend columns flag the stale balancer:\n{text}"
+    );
 }
 
 #[test]
@@ -113,9 +135,18 @@ fn a_dead_balancer_says_why() {
         result: Err(FetchError("no answer within 1s".into())),
     }));
     let text = screen(&render(&a, 80, 24));
-    let row = text.lines().find(|l| l.contains("lb2      haproxy")).expect("lb2 row");
-    assert!(row.contains("DOWN") && row.contains("no answer within 1s"), "{row}");
-    assert!(text.contains("⚠ lb2 does not answer"), "alarm banner:\n{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("lb2      haproxy"))
+        .expect("lb2 row");
+    assert!(
+        row.contains("DOWN") && row.contains("no answer within 1s"),
+        "{row}"
+    );
+    assert!(
+        text.contains("⚠ lb2 does not answer"),
+        "alarm banner:\n{text}"
+    );
 }
 
 #[test]
@@ -139,4 +170,26 @@ fn tiny_terminals_do_not_panic() {
     for (w, h) in [(1, 1), (10, 5), (40, 12), (80, 10), (300, 100)] {
         render(&a, w, h);
     }
+}
+
+#[test]
+fn the_selection_stays_in_view_in_a_long_table() {
+    let (mut a, t0) = fixed_app();
+    let sim = crate::demo::Sim::new(50);
+    let stats = crate::sources::haproxy::parse_stat(&sim.show_stat(0)).expect("csv");
+    a.update(Action::Update(SourceUpdate::Balancer {
+        index: 0,
+        at: t0 + Duration::from_secs(1),
+        result: Ok(crate::sources::BalancerSample::Haproxy { info: None, stats }),
+    }));
+    a.update(Action::Bottom);
+    let last = a.ui.selected_backend.clone().expect("selected");
+    let text = screen(&render(&a, 80, 24));
+    assert!(
+        text.contains(&format!("┃{last} ")),
+        "{last} not visible:\n{text}"
+    );
+    a.update(Action::Top);
+    let text = screen(&render(&a, 80, 24));
+    assert!(text.contains("┃web1 "), "{text}");
 }

@@ -38,7 +38,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             continue;
         }
         let label_w = 16.min(row.width / 2);
-        let [label, spark] = Layout::horizontal([Constraint::Length(label_w), Constraint::Min(1)]).areas(*row);
+        let [label, spark] =
+            Layout::horizontal([Constraint::Length(label_w), Constraint::Min(1)]).areas(*row);
         let width = spark.width as usize;
         // Newest sample at the right edge, as in htop: draw right-to-left, newest first.
         let mut data = history.last(width);
@@ -46,13 +47,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let max = history.max_last(width).max(1);
         let mut lines = vec![Line::from(vec![
             Span::styled(format!("{name} "), t.text),
-            Span::styled(rate(*now), t.text.add_modifier(ratatui::style::Modifier::BOLD)),
+            Span::styled(
+                rate(*now),
+                t.text.add_modifier(ratatui::style::Modifier::BOLD),
+            ),
         ])];
         lines.push(Line::from(Span::styled(format!("max {max}/s"), t.muted)));
         frame.render_widget(Paragraph::new(lines), label);
         let style = if *alt { t.sparkline_alt } else { t.sparkline };
         frame.render_widget(
-            Sparkline::default().data(&data).max(max).style(style).direction(RenderDirection::RightToLeft),
+            Sparkline::default()
+                .data(&data)
+                .max(max)
+                .style(style)
+                .direction(RenderDirection::RightToLeft),
             spark,
         );
     }

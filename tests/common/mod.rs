@@ -22,7 +22,16 @@ impl Tmux {
         let t = Tmux { socket, session };
         let status = t
             .cmd()
-            .args(["new-session", "-d", "-s", &t.session, "-x", &w.to_string(), "-y", &h.to_string()])
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &t.session,
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+            ])
             .arg(format!("{command}; echo EXITED $?; sleep 30"))
             .env("TERM", "xterm-256color")
             .status()
@@ -39,19 +48,32 @@ impl Tmux {
 
     /// The visible screen as text.
     pub fn screen(&self) -> String {
-        let out = self.cmd().args(["capture-pane", "-p", "-t", &self.session]).output().expect("capture-pane");
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("capture-pane");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Sends tmux key names or literal text.
     pub fn keys(&self, keys: &[&str]) {
-        let status = self.cmd().args(["send-keys", "-t", &self.session]).args(keys).status().expect("send-keys");
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .expect("send-keys");
         assert!(status.success());
     }
 
     /// Sends literal text (no key-name lookup).
     pub fn type_text(&self, text: &str) {
-        let status = self.cmd().args(["send-keys", "-l", "-t", &self.session, text]).status().expect("send-keys");
+        let status = self
+            .cmd()
+            .args(["send-keys", "-l", "-t", &self.session, text])
+            .status()
+            .expect("send-keys");
         assert!(status.success());
     }
 
@@ -72,9 +94,16 @@ impl Tmux {
 
     /// The pid of the program the session's shell started.
     pub fn program_pid(&self) -> u32 {
-        let out = self.cmd().args(["list-panes", "-t", &self.session, "-F", "#{pane_pid}"]).output().expect("list-panes");
+        let out = self
+            .cmd()
+            .args(["list-panes", "-t", &self.session, "-F", "#{pane_pid}"])
+            .output()
+            .expect("list-panes");
         let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let out = Command::new("pgrep").args(["-P", &shell]).output().expect("pgrep");
+        let out = Command::new("pgrep")
+            .args(["-P", &shell])
+            .output()
+            .expect("pgrep");
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .next()
@@ -86,7 +115,15 @@ impl Tmux {
     pub fn resize(&self, w: u16, h: u16) {
         let status = self
             .cmd()
-            .args(["resize-window", "-t", &self.session, "-x", &w.to_string(), "-y", &h.to_string()])
+            .args([
+                "resize-window",
+                "-t",
+                &self.session,
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+            ])
             .status()
             .expect("resize-window");
         assert!(status.success());
@@ -95,7 +132,10 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = self.cmd().args(["kill-session", "-t", &self.session]).status();
+        let _ = self
+            .cmd()
+            .args(["kill-session", "-t", &self.session])
+            .status();
     }
 }
 
