@@ -462,7 +462,8 @@ impl Cluster {
                 }
                 match sample {
                     BalancerSample::Nginx(s) => {
-                        let reading = lb.requests.observe(s.requests, at);
+                        // nginx counts the stub_status request it is answering.
+                        let reading = lb.requests.observe_excluding(s.requests, at, 1);
                         lb.metrics = BalancerMetrics {
                             active: Some(s.active),
                             req_rate: reading.rate(),

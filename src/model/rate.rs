@@ -33,6 +33,12 @@ pub struct Counter {
 impl Counter {
     /// Records `value` read at `at` and derives the rate since the previous reading.
     pub fn observe(&mut self, value: u64, at: Instant) -> Reading {
+        self.observe_excluding(value, at, 0)
+    }
+
+    /// Like [`Counter::observe`], but `own` increments per reading were caused by the
+    /// reading itself (nginx counts the stub_status request it answers) and are left out.
+    pub fn observe_excluding(&mut self, value: u64, at: Instant, own: u64) -> Reading {
         let reading = match self.last {
             None => Reading::First,
             Some((prev, _)) if value < prev => Reading::Reset,
@@ -41,7 +47,7 @@ impl Counter {
                 if dt <= 0.0 {
                     return Reading::First;
                 }
-                Reading::Rate((value - prev) as f64 / dt)
+                Reading::Rate((value - prev).saturating_sub(own) as f64 / dt)
             }
         };
         self.last = Some((value, at));

@@ -47,6 +47,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         t.muted,
     )));
     lines.push(Line::from(Span::styled(
+        "  — = not reported (nginx open source has no per-server numbers in stub_status)",
+        t.muted,
+    )));
+    lines.push(Line::from(Span::styled(
         "  keys are remapped in ~/.config/lbdeck/keys.toml (names in brackets)",
         t.muted,
     )));

@@ -31,6 +31,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if series.is_empty() || inner.height == 0 {
         return;
     }
+    // Balancers share one scale so an idle backup never looks as busy as the master.
+    let width = inner.width.saturating_sub(16.min(inner.width / 2)) as usize;
+    let balancer_max = app
+        .cluster
+        .balancers
+        .iter()
+        .map(|b| b.req_history.max_last(width))
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let per = (inner.height / series.len() as u16).max(1);
     let rows = Layout::vertical(series.iter().map(|_| Constraint::Length(per))).split(inner);
     for ((name, history, now, alt), row) in series.iter().zip(rows.iter()) {
@@ -44,7 +54,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         // Newest sample at the right edge, as in htop: draw right-to-left, newest first.
         let mut data = history.last(width);
         data.reverse();
-        let max = history.max_last(width).max(1);
+        let max = if *alt {
+            history.max_last(width).max(1)
+        } else {
+            balancer_max
+        };
         let mut lines = vec![Line::from(vec![
             Span::styled(format!("{name} "), t.text),
             Span::styled(
@@ -52,7 +66,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 t.text.add_modifier(ratatui::style::Modifier::BOLD),
             ),
         ])];
-        lines.push(Line::from(Span::styled(format!("max {max}/s"), t.muted)));
+        lines.push(Line::from(Span::styled(
+            format!("peak {}/s", history.max_last(width)),
+            t.muted,
+        )));
         frame.render_widget(Paragraph::new(lines), label);
         let style = if *alt { t.sparkline_alt } else { t.sparkline };
         frame.render_widget(
