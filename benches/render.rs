@@ -47,7 +47,11 @@ fn app_with_1000_backends() -> App {
             app.update(Action::Update(SourceUpdate::Balancer {
                 index: lb,
                 at,
-                result: Ok(BalancerSample::Haproxy { info, stats }),
+                result: Ok(BalancerSample::Haproxy {
+                    info,
+                    stats,
+                    admin: None,
+                }),
             }));
         }
         app.update(Action::Update(SourceUpdate::Vip {

@@ -42,6 +42,8 @@ pub enum Action {
     CycleTheme,
     /// Poll every source now instead of waiting for the next round.
     Refresh,
+    /// Switch the traffic pane between requests per second and connections.
+    TrafficMetric,
     /// A key press, resolved through the keymap (or typed into the filter).
     #[serde(skip)]
     Key(KeyEvent),
@@ -74,6 +76,7 @@ impl Action {
         (Action::SortReverse, "reverse the sort order"),
         (Action::CycleTheme, "next theme"),
         (Action::Refresh, "poll everything now"),
+        (Action::TrafficMetric, "traffic pane: req/s ↔ connections"),
     ];
 
     /// The keymap name of a bindable action.

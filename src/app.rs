@@ -118,6 +118,8 @@ pub struct UiState {
     pub event_scroll: usize,
     /// Terminal size.
     pub size: (u16, u16),
+    /// The traffic pane shows connections instead of req/s.
+    pub traffic_connections: bool,
 }
 
 /// Everything the console knows and shows.
@@ -185,6 +187,7 @@ impl App {
                 selected_balancer: 0,
                 event_scroll: 0,
                 size: (80, 24),
+                traffic_connections: false,
             },
             now,
             dirty: true,
@@ -283,6 +286,15 @@ impl App {
                 self.theme_index = (self.theme_index + 1) % self.themes.themes.len().max(1);
                 self.apply_theme();
                 self.say(format!("theme: {}", self.theme.name));
+            }
+            Action::TrafficMetric => {
+                self.ui.traffic_connections = !self.ui.traffic_connections;
+                let what = if self.ui.traffic_connections {
+                    "connections"
+                } else {
+                    "req/s"
+                };
+                self.say(format!("traffic: {what}"));
             }
             Action::Refresh => {
                 self.say("polling now".into());

@@ -95,6 +95,16 @@ fn lab_suite() {
         return;
     }
     let _lab = Lab::up();
+    // From any state: a second `up` over a running lab (daemons, mounts, namespaces)
+    // clears it and builds it again.
+    lab_ok(&[
+        "exec",
+        "lb1",
+        "sh",
+        "-c",
+        "kill -9 $(cat /run/keepalived.pid)",
+    ]);
+    lab_ok(&["up"]);
     lab_ok(&["traffic", "40", "20"]);
     lab_ok(&["traffic", "40", "20", "8000"]);
     status_reports_the_haproxy_pair();

@@ -66,6 +66,7 @@ pub(crate) fn feed(app: &mut App, at: Instant) {
             result: Ok(BalancerSample::Haproxy {
                 info: Some(info.clone()),
                 stats,
+                admin: None,
             }),
         }));
     }
@@ -239,4 +240,18 @@ fn flash_messages_expire() {
     assert!(a.flash.is_some());
     a.update(Action::Tick(t0 + Duration::from_secs(10)));
     assert!(a.flash.is_none());
+}
+
+#[test]
+fn m_switches_the_traffic_pane_metric() {
+    let mut a = app();
+    assert!(!a.ui.traffic_connections);
+    a.update(key('m'));
+    assert!(a.ui.traffic_connections);
+    assert_eq!(
+        a.flash.as_ref().map(|f| f.1.as_str()),
+        Some("traffic: connections")
+    );
+    a.update(key('m'));
+    assert!(!a.ui.traffic_connections);
 }

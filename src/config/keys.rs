@@ -166,6 +166,7 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("O", Action::SortReverse),
     ("t", Action::CycleTheme),
     ("ctrl-r", Action::Refresh),
+    ("m", Action::TrafficMetric),
 ];
 
 impl Default for Keymap {

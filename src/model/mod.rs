@@ -143,6 +143,9 @@ impl Health {
 pub struct ServerView {
     /// UP / DOWN / DRAIN / MAINT / NOLB; None when the balancer does not say.
     pub state: Option<ServerState>,
+    /// The state an operator set (HAProxy `show servers state`): UP (ready), DRAIN or
+    /// MAINT, whatever the checks say.
+    pub admin: Option<ServerState>,
     /// Raw status text (sanitised), e.g. "DOWN 1/2".
     pub status: String,
     /// Last check result (L7OK, L4CON…).
@@ -178,11 +181,29 @@ pub struct Backend {
     pub fresh: Freshness,
     /// One entry per balancer (profile order): how it sees this server.
     pub views: Vec<Option<ServerView>>,
-    /// Summed req/s over balancers, one sample per balancer poll of the first balancer.
+    /// Summed req/s over balancers, one sample per poll of the first balancer.
     pub req_history: History,
+    /// Summed sessions over balancers, one sample per poll of the first balancer.
+    pub session_history: History,
 }
 
 impl Backend {
+    /// A backend not polled yet; `configured` ones come from the profile and are probed.
+    fn new(name: String, address: String, configured: bool, balancers: usize) -> Backend {
+        Backend {
+            name,
+            address,
+            configured,
+            probed: configured,
+            health: Health::Unknown,
+            probe: None,
+            fresh: Freshness::default(),
+            views: vec![None; balancers],
+            req_history: History::default(),
+            session_history: History::default(),
+        }
+    }
+
     /// Sessions summed over the balancers that report them.
     pub fn sessions(&self) -> Option<u64> {
         sum(self.views.iter().flatten().filter_map(|v| v.sessions))
@@ -328,17 +349,7 @@ impl Cluster {
         let n = balancers.len();
         let backends: Vec<Backend> = profile
             .backends()
-            .map(|b| Backend {
-                name: clip(&b.name, 32),
-                address: b.address.0.clone(),
-                configured: true,
-                probed: true,
-                health: Health::Unknown,
-                probe: None,
-                fresh: Freshness::default(),
-                views: vec![None; n],
-                req_history: History::default(),
-            })
+            .map(|b| Backend::new(clip(&b.name, 32), b.address.0.clone(), true, n))
             .collect();
         let index = backends
             .iter()
@@ -475,8 +486,8 @@ impl Cluster {
                         };
                         self.after_counters(index, reading, wall);
                     }
-                    BalancerSample::Haproxy { info, stats } => {
-                        self.apply_haproxy(index, at, info, &stats, wall)
+                    BalancerSample::Haproxy { info, stats, admin } => {
+                        self.apply_haproxy(index, at, info, &stats, admin.as_deref(), wall)
                     }
                     BalancerSample::Plus(peers) => self.apply_plus(index, at, &peers, wall),
                 }
@@ -512,6 +523,7 @@ impl Cluster {
         at: Instant,
         info: Option<crate::sources::haproxy::Info>,
         stats: &[StatRow],
+        admin: Option<&[crate::sources::haproxy::ServerStateRow]>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let backend = self.backend_names[index].clone();
@@ -550,8 +562,15 @@ impl Cluster {
             .iter()
             .filter(|r| r.pxname == backend && r.kind == Some(RowKind::Server))
         {
+            let admin = admin
+                .and_then(|rows| {
+                    rows.iter()
+                        .find(|a| a.backend == backend && a.server == row.svname)
+                })
+                .map(crate::sources::haproxy::ServerStateRow::admin);
             let view = ServerView {
                 state: ServerState::from_status(&row.status),
+                admin,
                 status: clip(&row.status, 20),
                 check: clip(&row.check_status, 12),
                 sessions: row.scur,
@@ -592,6 +611,9 @@ impl Cluster {
             };
             let view = ServerView {
                 state,
+                admin: state
+                    .filter(|s| matches!(s, ServerState::Drain | ServerState::Maint))
+                    .or(Some(ServerState::Up)),
                 status: clip(&p.state, 20),
                 check: match p.health_checks.and_then(|h| h.last_passed) {
                     Some(true) => "passed".into(),
@@ -635,17 +657,8 @@ impl Cluster {
             None => {
                 let n = self.balancers.len();
                 let clean = clip(name, 32);
-                self.backends.push(Backend {
-                    name: clean.clone(),
-                    address: clip(addr, 48),
-                    configured: false,
-                    probed: false,
-                    health: Health::Unknown,
-                    probe: None,
-                    fresh: Freshness::default(),
-                    views: vec![None; n],
-                    req_history: History::default(),
-                });
+                self.backends
+                    .push(Backend::new(clean.clone(), clip(addr, 48), false, n));
                 let i = self.backends.len() - 1;
                 self.index.insert(clean, i);
                 i
@@ -684,15 +697,18 @@ impl Cluster {
         }
         let backend = &mut self.backends[bi];
         if index == 0 {
-            let rate = view.req_rate.unwrap_or(0.0)
-                + backend
-                    .views
-                    .iter()
-                    .skip(1)
-                    .flatten()
-                    .filter_map(|v| v.req_rate)
-                    .sum::<f64>();
+            // One history sample per round, summed over the balancers.
+            let (rate, sessions) = backend
+                .views
+                .iter()
+                .skip(1)
+                .flatten()
+                .chain(std::iter::once(&view))
+                .fold((0.0, 0), |(r, n), v| {
+                    (r + v.req_rate.unwrap_or(0.0), n + v.sessions.unwrap_or(0))
+                });
             backend.req_history.push(rate.round() as u64);
+            backend.session_history.push(sessions);
         }
         backend.views[index] = Some(view);
     }

@@ -45,7 +45,43 @@ fn hap(text: &str, uptime: u64) -> BalancerSample {
             ..Default::default()
         }),
         stats: haproxy::parse_stat(text).expect("csv"),
+        admin: None,
     }
+}
+
+#[test]
+fn the_operator_set_state_comes_from_show_servers_state() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    let sample = BalancerSample::Haproxy {
+        info: None,
+        stats: haproxy::parse_stat(include_str!(
+            "../../tests/fixtures/haproxy/show_stat_mixed.csv"
+        ))
+        .expect("csv"),
+        admin: Some(
+            haproxy::parse_servers_state(include_str!(
+                "../../tests/fixtures/haproxy/show_servers_state_mixed.txt"
+            ))
+            .expect("state"),
+        ),
+    };
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0,
+            result: Ok(sample),
+        },
+        wall(),
+    );
+    let admin = |i: usize| c.backends[i].views[0].as_ref().and_then(|v| v.admin);
+    assert_eq!(admin(0), Some(ServerState::Maint));
+    assert_eq!(admin(1), Some(ServerState::Drain));
+    assert_eq!(
+        admin(2),
+        Some(ServerState::Up),
+        "web3 is DOWN by its checks, not by an operator"
+    );
 }
 
 #[test]

@@ -110,6 +110,8 @@ pub enum BalancerSample {
         info: Option<haproxy::Info>,
         /// `show stat` rows.
         stats: Vec<haproxy::StatRow>,
+        /// `show servers state BACKEND`: the state operators set (runtime API only).
+        admin: Option<Vec<haproxy::ServerStateRow>>,
     },
     /// NGINX Plus upstream peers.
     Plus(Vec<nginx_plus::Peer>),
@@ -285,14 +287,18 @@ async fn fetch_balancer(
             Ok(BalancerSample::Haproxy {
                 info: None,
                 stats: haproxy::parse_stat(&text)?,
+                admin: None,
             })
         }
         StatusEndpoint::RuntimeApi(api) => {
             let info_text = runtime_command(api, "show info").await?;
             let stat_text = runtime_command(api, "show stat").await?;
+            let state_text = runtime_command(api, &format!("show servers state {backend}")).await?;
             Ok(BalancerSample::Haproxy {
                 info: Some(haproxy::parse_info(&info_text)?),
                 stats: haproxy::parse_stat(&stat_text)?,
+                // A restricted socket may refuse it; the stats alone still give the state.
+                admin: haproxy::parse_servers_state(&state_text).ok(),
             })
         }
         StatusEndpoint::PlusApi(base) => {

@@ -47,7 +47,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         t.muted,
     )));
     lines.push(Line::from(Span::styled(
-        "  — = not reported (nginx open source has no per-server numbers in stub_status)",
+        "  — = not reported (nginx stub_status has no per-server numbers)",
         t.muted,
     )));
     lines.push(Line::from(Span::styled(

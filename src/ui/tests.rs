@@ -157,7 +157,11 @@ fn hostile_server_names_never_reach_the_terminal_raw() {
     a.update(Action::Update(SourceUpdate::Balancer {
         index: 0,
         at: t0,
-        result: Ok(crate::sources::BalancerSample::Haproxy { info: None, stats }),
+        result: Ok(crate::sources::BalancerSample::Haproxy {
+            info: None,
+            stats,
+            admin: None,
+        }),
     }));
     let text = screen(&render(&a, 200, 60));
     assert!(!text.contains('\x1b'), "an escape reached the screen");
@@ -180,7 +184,11 @@ fn the_selection_stays_in_view_in_a_long_table() {
     a.update(Action::Update(SourceUpdate::Balancer {
         index: 0,
         at: t0 + Duration::from_secs(1),
-        result: Ok(crate::sources::BalancerSample::Haproxy { info: None, stats }),
+        result: Ok(crate::sources::BalancerSample::Haproxy {
+            info: None,
+            stats,
+            admin: None,
+        }),
     }));
     a.update(Action::Bottom);
     let last = a.ui.selected_backend.clone().expect("selected");
