@@ -4,6 +4,7 @@
 
 pub mod haproxy;
 pub mod health;
+pub mod keepalived;
 pub mod nginx;
 pub mod nginx_plus;
 

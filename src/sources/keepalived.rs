@@ -1,0 +1,319 @@
+//! keepalived, read from the node itself: notify FIFO lines (pushed transitions), the
+//! JSON dump (priorities; written asynchronously, so a half-written file is an error,
+//! never a value), and the zero-cooperation signals — `ip -o monitor address` lines and
+//! `ip -j addr` — for whether the VIP is on the node.
+
+use serde::{Deserialize, Serialize};
+
+use super::ParseError;
+
+/// A VRRP instance's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Role {
+    /// Starting up.
+    Init,
+    /// Standing by.
+    Backup,
+    /// Holding the VIP.
+    Master,
+    /// A tracked interface, script or file says this node must not serve.
+    Fault,
+    /// keepalived stopped the instance.
+    Stop,
+    /// The instance was removed from the configuration.
+    Deleted,
+}
+
+impl Role {
+    /// The word keepalived uses.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Init => "INIT",
+            Role::Backup => "BACKUP",
+            Role::Master => "MASTER",
+            Role::Fault => "FAULT",
+            Role::Stop => "STOP",
+            Role::Deleted => "DELETED",
+        }
+    }
+
+    fn from_word(w: &str) -> Option<Role> {
+        Some(match w {
+            "INIT" => Role::Init,
+            "BACKUP" => Role::Backup,
+            "MASTER" => Role::Master,
+            "FAULT" => Role::Fault,
+            "STOP" => Role::Stop,
+            "DELETED" => Role::Deleted,
+            _ => return None,
+        })
+    }
+
+    /// keepalived's numeric state in the JSON dump.
+    fn from_number(n: i64) -> Option<Role> {
+        Some(match n {
+            0 => Role::Init,
+            1 => Role::Backup,
+            2 => Role::Master,
+            3 => Role::Fault,
+            97 => Role::Deleted,
+            98 => Role::Stop,
+            _ => return None,
+        })
+    }
+}
+
+/// One notify-FIFO line: `INSTANCE "VI_1" MASTER 150`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FifoEvent {
+    /// INSTANCE or GROUP.
+    pub group: bool,
+    /// The instance (or group) name.
+    pub name: String,
+    /// The new state; None for priority-only notifications.
+    pub role: Option<Role>,
+    /// The effective priority at the time.
+    pub priority: Option<u16>,
+}
+
+/// Parses a notify-FIFO line. Priority-change notifications (MASTER_PRIORITY…) carry a
+/// priority and no state.
+pub fn parse_fifo_line(line: &str) -> Result<FifoEvent, ParseError> {
+    let bad = || ParseError::expected("notify FIFO", "TYPE \"NAME\" STATE PRIORITY", line);
+    let line = line.trim();
+    let (kind, rest) = line.split_once(' ').ok_or_else(bad)?;
+    let group = match kind {
+        "INSTANCE" => false,
+        "GROUP" => true,
+        _ => return Err(bad()),
+    };
+    let rest = rest.trim_start().strip_prefix('"').ok_or_else(bad)?;
+    let (name, rest) = rest.split_once('"').ok_or_else(bad)?;
+    let mut words = rest.split_whitespace();
+    let state = words.next().ok_or_else(bad)?;
+    let role = Role::from_word(state);
+    if role.is_none() && !matches!(state, "MASTER_PRIORITY" | "BACKUP_PRIORITY" | "MASTER_RX_LOWER_PRI") {
+        return Err(bad());
+    }
+    let priority = match words.next() {
+        Some(p) => Some(p.parse().map_err(|_| bad())?),
+        None => None,
+    };
+    Ok(FifoEvent { group, name: name.to_string(), role, priority })
+}
+
+/// One instance from keepalived's JSON dump.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DumpInstance {
+    /// Instance name.
+    pub name: String,
+    /// Virtual router id.
+    pub vrid: u8,
+    /// Current state.
+    pub role: Role,
+    /// Configured priority.
+    pub base_priority: u16,
+    /// Priority after tracking adjustments.
+    pub effective_priority: u16,
+    /// `nopreempt` set.
+    pub nopreempt: bool,
+    /// Unix time of the last state change.
+    pub last_transition: f64,
+    /// The virtual addresses, as keepalived prints them (`10.0.0.100/24 dev eth0 …`).
+    pub vips: Vec<String>,
+    /// Times it became MASTER.
+    pub become_master: u64,
+    /// Times it left MASTER.
+    pub release_master: u64,
+}
+
+#[derive(Deserialize)]
+struct RawEntry {
+    data: RawData,
+    #[serde(default)]
+    stats: RawStats,
+}
+
+#[derive(Deserialize)]
+struct RawData {
+    iname: String,
+    vrid: u8,
+    state: i64,
+    base_priority: u16,
+    effective_priority: u16,
+    #[serde(default)]
+    nopreempt: serde_json::Value,
+    #[serde(default)]
+    last_transition: f64,
+    #[serde(default)]
+    vips: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawStats {
+    #[serde(default)]
+    become_master: u64,
+    #[serde(default)]
+    release_master: u64,
+}
+
+/// Parses `keepalived.json`. A truncated (half-written) file is an error.
+pub fn parse_dump(text: &str) -> Result<Vec<DumpInstance>, ParseError> {
+    let raw: Vec<RawEntry> = serde_json::from_str(text)
+        .map_err(|e| ParseError::new("keepalived JSON dump", format!("unreadable (half-written?): {e}")))?;
+    raw.into_iter()
+        .map(|e| {
+            let role = Role::from_number(e.data.state).ok_or_else(|| {
+                ParseError::new("keepalived JSON dump", format!("unknown state {}", e.data.state))
+            })?;
+            Ok(DumpInstance {
+                name: e.data.iname,
+                vrid: e.data.vrid,
+                role,
+                base_priority: e.data.base_priority,
+                effective_priority: e.data.effective_priority,
+                nopreempt: matches!(e.data.nopreempt, serde_json::Value::Bool(true))
+                    || e.data.nopreempt.as_i64().is_some_and(|n| n != 0),
+                last_transition: e.data.last_transition,
+                vips: e.data.vips,
+                become_master: e.stats.become_master,
+                release_master: e.stats.release_master,
+            })
+        })
+        .collect()
+}
+
+/// An address appearing on or leaving an interface (`ip -o monitor address`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddrChange {
+    /// Added (true) or deleted.
+    pub added: bool,
+    /// Interface.
+    pub ifname: String,
+    /// The address without its prefix length.
+    pub address: String,
+}
+
+/// Parses one `ip -o monitor address` line; None for lines about other things.
+pub fn parse_monitor_line(line: &str) -> Option<AddrChange> {
+    let (added, rest) = match line.strip_prefix("Deleted ") {
+        Some(r) => (false, r),
+        None => (true, line),
+    };
+    let mut words = rest.split_whitespace();
+    let _index = words.next().filter(|w| w.ends_with(':'))?;
+    let ifname = words.next()?.to_string();
+    let family = words.next()?;
+    if family != "inet" && family != "inet6" {
+        return None;
+    }
+    let cidr = words.next()?;
+    let address = cidr.split('/').next()?.to_string();
+    Some(AddrChange { added, ifname, address })
+}
+
+/// Whether `vip` is among the addresses in `ip -j addr show` output.
+pub fn vip_in_addr_json(text: &str, vip: &str) -> Result<bool, ParseError> {
+    #[derive(Deserialize)]
+    struct Link {
+        #[serde(default)]
+        addr_info: Vec<AddrInfo>,
+    }
+    #[derive(Deserialize)]
+    struct AddrInfo {
+        #[serde(default)]
+        local: String,
+    }
+    let links: Vec<Link> =
+        serde_json::from_str(text).map_err(|e| ParseError::new("ip -j addr", format!("not the expected JSON: {e}")))?;
+    Ok(links.iter().flat_map(|l| &l.addr_info).any(|a| a.local == vip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_lines_captured_during_a_track_file_failover() {
+        let lines: Vec<FifoEvent> = include_str!("../../tests/fixtures/keepalived/fifo_failover_lb1.txt")
+            .lines()
+            .map(|l| parse_fifo_line(l).expect("parses"))
+            .collect();
+        let seen: Vec<(Option<Role>, Option<u16>)> = lines.iter().map(|e| (e.role, e.priority)).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (Some(Role::Backup), Some(150)),
+                (Some(Role::Master), Some(150)),
+                (Some(Role::Backup), Some(50)),
+                (Some(Role::Master), Some(150)),
+            ]
+        );
+        assert!(lines.iter().all(|e| e.name == "VI_1" && !e.group));
+    }
+
+    #[test]
+    fn fifo_variants_and_garbage() {
+        let e = parse_fifo_line("GROUP \"G 1\" FAULT 0").expect("group");
+        assert!(e.group);
+        assert_eq!(e.name, "G 1");
+        assert_eq!(e.role, Some(Role::Fault));
+        let e = parse_fifo_line("INSTANCE \"VI_1\" MASTER_PRIORITY 120").expect("priority change");
+        assert_eq!((e.role, e.priority), (None, Some(120)));
+        assert_eq!(parse_fifo_line("INSTANCE \"VI_1\" STOP").expect("stop").role, Some(Role::Stop));
+        for bad in ["", "hello", "INSTANCE VI_1 MASTER 1", "INSTANCE \"VI_1\" SLEEPING 3", "INSTANCE \"VI_1\" MASTER x"] {
+            assert!(parse_fifo_line(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn json_dump_of_master_and_backup() {
+        let m = parse_dump(include_str!("../../tests/fixtures/keepalived/dump_master.json")).expect("master");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].name, "VI_1");
+        assert_eq!(m[0].role, Role::Master);
+        assert_eq!((m[0].base_priority, m[0].effective_priority), (150, 150));
+        assert!(!m[0].nopreempt);
+        assert_eq!(m[0].vips, vec!["10.77.0.100/24 dev eth0 scope global set"]);
+        assert!(m[0].last_transition > 1.7e9);
+        let b = parse_dump(include_str!("../../tests/fixtures/keepalived/dump_backup.json")).expect("backup");
+        assert_eq!(b[0].role, Role::Backup);
+        assert_eq!(b[0].base_priority, 100);
+    }
+
+    #[test]
+    fn a_half_written_dump_is_an_error_not_a_value() {
+        let full = include_str!("../../tests/fixtures/keepalived/dump_master.json");
+        for cut in [1, full.len() / 3, full.len() / 2, full.len() - 3] {
+            let err = parse_dump(&full[..cut]).expect_err("truncated");
+            assert!(err.to_string().contains("half-written"), "{err}");
+        }
+    }
+
+    #[test]
+    fn ip_monitor_lines() {
+        let lines: Vec<AddrChange> = include_str!("../../tests/fixtures/ip/monitor_lb2.txt")
+            .lines()
+            .filter_map(parse_monitor_line)
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                AddrChange { added: true, ifname: "eth0".into(), address: "10.77.0.100".into() },
+                AddrChange { added: false, ifname: "eth0".into(), address: "10.77.0.100".into() },
+            ]
+        );
+        assert_eq!(parse_monitor_line("garbage"), None);
+        assert_eq!(parse_monitor_line("3: eth1    link/ether 00:11"), None);
+    }
+
+    #[test]
+    fn vip_presence_from_ip_json() {
+        let master = include_str!("../../tests/fixtures/ip/addr_master.json");
+        let backup = include_str!("../../tests/fixtures/ip/addr_backup.json");
+        assert_eq!(vip_in_addr_json(master, "10.77.0.100"), Ok(true));
+        assert_eq!(vip_in_addr_json(backup, "10.77.0.100"), Ok(false));
+        assert!(vip_in_addr_json("Device \"eth9\" does not exist.", "10.77.0.100").is_err());
+    }
+}
