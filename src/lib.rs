@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod model;
 pub mod sources;
+pub mod ssh;
 pub mod status;
 pub mod text;
 pub mod tui;

@@ -50,6 +50,8 @@ pub struct VipReport {
     pub probe: Option<Probe>,
     /// Why the check failed.
     pub error: Option<String>,
+    /// Balancers holding the VIP (keepalived's view; empty when unknown or none).
+    pub holders: Vec<String>,
 }
 
 /// One balancer.
@@ -70,6 +72,18 @@ pub struct BalancerReport {
     /// Its numbers (null fields where unknown).
     #[serde(flatten)]
     pub metrics: BalancerMetrics,
+    /// keepalived on it (null without a keepalived block in the profile).
+    pub vrrp: Option<VrrpReport>,
+}
+
+/// keepalived on one balancer.
+#[derive(Debug, Serialize)]
+pub struct VrrpReport {
+    /// What was seen.
+    #[serde(flatten)]
+    pub view: crate::model::vrrp::VrrpView,
+    /// Why it could not be read.
+    pub error: Option<String>,
 }
 
 /// One backend.
@@ -108,6 +122,11 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
         reachable: cluster.vip.serving(),
         probe: cluster.vip.probe,
         error: cluster.vip.fresh.failing().map(str::to_string),
+        holders: cluster
+            .vip_holders()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     });
     let balancers = cluster
         .balancers
@@ -120,6 +139,10 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
             up: b.fresh.last_ok.is_some() && b.fresh.failing().is_none(),
             error: b.fresh.failing().map(str::to_string),
             metrics: b.metrics.clone(),
+            vrrp: b.vrrp.as_ref().map(|v| VrrpReport {
+                view: v.clone(),
+                error: v.fresh.failing().map(str::to_string),
+            }),
         })
         .collect();
     let backends = cluster
@@ -165,10 +188,21 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
     }
 }
 
-/// Polls everything once and builds the report.
+/// Polls everything once (keepalived over SSH too) and builds the report.
 pub async fn collect(profile: &Profile, file: Option<String>) -> Report {
     let mut cluster = Cluster::new(profile);
-    for update in crate::sources::poll_once(profile).await {
+    let vrrp = crate::sources::vrrp::targets(profile);
+    let pool = (!vrrp.is_empty()).then(|| crate::sources::vrrp::pool(profile, &vrrp));
+    let keepalived = async {
+        match &pool {
+            Some(pool) => futures::future::join_all(vrrp.iter().map(|t| t.once(pool)))
+                .await
+                .concat(),
+            None => Vec::new(),
+        }
+    };
+    let (http, ssh) = futures::join!(crate::sources::poll_once(profile), keepalived);
+    for update in http.into_iter().chain(ssh) {
         cluster.apply(update, chrono::Local::now());
     }
     report(profile, file, &cluster, Instant::now())

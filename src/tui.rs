@@ -53,16 +53,34 @@ fn setup() -> io::Result<Term> {
 
 /// Runs the console until the operator quits or SIGTERM/SIGHUP arrives.
 pub async fn run(mut app: App, profile: &Profile) -> anyhow::Result<()> {
+    // Credentials first: a key passphrase is asked on the plain terminal, once.
+    let vrrp = crate::sources::vrrp::targets(profile);
+    let pool = (!vrrp.is_empty()).then(|| crate::sources::vrrp::pool(profile, &vrrp));
     let mut term = setup()?;
-    let result = run_loop(&mut app, profile, &mut term).await;
+    let result = run_loop(&mut app, profile, &mut term, vrrp, pool).await;
     restore();
     result
 }
 
-async fn run_loop(app: &mut App, profile: &Profile, term: &mut Term) -> anyhow::Result<()> {
+async fn run_loop(
+    app: &mut App,
+    profile: &Profile,
+    term: &mut Term,
+    vrrp: Vec<crate::sources::vrrp::VrrpTarget>,
+    pool: Option<std::sync::Arc<crate::ssh::Pool>>,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let (tx, mut rx) = mpsc::channel(4096);
-    let poller = Poller::spawn(profile, tx);
+    let poller = Poller::spawn(profile, tx.clone());
+    let followers: Vec<tokio::task::JoinHandle<()>> = match pool {
+        Some(pool) => vrrp
+            .into_iter()
+            .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone())))
+            .collect(),
+        None => Vec::new(),
+    };
+    let _stop_followers = AbortOnDrop(followers);
+    drop(tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -71,6 +89,7 @@ async fn run_loop(app: &mut App, profile: &Profile, term: &mut Term) -> anyhow::
     let size = term.size()?;
     app.update(Action::Resize(size.width, size.height));
     let mut last_frame = Instant::now() - MIN_FRAME;
+    let mut timeline = Timeline::open(&app.profile_name);
     let mut actions = Vec::with_capacity(64);
     loop {
         let wait = MIN_FRAME.saturating_sub(last_frame.elapsed());
@@ -102,10 +121,72 @@ async fn run_loop(app: &mut App, profile: &Profile, term: &mut Term) -> anyhow::
                 }
             }
         }
+        timeline.write(&app.cluster.events);
         if app.dirty && last_frame.elapsed() >= MIN_FRAME {
             draw(term, app)?;
             app.dirty = false;
             last_frame = Instant::now();
+        }
+    }
+}
+
+/// The timeline as JSON lines (`$XDG_STATE_HOME/lbdeck/timeline.jsonl`): every event,
+/// with the profile, appended as it happens. Failing to write it never stops the console.
+struct Timeline {
+    file: Option<std::fs::File>,
+    profile: String,
+    written: u64,
+}
+
+impl Timeline {
+    fn open(profile: &str) -> Timeline {
+        let file = crate::config::state_dir().and_then(|dir| {
+            std::fs::create_dir_all(&dir).ok()?;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("timeline.jsonl"))
+                .ok()
+        });
+        Timeline {
+            file,
+            profile: profile.to_string(),
+            written: 0,
+        }
+    }
+
+    fn write(&mut self, log: &crate::model::EventLog) {
+        if log.total() == self.written {
+            return;
+        }
+        if let Some(f) = self.file.as_mut() {
+            let mut buf = String::new();
+            for e in log.since(self.written) {
+                let line = serde_json::json!({
+                    "time": e.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+                    "profile": self.profile,
+                    "level": e.level,
+                    "subject": e.subject,
+                    "text": e.text,
+                });
+                buf.push_str(&line.to_string());
+                buf.push('\n');
+            }
+            if f.write_all(buf.as_bytes()).is_err() {
+                self.file = None;
+            }
+        }
+        self.written = log.total();
+    }
+}
+
+/// Stops background tasks when the loop ends, however it ends.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
         }
     }
 }

@@ -111,6 +111,276 @@ fn lab_suite() {
     status_reports_the_nginx_pair();
     a_stopped_backend_flips_to_down_and_back();
     console_on_the_lab_in_a_terminal();
+    keepalived_roles_in_status();
+    unknown_and_changed_host_keys_are_refused();
+    failover_by_track_file_shows_on_screen();
+    killing_keepalived_on_the_master_shows_the_new_master();
+    split_brain_raises_the_alarm_and_healing_clears_it();
+}
+
+fn state_dir() -> String {
+    let o = lab(&["state-dir"]);
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Wall-clock time (Unix seconds) of the last "Entering MASTER STATE" in a node's
+/// timestamped keepalived log, after `after`.
+fn entered_master(node: &str, after: f64) -> Option<f64> {
+    let log =
+        std::fs::read_to_string(format!("{}/nodes/{node}/run/keepalived.log", state_dir())).ok()?;
+    log.lines()
+        .filter(|l| l.contains("Entering MASTER STATE"))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        .filter(|t| *t > after)
+        .last()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The row of balancer `name` in the Balancers pane.
+fn lb_row<'a>(screen: &'a str, name: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.starts_with(&format!("│{name} ")))
+        .unwrap_or("")
+}
+
+/// Polls the screen every 10 ms until `pred` holds; returns the wall time it first held.
+fn screen_time(t: &Tmux, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> f64 {
+    let started = Instant::now();
+    loop {
+        let s = t.screen();
+        if pred(&s) {
+            return unix_now();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "waited {limit:?} for {what}:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn console(profile: &str, w: u16, h: u16, home: &tempfile::TempDir) -> Tmux {
+    let cmd = format!(
+        "cd {} && HOME={1} XDG_CONFIG_HOME={1}/c XDG_STATE_HOME={1}/s ip netns exec lbd-admin {2} --profile {profile}",
+        root().display(),
+        home.path().display(),
+        bin()
+    );
+    let t = Tmux::start(&cmd, w, h);
+    t.wait_for("roles on screen", Duration::from_secs(5), |s| {
+        lb_row(s, "lb1").contains("MASTER") && lb_row(s, "lb2").contains("BACKUP")
+    });
+    t
+}
+
+fn keepalived_roles_in_status() {
+    let v = status("lab-haproxy");
+    let lb = |i: usize| &v["balancers"][i]["vrrp"];
+    assert_eq!(lb(0)["role"], "MASTER", "{v:#}");
+    assert_eq!(lb(0)["holds_vip"], true);
+    assert_eq!(lb(0)["priority"], 150);
+    assert_eq!(lb(1)["role"], "BACKUP");
+    assert_eq!(lb(1)["holds_vip"], false);
+    assert_eq!(lb(1)["base_priority"], 100);
+    assert_eq!(lb(1)["nopreempt"], false);
+    assert_eq!(v["vip"]["holders"], serde_json::json!(["lb1"]));
+    assert_eq!(v["alerts"].as_array().map(Vec::len), Some(0), "{v:#}");
+}
+
+fn unknown_and_changed_host_keys_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile =
+        std::fs::read_to_string(root().join("profiles/lab-haproxy.toml")).expect("profile");
+    let real =
+        std::fs::read_to_string(format!("{}/admin/known_hosts", state_dir())).expect("known_hosts");
+    // Unknown: an empty known_hosts.
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").expect("write");
+    let p = dir.path().join("unknown.toml");
+    std::fs::write(
+        &p,
+        profile.replace(
+            "/var/lib/lbdeck-lab/admin/known_hosts",
+            &empty.display().to_string(),
+        ),
+    )
+    .expect("write");
+    let v = status(&p.display().to_string());
+    let err = v["balancers"][0]["vrrp"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let lb1_line = real
+        .lines()
+        .find(|l| l.starts_with("10.77.0.11 "))
+        .expect("lb1 in known_hosts");
+    assert!(
+        err.starts_with("unknown host 10.77.0.11 (key SHA256:"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("add this line to {}: {lb1_line}", empty.display())),
+        "{err}"
+    );
+    // Changed: lb1's line holds lb2's key.
+    let lb2_key = real
+        .lines()
+        .find(|l| l.starts_with("10.77.0.12 "))
+        .and_then(|l| l.split_once(' '))
+        .map(|x| x.1)
+        .expect("lb2 key");
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, format!("10.77.0.11 {lb2_key}\n")).expect("write");
+    let p = dir.path().join("wrong.toml");
+    std::fs::write(
+        &p,
+        profile.replace(
+            "/var/lib/lbdeck-lab/admin/known_hosts",
+            &wrong.display().to_string(),
+        ),
+    )
+    .expect("write");
+    let v = status(&p.display().to_string());
+    let err = v["balancers"][0]["vrrp"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(err.starts_with("HOST KEY CHANGED for 10.77.0.11"), "{err}");
+    assert!(err.contains(&format!("{}:1", wrong.display())), "{err}");
+    assert_eq!(
+        v["balancers"][0]["vrrp"]["role"],
+        serde_json::Value::Null,
+        "nothing read through a refused host"
+    );
+    assert!(
+        v["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["level"] == "error")),
+        "{v:#}"
+    );
+}
+
+fn failover_by_track_file_shows_on_screen() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = console("lab-haproxy", 100, 30, &home);
+    let t0 = unix_now();
+    lab_ok(&[
+        "exec",
+        "lb1",
+        "sh",
+        "-c",
+        "echo -100 > /etc/keepalived/maintenance",
+    ]);
+    let seen = screen_time(&t, "lb2 MASTER", Duration::from_secs(10), |s| {
+        lb_row(s, "lb2").contains("MASTER")
+    });
+    let entered = entered_master("lb2", t0).expect("lb2 logged Entering MASTER STATE");
+    eprintln!("failover (track file): keepalived entered MASTER at +{:.3}s, screen at +{:.3}s: lag {:.0} ms", entered - t0, seen - t0, (seen - entered) * 1000.0);
+    assert!(
+        seen - entered < 1.0,
+        "screen lagged keepalived by {:.3}s",
+        seen - entered
+    );
+    let s = t.wait_for("lb1 BACKUP at 50/150", Duration::from_secs(3), |s| {
+        lb_row(s, "lb1").contains("BACKUP") && lb_row(s, "lb1").contains("50/150")
+    });
+    assert!(
+        s.contains("10.77.0.100 arrived on lb2") || s.contains("lb2 BACKUP → MASTER"),
+        "timeline:\n{s}"
+    );
+    // Failback: the track file back to 0, lb1 preempts.
+    let t1 = unix_now();
+    lab_ok(&[
+        "exec",
+        "lb1",
+        "sh",
+        "-c",
+        "echo 0 > /etc/keepalived/maintenance",
+    ]);
+    let seen = screen_time(&t, "lb1 MASTER again", Duration::from_secs(10), |s| {
+        lb_row(s, "lb1").contains("MASTER")
+    });
+    if let Some(entered) = entered_master("lb1", t1) {
+        eprintln!(
+            "failback (track file): lag {:.0} ms",
+            (seen - entered) * 1000.0
+        );
+    }
+    t.keys(&["q"]);
+    t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
+    let timeline = std::fs::read_to_string(home.path().join("s/lbdeck/timeline.jsonl"))
+        .expect("timeline.jsonl written");
+    let events: Vec<Value> = timeline
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(
+        events.iter().any(|e| e["text"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("lb2 BACKUP → MASTER")),
+        "{timeline}"
+    );
+    assert!(events
+        .iter()
+        .all(|e| e["profile"] == "lab-haproxy" && e["time"].is_string()));
+}
+
+fn killing_keepalived_on_the_master_shows_the_new_master() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = console("lab-haproxy", 100, 30, &home);
+    let t0 = unix_now();
+    lab_ok(&["exec", "lb1", "sh", "-c", "kill $(cat /run/keepalived.pid)"]);
+    let seen = screen_time(&t, "lb2 MASTER", Duration::from_secs(10), |s| {
+        lb_row(s, "lb2").contains("MASTER")
+    });
+    let entered = entered_master("lb2", t0).expect("lb2 logged Entering MASTER STATE");
+    eprintln!(
+        "failover (keepalived stopped on MASTER): lag {:.0} ms",
+        (seen - entered) * 1000.0
+    );
+    assert!(
+        seen - entered < 1.0,
+        "screen lagged keepalived by {:.3}s",
+        seen - entered
+    );
+    t.wait_for("keepalived-down alarm", Duration::from_secs(5), |s| {
+        s.contains("keepalived is not running on lb1") && lb_row(s, "lb1").contains("down")
+    });
+    lab_ok(&["start-keepalived", "lb1"]);
+    t.wait_for("lb1 back as MASTER", Duration::from_secs(10), |s| {
+        lb_row(s, "lb1").contains("MASTER") && lb_row(s, "lb2").contains("BACKUP")
+    });
+    t.keys(&["q"]);
+}
+
+fn split_brain_raises_the_alarm_and_healing_clears_it() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = console("lab-haproxy", 120, 30, &home);
+    let t0 = unix_now();
+    lab_ok(&["split", "lb2"]);
+    let seen = screen_time(&t, "split-brain alarm", Duration::from_secs(10), |s| {
+        s.contains("SPLIT-BRAIN")
+    });
+    let entered = entered_master("lb2", t0).expect("lb2 became MASTER");
+    eprintln!(
+        "split-brain: alarm on screen {:.0} ms after the second MASTER",
+        (seen - entered) * 1000.0
+    );
+    assert!(seen - entered <= 2.0, "alarm took {:.3}s", seen - entered);
+    lab_ok(&["heal", "lb2"]);
+    t.wait_for("alarm cleared", Duration::from_secs(10), |s| {
+        !s.contains("SPLIT-BRAIN")
+            && lb_row(s, "lb2").contains("BACKUP")
+            && lb_row(s, "lb1").contains("MASTER")
+    });
+    t.keys(&["q"]);
 }
 
 fn status_reports_the_haproxy_pair() {
@@ -206,7 +476,7 @@ fn console_on_the_lab_in_a_terminal() {
             Duration::from_millis(2500),
             |s| {
                 [
-                    "Balancers (2)",
+                    "Balancers · VRRP (2)",
                     "Backends 3",
                     "Traffic",
                     "Events",

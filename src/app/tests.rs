@@ -19,11 +19,15 @@ name = "lb1"
 host = "10.77.0.11"
 kind = "haproxy"
 runtime_api = "tcp://10.77.0.11:9999"
+[balancers.keepalived]
+notify_fifo = "/run/keepalived.fifo"
 [[balancers]]
 name = "lb2"
 host = "10.77.0.12"
 kind = "haproxy"
 runtime_api = "tcp://10.77.0.12:9999"
+[balancers.keepalived]
+notify_fifo = "/run/keepalived.fifo"
 [[backends]]
 name = "web1"
 address = "10.77.0.21:80"

@@ -96,6 +96,9 @@ pub struct SshSettings {
     /// Run privileged commands through `sudo -n`.
     #[serde(default)]
     pub sudo: bool,
+    /// Ask for an SSH password at start (kept in memory only).
+    #[serde(default)]
+    pub password: bool,
 }
 
 impl Default for SshSettings {
@@ -106,6 +109,7 @@ impl Default for SshSettings {
             identity_file: None,
             known_hosts: default_known_hosts(),
             sudo: false,
+            password: false,
         }
     }
 }

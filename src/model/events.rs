@@ -76,4 +76,10 @@ impl EventLog {
     pub fn total(&self) -> u64 {
         self.total
     }
+
+    /// The events recorded after the first `seen` (as counted by [`EventLog::total`]).
+    pub fn since(&self, seen: u64) -> impl Iterator<Item = &Event> {
+        let new = (self.total.saturating_sub(seen) as usize).min(self.entries.len());
+        self.entries.iter().skip(self.entries.len() - new)
+    }
 }

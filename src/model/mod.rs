@@ -4,6 +4,7 @@
 pub mod events;
 pub mod history;
 pub mod rate;
+pub mod vrrp;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -108,6 +109,8 @@ pub struct Balancer {
     pub conn_history: History,
     /// Restarts seen (a counter going backwards).
     pub restarts: u32,
+    /// keepalived on this node, when the profile has a keepalived block.
+    pub vrrp: Option<vrrp::VrrpView>,
     requests: Counter,
     uptime: Option<u64>,
 }
@@ -342,6 +345,7 @@ impl Cluster {
                 req_history: History::default(),
                 conn_history: History::default(),
                 restarts: 0,
+                vrrp: b.keepalived.as_ref().map(|_| vrrp::VrrpView::default()),
                 requests: Counter::default(),
                 uptime: None,
             })
@@ -390,6 +394,7 @@ impl Cluster {
             SourceUpdate::Balancer { index, at, result } => {
                 self.apply_balancer(index, at, result, wall)
             }
+            SourceUpdate::Vrrp { index, at, result } => self.apply_vrrp(index, at, result, wall),
             SourceUpdate::Health { index, at, result } => {
                 self.apply_health(index, at, result, wall)
             }
@@ -813,13 +818,26 @@ impl Cluster {
             });
         }
         if self.vip.serving() == Some(false) {
+            let holders = self.vip_holders();
+            let check = if holders.is_empty() {
+                format!(
+                    "check which balancer holds it and that its {} runs",
+                    self.balancers
+                        .first()
+                        .map_or("balancer".to_string(), |b| b.kind.to_string())
+                )
+            } else {
+                format!(
+                    "{} is MASTER: check the VIP on its interface, ARP, and its balancer daemon",
+                    holders.join(", ")
+                )
+            };
             out.push(Alert {
                 level: Level::Error,
                 text: format!(
-                    "VIP {} does not serve ({}): check which balancer holds it and that its {} runs",
+                    "VIP {} does not serve ({}): {check}",
                     self.vip.address.clone().unwrap_or_default(),
                     self.vip_problem(),
-                    self.balancers.first().map_or("balancer".to_string(), |b| b.kind.to_string())
                 ),
             });
         }
@@ -875,6 +893,9 @@ impl Cluster {
                 });
             }
         }
+        self.vrrp_alerts(&mut out);
+        // Worst first: errors, then warnings.
+        out.sort_by_key(|a| std::cmp::Reverse(a.level));
         out
     }
 }

@@ -93,14 +93,24 @@ pub fn parse_fifo_line(line: &str) -> Result<FifoEvent, ParseError> {
     let mut words = rest.split_whitespace();
     let state = words.next().ok_or_else(bad)?;
     let role = Role::from_word(state);
-    if role.is_none() && !matches!(state, "MASTER_PRIORITY" | "BACKUP_PRIORITY" | "MASTER_RX_LOWER_PRI") {
+    if role.is_none()
+        && !matches!(
+            state,
+            "MASTER_PRIORITY" | "BACKUP_PRIORITY" | "MASTER_RX_LOWER_PRI"
+        )
+    {
         return Err(bad());
     }
     let priority = match words.next() {
         Some(p) => Some(p.parse().map_err(|_| bad())?),
         None => None,
     };
-    Ok(FifoEvent { group, name: name.to_string(), role, priority })
+    Ok(FifoEvent {
+        group,
+        name: name.to_string(),
+        role,
+        priority,
+    })
 }
 
 /// One instance from keepalived's JSON dump.
@@ -160,12 +170,19 @@ struct RawStats {
 
 /// Parses `keepalived.json`. A truncated (half-written) file is an error.
 pub fn parse_dump(text: &str) -> Result<Vec<DumpInstance>, ParseError> {
-    let raw: Vec<RawEntry> = serde_json::from_str(text)
-        .map_err(|e| ParseError::new("keepalived JSON dump", format!("unreadable (half-written?): {e}")))?;
+    let raw: Vec<RawEntry> = serde_json::from_str(text).map_err(|e| {
+        ParseError::new(
+            "keepalived JSON dump",
+            format!("unreadable (half-written?): {e}"),
+        )
+    })?;
     raw.into_iter()
         .map(|e| {
             let role = Role::from_number(e.data.state).ok_or_else(|| {
-                ParseError::new("keepalived JSON dump", format!("unknown state {}", e.data.state))
+                ParseError::new(
+                    "keepalived JSON dump",
+                    format!("unknown state {}", e.data.state),
+                )
             })?;
             Ok(DumpInstance {
                 name: e.data.iname,
@@ -210,7 +227,11 @@ pub fn parse_monitor_line(line: &str) -> Option<AddrChange> {
     }
     let cidr = words.next()?;
     let address = cidr.split('/').next()?.to_string();
-    Some(AddrChange { added, ifname, address })
+    Some(AddrChange {
+        added,
+        ifname,
+        address,
+    })
 }
 
 /// Whether `vip` is among the addresses in `ip -j addr show` output.
@@ -225,9 +246,12 @@ pub fn vip_in_addr_json(text: &str, vip: &str) -> Result<bool, ParseError> {
         #[serde(default)]
         local: String,
     }
-    let links: Vec<Link> =
-        serde_json::from_str(text).map_err(|e| ParseError::new("ip -j addr", format!("not the expected JSON: {e}")))?;
-    Ok(links.iter().flat_map(|l| &l.addr_info).any(|a| a.local == vip))
+    let links: Vec<Link> = serde_json::from_str(text)
+        .map_err(|e| ParseError::new("ip -j addr", format!("not the expected JSON: {e}")))?;
+    Ok(links
+        .iter()
+        .flat_map(|l| &l.addr_info)
+        .any(|a| a.local == vip))
 }
 
 #[cfg(test)]
@@ -236,11 +260,13 @@ mod tests {
 
     #[test]
     fn fifo_lines_captured_during_a_track_file_failover() {
-        let lines: Vec<FifoEvent> = include_str!("../../tests/fixtures/keepalived/fifo_failover_lb1.txt")
-            .lines()
-            .map(|l| parse_fifo_line(l).expect("parses"))
-            .collect();
-        let seen: Vec<(Option<Role>, Option<u16>)> = lines.iter().map(|e| (e.role, e.priority)).collect();
+        let lines: Vec<FifoEvent> =
+            include_str!("../../tests/fixtures/keepalived/fifo_failover_lb1.txt")
+                .lines()
+                .map(|l| parse_fifo_line(l).expect("parses"))
+                .collect();
+        let seen: Vec<(Option<Role>, Option<u16>)> =
+            lines.iter().map(|e| (e.role, e.priority)).collect();
         assert_eq!(
             seen,
             vec![
@@ -261,15 +287,29 @@ mod tests {
         assert_eq!(e.role, Some(Role::Fault));
         let e = parse_fifo_line("INSTANCE \"VI_1\" MASTER_PRIORITY 120").expect("priority change");
         assert_eq!((e.role, e.priority), (None, Some(120)));
-        assert_eq!(parse_fifo_line("INSTANCE \"VI_1\" STOP").expect("stop").role, Some(Role::Stop));
-        for bad in ["", "hello", "INSTANCE VI_1 MASTER 1", "INSTANCE \"VI_1\" SLEEPING 3", "INSTANCE \"VI_1\" MASTER x"] {
+        assert_eq!(
+            parse_fifo_line("INSTANCE \"VI_1\" STOP")
+                .expect("stop")
+                .role,
+            Some(Role::Stop)
+        );
+        for bad in [
+            "",
+            "hello",
+            "INSTANCE VI_1 MASTER 1",
+            "INSTANCE \"VI_1\" SLEEPING 3",
+            "INSTANCE \"VI_1\" MASTER x",
+        ] {
             assert!(parse_fifo_line(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn json_dump_of_master_and_backup() {
-        let m = parse_dump(include_str!("../../tests/fixtures/keepalived/dump_master.json")).expect("master");
+        let m = parse_dump(include_str!(
+            "../../tests/fixtures/keepalived/dump_master.json"
+        ))
+        .expect("master");
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].name, "VI_1");
         assert_eq!(m[0].role, Role::Master);
@@ -277,7 +317,10 @@ mod tests {
         assert!(!m[0].nopreempt);
         assert_eq!(m[0].vips, vec!["10.77.0.100/24 dev eth0 scope global set"]);
         assert!(m[0].last_transition > 1.7e9);
-        let b = parse_dump(include_str!("../../tests/fixtures/keepalived/dump_backup.json")).expect("backup");
+        let b = parse_dump(include_str!(
+            "../../tests/fixtures/keepalived/dump_backup.json"
+        ))
+        .expect("backup");
         assert_eq!(b[0].role, Role::Backup);
         assert_eq!(b[0].base_priority, 100);
     }
@@ -300,8 +343,16 @@ mod tests {
         assert_eq!(
             lines,
             vec![
-                AddrChange { added: true, ifname: "eth0".into(), address: "10.77.0.100".into() },
-                AddrChange { added: false, ifname: "eth0".into(), address: "10.77.0.100".into() },
+                AddrChange {
+                    added: true,
+                    ifname: "eth0".into(),
+                    address: "10.77.0.100".into()
+                },
+                AddrChange {
+                    added: false,
+                    ifname: "eth0".into(),
+                    address: "10.77.0.100".into()
+                },
             ]
         );
         assert_eq!(parse_monitor_line("garbage"), None);

@@ -7,6 +7,7 @@ pub mod health;
 pub mod keepalived;
 pub mod nginx;
 pub mod nginx_plus;
+pub mod vrrp;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -139,6 +140,15 @@ pub enum SourceUpdate {
         /// Status and latency.
         result: Result<health::Probe, FetchError>,
     },
+    /// keepalived on balancer `index`.
+    Vrrp {
+        /// Profile order.
+        index: usize,
+        /// When it was learned.
+        at: Instant,
+        /// What was learned, or why nothing could be.
+        result: Result<vrrp::VrrpSample, FetchError>,
+    },
     /// The end-to-end check through the VIP.
     Vip {
         /// When the answer arrived.
@@ -154,6 +164,7 @@ impl SourceUpdate {
         match self {
             SourceUpdate::Balancer { at, .. }
             | SourceUpdate::Health { at, .. }
+            | SourceUpdate::Vrrp { at, .. }
             | SourceUpdate::Vip { at, .. } => *at,
         }
     }

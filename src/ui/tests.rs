@@ -8,6 +8,8 @@ use crate::action::Action;
 use crate::app::tests::{app, feed};
 use crate::app::App;
 use crate::sources::health::Probe;
+use crate::sources::keepalived::{DumpInstance, FifoEvent, Role};
+use crate::sources::vrrp::VrrpSample;
 use crate::sources::{FetchError, SourceUpdate};
 
 fn fixed_app() -> (App, Instant) {
@@ -44,8 +46,41 @@ fn fixed_app() -> (App, Instant) {
         at: t0,
         result: Ok(probe(1)),
     }));
+    for (index, role, prio, vip) in [(0, Role::Master, 150, true), (1, Role::Backup, 100, false)] {
+        vrrp(
+            &mut a,
+            t0,
+            index,
+            VrrpSample::Following("notify FIFO /run/keepalived.fifo".into()),
+        );
+        vrrp(&mut a, t0, index, VrrpSample::Vip(vip));
+        vrrp(&mut a, t0, index, VrrpSample::Dump(Some(dump(role, prio))));
+    }
     a.update(Action::Tick(t0 + Duration::from_millis(500)));
     (a, t0)
+}
+
+fn vrrp(a: &mut App, at: Instant, index: usize, sample: VrrpSample) {
+    a.update(Action::Update(SourceUpdate::Vrrp {
+        index,
+        at,
+        result: Ok(sample),
+    }));
+}
+
+fn dump(role: Role, priority: u16) -> DumpInstance {
+    DumpInstance {
+        name: "VI_1".into(),
+        vrid: 77,
+        role,
+        base_priority: priority,
+        effective_priority: priority,
+        nopreempt: false,
+        last_transition: 0.0,
+        vips: vec!["10.77.0.100/24".into()],
+        become_master: 1,
+        release_master: 0,
+    }
 }
 
 fn render(a: &App, w: u16, h: u16) -> Terminal<TestBackend> {
@@ -114,7 +149,10 @@ fn values_not_refreshed_are_marked_stale_with_their_age() {
     let (mut a, t0) = fixed_app();
     a.update(Action::Tick(t0 + Duration::from_secs(12)));
     let text = screen(&render(&a, 80, 24));
-    let balancer_rows: Vec<&str> = text.lines().filter(|l| l.contains("haproxy")).collect();
+    let balancer_rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("│lb") && (l.contains("MASTER") || l.contains("BACKUP")))
+        .collect();
     assert_eq!(balancer_rows.len(), 2);
     for row in balancer_rows {
         assert!(row.contains("stale 12s"), "{row}");
@@ -137,7 +175,7 @@ fn a_dead_balancer_says_why() {
     let text = screen(&render(&a, 80, 24));
     let row = text
         .lines()
-        .find(|l| l.contains("lb2      haproxy"))
+        .find(|l| l.starts_with("│lb2 "))
         .expect("lb2 row");
     assert!(
         row.contains("DOWN") && row.contains("no answer within 1s"),
@@ -200,4 +238,83 @@ fn the_selection_stays_in_view_in_a_long_table() {
     a.update(Action::Top);
     let text = screen(&render(&a, 80, 24));
     assert!(text.contains("┃web1 "), "{text}");
+}
+
+#[test]
+fn the_pair_shows_roles_and_split_brain_raises_the_banner() {
+    let (mut a, t0) = fixed_app();
+    let text = screen(&render(&a, 80, 24));
+    let row = |t: &str, n: &str| {
+        t.lines()
+            .find(|l| l.starts_with(&format!("│{n} ")))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(row(&text, "lb1").contains("MASTER  150     ●"), "{text}");
+    assert!(row(&text, "lb2").contains("BACKUP  100     ·"), "{text}");
+    // lb2 stops hearing lb1 and takes the VIP too.
+    let at = t0 + Duration::from_secs(1);
+    let fifo = |role| {
+        VrrpSample::Fifo(FifoEvent {
+            group: false,
+            name: "VI_1".into(),
+            role: Some(role),
+            priority: Some(100),
+        })
+    };
+    vrrp(&mut a, at, 1, fifo(Role::Master));
+    vrrp(&mut a, at, 1, VrrpSample::Vip(true));
+    let term = render(&a, 80, 24);
+    let text = screen(&term);
+    assert!(
+        text.contains("⚠ SPLIT-BRAIN: lb1 and lb2 all claim 10.77.0.100"),
+        "{text}"
+    );
+    assert!(text.contains("lb2 BACKUP → MASTER (priority"), "{text}");
+    let (x, y) = text
+        .lines()
+        .enumerate()
+        .find_map(|(y, l)| {
+            l.find("SPLIT")
+                .map(|b| (l[..b].chars().count() as u16, y as u16))
+        })
+        .expect("banner");
+    assert_eq!(
+        term.backend().buffer()[(x, y)].bg,
+        a.theme.alarm.bg.expect("alarm bg")
+    );
+    // Healed: lb2 back to BACKUP, the VIP leaves it.
+    let at = t0 + Duration::from_secs(2);
+    vrrp(&mut a, at, 1, fifo(Role::Backup));
+    vrrp(&mut a, at, 1, VrrpSample::Vip(false));
+    assert!(!screen(&render(&a, 80, 24)).contains("SPLIT-BRAIN"));
+}
+
+#[test]
+fn keepalived_down_and_no_master_are_alarms() {
+    let (mut a, t0) = fixed_app();
+    let at = t0 + Duration::from_secs(1);
+    vrrp(&mut a, at, 1, VrrpSample::Dump(None));
+    let text = screen(&render(&a, 100, 30));
+    assert!(text.contains("keepalived is not running on lb2"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("│lb2 ") && l.contains("down")),
+        "{text}"
+    );
+    let fault = FifoEvent {
+        group: false,
+        name: "VI_1".into(),
+        role: Some(Role::Fault),
+        priority: Some(0),
+    };
+    vrrp(&mut a, at, 0, VrrpSample::Fifo(fault));
+    vrrp(&mut a, at, 0, VrrpSample::Vip(false));
+    let alerts = a.cluster.alerts(at);
+    assert!(
+        alerts.iter().any(|x| x
+            .text
+            .starts_with("NO MASTER: 10.77.0.100 is on no balancer")),
+        "{alerts:?}"
+    );
 }

@@ -1,0 +1,331 @@
+//! keepalived roles, followed over SSH. Transitions are pushed: the notify FIFO when the
+//! profile names one, and `ip -o monitor address` for the VIP in any case. The JSON dump
+//! is read only slowly, for priorities and to correct anything a stream missed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::keepalived::{self, DumpInstance, FifoEvent};
+use super::{FetchError, SourceUpdate};
+use crate::config::profile::KeepalivedSettings;
+use crate::ssh::{shell_quote, NodeAddr, Pool, Ssh};
+
+/// How often the JSON dump is read while following: keepalived writes it asynchronously
+/// and upstream discourages frequent dumps.
+pub const DUMP_EVERY: Duration = Duration::from_secs(10);
+
+/// FIFO lines buffered before we started reading are history, not news. They arrive in
+/// one burst right after the FIFO opens; the burst is over when the FIFO has been quiet
+/// this long (the dump that follows gives the current state).
+const BACKLOG_QUIET: Duration = Duration::from_millis(200);
+
+/// While keepalived is down, how often to look for it coming back.
+const KEEPALIVED_DOWN_RECHECK: Duration = Duration::from_secs(2);
+
+/// After the VIP moves, when to read the dump to confirm both roles.
+const CONFIRM_AFTER_VIP_MOVE: Duration = Duration::from_millis(300);
+
+/// Printed by the remote shell just before it opens the FIFO.
+const FIFO_MARKER: &str = "LBDECK-FIFO-OPEN";
+
+/// What the VRRP follower learned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VrrpSample {
+    /// Following started, with this method ("notify FIFO" or "ip monitor").
+    Following(String),
+    /// A notify-FIFO line.
+    Fifo(FifoEvent),
+    /// Whether the VIP is on this node (initial check or an `ip monitor` change).
+    Vip(bool),
+    /// The instance from the JSON dump; None when keepalived is not running.
+    Dump(Option<DumpInstance>),
+}
+
+/// Where and how to follow one balancer's keepalived.
+#[derive(Debug, Clone)]
+pub struct VrrpTarget {
+    /// Balancer index (profile order).
+    pub index: usize,
+    /// SSH address.
+    pub addr: NodeAddr,
+    /// The profile's keepalived block.
+    pub keepalived: KeepalivedSettings,
+    /// The VIP address, when the profile has one.
+    pub vip: Option<String>,
+}
+
+impl VrrpTarget {
+    fn update(&self, result: Result<VrrpSample, FetchError>) -> SourceUpdate {
+        SourceUpdate::Vrrp {
+            index: self.index,
+            at: Instant::now(),
+            result,
+        }
+    }
+
+    /// The dump command: signal keepalived, wait for a complete file, print it. Prints
+    /// `KEEPALIVED-DOWN` when keepalived is not running.
+    fn dump_command(&self) -> String {
+        let dump = shell_quote(&self.keepalived.json_dump);
+        format!(
+            "pid=$(cat /run/keepalived.pid 2>/dev/null); \
+             if [ -z \"$pid\" ] || ! kill -0 \"$pid\" 2>/dev/null; then echo KEEPALIVED-DOWN; exit 0; fi; \
+             rm -f {dump}; kill -s $(keepalived --signum=JSON) \"$pid\" || exit 1; \
+             for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 0.05; [ -s {dump} ] && break; done; \
+             sleep 0.05; cat {dump}"
+        )
+    }
+
+    /// Reads the dump, retrying once if it was caught half-written.
+    async fn dump(&self, conn: &Ssh, pool: &Pool) -> Result<Option<DumpInstance>, FetchError> {
+        let mut last = None;
+        for _ in 0..2 {
+            let out = conn
+                .exec(&pool.privileged(&self.dump_command()), pool.timeout() * 2)
+                .await
+                .map_err(|e| FetchError(e.to_string()))?
+                .ok("keepalived JSON dump")
+                .map_err(|e| FetchError(e.to_string()))?;
+            if out.trim() == "KEEPALIVED-DOWN" {
+                return Ok(None);
+            }
+            match keepalived::parse_dump(&out) {
+                Ok(all) => {
+                    return all
+                        .into_iter()
+                        .find(|i| i.name == self.keepalived.instance)
+                        .map(Some)
+                        .ok_or_else(|| {
+                            FetchError(format!(
+                                "keepalived has no instance {:?}",
+                                self.keepalived.instance
+                            ))
+                        })
+                }
+                Err(e) => last = Some(FetchError::from(e)),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(last.unwrap_or_else(|| FetchError("keepalived JSON dump unreadable".into())))
+    }
+
+    async fn vip_present(&self, conn: &Ssh, pool: &Pool) -> Result<Option<bool>, FetchError> {
+        let Some(vip) = &self.vip else {
+            return Ok(None);
+        };
+        let out = conn
+            .exec("ip -j -4 addr show", pool.timeout())
+            .await
+            .map_err(|e| FetchError(e.to_string()))?
+            .ok("ip addr")
+            .map_err(|e| FetchError(e.to_string()))?;
+        Ok(Some(keepalived::vip_in_addr_json(&out, vip)?))
+    }
+
+    /// One look (for `lbdeck status`): VIP presence and the dump.
+    pub async fn once(&self, pool: &Pool) -> Vec<SourceUpdate> {
+        let conn = match pool.get(&self.addr).await {
+            Ok(c) => c,
+            Err(e) => return vec![self.update(Err(FetchError(e.to_string())))],
+        };
+        let mut out = Vec::new();
+        match self.vip_present(&conn, pool).await {
+            Ok(Some(p)) => out.push(self.update(Ok(VrrpSample::Vip(p)))),
+            Ok(None) => {}
+            Err(e) => out.push(self.update(Err(e))),
+        }
+        out.push(self.update(self.dump(&conn, pool).await.map(VrrpSample::Dump)));
+        out
+    }
+
+    /// Follows this node until the receiver goes away, reconnecting as needed.
+    pub async fn follow(self, pool: Arc<Pool>, tx: mpsc::Sender<SourceUpdate>) {
+        loop {
+            let result = self.follow_once(&pool, &tx).await;
+            let Err(e) = result else { return };
+            if tx.send(self.update(Err(e))).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Follows until the connection or a stream ends (Err) or the app is gone (Ok).
+    async fn follow_once(
+        &self,
+        pool: &Pool,
+        tx: &mpsc::Sender<SourceUpdate>,
+    ) -> Result<(), FetchError> {
+        let lost = |e: crate::ssh::SshError| FetchError(e.to_string());
+        let conn = pool.get(&self.addr).await.map_err(lost)?;
+        let fifo_path = match &self.keepalived.notify_fifo {
+            Some(p) => {
+                let check = conn
+                    .exec(
+                        &pool.privileged(&format!("test -p {}", shell_quote(p))),
+                        pool.timeout(),
+                    )
+                    .await
+                    .map_err(lost)?;
+                (check.status == Some(0)).then(|| p.clone())
+            }
+            None => None,
+        };
+        let mut fifo = match &fifo_path {
+            Some(p) => {
+                let cmd = format!("echo {FIFO_MARKER}; exec cat {}", shell_quote(p));
+                Some(
+                    conn.stream_lines(&pool.privileged(&cmd))
+                        .await
+                        .map_err(lost)?,
+                )
+            }
+            None => None,
+        };
+        let mut monitor = match &self.vip {
+            Some(_) => Some(
+                conn.stream_lines("exec ip -o monitor address")
+                    .await
+                    .map_err(lost)?,
+            ),
+            None => None,
+        };
+        if let Some(f) = fifo.as_mut() {
+            // Up to the marker, then until the backlog burst is over.
+            let marker = tokio::time::timeout(pool.timeout(), async {
+                while let Some(l) = f.recv().await {
+                    if l == FIFO_MARKER {
+                        return true;
+                    }
+                }
+                false
+            });
+            if !matches!(marker.await, Ok(true)) {
+                return Err(FetchError(format!(
+                    "{}: the notify FIFO could not be opened",
+                    self.addr.alias
+                )));
+            }
+            while let Ok(Some(_)) = tokio::time::timeout(BACKLOG_QUIET, f.recv()).await {}
+        }
+        let method = match (&fifo_path, &self.keepalived.notify_fifo) {
+            (Some(p), _) => format!("notify FIFO {p}"),
+            (None, Some(p)) => format!("ip monitor (no FIFO at {p})"),
+            (None, None) => "ip monitor".to_string(),
+        };
+        let send = |r: Result<VrrpSample, FetchError>| tx.send(self.update(r));
+        if send(Ok(VrrpSample::Following(method))).await.is_err() {
+            return Ok(());
+        }
+        if let Some(p) = self.vip_present(&conn, pool).await? {
+            if send(Ok(VrrpSample::Vip(p))).await.is_err() {
+                return Ok(());
+            }
+        }
+        if send(self.dump(&conn, pool).await.map(VrrpSample::Dump))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        let mut tick = tokio::time::interval(DUMP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tick.tick().await;
+        loop {
+            let sample = tokio::select! {
+                line = recv(&mut fifo) => match line {
+                    Some(l) => match keepalived::parse_fifo_line(&l) {
+                        Ok(ev) if ev.name == self.keepalived.instance && !ev.group => Ok(VrrpSample::Fifo(ev)),
+                        Ok(_) => continue,
+                        Err(e) => Err(FetchError::from(e)),
+                    },
+                    // keepalived closed the FIFO: it stopped. Say so now; the FIFO is
+                    // reopened once a dump finds keepalived running again.
+                    None => {
+                        fifo = None;
+                        tick.reset_after(KEEPALIVED_DOWN_RECHECK);
+                        self.dump(&conn, pool).await.map(VrrpSample::Dump)
+                    }
+                },
+                line = recv(&mut monitor) => match line {
+                    Some(l) => match keepalived::parse_monitor_line(&l) {
+                        Some(ch) if Some(&ch.address) == self.vip.as_ref() => {
+                            // Confirm the roles soon: a FIFO line may have gone to another
+                            // reader (only one reader gets each line).
+                            tick.reset_after(CONFIRM_AFTER_VIP_MOVE);
+                            Ok(VrrpSample::Vip(ch.added))
+                        }
+                        _ => continue,
+                    },
+                    None => return Err(FetchError(format!("{}: the ip monitor stream ended", self.addr.alias))),
+                },
+                _ = tick.tick() => {
+                    let dump = self.dump(&conn, pool).await;
+                    if fifo.is_none() && fifo_path.is_some() {
+                        if matches!(dump, Ok(Some(_))) {
+                            return Err(FetchError(format!("{}: keepalived is back; following its FIFO again", self.addr.alias)));
+                        }
+                        tick.reset_after(KEEPALIVED_DOWN_RECHECK);
+                    }
+                    dump.map(VrrpSample::Dump)
+                }
+            };
+            if send(sample).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The keepalived followers a profile asks for, with SSH addresses resolved through
+/// `~/.ssh/config`.
+pub fn targets(profile: &crate::config::profile::Profile) -> Vec<VrrpTarget> {
+    let ssh_config = crate::ssh::config::load_user_config();
+    profile
+        .balancers()
+        .enumerate()
+        .filter_map(|(index, b)| {
+            b.keepalived.as_ref().map(|k| VrrpTarget {
+                index,
+                addr: crate::ssh::config::resolve(&b.host, &profile.ssh, ssh_config.as_ref()),
+                keepalived: k.clone(),
+                vip: profile.vip.as_ref().map(|v| v.address.clone()),
+            })
+        })
+        .collect()
+}
+
+/// The SSH pool for these targets: credentials for every key they name (passphrases
+/// asked now, once), the profile's known_hosts.
+pub fn pool(profile: &crate::config::profile::Profile, targets: &[VrrpTarget]) -> Arc<Pool> {
+    let mut keys: Vec<std::path::PathBuf> = Vec::new();
+    for t in targets {
+        for k in t
+            .addr
+            .identity_files
+            .iter()
+            .chain(t.addr.jumps.iter().flat_map(|j| j.identity_files.iter()))
+        {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let creds = crate::ssh::Credentials::load(&keys, profile.ssh.password);
+    Arc::new(Pool::new(
+        creds,
+        crate::config::expand_home(&profile.ssh.known_hosts),
+        profile.timeout,
+        profile.ssh.sudo,
+    ))
+}
+
+/// Next line of an optional stream; pending forever when there is none.
+async fn recv(rx: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}

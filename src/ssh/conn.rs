@@ -1,0 +1,392 @@
+//! One SSH connection: connect (through ProxyJump hosts when configured), verify the host
+//! key, authenticate, then run commands or stream their output line by line.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::{
+    check_known_hosts_path, Error as KeyError, HashAlg, PrivateKeyWithHashAlg, PublicKey,
+    PublicKeyOrCertificate,
+};
+use russh::ChannelMsg;
+use tokio::sync::mpsc;
+
+use super::{Credentials, NodeAddr, SshError};
+use crate::sources::MAX_REPLY;
+
+/// What a remote command produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Exit status (None when the server sent none).
+    pub status: Option<u32>,
+}
+
+impl Output {
+    /// Stdout when the command exited 0, else an error with its stderr.
+    pub fn ok(self, what: &str) -> Result<String, SshError> {
+        if self.status == Some(0) {
+            Ok(self.stdout)
+        } else {
+            let err = crate::text::clip(self.stderr.lines().next().unwrap_or(""), 160);
+            Err(SshError::Command(format!(
+                "{what} failed (exit {}){}",
+                self.status.map_or("?".into(), |s| s.to_string()),
+                if err.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {err}")
+                }
+            )))
+        }
+    }
+}
+
+/// What the host-key check saw, kept to explain a refusal.
+#[derive(Debug, Clone)]
+enum KeyVerdict {
+    Unknown(PublicKey),
+    Changed(PublicKey, usize),
+    Error(String),
+}
+
+struct Verifier {
+    host: String,
+    port: u16,
+    known_hosts: std::path::PathBuf,
+    verdict: Arc<Mutex<Option<KeyVerdict>>>,
+}
+
+impl client::Handler for Verifier {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        offered: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let key = match offered {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(cert) => cert.public_key().clone().into(),
+        };
+        let verdict = match check_known_hosts_path(&self.host, self.port, &key, &self.known_hosts) {
+            Ok(true) => return Ok(true),
+            Ok(false) => KeyVerdict::Unknown(key),
+            Err(KeyError::KeyChanged { line }) => KeyVerdict::Changed(key, line),
+            Err(e) => KeyVerdict::Error(e.to_string()),
+        };
+        if let Ok(mut slot) = self.verdict.lock() {
+            *slot = Some(verdict);
+        }
+        Ok(false)
+    }
+}
+
+/// An authenticated connection to one node.
+pub struct Ssh {
+    handle: Handle<Verifier>,
+    /// Connections to jump hosts, kept alive as long as this one.
+    _jumps: Vec<Handle<Verifier>>,
+    /// Where it goes (for messages).
+    pub addr: NodeAddr,
+}
+
+fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+fn client_config(timeout: Duration) -> Arc<client::Config> {
+    Arc::new(client::Config {
+        // Keepalives find a dead link without waiting for TCP's own timeouts.
+        keepalive_interval: Some(Duration::from_secs(5).max(timeout)),
+        keepalive_max: 3,
+        inactivity_timeout: None,
+        ..client::Config::default()
+    })
+}
+
+impl Ssh {
+    /// Connects, verifies the host key against `known_hosts`, and authenticates.
+    pub async fn connect(
+        addr: &NodeAddr,
+        creds: &Credentials,
+        known_hosts: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<Ssh, SshError> {
+        let work = Self::connect_inner(addr, creds, known_hosts, timeout);
+        match tokio::time::timeout(timeout * (2 + addr.jumps.len() as u32), work).await {
+            Ok(r) => r,
+            Err(_) => Err(SshError::Timeout(format!(
+                "ssh {}@{}: no answer within {}",
+                addr.user,
+                addr.known_hosts_name(),
+                humantime::format_duration(timeout * 2)
+            ))),
+        }
+    }
+
+    async fn connect_inner(
+        addr: &NodeAddr,
+        creds: &Credentials,
+        known_hosts: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<Ssh, SshError> {
+        let mut jumps: Vec<Handle<Verifier>> = Vec::new();
+        let mut hops: Vec<&NodeAddr> = addr.jumps.iter().collect();
+        hops.push(addr);
+        let mut handle: Option<Handle<Verifier>> = None;
+        for hop in hops {
+            let verdict = Arc::new(Mutex::new(None));
+            let verifier = Verifier {
+                host: hop.hostname.clone(),
+                port: hop.port,
+                known_hosts: known_hosts.to_path_buf(),
+                verdict: verdict.clone(),
+            };
+            let connected = match handle.take() {
+                None => {
+                    client::connect(
+                        client_config(timeout),
+                        (hop.hostname.as_str(), hop.port),
+                        verifier,
+                    )
+                    .await
+                }
+                Some(prev) => {
+                    let channel = prev
+                        .channel_open_direct_tcpip(
+                            hop.hostname.clone(),
+                            u32::from(hop.port),
+                            "127.0.0.1",
+                            0,
+                        )
+                        .await
+                        .map_err(|e| {
+                            SshError::Connect(format!("jump to {}: {e}", hop.known_hosts_name()))
+                        })?;
+                    jumps.push(prev);
+                    client::connect_stream(client_config(timeout), channel.into_stream(), verifier)
+                        .await
+                }
+            };
+            let mut h = match connected {
+                Ok(h) => h,
+                Err(e) => {
+                    let seen = verdict.lock().ok().and_then(|v| v.clone());
+                    return Err(refusal(hop, known_hosts, seen, e));
+                }
+            };
+            authenticate(&mut h, hop, creds).await?;
+            handle = Some(h);
+        }
+        let handle = handle.ok_or_else(|| SshError::Connect("no host to connect to".into()))?;
+        Ok(Ssh {
+            handle,
+            _jumps: jumps,
+            addr: addr.clone(),
+        })
+    }
+
+    /// True once the connection is gone.
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// Runs `command` and collects its output, within `timeout`.
+    pub async fn exec(&self, command: &str, timeout: Duration) -> Result<Output, SshError> {
+        match tokio::time::timeout(timeout, self.exec_inner(command)).await {
+            Ok(r) => r,
+            Err(_) => Err(SshError::Timeout(format!(
+                "{}: `{}` gave no answer within {}",
+                self.addr.alias,
+                crate::text::clip(command, 40),
+                humantime::format_duration(timeout)
+            ))),
+        }
+    }
+
+    async fn exec_inner(&self, command: &str) -> Result<Output, SshError> {
+        let mut channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| self.lost(e))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| self.lost(e))?;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut status = None;
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, .. } => err.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                _ => {}
+            }
+            if out.len() + err.len() > MAX_REPLY {
+                return Err(SshError::Command(format!(
+                    "{}: output larger than {} MiB, cut off",
+                    self.addr.alias,
+                    MAX_REPLY >> 20
+                )));
+            }
+        }
+        Ok(Output {
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+            status,
+        })
+    }
+
+    /// Starts `command` and sends its stdout line by line; the receiver closes when the
+    /// command or the connection ends. Lines over 64 KiB are cut.
+    ///
+    /// The command runs on a pseudo-terminal so that closing the channel hangs it up: a
+    /// blocked reader (`cat` on a FIFO) dies with us instead of lingering on the node and
+    /// stealing lines from the next reader.
+    pub async fn stream_lines(&self, command: &str) -> Result<mpsc::Receiver<String>, SshError> {
+        let mut channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| self.lost(e))?;
+        let raw = [(russh::Pty::ECHO, 0), (russh::Pty::OPOST, 0)];
+        channel
+            .request_pty(false, "dumb", 200, 24, 0, 0, &raw)
+            .await
+            .map_err(|e| self.lost(e))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| self.lost(e))?;
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(async move {
+            let mut pending: Vec<u8> = Vec::new();
+            while let Some(msg) = channel.wait().await {
+                let ChannelMsg::Data { data } = msg else {
+                    continue;
+                };
+                pending.extend_from_slice(&data);
+                while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=nl).collect();
+                    let text = String::from_utf8_lossy(&line[..line.len() - 1])
+                        .trim_end_matches('\r')
+                        .to_string();
+                    if tx.send(text).await.is_err() {
+                        let _ = channel.close().await;
+                        return;
+                    }
+                }
+                if pending.len() > 64 * 1024 {
+                    pending.clear();
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    fn lost(&self, e: russh::Error) -> SshError {
+        SshError::Connect(format!("{}: connection lost: {e}", self.addr.alias))
+    }
+
+    /// The underlying handle, for interactive shells.
+    pub fn handle(&self) -> &Handle<impl client::Handler> {
+        &self.handle
+    }
+}
+
+fn refusal(
+    hop: &NodeAddr,
+    known_hosts: &std::path::Path,
+    seen: Option<KeyVerdict>,
+    e: russh::Error,
+) -> SshError {
+    let file = known_hosts.display().to_string();
+    let host = hop.known_hosts_name();
+    match seen {
+        Some(KeyVerdict::Unknown(key)) => SshError::UnknownHost {
+            fingerprint: fingerprint(&key),
+            line: format!("{host} {}", key.to_openssh().unwrap_or_default()),
+            host,
+            file,
+        },
+        Some(KeyVerdict::Changed(key, line_no)) => SshError::KeyChanged {
+            host,
+            file,
+            line_no,
+            fingerprint: fingerprint(&key),
+        },
+        Some(KeyVerdict::Error(why)) => {
+            SshError::Connect(format!("ssh {host}: cannot read {file}: {why}"))
+        }
+        None => SshError::Connect(format!("ssh {host}: {e}")),
+    }
+}
+
+async fn authenticate(
+    h: &mut Handle<Verifier>,
+    addr: &NodeAddr,
+    creds: &Credentials,
+) -> Result<(), SshError> {
+    let user = addr.user.clone();
+    let fail = |e: russh::Error| SshError::Auth(format!("ssh {}: {e}", addr.known_hosts_name()));
+    let rsa_hash = h.best_supported_rsa_hash().await.map_err(fail)?.flatten();
+    if creds.agent {
+        if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
+            if let Ok(ids) = agent.request_identities().await {
+                for id in ids {
+                    let key = id.public_key().into_owned();
+                    if let Ok(r) = h
+                        .authenticate_publickey_with(user.clone(), key, rsa_hash, &mut agent)
+                        .await
+                    {
+                        if r.success() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (_, key) in &creds.keys {
+        let r = h
+            .authenticate_publickey(
+                user.clone(),
+                PrivateKeyWithHashAlg::new(key.clone(), rsa_hash),
+            )
+            .await
+            .map_err(fail)?;
+        if r.success() {
+            return Ok(());
+        }
+    }
+    if let Some(pw) = &creds.password {
+        if h.authenticate_password(user.clone(), pw.clone())
+            .await
+            .map_err(fail)?
+            .success()
+        {
+            return Ok(());
+        }
+    }
+    let mut why = format!(
+        "ssh {}@{}: authentication refused (tried {}{} key(s){})",
+        user,
+        addr.known_hosts_name(),
+        if creds.agent { "ssh-agent, " } else { "" },
+        creds.keys.len(),
+        if creds.password.is_some() {
+            ", password"
+        } else {
+            ""
+        }
+    );
+    if let Some(n) = creds.notes.first() {
+        why.push_str(&format!("; {n}"));
+    }
+    Err(SshError::Auth(why))
+}

@@ -1,0 +1,102 @@
+//! One connection per node, shared by every command and stream, re-made with backoff when
+//! it drops. A node that keeps failing is not hammered: callers get the last error until
+//! the backoff has passed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use super::{Credentials, NodeAddr, Ssh, SshError};
+
+/// First retry delay after a failed connection.
+const BACKOFF_START: Duration = Duration::from_millis(500);
+/// Longest delay between retries.
+const BACKOFF_MAX: Duration = Duration::from_secs(15);
+
+#[derive(Default)]
+struct Slot {
+    conn: Option<Arc<Ssh>>,
+    failed: Option<(Instant, Duration, SshError)>,
+}
+
+/// Shared SSH connections, keyed by node alias.
+pub struct Pool {
+    creds: Credentials,
+    known_hosts: PathBuf,
+    timeout: Duration,
+    /// Prefix privileged commands with `sudo -n`.
+    pub sudo: bool,
+    slots: Mutex<HashMap<String, Arc<Mutex<Slot>>>>,
+}
+
+impl Pool {
+    /// A pool using these credentials and known_hosts file.
+    pub fn new(creds: Credentials, known_hosts: PathBuf, timeout: Duration, sudo: bool) -> Pool {
+        Pool {
+            creds,
+            known_hosts,
+            timeout,
+            sudo,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The live connection to `addr`, connecting if needed.
+    pub async fn get(&self, addr: &NodeAddr) -> Result<Arc<Ssh>, SshError> {
+        let slot = {
+            let mut slots = self.slots.lock().await;
+            slots.entry(addr.alias.clone()).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(c) = slot.conn.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        slot.conn = None;
+        if let Some((at, wait, err)) = &slot.failed {
+            // Host-key refusals are final until the operator acts: never retry them fast.
+            if at.elapsed() < *wait {
+                return Err(err.clone());
+            }
+        }
+        match Ssh::connect(addr, &self.creds, &self.known_hosts, self.timeout).await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                slot.conn = Some(c.clone());
+                slot.failed = None;
+                Ok(c)
+            }
+            Err(e) => {
+                let wait = match (&e, &slot.failed) {
+                    (SshError::UnknownHost { .. } | SshError::KeyChanged { .. }, _) => BACKOFF_MAX,
+                    (_, Some((_, w, _))) => (*w * 2).min(BACKOFF_MAX),
+                    (_, None) => BACKOFF_START,
+                };
+                slot.failed = Some((Instant::now(), wait, e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Wraps a command for privileged execution (`sudo -n sh -c '…'` when configured).
+    pub fn privileged(&self, command: &str) -> String {
+        if self.sudo {
+            format!("sudo -n sh -c {}", super::shell_quote(command))
+        } else {
+            command.to_string()
+        }
+    }
+
+    /// Runs a command on `addr` with the pool's timeout.
+    pub async fn exec(&self, addr: &NodeAddr, command: &str) -> Result<super::Output, SshError> {
+        let conn = self.get(addr).await?;
+        conn.exec(command, self.timeout).await
+    }
+
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
