@@ -123,7 +123,7 @@ fn state_dir() -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-/// Wall-clock time (Unix seconds) of the last "Entering MASTER STATE" in a node's
+/// Wall-clock time (Unix seconds) of the first "Entering MASTER STATE" in a node's
 /// timestamped keepalived log, after `after`.
 fn entered_master(node: &str, after: f64) -> Option<f64> {
     let log =
@@ -131,8 +131,7 @@ fn entered_master(node: &str, after: f64) -> Option<f64> {
     log.lines()
         .filter(|l| l.contains("Entering MASTER STATE"))
         .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
-        .filter(|t| *t > after)
-        .last()
+        .find(|t| *t > after)
 }
 
 fn unix_now() -> f64 {
