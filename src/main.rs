@@ -74,6 +74,16 @@ enum Command {
         #[arg(long, conflicts_with = "profile")]
         demo: bool,
     },
+    /// Follow the nginx balancers' access logs over SSH for a while and print per-backend
+    /// traffic: requests, req/s, 5xx/s and p50/p95/p99 upstream response time.
+    Traffic {
+        /// How long to follow the logs.
+        #[arg(long = "for", default_value = "10s", value_parser = humantime::parse_duration)]
+        period: std::time::Duration,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a profile, theme and keymap and print what lbdeck would watch.
     Check,
 }
@@ -219,6 +229,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 println!("{text}");
             } else {
                 print!("{}", lbdeck::status::human(&report));
+            }
+        }
+        Some(Command::Traffic { period, json }) => {
+            let (profile, _) = load_profile(&cli)?;
+            let report = lbdeck::status::traffic(&profile, *period).await;
+            if *json {
+                let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
+                println!("{text}");
+            } else {
+                print!("{}", lbdeck::status::traffic_human(&report));
             }
         }
         Some(Command::Check) => {

@@ -192,7 +192,8 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
 pub async fn collect(profile: &Profile, file: Option<String>) -> Report {
     let mut cluster = Cluster::new(profile);
     let vrrp = crate::sources::vrrp::targets(profile);
-    let pool = (!vrrp.is_empty()).then(|| crate::sources::vrrp::pool(profile, &vrrp));
+    let pool = (!vrrp.is_empty())
+        .then(|| crate::ssh::pool::for_profile(profile, vrrp.iter().map(|t| &t.addr)));
     let keepalived = async {
         match &pool {
             Some(pool) => futures::future::join_all(vrrp.iter().map(|t| t.once(pool)))
@@ -271,6 +272,98 @@ pub fn human(r: &Report) -> String {
         for a in &r.alerts {
             out.push_str(&format!("  {:?}: {}\n", a.level, a.text));
         }
+    }
+    crate::text::sanitize_multiline(&out)
+}
+
+/// `lbdeck traffic`: per-backend traffic from the nginx access logs over a period.
+#[derive(Debug, Serialize)]
+pub struct TrafficReport {
+    /// How long the logs were followed, seconds.
+    pub seconds: f64,
+    /// Per balancer name: per-backend numbers.
+    pub balancers:
+        std::collections::BTreeMap<String, Vec<crate::sources::access_log::BackendTraffic>>,
+    /// Per balancer name: why its log could not be followed.
+    pub errors: std::collections::BTreeMap<String, String>,
+}
+
+/// Follows every nginx balancer's access log for `period` and summarises it.
+pub async fn traffic(profile: &Profile, period: std::time::Duration) -> TrafficReport {
+    let logs = crate::sources::access_log::targets(profile);
+    let names: Vec<String> = profile.balancers().map(|b| b.name.clone()).collect();
+    let mut report = TrafficReport {
+        seconds: period.as_secs_f64(),
+        balancers: Default::default(),
+        errors: Default::default(),
+    };
+    if logs.is_empty() {
+        report.errors.insert(
+            "profile".into(),
+            "no nginx balancer with access_log in this profile".into(),
+        );
+        return report;
+    }
+    let pool = crate::ssh::pool::for_profile(profile, logs.iter().map(|t| &t.addr));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let tasks: Vec<_> = logs
+        .into_iter()
+        .map(|t| {
+            tokio::spawn(t.follow(
+                pool.clone(),
+                tx.clone(),
+                std::time::Duration::from_millis(250),
+            ))
+        })
+        .collect();
+    drop(tx);
+    let deadline = tokio::time::Instant::now() + period;
+    while let Ok(Some(update)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        if let crate::sources::SourceUpdate::Traffic { index, result, .. } = update {
+            let name = names.get(index).cloned().unwrap_or_default();
+            match result {
+                Ok(list) => {
+                    report.errors.remove(&name);
+                    report.balancers.insert(name, list);
+                }
+                Err(e) => {
+                    report.errors.insert(name, e.0);
+                }
+            }
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+    report
+}
+
+/// The traffic report as a table.
+pub fn traffic_human(r: &TrafficReport) -> String {
+    let mut out = format!(
+        "per-backend traffic from the access logs over {:.0} s\n",
+        r.seconds
+    );
+    for (lb, list) in &r.balancers {
+        out.push_str(&format!(
+            "\n{lb}\nBACKEND                REQUESTS  REQ/S    5XX/S   P50ms   P95ms   P99ms\n"
+        ));
+        for t in list {
+            let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+            out.push_str(&format!(
+                "{:<22} {:>8} {:>7.1} {:>8.2} {:>7} {:>7} {:>7}\n",
+                t.addr,
+                t.requests,
+                t.req_rate,
+                t.err_rate,
+                ms(t.p50_ms),
+                ms(t.p95_ms),
+                ms(t.p99_ms)
+            ));
+        }
+    }
+    for (lb, e) in &r.errors {
+        out.push_str(&format!("\n{lb}: {e}\n"));
     }
     crate::text::sanitize_multiline(&out)
 }

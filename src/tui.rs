@@ -54,10 +54,9 @@ fn setup() -> io::Result<Term> {
 /// Runs the console until the operator quits or SIGTERM/SIGHUP arrives.
 pub async fn run(mut app: App, profile: &Profile) -> anyhow::Result<()> {
     // Credentials first: a key passphrase is asked on the plain terminal, once.
-    let vrrp = crate::sources::vrrp::targets(profile);
-    let pool = (!vrrp.is_empty()).then(|| crate::sources::vrrp::pool(profile, &vrrp));
+    let remote = Remote::for_profile(profile);
     let mut term = setup()?;
-    let result = run_loop(&mut app, profile, &mut term, vrrp, pool).await;
+    let result = run_loop(&mut app, profile, &mut term, remote).await;
     restore();
     result
 }
@@ -66,20 +65,12 @@ async fn run_loop(
     app: &mut App,
     profile: &Profile,
     term: &mut Term,
-    vrrp: Vec<crate::sources::vrrp::VrrpTarget>,
-    pool: Option<std::sync::Arc<crate::ssh::Pool>>,
+    remote: Remote,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let (tx, mut rx) = mpsc::channel(4096);
     let poller = Poller::spawn(profile, tx.clone());
-    let followers: Vec<tokio::task::JoinHandle<()>> = match pool {
-        Some(pool) => vrrp
-            .into_iter()
-            .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone())))
-            .collect(),
-        None => Vec::new(),
-    };
-    let _stop_followers = AbortOnDrop(followers);
+    let _stop_followers = AbortOnDrop(remote.spawn(&tx, profile.poll_interval));
     drop(tx);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -177,6 +168,54 @@ impl Timeline {
             }
         }
         self.written = log.total();
+    }
+}
+
+/// What lbdeck follows over SSH: keepalived on each balancer, nginx access logs.
+pub struct Remote {
+    /// keepalived followers.
+    pub vrrp: Vec<crate::sources::vrrp::VrrpTarget>,
+    /// Access-log followers.
+    pub logs: Vec<crate::sources::access_log::LogTarget>,
+    /// The shared connections (None when nothing is followed over SSH).
+    pub pool: Option<std::sync::Arc<crate::ssh::Pool>>,
+}
+
+impl Remote {
+    /// The followers a profile asks for, with credentials loaded (a passphrase may be
+    /// asked on the terminal, so call this before the screen is taken).
+    pub fn for_profile(profile: &Profile) -> Remote {
+        let vrrp = crate::sources::vrrp::targets(profile);
+        let logs = crate::sources::access_log::targets(profile);
+        let nodes = vrrp
+            .iter()
+            .map(|t| &t.addr)
+            .chain(logs.iter().map(|t| &t.addr));
+        let pool = (!vrrp.is_empty() || !logs.is_empty())
+            .then(|| crate::ssh::pool::for_profile(profile, nodes));
+        Remote { vrrp, logs, pool }
+    }
+
+    /// Starts every follower.
+    pub fn spawn(
+        self,
+        tx: &mpsc::Sender<crate::sources::SourceUpdate>,
+        every: Duration,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let Some(pool) = self.pool else {
+            return Vec::new();
+        };
+        let mut out: Vec<tokio::task::JoinHandle<()>> = self
+            .vrrp
+            .into_iter()
+            .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone())))
+            .collect();
+        out.extend(
+            self.logs
+                .into_iter()
+                .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone(), every))),
+        );
+        out
     }
 }
 

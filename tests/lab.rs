@@ -116,6 +116,82 @@ fn lab_suite() {
     failover_by_track_file_shows_on_screen();
     killing_keepalived_on_the_master_shows_the_new_master();
     split_brain_raises_the_alarm_and_healing_clears_it();
+    access_log_traffic_matches_the_backends_own_logs();
+}
+
+/// Requests each backend's own nginx logged so far.
+fn backend_log_counts() -> Vec<usize> {
+    ["web1", "web2", "web3"]
+        .iter()
+        .map(|w| {
+            std::fs::read_to_string(format!(
+                "{}/nodes/{w}/var/log/nginx/access.log",
+                state_dir()
+            ))
+            .map(|s| s.lines().filter(|l| l.contains("\"GET / ")).count())
+            .unwrap_or(0)
+        })
+        .collect()
+}
+
+fn access_log_traffic_matches_the_backends_own_logs() {
+    let before = backend_log_counts();
+    let watcher = std::thread::spawn(|| {
+        Command::new(root().join("scripts/lab"))
+            .args([
+                "admin",
+                bin(),
+                "traffic",
+                "--profile",
+                "lab",
+                "--for",
+                "12s",
+                "--json",
+            ])
+            .current_dir(root())
+            .env("HOME", std::env::temp_dir())
+            .output()
+            .expect("lbdeck traffic")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    lab_ok(&["traffic", "600", "8", "80"]);
+    let out = watcher.join().expect("watcher");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = backend_log_counts();
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let lb1 = v["balancers"]["lb1"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no lb1 traffic: {v:#}"));
+    let mut total = 0;
+    for (i, addr) in ["10.77.0.21:80", "10.77.0.22:80", "10.77.0.23:80"]
+        .iter()
+        .enumerate()
+    {
+        let ours = lb1
+            .iter()
+            .find(|t| t["addr"] == *addr)
+            .and_then(|t| t["requests"].as_u64())
+            .unwrap_or(0) as f64;
+        let theirs = (after[i] - before[i]) as f64;
+        total += after[i] - before[i];
+        eprintln!("access log: {addr}: lbdeck counted {ours}, the backend logged {theirs}");
+        assert!(theirs > 0.0, "no traffic reached {addr}");
+        assert!(
+            (ours - theirs).abs() <= theirs * 0.05,
+            "{addr}: lbdeck {ours} vs backend {theirs}"
+        );
+        let t = lb1.iter().find(|t| t["addr"] == *addr).expect("entry");
+        assert!(
+            t["p50_ms"].is_number() && t["p95_ms"].is_number() && t["p99_ms"].is_number(),
+            "{t}"
+        );
+        assert!(t["p50_ms"].as_f64() <= t["p99_ms"].as_f64());
+    }
+    assert!(total >= 300, "the load reached the backends: {total}");
 }
 
 fn state_dir() -> String {

@@ -177,9 +177,13 @@ pub struct BalancerSettings {
     /// nginx: the file holding the upstream block (for draining).
     #[serde(default)]
     pub upstream_file: Option<String>,
-    /// nginx: the access log with upstream fields (per-backend traffic).
+    /// nginx: the access log with upstream fields, followed over SSH for per-backend
+    /// traffic.
     #[serde(default)]
     pub access_log: Option<String>,
+    /// nginx: that log's `log_format` (default: lbdeck's recommended format).
+    #[serde(default)]
+    pub access_log_format: Option<String>,
     /// keepalived on this node.
     #[serde(default)]
     pub keepalived: Option<KeepalivedSettings>,
@@ -453,6 +457,18 @@ impl Profile {
         }
         if self.timeout.is_zero() {
             return Err(ConfigError::file(file, "timeout must be greater than zero"));
+        }
+        for b in &self.balancers {
+            if let Some(f) = &b.get_ref().access_log_format {
+                if let Err(e) = crate::sources::access_log::LogFormat::parse(f) {
+                    return Err(ConfigError::at(
+                        file,
+                        text,
+                        b.span(),
+                        format!("access_log_format: {e}"),
+                    ));
+                }
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for b in &self.balancers {

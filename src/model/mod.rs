@@ -109,6 +109,8 @@ pub struct Balancer {
     pub conn_history: History,
     /// Restarts seen (a counter going backwards).
     pub restarts: u32,
+    /// The access-log follower's bookkeeping (nginx with `access_log`).
+    pub traffic: Freshness,
     /// keepalived on this node, when the profile has a keepalived block.
     pub vrrp: Option<vrrp::VrrpView>,
     requests: Counter,
@@ -161,6 +163,14 @@ pub struct ServerView {
     pub responses: [Option<u64>; 3],
     /// Average response time, ms.
     pub latency_ms: Option<u64>,
+    /// 5xx answers per second (access log).
+    pub err_rate: Option<f64>,
+    /// Upstream response time percentiles over the window, ms (access log).
+    pub p50_ms: Option<f64>,
+    /// 95th percentile, ms.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile, ms.
+    pub p99_ms: Option<f64>,
     #[serde(skip)]
     counter: Counter,
 }
@@ -232,15 +242,38 @@ impl Backend {
             .filter_map(|v| v.responses[class]))
     }
 
-    /// Highest balancer-measured latency, else our probe's.
+    /// The latency to show: the highest p95 from an access log, else the highest
+    /// balancer-measured average, else our probe's.
     pub fn latency_ms(&self) -> Option<f64> {
+        let p95 = self
+            .views
+            .iter()
+            .flatten()
+            .filter_map(|v| v.p95_ms)
+            .reduce(f64::max);
+        p95.or_else(|| {
+            self.views
+                .iter()
+                .flatten()
+                .filter_map(|v| v.latency_ms)
+                .max()
+                .map(|v| v as f64)
+        })
+        .or_else(|| self.probe.map(|p| p.latency.as_secs_f64() * 1000.0))
+    }
+
+    /// A percentile (50, 95 or 99) from the access logs: the highest over balancers.
+    pub fn percentile_ms(&self, p: u8) -> Option<f64> {
+        let pick = |v: &ServerView| match p {
+            50 => v.p50_ms,
+            95 => v.p95_ms,
+            _ => v.p99_ms,
+        };
         self.views
             .iter()
             .flatten()
-            .filter_map(|v| v.latency_ms)
-            .max()
-            .map(|v| v as f64)
-            .or_else(|| self.probe.map(|p| p.latency.as_secs_f64() * 1000.0))
+            .filter_map(pick)
+            .reduce(f64::max)
     }
 
     /// The worst state any balancer reports (DOWN > MAINT > DRAIN > NOLB > UP).
@@ -345,6 +378,7 @@ impl Cluster {
                 req_history: History::default(),
                 conn_history: History::default(),
                 restarts: 0,
+                traffic: Freshness::default(),
                 vrrp: b.keepalived.as_ref().map(|_| vrrp::VrrpView::default()),
                 requests: Counter::default(),
                 uptime: None,
@@ -395,6 +429,9 @@ impl Cluster {
                 self.apply_balancer(index, at, result, wall)
             }
             SourceUpdate::Vrrp { index, at, result } => self.apply_vrrp(index, at, result, wall),
+            SourceUpdate::Traffic { index, at, result } => {
+                self.apply_traffic(index, at, result, wall)
+            }
             SourceUpdate::Health { index, at, result } => {
                 self.apply_health(index, at, result, wall)
             }
@@ -582,7 +619,7 @@ impl Cluster {
                 req_rate: None,
                 responses: [row.hrsp[1], row.hrsp[3], row.hrsp[4]],
                 latency_ms: row.rtime.filter(|_| row.responses().unwrap_or(0) > 0),
-                counter: Counter::default(),
+                ..ServerView::default()
             };
             let total = row.responses().or(row.stot);
             self.set_view(index, &row.svname, &row.addr, view, total, at, wall);
@@ -633,10 +670,107 @@ impl Cluster {
                     Some(p.responses.s5xx),
                 ],
                 latency_ms: p.response_time,
-                counter: Counter::default(),
+                ..ServerView::default()
             };
             let server = p.server.clone();
             self.set_view(index, &server, &server, view, Some(p.requests), at, wall);
+        }
+    }
+
+    /// The backend a balancer means by `name`/`addr`: by name, then by address, else a
+    /// newly discovered one.
+    fn backend_index(&mut self, name: &str, addr: &str) -> usize {
+        if let Some(i) = self.index.get(name).copied().or_else(|| {
+            self.backends
+                .iter()
+                .position(|b| !addr.is_empty() && b.address == addr)
+        }) {
+            return i;
+        }
+        let clean = clip(name, 32);
+        self.backends.push(Backend::new(
+            clean.clone(),
+            clip(addr, 48),
+            false,
+            self.balancers.len(),
+        ));
+        let i = self.backends.len() - 1;
+        self.index.insert(clean, i);
+        i
+    }
+
+    /// Applies a window of access-log traffic from nginx balancer `index`: every backend
+    /// it knows gets its numbers (0 when the log named it not at all).
+    fn apply_traffic(
+        &mut self,
+        index: usize,
+        at: Instant,
+        result: Result<Vec<crate::sources::access_log::BackendTraffic>, crate::sources::FetchError>,
+        wall: chrono::DateTime<chrono::Local>,
+    ) {
+        let Some(lb) = self.balancers.get_mut(index) else {
+            return;
+        };
+        let name = lb.name.clone();
+        let list = match result {
+            Ok(l) => {
+                if lb.traffic.failing().is_some() {
+                    self.events.push(
+                        wall,
+                        Level::Ok,
+                        &name,
+                        format!("{name} access log followed again"),
+                    );
+                }
+                lb.traffic.ok(at);
+                l
+            }
+            Err(e) => {
+                if lb.traffic.failing().is_none() {
+                    self.events.push(
+                        wall,
+                        Level::Warn,
+                        &name,
+                        format!("{name} access log: {}", clip(&e.0, 200)),
+                    );
+                }
+                lb.traffic.err(at, clip(&e.0, 200));
+                return;
+            }
+        };
+        let mut touched = vec![false; self.backends.len()];
+        for t in &list {
+            let bi = self.backend_index(&t.addr, &t.addr);
+            touched.resize(self.backends.len(), false);
+            touched[bi] = true;
+            let view = self.backends[bi].views[index].get_or_insert_with(ServerView::default);
+            view.req_rate = Some(t.req_rate);
+            view.err_rate = Some(t.err_rate);
+            view.responses = [
+                Some(t.responses[0]),
+                Some(t.responses[1]),
+                Some(t.responses[2]),
+            ];
+            view.p50_ms = t.p50_ms;
+            view.p95_ms = t.p95_ms;
+            view.p99_ms = t.p99_ms;
+        }
+        for (bi, b) in self.backends.iter_mut().enumerate() {
+            if !touched.get(bi).copied().unwrap_or(false) && b.configured {
+                let view = b.views[index].get_or_insert_with(ServerView::default);
+                view.req_rate = Some(0.0);
+                view.err_rate = Some(0.0);
+                view.responses = [Some(0), Some(0), Some(0)];
+                view.p50_ms = None;
+                view.p95_ms = None;
+                view.p99_ms = None;
+            }
+        }
+        if index == 0 {
+            for b in &mut self.backends {
+                let rate: f64 = b.views.iter().flatten().filter_map(|v| v.req_rate).sum();
+                b.req_history.push(rate.round() as u64);
+            }
         }
     }
 
@@ -653,22 +787,7 @@ impl Cluster {
         at: Instant,
         wall: chrono::DateTime<chrono::Local>,
     ) {
-        let bi = match self.index.get(name).copied().or_else(|| {
-            self.backends
-                .iter()
-                .position(|b| !addr.is_empty() && b.address == addr)
-        }) {
-            Some(i) => i,
-            None => {
-                let n = self.balancers.len();
-                let clean = clip(name, 32);
-                self.backends
-                    .push(Backend::new(clean.clone(), clip(addr, 48), false, n));
-                let i = self.backends.len() - 1;
-                self.index.insert(clean, i);
-                i
-            }
-        };
+        let bi = self.backend_index(name, addr);
         let lb_name = self.balancers[index].name.clone();
         let backend = &mut self.backends[bi];
         let previous = backend.views[index].take();

@@ -2,6 +2,7 @@
 //! from the real daemon; this module fetches them with timeouts and runs one polling task
 //! per target, sending results (errors included) to the app as [`SourceUpdate`]s.
 
+pub mod access_log;
 pub mod haproxy;
 pub mod health;
 pub mod keepalived;
@@ -149,6 +150,15 @@ pub enum SourceUpdate {
         /// What was learned, or why nothing could be.
         result: Result<vrrp::VrrpSample, FetchError>,
     },
+    /// Per-backend traffic from balancer `index`'s access log (nginx).
+    Traffic {
+        /// Profile order.
+        index: usize,
+        /// When the window was summarised.
+        at: Instant,
+        /// Per-backend numbers, or why there are none.
+        result: Result<Vec<access_log::BackendTraffic>, FetchError>,
+    },
     /// The end-to-end check through the VIP.
     Vip {
         /// When the answer arrived.
@@ -165,6 +175,7 @@ impl SourceUpdate {
             SourceUpdate::Balancer { at, .. }
             | SourceUpdate::Health { at, .. }
             | SourceUpdate::Vrrp { at, .. }
+            | SourceUpdate::Traffic { at, .. }
             | SourceUpdate::Vip { at, .. } => *at,
         }
     }

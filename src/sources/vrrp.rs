@@ -297,31 +297,6 @@ pub fn targets(profile: &crate::config::profile::Profile) -> Vec<VrrpTarget> {
         .collect()
 }
 
-/// The SSH pool for these targets: credentials for every key they name (passphrases
-/// asked now, once), the profile's known_hosts.
-pub fn pool(profile: &crate::config::profile::Profile, targets: &[VrrpTarget]) -> Arc<Pool> {
-    let mut keys: Vec<std::path::PathBuf> = Vec::new();
-    for t in targets {
-        for k in t
-            .addr
-            .identity_files
-            .iter()
-            .chain(t.addr.jumps.iter().flat_map(|j| j.identity_files.iter()))
-        {
-            if !keys.contains(k) {
-                keys.push(k.clone());
-            }
-        }
-    }
-    let creds = crate::ssh::Credentials::load(&keys, profile.ssh.password);
-    Arc::new(Pool::new(
-        creds,
-        crate::config::expand_home(&profile.ssh.known_hosts),
-        profile.timeout,
-        profile.ssh.sudo,
-    ))
-}
-
 /// Next line of an optional stream; pending forever when there is none.
 async fn recv(rx: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
     match rx {

@@ -22,6 +22,33 @@ struct Slot {
     failed: Option<(Instant, Duration, SshError)>,
 }
 
+/// The SSH pool for a profile's nodes: credentials for every key they name (passphrases
+/// asked now, once), the profile's known_hosts and timeout.
+pub fn for_profile<'a>(
+    profile: &crate::config::profile::Profile,
+    nodes: impl Iterator<Item = &'a NodeAddr>,
+) -> Arc<Pool> {
+    let mut keys: Vec<PathBuf> = Vec::new();
+    for n in nodes {
+        for k in n
+            .identity_files
+            .iter()
+            .chain(n.jumps.iter().flat_map(|j| j.identity_files.iter()))
+        {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let creds = Credentials::load(&keys, profile.ssh.password);
+    Arc::new(Pool::new(
+        creds,
+        crate::config::expand_home(&profile.ssh.known_hosts),
+        profile.timeout,
+        profile.ssh.sudo,
+    ))
+}
+
 /// Shared SSH connections, keyed by node alias.
 pub struct Pool {
     creds: Credentials,

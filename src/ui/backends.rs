@@ -60,6 +60,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
     }
     header.extend(["5xx", "latency"].map(String::from));
     widths.extend([Constraint::Length(5), Constraint::Length(8)]);
+    // Access-log percentiles, when some balancer provides them and there is room.
+    let show_pct = width >= 140
+        && app
+            .cluster
+            .backends
+            .iter()
+            .any(|b| b.percentile_ms(50).is_some());
+    if show_pct {
+        header.extend(["p50", "p95", "p99"].map(String::from));
+        widths.extend([
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(8),
+        ]);
+    }
 
     let selected = app.ui.selected_backend.as_ref().and_then(|name| {
         rows_idx
@@ -127,6 +142,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
             };
             cells.push(Cell::from(Span::styled(count(fives), fives_style)));
             cells.push(Cell::from(Span::styled(millis(b.latency_ms()), numbers)));
+            if show_pct {
+                for p in [50, 95, 99] {
+                    cells.push(Cell::from(Span::styled(
+                        millis(b.percentile_ms(p)),
+                        numbers,
+                    )));
+                }
+            }
             Row::new(cells)
         })
         .collect();
@@ -214,7 +237,8 @@ fn health_span(app: &App, b: &Backend, limit: std::time::Duration) -> Span<'stat
 fn state_span(app: &App, state: Option<ServerState>, stale: bool, reported: bool) -> Span<'static> {
     let t = &app.theme;
     let Some(s) = state else {
-        return Span::styled(if reported { "?" } else { "—" }, t.muted);
+        // Reported without a state: nginx open source only has traffic numbers.
+        return Span::styled(if reported { "·" } else { "—" }, t.muted);
     };
     if stale {
         return Span::styled(s.label(), t.stale);

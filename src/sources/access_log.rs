@@ -1,0 +1,467 @@
+//! Per-backend traffic for open-source nginx, which has no per-upstream counters: its
+//! access log is followed over SSH (`tail -F`, so rotation is survived) and each line's
+//! `$upstream_addr`, `$upstream_status` and `$upstream_response_time` — one value per
+//! attempt — are counted per backend over a sliding window.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::ParseError;
+
+/// The log format lbdeck recommends (nginx `log_format lbdeck …`): combined plus the
+/// upstream fields, quoted so multi-attempt values stay one field.
+pub const DEFAULT_FORMAT: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" ua="$upstream_addr" us="$upstream_status" urt="$upstream_response_time" rt=$request_time"#;
+
+/// How long the sliding window for counts and percentiles is.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Rates are taken over this recent part of the window, so they follow changes (a
+/// drained backend falls to 0 within seconds) like the balancers' own req/s.
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Most samples kept per backend: bounds memory at high request rates (percentiles then
+/// describe the most recent requests).
+const MAX_SAMPLES: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Var(String),
+}
+
+/// A compiled nginx `log_format`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFormat {
+    parts: Vec<Part>,
+}
+
+impl LogFormat {
+    /// Compiles a format; it must contain `$upstream_addr`.
+    pub fn parse(format: &str) -> Result<LogFormat, ParseError> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut chars = format.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '$' {
+                let braced = chars.peek() == Some(&'{');
+                if braced {
+                    chars.next();
+                }
+                let mut name = String::new();
+                while let Some(&n) = chars.peek() {
+                    if n.is_ascii_alphanumeric() || n == '_' {
+                        name.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                if braced && chars.next() != Some('}') {
+                    return Err(ParseError::new("log format", format!("unclosed ${{{name}")));
+                }
+                if !lit.is_empty() {
+                    parts.push(Part::Literal(std::mem::take(&mut lit)));
+                }
+                if let Some(Part::Var(prev)) = parts.last() {
+                    return Err(ParseError::new(
+                        "log format",
+                        format!("${prev} and ${name} touch: put a separator between them"),
+                    ));
+                }
+                parts.push(Part::Var(name));
+            } else {
+                lit.push(c);
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Literal(lit));
+        }
+        if !parts
+            .iter()
+            .any(|p| *p == Part::Var("upstream_addr".into()))
+        {
+            return Err(ParseError::new(
+                "log format",
+                "needs $upstream_addr to count traffic per backend",
+            ));
+        }
+        Ok(LogFormat { parts })
+    }
+
+    /// Splits a log line into variable values; None when it does not match the format.
+    pub fn fields<'a>(&self, line: &'a str) -> Option<HashMap<&str, &'a str>> {
+        let mut out = HashMap::new();
+        let mut rest = line;
+        for (i, part) in self.parts.iter().enumerate() {
+            match part {
+                Part::Literal(l) => rest = rest.strip_prefix(l.as_str())?,
+                Part::Var(name) => {
+                    let value = match self.parts.get(i + 1) {
+                        Some(Part::Literal(next)) => {
+                            let end = rest.find(next.as_str())?;
+                            &rest[..end]
+                        }
+                        _ => rest,
+                    };
+                    out.insert(name.as_str(), value);
+                    rest = &rest[value.len()..];
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Reads one log line: the upstream attempts it records.
+    pub fn parse_line(&self, line: &str) -> Option<LogLine> {
+        let f = self.fields(line)?;
+        let addrs = split_attempts(f.get("upstream_addr")?);
+        let statuses = f
+            .get("upstream_status")
+            .map(|s| split_attempts(s))
+            .unwrap_or_default();
+        let times = f
+            .get("upstream_response_time")
+            .map(|s| split_attempts(s))
+            .unwrap_or_default();
+        let attempts = addrs
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.contains(':') && **a != "-")
+            .map(|(i, a)| Attempt {
+                addr: a.to_string(),
+                status: statuses.get(i).and_then(|s| s.parse().ok()),
+                seconds: times.get(i).and_then(|s| s.parse().ok()),
+            })
+            .collect();
+        Some(LogLine {
+            attempts,
+            request_time: f.get("request_time").and_then(|s| s.parse().ok()),
+        })
+    }
+}
+
+/// Multi-attempt values: `a, b` (retries) and `a : b` (internal redirects); nginx
+/// always writes the separators with spaces, so `host:port` stays whole.
+fn split_attempts(s: &str) -> Vec<&str> {
+    s.split(" : ")
+        .flat_map(|group| group.split(", "))
+        .map(str::trim)
+        .collect()
+}
+
+/// One attempt at an upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// `host:port` of the backend tried.
+    pub addr: String,
+    /// Its status (502 when nginx could not connect).
+    pub status: Option<u16>,
+    /// `$upstream_response_time` for it, seconds.
+    pub seconds: Option<f64>,
+}
+
+/// What one log line says about upstreams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    /// Attempts in order; the last one served the response.
+    pub attempts: Vec<Attempt>,
+    /// `$request_time`, seconds.
+    pub request_time: Option<f64>,
+}
+
+/// Per-backend numbers over the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackendTraffic {
+    /// Backend `host:port`.
+    pub addr: String,
+    /// Attempts in the window.
+    pub requests: u64,
+    /// Attempts per second over the last [`RATE_WINDOW`] (or since following began).
+    pub req_rate: f64,
+    /// 5xx answers per second over the same span.
+    pub err_rate: f64,
+    /// 2xx, 4xx, 5xx attempts in the window.
+    pub responses: [u64; 3],
+    /// Upstream response time percentiles, ms.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile, ms.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile, ms.
+    pub p99_ms: Option<f64>,
+}
+
+/// Sliding-window counters per backend.
+#[derive(Debug, Default)]
+pub struct Window {
+    samples: HashMap<String, VecDeque<(Instant, u16, Option<f64>)>>,
+    started: Option<Instant>,
+}
+
+impl Window {
+    /// Counts a log line seen at `at`.
+    pub fn add(&mut self, line: &LogLine, at: Instant) {
+        self.started.get_or_insert(at);
+        for a in &line.attempts {
+            let q = self.samples.entry(a.addr.clone()).or_default();
+            if q.len() == MAX_SAMPLES {
+                q.pop_front();
+            }
+            q.push_back((at, a.status.unwrap_or(0), a.seconds));
+        }
+    }
+
+    /// Drops what is older than the window and summarises the rest.
+    pub fn snapshot(&mut self, now: Instant) -> Vec<BackendTraffic> {
+        let span = self
+            .started
+            .map_or(RATE_WINDOW, |s| {
+                now.saturating_duration_since(s).min(RATE_WINDOW)
+            })
+            .as_secs_f64()
+            .max(1.0);
+        let mut out = Vec::new();
+        for (addr, q) in self.samples.iter_mut() {
+            while q
+                .front()
+                .is_some_and(|(t, _, _)| now.saturating_duration_since(*t) > WINDOW)
+            {
+                q.pop_front();
+            }
+            let mut times: Vec<f64> = q.iter().filter_map(|s| s.2).collect();
+            times.sort_by(f64::total_cmp);
+            let pct = |p: f64| -> Option<f64> {
+                if times.is_empty() {
+                    return None;
+                }
+                let i = ((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1;
+                Some(times[i] * 1000.0)
+            };
+            let class =
+                |lo: u16, hi: u16| q.iter().filter(|s| (lo..hi).contains(&s.1)).count() as u64;
+            let fives = class(500, 600);
+            let recent = || {
+                q.iter()
+                    .filter(|s| now.saturating_duration_since(s.0) <= RATE_WINDOW)
+            };
+            out.push(BackendTraffic {
+                addr: addr.clone(),
+                requests: q.len() as u64,
+                req_rate: recent().count() as f64 / span,
+                err_rate: recent().filter(|s| (500..600).contains(&s.1)).count() as f64 / span,
+                responses: [class(200, 300), class(400, 500), fives],
+                p50_ms: pct(0.50),
+                p95_ms: pct(0.95),
+                p99_ms: pct(0.99),
+            });
+        }
+        out.sort_by(|a, b| a.addr.cmp(&b.addr));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt() -> LogFormat {
+        LogFormat::parse(DEFAULT_FORMAT).expect("format")
+    }
+
+    #[test]
+    fn lines_captured_from_the_lab_balancer() {
+        let f = fmt();
+        let lines: Vec<LogLine> = include_str!("../../tests/fixtures/nginx/access_lbdeck.log")
+            .lines()
+            .map(|l| f.parse_line(l).unwrap_or_else(|| panic!("unparsed: {l}")))
+            .collect();
+        assert!(lines.len() >= 10);
+        let retried = lines
+            .iter()
+            .find(|l| l.attempts.len() == 2)
+            .expect("a retried request");
+        assert_eq!(retried.attempts[0].addr, "10.77.0.22:80");
+        assert_eq!(retried.attempts[0].status, Some(502));
+        assert_eq!(retried.attempts[1].addr, "10.77.0.23:80");
+        assert_eq!(retried.attempts[1].status, Some(200));
+        assert_eq!(retried.attempts[1].seconds, Some(0.0));
+    }
+
+    #[test]
+    fn multi_attempt_and_redirect_values() {
+        assert_eq!(
+            split_attempts("10.0.0.2:80, 10.0.0.3:80 : 10.0.0.4:8080"),
+            vec!["10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:8080"]
+        );
+        assert_eq!(split_attempts("502, 200 : 200"), vec!["502", "200", "200"]);
+        assert_eq!(split_attempts("0.001, 0.004"), vec!["0.001", "0.004"]);
+        assert_eq!(split_attempts("-"), vec!["-"]);
+        let f = fmt();
+        let line = r#"1.2.3.4 - - [25/Nov/2026:13:50:44 +0000] "GET / HTTP/1.1" 499 0 "-" "x" ua="-" us="-" urt="-" rt=0.000"#;
+        assert_eq!(
+            f.parse_line(line).map(|l| l.attempts.len()),
+            Some(0),
+            "no upstream: not counted"
+        );
+        assert!(f.parse_line("garbage").is_none());
+    }
+
+    #[test]
+    fn formats_are_checked() {
+        assert!(
+            LogFormat::parse("$remote_addr $status").is_err(),
+            "no upstream_addr"
+        );
+        assert!(
+            LogFormat::parse("$upstream_addr$status").is_err(),
+            "touching variables"
+        );
+        let f = LogFormat::parse("${upstream_addr}|$upstream_status|$upstream_response_time")
+            .expect("braced");
+        let l = f.parse_line("10.0.0.1:80|200|0.010").expect("line");
+        assert_eq!(l.attempts[0].seconds, Some(0.010));
+    }
+
+    #[test]
+    fn window_rates_and_percentiles() {
+        let mut w = Window::default();
+        let t0 = Instant::now();
+        for i in 0..100u32 {
+            let line = LogLine {
+                attempts: vec![Attempt {
+                    addr: "10.0.0.21:80".into(),
+                    status: Some(if i % 10 == 0 { 503 } else { 200 }),
+                    seconds: Some(f64::from(i + 1) / 1000.0),
+                }],
+                request_time: None,
+            };
+            w.add(&line, t0 + Duration::from_millis(u64::from(i) * 100));
+        }
+        let s = w.snapshot(t0 + Duration::from_secs(10));
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].requests, 100);
+        assert!((s[0].req_rate - 10.0).abs() < 0.01, "{}", s[0].req_rate);
+        assert!((s[0].err_rate - 1.0).abs() < 0.01);
+        let quiet = w.snapshot(t0 + Duration::from_secs(30));
+        assert_eq!(quiet[0].req_rate, 0.0, "rates follow the last seconds");
+        assert_eq!(quiet[0].requests, 100, "counts cover the whole window");
+        assert_eq!(s[0].responses, [90, 0, 10]);
+        assert_eq!(s[0].p50_ms, Some(50.0));
+        assert_eq!(s[0].p95_ms, Some(95.0));
+        assert_eq!(s[0].p99_ms, Some(99.0));
+        let later = w.snapshot(t0 + Duration::from_secs(100));
+        assert_eq!(later[0].requests, 0, "old samples leave the window");
+    }
+}
+
+/// Where and how to follow one balancer's access log.
+#[derive(Debug, Clone)]
+pub struct LogTarget {
+    /// Balancer index (profile order).
+    pub index: usize,
+    /// SSH address.
+    pub addr: crate::ssh::NodeAddr,
+    /// The log file on the node.
+    pub path: String,
+    /// Its format.
+    pub format: LogFormat,
+}
+
+impl LogTarget {
+    /// Follows the log (surviving rotation) and sends a window summary every `every`,
+    /// until the receiver goes away; reconnects as needed.
+    pub async fn follow(
+        self,
+        pool: std::sync::Arc<crate::ssh::Pool>,
+        tx: tokio::sync::mpsc::Sender<super::SourceUpdate>,
+        every: Duration,
+    ) {
+        let mut window = Window::default();
+        loop {
+            let err = match self.follow_once(&pool, &tx, every, &mut window).await {
+                Ok(()) => return,
+                Err(e) => e,
+            };
+            let update = super::SourceUpdate::Traffic {
+                index: self.index,
+                at: Instant::now(),
+                result: Err(err),
+            };
+            if tx.send(update).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn follow_once(
+        &self,
+        pool: &crate::ssh::Pool,
+        tx: &tokio::sync::mpsc::Sender<super::SourceUpdate>,
+        every: Duration,
+        window: &mut Window,
+    ) -> Result<(), super::FetchError> {
+        let lost = |e: crate::ssh::SshError| super::FetchError(e.to_string());
+        let conn = pool.get(&self.addr).await.map_err(lost)?;
+        let cmd = pool.privileged(&format!(
+            "exec tail -n0 -F {}",
+            crate::ssh::shell_quote(&self.path)
+        ));
+        let mut lines = conn.stream_lines(&cmd).await.map_err(lost)?;
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let (mut seen, mut unparsed) = (0u64, 0u64);
+        loop {
+            tokio::select! {
+                line = lines.recv() => match line {
+                    Some(l) => {
+                        seen += 1;
+                        match self.format.parse_line(&l) {
+                            Some(parsed) => window.add(&parsed, Instant::now()),
+                            // tail's own notices (file truncated, replaced) are not log lines.
+                            None if l.starts_with("tail:") => {}
+                            None => unparsed += 1,
+                        }
+                    }
+                    None => return Err(super::FetchError(format!("{}: the access log stream ended", self.addr.alias))),
+                },
+                _ = tick.tick() => {
+                    let result = if seen >= 20 && unparsed * 2 > seen {
+                        Err(super::FetchError(format!(
+                            "{}: {unparsed} of {seen} lines of {} do not match the profile's access_log_format",
+                            self.addr.alias, self.path
+                        )))
+                    } else {
+                        Ok(window.snapshot(Instant::now()))
+                    };
+                    let update = super::SourceUpdate::Traffic { index: self.index, at: Instant::now(), result };
+                    if tx.send(update).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The access logs a profile asks lbdeck to follow (nginx balancers with `access_log`).
+pub fn targets(profile: &crate::config::profile::Profile) -> Vec<LogTarget> {
+    let ssh_config = crate::ssh::config::load_user_config();
+    profile
+        .balancers()
+        .enumerate()
+        .filter(|(_, b)| b.kind == crate::config::profile::BalancerKind::Nginx)
+        .filter_map(|(index, b)| {
+            let path = b.access_log.clone()?;
+            let format =
+                LogFormat::parse(b.access_log_format.as_deref().unwrap_or(DEFAULT_FORMAT)).ok()?;
+            Some(LogTarget {
+                index,
+                addr: crate::ssh::config::resolve(&b.host, &profile.ssh, ssh_config.as_ref()),
+                path,
+                format,
+            })
+        })
+        .collect()
+}
