@@ -44,6 +44,9 @@ pub enum Action {
     Refresh,
     /// Switch the traffic pane between requests per second and connections.
     TrafficMetric,
+    /// Open a shell on the selected balancer or backend (SSH); the console comes back
+    /// as it was when the shell exits.
+    Shell,
     /// A key press, resolved through the keymap (or typed into the filter).
     #[serde(skip)]
     Key(KeyEvent),
@@ -77,6 +80,7 @@ impl Action {
         (Action::CycleTheme, "next theme"),
         (Action::Refresh, "poll everything now"),
         (Action::TrafficMetric, "traffic pane: req/s ↔ connections"),
+        (Action::Shell, "SSH into the selected balancer or backend"),
     ];
 
     /// The keymap name of a bindable action.
@@ -95,4 +99,6 @@ pub enum Effect {
     Quit,
     /// Ask every source to poll now.
     PollNow,
+    /// Hand the terminal to a shell on this host (a profile host or backend host).
+    Shell(String),
 }

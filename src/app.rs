@@ -296,6 +296,15 @@ impl App {
                 };
                 self.say(format!("traffic: {what}"));
             }
+            Action::Shell => {
+                return match self.shell_target() {
+                    Some(host) => vec![Effect::Shell(host)],
+                    None => {
+                        self.say("select a balancer or backend first (Tab to its pane)".into());
+                        Vec::new()
+                    }
+                };
+            }
             Action::Refresh => {
                 self.say("polling now".into());
                 return vec![Effect::PollNow];
@@ -453,6 +462,26 @@ impl App {
             }
         });
         rows
+    }
+
+    /// The host `s` opens a shell on: the selected balancer's host, or the selected
+    /// backend's address host, depending on the focused pane.
+    pub fn shell_target(&self) -> Option<String> {
+        match self.ui.focus {
+            Pane::Balancers => self
+                .cluster
+                .balancers
+                .get(self.ui.selected_balancer)
+                .map(|b| b.host.clone()),
+            Pane::Backends => self.selected_backend().map(|i| {
+                let addr = &self.cluster.backends[i].address;
+                addr.rsplit_once(':')
+                    .map_or(addr.as_str(), |(h, _)| h)
+                    .trim_matches(['[', ']'])
+                    .to_string()
+            }),
+            Pane::Events => None,
+        }
     }
 
     /// The selected backend's index, if any.

@@ -193,7 +193,7 @@ pub async fn collect(profile: &Profile, file: Option<String>) -> Report {
     let mut cluster = Cluster::new(profile);
     let vrrp = crate::sources::vrrp::targets(profile);
     let pool = (!vrrp.is_empty())
-        .then(|| crate::ssh::pool::for_profile(profile, vrrp.iter().map(|t| &t.addr)));
+        .then(|| crate::ssh::pool::for_profile(profile, vrrp.iter().map(|t| &t.addr), true));
     let keepalived = async {
         match &pool {
             Some(pool) => futures::future::join_all(vrrp.iter().map(|t| t.once(pool)))
@@ -304,7 +304,7 @@ pub async fn traffic(profile: &Profile, period: std::time::Duration) -> TrafficR
         );
         return report;
     }
-    let pool = crate::ssh::pool::for_profile(profile, logs.iter().map(|t| &t.addr));
+    let pool = crate::ssh::pool::for_profile(profile, logs.iter().map(|t| &t.addr), true);
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let tasks: Vec<_> = logs
         .into_iter()

@@ -117,6 +117,41 @@ fn lab_suite() {
     killing_keepalived_on_the_master_shows_the_new_master();
     split_brain_raises_the_alarm_and_healing_clears_it();
     access_log_traffic_matches_the_backends_own_logs();
+    s_opens_a_shell_and_exit_returns_to_the_console();
+}
+
+fn s_opens_a_shell_and_exit_returns_to_the_console() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = console("lab-haproxy", 100, 30, &home);
+    let before = t.screen();
+    // Balancers pane (Tab twice from Backends), second row: lb2.
+    t.keys(&["Tab"]);
+    t.keys(&["Tab"]);
+    t.keys(&["j"]);
+    t.keys(&["s"]);
+    t.wait_for("a shell prompt on lb2", Duration::from_secs(5), |s| {
+        s.contains("root@lb2")
+    });
+    t.type_text("echo node-$(hostname)-$((6*7))");
+    t.keys(&["Enter"]);
+    t.wait_for("the command ran on lb2", Duration::from_secs(3), |s| {
+        s.contains("node-lb2-42")
+    });
+    t.type_text("exit");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the console back", Duration::from_secs(3), |s| {
+        s.contains("shell on 10.77.0.12 ended (exit 0)")
+    });
+    assert!(
+        !s.contains("root@lb2"),
+        "shell output left on the console:\n{s}"
+    );
+    for pane in ["Balancers · VRRP (2)", "Backends 3", "Traffic", "Events"] {
+        assert!(s.contains(pane), "{pane} missing after the shell:\n{s}");
+    }
+    assert!(lb_row(&s, "lb1").contains("MASTER") && lb_row(&before, "lb1").contains("MASTER"));
+    t.keys(&["q"]);
+    t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
 }
 
 /// Requests each backend's own nginx logged so far.
@@ -219,9 +254,10 @@ fn unix_now() -> f64 {
 
 /// The row of balancer `name` in the Balancers pane.
 fn lb_row<'a>(screen: &'a str, name: &str) -> &'a str {
+    // Thin border, or thick when the pane has focus.
     screen
         .lines()
-        .find(|l| l.starts_with(&format!("│{name} ")))
+        .find(|l| l.starts_with(&format!("│{name} ")) || l.starts_with(&format!("┃{name} ")))
         .unwrap_or("")
 }
 
@@ -586,12 +622,10 @@ fn console_on_the_lab_in_a_terminal() {
             s.contains("Backends 3 ·")
         });
         t.keys(&["?"]);
-        t.wait_for("help", Duration::from_secs(2), |s| {
-            s.contains("cycle_theme")
-        });
+        t.wait_for("help", Duration::from_secs(2), |s| s.contains("next theme"));
         t.keys(&["Escape"]);
         t.wait_for("help closed", Duration::from_secs(2), |s| {
-            !s.contains("cycle_theme")
+            !s.contains("next theme")
         });
         t.keys(&["o"]);
         t.wait_for("sort", Duration::from_secs(2), |s| s.contains("sort name"));

@@ -86,12 +86,12 @@ fn filter_sort_help_and_theme_keys_work() {
     assert!(rows.first().is_some_and(|r| r.contains("web6")), "{s}");
     t.keys(&["?"]);
     let s = t.wait_for("help", Duration::from_secs(2), |s| {
-        s.contains("Help") && s.contains("cycle_theme")
+        s.contains("Help") && s.contains("next theme")
     });
     assert!(s.contains("sort backends by the next column"));
     t.keys(&["Escape"]);
     t.wait_for("help closed", Duration::from_secs(2), |s| {
-        !s.contains("cycle_theme")
+        !s.contains("next theme")
     });
     t.keys(&["t"]);
     t.wait_for("theme switched", Duration::from_secs(2), |s| {

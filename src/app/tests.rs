@@ -259,3 +259,24 @@ fn m_switches_the_traffic_pane_metric() {
     a.update(key('m'));
     assert!(!a.ui.traffic_connections);
 }
+
+#[test]
+fn s_targets_the_selected_node_of_the_focused_pane() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    a.update(key('j'));
+    assert_eq!(
+        a.update(key('s')),
+        vec![Effect::Shell("10.77.0.22".into())],
+        "backend web2"
+    );
+    a.update(code(KeyCode::Tab));
+    assert!(a.update(key('s')).is_empty(), "the event pane has no node");
+    a.update(code(KeyCode::Tab));
+    a.update(key('j'));
+    assert_eq!(
+        a.update(key('s')),
+        vec![Effect::Shell("10.77.0.12".into())],
+        "balancer lb2"
+    );
+}

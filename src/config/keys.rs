@@ -167,6 +167,7 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("t", Action::CycleTheme),
     ("ctrl-r", Action::Refresh),
     ("m", Action::TrafficMetric),
+    ("s", Action::Shell),
 ];
 
 impl Default for Keymap {

@@ -38,10 +38,10 @@ impl std::fmt::Debug for Credentials {
 
 impl Credentials {
     /// Loads the keys in `paths` (or OpenSSH's defaults when empty). Encrypted keys are
-    /// unlocked by a passphrase typed on the terminal, once; without a terminal they are
-    /// skipped with a note. `ask_password` prompts for a password too.
-    pub fn load(paths: &[PathBuf], ask_password: bool) -> Credentials {
-        let interactive = std::io::stdin().is_terminal();
+    /// unlocked by a passphrase typed on the terminal, once, when `prompt` allows; otherwise
+    /// they are skipped with a note. `ask_password` prompts for a password too.
+    pub fn load(paths: &[PathBuf], ask_password: bool, prompt: bool) -> Credentials {
+        let interactive = prompt && std::io::stdin().is_terminal();
         let mut creds = Credentials {
             agent: std::env::var_os("SSH_AUTH_SOCK").is_some(),
             ..Credentials::default()

@@ -294,7 +294,7 @@ impl Ssh {
     }
 
     /// The underlying handle, for interactive shells.
-    pub fn handle(&self) -> &Handle<impl client::Handler> {
+    pub(super) fn handle(&self) -> &Handle<impl client::Handler> {
         &self.handle
     }
 }

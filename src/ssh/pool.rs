@@ -27,6 +27,7 @@ struct Slot {
 pub fn for_profile<'a>(
     profile: &crate::config::profile::Profile,
     nodes: impl Iterator<Item = &'a NodeAddr>,
+    prompt: bool,
 ) -> Arc<Pool> {
     let mut keys: Vec<PathBuf> = Vec::new();
     for n in nodes {
@@ -40,7 +41,7 @@ pub fn for_profile<'a>(
             }
         }
     }
-    let creds = Credentials::load(&keys, profile.ssh.password);
+    let creds = Credentials::load(&keys, profile.ssh.password, prompt);
     Arc::new(Pool::new(
         creds,
         crate::config::expand_home(&profile.ssh.known_hosts),

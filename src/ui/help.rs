@@ -1,9 +1,9 @@
 //! The help overlay: every binding from the live keymap (so remapped keys show), and what
-//! the states mean.
+//! the states mean when there is room for it.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
 use super::{centered, pane};
@@ -13,6 +13,7 @@ use crate::app::App;
 /// Draws the overlay.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
+    let names = area.width >= 100;
     let mut lines = Vec::new();
     for (action, what) in Action::BINDABLE {
         let keys: Vec<String> = app
@@ -26,45 +27,52 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             keys.join(" ")
         };
-        lines.push(Line::from(vec![
-            Span::styled(format!("{keys:>16}  "), t.key),
+        let mut spans = vec![
+            Span::styled(format!("{keys:>14}  "), t.key),
             Span::styled((*what).to_string(), t.text),
-            Span::styled(format!("  [{}]", action.name()), t.muted),
-        ]));
+        ];
+        if names {
+            spans.push(Span::styled(format!("  [{}]", action.name()), t.muted));
+        }
+        lines.push(Line::from(spans));
     }
-    lines.push(Line::from(""));
-    lines.push(Line::from(vec![
-        Span::styled("  states: ", t.header),
-        Span::styled("UP ", t.healthy),
-        Span::styled("DRAIN ", t.draining),
-        Span::styled("MAINT ", t.maint),
-        Span::styled("DOWN ", t.down),
-        Span::styled("stale 12s ", t.stale),
-        Span::styled("= not refreshed for 12 s", t.muted),
-    ]));
-    lines.push(Line::from(Span::styled(
-        "  health = our own probe of the backend; lb columns = each balancer's view",
-        t.muted,
-    )));
-    lines.push(Line::from(Span::styled(
-        "  — = not reported (nginx stub_status has no per-server numbers)",
-        t.muted,
-    )));
-    lines.push(Line::from(Span::styled(
-        "  keys are remapped in ~/.config/lbdeck/keys.toml (names in brackets)",
-        t.muted,
-    )));
-    lines.push(Line::from(Span::styled(
-        "  any other key closes this help",
-        t.muted,
-    )));
-    let h = lines.len() as u16 + 2;
-    let popup = centered(area, 76, h);
+    let legend = vec![
+        Line::from(""),
+        Line::from(vec![
+            Span::styled("  states: ", t.header),
+            Span::styled("UP ", t.healthy),
+            Span::styled("DRAIN ", t.draining),
+            Span::styled("MAINT ", t.maint),
+            Span::styled("DOWN ", t.down),
+            Span::styled("MASTER ", t.master),
+            Span::styled("BACKUP ", t.backup),
+            Span::styled("stale 12s", t.stale),
+        ]),
+        Line::from(Span::styled(
+            "  health = our own probe; lb columns = each balancer's view",
+            t.muted,
+        )),
+        Line::from(Span::styled(
+            "  · = traffic only (nginx access log); — = not reported",
+            t.muted,
+        )),
+        Line::from(Span::styled(
+            if names {
+                "  keys are remapped in ~/.config/lbdeck/keys.toml (names in brackets)"
+            } else {
+                "  keys are remapped in ~/.config/lbdeck/keys.toml"
+            },
+            t.muted,
+        )),
+    ];
+    // The legend only when it fits: the bindings matter more.
+    if (lines.len() + legend.len() + 2) as u16 <= area.height {
+        lines.extend(legend);
+    }
+    let popup = centered(area, if names { 86 } else { 76 }, lines.len() as u16 + 2);
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(pane(app, "Help".into(), None)),
+        Paragraph::new(lines).block(pane(app, "Help · any key closes".into(), None)),
         popup,
     );
 }
