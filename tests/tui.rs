@@ -23,7 +23,7 @@ fn demo(w: u16, h: u16, home: &tempfile::TempDir) -> Tmux {
 fn all_panes(s: &str) -> bool {
     [
         "DEMO",
-        "Balancers (2)",
+        "Balancers · VRRP (2)",
         "Backends 6",
         "Traffic",
         "Events",
@@ -131,4 +131,43 @@ fn sigterm_restores_the_terminal() {
     assert!(status.success());
     let s = t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
     assert!(!s.contains("Balancers"), "alternate screen left:\n{s}");
+}
+
+#[test]
+fn demo_nodes_answer_over_ssh_and_fail_over_like_keepalived() {
+    let h = home();
+    let t = demo(100, 30, &h);
+    t.wait_for("roles", Duration::from_secs(5), |s| {
+        s.lines().any(|l| l.contains("lb1") && l.contains("MASTER"))
+            && s.lines().any(|l| l.contains("lb2") && l.contains("BACKUP"))
+    });
+    // Balancers pane, lb1 selected: s opens the demo node's shell.
+    t.keys(&["Tab"]);
+    t.keys(&["Tab"]);
+    t.keys(&["s"]);
+    t.wait_for("demo shell", Duration::from_secs(5), |s| {
+        s.contains("root@lb1:~#")
+    });
+    t.type_text("echo -100 > /etc/keepalived/maintenance");
+    t.keys(&["Enter"]);
+    t.type_text("exit");
+    t.keys(&["Enter"]);
+    t.wait_for("console back", Duration::from_secs(3), |s| {
+        s.contains("shell on 127.0.0.11 ended (exit 0)")
+    });
+    let started = std::time::Instant::now();
+    let s = t.wait_for("lb2 MASTER", Duration::from_secs(8), |s| {
+        s.lines().any(|l| l.contains("lb2") && l.contains("MASTER"))
+            && s.lines().any(|l| l.contains("lb1") && l.contains("BACKUP"))
+    });
+    // keepalived's timing: about three advert intervals, not instantly.
+    assert!(
+        started.elapsed() > Duration::from_secs(1),
+        "too fast to be VRRP"
+    );
+    assert!(
+        s.contains("127.0.0.100 arrived on lb2") || s.contains("lb2 BACKUP → MASTER"),
+        "{s}"
+    );
+    t.keys(&["q"]);
 }

@@ -80,10 +80,14 @@ fn respond(route: Route, sim: &Arc<Mutex<Sim>>) -> (u16, String, Duration) {
                 (503, "unhealthy\n".into(), delay)
             }
         }
-        Route::Vip => (
-            200,
-            format!("served by lb{}\n", s.master + 1),
-            Duration::ZERO,
-        ),
+        Route::Vip => match s.pair.holder {
+            Some(h) => (200, format!("served by lb{}\n", h + 1), Duration::ZERO),
+            // Nobody holds the VIP: a real client would wait and fail.
+            None => (
+                503,
+                "no balancer holds the VIP\n".into(),
+                Duration::from_millis(900),
+            ),
+        },
     }
 }

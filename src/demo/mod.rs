@@ -5,6 +5,8 @@
 
 mod http;
 mod sim;
+pub mod ssh;
+pub mod vrrp;
 
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
@@ -23,6 +25,8 @@ pub struct Demo {
     /// The simulation (for tests and actions).
     pub sim: Arc<Mutex<Sim>>,
     tasks: Vec<JoinHandle<()>>,
+    /// Holds the demo's SSH key and known_hosts files for as long as it runs.
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for Demo {
@@ -42,19 +46,93 @@ async fn bind(preferred: &str) -> std::io::Result<TcpListener> {
     }
 }
 
-/// Starts the demo cluster: a balancer pair of `kind` and [`DEMO_BACKENDS`] backends.
+/// Loopback address of a demo node (Linux routes all of 127/8 to lo).
+fn node_ip(lb: Option<usize>, backend: usize) -> String {
+    match lb {
+        Some(i) => format!("127.0.0.{}", 11 + i),
+        None => format!("127.0.0.{}", 21 + (backend % 200)),
+    }
+}
+
+/// SSH listeners on one port shared by every node address (a profile has one SSH port).
+async fn ssh_listeners(ips: &[String]) -> anyhow::Result<(u16, Vec<TcpListener>)> {
+    for _ in 0..10 {
+        let first = bind(&ips[0]).await?;
+        let port = first.local_addr()?.port();
+        let mut all = vec![first];
+        for ip in &ips[1..] {
+            match TcpListener::bind((ip.as_str(), port)).await {
+                Ok(l) => all.push(l),
+                Err(_) => break,
+            }
+        }
+        if all.len() == ips.len() {
+            return Ok((port, all));
+        }
+    }
+    anyhow::bail!("could not find one free SSH port on every demo address")
+}
+
+/// Starts the demo cluster: a balancer pair of `kind` with keepalived, reachable over
+/// SSH, and `backends` backends.
 pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> {
+    use russh::keys::{ssh_key::LineEnding, Algorithm, PrivateKey};
     let kind = if kind == BalancerKind::NginxPlus {
         BalancerKind::Haproxy
     } else {
         kind
     };
     let sim = Arc::new(Mutex::new(Sim::new(backends.max(1))));
+    let count = match sim.lock() {
+        Ok(mut s) => {
+            s.access_log = kind == BalancerKind::Nginx;
+            s.backends.len()
+        }
+        Err(_) => 0,
+    };
     let mut tasks = vec![sim::spawn_ticker(sim.clone())];
-    let mut toml = String::from(
-        "name = \"demo\"\nenvironment = \"lab\"\npoll_interval = \"1s\"\ntimeout = \"1s\"\n",
-    );
 
+    // SSH: a client key and each node's host key, written where the profile points, so
+    // the console authenticates and verifies host keys exactly as with real nodes.
+    let dir = tempfile::tempdir()?;
+    let client = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)?;
+    let client_file = dir.path().join("id_ed25519");
+    std::fs::write(&client_file, client.to_openssh(LineEnding::LF)?.as_bytes())?;
+    let mut nodes: Vec<(String, Option<usize>, String)> = (0..2)
+        .map(|i| (format!("lb{}", i + 1), Some(i), node_ip(Some(i), 0)))
+        .collect();
+    nodes.extend((0..count).map(|i| (format!("web{}", i + 1), None, node_ip(None, i))));
+    let ips: Vec<String> = nodes.iter().map(|n| n.2.clone()).collect();
+    let (ssh_port, listeners) = ssh_listeners(&ips).await?;
+    let mut known_hosts = String::new();
+    for ((name, lb, ip), listener) in nodes.into_iter().zip(listeners) {
+        let host_key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)?;
+        known_hosts.push_str(&format!(
+            "[{ip}]:{ssh_port} {}\n",
+            host_key.public_key().to_openssh()?
+        ));
+        let info = ssh::NodeInfo {
+            name,
+            lb,
+            vip: "127.0.0.100".into(),
+        };
+        tasks.push(ssh::serve(
+            listener,
+            host_key,
+            client.public_key().clone(),
+            info,
+            sim.clone(),
+        ));
+    }
+    let known_file = dir.path().join("known_hosts");
+    std::fs::write(&known_file, known_hosts)?;
+
+    let mut toml = format!(
+        "name = \"demo\"\nenvironment = \"lab\"\npoll_interval = \"1s\"\ntimeout = \"1s\"\n\
+         [ssh]\nuser = \"root\"\nport = {ssh_port}\nidentity_file = {:?}\nknown_hosts = {:?}\n",
+        client_file.display().to_string(),
+        known_file.display().to_string()
+    );
     let vip = bind("127.0.0.100").await?;
     let vip_addr = vip.local_addr()?;
     tasks.push(http::serve(vip, http::Route::Vip, sim.clone()));
@@ -64,36 +142,39 @@ pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> 
     ));
 
     for (i, name) in ["lb1", "lb2"].iter().enumerate() {
-        let host = format!("127.0.0.{}", 11 + i);
+        let host = node_ip(Some(i), 0);
         toml.push_str(&format!(
             "[[balancers]]\nname = \"{name}\"\nhost = \"{host}\"\nkind = \"{kind}\"\nbackend = \"be_web\"\n"
         ));
+        let l = bind(&host).await?;
+        let addr = l.local_addr()?;
         match kind {
             BalancerKind::Haproxy | BalancerKind::NginxPlus => {
-                let l = bind(&host).await?;
-                let addr = l.local_addr()?;
                 tasks.push(sim::serve_runtime_api(l, i, sim.clone()));
                 toml.push_str(&format!("runtime_api = \"tcp://{addr}\"\n"));
             }
             BalancerKind::Nginx => {
-                let l = bind(&host).await?;
-                let addr = l.local_addr()?;
                 tasks.push(http::serve(l, http::Route::StubStatus(i), sim.clone()));
-                toml.push_str(&format!("status_url = \"http://{addr}/nginx_status\"\n"));
+                toml.push_str(&format!(
+                    "status_url = \"http://{addr}/nginx_status\"\naccess_log = \"/var/log/nginx/access.log\"\n"
+                ));
             }
         }
+        toml.push_str(
+            "[balancers.keepalived]\nnotify_fifo = \"/run/keepalived.fifo\"\n\
+             failover = { method = \"track_file\", path = \"/etc/keepalived/maintenance\", value = \"-100\" }\n",
+        );
     }
-    let count = sim.lock().map(|s| s.backends.len()).unwrap_or(0);
     for i in 0..count {
-        let l = bind(&format!("127.0.0.{}", 21 + (i % 200))).await?;
+        let l = bind(&node_ip(None, i)).await?;
         let addr = l.local_addr()?;
-        let name = sim
-            .lock()
-            .map(|s| s.backends[i].name.clone())
-            .unwrap_or_default();
-        if let Ok(mut s) = sim.lock() {
-            s.backends[i].address = addr.to_string();
-        }
+        let name = match sim.lock() {
+            Ok(mut s) => {
+                s.backends[i].address = addr.to_string();
+                s.backends[i].name.clone()
+            }
+            Err(_) => format!("web{}", i + 1),
+        };
         tasks.push(http::serve(l, http::Route::Health(i), sim.clone()));
         toml.push_str(&format!(
             "[[backends]]\nname = \"{name}\"\naddress = \"{addr}\"\nhealth_url = \"http://{addr}/health\"\n"
@@ -104,5 +185,6 @@ pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> 
         profile,
         sim,
         tasks,
+        _dir: dir,
     })
 }

@@ -41,12 +41,16 @@ pub struct SimBackend {
 }
 
 /// The simulated cluster.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Sim {
     /// Seconds simulated.
     pub t: f64,
-    /// Which balancer holds the VIP.
+    /// Which balancer carries the traffic (the last one to hold the VIP).
     pub master: usize,
+    /// keepalived on the pair.
+    pub pair: super::vrrp::Pair,
+    /// Emit access-log lines (the nginx demo).
+    pub access_log: bool,
     /// Backends.
     pub backends: Vec<SimBackend>,
     /// Requests per balancer since start.
@@ -75,6 +79,8 @@ impl Sim {
         Sim {
             t: 0.0,
             master: 0,
+            pair: super::vrrp::Pair::new(),
+            access_log: false,
             backends,
             requests: [0; 2],
             accepts: [0; 2],
@@ -93,6 +99,15 @@ impl Sim {
     /// Advances the simulation by `dt` seconds.
     pub fn step(&mut self, dt: f64) {
         self.t += dt;
+        self.pair.step(self.t);
+        let Some(holder) = self.pair.holder else {
+            // No balancer holds the VIP: nothing is served.
+            for b in &mut self.backends {
+                b.sessions = [0.0; 2];
+            }
+            return;
+        };
+        self.master = holder;
         let flapper = self.backends.len().min(4).saturating_sub(1);
         let phase = self.t % FLAP_CYCLE;
         if let Some(b) = self.backends.get_mut(flapper) {
@@ -141,6 +156,29 @@ impl Sim {
                 b.hrsp[m][2] += errors.min(k);
                 b.hrsp[m][1] += not_found.min(k.saturating_sub(errors));
                 b.hrsp[m][0] += k.saturating_sub(errors + not_found);
+                if self.access_log {
+                    let (errors, not_found) =
+                        (errors.min(k), not_found.min(k.saturating_sub(errors)));
+                    let stamp = chrono::Local::now().format("%d/%b/%Y:%H:%M:%S %z");
+                    for r in 0..k {
+                        let status = if r < errors {
+                            500
+                        } else if r < errors + not_found {
+                            404
+                        } else {
+                            200
+                        };
+                        let secs = b.rtime_ms * (0.5 + (r as f64 * 0.37 + n) % 1.0) / 1000.0;
+                        let line = format!(
+                            "127.0.0.1 - - [{stamp}] \"GET / HTTP/1.1\" {status} 5 \"-\" \"demo\" ua=\"{}\" us=\"{status}\" urt=\"{secs:.3}\" rt={secs:.3}",
+                            b.address
+                        );
+                        let _ = self
+                            .pair
+                            .events
+                            .send(super::vrrp::NodeEvent::Log { lb: m, line });
+                    }
+                }
             }
             let other = 1 - m;
             b.sessions[other] = 0.0;

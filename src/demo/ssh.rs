@@ -1,0 +1,438 @@
+//! The demo's nodes over SSH (russh's server side, on loopback): they answer the commands
+//! the console sends to real nodes — the notify FIFO, `ip monitor`, `ip -j addr`, the
+//! keepalived JSON dump, `tail -F` of the access log — and offer a small interactive
+//! shell in which `systemctl stop keepalived` or a track-file write moves the VIP.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use russh::keys::{PrivateKey, PublicKey};
+use russh::server::{self, Auth, Msg, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::vrrp::NodeEvent;
+use super::Sim;
+
+/// A demo node: its name, and which balancer it is (None for backends).
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// Hostname.
+    pub name: String,
+    /// Balancer index.
+    pub lb: Option<usize>,
+    /// The VIP address.
+    pub vip: String,
+}
+
+/// Serves SSH for one node on `listener`, accepting only `client` keys.
+pub fn serve(
+    listener: TcpListener,
+    host_key: PrivateKey,
+    client: PublicKey,
+    node: NodeInfo,
+    sim: Arc<Mutex<Sim>>,
+) -> JoinHandle<()> {
+    let config = Arc::new(server::Config {
+        keys: vec![host_key],
+        auth_rejection_time: std::time::Duration::from_millis(100),
+        auth_rejection_time_initial: Some(std::time::Duration::ZERO),
+        ..server::Config::default()
+    });
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handler = Node {
+                node: node.clone(),
+                sim: sim.clone(),
+                client: client.clone(),
+                tasks: HashMap::new(),
+                shells: HashMap::new(),
+            };
+            let config = config.clone();
+            tokio::spawn(async move {
+                if let Ok(session) = server::run_stream(config, stream, handler).await {
+                    let _ = session.await;
+                }
+            });
+        }
+    })
+}
+
+struct Node {
+    node: NodeInfo,
+    sim: Arc<Mutex<Sim>>,
+    client: PublicKey,
+    tasks: HashMap<ChannelId, JoinHandle<()>>,
+    shells: HashMap<ChannelId, mpsc::UnboundedSender<Vec<u8>>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for t in self.tasks.values() {
+            t.abort();
+        }
+    }
+}
+
+impl server::Handler for Node {
+    type Error = russh::Error;
+
+    async fn auth_publickey(
+        &mut self,
+        _user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if key.public_key.key_data() == self.client.key_data() {
+            Ok(Auth::Accept)
+        } else {
+            Ok(Auth::reject())
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        _channel: Channel<Msg>,
+        reply: server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        reply.accept().await;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _pw: u32,
+        _ph: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        let command = String::from_utf8_lossy(data).into_owned();
+        let handle = session.handle();
+        let node = self.node.clone();
+        let sim = self.sim.clone();
+        let task = tokio::spawn(async move {
+            let (out, status) = exec(&node, &sim, &command, &handle, channel).await;
+            let _ = handle.data(channel, out.into_bytes()).await;
+            let _ = handle.exit_status_request(channel, status).await;
+            let _ = handle.eof(channel).await;
+            let _ = handle.close(channel).await;
+        });
+        self.tasks.insert(channel, task);
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.shells.insert(channel, tx);
+        let handle = session.handle();
+        let node = self.node.clone();
+        let sim = self.sim.clone();
+        self.tasks
+            .insert(channel, tokio::spawn(shell(node, sim, handle, channel, rx)));
+        Ok(())
+    }
+
+    async fn data(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(tx) = self.shells.get(&channel) {
+            let _ = tx.send(data.to_vec());
+        }
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(t) = self.tasks.remove(&channel) {
+            t.abort();
+        }
+        self.shells.remove(&channel);
+        Ok(())
+    }
+}
+
+fn addr_line(node: &NodeInfo, added: bool) -> String {
+    format!(
+        "{}1: lo    inet {}/32 scope global lo\\       valid_lft forever preferred_lft forever",
+        if added { "" } else { "Deleted " },
+        node.vip
+    )
+}
+
+/// Picks the lines of interest out of the node events.
+type EventFilter = Box<dyn Fn(&NodeEvent) -> Option<String> + Send>;
+
+/// Runs a command the console sends. Streaming commands keep sending lines through
+/// `handle` until the channel closes; the rest return their output and exit status.
+async fn exec(
+    node: &NodeInfo,
+    sim: &Arc<Mutex<Sim>>,
+    cmd: &str,
+    handle: &server::Handle,
+    channel: ChannelId,
+) -> (String, u32) {
+    let lb = node.lb;
+    let stream = |filter: EventFilter, first: Option<String>| {
+        let rx = sim.lock().ok().map(|s| s.pair.events.subscribe());
+        async move {
+            let Some(mut rx) = rx else { return };
+            if let Some(f) = first {
+                let _ = handle.data(channel, format!("{f}\r\n").into_bytes()).await;
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(e) => {
+                        if matches!(e, NodeEvent::FifoClosed { lb: l } if Some(l) == lb)
+                            && cmd_is_fifo(cmd)
+                        {
+                            return;
+                        }
+                        if let Some(line) = filter(&e) {
+                            if handle
+                                .data(channel, format!("{line}\r\n").into_bytes())
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                }
+            }
+        }
+    };
+    let running = |s: &Sim| lb.is_some_and(|l| s.pair.nodes[l].running);
+    if cmd.contains("test -p") {
+        let ok = lb.is_some() && sim.lock().is_ok_and(|s| running(&s));
+        return (String::new(), if ok { 0 } else { 1 });
+    }
+    if cmd_is_fifo(cmd) {
+        let Some(me) = lb else {
+            return (
+                "cat: /run/keepalived.fifo: No such file or directory\n".into(),
+                1,
+            );
+        };
+        let marker = cmd
+            .split(';')
+            .next()
+            .and_then(|e| e.trim().strip_prefix("echo "))
+            .map(str::to_string);
+        stream(
+            Box::new(move |e| match e {
+                NodeEvent::Fifo { lb, line } if *lb == me => Some(line.clone()),
+                _ => None,
+            }),
+            marker,
+        )
+        .await;
+        return (String::new(), 0);
+    }
+    if cmd.contains("ip -o monitor address") {
+        let me = lb;
+        let n = node.clone();
+        stream(
+            Box::new(move |e| match e {
+                NodeEvent::Addr { lb, added } if Some(*lb) == me => Some(addr_line(&n, *added)),
+                _ => None,
+            }),
+            None,
+        )
+        .await;
+        return (String::new(), 0);
+    }
+    if cmd.contains("tail -n0 -F") {
+        let me = lb;
+        stream(
+            Box::new(move |e| match e {
+                NodeEvent::Log { lb, line } if Some(*lb) == me => Some(line.clone()),
+                _ => None,
+            }),
+            None,
+        )
+        .await;
+        return (String::new(), 0);
+    }
+    let Ok(s) = sim.lock() else {
+        return ("simulation stopped\n".into(), 1);
+    };
+    if cmd.contains("ip -j") && cmd.contains("addr") {
+        let holds = lb.is_some() && s.pair.holder == lb;
+        let mut addrs =
+            vec![serde_json::json!({"family": "inet", "local": "127.0.0.1", "prefixlen": 8})];
+        if holds {
+            addrs.push(serde_json::json!({"family": "inet", "local": node.vip, "prefixlen": 32}));
+        }
+        return (
+            serde_json::json!([{"ifindex": 1, "ifname": "lo", "addr_info": addrs}]).to_string()
+                + "\n",
+            0,
+        );
+    }
+    if cmd.contains("keepalived --signum=JSON") {
+        return match lb {
+            Some(l) if running(&s) => (s.pair.dump(l, &node.vip) + "\n", 0),
+            _ => ("KEEPALIVED-DOWN\n".into(), 0),
+        };
+    }
+    (
+        format!(
+            "demo: {}: not available on the demo nodes\n",
+            crate::text::clip(cmd, 60)
+        ),
+        127,
+    )
+}
+
+fn cmd_is_fifo(cmd: &str) -> bool {
+    cmd.contains("cat /run/keepalived.fifo")
+}
+
+/// The demo shell: a prompt, line editing, a few commands that act on the simulation.
+async fn shell(
+    node: NodeInfo,
+    sim: Arc<Mutex<Sim>>,
+    handle: server::Handle,
+    channel: ChannelId,
+    mut input: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let prompt = format!("root@{}:~# ", node.name);
+    let send = |text: String| {
+        let handle = handle.clone();
+        async move { handle.data(channel, text.into_bytes()).await.is_ok() }
+    };
+    let banner = format!(
+        "lbdeck demo node {} (simulated). Try: help, hostname, ip addr, systemctl stop keepalived,\r\n\
+         echo -100 > /etc/keepalived/maintenance, exit\r\n{prompt}",
+        node.name
+    );
+    if !send(banner).await {
+        return;
+    }
+    let mut line = String::new();
+    while let Some(bytes) = input.recv().await {
+        for ch in String::from_utf8_lossy(&bytes).chars() {
+            match ch {
+                '\r' | '\n' => {
+                    let command = std::mem::take(&mut line);
+                    let (out, exit) = run_shell_command(&node, &sim, command.trim());
+                    let _ = send(format!("\r\n{out}")).await;
+                    if exit {
+                        let _ = handle.exit_status_request(channel, 0).await;
+                        let _ = handle.eof(channel).await;
+                        let _ = handle.close(channel).await;
+                        return;
+                    }
+                    let _ = send(prompt.clone()).await;
+                }
+                '\u{7f}' | '\u{8}' if !line.is_empty() => {
+                    line.pop();
+                    let _ = send("\u{8} \u{8}".into()).await;
+                }
+                '\u{3}' => {
+                    line.clear();
+                    let _ = send(format!("^C\r\n{prompt}")).await;
+                }
+                '\u{4}' if line.is_empty() => {
+                    let _ = send("logout\r\n".into()).await;
+                    let _ = handle.exit_status_request(channel, 0).await;
+                    let _ = handle.eof(channel).await;
+                    let _ = handle.close(channel).await;
+                    return;
+                }
+                c if !c.is_control() => {
+                    line.push(c);
+                    let _ = send(c.to_string()).await;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// One demo shell command: its output (CRLF lines) and whether the shell ends.
+fn run_shell_command(node: &NodeInfo, sim: &Arc<Mutex<Sim>>, cmd: &str) -> (String, bool) {
+    let Ok(mut s) = sim.lock() else {
+        return ("simulation stopped\r\n".into(), true);
+    };
+    let lb = node.lb;
+    let out = match cmd.split_whitespace().collect::<Vec<_>>().as_slice() {
+        [] => String::new(),
+        ["exit"] | ["logout"] => return ("logout\r\n".into(), true),
+        ["hostname"] => format!("{}\r\n", node.name),
+        ["help"] => "hostname, ip addr, systemctl status|stop|start keepalived,\r\n\
+                     cat /etc/keepalived/maintenance, echo N > /etc/keepalived/maintenance, exit\r\n"
+            .into(),
+        ["ip", "addr"] | ["ip", "a"] | ["ip", "-br", "addr"] => {
+            let vip = if lb.is_some() && s.pair.holder == lb { format!(" {}/32", node.vip) } else { String::new() };
+            format!("lo               UNKNOWN        127.0.0.1/8{vip}\r\n")
+        }
+        ["systemctl", verb, "keepalived"] | ["systemctl", verb, "keepalived.service"] => match lb {
+            None => "Unit keepalived.service could not be found.\r\n".into(),
+            Some(l) => match *verb {
+                "stop" => {
+                    s.pair.stop(l);
+                    String::new()
+                }
+                "start" => {
+                    s.pair.start(l);
+                    String::new()
+                }
+                "status" => {
+                    let n = &s.pair.nodes[l];
+                    if n.running {
+                        format!("● keepalived.service - Keepalive Daemon (LVS and VRRP)\r\n     Active: active (running)\r\n     (VI_1) {} priority {}\r\n", n.role.label(), n.priority())
+                    } else {
+                        "● keepalived.service - Keepalive Daemon (LVS and VRRP)\r\n     Active: inactive (dead)\r\n".into()
+                    }
+                }
+                other => format!("demo: systemctl {other} is not simulated\r\n"),
+            },
+        },
+        ["cat", "/etc/keepalived/maintenance"] => match lb {
+            Some(l) => format!("{}\r\n", s.pair.nodes[l].track),
+            None => "cat: /etc/keepalived/maintenance: No such file or directory\r\n".into(),
+        },
+        ["echo", value, ">", "/etc/keepalived/maintenance"] => match (lb, value.parse::<i32>()) {
+            (Some(l), Ok(v)) => {
+                s.pair.nodes[l].track = v;
+                String::new()
+            }
+            (None, _) => "sh: /etc/keepalived/maintenance: No such file or directory\r\n".into(),
+            (_, Err(_)) => "demo: the track file holds an integer\r\n".into(),
+        },
+        _ => format!("demo: {}: command not simulated (try help)\r\n", crate::text::clip(cmd, 60)),
+    };
+    (out, false)
+}
