@@ -305,6 +305,24 @@ fn keepalived_roles_in_status() {
     assert_eq!(v["alerts"].as_array().map(Vec::len), Some(0), "{v:#}");
 }
 
+/// The lab-haproxy profile pointed at another known_hosts file; returns its path.
+fn with_known_hosts(profile: &str, dir: &tempfile::TempDir, known_hosts: &Path) -> String {
+    let name = format!(
+        "{}.toml",
+        known_hosts
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let p = dir.path().join(name);
+    let text = profile.replace(
+        "/var/lib/lbdeck-lab/admin/known_hosts",
+        &known_hosts.display().to_string(),
+    );
+    std::fs::write(&p, text).expect("write profile");
+    p.display().to_string()
+}
+
 fn unknown_and_changed_host_keys_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let profile =
@@ -314,16 +332,7 @@ fn unknown_and_changed_host_keys_are_refused() {
     // Unknown: an empty known_hosts.
     let empty = dir.path().join("empty");
     std::fs::write(&empty, "").expect("write");
-    let p = dir.path().join("unknown.toml");
-    std::fs::write(
-        &p,
-        profile.replace(
-            "/var/lib/lbdeck-lab/admin/known_hosts",
-            &empty.display().to_string(),
-        ),
-    )
-    .expect("write");
-    let v = status(&p.display().to_string());
+    let v = status(&with_known_hosts(&profile, &dir, &empty));
     let err = v["balancers"][0]["vrrp"]["error"]
         .as_str()
         .unwrap_or_default()
@@ -349,16 +358,7 @@ fn unknown_and_changed_host_keys_are_refused() {
         .expect("lb2 key");
     let wrong = dir.path().join("wrong");
     std::fs::write(&wrong, format!("10.77.0.11 {lb2_key}\n")).expect("write");
-    let p = dir.path().join("wrong.toml");
-    std::fs::write(
-        &p,
-        profile.replace(
-            "/var/lib/lbdeck-lab/admin/known_hosts",
-            &wrong.display().to_string(),
-        ),
-    )
-    .expect("write");
-    let v = status(&p.display().to_string());
+    let v = status(&with_known_hosts(&profile, &dir, &wrong));
     let err = v["balancers"][0]["vrrp"]["error"]
         .as_str()
         .unwrap_or_default();
