@@ -118,6 +118,42 @@ fn lab_suite() {
     split_brain_raises_the_alarm_and_healing_clears_it();
     access_log_traffic_matches_the_backends_own_logs();
     s_opens_a_shell_and_exit_returns_to_the_console();
+    ssh_config_proxyjump_is_honoured();
+}
+
+fn ssh_config_proxyjump_is_honoured() {
+    // lb1 refuses SSH from the admin node; only a hop through web1 reaches it.
+    lab_ok(&["exec", "lb1", "sh", "-c", "nft add table inet lbdssh && nft 'add chain inet lbdssh input { type filter hook input priority 0; }' && nft add rule inet lbdssh input ip saddr 10.77.0.2 tcp dport 22 drop"]);
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(home.path().join(".ssh")).expect("mkdir");
+    std::fs::write(
+        home.path().join(".ssh/config"),
+        "Host 10.77.0.11\n    ProxyJump root@10.77.0.21\n",
+    )
+    .expect("write");
+    let o = Command::new(root().join("scripts/lab"))
+        .args([
+            "admin",
+            bin(),
+            "status",
+            "--json",
+            "--profile",
+            "lab-haproxy",
+        ])
+        .current_dir(root())
+        .env("HOME", home.path())
+        .output()
+        .expect("status");
+    lab_ok(&["exec", "lb1", "nft", "delete", "table", "inet", "lbdssh"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(
+        v["balancers"][0]["vrrp"]["role"], "MASTER",
+        "lb1 reached through web1: {v:#}"
+    );
+    assert_eq!(
+        v["balancers"][1]["vrrp"]["role"], "BACKUP",
+        "lb2 reached directly"
+    );
 }
 
 fn s_opens_a_shell_and_exit_returns_to_the_console() {

@@ -198,7 +198,14 @@ pub struct Backend {
     pub req_history: History,
     /// Summed sessions over balancers, one sample per poll of the first balancer.
     pub session_history: History,
+    /// When our probe's verdict changed, newest last (for flapping).
+    health_changes: std::collections::VecDeque<Instant>,
 }
+
+/// A backend whose health changed this often within [`FLAP_WINDOW`] is flapping.
+pub const FLAP_CHANGES: usize = 4;
+/// The window for flapping.
+pub const FLAP_WINDOW: Duration = Duration::from_secs(60);
 
 impl Backend {
     /// A backend not polled yet; `configured` ones come from the profile and are probed.
@@ -214,7 +221,21 @@ impl Backend {
             views: vec![None; balancers],
             req_history: History::default(),
             session_history: History::default(),
+            health_changes: std::collections::VecDeque::new(),
         }
+    }
+
+    /// Health changes within [`FLAP_WINDOW`] before `now`.
+    pub fn health_changes(&self, now: Instant) -> usize {
+        self.health_changes
+            .iter()
+            .filter(|t| now.saturating_duration_since(**t) <= FLAP_WINDOW)
+            .count()
+    }
+
+    /// Up and down too often to be trusted.
+    pub fn flapping(&self, now: Instant) -> bool {
+        self.health_changes(now) >= FLAP_CHANGES
     }
 
     /// Sessions summed over the balancers that report them.
@@ -879,6 +900,21 @@ impl Cluster {
             );
             let name = b.name.clone();
             self.events.push(wall, level, &name, text);
+            b.health_changes.push_back(at);
+            while b
+                .health_changes
+                .front()
+                .is_some_and(|t| at.saturating_duration_since(*t) > FLAP_WINDOW)
+            {
+                b.health_changes.pop_front();
+            }
+            if b.health_changes.len() == FLAP_CHANGES {
+                let text = format!(
+                    "{name} is flapping: {FLAP_CHANGES} health changes within {}s",
+                    FLAP_WINDOW.as_secs()
+                );
+                self.events.push(wall, Level::Warn, &name, text);
+            }
         } else if before == Health::Unknown && b.health != Health::Healthy {
             let text = format!("{} health {} ({detail})", b.name, b.health.label());
             let name = b.name.clone();
@@ -993,6 +1029,17 @@ impl Cluster {
                 out.push(Alert {
                     level: Level::Warn,
                     text: format!("{} answers our probe but a balancer marks it DOWN: compare its check with the probe URL", b.name),
+                });
+            }
+            if b.flapping(now) {
+                out.push(Alert {
+                    level: Level::Warn,
+                    text: format!(
+                        "{} is flapping ({} health changes in {}s): check its health endpoint and load before trusting it",
+                        b.name,
+                        b.health_changes(now),
+                        FLAP_WINDOW.as_secs()
+                    ),
                 });
             }
             if b.disagreement() {

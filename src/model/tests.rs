@@ -340,3 +340,45 @@ fn vip_serving_follows_the_check() {
         .iter()
         .any(|a| a.text.starts_with("VIP 10.77.0.100 does not serve")));
 }
+
+#[test]
+fn a_backend_that_keeps_changing_is_flapping() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    let ok = crate::sources::health::Probe {
+        status: 200,
+        latency: Duration::from_millis(3),
+    };
+    let bad = crate::sources::health::Probe {
+        status: 503,
+        latency: Duration::from_millis(3),
+    };
+    for i in 0..5u64 {
+        let p = if i % 2 == 0 { ok } else { bad };
+        c.apply(
+            SourceUpdate::Health {
+                index: 0,
+                at: t0 + Duration::from_secs(i * 5),
+                result: Ok(p),
+            },
+            wall(),
+        );
+    }
+    let at = t0 + Duration::from_secs(20);
+    assert!(c.backends[0].flapping(at));
+    assert_eq!(
+        c.events
+            .iter()
+            .filter(|e| e.text.starts_with("web1 is flapping"))
+            .count(),
+        1,
+        "said once"
+    );
+    assert!(c.alerts(at).iter().any(|a| a
+        .text
+        .starts_with("web1 is flapping (4 health changes in 60s)")));
+    assert!(
+        !c.backends[0].flapping(t0 + Duration::from_secs(200)),
+        "calm again after the window"
+    );
+}
