@@ -25,6 +25,14 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// describe the most recent requests).
 const MAX_SAMPLES: usize = 100_000;
 
+/// The variables lbdeck reads from a log line.
+const WANTED: [&str; 4] = [
+    "upstream_addr",
+    "upstream_status",
+    "upstream_response_time",
+    "request_time",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(String),
@@ -90,9 +98,10 @@ impl LogFormat {
         Ok(LogFormat { parts })
     }
 
-    /// Splits a log line into variable values; None when it does not match the format.
-    pub fn fields<'a>(&self, line: &'a str) -> Option<HashMap<&str, &'a str>> {
-        let mut out = HashMap::new();
+    /// The values of the [`WANTED`] variables in a line (in that order); None when the
+    /// line does not match the format. Runs once per request: no allocation.
+    fn extract<'a>(&self, line: &'a str) -> Option<[Option<&'a str>; 4]> {
+        let mut out = [None; 4];
         let mut rest = line;
         for (i, part) in self.parts.iter().enumerate() {
             match part {
@@ -105,7 +114,9 @@ impl LogFormat {
                         }
                         _ => rest,
                     };
-                    out.insert(name.as_str(), value);
+                    if let Some(slot) = WANTED.iter().position(|w| *w == name) {
+                        out[slot] = Some(value);
+                    }
                     rest = &rest[value.len()..];
                 }
             }
@@ -115,16 +126,10 @@ impl LogFormat {
 
     /// Reads one log line: the upstream attempts it records.
     pub fn parse_line(&self, line: &str) -> Option<LogLine> {
-        let f = self.fields(line)?;
-        let addrs = split_attempts(f.get("upstream_addr")?);
-        let statuses = f
-            .get("upstream_status")
-            .map(|s| split_attempts(s))
-            .unwrap_or_default();
-        let times = f
-            .get("upstream_response_time")
-            .map(|s| split_attempts(s))
-            .unwrap_or_default();
+        let [addr, status, time, request_time] = self.extract(line)?;
+        let addrs = split_attempts(addr?);
+        let statuses = status.map(split_attempts).unwrap_or_default();
+        let times = time.map(split_attempts).unwrap_or_default();
         let attempts = addrs
             .iter()
             .enumerate()
@@ -137,7 +142,7 @@ impl LogFormat {
             .collect();
         Some(LogLine {
             attempts,
-            request_time: f.get("request_time").and_then(|s| s.parse().ok()),
+            request_time: request_time.and_then(|s| s.parse().ok()),
         })
     }
 }
@@ -204,7 +209,12 @@ impl Window {
     pub fn add(&mut self, line: &LogLine, at: Instant) {
         self.started.get_or_insert(at);
         for a in &line.attempts {
-            let q = self.samples.entry(a.addr.clone()).or_default();
+            if !self.samples.contains_key(&a.addr) {
+                self.samples.insert(a.addr.clone(), VecDeque::new());
+            }
+            let Some(q) = self.samples.get_mut(&a.addr) else {
+                continue;
+            };
             if q.len() == MAX_SAMPLES {
                 q.pop_front();
             }
