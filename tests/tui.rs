@@ -149,21 +149,21 @@ fn demo_nodes_answer_over_ssh_and_fail_over_like_keepalived() {
         s.contains("root@lb1:~#")
     });
     t.type_text("echo -100 > /etc/keepalived/maintenance");
+    let started = std::time::Instant::now();
     t.keys(&["Enter"]);
     t.type_text("exit");
     t.keys(&["Enter"]);
     t.wait_for("console back", Duration::from_secs(3), |s| {
         s.contains("shell on 127.0.0.11 ended (exit 0)")
     });
-    let started = std::time::Instant::now();
     let s = t.wait_for("lb2 MASTER", Duration::from_secs(8), |s| {
         s.lines().any(|l| l.contains("lb2") && l.contains("MASTER"))
             && s.lines().any(|l| l.contains("lb1") && l.contains("BACKUP"))
     });
     // keepalived's timing: about three advert intervals, not instantly.
     assert!(
-        started.elapsed() > Duration::from_secs(1),
-        "too fast to be VRRP"
+        started.elapsed() > Duration::from_secs(2),
+        "faster than three VRRP adverts"
     );
     assert!(
         s.contains("127.0.0.100 arrived on lb2") || s.contains("lb2 BACKUP → MASTER"),

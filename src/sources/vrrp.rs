@@ -130,7 +130,9 @@ impl VrrpTarget {
             Ok(c) => c,
             Err(e) => return vec![self.update(Err(FetchError(e.to_string())))],
         };
-        let mut out = vec![self.update(Ok(VrrpSample::Following("JSON dump and ip addr (one look)".into())))];
+        let mut out = vec![self.update(Ok(VrrpSample::Following(
+            "JSON dump and ip addr (one look)".into(),
+        )))];
         match self.vip_present(&conn, pool).await {
             Ok(Some(p)) => out.push(self.update(Ok(VrrpSample::Vip(p)))),
             Ok(None) => {}
