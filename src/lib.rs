@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod model;
+pub mod ops;
 pub mod sources;
 pub mod ssh;
 pub mod status;

@@ -84,6 +84,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drain a backend on every balancer of the pair (no new sessions; existing ones
+    /// finish), then read the state back from each. Asks for confirmation on a terminal
+    /// (the backend's name for the last healthy backend or a production profile); without
+    /// a terminal needs --yes (or --confirm NAME for those). Exit 0 only when every
+    /// balancer confirmed; 3 when refused.
+    Drain {
+        /// The backend (HAProxy server name).
+        backend: String,
+        /// Return only when its sessions have fallen to 0 (or fail at --timeout).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Confirmed: do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// The backend's name, for actions that need it typed, when there is no terminal.
+        #[arg(long, value_name = "NAME")]
+        confirm: Option<String>,
+    },
+    /// Put a drained backend back in rotation on every balancer, then read it back.
+    Undrain {
+        /// The backend (HAProxy server name).
+        backend: String,
+        /// Confirmed: do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// The backend's name, for production profiles when there is no terminal.
+        #[arg(long, value_name = "NAME")]
+        confirm: Option<String>,
+    },
     /// Check a profile, theme and keymap and print what lbdeck would watch.
     Check,
 }
@@ -131,6 +163,7 @@ fn main() -> ExitCode {
             eprintln!("lbdeck: {e}");
             ExitCode::from(2)
         }
+        Err(Failure::Exit(code)) => ExitCode::from(code),
         Err(Failure::Usage(e)) => {
             eprintln!("lbdeck: {e}");
             ExitCode::from(2)
@@ -144,6 +177,8 @@ fn main() -> ExitCode {
 }
 
 enum Failure {
+    /// Ends with this exit code (0 included); the command printed its own messages.
+    Exit(u8),
     Config(ConfigError),
     Usage(String),
     Runtime(anyhow::Error),
@@ -240,6 +275,43 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 print!("{}", lbdeck::status::traffic_human(&report));
             }
+        }
+        Some(Command::Drain {
+            backend,
+            wait,
+            timeout,
+            yes,
+            confirm,
+        }) => {
+            let (profile, _) = load_profile(&cli)?;
+            let opts = lbdeck::ops::cli::Options {
+                read_only: cli.read_only,
+                yes: *yes,
+                confirm: confirm.clone(),
+                wait: *wait,
+                timeout: *timeout,
+            };
+            let code =
+                lbdeck::ops::cli::drain(&profile, backend, lbdeck::ops::drain::Want::Drain, &opts)
+                    .await;
+            return Err(Failure::Exit(code));
+        }
+        Some(Command::Undrain {
+            backend,
+            yes,
+            confirm,
+        }) => {
+            let (profile, _) = load_profile(&cli)?;
+            let opts = lbdeck::ops::cli::Options {
+                read_only: cli.read_only,
+                yes: *yes,
+                confirm: confirm.clone(),
+                ..Default::default()
+            };
+            let code =
+                lbdeck::ops::cli::drain(&profile, backend, lbdeck::ops::drain::Want::Ready, &opts)
+                    .await;
+            return Err(Failure::Exit(code));
         }
         Some(Command::Check) => {
             let (profile, file) = load_profile(&cli)?;

@@ -119,6 +119,155 @@ fn lab_suite() {
     access_log_traffic_matches_the_backends_own_logs();
     s_opens_a_shell_and_exit_returns_to_the_console();
     ssh_config_proxyjump_is_honoured();
+    drain_and_undrain_act_on_both_haproxy_balancers();
+}
+
+fn lbdeck_in_lab(args: &[&str], state: &Path) -> Output {
+    Command::new(root().join("scripts/lab"))
+        .arg("admin")
+        .arg("env")
+        .arg(format!("XDG_STATE_HOME={}", state.display()))
+        .arg(bin())
+        .args(args)
+        .current_dir(root())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("lbdeck")
+}
+
+/// srv_admin_state of `server` on each lab balancer, straight from HAProxy.
+fn admin_bits(server: &str) -> Vec<String> {
+    ["10.77.0.11", "10.77.0.12"]
+        .iter()
+        .map(|ip| {
+            let o = Command::new(root().join("scripts/lab"))
+                .args([
+                    "admin",
+                    "sh",
+                    "-c",
+                    &format!("echo 'show servers state be_web' | socat -t2 - TCP:{ip}:9999"),
+                ])
+                .output()
+                .expect("socat");
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (f.get(3) == Some(&server))
+                        .then(|| f.get(6).map(|s| s.to_string()).unwrap_or_default())
+                })
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn drain_and_undrain_act_on_both_haproxy_balancers() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let audit = state.path().join("lbdeck/audit.jsonl");
+    // Without a terminal and without --yes: refused, nothing changed.
+    let o = lbdeck_in_lab(&["drain", "--profile", "lab-haproxy", "web2"], state.path());
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(admin_bits("web2"), vec!["0", "0"]);
+    // Read-only refuses even with --yes.
+    let o = lbdeck_in_lab(
+        &[
+            "--read-only",
+            "drain",
+            "--profile",
+            "lab-haproxy",
+            "web2",
+            "--yes",
+        ],
+        state.path(),
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(admin_bits("web2"), vec!["0", "0"]);
+    // Drain: DRAIN (admin bit 0x08) on both balancers, sessions to 0.
+    let o = lbdeck_in_lab(
+        &[
+            "drain",
+            "--profile",
+            "lab-haproxy",
+            "web2",
+            "--yes",
+            "--wait",
+            "--timeout",
+            "20s",
+        ],
+        state.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("drain web2: done"), "{out}");
+    assert!(out.contains("web2 drained in"), "{out}");
+    assert_eq!(
+        admin_bits("web2"),
+        vec!["8", "8"],
+        "DRAIN on both balancers"
+    );
+    // Undrain restores it.
+    let o = lbdeck_in_lab(
+        &["undrain", "--profile", "lab-haproxy", "web2", "--yes"],
+        state.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(admin_bits("web2"), vec!["0", "0"]);
+    // An unknown server: no change anywhere.
+    let o = lbdeck_in_lab(
+        &["drain", "--profile", "lab-haproxy", "web9", "--yes"],
+        state.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    // One audit line per action, with the right result.
+    let lines: Vec<Value> = std::fs::read_to_string(&audit)
+        .expect("audit log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let results: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["action"].as_str().unwrap_or(""),
+                l["result"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            ("drain", "refused"),
+            ("drain", "refused"),
+            ("drain", "done"),
+            ("undrain", "done")
+        ]
+    );
+    assert_eq!(
+        lines[2]["after"],
+        serde_json::json!({"lb1": "DRAIN", "lb2": "DRAIN"})
+    );
+    assert_eq!(
+        lines[3]["before"],
+        serde_json::json!({"lb1": "DRAIN", "lb2": "DRAIN"})
+    );
+    assert!(lines.iter().all(|l| l["user"]
+        .as_str()
+        .is_some_and(|u| !u.is_empty() && u != "unknown")));
 }
 
 fn ssh_config_proxyjump_is_honoured() {

@@ -1,0 +1,88 @@
+//! The audit trail: one JSON line per action in `$XDG_STATE_HOME/lbdeck/audit.jsonl`,
+//! flushed to disk before the action is reported.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::Outcome;
+
+/// One action, as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// When it started (RFC 3339, local time).
+    pub time: String,
+    /// The local user who ran it.
+    pub user: String,
+    /// Profile name.
+    pub profile: String,
+    /// drain, undrain, failover, failback.
+    pub action: String,
+    /// The backend or balancer acted on.
+    pub target: String,
+    /// Balancers touched.
+    pub balancers: Vec<String>,
+    /// State before, per balancer.
+    pub before: serde_json::Value,
+    /// State after, per balancer.
+    pub after: serde_json::Value,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// How long it took, ms.
+    pub duration_ms: u64,
+}
+
+/// Where audit lines go.
+pub fn path() -> Option<PathBuf> {
+    crate::config::state_dir().map(|d| d.join("audit.jsonl"))
+}
+
+/// The local user, as the audit log names them.
+pub fn user() -> String {
+    std::env::var("SUDO_USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|u| format!("{u} (via sudo)"))
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
+        .or_else(user_from_uid)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The account name of this process's real uid, from /proc and /etc/passwd.
+fn user_from_uid() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_string())
+    });
+    Some(name.unwrap_or_else(|| format!("uid {uid}")))
+}
+
+/// Appends an entry and syncs it to disk.
+pub fn append(entry: &Entry) -> std::io::Result<PathBuf> {
+    let path =
+        path().ok_or_else(|| std::io::Error::other("no state directory for the audit log"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut line = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+    line.push('\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    f.write_all(line.as_bytes())?;
+    f.sync_all()?;
+    Ok(path)
+}

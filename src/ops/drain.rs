@@ -1,0 +1,223 @@
+//! Drain and undrain a backend on every balancer of the pair at once, then read the state
+//! back from each. HAProxy: `set server BACKEND/SERVER state drain|ready` over the runtime
+//! API, checked with `show servers state`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::Outcome;
+use crate::config::profile::{BalancerKind, Profile, StatusEndpoint};
+use crate::sources::haproxy::{self, ServerState};
+use crate::sources::runtime_command;
+
+/// What the operator wants for the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// No new sessions; existing ones finish.
+    Drain,
+    /// Back in rotation.
+    Ready,
+}
+
+impl Want {
+    /// The audit log's name for the action.
+    pub fn action(self) -> &'static str {
+        match self {
+            Want::Drain => "drain",
+            Want::Ready => "undrain",
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Want::Drain => "drain",
+            Want::Ready => "ready",
+        }
+    }
+
+    fn expected(self) -> ServerState {
+        match self {
+            Want::Drain => ServerState::Drain,
+            Want::Ready => ServerState::Up,
+        }
+    }
+}
+
+/// The result of one drain/undrain.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Balancers acted on.
+    pub balancers: Vec<String>,
+    /// Operator-set state before, per balancer.
+    pub before: Value,
+    /// Operator-set state read back after, per balancer.
+    pub after: Value,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it took.
+    pub took: Duration,
+}
+
+async fn with_timeout<T>(
+    t: Duration,
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
+        Err(format!(
+            "no answer within {}",
+            humantime::format_duration(t)
+        ))
+    })
+}
+
+/// The state an operator set for `server` on one HAProxy (READY shows as UP).
+async fn admin_state(
+    api: &crate::config::profile::RuntimeApi,
+    backend: &str,
+    server: &str,
+) -> Result<ServerState, String> {
+    let text = runtime_command(api, &format!("show servers state {backend}"))
+        .await
+        .map_err(|e| e.0)?;
+    let rows = haproxy::parse_servers_state(&text).map_err(|e| e.to_string())?;
+    rows.iter()
+        .find(|r| r.server == server)
+        .map(haproxy::ServerStateRow::admin)
+        .ok_or_else(|| format!("no server {server} in backend {backend}"))
+}
+
+fn label(r: &Result<ServerState, String>) -> Value {
+    match r {
+        Ok(s) => json!(s.label()),
+        Err(e) => json!({ "error": e }),
+    }
+}
+
+/// Sets `server` to `want` on every balancer of the profile, concurrently, and reads it
+/// back from each.
+pub async fn apply(profile: &Profile, server: &str, want: Want) -> Report {
+    let started = Instant::now();
+    let timeout = profile.timeout;
+    let work = profile.balancers().map(|b| {
+        let name = b.name.clone();
+        let backend = b.backend_name().to_string();
+        let endpoint = b.status_endpoint();
+        let kind = b.kind;
+        async move {
+            let api = match (kind, endpoint) {
+                (BalancerKind::Haproxy, StatusEndpoint::RuntimeApi(api)) => api,
+                (BalancerKind::Haproxy, _) => {
+                    let e = "only a stats page is configured: no runtime API to act through"
+                        .to_string();
+                    return (name, Err(e.clone()), Err(e.clone()), Err(e));
+                }
+                (kind, _) => {
+                    let e = format!("draining on {kind} is not implemented yet");
+                    return (name, Err(e.clone()), Err(e.clone()), Err(e));
+                }
+            };
+            let before = with_timeout(timeout, admin_state(&api, &backend, server)).await;
+            let command = format!("set server {backend}/{server} state {}", want.word());
+            let set = with_timeout(timeout, async {
+                let answer = runtime_command(&api, &command).await.map_err(|e| e.0)?;
+                // HAProxy answers an empty line on success, a sentence on failure.
+                match answer.trim() {
+                    "" => Ok(()),
+                    text => Err(crate::text::clip(text, 120)),
+                }
+            })
+            .await;
+            let after = with_timeout(timeout, admin_state(&api, &backend, server)).await;
+            let confirmed = match (&set, &after) {
+                (Err(e), _) => Err(e.clone()),
+                (Ok(()), Ok(s)) if *s == want.expected() => Ok(()),
+                (Ok(()), Ok(s)) => Err(format!(
+                    "reads back {} instead of {}",
+                    s.label(),
+                    want.expected().label()
+                )),
+                (Ok(()), Err(e)) => Err(format!("could not read the state back: {e}")),
+            };
+            (name, before, after, confirmed)
+        }
+    });
+    let results = futures::future::join_all(work).await;
+    let mut before = serde_json::Map::new();
+    let mut after = serde_json::Map::new();
+    let mut confirmed = Vec::new();
+    for (name, b, a, c) in results {
+        before.insert(name.clone(), label(&b));
+        after.insert(name.clone(), label(&a));
+        confirmed.push((name, c));
+    }
+    Report {
+        balancers: confirmed.iter().map(|(n, _)| n.clone()).collect(),
+        before: Value::Object(before),
+        after: Value::Object(after),
+        outcome: Outcome::from_targets(&confirmed),
+        took: started.elapsed(),
+    }
+}
+
+/// Current sessions on `server`, per balancer (None where it could not be read).
+pub async fn sessions(profile: &Profile, server: &str) -> Vec<(String, Option<u64>)> {
+    let work = profile.balancers().map(|b| {
+        let name = b.name.clone();
+        let backend = b.backend_name().to_string();
+        let endpoint = b.status_endpoint();
+        let timeout = profile.timeout;
+        async move {
+            let StatusEndpoint::RuntimeApi(api) = endpoint else {
+                return (name, None);
+            };
+            let text = tokio::time::timeout(timeout, runtime_command(&api, "show stat")).await;
+            let scur = match text {
+                Ok(Ok(t)) => haproxy::parse_stat(&t)
+                    .ok()
+                    .and_then(|rows| {
+                        rows.into_iter()
+                            .find(|r| r.pxname == backend && r.svname == server)
+                    })
+                    .and_then(|r| r.scur),
+                _ => None,
+            };
+            (name, scur)
+        }
+    });
+    futures::future::join_all(work).await
+}
+
+/// Why draining `server` needs its name typed: it would leave fewer healthy backends than
+/// the profile's minimum (at least one). None when a plain yes/no is enough.
+pub fn capacity_guard(
+    report: &crate::status::Report,
+    server: &str,
+    minimum: Option<usize>,
+) -> Option<String> {
+    let serving = |b: &crate::status::BackendReport| {
+        b.health.state == crate::model::Health::Healthy
+            && b.balancers.values().all(|v| {
+                v.get("state")
+                    .and_then(Value::as_str)
+                    .is_none_or(|s| s == "UP")
+                    && v.get("admin")
+                        .and_then(Value::as_str)
+                        .is_none_or(|s| s == "UP")
+            })
+    };
+    let healthy: Vec<&str> = report
+        .backends
+        .iter()
+        .filter(|b| serving(b))
+        .map(|b| b.name.as_str())
+        .collect();
+    if !healthy.contains(&server) {
+        return None;
+    }
+    let left = healthy.len() - 1;
+    let min = minimum.unwrap_or(1).max(1);
+    (left < min).then(|| {
+        format!("draining {server} leaves {left} healthy backend(s); the minimum is {min}")
+    })
+}
