@@ -47,6 +47,10 @@ pub enum Action {
     /// Open a shell on the selected balancer or backend (SSH); the console comes back
     /// as it was when the shell exits.
     Shell,
+    /// Drain the selected backend on every balancer (confirmed first).
+    Drain,
+    /// Put the selected backend back in rotation on every balancer (confirmed first).
+    Undrain,
     /// A key press, resolved through the keymap (or typed into the filter).
     #[serde(skip)]
     Key(KeyEvent),
@@ -56,6 +60,18 @@ pub enum Action {
     /// A source delivered a result.
     #[serde(skip)]
     Update(SourceUpdate),
+    /// An action finished: what, on which backend, and how it ended.
+    #[serde(skip)]
+    Acted {
+        /// drain / undrain.
+        action: String,
+        /// The backend.
+        target: String,
+        /// "done in 4 ms", "partly done: …", "failed: …".
+        summary: String,
+        /// Every balancer confirmed.
+        done: bool,
+    },
     /// Time passed: ages and the clock move on.
     #[serde(skip)]
     Tick(Instant),
@@ -81,6 +97,14 @@ impl Action {
         (Action::Refresh, "poll everything now"),
         (Action::TrafficMetric, "traffic pane: req/s ↔ connections"),
         (Action::Shell, "SSH into the selected balancer or backend"),
+        (
+            Action::Drain,
+            "drain the selected backend on every balancer",
+        ),
+        (
+            Action::Undrain,
+            "undrain the selected backend on every balancer",
+        ),
     ];
 
     /// The keymap name of a bindable action.
@@ -101,4 +125,11 @@ pub enum Effect {
     PollNow,
     /// Hand the terminal to a shell on this host (a profile host or backend host).
     Shell(String),
+    /// Drain (true) or undrain (false) this backend on every balancer; confirmed.
+    SetDrain {
+        /// The backend.
+        target: String,
+        /// Drain, or back to ready.
+        drain: bool,
+    },
 }

@@ -34,6 +34,21 @@ pub enum Mode {
     Filter,
     /// The help overlay is open.
     Help,
+    /// A confirmation dialog is open.
+    Confirm,
+}
+
+/// An action waiting for the operator's confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    /// Drain (true) or undrain.
+    pub drain: bool,
+    /// The backend.
+    pub target: String,
+    /// Why the name must be typed (None: y/n is enough).
+    pub typed_because: Option<String>,
+    /// What has been typed so far.
+    pub typed: String,
 }
 
 /// Backend table columns that can be sorted on.
@@ -150,6 +165,15 @@ pub struct App {
     pub dirty: bool,
     /// Status-line message (theme switched, etc.).
     pub flash: Option<(Instant, String)>,
+    /// `--read-only`: every action is refused and hidden.
+    pub read_only: bool,
+    /// The open confirmation, in [`Mode::Confirm`].
+    pub confirm: Option<Confirm>,
+    /// A drain in progress: the backend and when it was confirmed, until its sessions
+    /// reach 0.
+    pub draining: Option<(String, Instant)>,
+    /// Draining below this many healthy backends needs the name typed.
+    pub min_healthy: usize,
     start: (Instant, DateTime<Local>),
 }
 
@@ -192,6 +216,10 @@ impl App {
             now,
             dirty: true,
             flash: None,
+            read_only: false,
+            confirm: None,
+            draining: None,
+            min_healthy: profile.min_healthy_backends.unwrap_or(1).max(1),
             start: (now, Local::now()),
         };
         app.apply_theme();
@@ -234,6 +262,7 @@ impl App {
                 let wall = self.wall(u.at());
                 self.cluster.apply(u, wall);
                 self.keep_selection();
+                self.watch_drain(wall);
             }
             Action::Tick(now) => {
                 self.now = now;
@@ -296,6 +325,30 @@ impl App {
                 };
                 self.say(format!("traffic: {what}"));
             }
+            Action::Drain | Action::Undrain => self.ask_to_act(action == Action::Drain),
+            Action::Acted {
+                action,
+                target,
+                summary,
+                done,
+            } => {
+                let level = if done {
+                    crate::model::Level::Ok
+                } else {
+                    crate::model::Level::Error
+                };
+                let text = format!("{action} {target}: {summary}");
+                let wall = self.wall(self.now);
+                self.cluster.events.push(wall, level, &target, text.clone());
+                if action == "drain" && done {
+                    self.draining = Some((target, self.now));
+                } else if action == "undrain"
+                    && self.draining.as_ref().is_some_and(|d| d.0 == target)
+                {
+                    self.draining = None;
+                }
+                self.say(text);
+            }
             Action::Shell => {
                 return match self.shell_target() {
                     Some(host) => vec![Effect::Shell(host)],
@@ -313,6 +366,128 @@ impl App {
         Vec::new()
     }
 
+    /// Opens the confirmation for draining or undraining the selected backend; the risk
+    /// decides the question: the name typed for the last healthy backend(s) or in
+    /// production, y/n otherwise.
+    fn ask_to_act(&mut self, drain: bool) {
+        let verb = if drain { "drain" } else { "undrain" };
+        if self.read_only {
+            self.say(format!(
+                "read-only: {verb} is refused (started with --read-only)"
+            ));
+            return;
+        }
+        if self.ui.focus != Pane::Backends {
+            self.say(format!(
+                "select a backend first (Tab to the backend table) to {verb} it"
+            ));
+            return;
+        }
+        let Some(i) = self.selected_backend() else {
+            return;
+        };
+        let target = self.cluster.backends[i].name.clone();
+        let serving = |b: &crate::model::Backend| {
+            b.health == Health::Healthy
+                && b.views.iter().flatten().all(|v| {
+                    v.state
+                        .is_none_or(|s| s == crate::sources::haproxy::ServerState::Up)
+                        && v.admin
+                            .is_none_or(|s| s == crate::sources::haproxy::ServerState::Up)
+                })
+        };
+        let healthy: Vec<&str> = self
+            .cluster
+            .backends
+            .iter()
+            .filter(|b| serving(b))
+            .map(|b| b.name.as_str())
+            .collect();
+        let capacity =
+            (drain && healthy.contains(&target.as_str()) && healthy.len() - 1 < self.min_healthy)
+                .then(|| {
+                    format!(
+                        "{target} is among the last {} healthy backend(s)",
+                        healthy.len()
+                    )
+                });
+        let typed_because = capacity.or_else(|| {
+            (self.environment == Environment::Production)
+                .then(|| format!("{} is production", self.profile_name))
+        });
+        self.confirm = Some(Confirm {
+            drain,
+            target,
+            typed_because,
+            typed: String::new(),
+        });
+        self.ui.mode = Mode::Confirm;
+    }
+
+    /// Reports the end of a drain when the backend's sessions reach 0.
+    fn watch_drain(&mut self, wall: DateTime<Local>) {
+        let Some((name, since)) = self.draining.clone() else {
+            return;
+        };
+        let Some(b) = self.cluster.backends.iter().find(|b| b.name == name) else {
+            return;
+        };
+        if b.sessions() == Some(0) {
+            let secs = self.now.saturating_duration_since(since).as_secs_f64();
+            self.cluster.events.push(
+                wall,
+                crate::model::Level::Ok,
+                &name,
+                format!("{name} drained: no sessions left after {secs:.1} s"),
+            );
+            self.draining = None;
+        }
+    }
+
+    fn on_confirm_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(c) = self.confirm.as_mut() else {
+            self.ui.mode = Mode::Normal;
+            return Vec::new();
+        };
+        let cancel = |app: &mut App| {
+            app.confirm = None;
+            app.ui.mode = Mode::Normal;
+            app.say("cancelled".into());
+            Vec::new()
+        };
+        match (key.code, c.typed_because.is_some()) {
+            (KeyCode::Esc, _) => cancel(self),
+            (KeyCode::Char('c'), _) if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                cancel(self)
+            }
+            (KeyCode::Char('y') | KeyCode::Char('Y'), false) | (KeyCode::Enter, true) => {
+                if c.typed_because.is_some() && c.typed != c.target {
+                    let hint = format!("type {} exactly, or Esc", c.target);
+                    self.say(hint);
+                    return Vec::new();
+                }
+                let (target, drain) = (c.target.clone(), c.drain);
+                self.confirm = None;
+                self.ui.mode = Mode::Normal;
+                self.say(format!(
+                    "{} {target} on every balancer…",
+                    if drain { "draining" } else { "undraining" }
+                ));
+                vec![Effect::SetDrain { target, drain }]
+            }
+            (KeyCode::Backspace, true) => {
+                c.typed.pop();
+                Vec::new()
+            }
+            (KeyCode::Char(ch), true) if c.typed.chars().count() < 64 => {
+                c.typed.push(ch);
+                Vec::new()
+            }
+            (_, false) => cancel(self),
+            _ => Vec::new(),
+        }
+    }
+
     fn say(&mut self, text: String) {
         self.flash = Some((self.now, text));
     }
@@ -323,6 +498,7 @@ impl App {
             return Vec::new();
         }
         match self.ui.mode {
+            Mode::Confirm => self.on_confirm_key(key),
             Mode::Filter => {
                 match key.code {
                     KeyCode::Esc => {

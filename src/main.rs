@@ -225,7 +225,9 @@ fn build_app(cli: &Cli, profile: &Profile) -> Result<App, Failure> {
         },
     };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    Ok(App::new(profile, keymap, themes, index, no_color))
+    let mut app = App::new(profile, keymap, themes, index, no_color);
+    app.read_only = cli.read_only;
+    Ok(app)
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {

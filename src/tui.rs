@@ -73,6 +73,8 @@ async fn run_loop(
     let pool = remote.pool.clone();
     let _stop_followers = AbortOnDrop(remote.spawn(&tx, profile.poll_interval));
     drop(tx);
+    // Actions run off the loop and report back here.
+    let (acted_tx, mut acted_rx) = mpsc::channel::<Action>(16);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -94,6 +96,7 @@ async fn run_loop(
                 None => return Ok(()),
             },
             Some(u) = rx.recv() => actions.push(Action::Update(u)),
+            Some(a) = acted_rx.recv() => actions.push(a),
             _ = tick.tick() => actions.push(Action::Tick(Instant::now())),
             _ = sigterm.recv() => return Ok(()),
             _ = sighup.recv() => return Ok(()),
@@ -110,6 +113,41 @@ async fn run_loop(
                 match effect {
                     Effect::Quit => return Ok(()),
                     Effect::PollNow => poller.poll_now(),
+                    Effect::SetDrain { target, drain } => {
+                        let tx = acted_tx.clone();
+                        let profile = profile.clone();
+                        tokio::spawn(async move {
+                            let want = if drain {
+                                crate::ops::drain::Want::Drain
+                            } else {
+                                crate::ops::drain::Want::Ready
+                            };
+                            let started = chrono::Local::now();
+                            let report = crate::ops::drain::apply(&profile, &target, want).await;
+                            let audit = crate::ops::cli::record(
+                                &profile,
+                                want.action(),
+                                &target,
+                                Some(&report),
+                                report.outcome.clone(),
+                                started,
+                            );
+                            let done = report.outcome == crate::ops::Outcome::Done;
+                            let summary = format!(
+                                "{} in {} ms ({audit})",
+                                report.outcome,
+                                report.took.as_millis()
+                            );
+                            let _ = tx
+                                .send(Action::Acted {
+                                    action: want.action().into(),
+                                    target,
+                                    summary,
+                                    done,
+                                })
+                                .await;
+                        });
+                    }
                     Effect::Shell(host) => {
                         let said = shell(
                             term,

@@ -171,3 +171,53 @@ fn demo_nodes_answer_over_ssh_and_fail_over_like_keepalived() {
     );
     t.keys(&["q"]);
 }
+
+#[test]
+fn d_drains_the_selected_backend_on_both_balancers_and_u_restores_it() {
+    let h = home();
+    let t = demo(100, 30, &h);
+    t.wait_for("data", Duration::from_secs(5), all_panes);
+    t.keys(&["j"]);
+    t.keys(&["d"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Drain web2 on every balancer (lb1, lb2)?")
+    });
+    t.keys(&["y"]);
+    let row = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("┃web2 "))
+            .unwrap_or("")
+            .to_string()
+    };
+    t.wait_for("DRAIN on both", Duration::from_secs(5), |s| {
+        row(s).matches("DRAIN").count() == 2
+    });
+    t.wait_for("sessions at 0", Duration::from_secs(10), |s| {
+        s.contains("web2 drained: no sessions left")
+    });
+    t.keys(&["u"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Undrain web2")
+    });
+    t.keys(&["y"]);
+    t.wait_for("UP on both", Duration::from_secs(5), |s| {
+        row(s).matches(" UP ").count() == 2
+    });
+    t.keys(&["q"]);
+    t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
+    let audit =
+        std::fs::read_to_string(h.path().join("state/lbdeck/audit.jsonl")).expect("audit log");
+    let results: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(results.len(), 2, "{audit}");
+    assert_eq!(
+        (results[0]["action"].as_str(), results[0]["result"].as_str()),
+        (Some("drain"), Some("done"))
+    );
+    assert_eq!(
+        (results[1]["action"].as_str(), results[1]["result"].as_str()),
+        (Some("undrain"), Some("done"))
+    );
+}

@@ -280,3 +280,99 @@ fn s_targets_the_selected_node_of_the_focused_pane() {
         "balancer lb2"
     );
 }
+
+#[test]
+fn drain_asks_first_and_production_needs_the_name_typed() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    a.update(key('j'));
+    assert!(
+        a.update(key('d')).is_empty(),
+        "nothing happens before confirming"
+    );
+    assert_eq!(a.ui.mode, Mode::Confirm);
+    let c = a.confirm.clone().expect("dialog");
+    assert_eq!(c.target, "web2");
+    assert!(c
+        .typed_because
+        .as_deref()
+        .is_some_and(|w| w.contains("production")));
+    assert!(
+        a.update(key('y')).is_empty(),
+        "y is not enough in production"
+    );
+    a.update(code(KeyCode::Backspace));
+    for ch in "web".chars() {
+        a.update(key(ch));
+    }
+    assert!(
+        a.update(code(KeyCode::Enter)).is_empty(),
+        "a partial name does not confirm"
+    );
+    a.update(key('2'));
+    assert_eq!(
+        a.update(code(KeyCode::Enter)),
+        vec![Effect::SetDrain {
+            target: "web2".into(),
+            drain: true
+        }]
+    );
+    assert_eq!(a.ui.mode, Mode::Normal);
+    a.update(Action::Acted {
+        action: "drain".into(),
+        target: "web2".into(),
+        summary: "done in 4 ms".into(),
+        done: true,
+    });
+    assert!(a
+        .cluster
+        .events
+        .iter()
+        .any(|e| e.text == "drain web2: done in 4 ms"));
+    assert_eq!(a.draining.as_ref().map(|d| d.0.as_str()), Some("web2"));
+}
+
+#[test]
+fn esc_cancels_and_read_only_refuses() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    a.update(key('u'));
+    assert_eq!(a.ui.mode, Mode::Confirm);
+    assert!(a.update(code(KeyCode::Esc)).is_empty());
+    assert_eq!(a.ui.mode, Mode::Normal);
+    assert!(a.confirm.is_none());
+    a.read_only = true;
+    assert!(a.update(key('d')).is_empty());
+    assert_eq!(a.ui.mode, Mode::Normal, "no dialog in read-only");
+    assert!(a
+        .flash
+        .as_ref()
+        .is_some_and(|f| f.1.starts_with("read-only")));
+}
+
+#[test]
+fn outside_production_a_routine_drain_is_y_n() {
+    let text = PROFILE.replace("environment = \"production\"", "environment = \"staging\"");
+    let profile = Profile::parse("t.toml", &text).expect("profile");
+    let mut a = App::new(
+        &profile,
+        Keymap::default(),
+        ThemeSet::load_from(None).expect("themes"),
+        0,
+        false,
+    );
+    feed(&mut a, Instant::now());
+    a.update(key('d'));
+    assert_eq!(
+        a.confirm.as_ref().and_then(|c| c.typed_because.clone()),
+        None,
+        "web1 is not the last healthy one"
+    );
+    assert_eq!(
+        a.update(key('y')),
+        vec![Effect::SetDrain {
+            target: "web1".into(),
+            drain: true
+        }]
+    );
+}

@@ -168,6 +168,8 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("ctrl-r", Action::Refresh),
     ("m", Action::TrafficMetric),
     ("s", Action::Shell),
+    ("d", Action::Drain),
+    ("u", Action::Undrain),
 ];
 
 impl Default for Keymap {

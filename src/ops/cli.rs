@@ -27,7 +27,8 @@ pub struct Options {
     pub timeout: Duration,
 }
 
-fn record(
+/// Appends the audit line for an action; returns where it went (or why it did not).
+pub fn record(
     profile: &Profile,
     action: &str,
     target: &str,

@@ -3,6 +3,7 @@
 
 mod backends;
 mod balancers;
+mod confirm;
 mod events;
 mod header;
 mod help;
@@ -58,6 +59,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     statusline::render(frame, status, app, &alerts);
     if app.ui.mode == Mode::Help {
         help::render(frame, area, app);
+    }
+    if app.ui.mode == Mode::Confirm {
+        confirm::render(frame, area, app);
     }
 }
 

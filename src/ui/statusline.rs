@@ -26,11 +26,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
             hint(&mut spans, "Enter".into(), "keep");
             hint(&mut spans, "Esc".into(), "clear");
         }
+        Mode::Confirm => {
+            spans.push(Span::styled(" CONFIRM ", t.alarm));
+            spans.push(Span::styled("  see the dialog · Esc cancels  ", t.muted));
+        }
         Mode::Help => {
             spans.push(Span::styled(" HELP ", t.highlight));
             spans.push(Span::styled("  any key closes", t.muted));
         }
         Mode::Normal => {
+            if app.read_only {
+                spans.push(Span::styled(" READ-ONLY ", t.highlight));
+                spans.push(Span::raw(" "));
+            }
             hint(&mut spans, k(&Action::Help), "help");
             hint(&mut spans, k(&Action::Filter), "filter");
             hint(&mut spans, k(&Action::SortNext), "sort");
