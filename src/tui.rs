@@ -116,6 +116,7 @@ async fn run_loop(
                     Effect::SetDrain { target, drain } => {
                         let tx = acted_tx.clone();
                         let profile = profile.clone();
+                        let pool = pool.clone();
                         tokio::spawn(async move {
                             let want = if drain {
                                 crate::ops::drain::Want::Drain
@@ -123,7 +124,9 @@ async fn run_loop(
                                 crate::ops::drain::Want::Ready
                             };
                             let started = chrono::Local::now();
-                            let report = crate::ops::drain::apply(&profile, &target, want).await;
+                            let report =
+                                crate::ops::drain::apply(&profile, &target, want, pool.as_deref())
+                                    .await;
                             let audit = crate::ops::cli::record(
                                 &profile,
                                 want.action(),

@@ -120,6 +120,134 @@ fn lab_suite() {
     s_opens_a_shell_and_exit_returns_to_the_console();
     ssh_config_proxyjump_is_honoured();
     drain_and_undrain_act_on_both_haproxy_balancers();
+    nginx_drain_edits_both_upstream_files_and_rolls_back_a_broken_one();
+}
+
+fn upstream_file(lb: &str) -> std::path::PathBuf {
+    Path::new(&state_dir()).join(format!("nodes/{lb}/etc/nginx/conf.d/upstream.conf"))
+}
+
+fn nginx_drain_edits_both_upstream_files_and_rolls_back_a_broken_one() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let original = std::fs::read(upstream_file("lb1")).expect("lb1 upstream");
+    assert_eq!(
+        std::fs::read(upstream_file("lb2")).expect("lb2 upstream"),
+        original
+    );
+    // Drain web2: `down` in both files, both pass nginx -t, traffic stops reaching it.
+    let o = lbdeck_in_lab(
+        &["drain", "--profile", "lab", "web2", "--yes"],
+        state.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for lb in ["lb1", "lb2"] {
+        let text = std::fs::read_to_string(upstream_file(lb)).expect("upstream");
+        assert!(
+            text.contains("server 10.77.0.22:80 max_fails=1 fail_timeout=2s down;"),
+            "{lb}: {text}"
+        );
+        lab_ok(&["exec", lb, "nginx", "-t"]);
+    }
+    let before = backend_log_counts();
+    lab_ok(&["traffic", "60", "10", "80"]);
+    let after = backend_log_counts();
+    assert_eq!(after[1], before[1], "no request reached the drained web2");
+    assert!(
+        after[0] > before[0] && after[2] > before[2],
+        "the others served"
+    );
+    // Undrain: the files are back byte for byte.
+    let o = lbdeck_in_lab(
+        &["undrain", "--profile", "lab", "web2", "--yes"],
+        state.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    for lb in ["lb1", "lb2"] {
+        assert_eq!(
+            std::fs::read(upstream_file(lb)).expect("upstream"),
+            original,
+            "{lb} restored byte for byte"
+        );
+    }
+    // A file broken by hand on lb2: the edit fails nginx -t there, is rolled back and
+    // reported as partly done; nginx on lb2 keeps serving.
+    let broken = String::from_utf8_lossy(&original)
+        .replace("}", "    server 10.77.0.99:80 bogus_param=1;\n}");
+    std::fs::write(upstream_file("lb2"), &broken).expect("break lb2");
+    let o = lbdeck_in_lab(
+        &["drain", "--profile", "lab", "web3", "--yes"],
+        state.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("partly done") && out.contains("lb2") && out.contains("rolled back"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(upstream_file("lb2")).expect("lb2"),
+        broken,
+        "lb2 rolled back to what it was"
+    );
+    assert!(std::fs::read_to_string(upstream_file("lb1"))
+        .expect("lb1")
+        .contains("10.77.0.23:80 max_fails=1 fail_timeout=2s down;"));
+    lab_ok(&[
+        "admin",
+        "curl",
+        "-fsS",
+        "-m",
+        "2",
+        "-o",
+        "/dev/null",
+        "http://10.77.0.12/",
+    ]);
+    // Clean up: lb2's file as it was, web3 back on lb1.
+    std::fs::write(upstream_file("lb2"), &original).expect("restore lb2");
+    let o = lbdeck_in_lab(
+        &["undrain", "--profile", "lab", "web3", "--yes"],
+        state.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(std::fs::read(upstream_file("lb1")).expect("lb1"), original);
+    let audit = std::fs::read_to_string(state.path().join("lbdeck/audit.jsonl")).expect("audit");
+    let results: Vec<String> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .map(|v| {
+            format!(
+                "{} {} {}",
+                v["action"].as_str().unwrap_or(""),
+                v["target"].as_str().unwrap_or(""),
+                v["result"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            "drain web2 done",
+            "undrain web2 done",
+            "drain web3 partly_done",
+            "undrain web3 done"
+        ]
+    );
 }
 
 fn lbdeck_in_lab(args: &[&str], state: &Path) -> Output {

@@ -132,7 +132,15 @@ pub async fn drain(profile: &Profile, server: &str, want: Want, opts: &Options) 
         (None, false) if !opts.yes => return refuse("no terminal to confirm on: add --yes".into()),
         (None, _) => {}
     }
-    let report = drain::apply(profile, server, want).await;
+    let nodes: Vec<crate::ssh::NodeAddr> = {
+        let cfg = crate::ssh::config::load_user_config();
+        profile
+            .balancers()
+            .map(|b| crate::ssh::config::resolve(&b.host, &profile.ssh, cfg.as_ref()))
+            .collect()
+    };
+    let pool = crate::ssh::pool::for_profile(profile, nodes.iter(), true);
+    let report = drain::apply(profile, server, want, Some(&pool)).await;
     let where_ = record(
         profile,
         action,

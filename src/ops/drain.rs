@@ -87,6 +87,15 @@ async fn admin_state(
         .ok_or_else(|| format!("no server {server} in backend {backend}"))
 }
 
+/// nginx has no drain state: the audit log says what the upstream file says.
+fn nginx_label(r: &Result<ServerState, String>) -> Value {
+    match r {
+        Ok(ServerState::Up) => json!("up"),
+        Ok(_) => json!("down"),
+        Err(e) => json!({ "error": e }),
+    }
+}
+
 fn label(r: &Result<ServerState, String>) -> Value {
     match r {
         Ok(s) => json!(s.label()),
@@ -94,27 +103,163 @@ fn label(r: &Result<ServerState, String>) -> Value {
     }
 }
 
+/// nginx open source, over SSH: mark the server `down` (or not) in the upstream file,
+/// written atomically with a backup, checked with `nginx -t` (rolled back if it fails),
+/// then `nginx -s reload`; the file is read back.
+async fn nginx_set(
+    pool: &crate::ssh::Pool,
+    node: &crate::ssh::NodeAddr,
+    file: &str,
+    upstream: &str,
+    address: &str,
+    want: Want,
+) -> (
+    Result<ServerState, String>,
+    Result<(), String>,
+    Result<ServerState, String>,
+) {
+    use base64::Engine;
+    let read = || async {
+        let out = pool
+            .exec(
+                node,
+                &pool.privileged(&format!("cat {}", crate::ssh::shell_quote(file))),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        out.ok(&format!("reading {file}"))
+            .map_err(|e| e.to_string())
+    };
+    let state = |text: &str| {
+        super::upstream::is_down(text, upstream, address).map(|d| {
+            if d {
+                ServerState::Maint
+            } else {
+                ServerState::Up
+            }
+        })
+    };
+    let text = match read().await {
+        Ok(t) => t,
+        Err(e) => return (Err(e.clone()), Err(e.clone()), Err(e)),
+    };
+    let before = state(&text);
+    let edited = match super::upstream::set_down(&text, upstream, address, want == Want::Drain) {
+        Ok(t) => t,
+        Err(e) => {
+            let e = format!("{file}: {e}; nothing changed");
+            return (before, Err(e.clone()), Err(e));
+        }
+    };
+    let set = if edited == text {
+        Ok(())
+    } else {
+        let f = crate::ssh::shell_quote(file);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(edited.as_bytes());
+        let script = format!(
+            "f={f}; cp -p \"$f\" \"$f.lbdeck-bak\" && printf %s '{b64}' | base64 -d > \"$f.lbdeck-tmp\" && \
+             chmod --reference=\"$f\" \"$f.lbdeck-tmp\" && mv \"$f.lbdeck-tmp\" \"$f\" || exit 1; \
+             if nginx -t 2>\"$f.lbdeck-check\"; then nginx -s reload && echo LBDECK-OK; \
+             else mv \"$f.lbdeck-bak\" \"$f\"; echo LBDECK-ROLLED-BACK; grep -m1 emerg \"$f.lbdeck-check\"; fi; rm -f \"$f.lbdeck-check\""
+        );
+        match pool.exec(node, &pool.privileged(&script)).await {
+            Ok(out) if out.stdout.contains("LBDECK-OK") => Ok(()),
+            Ok(out) if out.stdout.contains("LBDECK-ROLLED-BACK") => {
+                let why = out
+                    .stdout
+                    .lines()
+                    .nth(1)
+                    .unwrap_or("nginx -t failed")
+                    .trim()
+                    .to_string();
+                Err(format!(
+                    "nginx -t failed, the edit was rolled back: {}",
+                    crate::text::clip(&why, 160)
+                ))
+            }
+            Ok(out) => Err(format!(
+                "editing {file} failed (exit {}): {}",
+                out.status.map_or("?".into(), |s| s.to_string()),
+                crate::text::clip(out.stderr.lines().next().unwrap_or(""), 160)
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let after = match read().await {
+        Ok(t) => state(&t),
+        Err(e) => Err(e),
+    };
+    (before, set, after)
+}
+
 /// Sets `server` to `want` on every balancer of the profile, concurrently, and reads it
-/// back from each.
-pub async fn apply(profile: &Profile, server: &str, want: Want) -> Report {
+/// back from each. nginx balancers need the SSH `pool`.
+pub async fn apply(
+    profile: &Profile,
+    server: &str,
+    want: Want,
+    pool: Option<&crate::ssh::Pool>,
+) -> Report {
     let started = Instant::now();
     let timeout = profile.timeout;
+    let ssh_config = crate::ssh::config::load_user_config();
+    let address = profile
+        .backends()
+        .find(|b| b.name == server)
+        .map(|b| b.address.0.clone());
     let work = profile.balancers().map(|b| {
         let name = b.name.clone();
         let backend = b.backend_name().to_string();
         let endpoint = b.status_endpoint();
         let kind = b.kind;
+        let node = crate::ssh::config::resolve(&b.host, &profile.ssh, ssh_config.as_ref());
+        let file = b
+            .upstream_file
+            .clone()
+            .unwrap_or_else(|| crate::config::profile::DEFAULT_UPSTREAM_FILE.into());
+        let address = address.clone();
         async move {
+            if kind == BalancerKind::Nginx {
+                let (Some(pool), Some(address)) = (pool, address) else {
+                    let e =
+                        "nginx needs SSH and the backend's address from the profile".to_string();
+                    return (name, json!({ "error": e }), json!({ "error": e }), Err(e));
+                };
+                // Over SSH the steps take longer than one call: bound the whole edit.
+                let work = nginx_set(pool, &node, &file, &backend, &address, want);
+                let (before, set, after) = match tokio::time::timeout(timeout * 6, work).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let e = format!(
+                            "no answer within {}",
+                            humantime::format_duration(timeout * 6)
+                        );
+                        (Err(e.clone()), Err(e.clone()), Err(e))
+                    }
+                };
+                let expected = if want == Want::Drain {
+                    ServerState::Maint
+                } else {
+                    ServerState::Up
+                };
+                let confirmed = match (&set, &after) {
+                    (Err(e), _) => Err(e.clone()),
+                    (Ok(()), Ok(s)) if *s == expected => Ok(()),
+                    (Ok(()), Ok(_)) => Err("the file does not read back as written".into()),
+                    (Ok(()), Err(e)) => Err(format!("could not read the file back: {e}")),
+                };
+                return (name, nginx_label(&before), nginx_label(&after), confirmed);
+            }
             let api = match (kind, endpoint) {
                 (BalancerKind::Haproxy, StatusEndpoint::RuntimeApi(api)) => api,
                 (BalancerKind::Haproxy, _) => {
                     let e = "only a stats page is configured: no runtime API to act through"
                         .to_string();
-                    return (name, Err(e.clone()), Err(e.clone()), Err(e));
+                    return (name, json!({ "error": e }), json!({ "error": e }), Err(e));
                 }
                 (kind, _) => {
                     let e = format!("draining on {kind} is not implemented yet");
-                    return (name, Err(e.clone()), Err(e.clone()), Err(e));
+                    return (name, json!({ "error": e }), json!({ "error": e }), Err(e));
                 }
             };
             let before = with_timeout(timeout, admin_state(&api, &backend, server)).await;
@@ -139,7 +284,7 @@ pub async fn apply(profile: &Profile, server: &str, want: Want) -> Report {
                 )),
                 (Ok(()), Err(e)) => Err(format!("could not read the state back: {e}")),
             };
-            (name, before, after, confirmed)
+            (name, label(&before), label(&after), confirmed)
         }
     });
     let results = futures::future::join_all(work).await;
@@ -147,8 +292,8 @@ pub async fn apply(profile: &Profile, server: &str, want: Want) -> Report {
     let mut after = serde_json::Map::new();
     let mut confirmed = Vec::new();
     for (name, b, a, c) in results {
-        before.insert(name.clone(), label(&b));
-        after.insert(name.clone(), label(&a));
+        before.insert(name.clone(), b);
+        after.insert(name.clone(), a);
         confirmed.push((name, c));
     }
     Report {
