@@ -116,6 +116,27 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         confirm: Option<String>,
     },
+    /// Move the VIP to the peer on purpose (the profile's failover method: write the track
+    /// file or stop keepalived) after pre-checks, and follow it: when it left, arrived,
+    /// and served again. Returns once the VIP has arrived (or fails after 30 s).
+    Failover {
+        /// Confirmed: do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// The MASTER's name, for production profiles when there is no terminal.
+        #[arg(long, value_name = "NAME")]
+        confirm: Option<String>,
+    },
+    /// Undo a failover (track file back to 0, or keepalived started) so the VIP returns to
+    /// the node with the highest priority.
+    Failback {
+        /// Confirmed: do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// The node's name, for production profiles when there is no terminal.
+        #[arg(long, value_name = "NAME")]
+        confirm: Option<String>,
+    },
     /// Check a profile, theme and keymap and print what lbdeck would watch.
     Check,
 }
@@ -314,6 +335,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 lbdeck::ops::cli::drain(&profile, backend, lbdeck::ops::drain::Want::Ready, &opts)
                     .await;
             return Err(Failure::Exit(code));
+        }
+        Some(Command::Failover { yes, confirm }) | Some(Command::Failback { yes, confirm }) => {
+            let (profile, _) = load_profile(&cli)?;
+            let dir = match &cli.command {
+                Some(Command::Failback { .. }) => lbdeck::ops::failover::Direction::Failback,
+                _ => lbdeck::ops::failover::Direction::Failover,
+            };
+            let opts = lbdeck::ops::cli::Options {
+                read_only: cli.read_only,
+                yes: *yes,
+                confirm: confirm.clone(),
+                ..Default::default()
+            };
+            return Err(Failure::Exit(
+                lbdeck::ops::cli::failover(&profile, dir, &opts).await,
+            ));
         }
         Some(Command::Check) => {
             let (profile, file) = load_profile(&cli)?;

@@ -121,6 +121,76 @@ fn lab_suite() {
     ssh_config_proxyjump_is_honoured();
     drain_and_undrain_act_on_both_haproxy_balancers();
     nginx_drain_edits_both_upstream_files_and_rolls_back_a_broken_one();
+    failover_and_failback_from_the_command_line();
+}
+
+fn failover_and_failback_from_the_command_line() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let o = lbdeck_in_lab(
+        &[
+            "--read-only",
+            "failover",
+            "--profile",
+            "lab-haproxy",
+            "--yes",
+        ],
+        state.path(),
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&lab(&["vip"]).stdout).trim(),
+        "lb1",
+        "read-only changed nothing"
+    );
+    let o = lbdeck_in_lab(
+        &["failover", "--profile", "lab-haproxy", "--yes"],
+        state.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("VIP moved lb1 → lb2 in "), "{out}");
+    eprintln!(
+        "failover: {}",
+        out.lines()
+            .find(|l| l.starts_with("VIP moved"))
+            .unwrap_or("")
+    );
+    assert_eq!(String::from_utf8_lossy(&lab(&["vip"]).stdout).trim(), "lb2");
+    let o = lbdeck_in_lab(
+        &["failback", "--profile", "lab-haproxy", "--yes"],
+        state.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("VIP moved lb2 → lb1 in "), "{out}");
+    eprintln!(
+        "failback: {}",
+        out.lines()
+            .find(|l| l.starts_with("VIP moved"))
+            .unwrap_or("")
+    );
+    assert_eq!(String::from_utf8_lossy(&lab(&["vip"]).stdout).trim(), "lb1");
+    let audit = std::fs::read_to_string(state.path().join("lbdeck/audit.jsonl")).expect("audit");
+    let results: Vec<String> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["action"].as_str().unwrap_or(""),
+                v["result"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        vec!["failover refused", "failover done", "failback done"]
+    );
 }
 
 fn upstream_file(lb: &str) -> std::path::PathBuf {

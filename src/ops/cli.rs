@@ -198,3 +198,113 @@ async fn wait_empty(profile: &Profile, server: &str, timeout: Duration) -> u8 {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// `lbdeck failover|failback`: returns the process exit code.
+pub async fn failover(profile: &Profile, dir: super::failover::Direction, opts: &Options) -> u8 {
+    use super::failover;
+    let started = chrono::Local::now();
+    let action = dir.action();
+    let audit_refused = |target: &str, reason: String| {
+        let where_ = record(
+            profile,
+            action,
+            target,
+            None,
+            Outcome::Refused {
+                reason: reason.clone(),
+            },
+            started,
+        );
+        eprintln!("lbdeck: {action} refused: {reason} ({where_})");
+        EXIT_REFUSED
+    };
+    if opts.read_only {
+        return audit_refused("", "--read-only".into());
+    }
+    let status = crate::status::collect(profile, None).await;
+    let plan = failover::plan(profile, &status, dir);
+    println!(
+        "{action}: act on {}; the VIP is on {} and should end on {}",
+        plan.node,
+        plan.from.clone().unwrap_or_else(|| "no balancer".into()),
+        plan.to
+    );
+    if !plan.blockers.is_empty() {
+        for b in &plan.blockers {
+            println!("  pre-check failed: {b}");
+        }
+        return audit_refused(
+            &plan.node,
+            format!("pre-checks failed: {}", plan.blockers.join("; ")),
+        );
+    }
+    if dir == failover::Direction::Failover {
+        println!("  pre-checks passed: peer keepalived BACKUP, peer balancer answering, backends healthy");
+    }
+    let typed = (profile.environment == Environment::Production)
+        .then(|| format!("{} is production", profile.name));
+    let interactive = std::io::stdin().is_terminal();
+    match (&typed, interactive) {
+        (Some(why), true) => {
+            let answer = ask(&format!(
+                "{why}.\nType the MASTER's name ({}) to {action}: ",
+                plan.node
+            ));
+            if answer.as_deref() != Some(plan.node.as_str()) {
+                return audit_refused(&plan.node, "the name was not typed".into());
+            }
+        }
+        (Some(why), false) => {
+            if opts.confirm.as_deref() != Some(plan.node.as_str()) {
+                return audit_refused(
+                    &plan.node,
+                    format!("{why}: without a terminal, pass --confirm {}", plan.node),
+                );
+            }
+        }
+        (None, true) if !opts.yes => {
+            let answer = ask(&format!(
+                "{action} {} → {}? [y/N] ",
+                plan.from.clone().unwrap_or_default(),
+                plan.to
+            ));
+            if !matches!(answer.as_deref(), Some("y" | "Y" | "yes")) {
+                return audit_refused(&plan.node, "not confirmed".into());
+            }
+        }
+        (None, false) if !opts.yes => {
+            return audit_refused(&plan.node, "no terminal to confirm on: add --yes".into())
+        }
+        (None, _) => {}
+    }
+    let nodes: Vec<crate::ssh::NodeAddr> = crate::sources::vrrp::targets(profile)
+        .into_iter()
+        .map(|t| t.addr)
+        .collect();
+    let pool = crate::ssh::pool::for_profile(profile, nodes.iter(), true);
+    let t0 = Instant::now();
+    let (outcome, timing, before, after) = failover::run(profile, &plan, dir, &pool).await;
+    let report = drain::Report {
+        balancers: profile.balancers().map(|b| b.name.clone()).collect(),
+        before,
+        after,
+        outcome: outcome.clone(),
+        took: t0.elapsed(),
+    };
+    let where_ = record(
+        profile,
+        action,
+        &plan.node,
+        Some(&report),
+        outcome.clone(),
+        started,
+    );
+    println!("{}", failover::describe(&plan, &timing));
+    println!("{action}: {outcome}");
+    println!("{where_}");
+    if outcome == Outcome::Done {
+        0
+    } else {
+        1
+    }
+}

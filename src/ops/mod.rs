@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cli;
 pub mod drain;
+pub mod failover;
 pub mod upstream;
 
 use std::fmt;

@@ -111,7 +111,8 @@ impl VrrpTarget {
         Err(last.unwrap_or_else(|| FetchError("keepalived JSON dump unreadable".into())))
     }
 
-    async fn vip_present(&self, conn: &Ssh, pool: &Pool) -> Result<Option<bool>, FetchError> {
+    /// Whether the VIP is on this node now (None without a VIP in the profile).
+    pub async fn vip_present(&self, conn: &Ssh, pool: &Pool) -> Result<Option<bool>, FetchError> {
         let Some(vip) = &self.vip else {
             return Ok(None);
         };
