@@ -51,6 +51,10 @@ pub enum Action {
     Drain,
     /// Put the selected backend back in rotation on every balancer (confirmed first).
     Undrain,
+    /// Move the VIP away from the MASTER (confirmed first; pre-checks, then followed).
+    Failover,
+    /// Undo a failover: the VIP back to the node with the highest priority.
+    Failback,
     /// A key press, resolved through the keymap (or typed into the filter).
     #[serde(skip)]
     Key(KeyEvent),
@@ -105,6 +109,8 @@ impl Action {
             Action::Undrain,
             "undrain the selected backend on every balancer",
         ),
+        (Action::Failover, "fail over: move the VIP to the peer"),
+        (Action::Failback, "fail back: the VIP home again"),
     ];
 
     /// The keymap name of a bindable action.
@@ -125,6 +131,11 @@ pub enum Effect {
     PollNow,
     /// Hand the terminal to a shell on this host (a profile host or backend host).
     Shell(String),
+    /// Fail over (false) or back (true); confirmed.
+    MoveVip {
+        /// Failback rather than failover.
+        failback: bool,
+    },
     /// Drain (true) or undrain (false) this backend on every balancer; confirmed.
     SetDrain {
         /// The backend.

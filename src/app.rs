@@ -43,6 +43,8 @@ pub enum Mode {
 pub struct Confirm {
     /// Drain (true) or undrain.
     pub drain: bool,
+    /// A VIP move instead of a drain: Some(failback).
+    pub move_vip: Option<bool>,
     /// The backend.
     pub target: String,
     /// Why the name must be typed (None: y/n is enough).
@@ -326,6 +328,7 @@ impl App {
                 self.say(format!("traffic: {what}"));
             }
             Action::Drain | Action::Undrain => self.ask_to_act(action == Action::Drain),
+            Action::Failover | Action::Failback => self.ask_to_move(action == Action::Failback),
             Action::Acted {
                 action,
                 target,
@@ -417,6 +420,67 @@ impl App {
         });
         self.confirm = Some(Confirm {
             drain,
+            move_vip: None,
+            target,
+            typed_because,
+            typed: String::new(),
+        });
+        self.ui.mode = Mode::Confirm;
+    }
+
+    /// Opens the confirmation for a failover (away from the VIP holder) or failback (to
+    /// the node with the highest configured priority).
+    fn ask_to_move(&mut self, failback: bool) {
+        let verb = if failback { "failback" } else { "failover" };
+        if self.read_only {
+            self.say(format!(
+                "read-only: {verb} is refused (started with --read-only)"
+            ));
+            return;
+        }
+        let holders: Vec<String> = self
+            .cluster
+            .vip_holders()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let home = self
+            .cluster
+            .balancers
+            .iter()
+            .filter_map(|b| Some((b.name.clone(), b.vrrp.as_ref()?.base_priority?)))
+            .max_by_key(|(_, p)| *p)
+            .map(|(n, _)| n);
+        let target = if failback {
+            match home {
+                Some(h) if holders.contains(&h) => {
+                    self.say(format!("{h} already holds the VIP: nothing to fail back"));
+                    return;
+                }
+                Some(h) => h,
+                None => {
+                    self.say("keepalived priorities not known yet".into());
+                    return;
+                }
+            }
+        } else {
+            match holders.as_slice() {
+                [one] => one.clone(),
+                [] => {
+                    self.say("no balancer holds the VIP: nothing to fail over".into());
+                    return;
+                }
+                many => {
+                    self.say(format!("split-brain ({}): fix that first", many.join(", ")));
+                    return;
+                }
+            }
+        };
+        let typed_because = (self.environment == Environment::Production)
+            .then(|| format!("{} is production", self.profile_name));
+        self.confirm = Some(Confirm {
+            drain: false,
+            move_vip: Some(failback),
             target,
             typed_because,
             typed: String::new(),
@@ -466,9 +530,20 @@ impl App {
                     self.say(hint);
                     return Vec::new();
                 }
-                let (target, drain) = (c.target.clone(), c.drain);
+                let (target, drain, move_vip) = (c.target.clone(), c.drain, c.move_vip);
                 self.confirm = None;
                 self.ui.mode = Mode::Normal;
+                if let Some(failback) = move_vip {
+                    let verb = if failback {
+                        "failing back to"
+                    } else {
+                        "failing over from"
+                    };
+                    self.say(format!(
+                        "{verb} {target}: pre-checks, then following the VIP…"
+                    ));
+                    return vec![Effect::MoveVip { failback }];
+                }
                 self.say(format!(
                     "{} {target} on every balancer…",
                     if drain { "draining" } else { "undraining" }

@@ -113,6 +113,15 @@ async fn run_loop(
                 match effect {
                     Effect::Quit => return Ok(()),
                     Effect::PollNow => poller.poll_now(),
+                    Effect::MoveVip { failback } => {
+                        let tx = acted_tx.clone();
+                        let profile = profile.clone();
+                        let pool = pool.clone();
+                        tokio::spawn(async move {
+                            let done = move_vip(&profile, failback, pool.as_deref()).await;
+                            let _ = tx.send(done).await;
+                        });
+                    }
                     Effect::SetDrain { target, drain } => {
                         let tx = acted_tx.clone();
                         let profile = profile.clone();
@@ -225,6 +234,71 @@ impl Timeline {
             }
         }
         self.written = log.total();
+    }
+}
+
+/// A failover/failback from the console: the same plan, pre-checks, run and audit as
+/// `lbdeck failover`, reported back as an action result.
+async fn move_vip(profile: &Profile, failback: bool, pool: Option<&crate::ssh::Pool>) -> Action {
+    use crate::ops::failover::{self, Direction};
+    let dir = if failback {
+        Direction::Failback
+    } else {
+        Direction::Failover
+    };
+    let action = dir.action().to_string();
+    let started = chrono::Local::now();
+    let Some(pool) = pool else {
+        return Action::Acted {
+            action,
+            target: String::new(),
+            summary: "failed: no SSH".into(),
+            done: false,
+        };
+    };
+    let status = crate::status::collect(profile, None).await;
+    let plan = failover::plan(profile, &status, dir);
+    if !plan.blockers.is_empty() {
+        let reason = format!("pre-checks failed: {}", plan.blockers.join("; "));
+        let refused = crate::ops::Outcome::Refused {
+            reason: reason.clone(),
+        };
+        let _ = crate::ops::cli::record(profile, &action, &plan.node, None, refused, started);
+        return Action::Acted {
+            action,
+            target: plan.node,
+            summary: format!("refused: {reason}"),
+            done: false,
+        };
+    }
+    let t0 = Instant::now();
+    let (outcome, timing, before, after) = failover::run(profile, &plan, dir, pool).await;
+    let report = crate::ops::drain::Report {
+        balancers: profile.balancers().map(|b| b.name.clone()).collect(),
+        before,
+        after,
+        outcome: outcome.clone(),
+        took: t0.elapsed(),
+    };
+    let audit = crate::ops::cli::record(
+        profile,
+        &action,
+        &plan.node,
+        Some(&report),
+        outcome.clone(),
+        started,
+    );
+    let done = outcome == crate::ops::Outcome::Done;
+    let summary = if done {
+        format!("{} ({audit})", failover::describe(&plan, &timing))
+    } else {
+        format!("{outcome} ({audit})")
+    };
+    Action::Acted {
+        action,
+        target: plan.node,
+        summary,
+        done,
     }
 }
 

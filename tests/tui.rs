@@ -221,3 +221,58 @@ fn d_drains_the_selected_backend_on_both_balancers_and_u_restores_it() {
         (Some("undrain"), Some("done"))
     );
 }
+
+#[test]
+fn shift_f_fails_over_and_shift_b_fails_back_on_the_demo() {
+    let h = home();
+    let t = demo(100, 30, &h);
+    let row = |s: &str, n: &str| {
+        s.lines()
+            .find(|l| l.starts_with(&format!("│{n} ")))
+            .unwrap_or("")
+            .to_string()
+    };
+    t.wait_for("roles", Duration::from_secs(5), |s| {
+        row(s, "lb1").contains("MASTER")
+    });
+    t.keys(&["F"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Fail over from lb1?")
+    });
+    t.keys(&["y"]);
+    let s = t.wait_for("VIP on lb2 and the timing", Duration::from_secs(10), |s| {
+        row(s, "lb2").contains("MASTER") && s.contains("VIP moved lb1 → lb2 in")
+    });
+    assert!(row(&s, "lb1").contains("BACKUP"), "{s}");
+    t.keys(&["B"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Fail back to lb1?")
+    });
+    t.keys(&["y"]);
+    t.wait_for("VIP home", Duration::from_secs(10), |s| {
+        row(s, "lb1").contains("MASTER") && s.contains("VIP moved lb2 → lb1")
+    });
+    t.keys(&["q"]);
+    let audit =
+        std::fs::read_to_string(h.path().join("state/lbdeck/audit.jsonl")).expect("audit log");
+    let lines: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let got: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["action"].as_str().unwrap_or("").to_string(),
+                l["result"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("failover".into(), "done".into()),
+            ("failback".into(), "done".into())
+        ]
+    );
+}

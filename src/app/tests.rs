@@ -376,3 +376,50 @@ fn outside_production_a_routine_drain_is_y_n() {
         }]
     );
 }
+
+#[test]
+fn f_asks_to_fail_over_the_vip_holder_and_b_fails_back() {
+    use crate::sources::keepalived::{DumpInstance, Role};
+    use crate::sources::vrrp::VrrpSample;
+    let mut a = app();
+    let t0 = Instant::now();
+    assert!(a.update(key('F')).is_empty());
+    assert_eq!(a.ui.mode, Mode::Normal, "nothing known about the VIP yet");
+    for (index, role, prio, vip) in [(0, Role::Master, 150, true), (1, Role::Backup, 100, false)] {
+        let dump = DumpInstance {
+            name: "VI_1".into(),
+            vrid: 77,
+            role,
+            base_priority: prio,
+            effective_priority: prio,
+            nopreempt: false,
+            last_transition: 0.0,
+            vips: vec![],
+            become_master: 0,
+            release_master: 0,
+        };
+        for sample in [VrrpSample::Vip(vip), VrrpSample::Dump(Some(dump))] {
+            a.update(Action::Update(SourceUpdate::Vrrp {
+                index,
+                at: t0,
+                result: Ok(sample),
+            }));
+        }
+    }
+    a.update(key('F'));
+    let c = a.confirm.clone().expect("dialog");
+    assert_eq!((c.target.as_str(), c.move_vip), ("lb1", Some(false)));
+    for ch in "lb1".chars() {
+        a.update(key(ch));
+    }
+    assert_eq!(
+        a.update(code(KeyCode::Enter)),
+        vec![Effect::MoveVip { failback: false }]
+    );
+    a.update(key('B'));
+    assert_eq!(a.ui.mode, Mode::Normal, "lb1 already holds the VIP");
+    assert!(a
+        .flash
+        .as_ref()
+        .is_some_and(|f| f.1.contains("nothing to fail back")));
+}

@@ -170,6 +170,8 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("s", Action::Shell),
     ("d", Action::Drain),
     ("u", Action::Undrain),
+    ("F", Action::Failover),
+    ("B", Action::Failback),
 ];
 
 impl Default for Keymap {

@@ -284,6 +284,9 @@ async fn exec(
         .await;
         return (String::new(), 0);
     }
+    if let Some(answer) = control(lb, sim, cmd) {
+        return answer;
+    }
     let Ok(s) = sim.lock() else {
         return ("simulation stopped\n".into(), 1);
     };
@@ -313,6 +316,38 @@ async fn exec(
         ),
         127,
     )
+}
+
+/// The commands `lbdeck failover|failback` send: a track-file write, keepalived stopped
+/// or started.
+fn control(lb: Option<usize>, sim: &Arc<Mutex<Sim>>, cmd: &str) -> Option<(String, u32)> {
+    let track = cmd.starts_with("printf") && cmd.contains("/etc/keepalived/maintenance");
+    let stop = cmd.contains("stop keepalived");
+    let start = cmd.contains("start keepalived");
+    if !(track || stop || start) {
+        return None;
+    }
+    let Some(l) = lb else {
+        return Some(("keepalived is not installed on this node\n".into(), 1));
+    };
+    let Ok(mut s) = sim.lock() else {
+        return Some(("simulation stopped\n".into(), 1));
+    };
+    if track {
+        // printf '%s\n' VALUE > FILE, or printf '0\n' > FILE
+        let value = cmd
+            .split_whitespace()
+            .nth(2)
+            .filter(|w| !w.starts_with('>'))
+            .and_then(|w| w.trim_matches('\'').parse::<i32>().ok())
+            .unwrap_or(0);
+        s.pair.nodes[l].track = value;
+    } else if stop {
+        s.pair.stop(l);
+    } else {
+        s.pair.start(l);
+    }
+    Some((String::new(), 0))
 }
 
 fn cmd_is_fifo(cmd: &str) -> bool {

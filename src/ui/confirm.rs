@@ -13,7 +13,12 @@ use crate::app::App;
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(c) = &app.confirm else { return };
     let t = &app.theme;
-    let verb = if c.drain { "Drain" } else { "Undrain" };
+    let verb = match c.move_vip {
+        Some(true) => "Fail back to",
+        Some(false) => "Fail over from",
+        None if c.drain => "Drain",
+        None => "Undrain",
+    };
     let balancers: Vec<&str> = app
         .cluster
         .balancers
@@ -25,15 +30,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled(format!("{verb} "), t.text),
             Span::styled(c.target.clone(), t.header),
             Span::styled(
-                format!(" on every balancer ({})?", balancers.join(", ")),
+                if c.move_vip.is_some() {
+                    "? The VIP moves; lbdeck follows it.".to_string()
+                } else {
+                    format!(" on every balancer ({})?", balancers.join(", "))
+                },
                 t.text,
             ),
         ]),
         Line::from(Span::styled(
-            if c.drain {
-                "No new sessions go to it; open ones finish. The state is read back from each balancer."
-            } else {
-                "It goes back into rotation. The state is read back from each balancer."
+            match (c.move_vip, c.drain) {
+                (Some(_), _) => "Pre-checks first (peer BACKUP and answering, backends healthy); the profile's method triggers it.",
+                (None, true) => "No new sessions go to it; open ones finish. The state is read back from each balancer.",
+                (None, false) => "It goes back into rotation. The state is read back from each balancer.",
             },
             t.muted,
         )),
@@ -41,8 +50,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     ];
     match &c.typed_because {
         Some(why) => {
+            let whose = if c.move_vip.is_some() {
+                "node's"
+            } else {
+                "backend's"
+            };
             lines.push(Line::from(Span::styled(
-                format!("{why}: type the backend's name to confirm."),
+                format!("{why}: type the {whose} name to confirm."),
                 t.degraded,
             )));
             lines.push(Line::from(vec![
