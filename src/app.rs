@@ -351,6 +351,8 @@ impl App {
                     self.draining = None;
                 }
                 self.say(text);
+                // Show the new state now rather than at the next round.
+                return vec![Effect::PollNow];
             }
             Action::Shell => {
                 return match self.shell_target() {

@@ -122,6 +122,61 @@ fn lab_suite() {
     drain_and_undrain_act_on_both_haproxy_balancers();
     nginx_drain_edits_both_upstream_files_and_rolls_back_a_broken_one();
     failover_and_failback_from_the_command_line();
+    drain_from_the_console_keystroke_latencies();
+}
+
+fn drain_from_the_console_keystroke_latencies() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = console("lab-haproxy", 100, 30, &home);
+    t.keys(&["j"]);
+    t.keys(&["d"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Drain web2 on every balancer")
+    });
+    let pressed = Instant::now();
+    t.keys(&["y"]);
+    // HAProxy's own state, read straight from both runtime APIs.
+    let haproxy = loop {
+        if admin_bits("web2") == ["8", "8"] {
+            break pressed.elapsed();
+        }
+        assert!(
+            pressed.elapsed() < Duration::from_secs(5),
+            "HAProxy never showed DRAIN"
+        );
+    };
+    let row = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("┃web2 "))
+            .unwrap_or("")
+            .to_string()
+    };
+    let screen = loop {
+        if row(&t.screen()).matches("DRAIN").count() == 2 {
+            break pressed.elapsed();
+        }
+        assert!(
+            pressed.elapsed() < Duration::from_secs(5),
+            "the screen never showed DRAIN"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    eprintln!(
+        "drain from the console: keystroke → DRAIN in HAProxy (both) ≤ {} ms; keystroke → DRAIN on screen {} ms",
+        haproxy.as_millis(),
+        screen.as_millis()
+    );
+    assert!(haproxy < Duration::from_secs(1) && screen < Duration::from_secs(2));
+    t.keys(&["u"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Undrain web2")
+    });
+    t.keys(&["y"]);
+    t.wait_for("UP again", Duration::from_secs(5), |s| {
+        row(s).matches(" UP ").count() == 2
+    });
+    assert_eq!(admin_bits("web2"), vec!["0", "0"]);
+    t.keys(&["q"]);
 }
 
 fn failover_and_failback_from_the_command_line() {
