@@ -344,7 +344,13 @@ impl App {
                 let wall = self.wall(self.now);
                 self.cluster.events.push(wall, level, &target, text.clone());
                 if action == "drain" && done {
+                    self.cluster.drained.insert(target.clone());
                     self.draining = Some((target, self.now));
+                } else if action == "undrain" && done {
+                    self.cluster.drained.remove(&target);
+                    if self.draining.as_ref().is_some_and(|d| d.0 == target) {
+                        self.draining = None;
+                    }
                 } else if action == "undrain"
                     && self.draining.as_ref().is_some_and(|d| d.0 == target)
                 {
@@ -624,6 +630,22 @@ impl App {
                 if key.code == KeyCode::Esc && !self.ui.filter.is_empty() {
                     self.ui.filter.clear();
                     return Vec::new();
+                }
+                // Esc during a drain offers to undo it.
+                if key.code == KeyCode::Esc && !self.read_only {
+                    if let Some((target, _)) = self.draining.clone() {
+                        let typed_because = (self.environment == Environment::Production)
+                            .then(|| format!("{} is production", self.profile_name));
+                        self.confirm = Some(Confirm {
+                            drain: false,
+                            move_vip: None,
+                            target,
+                            typed_because,
+                            typed: String::new(),
+                        });
+                        self.ui.mode = Mode::Confirm;
+                        return Vec::new();
+                    }
                 }
                 match self.keymap.action(&key).cloned() {
                     Some(a) => self.update(a),

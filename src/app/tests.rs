@@ -423,3 +423,30 @@ fn f_asks_to_fail_over_the_vip_holder_and_b_fails_back() {
         .as_ref()
         .is_some_and(|f| f.1.contains("nothing to fail back")));
 }
+
+#[test]
+fn esc_during_a_drain_offers_to_undo_it() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    a.update(Action::Acted {
+        action: "drain".into(),
+        target: "web2".into(),
+        summary: "done".into(),
+        done: true,
+    });
+    assert!(a.cluster.drained.contains("web2"));
+    a.update(code(KeyCode::Esc));
+    let c = a.confirm.clone().expect("undo dialog");
+    assert_eq!(
+        (c.target.as_str(), c.drain, c.move_vip),
+        ("web2", false, None)
+    );
+    a.update(Action::Acted {
+        action: "undrain".into(),
+        target: "web2".into(),
+        summary: "done".into(),
+        done: true,
+    });
+    assert!(a.draining.is_none());
+    assert!(!a.cluster.drained.contains("web2"));
+}

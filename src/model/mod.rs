@@ -382,6 +382,8 @@ pub struct Cluster {
     pub timeout: Duration,
     backend_names: Vec<String>,
     index: HashMap<String, usize>,
+    /// Backends this console drained and has not undrained: watched for drift.
+    pub drained: std::collections::BTreeSet<String>,
 }
 
 impl Cluster {
@@ -429,6 +431,7 @@ impl Cluster {
             events: EventLog::default(),
             poll_interval: profile.poll_interval,
             timeout: profile.timeout,
+            drained: Default::default(),
             backend_names: profile
                 .balancers()
                 .map(|b| b.backend_name().to_string())
@@ -1041,6 +1044,25 @@ impl Cluster {
                         FLAP_WINDOW.as_secs()
                     ),
                 });
+            }
+            if self.drained.contains(&b.name) {
+                let ready: Vec<&str> = self
+                    .balancers
+                    .iter()
+                    .zip(&b.views)
+                    .filter(|(_, v)| v.as_ref().is_some_and(|v| v.admin == Some(ServerState::Up)))
+                    .map(|(lb, _)| lb.name.as_str())
+                    .collect();
+                if !ready.is_empty() {
+                    out.push(Alert {
+                        level: Level::Error,
+                        text: format!(
+                            "DRIFT: {} was drained from lbdeck but {} report(s) it ready again: someone undid it, or a reload lost it",
+                            b.name,
+                            ready.join(", ")
+                        ),
+                    });
+                }
             }
             if b.disagreement() {
                 let states: Vec<String> = self

@@ -382,3 +382,45 @@ fn a_backend_that_keeps_changing_is_flapping() {
         "calm again after the window"
     );
 }
+
+#[test]
+fn a_drained_backend_reported_ready_again_is_drift() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    let sample = |state: &str| BalancerSample::Haproxy {
+        info: None,
+        stats: haproxy::parse_stat(include_str!("../../tests/fixtures/haproxy/show_stat.csv"))
+            .expect("csv"),
+        admin: Some(haproxy::parse_servers_state(state).expect("state")),
+    };
+    let drained = include_str!("../../tests/fixtures/haproxy/show_servers_state_mixed.txt");
+    let ready = include_str!("../../tests/fixtures/haproxy/show_servers_state.txt");
+    c.drained.insert("web2".into());
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0,
+            result: Ok(sample(drained)),
+        },
+        wall(),
+    );
+    assert!(
+        !c.alerts(t0).iter().any(|a| a.text.starts_with("DRIFT")),
+        "still drained"
+    );
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0,
+            result: Ok(sample(ready)),
+        },
+        wall(),
+    );
+    let alerts = c.alerts(t0);
+    assert!(
+        alerts.iter().any(|a| a
+            .text
+            .starts_with("DRIFT: web2 was drained from lbdeck but lb1")),
+        "{alerts:?}"
+    );
+}

@@ -69,6 +69,16 @@ pub fn draw(frame: &mut Frame, app: &App) {
 fn pane<'a>(app: &App, title: String, pane: Option<Pane>) -> Block<'a> {
     let focused = pane.is_some_and(|p| p == app.ui.focus);
     let t = &app.theme;
+    // A production cluster paints every frame in the theme's production colour.
+    let frame = match (
+        app.environment,
+        t.production_frame.bg.or(t.production_frame.fg),
+    ) {
+        (crate::config::profile::Environment::Production, Some(colour)) => {
+            Style::default().fg(colour)
+        }
+        _ => t.border,
+    };
     Block::default()
         .borders(Borders::ALL)
         .border_type(if focused {
@@ -76,7 +86,7 @@ fn pane<'a>(app: &App, title: String, pane: Option<Pane>) -> Block<'a> {
         } else {
             BorderType::Rounded
         })
-        .border_style(if focused { t.border_focus } else { t.border })
+        .border_style(if focused { t.border_focus } else { frame })
         .title(Span::styled(format!(" {title} "), t.title))
 }
 

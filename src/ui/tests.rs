@@ -318,3 +318,17 @@ fn keepalived_down_and_no_master_are_alarms() {
         "{alerts:?}"
     );
 }
+
+#[test]
+fn production_paints_the_frames() {
+    let (a, _) = fixed_app();
+    let term = render(&a, 80, 24);
+    let buf = term.backend().buffer();
+    // The balancer pane is not focused: its corner takes the production colour.
+    let corner = &buf[(0, 1)];
+    assert_eq!(corner.symbol(), "╭");
+    assert_eq!(
+        corner.fg,
+        a.theme.production_frame.bg.expect("production colour")
+    );
+}
