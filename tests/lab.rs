@@ -123,6 +123,85 @@ fn lab_suite() {
     nginx_drain_edits_both_upstream_files_and_rolls_back_a_broken_one();
     failover_and_failback_from_the_command_line();
     drain_from_the_console_keystroke_latencies();
+    nginx_drain_and_failover_from_the_console();
+}
+
+fn nginx_drain_and_failover_from_the_console() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let original = std::fs::read(upstream_file("lb1")).expect("lb1 upstream");
+    let t = console("lab", 100, 30, &home);
+    t.keys(&["j"]);
+    t.keys(&["d"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Drain web2 on every balancer")
+    });
+    t.keys(&["y"]);
+    t.wait_for("drain reported", Duration::from_secs(10), |s| {
+        s.contains("drain web2: done")
+    });
+    for lb in ["lb1", "lb2"] {
+        let text = std::fs::read_to_string(upstream_file(lb)).expect("upstream");
+        assert!(
+            text.contains("server 10.77.0.22:80 max_fails=1 fail_timeout=2s down;"),
+            "{lb}: {text}"
+        );
+    }
+    t.keys(&["u"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Undrain web2")
+    });
+    t.keys(&["y"]);
+    t.wait_for("undrain reported", Duration::from_secs(10), |s| {
+        s.contains("undrain web2: done")
+    });
+    for lb in ["lb1", "lb2"] {
+        assert_eq!(
+            std::fs::read(upstream_file(lb)).expect("upstream"),
+            original,
+            "{lb} byte for byte"
+        );
+    }
+    // Failover and failback with F and B: the timing is on screen.
+    t.keys(&["F"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Fail over from lb1?")
+    });
+    t.keys(&["y"]);
+    let s = t.wait_for("the VIP on lb2", Duration::from_secs(15), |s| {
+        s.contains("VIP moved lb1 → lb2 in")
+    });
+    assert!(lb_row(&s, "lb2").contains("MASTER"), "{s}");
+    t.keys(&["B"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Fail back to lb1?")
+    });
+    t.keys(&["y"]);
+    t.wait_for("the VIP home", Duration::from_secs(15), |s| {
+        s.contains("VIP moved lb2 → lb1 in") && lb_row(s, "lb1").contains("MASTER")
+    });
+    t.keys(&["q"]);
+    t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
+    let audit = std::fs::read_to_string(home.path().join("s/lbdeck/audit.jsonl")).expect("audit");
+    let got: Vec<String> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["action"].as_str().unwrap_or(""),
+                v["result"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "drain done",
+            "undrain done",
+            "failover done",
+            "failback done"
+        ]
+    );
 }
 
 fn drain_from_the_console_keystroke_latencies() {
