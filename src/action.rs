@@ -64,6 +64,9 @@ pub enum Action {
     /// A source delivered a result.
     #[serde(skip)]
     Update(SourceUpdate),
+    /// Progress of a running action (shown in the status line).
+    #[serde(skip)]
+    Progress(String),
     /// An action finished: what, on which backend, and how it ended.
     #[serde(skip)]
     Acted {

@@ -328,6 +328,7 @@ impl App {
                 self.say(format!("traffic: {what}"));
             }
             Action::Drain | Action::Undrain => self.ask_to_act(action == Action::Drain),
+            Action::Progress(line) => self.say(line),
             Action::Failover | Action::Failback => self.ask_to_move(action == Action::Failback),
             Action::Acted {
                 action,

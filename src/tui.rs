@@ -118,7 +118,7 @@ async fn run_loop(
                         let profile = profile.clone();
                         let pool = pool.clone();
                         tokio::spawn(async move {
-                            let done = move_vip(&profile, failback, pool.as_deref()).await;
+                            let done = move_vip(&profile, failback, pool.as_deref(), &tx).await;
                             let _ = tx.send(done).await;
                         });
                     }
@@ -239,7 +239,12 @@ impl Timeline {
 
 /// A failover/failback from the console: the same plan, pre-checks, run and audit as
 /// `lbdeck failover`, reported back as an action result.
-async fn move_vip(profile: &Profile, failback: bool, pool: Option<&crate::ssh::Pool>) -> Action {
+async fn move_vip(
+    profile: &Profile,
+    failback: bool,
+    pool: Option<&crate::ssh::Pool>,
+    tx: &mpsc::Sender<Action>,
+) -> Action {
     use crate::ops::failover::{self, Direction};
     let dir = if failback {
         Direction::Failback
@@ -272,7 +277,11 @@ async fn move_vip(profile: &Profile, failback: bool, pool: Option<&crate::ssh::P
         };
     }
     let t0 = Instant::now();
-    let (outcome, timing, before, after) = failover::run(profile, &plan, dir, pool).await;
+    let progress = |line: String| {
+        let _ = tx.try_send(Action::Progress(line));
+    };
+    let (outcome, timing, before, after) =
+        failover::run(profile, &plan, dir, pool, &progress).await;
     let report = crate::ops::drain::Report {
         balancers: profile.balancers().map(|b| b.name.clone()).collect(),
         before,

@@ -283,7 +283,8 @@ pub async fn failover(profile: &Profile, dir: super::failover::Direction, opts: 
         .collect();
     let pool = crate::ssh::pool::for_profile(profile, nodes.iter(), true);
     let t0 = Instant::now();
-    let (outcome, timing, before, after) = failover::run(profile, &plan, dir, &pool).await;
+    let (outcome, timing, before, after) =
+        failover::run(profile, &plan, dir, &pool, &|line| println!("  {line}")).await;
     let report = drain::Report {
         balancers: profile.balancers().map(|b| b.name.clone()).collect(),
         before,

@@ -183,6 +183,7 @@ pub async fn run(
     plan: &Plan,
     dir: Direction,
     pool: &Pool,
+    progress: &(dyn Fn(String) + Sync),
 ) -> (Outcome, Timing, Value, Value) {
     let targets = crate::sources::vrrp::targets(profile);
     let Some(node) = targets.iter().find(|t| {
@@ -241,6 +242,8 @@ pub async fn run(
         }
     }
     let mut timing = Timing::default();
+    let mut last_tick = 0u64;
+    progress(format!("+0.0 s: triggered on {} ({})", plan.node, command));
     let client = crate::sources::http_client(Duration::from_millis(500));
     let check = profile.vip.as_ref().and_then(|v| v.check_url.clone());
     let from = plan.from.clone();
@@ -258,9 +261,18 @@ pub async fn run(
             .unwrap_or_default();
         if timing.left.is_none() && from.as_ref().is_some_and(|f| !holders.contains(f)) {
             timing.left = Some(started.elapsed());
+            progress(format!(
+                "+{:.1} s: the VIP left {}",
+                started.elapsed().as_secs_f64(),
+                from.clone().unwrap_or_default()
+            ));
         }
         if timing.arrived.is_none() && holders.contains(&to) {
             timing.arrived = Some(started.elapsed());
+            progress(format!(
+                "+{:.1} s: the VIP arrived on {to}",
+                started.elapsed().as_secs_f64()
+            ));
         }
         if timing.arrived.is_some() && timing.serving.is_none() {
             match &check {
@@ -270,6 +282,10 @@ pub async fn run(
                         .is_ok_and(|p| p.healthy())
                     {
                         timing.serving = Some(started.elapsed());
+                        progress(format!(
+                            "+{:.1} s: first request through the VIP served",
+                            started.elapsed().as_secs_f64()
+                        ));
                     }
                 }
                 None => timing.serving = timing.arrived,
@@ -278,6 +294,15 @@ pub async fn run(
         let complete = timing.serving.is_some() && (timing.left.is_some() || from.is_none());
         if complete || started.elapsed() > MOVE_TIMEOUT {
             break now;
+        }
+        let secs = started.elapsed().as_secs();
+        if secs > last_tick {
+            last_tick = secs;
+            if timing.arrived.is_none() {
+                progress(format!(
+                    "+{secs} s: waiting for the VIP to move (keepalived needs about three adverts)"
+                ));
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
