@@ -176,6 +176,8 @@ pub struct App {
     pub draining: Option<(String, Instant)>,
     /// Draining below this many healthy backends needs the name typed.
     pub min_healthy: usize,
+    /// The balancer this console last failed over from (until failed back).
+    pub failed_over: Option<String>,
     start: (Instant, DateTime<Local>),
 }
 
@@ -221,6 +223,7 @@ impl App {
             read_only: false,
             confirm: None,
             draining: None,
+            failed_over: None,
             min_healthy: profile.min_healthy_backends.unwrap_or(1).max(1),
             start: (now, Local::now()),
         };
@@ -344,6 +347,11 @@ impl App {
                 let text = format!("{action} {target}: {summary}");
                 let wall = self.wall(self.now);
                 self.cluster.events.push(wall, level, &target, text.clone());
+                if action == "failover" && done {
+                    self.failed_over = Some(target.clone());
+                } else if action == "failback" && done {
+                    self.failed_over = None;
+                }
                 if action == "drain" && done {
                     self.cluster.drained.insert(target.clone());
                     self.draining = Some((target, self.now));
@@ -453,22 +461,26 @@ impl App {
             .iter()
             .map(|s| s.to_string())
             .collect();
+        // The node failed over from: one without the VIP that shows it (priority below
+        // its configured one, or keepalived stopped), or the one this console moved the
+        // VIP away from.
         let home = self
             .cluster
             .balancers
             .iter()
-            .filter_map(|b| Some((b.name.clone(), b.vrrp.as_ref()?.base_priority?)))
-            .max_by_key(|(_, p)| *p)
-            .map(|(n, _)| n);
+            .filter(|b| !holders.contains(&b.name))
+            .find(|b| {
+                b.vrrp
+                    .as_ref()
+                    .is_some_and(|v| v.running == Some(false) || v.priority < v.base_priority)
+                    || self.failed_over.as_deref() == Some(b.name.as_str())
+            })
+            .map(|b| b.name.clone());
         let target = if failback {
             match home {
-                Some(h) if holders.contains(&h) => {
-                    self.say(format!("{h} already holds the VIP: nothing to fail back"));
-                    return;
-                }
                 Some(h) => h,
                 None => {
-                    self.say("keepalived priorities not known yet".into());
+                    self.say("nothing to fail back: no balancer shows a failover in effect".into());
                     return;
                 }
             }

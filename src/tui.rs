@@ -262,7 +262,12 @@ async fn move_vip(
         };
     };
     let status = crate::status::collect(profile, None).await;
-    let plan = failover::plan(profile, &status, dir);
+    let mut plan = failover::plan(profile, &status, dir);
+    if dir == Direction::Failback && plan.blockers.is_empty() {
+        if let Some(b) = failover::failback_blocker(profile, &plan, pool).await {
+            plan.blockers.push(b);
+        }
+    }
     if !plan.blockers.is_empty() {
         let reason = format!("pre-checks failed: {}", plan.blockers.join("; "));
         let refused = crate::ops::Outcome::Refused {

@@ -124,6 +124,49 @@ fn lab_suite() {
     failover_and_failback_from_the_command_line();
     drain_from_the_console_keystroke_latencies();
     nginx_drain_and_failover_from_the_console();
+    failover_by_priority_and_reload();
+}
+
+fn failover_by_priority_and_reload() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let profile =
+        std::fs::read_to_string(root().join("profiles/lab-haproxy.toml")).expect("profile");
+    let by_priority = profile.replace(
+        r#"failover = { method = "track_file", path = "/etc/keepalived/maintenance", value = "-100" }"#,
+        r#"failover = { method = "priority", value = 50 }"#,
+    );
+    assert_ne!(by_priority, profile);
+    let p = state.path().join("priority.toml");
+    std::fs::write(&p, by_priority).expect("write");
+    let conf = Path::new(&state_dir()).join("nodes/lb1/etc/keepalived/keepalived.conf");
+    let original = std::fs::read(&conf).expect("keepalived.conf");
+    let p = p.display().to_string();
+    let o = lbdeck_in_lab(&["failover", "--profile", &p, "--yes"], state.path());
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("VIP moved lb1 → lb2"), "{out}");
+    assert!(std::fs::read_to_string(&conf)
+        .expect("conf")
+        .contains("priority 50"));
+    let o = lbdeck_in_lab(&["failback", "--profile", &p, "--yes"], state.path());
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("VIP moved lb2 → lb1"), "{out}");
+    assert_eq!(
+        std::fs::read(&conf).expect("conf"),
+        original,
+        "keepalived.conf restored byte for byte"
+    );
 }
 
 fn nginx_drain_and_failover_from_the_console() {

@@ -422,6 +422,24 @@ fn f_asks_to_fail_over_the_vip_holder_and_b_fails_back() {
         .flash
         .as_ref()
         .is_some_and(|f| f.1.contains("nothing to fail back")));
+    a.update(Action::Acted {
+        action: "failover".into(),
+        target: "lb1".into(),
+        summary: "done".into(),
+        done: true,
+    });
+    for (index, vip) in [(0, false), (1, true)] {
+        a.update(Action::Update(SourceUpdate::Vrrp {
+            index,
+            at: t0,
+            result: Ok(VrrpSample::Vip(vip)),
+        }));
+    }
+    a.update(key('B'));
+    assert_eq!(
+        a.confirm.as_ref().map(|c| (c.target.as_str(), c.move_vip)),
+        Some(("lb1", Some(true)))
+    );
 }
 
 #[test]

@@ -321,6 +321,23 @@ async fn exec(
 /// The commands `lbdeck failover|failback` send: a track-file write, keepalived stopped
 /// or started.
 fn control(lb: Option<usize>, sim: &Arc<Mutex<Sim>>, cmd: &str) -> Option<(String, u32)> {
+    // Is a failover in effect (the checks `lbdeck failback` makes first)?
+    if cmd.starts_with("v=$(cat")
+        || cmd.starts_with("! kill -0")
+        || cmd.contains("keepalived.conf.lbdeck-bak") && cmd.starts_with("test")
+    {
+        let in_effect = lb.is_some_and(|l| {
+            sim.lock().is_ok_and(|s| {
+                let n = &s.pair.nodes[l];
+                if cmd.starts_with("v=$(cat") {
+                    n.track != 0
+                } else {
+                    cmd.starts_with("! kill -0") && !n.running
+                }
+            })
+        });
+        return Some((String::new(), u32::from(!in_effect)));
+    }
     let track = cmd.starts_with("printf") && cmd.contains("/etc/keepalived/maintenance");
     let stop = cmd.contains("stop keepalived");
     let start = cmd.contains("start keepalived");

@@ -229,6 +229,17 @@ pub async fn failover(profile: &Profile, dir: super::failover::Direction, opts: 
         plan.from.clone().unwrap_or_else(|| "no balancer".into()),
         plan.to
     );
+    let nodes: Vec<crate::ssh::NodeAddr> = crate::sources::vrrp::targets(profile)
+        .into_iter()
+        .map(|t| t.addr)
+        .collect();
+    let pool = crate::ssh::pool::for_profile(profile, nodes.iter(), true);
+    let mut plan = plan;
+    if dir == failover::Direction::Failback && plan.blockers.is_empty() {
+        if let Some(b) = failover::failback_blocker(profile, &plan, &pool).await {
+            plan.blockers.push(b);
+        }
+    }
     if !plan.blockers.is_empty() {
         for b in &plan.blockers {
             println!("  pre-check failed: {b}");
@@ -277,11 +288,6 @@ pub async fn failover(profile: &Profile, dir: super::failover::Direction, opts: 
         }
         (None, _) => {}
     }
-    let nodes: Vec<crate::ssh::NodeAddr> = crate::sources::vrrp::targets(profile)
-        .into_iter()
-        .map(|t| t.addr)
-        .collect();
-    let pool = crate::ssh::pool::for_profile(profile, nodes.iter(), true);
     let t0 = Instant::now();
     let (outcome, timing, before, after) =
         failover::run(profile, &plan, dir, &pool, &|line| println!("  {line}")).await;

@@ -92,14 +92,21 @@ pub fn plan(profile: &Profile, status: &Status, dir: Direction) -> Plan {
             (node, to)
         }
         Direction::Failback => {
-            // Home is the node with the highest configured priority.
-            let home = status
-                .balancers
+            // In a pair the node failed over from is the one without the VIP; with no
+            // holder at all, the one with the highest configured priority.
+            let away = names
                 .iter()
-                .filter_map(|b| Some((b.name.clone(), b.vrrp.as_ref()?.view.base_priority?)))
-                .max_by_key(|(_, p)| *p)
-                .map(|(n, _)| n)
-                .unwrap_or_default();
+                .find(|n| from.as_ref().is_some_and(|f| f != *n))
+                .cloned();
+            let home = away.unwrap_or_else(|| {
+                status
+                    .balancers
+                    .iter()
+                    .filter_map(|b| Some((b.name.clone(), b.vrrp.as_ref()?.view.base_priority?)))
+                    .max_by_key(|(_, p)| *p)
+                    .map(|(n, _)| n)
+                    .unwrap_or_default()
+            });
             (home.clone(), home)
         }
     };
@@ -160,6 +167,38 @@ pub fn plan(profile: &Profile, status: &Status, dir: Direction) -> Plan {
     }
 }
 
+/// Before a failback: is a failover actually in effect on the node (track file not 0,
+/// keepalived stopped, or lbdeck's keepalived.conf backup present)? Some(reason) when not.
+pub async fn failback_blocker(profile: &Profile, plan: &Plan, pool: &Pool) -> Option<String> {
+    let targets = crate::sources::vrrp::targets(profile);
+    let node = targets.iter().find(|t| {
+        profile
+            .balancers()
+            .nth(t.index)
+            .is_some_and(|b| b.name == plan.node)
+    })?;
+    let check = match node.keepalived.failover.as_ref()? {
+        FailoverMethod::TrackFile { path, .. } => format!(
+            "v=$(cat {} 2>/dev/null); [ -n \"$v\" ] && [ \"$v\" != 0 ]",
+            shell_quote(path)
+        ),
+        FailoverMethod::StopDaemon => {
+            "! kill -0 $(cat /run/keepalived.pid 2>/dev/null) 2>/dev/null".to_string()
+        }
+        FailoverMethod::Priority { .. } => {
+            "test -f /etc/keepalived/keepalived.conf.lbdeck-bak".to_string()
+        }
+    };
+    match pool.exec(&node.addr, &pool.privileged(&check)).await {
+        Ok(out) if out.status == Some(0) => None,
+        Ok(_) => Some(format!(
+            "nothing to fail back: no failover is in effect on {}",
+            plan.node
+        )),
+        Err(e) => Some(format!("cannot check {}: {e}", plan.node)),
+    }
+}
+
 /// The command that triggers the move on `node`.
 fn trigger(method: &FailoverMethod, dir: Direction) -> Result<String, String> {
     match (method, dir) {
@@ -173,7 +212,18 @@ fn trigger(method: &FailoverMethod, dir: Direction) -> Result<String, String> {
         (FailoverMethod::StopDaemon, Direction::Failback) => Ok(
             "systemctl start keepalived 2>/dev/null || keepalived -f /etc/keepalived/keepalived.conf".into(),
         ),
-        (FailoverMethod::Priority { .. }, _) => Err("the priority method is not implemented yet; use track_file or stop_daemon".into()),
+        // Lower the priority in keepalived.conf (a backup kept) and reload; failback puts
+        // the original file back and reloads.
+        (FailoverMethod::Priority { value }, Direction::Failover) => Ok(format!(
+            "f=/etc/keepalived/keepalived.conf; cp -p \"$f\" \"$f.lbdeck-bak\" && \
+             sed -i -E 's/^([[:space:]]*priority[[:space:]]+)[0-9]+/\\1{value}/' \"$f\" && \
+             kill -HUP $(cat /run/keepalived.pid)"
+        )),
+        (FailoverMethod::Priority { .. }, Direction::Failback) => Ok(
+            "f=/etc/keepalived/keepalived.conf; [ -f \"$f.lbdeck-bak\" ] && mv \"$f.lbdeck-bak\" \"$f\" && \
+             kill -HUP $(cat /run/keepalived.pid)"
+                .into(),
+        ),
     }
 }
 
