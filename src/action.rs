@@ -55,6 +55,8 @@ pub enum Action {
     Failover,
     /// Undo a failover: the VIP back to the node with the highest priority.
     Failback,
+    /// Show the audit log (the newest actions).
+    Audit,
     /// A key press, resolved through the keymap (or typed into the filter).
     #[serde(skip)]
     Key(KeyEvent),
@@ -67,6 +69,9 @@ pub enum Action {
     /// Progress of a running action (shown in the status line).
     #[serde(skip)]
     Progress(String),
+    /// The audit log's newest lines, read for the viewer.
+    #[serde(skip)]
+    AuditLoaded(Vec<String>),
     /// An action finished: what, on which backend, and how it ended.
     #[serde(skip)]
     Acted {
@@ -114,6 +119,7 @@ impl Action {
         ),
         (Action::Failover, "fail over: move the VIP to the peer"),
         (Action::Failback, "fail back: the VIP home again"),
+        (Action::Audit, "show the audit log"),
     ];
 
     /// The keymap name of a bindable action.
@@ -134,6 +140,8 @@ pub enum Effect {
     PollNow,
     /// Hand the terminal to a shell on this host (a profile host or backend host).
     Shell(String),
+    /// Read the audit log for the viewer.
+    LoadAudit,
     /// Fail over (false) or back (true); confirmed.
     MoveVip {
         /// Failback rather than failover.

@@ -36,6 +36,8 @@ pub enum Mode {
     Help,
     /// A confirmation dialog is open.
     Confirm,
+    /// The audit log viewer is open.
+    Audit,
 }
 
 /// An action waiting for the operator's confirmation.
@@ -178,6 +180,8 @@ pub struct App {
     pub min_healthy: usize,
     /// The balancer this console last failed over from (until failed back).
     pub failed_over: Option<String>,
+    /// The audit log lines shown by the viewer, newest last.
+    pub audit: Vec<String>,
     start: (Instant, DateTime<Local>),
 }
 
@@ -224,6 +228,7 @@ impl App {
             confirm: None,
             draining: None,
             failed_over: None,
+            audit: Vec::new(),
             min_healthy: profile.min_healthy_backends.unwrap_or(1).max(1),
             start: (now, Local::now()),
         };
@@ -332,6 +337,11 @@ impl App {
             }
             Action::Drain | Action::Undrain => self.ask_to_act(action == Action::Drain),
             Action::Progress(line) => self.say(line),
+            Action::Audit => return vec![Effect::LoadAudit],
+            Action::AuditLoaded(lines) => {
+                self.audit = lines;
+                self.ui.mode = Mode::Audit;
+            }
             Action::Failover | Action::Failback => self.ask_to_move(action == Action::Failback),
             Action::Acted {
                 action,
@@ -595,6 +605,10 @@ impl App {
         }
         match self.ui.mode {
             Mode::Confirm => self.on_confirm_key(key),
+            Mode::Audit => {
+                self.ui.mode = Mode::Normal;
+                Vec::new()
+            }
             Mode::Filter => {
                 match key.code {
                     KeyCode::Esc => {

@@ -108,11 +108,29 @@ async fn run_loop(
         if !actions.is_empty() {
             actions.push(Action::Tick(Instant::now()));
         }
+        let mut actions_later: Vec<Action> = Vec::new();
         for action in actions.drain(..) {
             for effect in app.update(action) {
                 match effect {
                     Effect::Quit => return Ok(()),
                     Effect::PollNow => poller.poll_now(),
+                    Effect::LoadAudit => {
+                        let lines = crate::ops::audit::path()
+                            .and_then(|p| std::fs::read_to_string(p).ok())
+                            .map(|t| {
+                                t.lines()
+                                    .rev()
+                                    .take(200)
+                                    .map(str::to_string)
+                                    .collect::<Vec<_>>()
+                            })
+                            .map(|mut v| {
+                                v.reverse();
+                                v
+                            })
+                            .unwrap_or_default();
+                        actions_later.push(Action::AuditLoaded(lines));
+                    }
                     Effect::MoveVip { failback } => {
                         let tx = acted_tx.clone();
                         let profile = profile.clone();
@@ -177,6 +195,9 @@ async fn run_loop(
                     }
                 }
             }
+        }
+        for action in actions_later {
+            app.update(action);
         }
         timeline.write(&app.cluster.events);
         if app.dirty && last_frame.elapsed() >= MIN_FRAME {

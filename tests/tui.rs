@@ -276,3 +276,29 @@ fn shift_f_fails_over_and_shift_b_fails_back_on_the_demo() {
         ]
     );
 }
+
+#[test]
+fn shift_a_shows_the_audit_log() {
+    let h = home();
+    let t = demo(120, 30, &h);
+    t.wait_for("data", Duration::from_secs(5), all_panes);
+    t.keys(&["A"]);
+    t.wait_for("empty viewer", Duration::from_secs(2), |s| {
+        s.contains("Audit log") && s.contains("no actions recorded yet")
+    });
+    t.keys(&["Escape"]);
+    t.keys(&["d"]);
+    t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Drain web1")
+    });
+    t.keys(&["y"]);
+    t.wait_for("drained", Duration::from_secs(5), |s| {
+        s.contains("drain web1: done")
+    });
+    t.keys(&["A"]);
+    t.wait_for("the action in the viewer", Duration::from_secs(2), |s| {
+        s.lines()
+            .any(|l| l.contains("drain") && l.contains("web1") && l.contains("done"))
+    });
+    t.keys(&["q"]);
+}

@@ -172,6 +172,7 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("u", Action::Undrain),
     ("F", Action::Failover),
     ("B", Action::Failback),
+    ("A", Action::Audit),
 ];
 
 impl Default for Keymap {

@@ -1,6 +1,7 @@
 //! Drawing: one file per pane, each a `render(frame, area, &App)`. No I/O here; styles
 //! come from the theme's semantic slots, never raw colours.
 
+mod audit;
 mod backends;
 mod balancers;
 mod confirm;
@@ -59,6 +60,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     statusline::render(frame, status, app, &alerts);
     if app.ui.mode == Mode::Help {
         help::render(frame, area, app);
+    }
+    if app.ui.mode == Mode::Audit {
+        audit::render(frame, area, app);
     }
     if app.ui.mode == Mode::Confirm {
         confirm::render(frame, area, app);

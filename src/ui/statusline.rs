@@ -26,6 +26,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
             hint(&mut spans, "Enter".into(), "keep");
             hint(&mut spans, "Esc".into(), "clear");
         }
+        Mode::Audit => {
+            spans.push(Span::styled(" AUDIT ", t.highlight));
+            spans.push(Span::styled("  any key closes", t.muted));
+        }
         Mode::Confirm => {
             spans.push(Span::styled(" CONFIRM ", t.alarm));
             spans.push(Span::styled("  see the dialog · Esc cancels  ", t.muted));
