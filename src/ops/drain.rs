@@ -192,6 +192,68 @@ async fn nginx_set(
     (before, set, after)
 }
 
+/// NGINX Plus: `PATCH …/upstreams/U/servers/ID {"drain": true|false}`, found by address
+/// and read back with a GET.
+async fn plus_set(
+    base: &str,
+    upstream: &str,
+    address: &str,
+    want: Want,
+    timeout: Duration,
+) -> (
+    Result<ServerState, String>,
+    Result<(), String>,
+    Result<ServerState, String>,
+) {
+    let client = crate::sources::http_client(timeout);
+    let servers = format!(
+        "{}/{}/http/upstreams/{upstream}/servers",
+        base.trim_end_matches('/'),
+        crate::sources::nginx_plus::API_VERSION
+    );
+    let state_of = |v: &Value| -> ServerState {
+        if v["drain"].as_bool() == Some(true) {
+            ServerState::Drain
+        } else if v["down"].as_bool() == Some(true) {
+            ServerState::Maint
+        } else {
+            ServerState::Up
+        }
+    };
+    let list = match crate::sources::http_text(&client, &servers, timeout).await {
+        Ok(t) => serde_json::from_str::<Vec<Value>>(&t)
+            .map_err(|e| format!("unexpected servers JSON: {e}")),
+        Err(e) => Err(e.0),
+    };
+    let found = list.and_then(|l| {
+        l.into_iter()
+            .find(|s| s["server"].as_str() == Some(address))
+            .ok_or_else(|| format!("upstream {upstream} has no server {address}"))
+    });
+    let (id, before) = match found {
+        Ok(s) => (s["id"].as_u64().unwrap_or(0), Ok(state_of(&s))),
+        Err(e) => return (Err(e.clone()), Err(e.clone()), Err(e)),
+    };
+    let one = format!("{servers}/{id}");
+    let set = match client
+        .patch(&one)
+        .json(&json!({ "drain": want == Want::Drain }))
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("PATCH answered HTTP {}", r.status())),
+        Err(e) => Err(crate::sources::FetchError::from_reqwest(&e, timeout).0),
+    };
+    let after = match crate::sources::http_text(&client, &one, timeout).await {
+        Ok(t) => serde_json::from_str::<Value>(&t)
+            .map(|v| state_of(&v))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.0),
+    };
+    (before, set, after)
+}
+
 /// Sets `server` to `want` on every balancer of the profile, concurrently, and reads it
 /// back from each. nginx balancers need the SSH `pool`.
 pub async fn apply(
@@ -249,6 +311,25 @@ pub async fn apply(
                     (Ok(()), Err(e)) => Err(format!("could not read the file back: {e}")),
                 };
                 return (name, nginx_label(&before), nginx_label(&after), confirmed);
+            }
+            if let (BalancerKind::NginxPlus, StatusEndpoint::PlusApi(base)) = (kind, &endpoint) {
+                let Some(address) = address else {
+                    let e = "the backend's address is not in the profile".to_string();
+                    return (name, json!({ "error": e }), json!({ "error": e }), Err(e));
+                };
+                let (before, set, after) =
+                    plus_set(&base.0, &backend, &address, want, timeout).await;
+                let confirmed = match (&set, &after) {
+                    (Err(e), _) => Err(e.clone()),
+                    (Ok(()), Ok(s)) if *s == want.expected() => Ok(()),
+                    (Ok(()), Ok(s)) => Err(format!(
+                        "reads back {} instead of {}",
+                        s.label(),
+                        want.expected().label()
+                    )),
+                    (Ok(()), Err(e)) => Err(format!("could not read the state back: {e}")),
+                };
+                return (name, label(&before), label(&after), confirmed);
             }
             let api = match (kind, endpoint) {
                 (BalancerKind::Haproxy, StatusEndpoint::RuntimeApi(api)) => api,
