@@ -47,6 +47,8 @@ pub struct Confirm {
     pub drain: bool,
     /// A VIP move instead of a drain: Some(failback).
     pub move_vip: Option<bool>,
+    /// Pre-checks shown before confirming a failover: (passed, what).
+    pub checks: Vec<(bool, String)>,
     /// The backend.
     pub target: String,
     /// Why the name must be typed (None: y/n is enough).
@@ -448,6 +450,7 @@ impl App {
         self.confirm = Some(Confirm {
             drain,
             move_vip: None,
+            checks: Vec::new(),
             target,
             typed_because,
             typed: String::new(),
@@ -509,14 +512,83 @@ impl App {
         };
         let typed_because = (self.environment == Environment::Production)
             .then(|| format!("{} is production", self.profile_name));
+        let checks = if failback {
+            Vec::new()
+        } else {
+            self.failover_checks(&target)
+        };
         self.confirm = Some(Confirm {
             drain: false,
             move_vip: Some(failback),
+            checks,
             target,
             typed_because,
             typed: String::new(),
         });
         self.ui.mode = Mode::Confirm;
+    }
+
+    /// The failover pre-checks as the console sees the pair now (the run repeats them).
+    fn failover_checks(&self, master: &str) -> Vec<(bool, String)> {
+        let Some((pi, peer)) = self
+            .cluster
+            .balancers
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.name != master)
+        else {
+            return vec![(false, "no peer balancer".into())];
+        };
+        let v = peer.vrrp.as_ref();
+        let mut out = vec![
+            (
+                v.is_some_and(|v| {
+                    v.running == Some(true)
+                        && v.role == Some(crate::sources::keepalived::Role::Backup)
+                }),
+                format!("{} keepalived running and BACKUP", peer.name),
+            ),
+            (
+                peer.fresh.last_ok.is_some() && peer.fresh.failing().is_none(),
+                format!("{}'s {} answering", peer.name, peer.kind),
+            ),
+            (
+                v.is_some_and(|v| v.nopreempt != Some(true)),
+                format!("{} not blocked by nopreempt", peer.name),
+            ),
+        ];
+        let seen: Vec<_> = self
+            .cluster
+            .backends
+            .iter()
+            .filter_map(|b| {
+                b.views
+                    .get(pi)
+                    .and_then(|v| v.as_ref())
+                    .and_then(|v| v.state)
+            })
+            .collect();
+        let (up, total) = if seen.is_empty() {
+            let healthy = self
+                .cluster
+                .backends
+                .iter()
+                .filter(|b| b.health == Health::Healthy)
+                .count();
+            (healthy, self.cluster.backends.len())
+        } else {
+            (
+                seen.iter()
+                    .filter(|s| **s == crate::sources::haproxy::ServerState::Up)
+                    .count(),
+                seen.len(),
+            )
+        };
+        out.push((
+            up > 0,
+            format!("backends healthy from {}: {up}/{total}", peer.name),
+        ));
+        out
     }
 
     /// Reports the end of a drain when the backend's sessions reach 0.
@@ -666,6 +738,7 @@ impl App {
                         self.confirm = Some(Confirm {
                             drain: false,
                             move_vip: None,
+                            checks: Vec::new(),
                             target,
                             typed_because,
                             typed: String::new(),

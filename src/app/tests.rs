@@ -468,3 +468,19 @@ fn esc_during_a_drain_offers_to_undo_it() {
     assert!(a.draining.is_none());
     assert!(!a.cluster.drained.contains("web2"));
 }
+
+#[test]
+fn read_only_refuses_failover_and_failback_too() {
+    let mut a = app();
+    a.read_only = true;
+    for k in ['F', 'B'] {
+        assert!(a.update(key(k)).is_empty());
+        assert_eq!(a.ui.mode, Mode::Normal);
+        assert!(
+            a.flash
+                .as_ref()
+                .is_some_and(|f| f.1.starts_with("read-only")),
+            "{k}"
+        );
+    }
+}

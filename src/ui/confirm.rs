@@ -48,6 +48,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         )),
         Line::from(""),
     ];
+    for (ok, what) in &c.checks {
+        lines.push(Line::from(vec![
+            Span::styled(
+                if *ok { "  ✓ " } else { "  ✗ " },
+                if *ok { t.healthy } else { t.down },
+            ),
+            Span::styled(what.clone(), t.text),
+        ]));
+    }
+    if !c.checks.is_empty() {
+        lines.push(Line::from(""));
+    }
     match &c.typed_because {
         Some(why) => {
             let whose = if c.move_vip.is_some() {

@@ -15,7 +15,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let names = area.width >= 100;
     let mut lines = Vec::new();
-    for (action, what) in Action::BINDABLE {
+    let actions = [
+        Action::Drain,
+        Action::Undrain,
+        Action::Failover,
+        Action::Failback,
+    ];
+    // Read-only hides the actions it refuses.
+    for (action, what) in Action::BINDABLE
+        .iter()
+        .filter(|(a, _)| !(app.read_only && actions.contains(a)))
+    {
         let keys: Vec<String> = app
             .keymap
             .keys_for(action)
