@@ -339,6 +339,18 @@ fn failover_and_failback_from_the_command_line() {
     );
     assert_eq!(String::from_utf8_lossy(&lab(&["vip"]).stdout).trim(), "lb2");
     let o = lbdeck_in_lab(
+        &[
+            "--read-only",
+            "failback",
+            "--profile",
+            "lab-haproxy",
+            "--yes",
+        ],
+        state.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "read-only refuses failback too");
+    assert_eq!(String::from_utf8_lossy(&lab(&["vip"]).stdout).trim(), "lb2");
+    let o = lbdeck_in_lab(
         &["failback", "--profile", "lab-haproxy", "--yes"],
         state.path(),
     );
@@ -366,7 +378,12 @@ fn failover_and_failback_from_the_command_line() {
         .collect();
     assert_eq!(
         results,
-        vec!["failover refused", "failover done", "failback done"]
+        vec![
+            "failover refused",
+            "failover done",
+            "failback refused",
+            "failback done"
+        ]
     );
 }
 
