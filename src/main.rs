@@ -307,13 +307,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             confirm,
         }) => {
             let (profile, _) = load_profile(&cli)?;
-            let opts = lbdeck::ops::cli::Options {
-                read_only: cli.read_only,
-                yes: *yes,
-                confirm: confirm.clone(),
-                wait: *wait,
-                timeout: *timeout,
-            };
+            let opts = action_options(&cli, *yes, confirm, *wait, *timeout);
             let code =
                 lbdeck::ops::cli::drain(&profile, backend, lbdeck::ops::drain::Want::Drain, &opts)
                     .await;
@@ -325,12 +319,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             confirm,
         }) => {
             let (profile, _) = load_profile(&cli)?;
-            let opts = lbdeck::ops::cli::Options {
-                read_only: cli.read_only,
-                yes: *yes,
-                confirm: confirm.clone(),
-                ..Default::default()
-            };
+            let opts = action_options(&cli, *yes, confirm, false, std::time::Duration::ZERO);
             let code =
                 lbdeck::ops::cli::drain(&profile, backend, lbdeck::ops::drain::Want::Ready, &opts)
                     .await;
@@ -342,12 +331,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 Some(Command::Failback { .. }) => lbdeck::ops::failover::Direction::Failback,
                 _ => lbdeck::ops::failover::Direction::Failover,
             };
-            let opts = lbdeck::ops::cli::Options {
-                read_only: cli.read_only,
-                yes: *yes,
-                confirm: confirm.clone(),
-                ..Default::default()
-            };
+            let opts = action_options(&cli, *yes, confirm, false, std::time::Duration::ZERO);
             return Err(Failure::Exit(
                 lbdeck::ops::cli::failover(&profile, dir, &opts).await,
             ));
@@ -368,6 +352,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// How an action command was asked for (the same for drain, undrain, failover, failback).
+fn action_options(
+    cli: &Cli,
+    yes: bool,
+    confirm: &Option<String>,
+    wait: bool,
+    timeout: std::time::Duration,
+) -> lbdeck::ops::cli::Options {
+    lbdeck::ops::cli::Options {
+        read_only: cli.read_only,
+        yes,
+        confirm: confirm.clone(),
+        wait,
+        timeout,
+    }
 }
 
 /// Logs to a file only (the terminal belongs to the console). Failing to open the log

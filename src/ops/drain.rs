@@ -96,6 +96,29 @@ fn nginx_label(r: &Result<ServerState, String>) -> Value {
     }
 }
 
+/// Whether a change took: it was applied and reads back as `expected`.
+fn confirmed(
+    set: &Result<(), String>,
+    after: &Result<ServerState, String>,
+    expected: ServerState,
+) -> Result<(), String> {
+    match (set, after) {
+        (Err(e), _) => Err(e.clone()),
+        (Ok(()), Ok(s)) if *s == expected => Ok(()),
+        (Ok(()), Ok(s)) => Err(format!(
+            "reads back {} instead of {}",
+            s.label(),
+            expected.label()
+        )),
+        (Ok(()), Err(e)) => Err(format!("could not read the state back: {e}")),
+    }
+}
+
+/// A balancer that cannot be acted on: the same reason as its before, after and result.
+fn unusable(name: String, e: String) -> (String, Value, Value, Result<(), String>) {
+    (name, json!({ "error": e }), json!({ "error": e }), Err(e))
+}
+
 fn label(r: &Result<ServerState, String>) -> Value {
     match r {
         Ok(s) => json!(s.label()),
@@ -285,7 +308,7 @@ pub async fn apply(
                 let (Some(pool), Some(address)) = (pool, address) else {
                     let e =
                         "nginx needs SSH and the backend's address from the profile".to_string();
-                    return (name, json!({ "error": e }), json!({ "error": e }), Err(e));
+                    return unusable(name, e);
                 };
                 // Over SSH the steps take longer than one call: bound the whole edit.
                 let work = nginx_set(pool, &node, &file, &backend, &address, want);
@@ -304,31 +327,17 @@ pub async fn apply(
                 } else {
                     ServerState::Up
                 };
-                let confirmed = match (&set, &after) {
-                    (Err(e), _) => Err(e.clone()),
-                    (Ok(()), Ok(s)) if *s == expected => Ok(()),
-                    (Ok(()), Ok(_)) => Err("the file does not read back as written".into()),
-                    (Ok(()), Err(e)) => Err(format!("could not read the file back: {e}")),
-                };
+                let confirmed = confirmed(&set, &after, expected);
                 return (name, nginx_label(&before), nginx_label(&after), confirmed);
             }
             if let (BalancerKind::NginxPlus, StatusEndpoint::PlusApi(base)) = (kind, &endpoint) {
                 let Some(address) = address else {
                     let e = "the backend's address is not in the profile".to_string();
-                    return (name, json!({ "error": e }), json!({ "error": e }), Err(e));
+                    return unusable(name, e);
                 };
                 let (before, set, after) =
                     plus_set(&base.0, &backend, &address, want, timeout).await;
-                let confirmed = match (&set, &after) {
-                    (Err(e), _) => Err(e.clone()),
-                    (Ok(()), Ok(s)) if *s == want.expected() => Ok(()),
-                    (Ok(()), Ok(s)) => Err(format!(
-                        "reads back {} instead of {}",
-                        s.label(),
-                        want.expected().label()
-                    )),
-                    (Ok(()), Err(e)) => Err(format!("could not read the state back: {e}")),
-                };
+                let confirmed = confirmed(&set, &after, want.expected());
                 return (name, label(&before), label(&after), confirmed);
             }
             let api = match (kind, endpoint) {
@@ -336,11 +345,11 @@ pub async fn apply(
                 (BalancerKind::Haproxy, _) => {
                     let e = "only a stats page is configured: no runtime API to act through"
                         .to_string();
-                    return (name, json!({ "error": e }), json!({ "error": e }), Err(e));
+                    return unusable(name, e);
                 }
                 (kind, _) => {
                     let e = format!("draining on {kind} is not implemented yet");
-                    return (name, json!({ "error": e }), json!({ "error": e }), Err(e));
+                    return unusable(name, e);
                 }
             };
             let before = with_timeout(timeout, admin_state(&api, &backend, server)).await;
@@ -355,16 +364,7 @@ pub async fn apply(
             })
             .await;
             let after = with_timeout(timeout, admin_state(&api, &backend, server)).await;
-            let confirmed = match (&set, &after) {
-                (Err(e), _) => Err(e.clone()),
-                (Ok(()), Ok(s)) if *s == want.expected() => Ok(()),
-                (Ok(()), Ok(s)) => Err(format!(
-                    "reads back {} instead of {}",
-                    s.label(),
-                    want.expected().label()
-                )),
-                (Ok(()), Err(e)) => Err(format!("could not read the state back: {e}")),
-            };
+            let confirmed = confirmed(&set, &after, want.expected());
             (name, label(&before), label(&after), confirmed)
         }
     });
