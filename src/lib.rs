@@ -8,6 +8,7 @@ pub mod action;
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod frames;
 pub mod model;
 pub mod ops;
 pub mod sources;

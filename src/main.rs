@@ -45,6 +45,12 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     log_file: Option<PathBuf>,
 
+    /// Measure the console: frames are drawn at least every 50 ms and one JSON line per
+    /// second (render time p50/p99/max, longest gap between frames) goes to FILE, with a
+    /// summary line at exit. For benchmarks and fault drills.
+    #[arg(long, global = true, value_name = "FILE")]
+    frame_stats: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -148,6 +154,16 @@ enum DemoKind {
 }
 
 /// Backends in the demo: 1 to 2000.
+fn frame_stats(cli: &Cli) -> Result<Option<lbdeck::frames::FrameStats>, Failure> {
+    cli.frame_stats
+        .as_deref()
+        .map(|p| {
+            lbdeck::frames::FrameStats::create(p)
+                .map_err(|e| anyhow::anyhow!("--frame-stats {}: {e}", p.display()).into())
+        })
+        .transpose()
+}
+
 fn backend_count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=2000).contains(&n) => Ok(n),
@@ -256,7 +272,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         None | Some(Command::Watch) => {
             let (profile, _) = load_profile(&cli)?;
             let app = build_app(&cli, &profile)?;
-            lbdeck::tui::run(app, &profile).await?;
+            lbdeck::tui::run(app, &profile, frame_stats(&cli)?).await?;
         }
         Some(Command::Demo { kind, backends }) => {
             let kind = match kind {
@@ -266,7 +282,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let demo = lbdeck::demo::start(kind, *backends).await?;
             let mut app = build_app(&cli, &demo.profile)?;
             app.demo = true;
-            lbdeck::tui::run(app, &demo.profile).await?;
+            lbdeck::tui::run(app, &demo.profile, frame_stats(&cli)?).await?;
         }
         Some(Command::Status { json, demo }) => {
             let (report, _guard) = if *demo {

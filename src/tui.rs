@@ -52,11 +52,16 @@ fn setup() -> io::Result<Term> {
 }
 
 /// Runs the console until the operator quits or SIGTERM/SIGHUP arrives.
-pub async fn run(mut app: App, profile: &Profile) -> anyhow::Result<()> {
+/// With `stats`, frames are forced every [`crate::frames::HEARTBEAT`] and measured.
+pub async fn run(
+    mut app: App,
+    profile: &Profile,
+    stats: Option<crate::frames::FrameStats>,
+) -> anyhow::Result<()> {
     // Credentials first: a key passphrase is asked on the plain terminal, once.
     let remote = Remote::for_profile(profile);
     let mut term = setup()?;
-    let result = run_loop(&mut app, profile, &mut term, remote).await;
+    let result = run_loop(&mut app, profile, &mut term, remote, stats).await;
     restore();
     result
 }
@@ -66,6 +71,7 @@ async fn run_loop(
     profile: &Profile,
     term: &mut Term,
     remote: Remote,
+    mut stats: Option<crate::frames::FrameStats>,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let (tx, mut rx) = mpsc::channel(4096);
@@ -78,6 +84,8 @@ async fn run_loop(
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut heartbeat = tokio::time::interval(crate::frames::HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let size = term.size()?;
@@ -98,6 +106,7 @@ async fn run_loop(
             Some(u) = rx.recv() => actions.push(Action::Update(u)),
             Some(a) = acted_rx.recv() => actions.push(a),
             _ = tick.tick() => actions.push(Action::Tick(Instant::now())),
+            _ = heartbeat.tick(), if stats.is_some() => app.dirty = true,
             _ = sigterm.recv() => return Ok(()),
             _ = sighup.recv() => return Ok(()),
             _ = tokio::time::sleep(wait), if app.dirty => {}
@@ -191,6 +200,9 @@ async fn run_loop(
                         .await;
                         app.flash = Some((Instant::now(), said));
                         app.dirty = true;
+                        if let Some(s) = stats.as_mut() {
+                            s.paused();
+                        }
                         last_frame = Instant::now() - MIN_FRAME;
                     }
                 }
@@ -201,9 +213,17 @@ async fn run_loop(
         }
         timeline.write(&app.cluster.events);
         if app.dirty && last_frame.elapsed() >= MIN_FRAME {
+            let started = Instant::now();
             draw(term, app)?;
             app.dirty = false;
             last_frame = Instant::now();
+            if let Some(s) = stats.as_mut() {
+                s.frame(
+                    started,
+                    last_frame - started,
+                    app.cluster.oldest_poll(last_frame),
+                );
+            }
         }
     }
 }

@@ -50,7 +50,7 @@ async fn bind(preferred: &str) -> std::io::Result<TcpListener> {
 fn node_ip(lb: Option<usize>, backend: usize) -> String {
     match lb {
         Some(i) => format!("127.0.0.{}", 11 + i),
-        None => format!("127.0.0.{}", 21 + (backend % 200)),
+        None => format!("127.0.{}.{}", backend / 200, 21 + (backend % 200)),
     }
 }
 

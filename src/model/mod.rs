@@ -387,6 +387,19 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Age of the oldest polled value on screen (balancers, probed backends, the VIP
+    /// check): stays near one poll interval while polling keeps its schedule.
+    pub fn oldest_poll(&self, now: Instant) -> Option<Duration> {
+        let balancers = self.balancers.iter().map(|b| &b.fresh);
+        let backends = self.backends.iter().filter(|b| b.probed).map(|b| &b.fresh);
+        let vip = self.vip.check_url.as_ref().map(|_| &self.vip.fresh);
+        balancers
+            .chain(backends)
+            .chain(vip)
+            .filter_map(|f| f.age(now))
+            .max()
+    }
+
     /// The cluster a profile describes, before any poll.
     pub fn new(profile: &Profile) -> Cluster {
         let balancers: Vec<Balancer> = profile
