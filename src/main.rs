@@ -300,9 +300,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             if *json {
                 let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
-                println!("{text}");
+                lbdeck::outln!("{text}");
             } else {
-                print!("{}", lbdeck::status::human(&report));
+                lbdeck::out!("{}", lbdeck::status::human(&report));
             }
         }
         Some(Command::Traffic { period, json }) => {
@@ -310,9 +310,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let report = lbdeck::status::traffic(&profile, *period).await;
             if *json {
                 let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
-                println!("{text}");
+                lbdeck::outln!("{text}");
             } else {
-                print!("{}", lbdeck::status::traffic_human(&report));
+                lbdeck::out!("{}", lbdeck::status::traffic_human(&report));
             }
         }
         Some(Command::Drain {
@@ -355,7 +355,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Check) => {
             let (profile, file) = load_profile(&cli)?;
             build_app(&cli, &profile)?;
-            println!(
+            lbdeck::outln!(
                 "{}: ok — {} balancer(s), {} backend(s), poll every {}",
                 file.unwrap_or_default(),
                 profile.balancers.len(),
@@ -363,7 +363,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 humantime::format_duration(profile.poll_interval)
             );
             for b in profile.balancers() {
-                println!("  {} ({}) via {}", b.name, b.kind, b.status_endpoint());
+                lbdeck::outln!("  {} ({}) via {}", b.name, b.kind, b.status_endpoint());
             }
         }
     }

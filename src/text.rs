@@ -42,6 +42,39 @@ pub fn sanitize_multiline(s: &str) -> String {
     s.split('\n').map(sanitize).collect::<Vec<_>>().join("\n")
 }
 
+/// Where `outln!`/`out!` go when stdout fails: a closed pipe (`lbdeck status | head`)
+/// ends the process quietly, as `cat` would; any other error is said on stderr.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("lbdeck: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
+/// `println!` that never panics: see [`stdout_failed`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::text::stdout_failed(e)
+        }
+    }};
+}
+
+/// `print!` that never panics: see [`stdout_failed`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut o = std::io::stdout();
+        if let Err(e) = write!(o, $($arg)*).and_then(|_| o.flush()) {
+            $crate::text::stdout_failed(e)
+        }
+    }};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

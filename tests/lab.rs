@@ -10,6 +10,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::{assert_fits, bin, Tmux};
+
+#[path = "lab/drills.rs"]
+mod drills;
 use serde_json::Value;
 
 fn root() -> &'static Path {
@@ -105,6 +108,13 @@ fn lab_suite() {
         "kill -9 $(cat /run/keepalived.pid)",
     ]);
     lab_ok(&["up"]);
+    // LBDECK_LAB_ONLY=drills runs the fault drills alone (while working on them).
+    if std::env::var("LBDECK_LAB_ONLY").as_deref() == Ok("drills") {
+        drills::haproxy_pair_drills();
+        drills::nginx_pair_drills();
+        drills::interrupted_drain();
+        return;
+    }
     lab_ok(&["traffic", "40", "20"]);
     lab_ok(&["traffic", "40", "20", "8000"]);
     status_reports_the_haproxy_pair();
@@ -125,6 +135,9 @@ fn lab_suite() {
     drain_from_the_console_keystroke_latencies();
     nginx_drain_and_failover_from_the_console();
     failover_by_priority_and_reload();
+    drills::haproxy_pair_drills();
+    drills::nginx_pair_drills();
+    drills::interrupted_drain();
 }
 
 fn failover_by_priority_and_reload() {

@@ -149,14 +149,14 @@ pub async fn drain(profile: &Profile, server: &str, want: Want, opts: &Options) 
         report.outcome.clone(),
         started,
     );
-    println!(
+    crate::outln!(
         "{action} {server}: {} in {} ms (before {}, after {})",
         report.outcome,
         report.took.as_millis(),
         report.before,
         report.after
     );
-    println!("{where_}");
+    crate::outln!("{where_}");
     if report.outcome != Outcome::Done {
         return 1;
     }
@@ -175,14 +175,14 @@ async fn wait_empty(profile: &Profile, server: &str, timeout: Duration) -> u8 {
         let total: u64 = now.iter().filter_map(|(_, s)| *s).sum();
         let unknown = now.iter().any(|(_, s)| s.is_none());
         if last != Some(total) {
-            println!(
+            crate::outln!(
                 "{server}: {total} session(s) at +{:.1}s",
                 started.elapsed().as_secs_f64()
             );
             last = Some(total);
         }
         if total == 0 && !unknown {
-            println!(
+            crate::outln!(
                 "{server} drained in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
@@ -223,7 +223,7 @@ pub async fn failover(profile: &Profile, dir: super::failover::Direction, opts: 
     }
     let status = crate::status::collect(profile, None).await;
     let plan = failover::plan(profile, &status, dir);
-    println!(
+    crate::outln!(
         "{action}: act on {}; the VIP is on {} and should end on {}",
         plan.node,
         plan.from.clone().unwrap_or_else(|| "no balancer".into()),
@@ -242,7 +242,7 @@ pub async fn failover(profile: &Profile, dir: super::failover::Direction, opts: 
     }
     if !plan.blockers.is_empty() {
         for b in &plan.blockers {
-            println!("  pre-check failed: {b}");
+            crate::outln!("  pre-check failed: {b}");
         }
         return audit_refused(
             &plan.node,
@@ -250,7 +250,7 @@ pub async fn failover(profile: &Profile, dir: super::failover::Direction, opts: 
         );
     }
     if dir == failover::Direction::Failover {
-        println!("  pre-checks passed: peer keepalived BACKUP, peer balancer answering, backends healthy");
+        crate::outln!("  pre-checks passed: peer keepalived BACKUP, peer balancer answering, backends healthy");
     }
     let typed = (profile.environment == Environment::Production)
         .then(|| format!("{} is production", profile.name));
@@ -289,8 +289,10 @@ pub async fn failover(profile: &Profile, dir: super::failover::Direction, opts: 
         (None, _) => {}
     }
     let t0 = Instant::now();
-    let (outcome, timing, before, after) =
-        failover::run(profile, &plan, dir, &pool, &|line| println!("  {line}")).await;
+    let (outcome, timing, before, after) = failover::run(profile, &plan, dir, &pool, &|line| {
+        crate::outln!("  {line}")
+    })
+    .await;
     let report = drain::Report {
         balancers: profile.balancers().map(|b| b.name.clone()).collect(),
         before,
@@ -306,9 +308,9 @@ pub async fn failover(profile: &Profile, dir: super::failover::Direction, opts: 
         outcome.clone(),
         started,
     );
-    println!("{}", failover::describe(&plan, &timing));
-    println!("{action}: {outcome}");
-    println!("{where_}");
+    crate::outln!("{}", failover::describe(&plan, &timing));
+    crate::outln!("{action}: {outcome}");
+    crate::outln!("{where_}");
     if outcome == Outcome::Done {
         0
     } else {

@@ -11,7 +11,7 @@ use super::FetchError;
 pub struct Probe {
     /// HTTP status code.
     pub status: u16,
-    /// Time until the response headers arrived.
+    /// Time until the whole response arrived.
     #[serde(serialize_with = "ms", rename = "latency_ms")]
     pub latency: Duration,
 }
@@ -27,21 +27,41 @@ fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
 }
 
-/// GETs `url` and times it; the body is not read.
+/// Health bodies are small; past this much the rest is not waited for.
+const BODY_ENOUGH: usize = 64 * 1024;
+
+/// GETs `url` and times it until the whole response arrived (a backend that sends its
+/// headers and then trickles the body within the timeout is not healthy).
 pub async fn probe(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
 ) -> Result<Probe, FetchError> {
     let started = Instant::now();
-    let resp = client
+    let mut resp = client
         .get(url)
         .timeout(timeout)
         .send()
         .await
         .map_err(|e| FetchError::from_reqwest(&e, timeout))?;
+    let status = resp.status().as_u16();
+    let mut read = 0usize;
+    while read < BODY_ENOUGH {
+        match resp.chunk().await {
+            Ok(Some(c)) => read += c.len(),
+            Ok(None) => break,
+            Err(e) => {
+                return Err(FetchError(format!(
+                    "HTTP {status}, but the body did not arrive within {} ({} bytes came): {}",
+                    humantime::format_duration(timeout),
+                    read,
+                    FetchError::from_reqwest(&e, timeout).0
+                )))
+            }
+        }
+    }
     Ok(Probe {
-        status: resp.status().as_u16(),
+        status,
         latency: started.elapsed(),
     })
 }

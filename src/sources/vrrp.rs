@@ -146,21 +146,26 @@ impl VrrpTarget {
     /// Follows this node until the receiver goes away, reconnecting as needed.
     pub async fn follow(self, pool: Arc<Pool>, tx: mpsc::Sender<SourceUpdate>) {
         loop {
-            let result = self.follow_once(&pool, &tx).await;
-            let Err(e) = result else { return };
-            if tx.send(self.update(Err(e))).await.is_err() {
-                return;
+            match self.follow_once(&pool, &tx).await {
+                Ok(Followed::AppGone) => return,
+                Ok(Followed::Again) => {}
+                Err(e) => {
+                    if tx.send(self.update(Err(e))).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
-    /// Follows until the connection or a stream ends (Err) or the app is gone (Ok).
+    /// Follows until the connection or a stream ends (Err), the app is gone, or
+    /// keepalived came back and its FIFO is to be opened again.
     async fn follow_once(
         &self,
         pool: &Pool,
         tx: &mpsc::Sender<SourceUpdate>,
-    ) -> Result<(), FetchError> {
+    ) -> Result<Followed, FetchError> {
         let lost = |e: crate::ssh::SshError| FetchError(e.to_string());
         let conn = pool.get(&self.addr).await.map_err(lost)?;
         let fifo_path = match &self.keepalived.notify_fifo {
@@ -220,18 +225,18 @@ impl VrrpTarget {
         };
         let send = |r: Result<VrrpSample, FetchError>| tx.send(self.update(r));
         if send(Ok(VrrpSample::Following(method))).await.is_err() {
-            return Ok(());
+            return Ok(Followed::AppGone);
         }
         if let Some(p) = self.vip_present(&conn, pool).await? {
             if send(Ok(VrrpSample::Vip(p))).await.is_err() {
-                return Ok(());
+                return Ok(Followed::AppGone);
             }
         }
         if send(self.dump(&conn, pool).await.map(VrrpSample::Dump))
             .await
             .is_err()
         {
-            return Ok(());
+            return Ok(Followed::AppGone);
         }
         let mut tick = tokio::time::interval(DUMP_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -268,7 +273,7 @@ impl VrrpTarget {
                     let dump = self.dump(&conn, pool).await;
                     if fifo.is_none() && fifo_path.is_some() {
                         if matches!(dump, Ok(Some(_))) {
-                            return Err(FetchError(format!("{}: keepalived is back; following its FIFO again", self.addr.alias)));
+                            return Ok(Followed::Again);
                         }
                         tick.reset_after(KEEPALIVED_DOWN_RECHECK);
                     }
@@ -276,10 +281,18 @@ impl VrrpTarget {
                 }
             };
             if send(sample).await.is_err() {
-                return Ok(());
+                return Ok(Followed::AppGone);
             }
         }
     }
+}
+
+/// How one follow of a node ended without an error.
+enum Followed {
+    /// The console is gone.
+    AppGone,
+    /// keepalived is running again: open its FIFO anew.
+    Again,
 }
 
 /// The keepalived followers a profile asks for, with SSH addresses resolved through

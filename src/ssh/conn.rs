@@ -31,6 +31,10 @@ impl Output {
     pub fn ok(self, what: &str) -> Result<String, SshError> {
         if self.status == Some(0) {
             Ok(self.stdout)
+        } else if self.status.is_none() && self.stderr.is_empty() {
+            Err(SshError::Command(format!(
+                "{what}: the connection ended before the command did"
+            )))
         } else {
             let err = crate::text::clip(self.stderr.lines().next().unwrap_or(""), 160);
             Err(SshError::Command(format!(
@@ -100,9 +104,10 @@ fn fingerprint(key: &PublicKey) -> String {
 
 fn client_config(timeout: Duration) -> Arc<client::Config> {
     Arc::new(client::Config {
-        // Keepalives find a dead link without waiting for TCP's own timeouts.
-        keepalive_interval: Some(Duration::from_secs(5).max(timeout)),
-        keepalive_max: 3,
+        // Keepalives find a dead link within about two timeouts, without waiting for
+        // TCP's own: the followers then report the node stale instead of going quiet.
+        keepalive_interval: Some(timeout.max(Duration::from_millis(500))),
+        keepalive_max: 1,
         inactivity_timeout: None,
         ..client::Config::default()
     })

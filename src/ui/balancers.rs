@@ -97,12 +97,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     .age(app.now)
                     .map_or("never".into(), |a| format!("{} ago", age(a)));
                 cells.push(Cell::from(Span::styled(age_text, t.muted)));
-                let via = b
-                    .vrrp
-                    .as_ref()
-                    .and_then(|v| v.method.clone())
-                    .unwrap_or_else(|| "—".into());
-                cells.push(Cell::from(Span::styled(via, t.muted)));
+                cells.push(Cell::from(vrrp_via(app, b)));
             }
             Row::new(cells)
         })
@@ -122,6 +117,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .block(pane(app, title, Some(Pane::Balancers)));
     let mut state = TableState::default().with_selected(Some(app.ui.selected_balancer));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// How keepalived is followed, or, when that fails, what failed and since when.
+fn vrrp_via<'a>(app: &App, b: &Balancer) -> Span<'a> {
+    let t = &app.theme;
+    let Some(v) = &b.vrrp else {
+        return Span::styled("—", t.muted);
+    };
+    match v.fresh.failing() {
+        Some(why) => {
+            let since = v.fresh.last_ok.map_or("never read".into(), |ok| {
+                format!("stale {}", age(app.now.saturating_duration_since(ok)))
+            });
+            Span::styled(format!("{since}: {why}"), t.stale)
+        }
+        None => Span::styled(v.method.clone().unwrap_or_else(|| "—".into()), t.muted),
+    }
 }
 
 /// role, priority, VIP.
@@ -147,7 +159,9 @@ fn vrrp_cells<'a>(app: &App, b: &Balancer) -> [Cell<'a>; 3] {
                     Role::Init => t.muted,
                 }
             };
-            Span::styled(r.label(), style)
+            // Not current: say so in text too (colour alone is lost under NO_COLOR).
+            let mark = if unsure { "?" } else { "" };
+            Span::styled(format!("{}{mark}", r.label()), style)
         }
     };
     let prio = match (v.priority, v.base_priority) {

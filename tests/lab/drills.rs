@@ -1,0 +1,328 @@
+//! Fault drills against the real lab (`scripts/lab fault KIND NODE` / `lift KIND NODE`).
+//! For each: the console keeps drawing (frame statistics: no gap over 100 ms between
+//! frames), marks what is affected within two poll intervals with a sentence saying what
+//! failed, and recovers by itself once the fault is lifted; the timeline and the audit log
+//! keep every event and action.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{lab_ok, lb_row, root, Tmux};
+use crate::common::bin;
+
+/// Two poll intervals (the lab profiles poll every second, with a 1 s timeout: a poll
+/// that starts just after the fault fails one timeout later), plus what this test adds
+/// by reading the screen (tmux capture every 50 ms) and the console's 30 ms frame
+/// coalescing, on a 2-core machine that also runs the lab.
+const MARKED_WITHIN: Duration = Duration::from_millis(2000 + 250);
+
+/// A console on `profile` at 200x50 that writes frame statistics.
+struct Console {
+    t: Tmux,
+    home: tempfile::TempDir,
+}
+
+impl Console {
+    fn start(profile: &str) -> Console {
+        let home = tempfile::tempdir().expect("tempdir");
+        let cmd = format!(
+            "cd {} && HOME={1} XDG_CONFIG_HOME={1}/c XDG_STATE_HOME={1}/s ip netns exec lbd-admin \
+             {2} --frame-stats {1}/frames.jsonl --profile {profile}",
+            root().display(),
+            home.path().display(),
+            bin()
+        );
+        let t = Tmux::start(&cmd, 200, 50);
+        t.wait_for("roles on screen", Duration::from_secs(8), |s| {
+            lb_row(s, "lb1").contains("MASTER") && lb_row(s, "lb2").contains("BACKUP")
+        });
+        Console { t, home }
+    }
+
+    /// Applies the fault, checks it is marked in time, lifts it, waits for recovery.
+    fn drill(
+        &self,
+        kind: &str,
+        node: &str,
+        marked: impl Fn(&str) -> bool,
+        recovered: impl Fn(&str) -> bool,
+    ) {
+        self.fault(kind, node, marked);
+        self.lift(kind, node, recovered);
+    }
+
+    fn fault(&self, kind: &str, node: &str, marked: impl Fn(&str) -> bool) {
+        lab_ok(&["fault", kind, node]);
+        let t0 = Instant::now();
+        self.t.wait_for(
+            &format!("{kind} on {node} marked"),
+            Duration::from_secs(5),
+            &marked,
+        );
+        let took = t0.elapsed();
+        eprintln!(
+            "drill {kind} on {node}: marked on screen in {} ms",
+            took.as_millis()
+        );
+        assert!(
+            took <= MARKED_WITHIN,
+            "{kind} on {node}: marked after {took:?}, more than two poll intervals"
+        );
+    }
+
+    fn lift(&self, kind: &str, node: &str, recovered: impl Fn(&str) -> bool) {
+        lab_ok(&["lift", kind, node]);
+        let t0 = Instant::now();
+        self.t.wait_for(
+            &format!("recovery from {kind} on {node}"),
+            Duration::from_secs(30),
+            recovered,
+        );
+        eprintln!(
+            "drill {kind} on {node}: recovered on screen {} ms after the lift",
+            t0.elapsed().as_millis()
+        );
+    }
+
+    /// Quits and returns the frame statistics and the timeline.
+    fn finish(&self) -> (Vec<Value>, String) {
+        self.t.keys(&["q"]);
+        self.t
+            .wait_for("exit", Duration::from_secs(5), |s| s.contains("EXITED 0"));
+        let frames = std::fs::read_to_string(self.home.path().join("frames.jsonl"))
+            .expect("frame statistics");
+        let frames: Vec<Value> = frames
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
+        let timeline = std::fs::read_to_string(self.home.path().join("s/lbdeck/timeline.jsonl"))
+            .expect("timeline");
+        (frames, timeline)
+    }
+
+    fn audit(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("s/lbdeck/audit.jsonl")).unwrap_or_default()
+    }
+}
+
+/// The row of backend `name` in the Backends pane.
+fn backend_row<'a>(screen: &'a str, name: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.starts_with(&format!("│{name} ")) || l.starts_with(&format!("┃{name} ")))
+        .unwrap_or("")
+}
+
+/// No frame gap over 100 ms at any time, and frames all along.
+fn assert_kept_drawing(what: &str, frames: &[Value]) {
+    let seconds: Vec<&Value> = frames.iter().filter(|f| f["summary"] == false).collect();
+    assert!(
+        !seconds.is_empty(),
+        "{what}: {} seconds of frames",
+        seconds.len()
+    );
+    let worst = frames
+        .iter()
+        .filter_map(|f| f["max_gap_ms"].as_f64())
+        .fold(0.0, f64::max);
+    let summary = frames.last().expect("summary line");
+    eprintln!(
+        "{what}: {} frames, longest gap {worst} ms, render p99 {} ms",
+        summary["frames"], summary["render_p99_ms"]
+    );
+    assert!(worst <= 100.0, "{what}: a frame gap of {worst} ms");
+    for f in &seconds {
+        assert!(
+            f["frames"].as_u64() >= Some(10),
+            "{what}: a second with few frames: {f}"
+        );
+    }
+}
+
+fn assert_in_timeline(timeline: &str, texts: &[&str]) {
+    for text in texts {
+        assert!(
+            timeline.lines().any(|l| l.contains(text)),
+            "timeline lacks {text:?}:\n{timeline}"
+        );
+    }
+}
+
+/// The drills on the HAProxy pair: keepalived, HAProxy, a backend, a link, sshd.
+pub fn haproxy_pair_drills() {
+    let c = Console::start("lab-haproxy");
+    // keepalived SIGKILLed on the MASTER: lb2 takes over, lb1's keepalived shows down.
+    c.drill(
+        "kill-keepalived",
+        "lb1",
+        |s| lb_row(s, "lb1").contains(" down ") && s.contains("keepalived is not running on lb1"),
+        |s| {
+            lb_row(s, "lb1").contains("MASTER ")
+                && lb_row(s, "lb2").contains("BACKUP ")
+                && !s.contains("⚠ keepalived is not running")
+        },
+    );
+    // HAProxy stopped and started again: its counters reset, which is not read as a
+    // negative rate but as a restart.
+    c.drill(
+        "stop-haproxy",
+        "lb2",
+        |s| {
+            lb_row(s, "lb2").contains("DOWN")
+                && s.contains("lb2 does not answer (cannot connect to tcp://10.77.0.12:9999: Connection refused")
+        },
+        |s| lb_row(s, "lb2").contains(" UP ") && lb_row(s, "lb2").contains("restarts 1"),
+    );
+    // A backend's health endpoint answers 500, then stops answering at all.
+    c.fault("health-500", "web1", |s| {
+        backend_row(s, "web1").contains("HTTP 500")
+    });
+    c.fault("freeze-nginx", "web1", |s| {
+        backend_row(s, "web1").contains("DOWN")
+            && s.contains("web1 health FAIL → DOWN (no answer within 1s)")
+    });
+    c.lift("freeze-nginx", "web1", |s| {
+        backend_row(s, "web1").contains("HTTP 500")
+    });
+    c.lift("health-500", "web1", |s| {
+        let r = backend_row(s, "web1");
+        r.contains(" OK ") && r.matches(" UP ").count() == 2
+    });
+    // A backend that sends its headers and trickles the body.
+    c.drill(
+        "trickle",
+        "web3",
+        |s| {
+            backend_row(s, "web3").contains("DOWN")
+                && s.contains("HTTP 200, but the body did not arrive within 1s")
+        },
+        |s| backend_row(s, "web3").contains(" OK "),
+    );
+    // lb2's link cut: its numbers and its keepalived role are no longer current.
+    c.drill(
+        "link-down",
+        "lb2",
+        |s| {
+            let r = lb_row(s, "lb2");
+            r.contains("DOWN") && r.contains("no answer within 1s") && r.contains("BACKUP?")
+        },
+        |s| {
+            let r = lb_row(s, "lb2");
+            r.contains(" UP ") && r.contains("BACKUP ") && r.contains("notify FIFO")
+        },
+    );
+    // sshd on lb2 accepts TCP but never answers; the session it had is cut.
+    c.fault("ssh-blackhole", "lb2", |s| {
+        let r = lb_row(s, "lb2");
+        r.contains("BACKUP?") && r.contains("stale")
+    });
+    // Reconnecting meets the silent sshd: said so, not waited on forever.
+    c.t.wait_for("the reconnect times out", Duration::from_secs(10), |s| {
+        lb_row(s, "lb2").contains("no answer within")
+    });
+    c.lift("ssh-blackhole", "lb2", |s| {
+        let r = lb_row(s, "lb2");
+        r.contains("BACKUP ") && r.contains("notify FIFO")
+    });
+    let (frames, timeline) = c.finish();
+    assert_kept_drawing("haproxy pair drills", &frames);
+    assert_in_timeline(
+        &timeline,
+        &[
+            "keepalived is not running on lb1",
+            "keepalived runs again on lb1",
+            "lb2 unreachable: cannot connect to tcp://10.77.0.12:9999",
+            "lb2 restarted",
+            "web1 health OK → FAIL (HTTP 500)",
+            "web1 health FAIL → DOWN (no answer within 1s)",
+            "web3 health OK → DOWN (HTTP 200, but the body did not arrive",
+            "lb2 unreachable: no answer within 1s",
+            "lb2 keepalived unreadable",
+            "lb2 keepalived readable again",
+            "lb2 answers again",
+        ],
+    );
+}
+
+/// nginx stopped and started on a balancer of the nginx pair: counters reset.
+pub fn nginx_pair_drills() {
+    let c = Console::start("lab");
+    c.drill(
+        "stop-nginx",
+        "lb2",
+        |s| lb_row(s, "lb2").contains("DOWN") && s.contains("Connection refused"),
+        |s| lb_row(s, "lb2").contains(" UP "),
+    );
+    let (frames, timeline) = c.finish();
+    assert_kept_drawing("nginx pair drills", &frames);
+    assert_in_timeline(
+        &timeline,
+        &["lb2 unreachable", "lb2 answers again", "lb2 restarted"],
+    );
+}
+
+/// A drain whose connection to the second balancer drops midway: partly done, said on
+/// screen and in the audit log, never reported as done.
+pub fn interrupted_drain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("lab-haproxy-flaky.toml");
+    let text = std::fs::read_to_string(root().join("profiles/lab-haproxy.toml"))
+        .expect("profile")
+        .replace("tcp://10.77.0.12:9999", "tcp://10.77.0.12:9998");
+    std::fs::write(&profile, text).expect("write profile");
+    lab_ok(&["fault", "drop-runtime-writes", "lb2"]);
+    let c = Console::start(&profile.display().to_string());
+    c.t.keys(&["j"]);
+    c.t.keys(&["d"]);
+    c.t.wait_for("the dialog", Duration::from_secs(2), |s| {
+        s.contains("Drain web2 on every balancer (lb1, lb2)?")
+    });
+    c.t.keys(&["y"]);
+    let s = c.t.wait_for("partly done", Duration::from_secs(10), |s| {
+        s.contains("drain web2: partly done")
+    });
+    assert!(!s.contains("drain web2: done"), "{s}");
+    assert!(s.contains("not confirmed on lb2"), "{s}");
+    let row = backend_row(&s, "web2").to_string();
+    assert!(
+        row.contains("DRAIN") && row.contains(" UP "),
+        "lb1 drained, lb2 not: {row}"
+    );
+    let audit = c.audit();
+    let last: Value =
+        serde_json::from_str(audit.lines().last().expect("an audit line")).expect("JSON");
+    assert_eq!(last["result"], "partly_done", "{audit}");
+    assert_eq!(last["after"]["lb1"], "DRAIN", "{audit}");
+    assert_eq!(last["after"]["lb2"], "UP", "{audit}");
+    assert_eq!(last["failed"][0][0], "lb2", "{audit}");
+    let (frames, _) = c.finish();
+    assert_kept_drawing("interrupted drain", &frames);
+    // Lifted: the undrain (stock profile, same audit log) goes through on both.
+    lab_ok(&["lift", "drop-runtime-writes", "lb2"]);
+    let o = std::process::Command::new(root().join("scripts/lab"))
+        .args(["admin", "env"])
+        .arg(format!("XDG_STATE_HOME={}/s", c.home.path().display()))
+        .arg(bin())
+        .args(["--profile", "lab-haproxy", "undrain", "web2", "--yes"])
+        .current_dir(root())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("lbdeck undrain");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains(r#"before {"lb1":"DRAIN","lb2":"UP"}"#),
+        "{out}"
+    );
+    let results: Vec<String> = c
+        .audit()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON")["result"].to_string())
+        .collect();
+    assert_eq!(results, vec!["\"partly_done\"", "\"done\""]);
+}
