@@ -79,6 +79,11 @@ enum Command {
         /// Poll the simulated demo cluster instead of a profile.
         #[arg(long, conflicts_with = "profile")]
         demo: bool,
+        /// Poll every profile found ($XDG_CONFIG_HOME/lbdeck/profiles/, ./profiles/) at
+        /// once: one line per cluster (VIP holder, balancers up, backends healthy, first
+        /// alert). Exit code 1 when any cluster has an alert or a broken profile.
+        #[arg(long, conflicts_with_all = ["profile", "demo"])]
+        all: bool,
     },
     /// Follow the nginx balancers' access logs over SSH for a while and print per-backend
     /// traffic: requests, req/s, 5xx/s and p50/p95/p99 upstream response time.
@@ -284,7 +289,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             app.demo = true;
             lbdeck::tui::run(app, &demo.profile, frame_stats(&cli)?).await?;
         }
-        Some(Command::Status { json, demo }) => {
+        Some(Command::Status {
+            json, all: true, ..
+        }) => {
+            let report = lbdeck::status::collect_all().await;
+            if *json {
+                let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
+                lbdeck::outln!("{text}");
+            } else {
+                lbdeck::out!("{}", lbdeck::status::human_all(&report));
+            }
+            let trouble = report.clusters.iter().any(|c| match c {
+                lbdeck::status::ClusterLine::Polled(r) => !r.alerts.is_empty(),
+                lbdeck::status::ClusterLine::Broken { .. } => true,
+            });
+            return Err(Failure::Exit(u8::from(trouble)));
+        }
+        Some(Command::Status { json, demo, .. }) => {
             let (report, _guard) = if *demo {
                 let d =
                     lbdeck::demo::start(BalancerKind::Haproxy, lbdeck::demo::DEMO_BACKENDS).await?;

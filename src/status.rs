@@ -367,3 +367,130 @@ pub fn traffic_human(r: &TrafficReport) -> String {
     }
     crate::text::sanitize_multiline(&out)
 }
+
+/// Every profile found (`$XDG_CONFIG_HOME/lbdeck/profiles/`, then `./profiles/`; a name
+/// in an earlier directory hides the same name in a later one), by name.
+pub fn all_profile_files() -> Vec<std::path::PathBuf> {
+    let mut seen = std::collections::BTreeMap::new();
+    for dir in crate::config::profile::search_dirs() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            let is_toml = path.extension().is_some_and(|x| x == "toml");
+            if let (true, Some(stem)) = (is_toml, path.file_stem()) {
+                seen.entry(stem.to_string_lossy().into_owned())
+                    .or_insert(path);
+            }
+        }
+    }
+    seen.into_values().collect()
+}
+
+/// One line of `status --all`: a snapshot, or why the profile could not be used.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ClusterLine {
+    /// Polled.
+    Polled(Box<Report>),
+    /// The profile did not load.
+    Broken {
+        /// The file.
+        file: String,
+        /// The error, with line and column.
+        error: String,
+    },
+}
+
+/// `status --all`: every profile polled at once.
+#[derive(Debug, Serialize)]
+pub struct AllReport {
+    /// How long the whole round took, in ms (all clusters are polled concurrently).
+    pub took_ms: u64,
+    /// One entry per profile file, by name.
+    pub clusters: Vec<ClusterLine>,
+}
+
+/// Polls every profile found, concurrently.
+pub async fn collect_all() -> AllReport {
+    let started = Instant::now();
+    let rounds = all_profile_files().into_iter().map(|path| async move {
+        let shown = path.display().to_string();
+        let loaded = std::fs::read_to_string(&path)
+            .map_err(|e| crate::config::ConfigError::file(&shown, e.to_string()))
+            .and_then(|text| Profile::parse(&shown, &text));
+        match loaded {
+            Ok(profile) => ClusterLine::Polled(Box::new(collect(&profile, Some(shown)).await)),
+            Err(e) => ClusterLine::Broken {
+                file: shown,
+                error: e.to_string(),
+            },
+        }
+    });
+    let clusters = futures::future::join_all(rounds).await;
+    AllReport {
+        took_ms: started.elapsed().as_millis() as u64,
+        clusters,
+    }
+}
+
+/// `status --all` as a table: one line per cluster.
+pub fn human_all(r: &AllReport) -> String {
+    let mut out = format!(
+        "{:<20} {:<11} {:<16} {:<9} {:<9} {}\n",
+        "CLUSTER", "ENV", "VIP", "BALANCERS", "BACKENDS", "ALERTS"
+    );
+    for c in &r.clusters {
+        match c {
+            ClusterLine::Polled(rep) => {
+                let vip = match &rep.vip {
+                    Some(v) => match (v.reachable, v.holders.as_slice()) {
+                        (Some(false), _) => "NOT serving".to_string(),
+                        (_, [one]) => format!("on {one}"),
+                        (_, []) => "holder ?".to_string(),
+                        (_, many) => format!("SPLIT {}", many.join("+")),
+                    },
+                    None => "—".into(),
+                };
+                let up = rep.balancers.iter().filter(|b| b.up).count();
+                let healthy = rep
+                    .backends
+                    .iter()
+                    .filter(|b| b.health.state == Health::Healthy)
+                    .count();
+                let alert = rep
+                    .alerts
+                    .first()
+                    .map_or("all clear".to_string(), |a| crate::text::clip(&a.text, 70));
+                let more = match rep.alerts.len() {
+                    0 | 1 => String::new(),
+                    n => format!(" (+{} more)", n - 1),
+                };
+                out.push_str(&format!(
+                    "{:<20} {:<11} {:<16} {:<9} {:<9} {alert}{more}\n",
+                    crate::text::clip(&rep.profile.name, 20),
+                    rep.profile.environment.to_string(),
+                    vip,
+                    format!("{up}/{} up", rep.balancers.len()),
+                    format!("{healthy}/{} ok", rep.backends.len()),
+                ));
+            }
+            ClusterLine::Broken { file, error } => {
+                let name = std::path::Path::new(file)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "{:<20} PROFILE ERROR: {error}\n",
+                    crate::text::clip(&name, 20)
+                ));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "\n{} clusters polled in {} ms\n",
+        r.clusters.len(),
+        r.took_ms
+    ));
+    out
+}

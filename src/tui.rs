@@ -81,7 +81,17 @@ async fn run_loop(
     drop(tx);
     // Actions run off the loop and report back here.
     let (acted_tx, mut acted_rx) = mpsc::channel::<Action>(16);
-    let mut events = EventStream::new();
+    // The terminal's events come through a task of their own: polling crossterm's
+    // EventStream on every turn of this loop would spin on its reader lock each time.
+    let (ev_tx, mut events) = mpsc::channel::<io::Result<Event>>(256);
+    let _reader = AbortOnDrop(vec![tokio::spawn(async move {
+        let mut stream = EventStream::new();
+        while let Some(ev) = stream.next().await {
+            if ev_tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+    })]);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut heartbeat = tokio::time::interval(crate::frames::HEARTBEAT);
@@ -96,7 +106,7 @@ async fn run_loop(
     loop {
         let wait = MIN_FRAME.saturating_sub(last_frame.elapsed());
         tokio::select! {
-            ev = events.next() => match ev {
+            ev = events.recv() => match ev {
                 Some(Ok(Event::Key(k))) => actions.push(Action::Key(k)),
                 Some(Ok(Event::Resize(w, h))) => actions.push(Action::Resize(w, h)),
                 Some(Ok(_)) => {}
@@ -363,7 +373,7 @@ async fn move_vip(
 async fn shell(
     term: &mut Term,
     app: &mut App,
-    events: &mut EventStream,
+    events: &mut mpsc::Receiver<io::Result<Event>>,
     rx: &mut mpsc::Receiver<crate::sources::SourceUpdate>,
     pool: Option<&crate::ssh::Pool>,
     profile: &Profile,
@@ -402,7 +412,7 @@ async fn shell(
     let mut status = None;
     loop {
         tokio::select! {
-            ev = events.next() => match ev {
+            ev = events.recv() => match ev {
                 Some(Ok(Event::Key(k))) => {
                     let bytes = crate::ssh::shell::key_bytes(&k);
                     if !bytes.is_empty() && channel.data_bytes(bytes).await.is_err() {
