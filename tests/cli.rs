@@ -217,3 +217,45 @@ fn status_reports_unreachable_parts_inside_the_json() {
     assert_eq!(v["vip"]["reachable"], false);
     assert!(!v["alerts"].as_array().expect("alerts").is_empty());
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_not_with_a_panic() {
+    // `lbdeck status --demo --json | head -1`: the reader goes away mid-output.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lbdeck"))
+        .args(["status", "--demo", "--json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run lbdeck");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+#[test]
+fn status_all_lists_every_profile_and_names_a_broken_one() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let dir = home.path().join("config/lbdeck/profiles");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("broken.toml"),
+        "name = \"broken\"\nbalancers = 3\n",
+    )
+    .expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_lbdeck"))
+        .args(["status", "--all", "--json"])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env_remove("LBDECK_PROFILE")
+        .output()
+        .expect("run lbdeck");
+    assert_eq!(o.status.code(), Some(1), "trouble → exit 1: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let clusters = v["clusters"].as_array().expect("clusters");
+    assert_eq!(clusters.len(), 1, "{v}");
+    let error = clusters[0]["error"].as_str().expect("an error");
+    assert!(error.contains("broken.toml:2:"), "{error}");
+}

@@ -109,6 +109,10 @@ fn lab_suite() {
     ]);
     lab_ok(&["up"]);
     // LBDECK_LAB_ONLY=drills runs the fault drills alone (while working on them).
+    if std::env::var("LBDECK_LAB_ONLY").as_deref() == Ok("clusters") {
+        twenty_clusters_in_one_status();
+        return;
+    }
     if std::env::var("LBDECK_LAB_ONLY").as_deref() == Ok("drills") {
         drills::haproxy_pair_drills();
         drills::nginx_pair_drills();
@@ -135,6 +139,7 @@ fn lab_suite() {
     drain_from_the_console_keystroke_latencies();
     nginx_drain_and_failover_from_the_console();
     failover_by_priority_and_reload();
+    twenty_clusters_in_one_status();
     drills::haproxy_pair_drills();
     drills::nginx_pair_drills();
     drills::interrupted_drain();
@@ -1222,4 +1227,70 @@ fn console_on_the_lab_in_a_terminal() {
         t.keys(&["q"]);
         t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
     }
+}
+
+/// `status --all` over a profile set of 20 clusters (10 nginx pairs, 10 HAProxy pairs on
+/// the lab's nodes; keepalived left out, as all 20 would share the lab's two daemons):
+/// every cluster reported, each whole.
+fn twenty_clusters_in_one_status() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let dir = home.path().join("c/lbdeck/profiles");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for i in 1..=20 {
+        let src = if i % 2 == 0 { "lab" } else { "lab-haproxy" };
+        let text =
+            std::fs::read_to_string(root().join(format!("profiles/{src}.toml"))).expect("profile");
+        let mut out = String::new();
+        let (mut named, mut skip) = (false, false);
+        for line in text.lines() {
+            if line.starts_with("[balancers.keepalived]") {
+                skip = true;
+            } else if line.is_empty() {
+                skip = false;
+            }
+            if skip {
+                continue;
+            }
+            if !named && line.starts_with("name = ") {
+                named = true;
+                out.push_str(&format!("name = \"cluster{i:02}\"\n"));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        std::fs::write(dir.join(format!("cluster{i:02}.toml")), out).expect("write");
+    }
+    let o = Command::new(root().join("scripts/lab"))
+        .args(["admin", "env"])
+        .arg(format!("HOME={}", home.path().display()))
+        .arg(format!("XDG_CONFIG_HOME={}/c", home.path().display()))
+        .arg(bin())
+        .args(["status", "--all", "--json"])
+        .current_dir(home.path())
+        .output()
+        .expect("status --all");
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    let clusters = v["clusters"].as_array().expect("clusters");
+    let names: Vec<&str> = clusters
+        .iter()
+        .filter_map(|c| c["profile"]["name"].as_str())
+        .collect();
+    let want: Vec<String> = (1..=20).map(|i| format!("cluster{i:02}")).collect();
+    assert_eq!(names, want, "{v:#}");
+    for c in clusters {
+        let up = c["balancers"]
+            .as_array()
+            .map_or(0, |b| b.iter().filter(|b| b["up"] == true).count());
+        let healthy = c["backends"].as_array().map_or(0, |b| {
+            b.iter()
+                .filter(|b| b["health"]["state"] == "healthy")
+                .count()
+        });
+        assert_eq!((up, healthy), (2, 3), "{c:#}");
+        assert_eq!(c["vip"]["reachable"], true, "{c:#}");
+    }
+    eprintln!("status --all, 20 clusters: {} ms", v["took_ms"]);
+    assert_eq!(o.status.code(), Some(0), "all clear → exit 0");
 }
