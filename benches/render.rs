@@ -15,7 +15,7 @@ use lbdeck::config::profile::Profile;
 use lbdeck::config::theme::ThemeSet;
 use lbdeck::demo::Sim;
 use lbdeck::sources::health::Probe;
-use lbdeck::sources::{haproxy, nginx, BalancerSample, SourceUpdate};
+use lbdeck::sources::{access_log, haproxy, keepalived, nginx, BalancerSample, SourceUpdate};
 
 const BACKENDS: usize = 1000;
 
@@ -101,6 +101,22 @@ fn parse(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(stub.len() as u64));
     g.bench_function("stub_status", |b| {
         b.iter(|| nginx::parse(stub).expect("stub"))
+    });
+    let state = include_str!("../tests/fixtures/haproxy/show_servers_state_mixed.txt");
+    g.throughput(Throughput::Bytes(state.len() as u64));
+    g.bench_function("show servers state, capture", |b| {
+        b.iter(|| haproxy::parse_servers_state(state).expect("state"))
+    });
+    let dump = include_str!("../tests/fixtures/keepalived/dump_master.json");
+    g.throughput(Throughput::Bytes(dump.len() as u64));
+    g.bench_function("keepalived JSON dump, capture", |b| {
+        b.iter(|| keepalived::parse_dump(dump).expect("dump"))
+    });
+    let log = include_str!("../tests/fixtures/nginx/access_lbdeck.log");
+    let fmt = access_log::LogFormat::parse(access_log::DEFAULT_FORMAT).expect("format");
+    g.throughput(Throughput::Bytes(log.len() as u64));
+    g.bench_function("access log lines, capture", |b| {
+        b.iter(|| log.lines().filter_map(|l| fmt.parse_line(l)).count())
     });
     g.finish();
 }
