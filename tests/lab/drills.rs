@@ -117,16 +117,16 @@ fn backend_row<'a>(screen: &'a str, name: &str) -> &'a str {
 /// No frame gap over 100 ms at any time, and frames all along.
 fn assert_kept_drawing(what: &str, frames: &[Value]) {
     let seconds: Vec<&Value> = frames.iter().filter(|f| f["summary"] == false).collect();
-    assert!(
-        !seconds.is_empty(),
-        "{what}: {} seconds of frames",
-        seconds.len()
-    );
     let worst = frames
         .iter()
         .filter_map(|f| f["max_gap_ms"].as_f64())
         .fold(0.0, f64::max);
     let summary = frames.last().expect("summary line");
+    assert_eq!(
+        summary["summary"], true,
+        "{what}: the console wrote its summary at exit"
+    );
+    assert!(summary["frames"].as_u64() >= Some(10), "{what}: {summary}");
     eprintln!(
         "{what}: {} frames, longest gap {worst} ms, render p99 {} ms",
         summary["frames"], summary["render_p99_ms"]
@@ -248,6 +248,14 @@ pub fn haproxy_pair_drills() {
 /// nginx stopped and started on a balancer of the nginx pair: counters reset.
 pub fn nginx_pair_drills() {
     let c = Console::start("lab");
+    // Some requests on lb2 first, so that its counters visibly go back at the restart.
+    lab_ok(&[
+        "admin",
+        "sh",
+        "-c",
+        "for i in $(seq 30); do curl -s -o /dev/null http://10.77.0.12/; done",
+    ]);
+    std::thread::sleep(Duration::from_millis(1500));
     c.drill(
         "stop-nginx",
         "lb2",
