@@ -398,15 +398,22 @@ impl App {
         Vec::new()
     }
 
+    /// Under --read-only, says the action is refused and returns true.
+    fn refused_read_only(&mut self, verb: &str) -> bool {
+        if self.read_only {
+            self.say(format!(
+                "read-only: {verb} is refused (started with --read-only)"
+            ));
+        }
+        self.read_only
+    }
+
     /// Opens the confirmation for draining or undraining the selected backend; the risk
     /// decides the question: the name typed for the last healthy backend(s) or in
     /// production, y/n otherwise.
     fn ask_to_act(&mut self, drain: bool) {
         let verb = if drain { "drain" } else { "undrain" };
-        if self.read_only {
-            self.say(format!(
-                "read-only: {verb} is refused (started with --read-only)"
-            ));
+        if self.refused_read_only(verb) {
             return;
         }
         if self.ui.focus != Pane::Backends {
@@ -462,10 +469,7 @@ impl App {
     /// the node with the highest configured priority).
     fn ask_to_move(&mut self, failback: bool) {
         let verb = if failback { "failback" } else { "failover" };
-        if self.read_only {
-            self.say(format!(
-                "read-only: {verb} is refused (started with --read-only)"
-            ));
+        if self.refused_read_only(verb) {
             return;
         }
         let holders: Vec<String> = self

@@ -299,11 +299,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 lbdeck::out!("{}", lbdeck::status::human_all(&report));
             }
-            let trouble = report.clusters.iter().any(|c| match c {
-                lbdeck::status::ClusterLine::Polled(r) => !r.alerts.is_empty(),
-                lbdeck::status::ClusterLine::Broken { .. } => true,
-            });
-            return Err(Failure::Exit(u8::from(trouble)));
+            return Err(Failure::Exit(u8::from(report.trouble())));
         }
         Some(Command::Status { json, demo, .. }) => {
             let (report, _guard) = if *demo {

@@ -416,11 +416,10 @@ pub async fn collect_all() -> AllReport {
     let started = Instant::now();
     let rounds = all_profile_files().into_iter().map(|path| async move {
         let shown = path.display().to_string();
-        let loaded = std::fs::read_to_string(&path)
-            .map_err(|e| crate::config::ConfigError::file(&shown, e.to_string()))
-            .and_then(|text| Profile::parse(&shown, &text));
-        match loaded {
-            Ok(profile) => ClusterLine::Polled(Box::new(collect(&profile, Some(shown)).await)),
+        match Profile::load(&shown) {
+            Ok(loaded) => {
+                ClusterLine::Polled(Box::new(collect(&loaded.profile, Some(shown)).await))
+            }
             Err(e) => ClusterLine::Broken {
                 file: shown,
                 error: e.to_string(),
@@ -431,6 +430,16 @@ pub async fn collect_all() -> AllReport {
     AllReport {
         took_ms: started.elapsed().as_millis() as u64,
         clusters,
+    }
+}
+
+impl AllReport {
+    /// Some cluster has an alert, or some profile did not load.
+    pub fn trouble(&self) -> bool {
+        self.clusters.iter().any(|c| match c {
+            ClusterLine::Polled(r) => !r.alerts.is_empty(),
+            ClusterLine::Broken { .. } => true,
+        })
     }
 }
 

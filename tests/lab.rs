@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{assert_fits, bin, Tmux};
+use common::{assert_fits, audit_entries, bin, Tmux};
 
 #[path = "lab/drills.rs"]
 mod drills;
@@ -108,16 +108,11 @@ fn lab_suite() {
         "kill -9 $(cat /run/keepalived.pid)",
     ]);
     lab_ok(&["up"]);
-    // LBDECK_LAB_ONLY=drills runs the fault drills alone (while working on them).
-    if std::env::var("LBDECK_LAB_ONLY").as_deref() == Ok("clusters") {
-        twenty_clusters_in_one_status();
-        return;
-    }
-    if std::env::var("LBDECK_LAB_ONLY").as_deref() == Ok("drills") {
-        drills::haproxy_pair_drills();
-        drills::nginx_pair_drills();
-        drills::interrupted_drain();
-        return;
+    // LBDECK_LAB_ONLY=drills|clusters runs that part alone (while working on it).
+    match std::env::var("LBDECK_LAB_ONLY").as_deref() {
+        Ok("drills") => return drills::all(),
+        Ok("clusters") => return twenty_clusters_in_one_status(),
+        _ => {}
     }
     lab_ok(&["traffic", "40", "20"]);
     lab_ok(&["traffic", "40", "20", "8000"]);
@@ -140,9 +135,7 @@ fn lab_suite() {
     nginx_drain_and_failover_from_the_console();
     failover_by_priority_and_reload();
     twenty_clusters_in_one_status();
-    drills::haproxy_pair_drills();
-    drills::nginx_pair_drills();
-    drills::interrupted_drain();
+    drills::all();
 }
 
 fn failover_by_priority_and_reload() {
@@ -231,29 +224,21 @@ fn nginx_drain_and_failover_from_the_console() {
     let s = t.wait_for("the VIP on lb2", Duration::from_secs(15), |s| {
         s.contains("VIP moved lb1 → lb2 in")
     });
-    assert!(lb_row(&s, "lb2").contains("MASTER"), "{s}");
+    assert!(screen_row(&s, "lb2").contains("MASTER"), "{s}");
     t.keys(&["B"]);
     t.wait_for("the dialog", Duration::from_secs(2), |s| {
         s.contains("Fail back to lb1?")
     });
     t.keys(&["y"]);
     t.wait_for("the VIP home", Duration::from_secs(15), |s| {
-        s.contains("VIP moved lb2 → lb1 in") && lb_row(s, "lb1").contains("MASTER")
+        s.contains("VIP moved lb2 → lb1 in") && screen_row(s, "lb1").contains("MASTER")
     });
     t.keys(&["q"]);
     t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
-    let audit = std::fs::read_to_string(home.path().join("s/lbdeck/audit.jsonl")).expect("audit");
-    let got: Vec<String> = audit
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
-        .map(|v| {
-            format!(
-                "{} {}",
-                v["action"].as_str().unwrap_or(""),
-                v["result"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
+    let got = audit_entries(
+        &home.path().join("s/lbdeck/audit.jsonl"),
+        &["action", "result"],
+    );
     assert_eq!(
         got,
         vec![
@@ -382,18 +367,10 @@ fn failover_and_failback_from_the_command_line() {
             .unwrap_or("")
     );
     assert_eq!(String::from_utf8_lossy(&lab(&["vip"]).stdout).trim(), "lb1");
-    let audit = std::fs::read_to_string(state.path().join("lbdeck/audit.jsonl")).expect("audit");
-    let results: Vec<String> = audit
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
-        .map(|v| {
-            format!(
-                "{} {}",
-                v["action"].as_str().unwrap_or(""),
-                v["result"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
+    let results = audit_entries(
+        &state.path().join("lbdeck/audit.jsonl"),
+        &["action", "result"],
+    );
     assert_eq!(
         results,
         vec![
@@ -508,19 +485,10 @@ fn nginx_drain_edits_both_upstream_files_and_rolls_back_a_broken_one() {
         String::from_utf8_lossy(&o.stdout)
     );
     assert_eq!(std::fs::read(upstream_file("lb1")).expect("lb1"), original);
-    let audit = std::fs::read_to_string(state.path().join("lbdeck/audit.jsonl")).expect("audit");
-    let results: Vec<String> = audit
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
-        .map(|v| {
-            format!(
-                "{} {} {}",
-                v["action"].as_str().unwrap_or(""),
-                v["target"].as_str().unwrap_or(""),
-                v["result"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
+    let results = audit_entries(
+        &state.path().join("lbdeck/audit.jsonl"),
+        &["action", "target", "result"],
+    );
     assert_eq!(
         results,
         vec![
@@ -744,7 +712,9 @@ fn s_opens_a_shell_and_exit_returns_to_the_console() {
     for pane in ["Balancers · VRRP (2)", "Backends 3", "Traffic", "Events"] {
         assert!(s.contains(pane), "{pane} missing after the shell:\n{s}");
     }
-    assert!(lb_row(&s, "lb1").contains("MASTER") && lb_row(&before, "lb1").contains("MASTER"));
+    assert!(
+        screen_row(&s, "lb1").contains("MASTER") && screen_row(&before, "lb1").contains("MASTER")
+    );
     t.keys(&["q"]);
     t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
 }
@@ -848,7 +818,7 @@ fn unix_now() -> f64 {
 }
 
 /// The row of balancer `name` in the Balancers pane.
-fn lb_row<'a>(screen: &'a str, name: &str) -> &'a str {
+fn screen_row<'a>(screen: &'a str, name: &str) -> &'a str {
     // Thin border, or thick when the pane has focus.
     screen
         .lines()
@@ -872,16 +842,21 @@ fn screen_time(t: &Tmux, what: &str, limit: Duration, pred: impl Fn(&str) -> boo
     }
 }
 
-fn console(profile: &str, w: u16, h: u16, home: &tempfile::TempDir) -> Tmux {
-    let cmd = format!(
-        "cd {} && HOME={1} XDG_CONFIG_HOME={1}/c XDG_STATE_HOME={1}/s ip netns exec lbd-admin {2} --profile {profile}",
+/// The shell line that starts the console on `profile` in the admin node, with its
+/// HOME, config and state under `home`, and `extra` flags.
+fn console_cmd(profile: &str, home: &Path, extra: &str) -> String {
+    format!(
+        "cd {} && HOME={1} XDG_CONFIG_HOME={1}/c XDG_STATE_HOME={1}/s ip netns exec lbd-admin {2} {extra} --profile {profile}",
         root().display(),
-        home.path().display(),
+        home.display(),
         bin()
-    );
-    let t = Tmux::start(&cmd, w, h);
+    )
+}
+
+fn console(profile: &str, w: u16, h: u16, home: &tempfile::TempDir) -> Tmux {
+    let t = Tmux::start(&console_cmd(profile, home.path(), ""), w, h);
     t.wait_for("roles on screen", Duration::from_secs(5), |s| {
-        lb_row(s, "lb1").contains("MASTER") && lb_row(s, "lb2").contains("BACKUP")
+        screen_row(s, "lb1").contains("MASTER") && screen_row(s, "lb2").contains("BACKUP")
     });
     t
 }
@@ -984,7 +959,7 @@ fn failover_by_track_file_shows_on_screen() {
         "echo -100 > /etc/keepalived/maintenance",
     ]);
     let seen = screen_time(&t, "lb2 MASTER", Duration::from_secs(10), |s| {
-        lb_row(s, "lb2").contains("MASTER")
+        screen_row(s, "lb2").contains("MASTER")
     });
     let entered = entered_master("lb2", t0).expect("lb2 logged Entering MASTER STATE");
     eprintln!("failover (track file): keepalived entered MASTER at +{:.3}s, screen at +{:.3}s: lag {:.0} ms", entered - t0, seen - t0, (seen - entered) * 1000.0);
@@ -994,7 +969,7 @@ fn failover_by_track_file_shows_on_screen() {
         seen - entered
     );
     let s = t.wait_for("lb1 BACKUP at 50/150", Duration::from_secs(3), |s| {
-        lb_row(s, "lb1").contains("BACKUP") && lb_row(s, "lb1").contains("50/150")
+        screen_row(s, "lb1").contains("BACKUP") && screen_row(s, "lb1").contains("50/150")
     });
     assert!(
         s.contains("10.77.0.100 arrived on lb2") || s.contains("lb2 BACKUP → MASTER"),
@@ -1010,7 +985,7 @@ fn failover_by_track_file_shows_on_screen() {
         "echo 0 > /etc/keepalived/maintenance",
     ]);
     let seen = screen_time(&t, "lb1 MASTER again", Duration::from_secs(10), |s| {
-        lb_row(s, "lb1").contains("MASTER")
+        screen_row(s, "lb1").contains("MASTER")
     });
     if let Some(entered) = entered_master("lb1", t1) {
         eprintln!(
@@ -1044,7 +1019,7 @@ fn killing_keepalived_on_the_master_shows_the_new_master() {
     let t0 = unix_now();
     lab_ok(&["exec", "lb1", "sh", "-c", "kill $(cat /run/keepalived.pid)"]);
     let seen = screen_time(&t, "lb2 MASTER", Duration::from_secs(10), |s| {
-        lb_row(s, "lb2").contains("MASTER")
+        screen_row(s, "lb2").contains("MASTER")
     });
     let entered = entered_master("lb2", t0).expect("lb2 logged Entering MASTER STATE");
     eprintln!(
@@ -1057,11 +1032,11 @@ fn killing_keepalived_on_the_master_shows_the_new_master() {
         seen - entered
     );
     t.wait_for("keepalived-down alarm", Duration::from_secs(5), |s| {
-        s.contains("keepalived is not running on lb1") && lb_row(s, "lb1").contains("down")
+        s.contains("keepalived is not running on lb1") && screen_row(s, "lb1").contains("down")
     });
     lab_ok(&["start-keepalived", "lb1"]);
     t.wait_for("lb1 back as MASTER", Duration::from_secs(10), |s| {
-        lb_row(s, "lb1").contains("MASTER") && lb_row(s, "lb2").contains("BACKUP")
+        screen_row(s, "lb1").contains("MASTER") && screen_row(s, "lb2").contains("BACKUP")
     });
     t.keys(&["q"]);
 }
@@ -1083,8 +1058,8 @@ fn split_brain_raises_the_alarm_and_healing_clears_it() {
     lab_ok(&["heal", "lb2"]);
     t.wait_for("alarm cleared", Duration::from_secs(10), |s| {
         !s.contains("SPLIT-BRAIN")
-            && lb_row(s, "lb2").contains("BACKUP")
-            && lb_row(s, "lb1").contains("MASTER")
+            && screen_row(s, "lb2").contains("BACKUP")
+            && screen_row(s, "lb1").contains("MASTER")
     });
     t.keys(&["q"]);
 }
@@ -1169,13 +1144,7 @@ fn a_stopped_backend_flips_to_down_and_back() {
 fn console_on_the_lab_in_a_terminal() {
     let home = tempfile::tempdir().expect("tempdir");
     for (profile, w, h) in [("lab-haproxy", 80u16, 24u16), ("lab", 200, 60)] {
-        let cmd = format!(
-            "cd {} && HOME={1} XDG_CONFIG_HOME={1}/c XDG_STATE_HOME={1}/s ip netns exec lbd-admin {2} --profile {profile}",
-            root().display(),
-            home.path().display(),
-            bin()
-        );
-        let t = Tmux::start(&cmd, w, h);
+        let t = Tmux::start(&console_cmd(profile, home.path(), ""), w, h);
         // One poll interval (1 s) plus start-up.
         let s = t.wait_for(
             "every pane with lab data",

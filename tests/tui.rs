@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_fits, bin, Tmux};
+use common::{assert_fits, audit_entries, bin, Tmux};
 
 fn home() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
@@ -205,20 +205,12 @@ fn d_drains_the_selected_backend_on_both_balancers_and_u_restores_it() {
     });
     t.keys(&["q"]);
     t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
-    let audit =
-        std::fs::read_to_string(h.path().join("state/lbdeck/audit.jsonl")).expect("audit log");
-    let results: Vec<serde_json::Value> = audit
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
-    assert_eq!(results.len(), 2, "{audit}");
     assert_eq!(
-        (results[0]["action"].as_str(), results[0]["result"].as_str()),
-        (Some("drain"), Some("done"))
-    );
-    assert_eq!(
-        (results[1]["action"].as_str(), results[1]["result"].as_str()),
-        (Some("undrain"), Some("done"))
+        audit_entries(
+            &h.path().join("state/lbdeck/audit.jsonl"),
+            &["action", "result"]
+        ),
+        vec!["drain done", "undrain done"]
     );
 }
 
@@ -253,27 +245,12 @@ fn shift_f_fails_over_and_shift_b_fails_back_on_the_demo() {
         row(s, "lb1").contains("MASTER") && s.contains("VIP moved lb2 → lb1")
     });
     t.keys(&["q"]);
-    let audit =
-        std::fs::read_to_string(h.path().join("state/lbdeck/audit.jsonl")).expect("audit log");
-    let lines: Vec<serde_json::Value> = audit
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
-    let got: Vec<(String, String)> = lines
-        .iter()
-        .map(|l| {
-            (
-                l["action"].as_str().unwrap_or("").to_string(),
-                l["result"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
     assert_eq!(
-        got,
-        vec![
-            ("failover".into(), "done".into()),
-            ("failback".into(), "done".into())
-        ]
+        audit_entries(
+            &h.path().join("state/lbdeck/audit.jsonl"),
+            &["action", "result"]
+        ),
+        vec!["failover done", "failback done"]
     );
 }
 

@@ -154,3 +154,20 @@ pub fn assert_fits(screen: &str, w: usize, h: usize) {
         assert!(width <= w, "line of {width} > {w} columns: {l:?}");
     }
 }
+
+/// The audit log at `path`, one string per line: the given fields joined by spaces,
+/// e.g. `["action", "result"]` → "drain done".
+pub fn audit_entries(path: &std::path::Path, fields: &[&str]) -> Vec<String> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("audit log {}: {e}", path.display()));
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("an audit line is JSON");
+            fields
+                .iter()
+                .map(|f| v[*f].as_str().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{lab_ok, lb_row, root, Tmux};
-use crate::common::bin;
+use super::{console_cmd, lab_ok, lbdeck_in_lab, root, screen_row, Tmux};
+use crate::common::audit_entries;
 
 /// Two poll intervals (the lab profiles poll every second, with a 1 s timeout: a poll
 /// that starts just after the fault fails one timeout later), plus what this test adds
@@ -26,16 +26,10 @@ struct Console {
 impl Console {
     fn start(profile: &str) -> Console {
         let home = tempfile::tempdir().expect("tempdir");
-        let cmd = format!(
-            "cd {} && HOME={1} XDG_CONFIG_HOME={1}/c XDG_STATE_HOME={1}/s ip netns exec lbd-admin \
-             {2} --frame-stats {1}/frames.jsonl --profile {profile}",
-            root().display(),
-            home.path().display(),
-            bin()
-        );
-        let t = Tmux::start(&cmd, 200, 50);
+        let stats = format!("--frame-stats {}/frames.jsonl", home.path().display());
+        let t = Tmux::start(&console_cmd(profile, home.path(), &stats), 200, 50);
         t.wait_for("roles on screen", Duration::from_secs(8), |s| {
-            lb_row(s, "lb1").contains("MASTER") && lb_row(s, "lb2").contains("BACKUP")
+            screen_row(s, "lb1").contains("MASTER") && screen_row(s, "lb2").contains("BACKUP")
         });
         Console { t, home }
     }
@@ -101,17 +95,9 @@ impl Console {
         (frames, timeline)
     }
 
-    fn audit(&self) -> String {
-        std::fs::read_to_string(self.home.path().join("s/lbdeck/audit.jsonl")).unwrap_or_default()
+    fn audit_path(&self) -> std::path::PathBuf {
+        self.home.path().join("s/lbdeck/audit.jsonl")
     }
-}
-
-/// The row of backend `name` in the Backends pane.
-fn backend_row<'a>(screen: &'a str, name: &str) -> &'a str {
-    screen
-        .lines()
-        .find(|l| l.starts_with(&format!("│{name} ")) || l.starts_with(&format!("┃{name} ")))
-        .unwrap_or("")
 }
 
 /// No frame gap over 100 ms at any time, and frames all along.
@@ -149,17 +135,27 @@ fn assert_in_timeline(timeline: &str, texts: &[&str]) {
     }
 }
 
+/// Every drill, in the order the lab suite runs them.
+pub fn all() {
+    haproxy_pair_drills();
+    nginx_pair_drills();
+    interrupted_drain();
+}
+
 /// The drills on the HAProxy pair: keepalived, HAProxy, a backend, a link, sshd.
-pub fn haproxy_pair_drills() {
+fn haproxy_pair_drills() {
     let c = Console::start("lab-haproxy");
     // keepalived SIGKILLed on the MASTER: lb2 takes over, lb1's keepalived shows down.
     c.drill(
         "kill-keepalived",
         "lb1",
-        |s| lb_row(s, "lb1").contains(" down ") && s.contains("keepalived is not running on lb1"),
         |s| {
-            lb_row(s, "lb1").contains("MASTER ")
-                && lb_row(s, "lb2").contains("BACKUP ")
+            screen_row(s, "lb1").contains(" down ")
+                && s.contains("keepalived is not running on lb1")
+        },
+        |s| {
+            screen_row(s, "lb1").contains("MASTER ")
+                && screen_row(s, "lb2").contains("BACKUP ")
                 && !s.contains("⚠ keepalived is not running")
         },
     );
@@ -169,24 +165,24 @@ pub fn haproxy_pair_drills() {
         "stop-haproxy",
         "lb2",
         |s| {
-            lb_row(s, "lb2").contains("DOWN")
+            screen_row(s, "lb2").contains("DOWN")
                 && s.contains("lb2 does not answer (cannot connect to tcp://10.77.0.12:9999: Connection refused")
         },
-        |s| lb_row(s, "lb2").contains(" UP ") && lb_row(s, "lb2").contains("restarts 1"),
+        |s| screen_row(s, "lb2").contains(" UP ") && screen_row(s, "lb2").contains("restarts 1"),
     );
     // A backend's health endpoint answers 500, then stops answering at all.
     c.fault("health-500", "web1", |s| {
-        backend_row(s, "web1").contains("HTTP 500")
+        screen_row(s, "web1").contains("HTTP 500")
     });
     c.fault("freeze-nginx", "web1", |s| {
-        backend_row(s, "web1").contains("DOWN")
+        screen_row(s, "web1").contains("DOWN")
             && s.contains("web1 health FAIL → DOWN (no answer within 1s)")
     });
     c.lift("freeze-nginx", "web1", |s| {
-        backend_row(s, "web1").contains("HTTP 500")
+        screen_row(s, "web1").contains("HTTP 500")
     });
     c.lift("health-500", "web1", |s| {
-        let r = backend_row(s, "web1");
+        let r = screen_row(s, "web1");
         r.contains(" OK ") && r.matches(" UP ").count() == 2
     });
     // A backend that sends its headers and trickles the body.
@@ -194,35 +190,35 @@ pub fn haproxy_pair_drills() {
         "trickle",
         "web3",
         |s| {
-            backend_row(s, "web3").contains("DOWN")
+            screen_row(s, "web3").contains("DOWN")
                 && s.contains("HTTP 200, but the body did not arrive within 1s")
         },
-        |s| backend_row(s, "web3").contains(" OK "),
+        |s| screen_row(s, "web3").contains(" OK "),
     );
     // lb2's link cut: its numbers and its keepalived role are no longer current.
     c.drill(
         "link-down",
         "lb2",
         |s| {
-            let r = lb_row(s, "lb2");
+            let r = screen_row(s, "lb2");
             r.contains("DOWN") && r.contains("no answer within 1s") && r.contains("BACKUP?")
         },
         |s| {
-            let r = lb_row(s, "lb2");
+            let r = screen_row(s, "lb2");
             r.contains(" UP ") && r.contains("BACKUP ") && r.contains("notify FIFO")
         },
     );
     // sshd on lb2 accepts TCP but never answers; the session it had is cut.
     c.fault("ssh-blackhole", "lb2", |s| {
-        let r = lb_row(s, "lb2");
+        let r = screen_row(s, "lb2");
         r.contains("BACKUP?") && r.contains("stale")
     });
     // Reconnecting meets the silent sshd: said so, not waited on forever.
     c.t.wait_for("the reconnect times out", Duration::from_secs(10), |s| {
-        lb_row(s, "lb2").contains("no answer within")
+        screen_row(s, "lb2").contains("no answer within")
     });
     c.lift("ssh-blackhole", "lb2", |s| {
-        let r = lb_row(s, "lb2");
+        let r = screen_row(s, "lb2");
         r.contains("BACKUP ") && r.contains("notify FIFO")
     });
     let (frames, timeline) = c.finish();
@@ -246,7 +242,7 @@ pub fn haproxy_pair_drills() {
 }
 
 /// nginx stopped and started on a balancer of the nginx pair: counters reset.
-pub fn nginx_pair_drills() {
+fn nginx_pair_drills() {
     let c = Console::start("lab");
     // Some requests on lb2 first, so that its counters visibly go back at the restart.
     lab_ok(&[
@@ -259,8 +255,8 @@ pub fn nginx_pair_drills() {
     c.drill(
         "stop-nginx",
         "lb2",
-        |s| lb_row(s, "lb2").contains("DOWN") && s.contains("Connection refused"),
-        |s| lb_row(s, "lb2").contains(" UP "),
+        |s| screen_row(s, "lb2").contains("DOWN") && s.contains("Connection refused"),
+        |s| screen_row(s, "lb2").contains(" UP "),
     );
     let (frames, timeline) = c.finish();
     assert_kept_drawing("nginx pair drills", &frames);
@@ -272,7 +268,7 @@ pub fn nginx_pair_drills() {
 
 /// A drain whose connection to the second balancer drops midway: partly done, said on
 /// screen and in the audit log, never reported as done.
-pub fn interrupted_drain() {
+fn interrupted_drain() {
     let dir = tempfile::tempdir().expect("tempdir");
     let profile = dir.path().join("lab-haproxy-flaky.toml");
     let text = std::fs::read_to_string(root().join("profiles/lab-haproxy.toml"))
@@ -292,12 +288,12 @@ pub fn interrupted_drain() {
     });
     assert!(!s.contains("drain web2: done"), "{s}");
     assert!(s.contains("not confirmed on lb2"), "{s}");
-    let row = backend_row(&s, "web2").to_string();
+    let row = screen_row(&s, "web2").to_string();
     assert!(
         row.contains("DRAIN") && row.contains(" UP "),
         "lb1 drained, lb2 not: {row}"
     );
-    let audit = c.audit();
+    let audit = std::fs::read_to_string(c.audit_path()).expect("audit log");
     let last: Value =
         serde_json::from_str(audit.lines().last().expect("an audit line")).expect("JSON");
     assert_eq!(last["result"], "partly_done", "{audit}");
@@ -308,15 +304,10 @@ pub fn interrupted_drain() {
     assert_kept_drawing("interrupted drain", &frames);
     // Lifted: the undrain (stock profile, same audit log) goes through on both.
     lab_ok(&["lift", "drop-runtime-writes", "lb2"]);
-    let o = std::process::Command::new(root().join("scripts/lab"))
-        .args(["admin", "env"])
-        .arg(format!("XDG_STATE_HOME={}/s", c.home.path().display()))
-        .arg(bin())
-        .args(["--profile", "lab-haproxy", "undrain", "web2", "--yes"])
-        .current_dir(root())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("lbdeck undrain");
+    let o = lbdeck_in_lab(
+        &["--profile", "lab-haproxy", "undrain", "web2", "--yes"],
+        &c.home.path().join("s"),
+    );
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
         o.status.success(),
@@ -327,10 +318,8 @@ pub fn interrupted_drain() {
         out.contains(r#"before {"lb1":"DRAIN","lb2":"UP"}"#),
         "{out}"
     );
-    let results: Vec<String> = c
-        .audit()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON")["result"].to_string())
-        .collect();
-    assert_eq!(results, vec!["\"partly_done\"", "\"done\""]);
+    assert_eq!(
+        audit_entries(&c.audit_path(), &["result"]),
+        vec!["partly_done", "done"]
+    );
 }
