@@ -72,18 +72,9 @@ pub enum Action {
     /// The audit log's newest lines, read for the viewer.
     #[serde(skip)]
     AuditLoaded(Vec<String>),
-    /// An action finished: what, on which backend, and how it ended.
+    /// An operation ended (done, partly done, failed or refused), with its report.
     #[serde(skip)]
-    Acted {
-        /// drain / undrain.
-        action: String,
-        /// The backend.
-        target: String,
-        /// "done in 4 ms", "partly done: …", "failed: …".
-        summary: String,
-        /// Every balancer confirmed.
-        done: bool,
-    },
+    Acted(Box<crate::ops::Report>),
     /// Time passed: ages and the clock move on.
     #[serde(skip)]
     Tick(Instant),
@@ -142,16 +133,12 @@ pub enum Effect {
     Shell(String),
     /// Read the audit log for the viewer.
     LoadAudit,
-    /// Fail over (false) or back (true); confirmed.
-    MoveVip {
-        /// Failback rather than failover.
-        failback: bool,
-    },
-    /// Drain (true) or undrain (false) this backend on every balancer; confirmed.
-    SetDrain {
-        /// The backend.
-        target: String,
-        /// Drain, or back to ready.
-        drain: bool,
+    /// Run a confirmed plan: the runner reads the pair again, plans anew, acts, reads
+    /// back and audits, then reports [`Action::Acted`].
+    Run {
+        /// What was confirmed.
+        plan: Box<crate::ops::Plan>,
+        /// The node this console failed over from (failback evidence).
+        failed_over: Option<String>,
     },
 }

@@ -11,6 +11,7 @@ use crate::config::keys::Keymap;
 use crate::config::profile::{Environment, Profile};
 use crate::config::theme::{Theme, ThemeSet};
 use crate::model::{Backend, Cluster, Health};
+use crate::ops::{Confirmation, Direction, Operation, ServerChange};
 
 /// The panes that take focus, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,21 +41,20 @@ pub enum Mode {
     Audit,
 }
 
-/// An action waiting for the operator's confirmation.
+/// An operation waiting for the operator's confirmation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirm {
-    /// Drain (true) or undrain.
-    pub drain: bool,
-    /// A VIP move instead of a drain: Some(failback).
-    pub move_vip: Option<bool>,
-    /// Pre-checks shown before confirming a failover: (passed, what).
-    pub checks: Vec<(bool, String)>,
-    /// The backend.
-    pub target: String,
-    /// Why the name must be typed (None: y/n is enough).
-    pub typed_because: Option<String>,
-    /// What has been typed so far.
+    /// The plan shown: the operation, its target, pre-checks and how to confirm.
+    pub plan: crate::ops::Plan,
+    /// What has been typed so far (when the name must be typed).
     pub typed: String,
+}
+
+impl Confirm {
+    /// A failed pre-check: the dialog then offers only Esc.
+    pub fn blocked(&self) -> bool {
+        !self.plan.blockers(false).is_empty()
+    }
 }
 
 /// Backend table columns that can be sorted on.
@@ -178,8 +178,8 @@ pub struct App {
     /// A drain in progress: the backend and when it was confirmed, until its sessions
     /// reach 0.
     pub draining: Option<(String, Instant)>,
-    /// Draining below this many healthy backends needs the name typed.
-    pub min_healthy: usize,
+    /// The profile the console watches (what operations are planned against).
+    pub profile: Profile,
     /// The balancer this console last failed over from (until failed back).
     pub failed_over: Option<String>,
     /// The audit log lines shown by the viewer, newest last.
@@ -231,7 +231,7 @@ impl App {
             draining: None,
             failed_over: None,
             audit: Vec::new(),
-            min_healthy: profile.min_healthy_backends.unwrap_or(1).max(1),
+            profile: profile.clone(),
             start: (now, Local::now()),
         };
         app.apply_theme();
@@ -337,50 +337,26 @@ impl App {
                 };
                 self.say(format!("traffic: {what}"));
             }
-            Action::Drain | Action::Undrain => self.ask_to_act(action == Action::Drain),
+            Action::Drain | Action::Undrain => {
+                let Some(backend) = self.backend_to_act_on(action == Action::Drain) else {
+                    return Vec::new();
+                };
+                let op = if action == Action::Drain {
+                    Operation::drain(&backend)
+                } else {
+                    Operation::ready(&backend)
+                };
+                self.ask(op);
+            }
             Action::Progress(line) => self.say(line),
             Action::Audit => return vec![Effect::LoadAudit],
             Action::AuditLoaded(lines) => {
                 self.audit = lines;
                 self.ui.mode = Mode::Audit;
             }
-            Action::Failover | Action::Failback => self.ask_to_move(action == Action::Failback),
-            Action::Acted {
-                action,
-                target,
-                summary,
-                done,
-            } => {
-                let level = if done {
-                    crate::model::Level::Ok
-                } else {
-                    crate::model::Level::Error
-                };
-                let text = format!("{action} {target}: {summary}");
-                let wall = self.wall(self.now);
-                self.cluster.events.push(wall, level, &target, text.clone());
-                if action == "failover" && done {
-                    self.failed_over = Some(target.clone());
-                } else if action == "failback" && done {
-                    self.failed_over = None;
-                }
-                if action == "drain" && done {
-                    self.cluster.drained.insert(target.clone());
-                    self.draining = Some((target, self.now));
-                } else if action == "undrain" && done {
-                    self.cluster.drained.remove(&target);
-                    if self.draining.as_ref().is_some_and(|d| d.0 == target) {
-                        self.draining = None;
-                    }
-                } else if action == "undrain"
-                    && self.draining.as_ref().is_some_and(|d| d.0 == target)
-                {
-                    self.draining = None;
-                }
-                self.say(text);
-                // Show the new state now rather than at the next round.
-                return vec![Effect::PollNow];
-            }
+            Action::Failover => self.ask(Operation::FAILOVER),
+            Action::Failback => self.ask(Operation::FAILBACK),
+            Action::Acted(report) => return self.acted(&report),
             Action::Shell => {
                 return match self.shell_target() {
                     Some(host) => vec![Effect::Shell(host)],
@@ -408,191 +384,82 @@ impl App {
         self.read_only
     }
 
-    /// Opens the confirmation for draining or undraining the selected backend; the risk
-    /// decides the question: the name typed for the last healthy backend(s) or in
-    /// production, y/n otherwise.
-    fn ask_to_act(&mut self, drain: bool) {
+    /// The selected backend, when the backend table has the focus (else says why not).
+    fn backend_to_act_on(&mut self, drain: bool) -> Option<String> {
         let verb = if drain { "drain" } else { "undrain" };
         if self.refused_read_only(verb) {
-            return;
+            return None;
         }
         if self.ui.focus != Pane::Backends {
             self.say(format!(
                 "select a backend first (Tab to the backend table) to {verb} it"
             ));
+            return None;
+        }
+        let i = self.selected_backend()?;
+        Some(self.cluster.backends[i].name.clone())
+    }
+
+    /// Plans `op` on the pair as the console sees it and opens its confirmation: the
+    /// pre-checks, and y/n or the name typed, as the plan's risk says.
+    fn ask(&mut self, op: Operation) {
+        if self.refused_read_only(op.verb()) {
             return;
         }
-        let Some(i) = self.selected_backend() else {
-            return;
-        };
-        let target = self.cluster.backends[i].name.clone();
-        let serving = |b: &crate::model::Backend| {
-            b.health == Health::Healthy
-                && b.views.iter().flatten().all(|v| {
-                    v.state
-                        .is_none_or(|s| s == crate::sources::haproxy::ServerState::Up)
-                        && v.admin
-                            .is_none_or(|s| s == crate::sources::haproxy::ServerState::Up)
-                })
-        };
-        let healthy: Vec<&str> = self
-            .cluster
-            .backends
-            .iter()
-            .filter(|b| serving(b))
-            .map(|b| b.name.as_str())
-            .collect();
-        let capacity =
-            (drain && healthy.contains(&target.as_str()) && healthy.len() - 1 < self.min_healthy)
-                .then(|| {
-                    format!(
-                        "{target} is among the last {} healthy backend(s)",
-                        healthy.len()
-                    )
+        match crate::ops::plan(
+            &self.profile,
+            &self.cluster,
+            &op,
+            self.failed_over.as_deref(),
+        ) {
+            Ok(plan) => {
+                self.confirm = Some(Confirm {
+                    plan,
+                    typed: String::new(),
                 });
-        let typed_because = capacity.or_else(|| {
-            (self.environment == Environment::Production)
-                .then(|| format!("{} is production", self.profile_name))
-        });
-        self.confirm = Some(Confirm {
-            drain,
-            move_vip: None,
-            checks: Vec::new(),
-            target,
-            typed_because,
-            typed: String::new(),
-        });
-        self.ui.mode = Mode::Confirm;
-    }
-
-    /// Opens the confirmation for a failover (away from the VIP holder) or failback (to
-    /// the node with the highest configured priority).
-    fn ask_to_move(&mut self, failback: bool) {
-        let verb = if failback { "failback" } else { "failover" };
-        if self.refused_read_only(verb) {
-            return;
+                self.ui.mode = Mode::Confirm;
+            }
+            Err(e) => self.say(e.to_string()),
         }
-        let holders: Vec<String> = self
-            .cluster
-            .vip_holders()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        // The node failed over from: one without the VIP that shows it (priority below
-        // its configured one, or keepalived stopped), or the one this console moved the
-        // VIP away from.
-        let home = self
-            .cluster
-            .balancers
-            .iter()
-            .filter(|b| !holders.contains(&b.name))
-            .find(|b| {
-                b.vrrp
-                    .as_ref()
-                    .is_some_and(|v| v.running == Some(false) || v.priority < v.base_priority)
-                    || self.failed_over.as_deref() == Some(b.name.as_str())
-            })
-            .map(|b| b.name.clone());
-        let target = if failback {
-            match home {
-                Some(h) => h,
-                None => {
-                    self.say("nothing to fail back: no balancer shows a failover in effect".into());
-                    return;
-                }
-            }
-        } else {
-            match holders.as_slice() {
-                [one] => one.clone(),
-                [] => {
-                    self.say("no balancer holds the VIP: nothing to fail over".into());
-                    return;
-                }
-                many => {
-                    self.say(format!("split-brain ({}): fix that first", many.join(", ")));
-                    return;
-                }
-            }
-        };
-        let typed_because = (self.environment == Environment::Production)
-            .then(|| format!("{} is production", self.profile_name));
-        let checks = if failback {
-            Vec::new()
-        } else {
-            self.failover_checks(&target)
-        };
-        self.confirm = Some(Confirm {
-            drain: false,
-            move_vip: Some(failback),
-            checks,
-            target,
-            typed_because,
-            typed: String::new(),
-        });
-        self.ui.mode = Mode::Confirm;
     }
 
-    /// The failover pre-checks as the console sees the pair now (the run repeats them).
-    fn failover_checks(&self, master: &str) -> Vec<(bool, String)> {
-        let Some((pi, peer)) = self
-            .cluster
-            .balancers
-            .iter()
-            .enumerate()
-            .find(|(_, b)| b.name != master)
-        else {
-            return vec![(false, "no peer balancer".into())];
+    /// An operation ended: the event log, the status line and what the console tracks
+    /// (a drain in progress, the node failed over from).
+    fn acted(&mut self, r: &crate::ops::Report) -> Vec<Effect> {
+        let level = match &r.outcome {
+            crate::ops::Outcome::Done => crate::model::Level::Ok,
+            crate::ops::Outcome::Refused { .. } => crate::model::Level::Warn,
+            _ => crate::model::Level::Error,
         };
-        let v = peer.vrrp.as_ref();
-        let mut out = vec![
-            (
-                v.is_some_and(|v| {
-                    v.running == Some(true)
-                        && v.role == Some(crate::sources::keepalived::Role::Backup)
-                }),
-                format!("{} keepalived running and BACKUP", peer.name),
-            ),
-            (
-                peer.fresh.last_ok.is_some() && peer.fresh.failing().is_none(),
-                format!("{}'s {} answering", peer.name, peer.kind),
-            ),
-            (
-                v.is_some_and(|v| v.nopreempt != Some(true)),
-                format!("{} not blocked by nopreempt", peer.name),
-            ),
-        ];
-        let seen: Vec<_> = self
-            .cluster
-            .backends
-            .iter()
-            .filter_map(|b| {
-                b.views
-                    .get(pi)
-                    .and_then(|v| v.as_ref())
-                    .and_then(|v| v.state)
-            })
-            .collect();
-        let (up, total) = if seen.is_empty() {
-            let healthy = self
-                .cluster
-                .backends
-                .iter()
-                .filter(|b| b.health == Health::Healthy)
-                .count();
-            (healthy, self.cluster.backends.len())
-        } else {
-            (
-                seen.iter()
-                    .filter(|s| **s == crate::sources::haproxy::ServerState::Up)
-                    .count(),
-                seen.len(),
-            )
-        };
-        out.push((
-            up > 0,
-            format!("backends healthy from {}: {up}/{total}", peer.name),
-        ));
-        out
+        let text = format!("{}: {} ({})", r.operation, r.summary(), r.audit);
+        let wall = self.wall(self.now);
+        self.cluster
+            .events
+            .push(wall, level, &r.target, text.clone());
+        match (&r.operation, r.done()) {
+            (Operation::Vip { direction }, true) => {
+                self.failed_over = (*direction == Direction::Failover).then(|| r.target.clone());
+            }
+            (Operation::Server { backend, change }, done) => match change {
+                ServerChange::Drain if done => {
+                    self.cluster.drained.insert(backend.clone());
+                    self.draining = Some((backend.clone(), self.now));
+                }
+                ServerChange::Ready => {
+                    if done {
+                        self.cluster.drained.remove(backend);
+                    }
+                    if self.draining.as_ref().is_some_and(|d| &d.0 == backend) {
+                        self.draining = None;
+                    }
+                }
+                ServerChange::Drain => {}
+            },
+            _ => {}
+        }
+        self.say(text);
+        // Show the new state now rather than at the next round.
+        vec![Effect::PollNow]
     }
 
     /// Reports the end of a drain when the backend's sessions reach 0.
@@ -626,48 +493,55 @@ impl App {
             app.say("cancelled".into());
             Vec::new()
         };
-        match (key.code, c.typed_because.is_some()) {
-            (KeyCode::Esc, _) => cancel(self),
-            (KeyCode::Char('c'), _) if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                cancel(self)
+        if key.code == KeyCode::Esc
+            || (key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL))
+        {
+            return cancel(self);
+        }
+        if c.blocked() {
+            self.say("a pre-check failed: this cannot be confirmed (Esc closes)".into());
+            return Vec::new();
+        }
+        let typed = match &c.plan.confirmation {
+            Confirmation::Typed { name, .. } => Some(name.clone()),
+            Confirmation::YesNo => None,
+        };
+        match (key.code, typed) {
+            (KeyCode::Char('y') | KeyCode::Char('Y'), None) => self.confirmed(),
+            (KeyCode::Enter, Some(name)) if c.typed == name => self.confirmed(),
+            (KeyCode::Enter, Some(name)) => {
+                self.say(format!("type {name} exactly, or Esc"));
+                Vec::new()
             }
-            (KeyCode::Char('y') | KeyCode::Char('Y'), false) | (KeyCode::Enter, true) => {
-                if c.typed_because.is_some() && c.typed != c.target {
-                    let hint = format!("type {} exactly, or Esc", c.target);
-                    self.say(hint);
-                    return Vec::new();
-                }
-                let (target, drain, move_vip) = (c.target.clone(), c.drain, c.move_vip);
-                self.confirm = None;
-                self.ui.mode = Mode::Normal;
-                if let Some(failback) = move_vip {
-                    let verb = if failback {
-                        "failing back to"
-                    } else {
-                        "failing over from"
-                    };
-                    self.say(format!(
-                        "{verb} {target}: pre-checks, then following the VIP…"
-                    ));
-                    return vec![Effect::MoveVip { failback }];
-                }
-                self.say(format!(
-                    "{} {target} on every balancer…",
-                    if drain { "draining" } else { "undraining" }
-                ));
-                vec![Effect::SetDrain { target, drain }]
-            }
-            (KeyCode::Backspace, true) => {
+            (KeyCode::Backspace, Some(_)) => {
                 c.typed.pop();
                 Vec::new()
             }
-            (KeyCode::Char(ch), true) if c.typed.chars().count() < 64 => {
+            (KeyCode::Char(ch), Some(_)) if c.typed.chars().count() < 64 => {
                 c.typed.push(ch);
                 Vec::new()
             }
-            (_, false) => cancel(self),
+            (_, None) => cancel(self),
             _ => Vec::new(),
         }
+    }
+
+    /// The open dialog was confirmed: the plan goes to the runner.
+    fn confirmed(&mut self) -> Vec<Effect> {
+        let Some(c) = self.confirm.take() else {
+            return Vec::new();
+        };
+        self.ui.mode = Mode::Normal;
+        let op = &c.plan.operation;
+        let what = match op {
+            Operation::Vip { .. } => "pre-checks, then following the VIP…",
+            Operation::Server { .. } => "on every balancer…",
+        };
+        self.say(format!("{} {} {what}", op.doing(), c.plan.target));
+        vec![Effect::Run {
+            plan: Box::new(c.plan),
+            failed_over: self.failed_over.clone(),
+        }]
     }
 
     fn say(&mut self, text: String) {
@@ -737,17 +611,7 @@ impl App {
                 // Esc during a drain offers to undo it.
                 if key.code == KeyCode::Esc && !self.read_only {
                     if let Some((target, _)) = self.draining.clone() {
-                        let typed_because = (self.environment == Environment::Production)
-                            .then(|| format!("{} is production", self.profile_name));
-                        self.confirm = Some(Confirm {
-                            drain: false,
-                            move_vip: None,
-                            checks: Vec::new(),
-                            target,
-                            typed_because,
-                            typed: String::new(),
-                        });
-                        self.ui.mode = Mode::Confirm;
+                        self.ask(Operation::ready(&target));
                         return Vec::new();
                     }
                 }

@@ -115,6 +115,10 @@ enum Command {
         /// The backend's name, for actions that need it typed, when there is no terminal.
         #[arg(long, value_name = "NAME")]
         confirm: Option<String>,
+        /// Act even if a balancer's state could not be read first (recorded in the
+        /// audit line as forced). Without it such an action is refused (exit 3).
+        #[arg(long)]
+        force: bool,
     },
     /// Put a drained backend back in rotation on every balancer, then read it back.
     Undrain {
@@ -126,6 +130,10 @@ enum Command {
         /// The backend's name, for production profiles when there is no terminal.
         #[arg(long, value_name = "NAME")]
         confirm: Option<String>,
+        /// Act even if a balancer's state could not be read first (recorded in the
+        /// audit line as forced). Without it such an action is refused (exit 3).
+        #[arg(long)]
+        force: bool,
     },
     /// Move the VIP to the peer on purpose (the profile's failover method: write the track
     /// file or stop keepalived) after pre-checks, and follow it: when it left, arrived,
@@ -338,35 +346,43 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             timeout,
             yes,
             confirm,
+            force,
         }) => {
             let (profile, _) = load_profile(&cli)?;
-            let opts = action_options(&cli, *yes, confirm, *wait, *timeout);
-            let code =
-                lbdeck::ops::cli::drain(&profile, backend, lbdeck::ops::drain::Want::Drain, &opts)
-                    .await;
-            return Err(Failure::Exit(code));
+            let opts = action_options(
+                &cli,
+                *yes,
+                confirm,
+                *force,
+                Some(*timeout).filter(|_| *wait),
+            );
+            let op = lbdeck::ops::Operation::drain(backend);
+            return Err(Failure::Exit(
+                lbdeck::ops::cli::act(&profile, op, &opts).await,
+            ));
         }
         Some(Command::Undrain {
             backend,
             yes,
             confirm,
+            force,
         }) => {
             let (profile, _) = load_profile(&cli)?;
-            let opts = action_options(&cli, *yes, confirm, false, std::time::Duration::ZERO);
-            let code =
-                lbdeck::ops::cli::drain(&profile, backend, lbdeck::ops::drain::Want::Ready, &opts)
-                    .await;
-            return Err(Failure::Exit(code));
+            let opts = action_options(&cli, *yes, confirm, *force, None);
+            let op = lbdeck::ops::Operation::ready(backend);
+            return Err(Failure::Exit(
+                lbdeck::ops::cli::act(&profile, op, &opts).await,
+            ));
         }
         Some(Command::Failover { yes, confirm }) | Some(Command::Failback { yes, confirm }) => {
             let (profile, _) = load_profile(&cli)?;
-            let dir = match &cli.command {
-                Some(Command::Failback { .. }) => lbdeck::ops::failover::Direction::Failback,
-                _ => lbdeck::ops::failover::Direction::Failover,
+            let op = match &cli.command {
+                Some(Command::Failback { .. }) => lbdeck::ops::Operation::FAILBACK,
+                _ => lbdeck::ops::Operation::FAILOVER,
             };
-            let opts = action_options(&cli, *yes, confirm, false, std::time::Duration::ZERO);
+            let opts = action_options(&cli, *yes, confirm, false, None);
             return Err(Failure::Exit(
-                lbdeck::ops::cli::failover(&profile, dir, &opts).await,
+                lbdeck::ops::cli::act(&profile, op, &opts).await,
             ));
         }
         Some(Command::Check) => {
@@ -387,20 +403,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     Ok(())
 }
 
-/// How an action command was asked for (the same for drain, undrain, failover, failback).
+/// How an action command was asked for (the same for every operation); `wait` is the
+/// `--wait` limit when given.
 fn action_options(
     cli: &Cli,
     yes: bool,
     confirm: &Option<String>,
-    wait: bool,
-    timeout: std::time::Duration,
+    force: bool,
+    wait: Option<std::time::Duration>,
 ) -> lbdeck::ops::cli::Options {
     lbdeck::ops::cli::Options {
         read_only: cli.read_only,
         yes,
         confirm: confirm.clone(),
-        wait,
-        timeout,
+        force,
+        wait: wait.is_some(),
+        timeout: wait.unwrap_or_default(),
     }
 }
 

@@ -190,12 +190,25 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
 
 /// Polls everything once (keepalived over SSH too) and builds the report.
 pub async fn collect(profile: &Profile, file: Option<String>) -> Report {
+    let cluster = poll(profile, None, true).await;
+    report(profile, file, &cluster, Instant::now())
+}
+
+/// One complete poll round into a fresh model: every balancer, probe and the VIP, and
+/// with `keepalived` one look at keepalived on each node (over `pool`, or connections of
+/// its own when None).
+pub async fn poll(profile: &Profile, pool: Option<&crate::ssh::Pool>, keepalived: bool) -> Cluster {
     let mut cluster = Cluster::new(profile);
-    let vrrp = crate::sources::vrrp::targets(profile);
-    let pool = (!vrrp.is_empty())
+    let vrrp = if keepalived {
+        crate::sources::vrrp::targets(profile)
+    } else {
+        Vec::new()
+    };
+    let own = (pool.is_none() && !vrrp.is_empty())
         .then(|| crate::ssh::pool::for_profile(profile, vrrp.iter().map(|t| &t.addr), true));
+    let pool = pool.or(own.as_deref());
     let keepalived = async {
-        match &pool {
+        match pool {
             Some(pool) => futures::future::join_all(vrrp.iter().map(|t| t.once(pool)))
                 .await
                 .concat(),
@@ -206,7 +219,7 @@ pub async fn collect(profile: &Profile, file: Option<String>) -> Report {
     for update in http.into_iter().chain(ssh) {
         cluster.apply(update, chrono::Local::now());
     }
-    report(profile, file, &cluster, Instant::now())
+    cluster
 }
 
 /// The report as a table for a terminal.

@@ -4,7 +4,34 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::config::theme::ThemeSet;
+use crate::ops::{Outcome, Report};
 use crate::sources::{haproxy, BalancerSample, SourceUpdate};
+
+/// What the runner reports after `op` on `target`.
+fn acted(op: Operation, target: &str, outcome: Outcome) -> Action {
+    Action::Acted(Box::new(Report {
+        operation: op,
+        cluster: "shop".into(),
+        target: target.into(),
+        balancers: vec!["lb1".into(), "lb2".into()],
+        before: serde_json::Value::Null,
+        after: serde_json::Value::Null,
+        outcome,
+        moved: None,
+        forced: Vec::new(),
+        started: chrono::Local::now(),
+        took: Duration::from_millis(4),
+        audit: "audit: a.jsonl".into(),
+    }))
+}
+
+/// The effect that runs a confirmed `op` on `target`.
+fn runs(effects: Vec<Effect>) -> Option<(Operation, String)> {
+    match effects.as_slice() {
+        [Effect::Run { plan, .. }] => Some((plan.operation.clone(), plan.target.clone())),
+        _ => None,
+    }
+}
 
 pub(crate) const PROFILE: &str = r#"
 name = "shop"
@@ -21,6 +48,7 @@ kind = "haproxy"
 runtime_api = "tcp://10.77.0.11:9999"
 [balancers.keepalived]
 notify_fifo = "/run/keepalived.fifo"
+failover = { method = "track_file", path = "/etc/keepalived/maintenance", value = "-100" }
 [[balancers]]
 name = "lb2"
 host = "10.77.0.12"
@@ -28,6 +56,7 @@ kind = "haproxy"
 runtime_api = "tcp://10.77.0.12:9999"
 [balancers.keepalived]
 notify_fifo = "/run/keepalived.fifo"
+failover = { method = "track_file", path = "/etc/keepalived/maintenance", value = "-100" }
 [[backends]]
 name = "web1"
 address = "10.77.0.21:80"
@@ -292,11 +321,11 @@ fn drain_asks_first_and_production_needs_the_name_typed() {
     );
     assert_eq!(a.ui.mode, Mode::Confirm);
     let c = a.confirm.clone().expect("dialog");
-    assert_eq!(c.target, "web2");
-    assert!(c
-        .typed_because
-        .as_deref()
-        .is_some_and(|w| w.contains("production")));
+    assert_eq!(c.plan.target, "web2");
+    assert!(matches!(
+        &c.plan.confirmation,
+        Confirmation::Typed { name, because } if name == "web2" && because.contains("production")
+    ));
     assert!(
         a.update(key('y')).is_empty(),
         "y is not enough in production"
@@ -311,24 +340,16 @@ fn drain_asks_first_and_production_needs_the_name_typed() {
     );
     a.update(key('2'));
     assert_eq!(
-        a.update(code(KeyCode::Enter)),
-        vec![Effect::SetDrain {
-            target: "web2".into(),
-            drain: true
-        }]
+        runs(a.update(code(KeyCode::Enter))),
+        Some((Operation::drain("web2"), "web2".into()))
     );
     assert_eq!(a.ui.mode, Mode::Normal);
-    a.update(Action::Acted {
-        action: "drain".into(),
-        target: "web2".into(),
-        summary: "done in 4 ms".into(),
-        done: true,
-    });
+    a.update(acted(Operation::drain("web2"), "web2", Outcome::Done));
     assert!(a
         .cluster
         .events
         .iter()
-        .any(|e| e.text == "drain web2: done in 4 ms"));
+        .any(|e| e.text == "drain web2: done in 4 ms (audit: a.jsonl)"));
     assert_eq!(a.draining.as_ref().map(|d| d.0.as_str()), Some("web2"));
 }
 
@@ -364,16 +385,13 @@ fn outside_production_a_routine_drain_is_y_n() {
     feed(&mut a, Instant::now());
     a.update(key('d'));
     assert_eq!(
-        a.confirm.as_ref().and_then(|c| c.typed_because.clone()),
-        None,
+        a.confirm.as_ref().map(|c| c.plan.confirmation.clone()),
+        Some(Confirmation::YesNo),
         "web1 is not the last healthy one"
     );
     assert_eq!(
-        a.update(key('y')),
-        vec![Effect::SetDrain {
-            target: "web1".into(),
-            drain: true
-        }]
+        runs(a.update(key('y'))),
+        Some((Operation::drain("web1"), "web1".into()))
     );
 }
 
@@ -406,28 +424,37 @@ fn f_asks_to_fail_over_the_vip_holder_and_b_fails_back() {
             }));
         }
     }
+    feed(&mut a, t0);
     a.update(key('F'));
     let c = a.confirm.clone().expect("dialog");
-    assert_eq!((c.target.as_str(), c.move_vip), ("lb1", Some(false)));
+    assert_eq!(
+        (c.plan.target.as_str(), &c.plan.operation),
+        ("lb1", &Operation::FAILOVER)
+    );
+    assert!(!c.blocked(), "{:?}", c.plan.checks);
     for ch in "lb1".chars() {
         a.update(key(ch));
     }
     assert_eq!(
-        a.update(code(KeyCode::Enter)),
-        vec![Effect::MoveVip { failback: false }]
+        runs(a.update(code(KeyCode::Enter))),
+        Some((Operation::FAILOVER, "lb1".into()))
     );
+    // lb1 holds the VIP at its full priority: the failback dialog shows why there is
+    // nothing to undo and offers only Esc.
     a.update(key('B'));
-    assert_eq!(a.ui.mode, Mode::Normal, "lb1 already holds the VIP");
-    assert!(a
-        .flash
-        .as_ref()
-        .is_some_and(|f| f.1.contains("nothing to fail back")));
-    a.update(Action::Acted {
-        action: "failover".into(),
-        target: "lb1".into(),
-        summary: "done".into(),
-        done: true,
-    });
+    let c = a.confirm.clone().expect("failback dialog");
+    assert!(c.blocked());
+    assert!(c
+        .plan
+        .blockers(false)
+        .iter()
+        .any(|b| b.contains("nothing to fail back")));
+    assert!(a.update(key('y')).is_empty(), "y cannot confirm a ✗");
+    assert!(a.update(code(KeyCode::Enter)).is_empty());
+    assert_eq!(a.ui.mode, Mode::Confirm);
+    a.update(code(KeyCode::Esc));
+    assert_eq!(a.ui.mode, Mode::Normal);
+    a.update(acted(Operation::FAILOVER, "lb1", Outcome::Done));
     for (index, vip) in [(0, false), (1, true)] {
         a.update(Action::Update(SourceUpdate::Vrrp {
             index,
@@ -436,35 +463,24 @@ fn f_asks_to_fail_over_the_vip_holder_and_b_fails_back() {
         }));
     }
     a.update(key('B'));
+    let c = a.confirm.clone().expect("failback dialog");
     assert_eq!(
-        a.confirm.as_ref().map(|c| (c.target.as_str(), c.move_vip)),
-        Some(("lb1", Some(true)))
+        (c.plan.target.as_str(), &c.plan.operation),
+        ("lb1", &Operation::FAILBACK)
     );
+    assert!(!c.blocked(), "{:?}", c.plan.checks);
 }
 
 #[test]
 fn esc_during_a_drain_offers_to_undo_it() {
     let mut a = app();
     feed(&mut a, Instant::now());
-    a.update(Action::Acted {
-        action: "drain".into(),
-        target: "web2".into(),
-        summary: "done".into(),
-        done: true,
-    });
+    a.update(acted(Operation::drain("web2"), "web2", Outcome::Done));
     assert!(a.cluster.drained.contains("web2"));
     a.update(code(KeyCode::Esc));
     let c = a.confirm.clone().expect("undo dialog");
-    assert_eq!(
-        (c.target.as_str(), c.drain, c.move_vip),
-        ("web2", false, None)
-    );
-    a.update(Action::Acted {
-        action: "undrain".into(),
-        target: "web2".into(),
-        summary: "done".into(),
-        done: true,
-    });
+    assert_eq!(c.plan.operation, Operation::ready("web2"));
+    a.update(acted(Operation::ready("web2"), "web2", Outcome::Done));
     assert!(a.draining.is_none());
     assert!(!a.cluster.drained.contains("web2"));
 }

@@ -32,6 +32,42 @@ pub struct Entry {
     pub outcome: Outcome,
     /// How long it took, ms.
     pub duration_ms: u64,
+    /// Failed pre-checks that `--force` overrode.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forced: Vec<String>,
+    /// VIP moves: ms from the trigger until the VIP left, arrived and served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vip: Option<serde_json::Value>,
+}
+
+/// Appends the audit line for a report; returns where it went (or why it did not).
+pub fn record(profile: &crate::config::profile::Profile, r: &super::run::Report) -> String {
+    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
+    let entry = Entry {
+        time: r
+            .started
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+        user: user(),
+        profile: profile.name.clone(),
+        action: r.operation.verb().to_string(),
+        target: r.target.clone(),
+        balancers: r.balancers.clone(),
+        before: r.before.clone(),
+        after: r.after.clone(),
+        outcome: r.outcome.clone(),
+        duration_ms: r.took.as_millis() as u64,
+        forced: r.forced.clone(),
+        vip: r.moved.as_ref().map(|(from, to, t)| {
+            serde_json::json!({
+                "from": from, "to": to,
+                "left_ms": ms(t.left), "arrived_ms": ms(t.arrived), "serving_ms": ms(t.serving),
+            })
+        }),
+    };
+    match append(&entry) {
+        Ok(p) => format!("audit: {}", p.display()),
+        Err(e) => format!("audit log NOT written: {e}"),
+    }
 }
 
 /// Where audit lines go.

@@ -2,51 +2,35 @@
 //! back from each. HAProxy: `set server BACKEND/SERVER state drain|ready` over the runtime
 //! API, checked with `show servers state`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::operation::ServerChange;
 use super::Outcome;
 use crate::config::profile::{BalancerKind, Profile, StatusEndpoint};
 use crate::sources::haproxy::{self, ServerState};
 use crate::sources::runtime_command;
 
-/// What the operator wants for the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Want {
-    /// No new sessions; existing ones finish.
-    Drain,
-    /// Back in rotation.
-    Ready,
-}
-
-impl Want {
-    /// The audit log's name for the action.
-    pub fn action(self) -> &'static str {
-        match self {
-            Want::Drain => "drain",
-            Want::Ready => "undrain",
-        }
-    }
-
-    fn word(self) -> &'static str {
-        match self {
-            Want::Drain => "drain",
-            Want::Ready => "ready",
-        }
-    }
-
-    fn expected(self) -> ServerState {
-        match self {
-            Want::Drain => ServerState::Drain,
-            Want::Ready => ServerState::Up,
-        }
+/// HAProxy's word for the state a change sets.
+fn haproxy_word(change: ServerChange) -> &'static str {
+    match change {
+        ServerChange::Drain => "drain",
+        ServerChange::Ready => "ready",
     }
 }
 
-/// The result of one drain/undrain.
+/// The state a change should read back as.
+fn expected(change: ServerChange) -> ServerState {
+    match change {
+        ServerChange::Drain => ServerState::Drain,
+        ServerChange::Ready => ServerState::Up,
+    }
+}
+
+/// What a server change did on every balancer.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct Applied {
     /// Balancers acted on.
     pub balancers: Vec<String>,
     /// Operator-set state before, per balancer.
@@ -55,8 +39,6 @@ pub struct Report {
     pub after: Value,
     /// How it ended.
     pub outcome: Outcome,
-    /// How long it took.
-    pub took: Duration,
 }
 
 async fn with_timeout<T>(
@@ -135,7 +117,7 @@ async fn nginx_set(
     file: &str,
     upstream: &str,
     address: &str,
-    want: Want,
+    change: ServerChange,
 ) -> (
     Result<ServerState, String>,
     Result<(), String>,
@@ -167,13 +149,14 @@ async fn nginx_set(
         Err(e) => return (Err(e.clone()), Err(e.clone()), Err(e)),
     };
     let before = state(&text);
-    let edited = match super::upstream::set_down(&text, upstream, address, want == Want::Drain) {
-        Ok(t) => t,
-        Err(e) => {
-            let e = format!("{file}: {e}; nothing changed");
-            return (before, Err(e.clone()), Err(e));
-        }
-    };
+    let edited =
+        match super::upstream::set_down(&text, upstream, address, change == ServerChange::Drain) {
+            Ok(t) => t,
+            Err(e) => {
+                let e = format!("{file}: {e}; nothing changed");
+                return (before, Err(e.clone()), Err(e));
+            }
+        };
     let set = if edited == text {
         Ok(())
     } else {
@@ -221,7 +204,7 @@ async fn plus_set(
     base: &str,
     upstream: &str,
     address: &str,
-    want: Want,
+    change: ServerChange,
     timeout: Duration,
 ) -> (
     Result<ServerState, String>,
@@ -260,7 +243,7 @@ async fn plus_set(
     let one = format!("{servers}/{id}");
     let set = match client
         .patch(&one)
-        .json(&json!({ "drain": want == Want::Drain }))
+        .json(&json!({ "drain": change == ServerChange::Drain }))
         .send()
         .await
     {
@@ -277,15 +260,14 @@ async fn plus_set(
     (before, set, after)
 }
 
-/// Sets `server` to `want` on every balancer of the profile, concurrently, and reads it
-/// back from each. nginx balancers need the SSH `pool`.
+/// Applies `change` to `server` on every balancer of the profile, concurrently, and reads
+/// it back from each. nginx balancers need the SSH `pool`.
 pub async fn apply(
     profile: &Profile,
     server: &str,
-    want: Want,
+    change: ServerChange,
     pool: Option<&crate::ssh::Pool>,
-) -> Report {
-    let started = Instant::now();
+) -> Applied {
     let timeout = profile.timeout;
     let ssh_config = crate::ssh::config::load_user_config();
     let address = profile
@@ -311,7 +293,7 @@ pub async fn apply(
                     return unusable(name, e);
                 };
                 // Over SSH the steps take longer than one call: bound the whole edit.
-                let work = nginx_set(pool, &node, &file, &backend, &address, want);
+                let work = nginx_set(pool, &node, &file, &backend, &address, change);
                 let (before, set, after) = match tokio::time::timeout(timeout * 6, work).await {
                     Ok(r) => r,
                     Err(_) => {
@@ -322,12 +304,12 @@ pub async fn apply(
                         (Err(e.clone()), Err(e.clone()), Err(e))
                     }
                 };
-                let expected = if want == Want::Drain {
-                    ServerState::Maint
-                } else {
-                    ServerState::Up
+                // nginx open source has no drain state: `down` is what it can do.
+                let wanted = match change {
+                    ServerChange::Drain => ServerState::Maint,
+                    ServerChange::Ready => ServerState::Up,
                 };
-                let confirmed = confirmed(&set, &after, expected);
+                let confirmed = confirmed(&set, &after, wanted);
                 return (name, nginx_label(&before), nginx_label(&after), confirmed);
             }
             if let (BalancerKind::NginxPlus, StatusEndpoint::PlusApi(base)) = (kind, &endpoint) {
@@ -336,8 +318,8 @@ pub async fn apply(
                     return unusable(name, e);
                 };
                 let (before, set, after) =
-                    plus_set(&base.0, &backend, &address, want, timeout).await;
-                let confirmed = confirmed(&set, &after, want.expected());
+                    plus_set(&base.0, &backend, &address, change, timeout).await;
+                let confirmed = confirmed(&set, &after, expected(change));
                 return (name, label(&before), label(&after), confirmed);
             }
             let api = match (kind, endpoint) {
@@ -353,7 +335,10 @@ pub async fn apply(
                 }
             };
             let before = with_timeout(timeout, admin_state(&api, &backend, server)).await;
-            let command = format!("set server {backend}/{server} state {}", want.word());
+            let command = format!(
+                "set server {backend}/{server} state {}",
+                haproxy_word(change)
+            );
             let set = with_timeout(timeout, async {
                 let answer = runtime_command(&api, &command).await.map_err(|e| e.0)?;
                 // HAProxy answers an empty line on success, a sentence on failure.
@@ -364,7 +349,7 @@ pub async fn apply(
             })
             .await;
             let after = with_timeout(timeout, admin_state(&api, &backend, server)).await;
-            let confirmed = confirmed(&set, &after, want.expected());
+            let confirmed = confirmed(&set, &after, expected(change));
             (name, label(&before), label(&after), confirmed)
         }
     });
@@ -377,12 +362,11 @@ pub async fn apply(
         after.insert(name.clone(), a);
         confirmed.push((name, c));
     }
-    Report {
+    Applied {
         balancers: confirmed.iter().map(|(n, _)| n.clone()).collect(),
         before: Value::Object(before),
         after: Value::Object(after),
         outcome: Outcome::from_targets(&confirmed),
-        took: started.elapsed(),
     }
 }
 
@@ -412,38 +396,4 @@ pub async fn sessions(profile: &Profile, server: &str) -> Vec<(String, Option<u6
         }
     });
     futures::future::join_all(work).await
-}
-
-/// Why draining `server` needs its name typed: it would leave fewer healthy backends than
-/// the profile's minimum (at least one). None when a plain yes/no is enough.
-pub fn capacity_guard(
-    report: &crate::status::Report,
-    server: &str,
-    minimum: Option<usize>,
-) -> Option<String> {
-    let serving = |b: &crate::status::BackendReport| {
-        b.health.state == crate::model::Health::Healthy
-            && b.balancers.values().all(|v| {
-                v.get("state")
-                    .and_then(Value::as_str)
-                    .is_none_or(|s| s == "UP")
-                    && v.get("admin")
-                        .and_then(Value::as_str)
-                        .is_none_or(|s| s == "UP")
-            })
-    };
-    let healthy: Vec<&str> = report
-        .backends
-        .iter()
-        .filter(|b| serving(b))
-        .map(|b| b.name.as_str())
-        .collect();
-    if !healthy.contains(&server) {
-        return None;
-    }
-    let left = healthy.len() - 1;
-    let min = minimum.unwrap_or(1).max(1);
-    (left < min).then(|| {
-        format!("draining {server} leaves {left} healthy backend(s); the minimum is {min}")
-    })
 }

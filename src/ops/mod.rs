@@ -5,7 +5,14 @@ pub mod audit;
 pub mod cli;
 pub mod drain;
 pub mod failover;
+pub mod operation;
+pub mod plan;
+pub mod run;
 pub mod upstream;
+
+pub use operation::{Direction, Operation, ServerChange};
+pub use plan::{plan, Check, CheckState, Confirmation, Plan, PlanError};
+pub use run::{execute, perform, refuse, Report};
 
 use std::fmt;
 

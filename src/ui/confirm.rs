@@ -1,102 +1,117 @@
-//! The confirmation dialog: y/n for routine actions, the backend's name typed for risky
-//! ones (the last healthy backends, production profiles).
+//! The confirmation dialog of an operation's plan: what it does, the pre-checks, and
+//! y/n for routine actions or the name typed for risky ones (the last healthy backends,
+//! production). A failed pre-check leaves only Esc. The confirm/cancel lines stay
+//! visible at any size: the pre-checks are what gets cut.
 
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::centered;
 use crate::app::App;
+use crate::ops::{CheckState, Confirmation, Operation};
+
+/// The dialog's width when the terminal has room.
+const WIDTH: u16 = 76;
 
 /// Draws the dialog when one is open.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(c) = &app.confirm else { return };
     let t = &app.theme;
-    let verb = match c.move_vip {
-        Some(true) => "Fail back to",
-        Some(false) => "Fail over from",
-        None if c.drain => "Drain",
-        None => "Undrain",
+    let plan = &c.plan;
+    let op = &plan.operation;
+    let question = match op {
+        Operation::Vip { .. } => "? The VIP moves; lbdeck follows it.".to_string(),
+        Operation::Server { .. } => {
+            format!(" on every balancer ({})?", plan.balancers.join(", "))
+        }
     };
-    let balancers: Vec<&str> = app
-        .cluster
-        .balancers
-        .iter()
-        .map(|b| b.name.as_str())
-        .collect();
-    let mut lines = vec![
+    let mut body = vec![
         Line::from(vec![
-            Span::styled(format!("{verb} "), t.text),
-            Span::styled(c.target.clone(), t.header),
-            Span::styled(
-                if c.move_vip.is_some() {
-                    "? The VIP moves; lbdeck follows it.".to_string()
-                } else {
-                    format!(" on every balancer ({})?", balancers.join(", "))
-                },
-                t.text,
-            ),
+            Span::styled(format!("{} ", op.title()), t.text),
+            Span::styled(plan.target.clone(), t.header),
+            Span::styled(question, t.text),
         ]),
-        Line::from(Span::styled(
-            match (c.move_vip, c.drain) {
-                (Some(_), _) => "Pre-checks first (peer BACKUP and answering, backends healthy); the profile's method triggers it.",
-                (None, true) => "No new sessions go to it; open ones finish. The state is read back from each balancer.",
-                (None, false) => "It goes back into rotation. The state is read back from each balancer.",
-            },
-            t.muted,
-        )),
+        Line::from(Span::styled(op.explain(), t.muted)),
         Line::from(""),
     ];
-    for (ok, what) in &c.checks {
-        lines.push(Line::from(vec![
-            Span::styled(
-                if *ok { "  ✓ " } else { "  ✗ " },
-                if *ok { t.healthy } else { t.down },
-            ),
-            Span::styled(what.clone(), t.text),
+    for check in &plan.checks {
+        let style = match check.state {
+            CheckState::Passed => t.healthy,
+            CheckState::Failed => t.down,
+            CheckState::OnNode => t.degraded,
+            CheckState::Info => t.muted,
+        };
+        body.push(Line::from(vec![
+            Span::styled(format!("  {} ", check.mark()), style),
+            Span::styled(check.what.clone(), t.text),
         ]));
     }
-    if !c.checks.is_empty() {
-        lines.push(Line::from(""));
-    }
-    match &c.typed_because {
-        Some(why) => {
-            let whose = if c.move_vip.is_some() {
-                "node's"
-            } else {
-                "backend's"
-            };
-            lines.push(Line::from(Span::styled(
-                format!("{why}: type the {whose} name to confirm."),
-                t.degraded,
-            )));
-            lines.push(Line::from(vec![
-                Span::styled("> ", t.key),
-                Span::styled(c.typed.clone(), t.text),
-                Span::styled("▏", t.key),
-            ]));
-            lines.push(Line::from(Span::styled(
-                "Enter confirms · Esc cancels",
-                t.muted,
-            )));
+    let footer = if c.blocked() {
+        vec![
+            Line::from(Span::styled(
+                "A pre-check failed (✗): this cannot be confirmed.",
+                t.down,
+            )),
+            Line::from(vec![
+                Span::styled("Esc", t.key),
+                Span::styled(" closes", t.muted),
+            ]),
+        ]
+    } else {
+        match &plan.confirmation {
+            Confirmation::Typed { name, because } => {
+                let whose = match op {
+                    Operation::Vip { .. } => "node's",
+                    Operation::Server { .. } => "backend's",
+                };
+                vec![
+                    Line::from(Span::styled(
+                        format!("{because}: type the {whose} name ({name}) to confirm."),
+                        t.degraded,
+                    )),
+                    Line::from(vec![
+                        Span::styled("> ", t.key),
+                        Span::styled(c.typed.clone(), t.text),
+                        Span::styled("▏", t.key),
+                    ]),
+                    Line::from(Span::styled("Enter confirms · Esc cancels", t.muted)),
+                ]
+            }
+            Confirmation::YesNo => vec![Line::from(vec![
+                Span::styled("y", t.key),
+                Span::styled(" confirm · ", t.muted),
+                Span::styled("n/Esc", t.key),
+                Span::styled(" cancel", t.muted),
+            ])],
         }
-        None => lines.push(Line::from(vec![
-            Span::styled("y", t.key),
-            Span::styled(" confirm · ", t.muted),
-            Span::styled("n/Esc", t.key),
-            Span::styled(" cancel", t.muted),
-        ])),
-    }
-    let popup = centered(area, 72, lines.len() as u16 + 4);
+    };
+    let inner_width = usize::from(WIDTH.min(area.width).saturating_sub(2)).max(1);
+    let rows = |lines: &[Line]| -> usize {
+        lines
+            .iter()
+            .map(|l| l.width().div_ceil(inner_width).max(1))
+            .sum()
+    };
+    let (body_rows, footer_rows) = (rows(&body), rows(&footer) as u16);
+    let popup = centered(area, WIDTH, body_rows as u16 + 1 + footer_rows + 2);
     frame.render_widget(Clear, popup);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Double)
         .border_style(t.alarm)
-        .title(Span::styled(format!(" {verb} {} ", c.target), t.alarm));
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: true }).block(block),
-        popup,
-    );
+        .title(Span::styled(
+            format!(" {} {} · {} ", op.title(), plan.target, plan.cluster),
+            t.alarm,
+        ));
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let [top, bottom] = Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(footer_rows.min(inner.height)),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(body).wrap(Wrap { trim: true }), top);
+    frame.render_widget(Paragraph::new(footer).wrap(Wrap { trim: true }), bottom);
 }

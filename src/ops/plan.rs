@@ -1,0 +1,492 @@
+//! Planning an operation on the pair as it was last read: which node or backend it acts
+//! on, the pre-checks (each passed, failed, or to be verified on the node), and how it
+//! must be confirmed. Pure: the console plans on its live model, the command line on a
+//! fresh poll, and the runner plans again on a fresh poll right before acting.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use super::operation::{Direction, Operation};
+use crate::config::profile::{Environment, FailoverMethod, Profile};
+use crate::model::{Backend, Cluster, Health};
+use crate::sources::haproxy::ServerState;
+use crate::sources::keepalived::Role;
+
+/// How one pre-check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckState {
+    /// It holds.
+    Passed,
+    /// It does not: the operation is refused.
+    Failed,
+    /// Not visible from here: verified on the node right before acting.
+    OnNode,
+    /// A fact worth seeing before confirming, neither good nor bad.
+    Info,
+}
+
+/// One pre-check, in the operator's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// How it came out.
+    pub state: CheckState,
+    /// What was checked ("lb2 keepalived running and BACKUP").
+    pub what: String,
+    /// `--force` may override it (a balancer that could not be read).
+    pub forceable: bool,
+}
+
+impl Check {
+    fn new(ok: bool, what: String) -> Check {
+        Check {
+            state: if ok {
+                CheckState::Passed
+            } else {
+                CheckState::Failed
+            },
+            what,
+            forceable: false,
+        }
+    }
+
+    fn info(what: String) -> Check {
+        Check {
+            state: CheckState::Info,
+            what,
+            forceable: false,
+        }
+    }
+
+    /// The mark shown before it: ✓, ✗, ? or ·.
+    pub fn mark(&self) -> &'static str {
+        match self.state {
+            CheckState::Passed => "✓",
+            CheckState::Failed => "✗",
+            CheckState::OnNode => "?",
+            CheckState::Info => "·",
+        }
+    }
+}
+
+/// How an operation must be confirmed: the one rule for every front end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// y/n on a terminal, `--yes` without one.
+    YesNo,
+    /// The name typed exactly (`--confirm NAME` without a terminal).
+    Typed {
+        /// What must be typed: the backend's or the node's name.
+        name: String,
+        /// Why ("shop is production", "draining web2 leaves 0 healthy backends…").
+        because: String,
+    },
+}
+
+impl Confirmation {
+    /// Risk first, then production: either means the name is typed.
+    pub fn rule(profile_name: &str, env: Environment, name: &str, risk: Option<String>) -> Self {
+        let because = risk.or_else(|| {
+            (env == Environment::Production).then(|| format!("{profile_name} is production"))
+        });
+        match because {
+            Some(because) => Confirmation::Typed {
+                name: name.to_string(),
+                because,
+            },
+            None => Confirmation::YesNo,
+        }
+    }
+
+    /// Whether `self` asks for more than `given` did (a y/n given where a name is now
+    /// needed).
+    pub fn stricter_than(&self, given: &Confirmation) -> bool {
+        matches!(
+            (self, given),
+            (Confirmation::Typed { .. }, Confirmation::YesNo)
+        )
+    }
+}
+
+/// An operation ready to confirm: what it acts on and what was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The operation, unchanged.
+    pub operation: Operation,
+    /// The cluster (profile name), named in dialogs and the audit.
+    pub cluster: String,
+    /// What it acts on: the backend, or the node whose keepalived is changed.
+    pub target: String,
+    /// Every balancer of the pair, in profile order.
+    pub balancers: Vec<String>,
+    /// VIP moves: where the VIP is now.
+    pub from: Option<String>,
+    /// VIP moves: where it should end up.
+    pub to: Option<String>,
+    /// The pre-checks, in the order shown.
+    pub checks: Vec<Check>,
+    /// How it must be confirmed.
+    pub confirmation: Confirmation,
+}
+
+impl Plan {
+    /// The failed pre-checks (`forced` drops those `--force` may override).
+    pub fn blockers(&self, forced: bool) -> Vec<&str> {
+        self.checks
+            .iter()
+            .filter(|c| c.state == CheckState::Failed && !(forced && c.forceable))
+            .map(|c| c.what.as_str())
+            .collect()
+    }
+
+    /// Failed pre-checks that `--force` overrides.
+    pub fn forced_past(&self) -> Vec<&str> {
+        self.checks
+            .iter()
+            .filter(|c| c.state == CheckState::Failed && c.forceable)
+            .map(|c| c.what.as_str())
+            .collect()
+    }
+}
+
+/// Why there is nothing to plan.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PlanError {
+    /// The backend is not in the profile nor reported by a balancer.
+    #[error("no backend named {name:?}; known: {known}")]
+    NoBackend {
+        /// What was asked for.
+        name: String,
+        /// The backends there are, comma-separated.
+        known: String,
+    },
+    /// No balancer holds the VIP.
+    #[error("no balancer holds the VIP: nothing to fail over")]
+    NoVipHolder,
+    /// Both hold it.
+    #[error("split-brain: the VIP is on {0}; fix that first")]
+    SplitBrain(String),
+    /// No second balancer.
+    #[error("no peer balancer in the profile")]
+    NoPeer,
+    /// No balancer shows a failover in effect.
+    #[error("nothing to fail back: no balancer shows a failover in effect")]
+    NothingToFailBack,
+}
+
+/// Plans `op` on `cluster` as last read. `failed_over` is the node this console moved
+/// the VIP away from, if any (evidence for a failback that the model cannot show).
+pub fn plan(
+    profile: &Profile,
+    cluster: &Cluster,
+    op: &Operation,
+    failed_over: Option<&str>,
+) -> Result<Plan, PlanError> {
+    let balancers: Vec<String> = cluster.balancers.iter().map(|b| b.name.clone()).collect();
+    let empty = |target: String| Plan {
+        operation: op.clone(),
+        cluster: profile.name.clone(),
+        target,
+        balancers: balancers.clone(),
+        from: None,
+        to: None,
+        checks: Vec::new(),
+        confirmation: Confirmation::YesNo,
+    };
+    match op {
+        Operation::Server { backend, .. } => {
+            let Some(b) = cluster.backends.iter().find(|b| &b.name == backend) else {
+                return Err(PlanError::NoBackend {
+                    name: backend.clone(),
+                    known: cluster
+                        .backends
+                        .iter()
+                        .map(|b| b.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            };
+            let mut p = empty(backend.clone());
+            p.checks = server_checks(profile, cluster, b);
+            let risk = if op.removes_capacity() {
+                capacity_risk(cluster, backend, profile.min_healthy_backends)
+            } else {
+                None
+            };
+            p.confirmation = Confirmation::rule(&profile.name, profile.environment, backend, risk);
+            Ok(p)
+        }
+        Operation::Vip { direction } => {
+            let holders: Vec<String> = cluster
+                .vip_holders()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let (target, to, checks) = match direction {
+                Direction::Failover => failover(profile, cluster, &holders)?,
+                Direction::Failback => failback(profile, cluster, &holders, failed_over)?,
+            };
+            let mut p = empty(target.clone());
+            p.from = holders.first().cloned();
+            p.to = Some(to);
+            p.checks = checks;
+            p.confirmation = Confirmation::rule(&profile.name, profile.environment, &target, None);
+            Ok(p)
+        }
+    }
+}
+
+/// A server counts as serving when our probe says healthy and every balancer that
+/// reports it has it UP and ready.
+fn serving(b: &Backend) -> bool {
+    b.health == Health::Healthy
+        && b.views.iter().flatten().all(|v| {
+            v.state.is_none_or(|s| s == ServerState::Up)
+                && v.admin.is_none_or(|s| s == ServerState::Up)
+        })
+}
+
+/// Why draining `backend` needs its name typed: it would leave fewer serving backends
+/// than the profile's minimum (at least one). None when a plain yes/no is enough.
+pub fn capacity_risk(cluster: &Cluster, backend: &str, minimum: Option<usize>) -> Option<String> {
+    let healthy: Vec<&str> = cluster
+        .backends
+        .iter()
+        .filter(|b| serving(b))
+        .map(|b| b.name.as_str())
+        .collect();
+    if !healthy.contains(&backend) {
+        return None;
+    }
+    let left = healthy.len() - 1;
+    let min = minimum.unwrap_or(1).max(1);
+    (left < min).then(|| {
+        format!("draining {backend} leaves {left} healthy backend(s); the minimum is {min}")
+    })
+}
+
+/// Every balancer must have been read (else acting is blind), must offer a way to act,
+/// and the dialog shows where the backend stands on each.
+fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (i, lb) in cluster.balancers.iter().enumerate() {
+        let read = match (lb.fresh.last_ok, lb.fresh.failing()) {
+            (Some(_), None) => Check::new(true, format!("{} read", lb.name)),
+            (_, Some(why)) => Check::new(
+                false,
+                format!(
+                    "{} could not be read: {}",
+                    lb.name,
+                    crate::text::clip(why, 160)
+                ),
+            ),
+            (None, None) => Check::new(false, format!("{} not read yet", lb.name)),
+        };
+        checks.push(Check {
+            forceable: true,
+            ..read
+        });
+        if let Some(why) = profile.balancers().nth(i).and_then(cannot_act) {
+            checks.push(Check::new(false, format!("{}: {why}", lb.name)));
+        }
+    }
+    let now: Vec<String> = cluster
+        .balancers
+        .iter()
+        .zip(&b.views)
+        .map(|(lb, v)| {
+            let word = v
+                .as_ref()
+                .and_then(|v| v.admin.filter(|a| *a != ServerState::Up).or(v.state))
+                .map_or("not reported", |s| s.label());
+            format!("{word} on {}", lb.name)
+        })
+        .collect();
+    checks.push(Check::info(format!("{} now: {}", b.name, now.join(", "))));
+    checks
+}
+
+/// Why a balancer offers no way to change a server, if it does not.
+fn cannot_act(b: &crate::config::profile::BalancerSettings) -> Option<&'static str> {
+    use crate::config::profile::{BalancerKind, StatusEndpoint};
+    match (b.kind, b.status_endpoint()) {
+        (BalancerKind::Haproxy, StatusEndpoint::StatsCsv(_)) => {
+            Some("only a stats page is configured: no runtime API to act through")
+        }
+        _ => None,
+    }
+}
+
+/// Failover: away from the one VIP holder, to its peer.
+fn failover(
+    profile: &Profile,
+    cluster: &Cluster,
+    holders: &[String],
+) -> Result<(String, String, Vec<Check>), PlanError> {
+    let node = match holders {
+        [one] => one.clone(),
+        [] => return Err(PlanError::NoVipHolder),
+        many => return Err(PlanError::SplitBrain(many.join(" and "))),
+    };
+    let Some((pi, peer)) = cluster
+        .balancers
+        .iter()
+        .enumerate()
+        .find(|(_, b)| b.name != node)
+    else {
+        return Err(PlanError::NoPeer);
+    };
+    let v = peer.vrrp.as_ref();
+    let method = failover_method(profile, &node);
+    let mut checks = vec![
+        Check::new(
+            v.is_some_and(|v| v.running == Some(true) && v.role == Some(Role::Backup)),
+            format!("{} keepalived running and BACKUP", peer.name),
+        ),
+        Check::new(
+            peer.fresh.last_ok.is_some() && peer.fresh.failing().is_none(),
+            format!("{}'s {} answering", peer.name, peer.kind),
+        ),
+        Check::new(
+            v.is_none_or(|v| v.nopreempt != Some(true))
+                || matches!(method, Some(FailoverMethod::StopDaemon)),
+            format!("{} not blocked by nopreempt", peer.name),
+        ),
+    ];
+    // The peer's own view of the servers when it reports one, else our probes.
+    let seen: Vec<ServerState> = cluster
+        .backends
+        .iter()
+        .filter_map(|b| {
+            b.views
+                .get(pi)
+                .and_then(|v| v.as_ref())
+                .and_then(|v| v.state)
+        })
+        .collect();
+    let (up, total) = if seen.is_empty() {
+        let healthy = cluster
+            .backends
+            .iter()
+            .filter(|b| b.health == Health::Healthy)
+            .count();
+        (healthy, cluster.backends.len())
+    } else {
+        (
+            seen.iter().filter(|s| **s == ServerState::Up).count(),
+            seen.len(),
+        )
+    };
+    checks.push(Check::new(
+        up > 0 || total == 0,
+        format!("backends healthy from {}: {up}/{total}", peer.name),
+    ));
+    checks.push(method_check(&node, method));
+    Ok((node, peer.name.clone(), checks))
+}
+
+/// Failback: the node failed over from gets the VIP back.
+fn failback(
+    profile: &Profile,
+    cluster: &Cluster,
+    holders: &[String],
+    failed_over: Option<&str>,
+) -> Result<(String, String, Vec<Check>), PlanError> {
+    let away: Vec<&crate::model::Balancer> = cluster
+        .balancers
+        .iter()
+        .filter(|b| !holders.contains(&b.name))
+        .collect();
+    let evidence = |b: &crate::model::Balancer| -> Option<String> {
+        let v = b.vrrp.as_ref()?;
+        if v.running == Some(false) {
+            return Some(format!("keepalived stopped on {}", b.name));
+        }
+        match (v.priority, v.base_priority) {
+            (Some(p), Some(base)) if p < base => {
+                Some(format!("{} at priority {p} of {base}", b.name))
+            }
+            _ => (failed_over == Some(b.name.as_str()))
+                .then(|| format!("this console failed over from {}", b.name)),
+        }
+    };
+    let home = away
+        .iter()
+        .find(|b| evidence(b).is_some())
+        .or_else(|| (holders.len() == 1 && away.len() == 1).then(|| &away[0]))
+        .map(|b| b.name.clone())
+        .or_else(|| {
+            holders.is_empty().then(|| {
+                cluster
+                    .balancers
+                    .iter()
+                    .filter_map(|b| Some((b.name.clone(), b.vrrp.as_ref()?.base_priority?)))
+                    .max_by_key(|(_, p)| *p)
+                    .map(|(n, _)| n)
+            })?
+        })
+        .ok_or(PlanError::NothingToFailBack)?;
+    let b = cluster
+        .balancers
+        .iter()
+        .find(|b| b.name == home)
+        .ok_or(PlanError::NothingToFailBack)?;
+    let method = failover_method(profile, &home);
+    let shown = match evidence(b) {
+        Some(e) => Check::new(true, format!("a failover is in effect: {e}")),
+        // A track file or a stopped daemon shows in keepalived's state: when it does
+        // not, there is nothing to undo. A priority edit does not show; the node is asked.
+        None if matches!(
+            method,
+            Some(FailoverMethod::TrackFile { .. } | FailoverMethod::StopDaemon)
+        ) && b.vrrp.as_ref().is_some_and(|v| v.base_priority.is_some()) =>
+        {
+            Check::new(
+                false,
+                format!("nothing to fail back: no failover in effect on {home}"),
+            )
+        }
+        None => Check {
+            state: CheckState::OnNode,
+            what: format!("a failover in effect on {home}: checked on the node first"),
+            forceable: false,
+        },
+    };
+    let checks = vec![
+        Check::new(
+            !holders.contains(&home),
+            format!("{home} does not hold the VIP now"),
+        ),
+        shown,
+        method_check(&home, method),
+    ];
+    Ok((home.clone(), home, checks))
+}
+
+fn failover_method<'a>(profile: &'a Profile, node: &str) -> Option<&'a FailoverMethod> {
+    profile
+        .balancers()
+        .find(|b| b.name == node)
+        .and_then(|b| b.keepalived.as_ref())
+        .and_then(|k| k.failover.as_ref())
+}
+
+fn method_check(node: &str, method: Option<&FailoverMethod>) -> Check {
+    match method {
+        Some(m) => Check::new(true, format!("{node} fails over by {m}")),
+        None => Check::new(
+            false,
+            format!("{node} has no failover method in the profile (keepalived.failover)"),
+        ),
+    }
+}
+
+impl fmt::Display for FailoverMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailoverMethod::TrackFile { path, value } => write!(f, "track file {path} = {value}"),
+            FailoverMethod::StopDaemon => f.write_str("stopping keepalived"),
+            FailoverMethod::Priority { value } => write!(f, "priority {value} and a reload"),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Running a planned operation: act on every balancer (or on the node whose keepalived
+//! moves the VIP), read the state back, and end in one [`Report`] with one audit line.
+//! Both front ends call [`execute`]; the console calls [`perform`], which first reads the
+//! pair again and plans anew, so nothing acts on a picture older than the keystroke.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Local};
+use serde_json::Value;
+
+use super::failover::{self, Timing};
+use super::operation::{Direction, Operation};
+use super::plan::{self, Confirmation, Plan};
+use super::{drain, Outcome};
+use crate::config::profile::Profile;
+use crate::ssh::Pool;
+
+/// How an operation ended, per balancer and in all; what the audit line holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The operation, unchanged from the key or argument.
+    pub operation: Operation,
+    /// The cluster (profile name).
+    pub cluster: String,
+    /// The backend or node acted on (empty when refused before one was known).
+    pub target: String,
+    /// Balancers acted on.
+    pub balancers: Vec<String>,
+    /// State before, per balancer.
+    pub before: Value,
+    /// State read back after, per balancer.
+    pub after: Value,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// VIP moves: where it was and where it went, and when it left, arrived, served.
+    pub moved: Option<(Option<String>, String, Timing)>,
+    /// Failed pre-checks that `--force` overrode.
+    pub forced: Vec<String>,
+    /// When it started.
+    pub started: DateTime<Local>,
+    /// How long it took.
+    pub took: Duration,
+    /// Where the audit line went, or why it was not written.
+    pub audit: String,
+}
+
+impl Report {
+    fn new(plan_or_op: (&Operation, &str, &str), started: DateTime<Local>) -> Report {
+        let (operation, cluster, target) = plan_or_op;
+        Report {
+            operation: operation.clone(),
+            cluster: cluster.to_string(),
+            target: target.to_string(),
+            balancers: Vec::new(),
+            before: Value::Null,
+            after: Value::Null,
+            outcome: Outcome::Done,
+            moved: None,
+            forced: Vec::new(),
+            started,
+            took: Duration::ZERO,
+            audit: String::new(),
+        }
+    }
+
+    /// Every balancer confirmed it.
+    pub fn done(&self) -> bool {
+        self.outcome == Outcome::Done
+    }
+
+    /// One line: "done in 4 ms", "VIP moved lb1 → lb2 in 3.1 s, …", "refused: …".
+    pub fn summary(&self) -> String {
+        match (&self.moved, self.done()) {
+            (Some((from, to, timing)), true) => failover::describe(from.as_deref(), to, timing),
+            (_, _) if matches!(self.outcome, Outcome::Refused { .. }) => self.outcome.to_string(),
+            _ => format!("{} in {} ms", self.outcome, self.took.as_millis()),
+        }
+    }
+}
+
+/// Records an operation refused before acting (read-only, not confirmed, a pre-check)
+/// and returns its report.
+pub fn refuse(profile: &Profile, op: &Operation, target: &str, reason: String) -> Report {
+    let mut r = Report::new((op, &profile.name, target), Local::now());
+    r.outcome = Outcome::Refused { reason };
+    r.audit = super::audit::record(profile, &r);
+    r
+}
+
+/// Runs a confirmed plan: acts, reads back, audits. `forced`: failed pre-checks that
+/// `--force` overrode (recorded). `progress` gets a line at each step of a VIP move.
+pub async fn execute(
+    profile: &Profile,
+    plan: &Plan,
+    pool: Option<&Pool>,
+    forced: Vec<String>,
+    progress: &(dyn Fn(String) + Sync),
+) -> Report {
+    let mut r = Report::new((&plan.operation, &plan.cluster, &plan.target), Local::now());
+    r.forced = forced;
+    let t0 = Instant::now();
+    match &plan.operation {
+        Operation::Server { backend, change } => {
+            let acted = drain::apply(profile, backend, *change, pool).await;
+            r.balancers = acted.balancers;
+            r.before = acted.before;
+            r.after = acted.after;
+            r.outcome = acted.outcome;
+        }
+        Operation::Vip { direction } => {
+            let to = plan.to.clone().unwrap_or_default();
+            let Some(pool) = pool else {
+                r.outcome = Outcome::Failed {
+                    reason: "no SSH: keepalived is changed over SSH".into(),
+                };
+                r.audit = super::audit::record(profile, &r);
+                return r;
+            };
+            if *direction == Direction::Failback {
+                if let Some(why) = failover::failback_blocker(profile, &plan.target, pool).await {
+                    r.outcome = Outcome::Refused { reason: why };
+                    r.audit = super::audit::record(profile, &r);
+                    return r;
+                }
+            }
+            let moved = failover::run(profile, plan, *direction, pool, progress).await;
+            r.balancers = profile.balancers().map(|b| b.name.clone()).collect();
+            r.before = moved.before;
+            r.after = moved.after;
+            r.outcome = moved.outcome;
+            r.moved = Some((plan.from.clone(), to, moved.timing));
+        }
+    }
+    r.took = t0.elapsed();
+    r.audit = super::audit::record(profile, &r);
+    r
+}
+
+/// The console's path: the pair is read again and the operation planned anew; it runs
+/// only if the fresh plan has no failed pre-check and asks for no more than the operator
+/// gave (a name typed where only y was pressed is refused, to be confirmed again).
+pub async fn perform(
+    profile: &Profile,
+    confirmed: &Plan,
+    failed_over: Option<&str>,
+    pool: Option<&Pool>,
+    progress: &(dyn Fn(String) + Sync),
+) -> Report {
+    let op = &confirmed.operation;
+    let fresh = crate::status::poll(profile, pool, matches!(op, Operation::Vip { .. })).await;
+    let plan = match plan::plan(profile, &fresh, op, failed_over) {
+        Ok(p) => p,
+        Err(e) => return refuse(profile, op, &confirmed.target, e.to_string()),
+    };
+    if plan.target != confirmed.target {
+        let why = format!(
+            "the pair changed since the dialog: it would now act on {}",
+            plan.target
+        );
+        return refuse(profile, op, &confirmed.target, why);
+    }
+    let blockers = plan.blockers(false);
+    if !blockers.is_empty() {
+        let why = format!("pre-checks failed: {}", blockers.join("; "));
+        return refuse(profile, op, &plan.target, why);
+    }
+    if plan.confirmation.stricter_than(&confirmed.confirmation) {
+        let why = match &plan.confirmation {
+            Confirmation::Typed { because, .. } => {
+                format!("{because}: the name must be typed now; confirm again")
+            }
+            Confirmation::YesNo => "confirm again".into(),
+        };
+        return refuse(profile, op, &plan.target, why);
+    }
+    execute(profile, &plan, pool, Vec::new(), progress).await
+}

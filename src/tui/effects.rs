@@ -1,0 +1,97 @@
+//! The effect runner: what `App::update` asks for, done off the loop. Operations run as
+//! tasks of their own (the same [`crate::ops::perform`] the command line's
+//! [`crate::ops::execute`] ends in) and report back as actions; the loop keeps drawing.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::action::{Action, Effect};
+use crate::config::profile::Profile;
+use crate::sources::Poller;
+use crate::ssh::Pool;
+
+/// How many audit lines the viewer reads.
+const AUDIT_LINES: usize = 200;
+
+/// Runs effects; results come back on the action channel.
+pub struct Runner {
+    profile: Arc<Profile>,
+    pool: Option<Arc<Pool>>,
+    poller: Poller,
+    tx: mpsc::Sender<Action>,
+}
+
+impl Runner {
+    /// A runner for `profile`; results go to `tx`.
+    pub fn new(
+        profile: &Profile,
+        pool: Option<Arc<Pool>>,
+        poller: Poller,
+        tx: mpsc::Sender<Action>,
+    ) -> Runner {
+        Runner {
+            profile: Arc::new(profile.clone()),
+            pool,
+            poller,
+            tx,
+        }
+    }
+
+    /// Starts `effect`; returns it when only the loop can do it (quit, a shell, which
+    /// need the terminal).
+    pub fn run(&self, effect: Effect) -> Option<Effect> {
+        match effect {
+            Effect::PollNow => self.poller.poll_now(),
+            Effect::LoadAudit => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let lines = tokio::task::spawn_blocking(read_audit)
+                        .await
+                        .unwrap_or_default();
+                    let _ = tx.send(Action::AuditLoaded(lines)).await;
+                });
+            }
+            Effect::Run { plan, failed_over } => {
+                let (tx, profile, pool) =
+                    (self.tx.clone(), self.profile.clone(), self.pool.clone());
+                tokio::spawn(async move {
+                    let progress = |line: String| {
+                        let _ = tx.try_send(Action::Progress(line));
+                    };
+                    let report = crate::ops::perform(
+                        &profile,
+                        &plan,
+                        failed_over.as_deref(),
+                        pool.as_deref(),
+                        &progress,
+                    )
+                    .await;
+                    let _ = tx.send(Action::Acted(Box::new(report))).await;
+                });
+            }
+            Effect::Quit | Effect::Shell(_) => return Some(effect),
+        }
+        None
+    }
+
+    /// The shared SSH connections.
+    pub fn pool(&self) -> Option<&Pool> {
+        self.pool.as_deref()
+    }
+}
+
+/// The newest audit lines, oldest first.
+fn read_audit() -> Vec<String> {
+    let text = crate::ops::audit::path()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let mut lines: Vec<String> = text
+        .lines()
+        .rev()
+        .take(AUDIT_LINES)
+        .map(str::to_string)
+        .collect();
+    lines.reverse();
+    lines
+}

@@ -1,0 +1,230 @@
+//! The console in a terminal. One task owns the `App`: key events, source results,
+//! operation reports and a slow tick arrive on channels; after one message the rest are
+//! drained, `update` runs, effects go to the [`effects::Runner`], and a frame is drawn
+//! only when something changed and at most every [`MIN_FRAME`].
+
+mod effects;
+mod remote;
+mod shell;
+mod terminal;
+mod timeline;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio::time::{interval, Interval, MissedTickBehavior};
+
+use crate::action::{Action, Effect};
+use crate::app::App;
+use crate::config::profile::Profile;
+use crate::frames::FrameStats;
+use crate::sources::Poller;
+use remote::AbortOnDrop;
+pub use remote::Remote;
+pub use terminal::restore;
+use terminal::Term;
+
+/// Shortest time between frames: bursts of updates (every target answering within a few
+/// milliseconds of each other) coalesce into one frame.
+pub const MIN_FRAME: Duration = Duration::from_millis(30);
+
+/// How often ages and the clock are refreshed when nothing else happens.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Runs the console until the operator quits or SIGTERM/SIGHUP arrives.
+/// With `stats`, frames are forced every [`crate::frames::HEARTBEAT`] and measured.
+pub async fn run(mut app: App, profile: &Profile, stats: Option<FrameStats>) -> anyhow::Result<()> {
+    // Credentials first: a key passphrase is asked on the plain terminal, once.
+    let remote = Remote::for_profile(profile);
+    let mut term = terminal::setup()?;
+    let result = run_loop(&mut app, profile, &mut term, remote, stats).await;
+    restore();
+    result
+}
+
+async fn run_loop(
+    app: &mut App,
+    profile: &Profile,
+    term: &mut Term,
+    remote: Remote,
+    stats: Option<FrameStats>,
+) -> anyhow::Result<()> {
+    let (tx, mut sources) = mpsc::channel(4096);
+    let poller = Poller::spawn(profile, tx.clone());
+    let pool = remote.pool.clone();
+    let _followers = AbortOnDrop(remote.spawn(&tx, profile.poll_interval));
+    drop(tx);
+    let (acted_tx, mut acted) = mpsc::channel::<Action>(16);
+    let runner = effects::Runner::new(profile, pool, poller, acted_tx);
+    let (mut keys, _reader) = terminal_events();
+    let mut clock = Clock::new(stats.is_some())?;
+    let size = term.size()?;
+    app.update(Action::Resize(size.width, size.height));
+    let mut frames = Frames::new(stats);
+    let mut timeline = timeline::Timeline::open(&app.profile_name);
+    let mut actions = Vec::with_capacity(64);
+    loop {
+        tokio::select! {
+            ev = keys.recv() => match ev {
+                Some(Ok(Event::Key(k))) => actions.push(Action::Key(k)),
+                Some(Ok(Event::Resize(w, h))) => actions.push(Action::Resize(w, h)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            Some(u) = sources.recv() => actions.push(Action::Update(u)),
+            Some(a) = acted.recv() => actions.push(a),
+            beat = clock.next() => match beat {
+                Beat::Tick => actions.push(Action::Tick(Instant::now())),
+                Beat::Heartbeat => app.dirty = true,
+                Beat::Stop => return Ok(()),
+            },
+            _ = tokio::time::sleep(frames.wait()), if app.dirty => {}
+        }
+        while let Ok(u) = sources.try_recv() {
+            actions.push(Action::Update(u));
+        }
+        if !actions.is_empty() {
+            actions.push(Action::Tick(Instant::now()));
+        }
+        for action in std::mem::take(&mut actions) {
+            for effect in app.update(action) {
+                match runner.run(effect) {
+                    Some(Effect::Quit) => return Ok(()),
+                    Some(Effect::Shell(host)) => {
+                        let ended = shell::shell(
+                            term,
+                            app,
+                            &mut keys,
+                            &mut sources,
+                            runner.pool(),
+                            profile,
+                            &host,
+                        )
+                        .await;
+                        app.flash = Some((Instant::now(), ended));
+                        app.dirty = true;
+                        frames.paused();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        timeline.write(&app.cluster.events);
+        frames.draw_if_due(term, app)?;
+    }
+}
+
+/// The terminal's events, read by a task of their own: polling crossterm's EventStream
+/// on every turn of the loop would spin on its reader lock each time.
+fn terminal_events() -> (mpsc::Receiver<io::Result<Event>>, AbortOnDrop) {
+    let (tx, rx) = mpsc::channel::<io::Result<Event>>(256);
+    let reader = tokio::spawn(async move {
+        let mut stream = EventStream::new();
+        while let Some(ev) = stream.next().await {
+            if tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+    });
+    (rx, AbortOnDrop(vec![reader]))
+}
+
+/// What the clock says.
+enum Beat {
+    /// Ages and the clock move on.
+    Tick,
+    /// Force a frame (measuring with `--frame-stats`).
+    Heartbeat,
+    /// SIGTERM or SIGHUP: leave.
+    Stop,
+}
+
+/// The slow tick, the measuring heartbeat and the signals that end the console.
+struct Clock {
+    tick: Interval,
+    heartbeat: Option<Interval>,
+    sigterm: Signal,
+    sighup: Signal,
+}
+
+impl Clock {
+    fn new(measuring: bool) -> io::Result<Clock> {
+        let every = |d| {
+            let mut i = interval(d);
+            i.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            i
+        };
+        Ok(Clock {
+            tick: every(TICK),
+            heartbeat: measuring.then(|| every(crate::frames::HEARTBEAT)),
+            sigterm: signal(SignalKind::terminate())?,
+            sighup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Beat {
+        let heartbeat = async {
+            match self.heartbeat.as_mut() {
+                Some(h) => h.tick().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = self.tick.tick() => Beat::Tick,
+            _ = heartbeat => Beat::Heartbeat,
+            _ = self.sigterm.recv() => Beat::Stop,
+            _ = self.sighup.recv() => Beat::Stop,
+        }
+    }
+}
+
+/// Frame pacing and, with `--frame-stats`, measuring.
+struct Frames {
+    last: Instant,
+    stats: Option<FrameStats>,
+}
+
+impl Frames {
+    fn new(stats: Option<FrameStats>) -> Frames {
+        Frames {
+            last: Instant::now() - MIN_FRAME,
+            stats,
+        }
+    }
+
+    /// How long until a frame may be drawn.
+    fn wait(&self) -> Duration {
+        MIN_FRAME.saturating_sub(self.last.elapsed())
+    }
+
+    /// The terminal was away (a shell): draw at once, and don't count the gap.
+    fn paused(&mut self) {
+        if let Some(s) = self.stats.as_mut() {
+            s.paused();
+        }
+        self.last = Instant::now() - MIN_FRAME;
+    }
+
+    fn draw_if_due(&mut self, term: &mut Term, app: &mut App) -> io::Result<()> {
+        if !app.dirty || self.last.elapsed() < MIN_FRAME {
+            return Ok(());
+        }
+        let started = Instant::now();
+        terminal::draw(term, app)?;
+        app.dirty = false;
+        self.last = Instant::now();
+        if let Some(s) = self.stats.as_mut() {
+            s.frame(
+                started,
+                self.last - started,
+                app.cluster.oldest_poll(self.last),
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! What the console follows over SSH besides polling: keepalived on each balancer and
+//! nginx access logs, over one shared connection pool (also used by `s` and actions).
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::profile::Profile;
+
+/// What lbdeck follows over SSH: keepalived on each balancer, nginx access logs.
+pub struct Remote {
+    /// keepalived followers.
+    pub vrrp: Vec<crate::sources::vrrp::VrrpTarget>,
+    /// Access-log followers.
+    pub logs: Vec<crate::sources::access_log::LogTarget>,
+    /// The shared connections (None when nothing is followed over SSH).
+    pub pool: Option<std::sync::Arc<crate::ssh::Pool>>,
+}
+
+impl Remote {
+    /// The followers a profile asks for, with credentials loaded (a passphrase may be
+    /// asked on the terminal, so call this before the screen is taken).
+    pub fn for_profile(profile: &Profile) -> Remote {
+        let vrrp = crate::sources::vrrp::targets(profile);
+        let logs = crate::sources::access_log::targets(profile);
+        let nodes = vrrp
+            .iter()
+            .map(|t| &t.addr)
+            .chain(logs.iter().map(|t| &t.addr));
+        // Always a pool, for `s`; passphrases are asked only when something is followed
+        // over SSH from the start (the screen cannot prompt later).
+        let following = !vrrp.is_empty() || !logs.is_empty();
+        let pool = Some(crate::ssh::pool::for_profile(profile, nodes, following));
+        Remote { vrrp, logs, pool }
+    }
+
+    /// Starts every follower.
+    pub fn spawn(
+        self,
+        tx: &mpsc::Sender<crate::sources::SourceUpdate>,
+        every: Duration,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let Some(pool) = self.pool else {
+            return Vec::new();
+        };
+        if self.vrrp.is_empty() && self.logs.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<tokio::task::JoinHandle<()>> = self
+            .vrrp
+            .into_iter()
+            .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone())))
+            .collect();
+        out.extend(
+            self.logs
+                .into_iter()
+                .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone(), every))),
+        );
+        out
+    }
+}
+
+/// Stops background tasks when the loop ends, however it ends.
+pub struct AbortOnDrop(pub Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! `s`: the terminal handed to an SSH shell on a node until it exits, while sources keep
+//! updating the model; the console is drawn whole again afterwards.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use crossterm::event::Event;
+use crossterm::{execute, terminal};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+
+use super::terminal::{draw, Term};
+use crate::action::Action;
+use crate::app::App;
+use crate::config::profile::Profile;
+
+/// Hands the terminal to a shell on `host` until it exits. Sources keep running and the
+/// model keeps updating meanwhile; the console is redrawn as it was afterwards. Returns
+/// the status-line message.
+pub async fn shell(
+    term: &mut Term,
+    app: &mut App,
+    events: &mut mpsc::Receiver<io::Result<Event>>,
+    rx: &mut mpsc::Receiver<crate::sources::SourceUpdate>,
+    pool: Option<&crate::ssh::Pool>,
+    profile: &Profile,
+    host: &str,
+) -> String {
+    use russh::ChannelMsg;
+    let Some(pool) = pool else {
+        return "SSH is not available here".into();
+    };
+    let ssh_config = crate::ssh::config::load_user_config();
+    let addr = crate::ssh::config::resolve(host, &profile.ssh, ssh_config.as_ref());
+    app.flash = Some((
+        Instant::now(),
+        format!("connecting to {}@{}…", addr.user, addr.known_hosts_name()),
+    ));
+    let _ = draw(term, app);
+    let conn = match pool.get(&addr).await {
+        Ok(c) => c,
+        Err(e) => return crate::text::clip(&e.to_string(), 300),
+    };
+    let (cols, rows) = terminal::size().unwrap_or((80, 24));
+    let mut channel = match crate::ssh::shell::open(&conn, cols, rows).await {
+        Ok(c) => c,
+        Err(e) => return e.to_string(),
+    };
+    let mut out = io::stdout();
+    let _ = execute!(out, terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = write!(
+        out,
+        "\r\nlbdeck: shell on {} ({}@{}); exit it to return to the console\r\n",
+        host,
+        addr.user,
+        addr.known_hosts_name()
+    );
+    let _ = out.flush();
+    let mut status = None;
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(Ok(Event::Key(k))) => {
+                    let bytes = crate::ssh::shell::key_bytes(&k);
+                    if !bytes.is_empty() && channel.data_bytes(bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Event::Resize(w, h))) => {
+                    app.update(Action::Resize(w, h));
+                    let _ = channel.window_change(u32::from(w), u32::from(h), 0, 0).await;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            msg = channel.wait() => match msg {
+                Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
+                    let _ = out.write_all(&data);
+                    let _ = out.flush();
+                }
+                Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
+                // OpenSSH sends EOF, then the exit status, then close.
+                Some(ChannelMsg::Close) | None => break,
+                Some(_) => {}
+            },
+            Some(u) = rx.recv() => {
+                app.update(Action::Update(u));
+            }
+        }
+    }
+    let _ = execute!(
+        out,
+        terminal::EnterAlternateScreen,
+        terminal::Clear(terminal::ClearType::All),
+        crossterm::cursor::Hide
+    );
+    // A fresh Terminal has empty buffers, so the next frame is drawn whole.
+    // (`Terminal::clear` would ask the terminal for the cursor position, and that answer
+    // would be read by the event stream instead.)
+    if let Ok(fresh) = Terminal::new(CrosstermBackend::new(io::stdout())) {
+        *term = fresh;
+    }
+    app.update(Action::Tick(Instant::now()));
+    match status {
+        Some(code) => format!("shell on {host} ended (exit {code})"),
+        None => format!("shell on {host} ended"),
+    }
+}

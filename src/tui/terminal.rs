@@ -1,0 +1,48 @@
+//! The terminal itself: taken (raw mode, alternate screen, a panic hook that gives it
+//! back), given back, and drawn on in synchronized updates.
+
+use std::io::{self, Stdout, Write};
+
+use crossterm::{execute, terminal};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+
+use crate::app::App;
+
+/// The console's terminal.
+pub type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Puts the terminal back as the shell had it. Safe to call twice.
+pub fn restore() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Takes the terminal: raw mode, alternate screen, hidden cursor; a panic restores it
+/// before the message is printed.
+pub fn setup() -> io::Result<Term> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        hook(info);
+    }));
+    terminal::enable_raw_mode()?;
+    execute!(
+        io::stdout(),
+        terminal::EnterAlternateScreen,
+        crossterm::cursor::Hide
+    )?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
+/// Draws one frame as a synchronized update (no tearing in terminals that support it).
+pub fn draw(term: &mut Term, app: &App) -> io::Result<()> {
+    execute!(io::stdout(), terminal::BeginSynchronizedUpdate)?;
+    term.draw(|f| crate::ui::draw(f, app))?;
+    execute!(io::stdout(), terminal::EndSynchronizedUpdate)?;
+    io::stdout().flush()
+}
