@@ -500,3 +500,24 @@ fn read_only_refuses_failover_and_failback_too() {
         );
     }
 }
+
+#[test]
+fn a_balancer_that_could_not_be_read_blocks_the_drain() {
+    let mut a = app();
+    let t0 = Instant::now();
+    feed(&mut a, t0);
+    a.update(Action::Update(SourceUpdate::Balancer {
+        index: 1,
+        at: t0,
+        result: Err(crate::sources::FetchError("cannot connect".into())),
+    }));
+    a.update(key('d'));
+    let c = a.confirm.clone().expect("dialog");
+    assert!(c.blocked());
+    assert_eq!(
+        c.plan.blockers(false),
+        vec!["lb2 could not be read: cannot connect"]
+    );
+    assert!(a.update(key('y')).is_empty(), "y cannot confirm");
+    assert_eq!(a.ui.mode, Mode::Confirm, "only Esc closes it");
+}

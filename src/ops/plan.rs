@@ -490,3 +490,120 @@ impl fmt::Display for FailoverMethod {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROFILE: &str = r#"
+name = "shop"
+environment = "staging"
+[[balancers]]
+name = "lb1"
+host = "10.0.0.11"
+kind = "haproxy"
+runtime_api = "tcp://10.0.0.11:9999"
+[[balancers]]
+name = "lb2"
+host = "10.0.0.12"
+kind = "haproxy"
+status_url = "http://10.0.0.12/stats"
+[[backends]]
+name = "web1"
+address = "10.0.0.21:80"
+[[backends]]
+name = "web2"
+address = "10.0.0.22:80"
+"#;
+
+    /// The profile and a cluster whose backends' probes say `healthy`.
+    fn pair(healthy: [bool; 2]) -> (Profile, Cluster) {
+        let profile = Profile::parse("t.toml", PROFILE).expect("profile");
+        let mut cluster = Cluster::new(&profile);
+        for (b, ok) in cluster.backends.iter_mut().zip(healthy) {
+            b.health = if ok { Health::Healthy } else { Health::Down };
+        }
+        (profile, cluster)
+    }
+
+    #[test]
+    fn the_last_serving_backend_needs_its_name_typed() {
+        let (profile, cluster) = pair([true, false]);
+        let p = plan(&profile, &cluster, &Operation::drain("web1"), None).expect("plan");
+        assert_eq!(
+            p.confirmation,
+            Confirmation::Typed {
+                name: "web1".into(),
+                because: "draining web1 leaves 0 healthy backend(s); the minimum is 1".into()
+            }
+        );
+        let ready = plan(&profile, &cluster, &Operation::ready("web1"), None).expect("plan");
+        assert_eq!(
+            ready.confirmation,
+            Confirmation::YesNo,
+            "undrain adds capacity"
+        );
+        let (profile, cluster) = pair([true, true]);
+        let p = plan(&profile, &cluster, &Operation::drain("web1"), None).expect("plan");
+        assert_eq!(p.confirmation, Confirmation::YesNo);
+    }
+
+    #[test]
+    fn production_alone_means_typing_and_typing_outranks_yes() {
+        let prod = Confirmation::rule("shop", Environment::Production, "web2", None);
+        assert_eq!(
+            prod,
+            Confirmation::Typed {
+                name: "web2".into(),
+                because: "shop is production".into()
+            }
+        );
+        assert!(prod.stricter_than(&Confirmation::YesNo));
+        assert!(!Confirmation::YesNo.stricter_than(&prod));
+        assert_eq!(
+            Confirmation::rule("shop", Environment::Staging, "web2", None),
+            Confirmation::YesNo
+        );
+    }
+
+    #[test]
+    fn unread_balancers_block_unless_forced_and_a_stats_page_cannot_act() {
+        let (profile, cluster) = pair([true, true]);
+        let p = plan(&profile, &cluster, &Operation::drain("web2"), None).expect("plan");
+        assert_eq!(
+            p.blockers(false),
+            vec![
+                "lb1 not read yet",
+                "lb2 not read yet",
+                "lb2: only a stats page is configured: no runtime API to act through"
+            ]
+        );
+        assert_eq!(
+            p.blockers(true),
+            vec!["lb2: only a stats page is configured: no runtime API to act through"],
+            "--force overrides what could not be read, nothing else"
+        );
+        assert_eq!(
+            p.forced_past(),
+            vec!["lb1 not read yet", "lb2 not read yet"]
+        );
+        assert!(p.checks.iter().any(|c| c.state == CheckState::Info
+            && c.what == "web2 now: not reported on lb1, not reported on lb2"));
+    }
+
+    #[test]
+    fn nothing_to_plan_says_why() {
+        let (profile, cluster) = pair([true, true]);
+        assert_eq!(
+            plan(&profile, &cluster, &Operation::drain("web9"), None),
+            Err(PlanError::NoBackend {
+                name: "web9".into(),
+                known: "web1, web2".into()
+            })
+        );
+        assert_eq!(
+            plan(&profile, &cluster, &Operation::FAILOVER, None),
+            Err(PlanError::NoVipHolder)
+        );
+    }
+}

@@ -22,7 +22,7 @@ use crate::action::{Action, Effect};
 use crate::app::App;
 use crate::config::profile::Profile;
 use crate::frames::FrameStats;
-use crate::sources::Poller;
+use crate::sources::{Poller, SourceUpdate};
 use remote::AbortOnDrop;
 pub use remote::Remote;
 pub use terminal::restore;
@@ -53,59 +53,38 @@ async fn run_loop(
     remote: Remote,
     stats: Option<FrameStats>,
 ) -> anyhow::Result<()> {
-    let (tx, mut sources) = mpsc::channel(4096);
+    let (tx, sources) = mpsc::channel(4096);
     let poller = Poller::spawn(profile, tx.clone());
     let pool = remote.pool.clone();
     let _followers = AbortOnDrop(remote.spawn(&tx, profile.poll_interval));
     drop(tx);
-    let (acted_tx, mut acted) = mpsc::channel::<Action>(16);
+    let (acted_tx, acted) = mpsc::channel::<Action>(16);
     let runner = effects::Runner::new(profile, pool, poller, acted_tx);
-    let (mut keys, _reader) = terminal_events();
-    let mut clock = Clock::new(stats.is_some())?;
+    let (keys, _reader) = terminal_events();
+    let mut inputs = Inputs {
+        keys,
+        sources,
+        acted,
+        clock: Clock::new(stats.is_some())?,
+    };
     let size = term.size()?;
     app.update(Action::Resize(size.width, size.height));
     let mut frames = Frames::new(stats);
     let mut timeline = timeline::Timeline::open(&app.profile_name);
-    let mut actions = Vec::with_capacity(64);
     loop {
-        tokio::select! {
-            ev = keys.recv() => match ev {
-                Some(Ok(Event::Key(k))) => actions.push(Action::Key(k)),
-                Some(Ok(Event::Resize(w, h))) => actions.push(Action::Resize(w, h)),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
-                None => return Ok(()),
-            },
-            Some(u) = sources.recv() => actions.push(Action::Update(u)),
-            Some(a) = acted.recv() => actions.push(a),
-            beat = clock.next() => match beat {
-                Beat::Tick => actions.push(Action::Tick(Instant::now())),
-                Beat::Heartbeat => app.dirty = true,
-                Beat::Stop => return Ok(()),
-            },
-            _ = tokio::time::sleep(frames.wait()), if app.dirty => {}
-        }
-        while let Ok(u) = sources.try_recv() {
-            actions.push(Action::Update(u));
-        }
-        if !actions.is_empty() {
-            actions.push(Action::Tick(Instant::now()));
-        }
-        for action in std::mem::take(&mut actions) {
+        let wait = app.dirty.then(|| frames.wait());
+        let Some(actions) = inputs.next(wait, app).await? else {
+            return Ok(());
+        };
+        for action in actions {
             for effect in app.update(action) {
                 match runner.run(effect) {
                     Some(Effect::Quit) => return Ok(()),
                     Some(Effect::Shell(host)) => {
-                        let ended = shell::shell(
-                            term,
-                            app,
-                            &mut keys,
-                            &mut sources,
-                            runner.pool(),
-                            profile,
-                            &host,
-                        )
-                        .await;
+                        let (keys, sources) = (&mut inputs.keys, &mut inputs.sources);
+                        let ended =
+                            shell::shell(term, app, keys, sources, runner.pool(), profile, &host)
+                                .await;
                         app.flash = Some((Instant::now(), ended));
                         app.dirty = true;
                         frames.paused();
@@ -116,6 +95,56 @@ async fn run_loop(
         }
         timeline.write(&app.cluster.events);
         frames.draw_if_due(term, app)?;
+    }
+}
+
+/// Everything the loop waits on.
+struct Inputs {
+    keys: mpsc::Receiver<io::Result<Event>>,
+    sources: mpsc::Receiver<SourceUpdate>,
+    acted: mpsc::Receiver<Action>,
+    clock: Clock,
+}
+
+impl Inputs {
+    /// Waits for the next input (or until a frame is due after `wait`), then takes every
+    /// source update already queued. None: time to leave (signal, terminal gone).
+    async fn next(
+        &mut self,
+        wait: Option<Duration>,
+        app: &mut App,
+    ) -> io::Result<Option<Vec<Action>>> {
+        let mut actions = Vec::new();
+        let frame_due = async {
+            match wait {
+                Some(w) => tokio::time::sleep(w).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = self.keys.recv() => match ev {
+                Some(Ok(Event::Key(k))) => actions.push(Action::Key(k)),
+                Some(Ok(Event::Resize(w, h))) => actions.push(Action::Resize(w, h)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(None),
+            },
+            Some(u) = self.sources.recv() => actions.push(Action::Update(u)),
+            Some(a) = self.acted.recv() => actions.push(a),
+            beat = self.clock.next() => match beat {
+                Beat::Tick => actions.push(Action::Tick(Instant::now())),
+                Beat::Heartbeat => app.dirty = true,
+                Beat::Stop => return Ok(None),
+            },
+            _ = frame_due => {}
+        }
+        while let Ok(u) = self.sources.try_recv() {
+            actions.push(Action::Update(u));
+        }
+        if !actions.is_empty() {
+            actions.push(Action::Tick(Instant::now()));
+        }
+        Ok(Some(actions))
     }
 }
 
