@@ -136,13 +136,15 @@ async fn nginx_set(
             .map_err(|e| e.to_string())
     };
     let state = |text: &str| {
-        super::upstream::is_down(text, upstream, address).map(|d| {
-            if d {
-                ServerState::Maint
-            } else {
-                ServerState::Up
-            }
-        })
+        super::upstream::is_down(text, upstream, address)
+            .map(|d| {
+                if d {
+                    ServerState::Maint
+                } else {
+                    ServerState::Up
+                }
+            })
+            .map_err(|e| e.to_string())
     };
     let text = match read().await {
         Ok(t) => t,

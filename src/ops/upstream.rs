@@ -3,13 +3,42 @@
 //! Pure text edits here; the node-side steps (atomic write, `nginx -t`, reload, roll
 //! back) are in [`super::drain`].
 
+/// What an upstream file lacks for an edit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// No `upstream NAME {` block.
+    #[error("no `upstream {0} {{` block")]
+    NoBlock(String),
+    /// The block never closes.
+    #[error("upstream {0}: no closing brace")]
+    Unclosed(String),
+    /// The block has no line for the server.
+    #[error("upstream {upstream} has no `server {address}` line")]
+    NoServer {
+        /// The upstream block.
+        upstream: String,
+        /// The server's address.
+        address: String,
+    },
+}
+
+/// The body of `upstream NAME { … }`: (start, end) offsets.
+fn block(text: &str, upstream: &str) -> Result<(usize, usize), UpstreamError> {
+    let start =
+        find_upstream(text, upstream).ok_or_else(|| UpstreamError::NoBlock(upstream.into()))?;
+    let end = block_end(text, start).ok_or_else(|| UpstreamError::Unclosed(upstream.into()))?;
+    Ok((start, end))
+}
+
 /// Sets or clears `down` on the `server ADDRESS …;` line of `upstream NAME { … }`,
 /// leaving every other byte as it was. Errors say what was not found.
-pub fn set_down(text: &str, upstream: &str, address: &str, down: bool) -> Result<String, String> {
-    let start = find_upstream(text, upstream)
-        .ok_or_else(|| format!("no `upstream {upstream} {{` block"))?;
-    let body_end =
-        block_end(text, start).ok_or_else(|| format!("upstream {upstream}: no closing brace"))?;
+pub fn set_down(
+    text: &str,
+    upstream: &str,
+    address: &str,
+    down: bool,
+) -> Result<String, UpstreamError> {
+    let (start, body_end) = block(text, upstream)?;
     let mut out = String::with_capacity(text.len() + 8);
     out.push_str(&text[..start]);
     let mut found = false;
@@ -35,25 +64,26 @@ pub fn set_down(text: &str, upstream: &str, address: &str, down: bool) -> Result
     }
     out.push_str(&text[body_end..]);
     if !found {
-        return Err(format!(
-            "upstream {upstream} has no `server {address}` line"
-        ));
+        return Err(UpstreamError::NoServer {
+            upstream: upstream.into(),
+            address: address.into(),
+        });
     }
     Ok(out)
 }
 
 /// Whether the server is marked `down` in the block.
-pub fn is_down(text: &str, upstream: &str, address: &str) -> Result<bool, String> {
-    let start = find_upstream(text, upstream)
-        .ok_or_else(|| format!("no `upstream {upstream} {{` block"))?;
-    let end =
-        block_end(text, start).ok_or_else(|| format!("upstream {upstream}: no closing brace"))?;
+pub fn is_down(text: &str, upstream: &str, address: &str) -> Result<bool, UpstreamError> {
+    let (start, end) = block(text, upstream)?;
     statements(&text[start..end])
         .into_iter()
         .map(|(_, body, _)| body.split_whitespace().collect::<Vec<_>>())
         .find(|w| w.first() == Some(&"server") && w.get(1) == Some(&address))
         .map(|w| w.iter().skip(2).any(|x| *x == "down"))
-        .ok_or_else(|| format!("upstream {upstream} has no `server {address}` line"))
+        .ok_or_else(|| UpstreamError::NoServer {
+            upstream: upstream.into(),
+            address: address.into(),
+        })
 }
 
 fn remove_down(body: &str) -> String {
@@ -167,9 +197,11 @@ mod tests {
     fn what_is_missing_is_said() {
         assert!(set_down(CONF, "be_api", "10.77.0.22:80", true)
             .expect_err("no block")
+            .to_string()
             .contains("no `upstream be_api"));
         assert!(set_down(CONF, "be_web", "10.77.0.99:80", true)
             .expect_err("no server")
+            .to_string()
             .contains("no `server 10.77.0.99:80`"));
         assert!(
             set_down("upstream be_web {\n server a:1;\n", "be_web", "a:1", true).is_err(),
