@@ -259,6 +259,31 @@ pub struct LogTarget {
 }
 
 impl LogTarget {
+    /// The access logs a profile asks lbdeck to follow (nginx balancers with
+    /// `access_log`), their hosts reached through `resolver`.
+    pub fn for_profile(
+        profile: &crate::config::profile::Profile,
+        resolver: &crate::ssh::Resolver,
+    ) -> Vec<LogTarget> {
+        profile
+            .balancers()
+            .enumerate()
+            .filter(|(_, b)| b.kind == crate::config::profile::BalancerKind::Nginx)
+            .filter_map(|(index, b)| {
+                let path = b.access_log.clone()?;
+                let format =
+                    LogFormat::parse(b.access_log_format.as_deref().unwrap_or(DEFAULT_FORMAT))
+                        .ok()?;
+                Some(LogTarget {
+                    index,
+                    addr: resolver.resolve(&b.host),
+                    path,
+                    format,
+                })
+            })
+            .collect()
+    }
+
     /// Follows the log (surviving rotation) and sends a window summary every `every`,
     /// until the receiver goes away; reconnects as needed.
     pub async fn follow(
@@ -335,23 +360,8 @@ impl LogTarget {
     }
 }
 
-/// The access logs a profile asks lbdeck to follow (nginx balancers with `access_log`).
+/// The access logs a profile asks lbdeck to follow, with `~/.ssh/config` read here; see
+/// [`LogTarget::for_profile`], which takes it read once.
 pub fn targets(profile: &crate::config::profile::Profile) -> Vec<LogTarget> {
-    let ssh_config = crate::ssh::config::load_user_config();
-    profile
-        .balancers()
-        .enumerate()
-        .filter(|(_, b)| b.kind == crate::config::profile::BalancerKind::Nginx)
-        .filter_map(|(index, b)| {
-            let path = b.access_log.clone()?;
-            let format =
-                LogFormat::parse(b.access_log_format.as_deref().unwrap_or(DEFAULT_FORMAT)).ok()?;
-            Some(LogTarget {
-                index,
-                addr: crate::ssh::config::resolve(&b.host, &profile.ssh, ssh_config.as_ref()),
-                path,
-                format,
-            })
-        })
-        .collect()
+    LogTarget::for_profile(profile, &crate::ssh::Resolver::load(&profile.ssh))
 }
