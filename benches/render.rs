@@ -11,6 +11,7 @@ use ratatui::Terminal;
 use lbdeck::action::Action;
 use lbdeck::app::App;
 use lbdeck::config::keys::Keymap;
+use lbdeck::config::log_format::{LogFormat, DEFAULT_FORMAT};
 use lbdeck::config::profile::Profile;
 use lbdeck::config::theme::ThemeSet;
 use lbdeck::demo::Sim;
@@ -113,10 +114,14 @@ fn parse(c: &mut Criterion) {
         b.iter(|| keepalived::parse_dump(dump).expect("dump"))
     });
     let log = include_str!("../tests/fixtures/nginx/access_lbdeck.log");
-    let fmt = access_log::LogFormat::parse(access_log::DEFAULT_FORMAT).expect("format");
+    let fmt = LogFormat::parse(DEFAULT_FORMAT).expect("format");
     g.throughput(Throughput::Bytes(log.len() as u64));
     g.bench_function("access log lines, capture", |b| {
-        b.iter(|| log.lines().filter_map(|l| fmt.parse_line(l)).count())
+        b.iter(|| {
+            log.lines()
+                .filter_map(|l| access_log::parse_line(&fmt, l))
+                .count()
+        })
     });
     g.finish();
 }

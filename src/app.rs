@@ -10,7 +10,7 @@ use crate::action::{Action, Effect};
 use crate::config::keys::Keymap;
 use crate::config::profile::{Environment, Profile};
 use crate::config::theme::{Theme, ThemeSet};
-use crate::model::{Backend, Cluster, Health};
+use crate::model::Cluster;
 use crate::ops::{Confirmation, Direction, Operation, ServerChange};
 
 /// The panes that take focus, in Tab order.
@@ -57,66 +57,10 @@ impl Confirm {
     }
 }
 
-/// Backend table columns that can be sorted on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
-    /// Profile order (then discovery order).
-    Config,
-    /// Name.
-    Name,
-    /// Our health probe, worst first.
-    Health,
-    /// Balancer state, worst first.
-    State,
-    /// Sessions.
-    Sessions,
-    /// Requests per second.
-    Rate,
-    /// 5xx responses.
-    Errors,
-    /// Latency.
-    Latency,
-}
+pub mod columns;
 
-const SORT_KEYS: [SortKey; 8] = [
-    SortKey::Config,
-    SortKey::Name,
-    SortKey::Health,
-    SortKey::State,
-    SortKey::Sessions,
-    SortKey::Rate,
-    SortKey::Errors,
-    SortKey::Latency,
-];
-
-impl SortKey {
-    /// Label shown in the table title.
-    pub fn label(self) -> &'static str {
-        match self {
-            SortKey::Config => "config",
-            SortKey::Name => "name",
-            SortKey::Health => "health",
-            SortKey::State => "state",
-            SortKey::Sessions => "sessions",
-            SortKey::Rate => "req/s",
-            SortKey::Errors => "5xx",
-            SortKey::Latency => "latency",
-        }
-    }
-
-    /// Busy/bad first for numeric columns: that is what an operator looks for.
-    fn descending_by_default(self) -> bool {
-        matches!(
-            self,
-            SortKey::Sessions
-                | SortKey::Rate
-                | SortKey::Errors
-                | SortKey::Latency
-                | SortKey::Health
-                | SortKey::State
-        )
-    }
-}
+pub use columns::SortKey;
+use columns::SORT_KEYS;
 
 /// Where the screen is looking.
 #[derive(Debug, Clone)]
@@ -697,7 +641,7 @@ impl App {
         let key = self.ui.sort;
         rows.sort_by(|&a, &b| {
             let (x, y) = (&backends[a], &backends[b]);
-            let ord = compare(key, x, y).then_with(|| a.cmp(&b));
+            let ord = key.compare(x, y).then_with(|| a.cmp(&b));
             if self.ui.descending {
                 ord.reverse()
             } else {
@@ -731,30 +675,6 @@ impl App {
     pub fn selected_backend(&self) -> Option<usize> {
         let name = self.ui.selected_backend.as_ref()?;
         self.cluster.backends.iter().position(|b| b.name == *name)
-    }
-}
-
-fn compare(key: SortKey, x: &Backend, y: &Backend) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    let f = |v: Option<f64>| v.unwrap_or(-1.0);
-    match key {
-        SortKey::Config => Ordering::Equal,
-        SortKey::Name => natural(&x.name, &y.name),
-        SortKey::Health => health_rank(&x.health).cmp(&health_rank(&y.health)),
-        SortKey::State => x.worst_state().cmp(&y.worst_state()),
-        SortKey::Sessions => x.sessions().cmp(&y.sessions()),
-        SortKey::Rate => f(x.req_rate()).total_cmp(&f(y.req_rate())),
-        SortKey::Errors => x.responses(2).cmp(&y.responses(2)),
-        SortKey::Latency => f(x.latency_ms()).total_cmp(&f(y.latency_ms())),
-    }
-}
-
-fn health_rank(h: &Health) -> u8 {
-    match h {
-        Health::Healthy => 0,
-        Health::Unknown => 1,
-        Health::Unhealthy => 2,
-        Health::Down => 3,
     }
 }
 

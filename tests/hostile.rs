@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 
 use lbdeck::config::keys::Keymap;
+use lbdeck::config::log_format::{LogFormat, DEFAULT_FORMAT};
 use lbdeck::config::profile::Profile;
 use lbdeck::sources::{access_log, haproxy, keepalived, nginx, nginx_plus};
 
@@ -42,13 +43,13 @@ fn all_parsers(text: &str) {
     let _ = keepalived::parse_dump(text);
     let _ = nginx_plus::parse_upstream(text, "be_web");
     let _ = keepalived::vip_in_addr_json(text, "10.77.0.100");
-    let fmt = access_log::LogFormat::parse(access_log::DEFAULT_FORMAT).expect("format");
+    let fmt = LogFormat::parse(DEFAULT_FORMAT).expect("format");
     for line in text.lines() {
         let _ = keepalived::parse_fifo_line(line);
         let _ = keepalived::parse_monitor_line(line);
-        let _ = fmt.parse_line(line);
+        let _ = access_log::parse_line(&fmt, line);
     }
-    let _ = access_log::LogFormat::parse(text);
+    let _ = LogFormat::parse(text);
     let _ = lbdeck::text::sanitize(text);
 }
 

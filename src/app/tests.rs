@@ -149,10 +149,10 @@ fn sort_cycles_columns_and_reverses() {
     feed(&mut a, Instant::now());
     assert_eq!(a.ui.sort, SortKey::Config);
     a.update(key('o'));
-    assert_eq!(a.ui.sort, SortKey::Name);
+    assert_eq!(a.ui.sort, SortKey::Column(columns::BackendColumn::Name));
     a.update(key('o'));
     a.update(key('o'));
-    assert_eq!(a.ui.sort, SortKey::State);
+    assert_eq!(a.ui.sort, SortKey::Column(columns::BackendColumn::State));
     assert!(a.ui.descending, "worst first");
     let order: Vec<String> = a
         .visible_backends()

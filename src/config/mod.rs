@@ -3,6 +3,7 @@
 //! error names the file, line and column and says what was expected.
 
 pub mod keys;
+pub mod log_format;
 pub mod profile;
 pub mod theme;
 

@@ -460,7 +460,7 @@ impl Profile {
         }
         for b in &self.balancers {
             if let Some(f) = &b.get_ref().access_log_format {
-                if let Err(e) = crate::sources::access_log::LogFormat::parse(f) {
+                if let Err(e) = super::log_format::LogFormat::parse(f) {
                     return Err(ConfigError::at(
                         file,
                         text,

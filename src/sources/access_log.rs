@@ -8,11 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::ParseError;
-
-/// The log format lbdeck recommends (nginx `log_format lbdeck …`): combined plus the
-/// upstream fields, quoted so multi-attempt values stay one field.
-pub const DEFAULT_FORMAT: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" ua="$upstream_addr" us="$upstream_status" urt="$upstream_response_time" rt=$request_time"#;
+use crate::config::log_format::{LogFormat, DEFAULT_FORMAT};
 
 /// How long the sliding window for counts and percentiles is.
 pub const WINDOW: Duration = Duration::from_secs(60);
@@ -25,126 +21,26 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// describe the most recent requests).
 const MAX_SAMPLES: usize = 100_000;
 
-/// The variables lbdeck reads from a log line.
-const WANTED: [&str; 4] = [
-    "upstream_addr",
-    "upstream_status",
-    "upstream_response_time",
-    "request_time",
-];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Literal(String),
-    Var(String),
-}
-
-/// A compiled nginx `log_format`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogFormat {
-    parts: Vec<Part>,
-}
-
-impl LogFormat {
-    /// Compiles a format; it must contain `$upstream_addr`.
-    pub fn parse(format: &str) -> Result<LogFormat, ParseError> {
-        let mut parts = Vec::new();
-        let mut lit = String::new();
-        let mut chars = format.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '$' {
-                let braced = chars.peek() == Some(&'{');
-                if braced {
-                    chars.next();
-                }
-                let mut name = String::new();
-                while let Some(&n) = chars.peek() {
-                    if n.is_ascii_alphanumeric() || n == '_' {
-                        name.push(n);
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                }
-                if braced && chars.next() != Some('}') {
-                    return Err(ParseError::new("log format", format!("unclosed ${{{name}")));
-                }
-                if !lit.is_empty() {
-                    parts.push(Part::Literal(std::mem::take(&mut lit)));
-                }
-                if let Some(Part::Var(prev)) = parts.last() {
-                    return Err(ParseError::new(
-                        "log format",
-                        format!("${prev} and ${name} touch: put a separator between them"),
-                    ));
-                }
-                parts.push(Part::Var(name));
-            } else {
-                lit.push(c);
-            }
-        }
-        if !lit.is_empty() {
-            parts.push(Part::Literal(lit));
-        }
-        if !parts
-            .iter()
-            .any(|p| *p == Part::Var("upstream_addr".into()))
-        {
-            return Err(ParseError::new(
-                "log format",
-                "needs $upstream_addr to count traffic per backend",
-            ));
-        }
-        Ok(LogFormat { parts })
-    }
-
-    /// The values of the [`WANTED`] variables in a line (in that order); None when the
-    /// line does not match the format. Runs once per request: no allocation.
-    fn extract<'a>(&self, line: &'a str) -> Option<[Option<&'a str>; 4]> {
-        let mut out = [None; 4];
-        let mut rest = line;
-        for (i, part) in self.parts.iter().enumerate() {
-            match part {
-                Part::Literal(l) => rest = rest.strip_prefix(l.as_str())?,
-                Part::Var(name) => {
-                    let value = match self.parts.get(i + 1) {
-                        Some(Part::Literal(next)) => {
-                            let end = rest.find(next.as_str())?;
-                            &rest[..end]
-                        }
-                        _ => rest,
-                    };
-                    if let Some(slot) = WANTED.iter().position(|w| *w == name) {
-                        out[slot] = Some(value);
-                    }
-                    rest = &rest[value.len()..];
-                }
-            }
-        }
-        Some(out)
-    }
-
-    /// Reads one log line: the upstream attempts it records.
-    pub fn parse_line(&self, line: &str) -> Option<LogLine> {
-        let [addr, status, time, request_time] = self.extract(line)?;
-        let addrs = split_attempts(addr?);
-        let statuses = status.map(split_attempts).unwrap_or_default();
-        let times = time.map(split_attempts).unwrap_or_default();
-        let attempts = addrs
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.contains(':') && **a != "-")
-            .map(|(i, a)| Attempt {
-                addr: a.to_string(),
-                status: statuses.get(i).and_then(|s| s.parse().ok()),
-                seconds: times.get(i).and_then(|s| s.parse().ok()),
-            })
-            .collect();
-        Some(LogLine {
-            attempts,
-            request_time: request_time.and_then(|s| s.parse().ok()),
+/// Reads one log line written in `format`: the upstream attempts it records.
+pub fn parse_line(format: &LogFormat, line: &str) -> Option<LogLine> {
+    let [addr, status, time, request_time] = format.fields(line)?;
+    let addrs = split_attempts(addr?);
+    let statuses = status.map(split_attempts).unwrap_or_default();
+    let times = time.map(split_attempts).unwrap_or_default();
+    let attempts = addrs
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.contains(':') && **a != "-")
+        .map(|(i, a)| Attempt {
+            addr: a.to_string(),
+            status: statuses.get(i).and_then(|s| s.parse().ok()),
+            seconds: times.get(i).and_then(|s| s.parse().ok()),
         })
-    }
+        .collect();
+    Some(LogLine {
+        attempts,
+        request_time: request_time.and_then(|s| s.parse().ok()),
+    })
 }
 
 /// Multi-attempt values: `a, b` (retries) and `a : b` (internal redirects); nginx
@@ -284,7 +180,7 @@ mod tests {
         let f = fmt();
         let lines: Vec<LogLine> = include_str!("../../tests/fixtures/nginx/access_lbdeck.log")
             .lines()
-            .map(|l| f.parse_line(l).unwrap_or_else(|| panic!("unparsed: {l}")))
+            .map(|l| parse_line(&f, l).unwrap_or_else(|| panic!("unparsed: {l}")))
             .collect();
         assert!(lines.len() >= 10);
         let retried = lines
@@ -310,27 +206,11 @@ mod tests {
         let f = fmt();
         let line = r#"1.2.3.4 - - [25/Nov/2026:13:50:44 +0000] "GET / HTTP/1.1" 499 0 "-" "x" ua="-" us="-" urt="-" rt=0.000"#;
         assert_eq!(
-            f.parse_line(line).map(|l| l.attempts.len()),
+            parse_line(&f, line).map(|l| l.attempts.len()),
             Some(0),
             "no upstream: not counted"
         );
-        assert!(f.parse_line("garbage").is_none());
-    }
-
-    #[test]
-    fn formats_are_checked() {
-        assert!(
-            LogFormat::parse("$remote_addr $status").is_err(),
-            "no upstream_addr"
-        );
-        assert!(
-            LogFormat::parse("$upstream_addr$status").is_err(),
-            "touching variables"
-        );
-        let f = LogFormat::parse("${upstream_addr}|$upstream_status|$upstream_response_time")
-            .expect("braced");
-        let l = f.parse_line("10.0.0.1:80|200|0.010").expect("line");
-        assert_eq!(l.attempts[0].seconds, Some(0.010));
+        assert!(parse_line(&f, "garbage").is_none());
     }
 
     #[test]
@@ -379,6 +259,31 @@ pub struct LogTarget {
 }
 
 impl LogTarget {
+    /// The access logs a profile asks lbdeck to follow (nginx balancers with
+    /// `access_log`), their hosts reached through `resolver`.
+    pub fn for_profile(
+        profile: &crate::config::profile::Profile,
+        resolver: &crate::ssh::Resolver,
+    ) -> Vec<LogTarget> {
+        profile
+            .balancers()
+            .enumerate()
+            .filter(|(_, b)| b.kind == crate::config::profile::BalancerKind::Nginx)
+            .filter_map(|(index, b)| {
+                let path = b.access_log.clone()?;
+                let format =
+                    LogFormat::parse(b.access_log_format.as_deref().unwrap_or(DEFAULT_FORMAT))
+                        .ok()?;
+                Some(LogTarget {
+                    index,
+                    addr: resolver.resolve(&b.host),
+                    path,
+                    format,
+                })
+            })
+            .collect()
+    }
+
     /// Follows the log (surviving rotation) and sends a window summary every `every`,
     /// until the receiver goes away; reconnects as needed.
     pub async fn follow(
@@ -427,7 +332,7 @@ impl LogTarget {
                 line = lines.recv() => match line {
                     Some(l) => {
                         seen += 1;
-                        match self.format.parse_line(&l) {
+                        match parse_line(&self.format, &l) {
                             Some(parsed) => window.add(&parsed, Instant::now()),
                             // tail's own notices (file truncated, replaced) are not log lines.
                             None if l.starts_with("tail:") => {}
@@ -455,23 +360,8 @@ impl LogTarget {
     }
 }
 
-/// The access logs a profile asks lbdeck to follow (nginx balancers with `access_log`).
+/// The access logs a profile asks lbdeck to follow, with `~/.ssh/config` read here; see
+/// [`LogTarget::for_profile`], which takes it read once.
 pub fn targets(profile: &crate::config::profile::Profile) -> Vec<LogTarget> {
-    let ssh_config = crate::ssh::config::load_user_config();
-    profile
-        .balancers()
-        .enumerate()
-        .filter(|(_, b)| b.kind == crate::config::profile::BalancerKind::Nginx)
-        .filter_map(|(index, b)| {
-            let path = b.access_log.clone()?;
-            let format =
-                LogFormat::parse(b.access_log_format.as_deref().unwrap_or(DEFAULT_FORMAT)).ok()?;
-            Some(LogTarget {
-                index,
-                addr: crate::ssh::config::resolve(&b.host, &profile.ssh, ssh_config.as_ref()),
-                path,
-                format,
-            })
-        })
-        .collect()
+    LogTarget::for_profile(profile, &crate::ssh::Resolver::load(&profile.ssh))
 }

@@ -37,6 +37,35 @@ impl NodeAddr {
     }
 }
 
+/// How a profile's hosts are reached: its `[ssh]` settings with `~/.ssh/config` applied.
+/// The file is read once, when this is built, so every follower, action and shell of a
+/// run resolves hosts the same way; reading it again means building a new one.
+#[derive(Debug, Clone, Default)]
+pub struct Resolver {
+    settings: SshSettings,
+    user_config: Option<SshConfig>,
+}
+
+impl Resolver {
+    /// Reads `~/.ssh/config`, when there is one, for a profile's `[ssh]` settings.
+    pub fn load(settings: &SshSettings) -> Resolver {
+        Resolver::new(settings.clone(), load_user_config())
+    }
+
+    /// From the settings and an ssh_config already read (None: the profile alone decides).
+    pub fn new(settings: SshSettings, user_config: Option<SshConfig>) -> Resolver {
+        Resolver {
+            settings,
+            user_config,
+        }
+    }
+
+    /// How to reach `host`: an ssh_config alias, a name or address, or `user@host:port`.
+    pub fn resolve(&self, host: &str) -> NodeAddr {
+        resolve(host, &self.settings, self.user_config.as_ref())
+    }
+}
+
 /// Reads `~/.ssh/config` when it exists; an unreadable file is ignored (OpenSSH would
 /// complain, but the profile alone still works).
 pub fn load_user_config() -> Option<SshConfig> {
@@ -131,7 +160,7 @@ mod tests {
             "Host lb1\n  HostName 10.0.0.11\n  User admin\n  Port 2222\n  IdentityFile /keys/lb\n  ProxyJump bastion\n\
              Host bastion\n  HostName 203.0.113.9\n  User jump\n",
         );
-        let a = resolve("lb1", &SshSettings::default(), Some(&c));
+        let a = Resolver::new(SshSettings::default(), Some(c)).resolve("lb1");
         assert_eq!(a.hostname, "10.0.0.11");
         assert_eq!(a.port, 2222);
         assert_eq!(a.user, "admin");
@@ -149,7 +178,7 @@ mod tests {
             port: Some(2200),
             ..SshSettings::default()
         };
-        let a = resolve("10.0.0.12", &settings, None);
+        let a = Resolver::new(settings, None).resolve("10.0.0.12");
         assert_eq!(
             (a.hostname.as_str(), a.port, a.user.as_str()),
             ("10.0.0.12", 2200, "ops")

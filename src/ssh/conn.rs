@@ -13,7 +13,10 @@ use russh::ChannelMsg;
 use tokio::sync::mpsc;
 
 use super::{Credentials, NodeAddr, SshError};
-use crate::sources::MAX_REPLY;
+
+/// Most output kept from one command (stdout and stderr together): a runaway command
+/// cannot fill the console's memory. As large as the biggest HTTP reply the sources read.
+const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
 /// What a remote command produced.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -232,11 +235,11 @@ impl Ssh {
                 ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
                 _ => {}
             }
-            if out.len() + err.len() > MAX_REPLY {
+            if out.len() + err.len() > MAX_OUTPUT {
                 return Err(SshError::Command(format!(
                     "{}: output larger than {} MiB, cut off",
                     self.addr.alias,
-                    MAX_REPLY >> 20
+                    MAX_OUTPUT >> 20
                 )));
             }
         }

@@ -12,7 +12,7 @@ pub mod shell;
 use std::fmt;
 
 pub use auth::Credentials;
-pub use config::NodeAddr;
+pub use config::{NodeAddr, Resolver};
 pub use conn::{Output, Ssh};
 pub use pool::Pool;
 

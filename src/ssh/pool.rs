@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use super::{Credentials, NodeAddr, Ssh, SshError};
+use super::{Credentials, NodeAddr, Resolver, Ssh, SshError};
 
 /// First retry delay after a failed connection.
 const BACKOFF_START: Duration = Duration::from_millis(500);
@@ -22,36 +22,19 @@ struct Slot {
     failed: Option<(Instant, Duration, SshError)>,
 }
 
-/// The SSH pool for a profile's nodes: credentials for every key they name (passphrases
-/// asked now, once), the profile's known_hosts and timeout.
+/// The SSH pool for a profile's nodes, with `~/.ssh/config` read here; see
+/// [`Pool::for_profile`], which takes it read once.
 pub fn for_profile<'a>(
     profile: &crate::config::profile::Profile,
     nodes: impl Iterator<Item = &'a NodeAddr>,
     prompt: bool,
 ) -> Arc<Pool> {
-    let mut keys: Vec<PathBuf> = Vec::new();
-    for n in nodes {
-        for k in n
-            .identity_files
-            .iter()
-            .chain(n.jumps.iter().flat_map(|j| j.identity_files.iter()))
-        {
-            if !keys.contains(k) {
-                keys.push(k.clone());
-            }
-        }
-    }
-    let creds = Credentials::load(&keys, profile.ssh.password, prompt);
-    Arc::new(Pool::new(
-        creds,
-        crate::config::expand_home(&profile.ssh.known_hosts),
-        profile.timeout,
-        profile.ssh.sudo,
-    ))
+    Pool::for_profile(profile, Resolver::load(&profile.ssh), nodes, prompt)
 }
 
 /// Shared SSH connections, keyed by node alias.
 pub struct Pool {
+    resolver: Resolver,
     creds: Credentials,
     known_hosts: PathBuf,
     timeout: Duration,
@@ -61,15 +44,58 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A pool using these credentials and known_hosts file.
-    pub fn new(creds: Credentials, known_hosts: PathBuf, timeout: Duration, sudo: bool) -> Pool {
+    /// The pool for a profile's nodes: credentials for every key they name (passphrases
+    /// asked now, once, when `prompt` allows), the profile's known_hosts and timeout, and
+    /// `resolver` to reach other hosts by name later (a shell, an action).
+    pub fn for_profile<'a>(
+        profile: &crate::config::profile::Profile,
+        resolver: Resolver,
+        nodes: impl Iterator<Item = &'a NodeAddr>,
+        prompt: bool,
+    ) -> Arc<Pool> {
+        let mut keys: Vec<PathBuf> = Vec::new();
+        for n in nodes {
+            for k in n
+                .identity_files
+                .iter()
+                .chain(n.jumps.iter().flat_map(|j| j.identity_files.iter()))
+            {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
+        let creds = Credentials::load(&keys, profile.ssh.password, prompt);
+        Arc::new(Pool::new(
+            resolver,
+            creds,
+            crate::config::expand_home(&profile.ssh.known_hosts),
+            profile.timeout,
+            profile.ssh.sudo,
+        ))
+    }
+
+    /// A pool resolving hosts with `resolver`, using these credentials and known_hosts.
+    pub fn new(
+        resolver: Resolver,
+        creds: Credentials,
+        known_hosts: PathBuf,
+        timeout: Duration,
+        sudo: bool,
+    ) -> Pool {
         Pool {
+            resolver,
             creds,
             known_hosts,
             timeout,
             sudo,
             slots: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How to reach `host`, through the ssh_config read when the pool was made.
+    pub fn node(&self, host: &str) -> NodeAddr {
+        self.resolver.resolve(host)
     }
 
     /// The live connection to `addr`, connecting if needed.
@@ -126,5 +152,36 @@ impl Pool {
     /// The per-call timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ssh2_config::{ParseRule, SshConfig};
+
+    use super::*;
+    use crate::config::profile::SshSettings;
+
+    #[test]
+    fn the_pool_resolves_hosts_through_the_ssh_config_it_was_given() {
+        let cfg = SshConfig::default()
+            .parse(
+                &mut "Host lb1\n  HostName 10.0.0.11\n  User admin\n".as_bytes(),
+                ParseRule::ALLOW_UNKNOWN_FIELDS,
+            )
+            .expect("ssh config");
+        let pool = Pool::new(
+            Resolver::new(SshSettings::default(), Some(cfg)),
+            Credentials::default(),
+            PathBuf::from("/nonexistent/known_hosts"),
+            Duration::from_secs(1),
+            false,
+        );
+        let node = pool.node("lb1");
+        assert_eq!(
+            (node.hostname.as_str(), node.user.as_str()),
+            ("10.0.0.11", "admin")
+        );
+        assert_eq!(pool.node("10.0.0.12").hostname, "10.0.0.12");
     }
 }

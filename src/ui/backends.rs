@@ -7,7 +7,10 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, Table, TableState};
 use ratatui::Frame;
 
+use std::time::Duration;
+
 use super::{age, count, millis, pane, rate};
+use crate::app::columns::{BackendColumn, Width, BACKEND_COLUMNS};
 use crate::app::{App, Pane};
 use crate::model::{Backend, Health};
 use crate::sources::haproxy::ServerState;
@@ -15,66 +18,9 @@ use crate::sources::haproxy::ServerState;
 /// Draws the table; `rows_idx` are the visible backends in display order.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
     let t = &app.theme;
-    let width = area.width;
-    let show_addr = width >= 100;
-    let show_classes = width >= 120;
-    let show_check = width >= 72;
-    let limit = app.cluster.stale_after();
-    let balancers = &app.cluster.balancers;
-
-    let mut header: Vec<String> = vec!["backend".into()];
-    let name_w = app
-        .cluster
-        .backends
-        .iter()
-        .map(|b| b.name.chars().count())
-        .max()
-        .unwrap_or(8)
-        .clamp(7, 32) as u16;
-    let mut widths = vec![Constraint::Length(name_w)];
-    if show_addr {
-        header.push("address".into());
-        widths.push(Constraint::Length(21));
-    }
-    header.push("health".into());
-    widths.push(Constraint::Length(9));
-    for b in balancers {
-        // A balancer whose numbers are stale says so in its column header.
-        let label = if b.fresh.stale(app.now, limit) {
-            format!("{}?", b.name)
-        } else {
-            b.name.clone()
-        };
-        widths.push(Constraint::Length(6.max(label.chars().count() as u16)));
-        header.push(label);
-    }
-    if show_check {
-        header.push("check".into());
-        widths.push(Constraint::Length(7));
-    }
-    header.extend(["sess", "req/s"].map(String::from));
-    widths.extend([Constraint::Length(5), Constraint::Length(6)]);
-    if show_classes {
-        header.extend(["2xx", "4xx"].map(String::from));
-        widths.extend([Constraint::Length(7), Constraint::Length(6)]);
-    }
-    header.extend(["5xx", "latency"].map(String::from));
-    widths.extend([Constraint::Length(5), Constraint::Length(8)]);
-    // Access-log percentiles, when some balancer provides them and there is room.
-    let show_pct = width >= 140
-        && app
-            .cluster
-            .backends
-            .iter()
-            .any(|b| b.percentile_ms(50).is_some());
-    if show_pct {
-        header.extend(["p50", "p95", "p99"].map(String::from));
-        widths.extend([
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(8),
-        ]);
-    }
+    let columns = shown_columns(app, area.width);
+    let (header, widths) = headings(app, &columns);
+    let look = Look::new(app);
 
     let selected = app.ui.selected_backend.as_ref().and_then(|name| {
         rows_idx
@@ -89,69 +35,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
         .iter()
         .skip(offset)
         .take(height)
-        .map(|&i| {
-            let b = &app.cluster.backends[i];
-            let mut cells = vec![Cell::from(Span::styled(b.name.clone(), name_style(app, b)))];
-            if show_addr {
-                cells.push(Cell::from(Span::styled(b.address.clone(), t.muted)));
-            }
-            cells.push(Cell::from(health_span(app, b, limit)));
-            for (li, lb) in balancers.iter().enumerate() {
-                let stale = lb.fresh.stale(app.now, limit);
-                cells.push(Cell::from(state_span(
-                    app,
-                    b.views
-                        .get(li)
-                        .and_then(|v| v.as_ref())
-                        .and_then(|v| v.state),
-                    stale,
-                    b.views.get(li).is_some_and(|v| v.is_some()),
-                )));
-            }
-            let numbers = if balancers.iter().all(|lb| lb.fresh.stale(app.now, limit)) {
-                t.stale
-            } else {
-                t.text
-            };
-            if show_check {
-                let check = b
-                    .views
-                    .iter()
-                    .flatten()
-                    .map(|v| v.check.clone())
-                    .find(|c| !c.is_empty())
-                    .unwrap_or_else(|| "—".into());
-                let style = if check.starts_with("L7OK") || check == "passed" || check == "—" {
-                    t.muted
-                } else {
-                    t.degraded
-                };
-                cells.push(Cell::from(Span::styled(check, style)));
-            }
-            cells.push(Cell::from(Span::styled(count(b.sessions()), numbers)));
-            cells.push(Cell::from(Span::styled(rate(b.req_rate()), numbers)));
-            if show_classes {
-                cells.push(Cell::from(Span::styled(count(b.responses(0)), numbers)));
-                cells.push(Cell::from(Span::styled(count(b.responses(1)), numbers)));
-            }
-            let fives = b.responses(2);
-            let fives_style = if fives.unwrap_or(0) > 0 {
-                t.degraded
-            } else {
-                numbers
-            };
-            cells.push(Cell::from(Span::styled(count(fives), fives_style)));
-            cells.push(Cell::from(Span::styled(millis(b.latency_ms()), numbers)));
-            if show_pct {
-                for p in [50, 95, 99] {
-                    cells.push(Cell::from(Span::styled(
-                        millis(b.percentile_ms(p)),
-                        numbers,
-                    )));
-                }
-            }
-            Row::new(cells)
-        })
+        .map(|&i| Row::new(cells(&look, &columns, &app.cluster.backends[i])))
         .collect();
 
     let total = app.cluster.backends.len();
@@ -205,6 +89,170 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
     }
 }
 
+/// The columns a table `width` cells wide shows, left to right.
+fn shown_columns(app: &App, width: u16) -> Vec<BackendColumn> {
+    // Percentiles are looked for only when there is room for them: with 1,000 backends
+    // that is a walk over every one.
+    let percentiles = BACKEND_COLUMNS
+        .iter()
+        .any(|c| c.needs_percentiles() && c.shown(width, true))
+        && app
+            .cluster
+            .backends
+            .iter()
+            .any(|b| b.percentile_ms(50).is_some());
+    BACKEND_COLUMNS
+        .into_iter()
+        .filter(|c| c.shown(width, percentiles))
+        .collect()
+}
+
+/// The header row and the widths, one per drawn column.
+fn headings(app: &App, columns: &[BackendColumn]) -> (Vec<String>, Vec<Constraint>) {
+    let limit = app.cluster.stale_after();
+    let mut header = Vec::new();
+    let mut widths = Vec::new();
+    for &col in columns {
+        match col.header() {
+            Some(text) => {
+                let widest = match col.width() {
+                    Width::Fit(..) => widest_value(app, col),
+                    _ => 0,
+                };
+                header.push(text.to_string());
+                widths.push(constraint(col.width(), widest));
+            }
+            None => {
+                for b in &app.cluster.balancers {
+                    // A balancer whose numbers are stale says so in its column header.
+                    let label = if b.fresh.stale(app.now, limit) {
+                        format!("{}?", b.name)
+                    } else {
+                        b.name.clone()
+                    };
+                    widths.push(constraint(col.width(), label.chars().count()));
+                    header.push(label);
+                }
+            }
+        }
+    }
+    (header, widths)
+}
+
+/// The widest value of a column that fits its values, in cells.
+fn widest_value(app: &App, col: BackendColumn) -> usize {
+    let names = app.cluster.backends.iter().map(|b| b.name.chars().count());
+    match col {
+        // An empty table keeps room for a short name.
+        BackendColumn::Name => names.max().unwrap_or(8),
+        _ => col.header().map_or(0, str::len),
+    }
+}
+
+/// The layout constraint for a column whose widest value is `widest` cells.
+pub(super) fn constraint(width: Width, widest: usize) -> Constraint {
+    match width {
+        Width::Fixed(n) => Constraint::Length(n),
+        Width::Fill(n) => Constraint::Min(n),
+        Width::Fit(lo, hi) => Constraint::Length(widest.clamp(lo.into(), hi.into()) as u16),
+    }
+}
+
+/// What every row is drawn with.
+struct Look<'a> {
+    app: &'a App,
+    limit: Duration,
+    /// Numbers are stale when no balancer is current.
+    numbers: Style,
+}
+
+impl<'a> Look<'a> {
+    fn new(app: &'a App) -> Self {
+        let limit = app.cluster.stale_after();
+        let all_stale = app
+            .cluster
+            .balancers
+            .iter()
+            .all(|lb| lb.fresh.stale(app.now, limit));
+        Look {
+            app,
+            limit,
+            numbers: if all_stale {
+                app.theme.stale
+            } else {
+                app.theme.text
+            },
+        }
+    }
+
+    fn number(&self, text: String) -> Cell<'static> {
+        Cell::from(Span::styled(text, self.numbers))
+    }
+}
+
+/// One row: a cell per drawn column.
+fn cells(look: &Look, columns: &[BackendColumn], b: &Backend) -> Vec<Cell<'static>> {
+    let (app, t) = (look.app, &look.app.theme);
+    let mut out = Vec::with_capacity(columns.len() + app.cluster.balancers.len());
+    for &col in columns {
+        let cell = match col {
+            BackendColumn::Name => Cell::from(Span::styled(b.name.clone(), name_style(app, b))),
+            BackendColumn::Address => Cell::from(Span::styled(b.address.clone(), t.muted)),
+            BackendColumn::Health => Cell::from(health_span(app, b, look.limit)),
+            BackendColumn::State => {
+                out.extend(app.cluster.balancers.iter().enumerate().map(|(li, lb)| {
+                    let view = b.views.get(li);
+                    Cell::from(state_span(
+                        app,
+                        view.and_then(|v| v.as_ref()).and_then(|v| v.state),
+                        lb.fresh.stale(app.now, look.limit),
+                        view.is_some_and(|v| v.is_some()),
+                    ))
+                }));
+                continue;
+            }
+            BackendColumn::Check => check_cell(app, b),
+            BackendColumn::Sessions => look.number(count(b.sessions())),
+            BackendColumn::Rate => look.number(rate(b.req_rate())),
+            BackendColumn::Ok => look.number(count(b.responses(0))),
+            BackendColumn::ClientErrors => look.number(count(b.responses(1))),
+            BackendColumn::Errors => {
+                let fives = b.responses(2);
+                let style = if fives.unwrap_or(0) > 0 {
+                    t.degraded
+                } else {
+                    look.numbers
+                };
+                Cell::from(Span::styled(count(fives), style))
+            }
+            BackendColumn::Latency => look.number(millis(b.latency_ms())),
+            BackendColumn::P50 => look.number(millis(b.percentile_ms(50))),
+            BackendColumn::P95 => look.number(millis(b.percentile_ms(95))),
+            BackendColumn::P99 => look.number(millis(b.percentile_ms(99))),
+        };
+        out.push(cell);
+    }
+    out
+}
+
+/// The first balancer check that has something to say.
+fn check_cell(app: &App, b: &Backend) -> Cell<'static> {
+    let t = &app.theme;
+    let check = b
+        .views
+        .iter()
+        .flatten()
+        .map(|v| v.check.clone())
+        .find(|c| !c.is_empty())
+        .unwrap_or_else(|| "—".into());
+    let style = if check.starts_with("L7OK") || check == "passed" || check == "—" {
+        t.muted
+    } else {
+        t.degraded
+    };
+    Cell::from(Span::styled(check, style))
+}
+
 fn name_style(app: &App, b: &Backend) -> Style {
     if b.configured {
         app.theme.text
@@ -213,7 +261,7 @@ fn name_style(app: &App, b: &Backend) -> Style {
     }
 }
 
-fn health_span(app: &App, b: &Backend, limit: std::time::Duration) -> Span<'static> {
+fn health_span(app: &App, b: &Backend, limit: Duration) -> Span<'static> {
     let t = &app.theme;
     if !b.probed {
         return Span::styled("—", t.muted);
@@ -251,4 +299,51 @@ fn state_span(app: &App, state: Option<ServerState>, stale: bool, reported: bool
         ServerState::Down => t.down,
     };
     Span::styled(s.label(), style)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::app::columns::SORT_KEYS;
+    use crate::app::tests::{app, feed};
+    use crate::app::SortKey;
+
+    #[test]
+    fn headers_widths_and_cells_come_from_one_column_list() {
+        let mut a = app();
+        feed(&mut a, Instant::now());
+        let look = Look::new(&a);
+        let balancers: Vec<String> = a.cluster.balancers.iter().map(|b| b.name.clone()).collect();
+        for width in [40, 72, 80, 100, 120, 140, 200] {
+            let columns = shown_columns(&a, width);
+            let (header, widths) = headings(&a, &columns);
+            assert_eq!(header.len(), widths.len(), "width {width}");
+            for b in &a.cluster.backends {
+                assert_eq!(
+                    cells(&look, &columns, b).len(),
+                    header.len(),
+                    "width {width}: a cell under each header"
+                );
+            }
+            // Every sort the `o` key offers is a column on screen.
+            for key in SORT_KEYS {
+                let SortKey::Column(col) = key else { continue };
+                match col.header() {
+                    Some(h) => assert!(header.iter().any(|x| x == h), "{h} at {width}"),
+                    None => assert!(balancers.iter().all(|n| header.contains(n))),
+                }
+            }
+        }
+        let (wide, _) = headings(&a, &shown_columns(&a, 200));
+        assert_eq!(
+            wide,
+            [
+                "backend", "address", "health", "lb1", "lb2", "check", "sess", "req/s", "2xx",
+                "4xx", "5xx", "latency"
+            ],
+            "the table's order is the column list's"
+        );
+    }
 }

@@ -7,100 +7,33 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, Table, TableState};
 use ratatui::Frame;
 
+use super::backends::constraint;
 use super::{age, count, pane, rate};
+use crate::app::columns::{BalancerColumn, BALANCER_COLUMNS};
 use crate::app::{App, Pane};
 use crate::config::profile::BalancerKind;
+use crate::model::vrrp::VrrpView;
 use crate::model::Balancer;
 use crate::sources::keepalived::Role;
 
 /// Draws the pane.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
-    let limit = app.cluster.stale_after();
-    let wide = area.width >= 110;
     let has_vrrp = app.cluster.balancers.iter().any(|b| b.vrrp.is_some());
-    let mut header: Vec<&str> = vec!["balancer"];
-    let mut widths = vec![Constraint::Length(8)];
-    if wide {
-        header.push("kind");
-        widths.push(Constraint::Length(10));
-    }
-    if has_vrrp {
-        header.extend(["role", "prio", "VIP"]);
-        widths.extend([
-            Constraint::Length(7),
-            Constraint::Length(7),
-            Constraint::Length(3),
-        ]);
-    }
-    header.extend(["status", "conns", "req/s", "detail"]);
-    widths.extend([
-        Constraint::Length(if wide { 12 } else { 9 }),
-        Constraint::Length(6),
-        Constraint::Length(7),
-        if wide {
-            Constraint::Length(40)
-        } else {
-            Constraint::Min(10)
-        },
-    ]);
-    if wide {
-        header.extend(["updated", "vrrp via"]);
-        widths.extend([Constraint::Length(9), Constraint::Min(10)]);
-    }
+    let columns: Vec<BalancerColumn> = BALANCER_COLUMNS
+        .into_iter()
+        .filter(|c| c.shown(area.width, has_vrrp))
+        .collect();
+    let header: Vec<&str> = columns.iter().map(|c| c.header()).collect();
+    let widths: Vec<Constraint> = columns
+        .iter()
+        .map(|c| constraint(c.width(area.width), 0))
+        .collect();
     let rows: Vec<Row> = app
         .cluster
         .balancers
         .iter()
-        .map(|b| {
-            let stale = b.fresh.stale(app.now, limit);
-            let value_style = if stale { t.stale } else { t.text };
-            let status = match (b.fresh.failing(), b.fresh.never()) {
-                (Some(_), _) => Span::styled("DOWN", t.down),
-                (None, true) => Span::styled("…", t.muted),
-                (None, false) if stale => Span::styled(
-                    format!("stale {}", age(b.fresh.age(app.now).unwrap_or_default())),
-                    t.stale,
-                ),
-                (None, false) => Span::styled("UP", t.healthy),
-            };
-            let mut cells = vec![Cell::from(Span::styled(
-                b.name.clone(),
-                t.text.add_modifier(Modifier::BOLD),
-            ))];
-            if wide {
-                cells.push(Cell::from(Span::styled(b.kind.to_string(), t.muted)));
-            }
-            if has_vrrp {
-                cells.extend(vrrp_cells(app, b));
-            }
-            cells.push(Cell::from(status));
-            if let Some(why) = b.fresh.failing() {
-                // The reason matters more than numbers that are no longer current.
-                cells.push(Cell::from(Span::styled("—", t.stale)));
-                cells.push(Cell::from(Span::styled("—", t.stale)));
-                cells.push(Cell::from(Span::styled(why.to_string(), t.down)));
-            } else {
-                cells.push(Cell::from(Span::styled(
-                    count(b.metrics.active),
-                    value_style,
-                )));
-                cells.push(Cell::from(Span::styled(
-                    rate(b.metrics.req_rate),
-                    value_style,
-                )));
-                cells.push(Cell::from(Span::styled(detail(b), value_style)));
-            }
-            if wide {
-                let age_text = b
-                    .fresh
-                    .age(app.now)
-                    .map_or("never".into(), |a| format!("{} ago", age(a)));
-                cells.push(Cell::from(Span::styled(age_text, t.muted)));
-                cells.push(Cell::from(vrrp_via(app, b)));
-            }
-            Row::new(cells)
-        })
+        .map(|b| Row::new(columns.iter().map(|&c| cell(app, b, c))))
         .collect();
     let title = if has_vrrp {
         format!("Balancers · VRRP ({})", app.cluster.balancers.len())
@@ -117,6 +50,56 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .block(pane(app, title, Some(Pane::Balancers)));
     let mut state = TableState::default().with_selected(Some(app.ui.selected_balancer));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// One balancer's cell in a column.
+fn cell<'a>(app: &App, b: &Balancer, col: BalancerColumn) -> Cell<'a> {
+    let t = &app.theme;
+    let stale = b.fresh.stale(app.now, app.cluster.stale_after());
+    let value_style = if stale { t.stale } else { t.text };
+    // When the balancer cannot be read, its reason matters more than numbers that are
+    // no longer current.
+    let failing = b.fresh.failing();
+    let span = match col {
+        BalancerColumn::Name => Span::styled(b.name.clone(), t.text.add_modifier(Modifier::BOLD)),
+        BalancerColumn::Kind => Span::styled(b.kind.to_string(), t.muted),
+        BalancerColumn::Role => return role_cell(app, b),
+        BalancerColumn::Priority => return priority_cell(app, b),
+        BalancerColumn::Vip => return vip_cell(app, b),
+        BalancerColumn::Status => status(app, b, stale),
+        BalancerColumn::Connections | BalancerColumn::Rate if failing.is_some() => {
+            Span::styled("—", t.stale)
+        }
+        BalancerColumn::Connections => Span::styled(count(b.metrics.active), value_style),
+        BalancerColumn::Rate => Span::styled(rate(b.metrics.req_rate), value_style),
+        BalancerColumn::Detail => match failing {
+            Some(why) => Span::styled(why.to_string(), t.down),
+            None => Span::styled(detail(b), value_style),
+        },
+        BalancerColumn::Updated => {
+            let age_text = b
+                .fresh
+                .age(app.now)
+                .map_or("never".into(), |a| format!("{} ago", age(a)));
+            Span::styled(age_text, t.muted)
+        }
+        BalancerColumn::VrrpVia => vrrp_via(app, b),
+    };
+    Cell::from(span)
+}
+
+/// UP, DOWN, stale with its age, or not read yet.
+fn status<'a>(app: &App, b: &Balancer, stale: bool) -> Span<'a> {
+    let t = &app.theme;
+    match (b.fresh.failing(), b.fresh.never()) {
+        (Some(_), _) => Span::styled("DOWN", t.down),
+        (None, true) => Span::styled("…", t.muted),
+        (None, false) if stale => Span::styled(
+            format!("stale {}", age(b.fresh.age(app.now).unwrap_or_default())),
+            t.stale,
+        ),
+        (None, false) => Span::styled("UP", t.healthy),
+    }
 }
 
 /// How keepalived is followed, or, when that fails, what failed and since when.
@@ -136,14 +119,18 @@ fn vrrp_via<'a>(app: &App, b: &Balancer) -> Span<'a> {
     }
 }
 
-/// role, priority, VIP.
-fn vrrp_cells<'a>(app: &App, b: &Balancer) -> [Cell<'a>; 3] {
+/// keepalived's view is in doubt: it cannot be read, or has not been for a while.
+fn vrrp_unsure(app: &App, v: &VrrpView) -> bool {
+    v.fresh.failing().is_some() || v.fresh.stale(app.now, app.cluster.stale_after() * 10)
+}
+
+/// keepalived's role; a dash without keepalived.
+fn role_cell<'a>(app: &App, b: &Balancer) -> Cell<'a> {
     let t = &app.theme;
     let Some(v) = &b.vrrp else {
-        return [Cell::from("—"), Cell::from(""), Cell::from("")];
+        return Cell::from("—");
     };
-    let unsure =
-        v.fresh.failing().is_some() || v.fresh.stale(app.now, app.cluster.stale_after() * 10);
+    let unsure = vrrp_unsure(app, v);
     let role = match (v.running, v.role) {
         (Some(false), _) => Span::styled("down", t.down),
         (_, None) => Span::styled("?", t.muted),
@@ -164,6 +151,14 @@ fn vrrp_cells<'a>(app: &App, b: &Balancer) -> [Cell<'a>; 3] {
             Span::styled(format!("{}{mark}", r.label()), style)
         }
     };
+    Cell::from(role)
+}
+
+/// keepalived's priority: effective/configured when they differ, "np" for nopreempt.
+fn priority_cell<'a>(app: &App, b: &Balancer) -> Cell<'a> {
+    let Some(v) = &b.vrrp else {
+        return Cell::from("");
+    };
     let prio = match (v.priority, v.base_priority) {
         (Some(p), Some(base)) if p != base => format!("{p}/{base}"),
         (Some(p), _) => p.to_string(),
@@ -173,16 +168,20 @@ fn vrrp_cells<'a>(app: &App, b: &Balancer) -> [Cell<'a>; 3] {
         "{prio}{}",
         if v.nopreempt == Some(true) { " np" } else { "" }
     );
-    let vip = match v.holds_vip {
+    Cell::from(Span::styled(prio, app.theme.text))
+}
+
+/// Whether the node holds the VIP.
+fn vip_cell<'a>(app: &App, b: &Balancer) -> Cell<'a> {
+    let t = &app.theme;
+    let Some(v) = &b.vrrp else {
+        return Cell::from("");
+    };
+    Cell::from(match v.holds_vip {
         Some(true) => Span::styled("●", t.master),
         Some(false) => Span::styled("·", t.muted),
         None => Span::styled("?", t.muted),
-    };
-    [
-        Cell::from(role),
-        Cell::from(Span::styled(prio, t.text)),
-        Cell::from(vip),
-    ]
+    })
 }
 
 fn detail(b: &Balancer) -> String {
