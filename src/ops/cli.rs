@@ -93,14 +93,12 @@ pub async fn act(profile: &Profile, op: Operation, opts: &Options) -> u8 {
             "--read-only".into(),
         );
     }
-    let nodes: Vec<crate::ssh::NodeAddr> = {
-        let cfg = crate::ssh::config::load_user_config();
-        profile
-            .balancers()
-            .map(|b| crate::ssh::config::resolve(&b.host, &profile.ssh, cfg.as_ref()))
-            .collect()
-    };
-    let pool = crate::ssh::pool::for_profile(profile, nodes.iter(), true);
+    let resolver = crate::ssh::Resolver::load(&profile.ssh);
+    let nodes: Vec<crate::ssh::NodeAddr> = profile
+        .balancers()
+        .map(|b| resolver.resolve(&b.host))
+        .collect();
+    let pool = crate::ssh::Pool::for_profile(profile, resolver, nodes.iter(), true);
     let is_vip = matches!(op, Operation::Vip { .. });
     let pair = crate::status::poll(profile, Some(&pool), is_vip).await;
     let plan = match super::plan(profile, &pair, &op, None) {

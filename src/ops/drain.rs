@@ -271,7 +271,6 @@ pub async fn apply(
     pool: Option<&crate::ssh::Pool>,
 ) -> Applied {
     let timeout = profile.timeout;
-    let ssh_config = crate::ssh::config::load_user_config();
     let address = profile
         .backends()
         .find(|b| b.name == server)
@@ -281,7 +280,7 @@ pub async fn apply(
         let backend = b.backend_name().to_string();
         let endpoint = b.status_endpoint();
         let kind = b.kind;
-        let node = crate::ssh::config::resolve(&b.host, &profile.ssh, ssh_config.as_ref());
+        let host = b.host.clone();
         let file = b
             .upstream_file
             .clone()
@@ -295,6 +294,7 @@ pub async fn apply(
                     return unusable(name, e);
                 };
                 // Over SSH the steps take longer than one call: bound the whole edit.
+                let node = pool.node(&host);
                 let work = nginx_set(pool, &node, &file, &backend, &address, change);
                 let (before, set, after) = match tokio::time::timeout(timeout * 6, work).await {
                     Ok(r) => r,

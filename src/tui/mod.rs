@@ -83,8 +83,7 @@ async fn run_loop(
                     Some(Effect::Shell(host)) => {
                         let (keys, sources) = (&mut inputs.keys, &mut inputs.sources);
                         let ended =
-                            shell::shell(term, app, keys, sources, runner.pool(), profile, &host)
-                                .await;
+                            shell::shell(term, app, keys, sources, runner.pool(), &host).await;
                         app.flash = Some((Instant::now(), ended));
                         app.dirty = true;
                         frames.paused();

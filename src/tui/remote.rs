@@ -21,8 +21,11 @@ impl Remote {
     /// The followers a profile asks for, with credentials loaded (a passphrase may be
     /// asked on the terminal, so call this before the screen is taken).
     pub fn for_profile(profile: &Profile) -> Remote {
+        // ~/.ssh/config is read here, once for the run; the pool keeps it for the
+        // shell and the actions.
+        let resolver = crate::ssh::Resolver::load(&profile.ssh);
         let vrrp = crate::sources::vrrp::targets(profile);
-        let logs = crate::sources::access_log::targets(profile);
+        let logs = crate::sources::access_log::LogTarget::for_profile(profile, &resolver);
         let nodes = vrrp
             .iter()
             .map(|t| &t.addr)
@@ -30,7 +33,9 @@ impl Remote {
         // Always a pool, for `s`; passphrases are asked only when something is followed
         // over SSH from the start (the screen cannot prompt later).
         let following = !vrrp.is_empty() || !logs.is_empty();
-        let pool = Some(crate::ssh::pool::for_profile(profile, nodes, following));
+        let pool = Some(crate::ssh::Pool::for_profile(
+            profile, resolver, nodes, following,
+        ));
         Remote { vrrp, logs, pool }
     }
 

@@ -13,7 +13,6 @@ use tokio::sync::mpsc;
 use super::terminal::{draw, Term};
 use crate::action::Action;
 use crate::app::App;
-use crate::config::profile::Profile;
 
 /// Hands the terminal to a shell on `host` until it exits. Sources keep running and the
 /// model keeps updating meanwhile; the console is redrawn as it was afterwards. Returns
@@ -24,15 +23,13 @@ pub async fn shell(
     events: &mut mpsc::Receiver<io::Result<Event>>,
     rx: &mut mpsc::Receiver<crate::sources::SourceUpdate>,
     pool: Option<&crate::ssh::Pool>,
-    profile: &Profile,
     host: &str,
 ) -> String {
     use russh::ChannelMsg;
     let Some(pool) = pool else {
         return "SSH is not available here".into();
     };
-    let ssh_config = crate::ssh::config::load_user_config();
-    let addr = crate::ssh::config::resolve(host, &profile.ssh, ssh_config.as_ref());
+    let addr = pool.node(host);
     app.flash = Some((
         Instant::now(),
         format!("connecting to {}@{}…", addr.user, addr.known_hosts_name()),
