@@ -12,6 +12,60 @@ use crate::config::profile::{BalancerKind, Profile, StatusEndpoint};
 use crate::sources::haproxy::{self, ServerState};
 use crate::sources::runtime_command;
 
+/// Why a change did not take on one balancer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// The balancer (or the link to it) did not answer in time.
+    #[error("no answer within {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    /// Reaching or asking the balancer failed: the transport's or the daemon's sentence.
+    #[error("{0}")]
+    Remote(String),
+    /// The server is not on that balancer.
+    #[error("no server {server} in backend {backend}")]
+    NoServer {
+        /// The server asked for.
+        server: String,
+        /// The backend (HAProxy backend, nginx upstream) looked in.
+        backend: String,
+    },
+    /// The change was sent but the state reads back otherwise.
+    #[error("reads back {found} instead of {wanted}")]
+    ReadsBack {
+        /// What it reads.
+        found: &'static str,
+        /// What the change should have set.
+        wanted: &'static str,
+    },
+    /// The state could not be read back after the change.
+    #[error("could not read the state back: {0}")]
+    NoReadBack(Box<StepError>),
+    /// The balancer, as configured, offers no way to make the change.
+    #[error("{0}")]
+    CannotAct(&'static str),
+    /// The upstream file lacks what the edit needs; nothing was changed.
+    #[error("{file}: {error}; nothing changed")]
+    Upstream {
+        /// The upstream file.
+        file: String,
+        /// What it lacks.
+        error: super::upstream::UpstreamError,
+    },
+    /// `nginx -t` refused the edited file; the previous one was put back.
+    #[error("nginx -t failed, the edit was rolled back: {0}")]
+    RolledBack(String),
+}
+
+impl From<crate::ssh::SshError> for StepError {
+    fn from(e: crate::ssh::SshError) -> Self {
+        StepError::Remote(e.to_string())
+    }
+}
+
+/// Where nginx upstream files are backed up before an edit: outside every include
+/// directory, one file per edit named by time, so none is mistaken for the live one.
+pub const BACKUP_DIR: &str = "/var/backups/lbdeck";
+
 /// HAProxy's word for the state a change sets.
 fn haproxy_word(change: ServerChange) -> &'static str {
     match change {
@@ -43,68 +97,61 @@ pub struct Applied {
 
 async fn with_timeout<T>(
     t: Duration,
-    f: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
-    tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
-        Err(format!(
-            "no answer within {}",
-            humantime::format_duration(t)
-        ))
-    })
+    f: impl std::future::Future<Output = Result<T, StepError>>,
+) -> Result<T, StepError> {
+    tokio::time::timeout(t, f)
+        .await
+        .unwrap_or(Err(StepError::Timeout(t)))
 }
+
+type Step<T> = Result<T, StepError>;
 
 /// The state an operator set for `server` on one HAProxy (READY shows as UP).
 async fn admin_state(
     api: &crate::config::profile::RuntimeApi,
     backend: &str,
     server: &str,
-) -> Result<ServerState, String> {
+) -> Step<ServerState> {
     let text = runtime_command(api, &format!("show servers state {backend}"))
         .await
-        .map_err(|e| e.0)?;
-    let rows = haproxy::parse_servers_state(&text).map_err(|e| e.to_string())?;
+        .map_err(|e| StepError::Remote(e.to_string()))?;
+    let rows = haproxy::parse_servers_state(&text).map_err(|e| StepError::Remote(e.to_string()))?;
     rows.iter()
         .find(|r| r.server == server)
         .map(haproxy::ServerStateRow::admin)
-        .ok_or_else(|| format!("no server {server} in backend {backend}"))
-}
-
-/// nginx has no drain state: the audit log says what the upstream file says.
-fn nginx_label(r: &Result<ServerState, String>) -> Value {
-    match r {
-        Ok(ServerState::Up) => json!("up"),
-        Ok(_) => json!("down"),
-        Err(e) => json!({ "error": e }),
-    }
+        .ok_or_else(|| StepError::NoServer {
+            server: server.into(),
+            backend: backend.into(),
+        })
 }
 
 /// Whether a change took: it was applied and reads back as `expected`.
-fn confirmed(
-    set: &Result<(), String>,
-    after: &Result<ServerState, String>,
-    expected: ServerState,
-) -> Result<(), String> {
+fn confirmed(set: &Step<()>, after: &Step<ServerState>, expected: ServerState) -> Step<()> {
     match (set, after) {
         (Err(e), _) => Err(e.clone()),
         (Ok(()), Ok(s)) if *s == expected => Ok(()),
-        (Ok(()), Ok(s)) => Err(format!(
-            "reads back {} instead of {}",
-            s.label(),
-            expected.label()
-        )),
-        (Ok(()), Err(e)) => Err(format!("could not read the state back: {e}")),
+        (Ok(()), Ok(s)) => Err(StepError::ReadsBack {
+            found: s.label(),
+            wanted: expected.label(),
+        }),
+        (Ok(()), Err(e)) => Err(StepError::NoReadBack(Box::new(e.clone()))),
     }
 }
 
+/// One balancer's before, after (the same state words everywhere: UP, DRAIN, MAINT) and
+/// result.
+type Acted = (String, Value, Value, Step<()>);
+
 /// A balancer that cannot be acted on: the same reason as its before, after and result.
-fn unusable(name: String, e: String) -> (String, Value, Value, Result<(), String>) {
-    (name, json!({ "error": e }), json!({ "error": e }), Err(e))
+fn unusable(name: String, e: StepError) -> Acted {
+    let v = json!({ "error": e.to_string() });
+    (name, v.clone(), v, Err(e))
 }
 
-fn label(r: &Result<ServerState, String>) -> Value {
+fn label(r: &Step<ServerState>) -> Value {
     match r {
         Ok(s) => json!(s.label()),
-        Err(e) => json!({ "error": e }),
+        Err(e) => json!({ "error": e.to_string() }),
     }
 }
 
@@ -118,11 +165,7 @@ async fn nginx_set(
     upstream: &str,
     address: &str,
     change: ServerChange,
-) -> (
-    Result<ServerState, String>,
-    Result<(), String>,
-    Result<ServerState, String>,
-) {
+) -> (Step<ServerState>, Step<()>, Step<ServerState>) {
     use base64::Engine;
     let read = || async {
         let out = pool
@@ -130,10 +173,8 @@ async fn nginx_set(
                 node,
                 &pool.privileged(&format!("cat {}", crate::ssh::shell_quote(file))),
             )
-            .await
-            .map_err(|e| e.to_string())?;
-        out.ok(&format!("reading {file}"))
-            .map_err(|e| e.to_string())
+            .await?;
+        Ok::<_, StepError>(out.ok(&format!("reading {file}"))?)
     };
     let state = |text: &str| {
         super::upstream::is_down(text, upstream, address)
@@ -144,7 +185,10 @@ async fn nginx_set(
                     ServerState::Up
                 }
             })
-            .map_err(|e| e.to_string())
+            .map_err(|error| StepError::Upstream {
+                file: file.to_string(),
+                error,
+            })
     };
     let text = match read().await {
         Ok(t) => t,
@@ -154,8 +198,11 @@ async fn nginx_set(
     let edited =
         match super::upstream::set_down(&text, upstream, address, change == ServerChange::Drain) {
             Ok(t) => t,
-            Err(e) => {
-                let e = format!("{file}: {e}; nothing changed");
+            Err(error) => {
+                let e = StepError::Upstream {
+                    file: file.to_string(),
+                    error,
+                };
                 return (before, Err(e.clone()), Err(e));
             }
         };
@@ -164,11 +211,16 @@ async fn nginx_set(
     } else {
         let f = crate::ssh::shell_quote(file);
         let b64 = base64::engine::general_purpose::STANDARD.encode(edited.as_bytes());
+        // The backup goes outside the include directory, named by time; the new text is
+        // written beside the file (same filesystem) with its owner and mode, then moved
+        // over it in one step.
         let script = format!(
-            "f={f}; cp -p \"$f\" \"$f.lbdeck-bak\" && printf %s '{b64}' | base64 -d > \"$f.lbdeck-tmp\" && \
-             chmod --reference=\"$f\" \"$f.lbdeck-tmp\" && mv \"$f.lbdeck-tmp\" \"$f\" || exit 1; \
-             if nginx -t 2>\"$f.lbdeck-check\"; then nginx -s reload && echo LBDECK-OK; \
-             else mv \"$f.lbdeck-bak\" \"$f\"; echo LBDECK-ROLLED-BACK; grep -m1 emerg \"$f.lbdeck-check\"; fi; rm -f \"$f.lbdeck-check\""
+            "f={f}; d={BACKUP_DIR}; b=\"$d/$(basename \"$f\").$(date +%Y%m%dT%H%M%S.%N).bak\"; \
+             mkdir -p \"$d\" && cp -p \"$f\" \"$b\" && printf %s '{b64}' | base64 -d > \"$f.lbdeck-tmp\" && \
+             chmod --reference=\"$f\" \"$f.lbdeck-tmp\" && chown --reference=\"$f\" \"$f.lbdeck-tmp\" && \
+             mv \"$f.lbdeck-tmp\" \"$f\" || exit 1; \
+             if nginx -t 2>\"$d/nginx-t.out\"; then nginx -s reload && echo LBDECK-OK; \
+             else cp -p \"$b\" \"$f\"; echo LBDECK-ROLLED-BACK; grep -m1 emerg \"$d/nginx-t.out\"; fi; rm -f \"$d/nginx-t.out\""
         );
         match pool.exec(node, &pool.privileged(&script)).await {
             Ok(out) if out.stdout.contains("LBDECK-OK") => Ok(()),
@@ -180,17 +232,14 @@ async fn nginx_set(
                     .unwrap_or("nginx -t failed")
                     .trim()
                     .to_string();
-                Err(format!(
-                    "nginx -t failed, the edit was rolled back: {}",
-                    crate::text::clip(&why, 160)
-                ))
+                Err(StepError::RolledBack(crate::text::clip(&why, 160)))
             }
-            Ok(out) => Err(format!(
+            Ok(out) => Err(StepError::Remote(format!(
                 "editing {file} failed (exit {}): {}",
                 out.status.map_or("?".into(), |s| s.to_string()),
                 crate::text::clip(out.stderr.lines().next().unwrap_or(""), 160)
-            )),
-            Err(e) => Err(e.to_string()),
+            ))),
+            Err(e) => Err(e.into()),
         }
     };
     let after = match read().await {
@@ -208,11 +257,7 @@ async fn plus_set(
     address: &str,
     change: ServerChange,
     timeout: Duration,
-) -> (
-    Result<ServerState, String>,
-    Result<(), String>,
-    Result<ServerState, String>,
-) {
+) -> (Step<ServerState>, Step<()>, Step<ServerState>) {
     let client = crate::sources::http_client(timeout);
     let servers = format!(
         "{}/{}/http/upstreams/{upstream}/servers",
@@ -230,13 +275,16 @@ async fn plus_set(
     };
     let list = match crate::sources::http_text(&client, &servers, timeout).await {
         Ok(t) => serde_json::from_str::<Vec<Value>>(&t)
-            .map_err(|e| format!("unexpected servers JSON: {e}")),
-        Err(e) => Err(e.0),
+            .map_err(|e| StepError::Remote(format!("unexpected servers JSON: {e}"))),
+        Err(e) => Err(StepError::Remote(e.to_string())),
     };
     let found = list.and_then(|l| {
         l.into_iter()
             .find(|s| s["server"].as_str() == Some(address))
-            .ok_or_else(|| format!("upstream {upstream} has no server {address}"))
+            .ok_or_else(|| StepError::NoServer {
+                server: address.into(),
+                backend: upstream.into(),
+            })
     });
     let (id, before) = match found {
         Ok(s) => (s["id"].as_u64().unwrap_or(0), Ok(state_of(&s))),
@@ -250,14 +298,19 @@ async fn plus_set(
         .await
     {
         Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(format!("PATCH answered HTTP {}", r.status())),
-        Err(e) => Err(crate::sources::FetchError::from_reqwest(&e, timeout).0),
+        Ok(r) => Err(StepError::Remote(format!(
+            "PATCH answered HTTP {}",
+            r.status()
+        ))),
+        Err(e) => Err(StepError::Remote(
+            crate::sources::FetchError::from_reqwest(&e, timeout).to_string(),
+        )),
     };
     let after = match crate::sources::http_text(&client, &one, timeout).await {
         Ok(t) => serde_json::from_str::<Value>(&t)
             .map(|v| state_of(&v))
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.0),
+            .map_err(|e| StepError::Remote(e.to_string())),
+        Err(e) => Err(StepError::Remote(e.to_string())),
     };
     (before, set, after)
 }
@@ -289,8 +342,9 @@ pub async fn apply(
         async move {
             if kind == BalancerKind::Nginx {
                 let (Some(pool), Some(address)) = (pool, address) else {
-                    let e =
-                        "nginx needs SSH and the backend's address from the profile".to_string();
+                    let e = StepError::CannotAct(
+                        "nginx needs SSH and the backend's address from the profile",
+                    );
                     return unusable(name, e);
                 };
                 // Over SSH the steps take longer than one call: bound the whole edit.
@@ -299,10 +353,7 @@ pub async fn apply(
                 let (before, set, after) = match tokio::time::timeout(timeout * 6, work).await {
                     Ok(r) => r,
                     Err(_) => {
-                        let e = format!(
-                            "no answer within {}",
-                            humantime::format_duration(timeout * 6)
-                        );
+                        let e = StepError::Timeout(timeout * 6);
                         (Err(e.clone()), Err(e.clone()), Err(e))
                     }
                 };
@@ -312,11 +363,11 @@ pub async fn apply(
                     ServerChange::Ready => ServerState::Up,
                 };
                 let confirmed = confirmed(&set, &after, wanted);
-                return (name, nginx_label(&before), nginx_label(&after), confirmed);
+                return (name, label(&before), label(&after), confirmed);
             }
             if let (BalancerKind::NginxPlus, StatusEndpoint::PlusApi(base)) = (kind, &endpoint) {
                 let Some(address) = address else {
-                    let e = "the backend's address is not in the profile".to_string();
+                    let e = StepError::CannotAct("the backend's address is not in the profile");
                     return unusable(name, e);
                 };
                 let (before, set, after) =
@@ -327,12 +378,13 @@ pub async fn apply(
             let api = match (kind, endpoint) {
                 (BalancerKind::Haproxy, StatusEndpoint::RuntimeApi(api)) => api,
                 (BalancerKind::Haproxy, _) => {
-                    let e = "only a stats page is configured: no runtime API to act through"
-                        .to_string();
+                    let e = StepError::CannotAct(
+                        "only a stats page is configured: no runtime API to act through",
+                    );
                     return unusable(name, e);
                 }
-                (kind, _) => {
-                    let e = format!("draining on {kind} is not implemented yet");
+                (_, _) => {
+                    let e = StepError::CannotAct("this balancer's status source cannot act");
                     return unusable(name, e);
                 }
             };
@@ -342,11 +394,13 @@ pub async fn apply(
                 haproxy_word(change)
             );
             let set = with_timeout(timeout, async {
-                let answer = runtime_command(&api, &command).await.map_err(|e| e.0)?;
+                let answer = runtime_command(&api, &command)
+                    .await
+                    .map_err(|e| StepError::Remote(e.to_string()))?;
                 // HAProxy answers an empty line on success, a sentence on failure.
                 match answer.trim() {
                     "" => Ok(()),
-                    text => Err(crate::text::clip(text, 120)),
+                    text => Err(StepError::Remote(crate::text::clip(text, 120))),
                 }
             })
             .await;

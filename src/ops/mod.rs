@@ -43,10 +43,10 @@ pub enum Outcome {
 
 impl Outcome {
     /// Summarises per-target results: Ok(()) confirmed, Err(why) not.
-    pub fn from_targets(results: &[(String, Result<(), String>)]) -> Outcome {
+    pub fn from_targets<E: fmt::Display>(results: &[(String, Result<(), E>)]) -> Outcome {
         let failed: Vec<(String, String)> = results
             .iter()
-            .filter_map(|(t, r)| r.as_ref().err().map(|e| (t.clone(), e.clone())))
+            .filter_map(|(t, r)| r.as_ref().err().map(|e| (t.clone(), e.to_string())))
             .collect();
         if results.is_empty() {
             Outcome::Failed {
@@ -112,6 +112,6 @@ mod tests {
             Outcome::from_targets(&[bad("lb1"), bad("lb2")]).word(),
             "failed"
         );
-        assert_eq!(Outcome::from_targets(&[]).word(), "failed");
+        assert_eq!(Outcome::from_targets::<String>(&[]).word(), "failed");
     }
 }
