@@ -71,6 +71,9 @@ pub struct UiState {
     pub mode: Mode,
     /// The applied filter (case-insensitive substring of name or address).
     pub filter: String,
+    /// `/` was pressed on a kept filter: it stays shown until the first character typed
+    /// replaces it (Backspace edits it instead).
+    pub filter_replace: bool,
     /// Sort column.
     pub sort: SortKey,
     /// Sort descending.
@@ -159,6 +162,7 @@ impl App {
                 focus: Pane::Backends,
                 mode: Mode::Normal,
                 filter: String::new(),
+                filter_replace: false,
                 sort: SortKey::Config,
                 descending: false,
                 selected_backend: None,
@@ -249,6 +253,7 @@ impl App {
             Action::Filter => {
                 self.ui.mode = Mode::Filter;
                 self.ui.focus = Pane::Backends;
+                self.ui.filter_replace = !self.ui.filter.is_empty();
             }
             Action::SortNext => {
                 self.ui.sort = cycle(&SORT_KEYS, self.ui.sort, 1);
@@ -504,6 +509,7 @@ impl App {
                 Vec::new()
             }
             Mode::Filter => {
+                let replace = std::mem::take(&mut self.ui.filter_replace);
                 match key.code {
                     KeyCode::Esc => {
                         self.ui.filter.clear();
@@ -521,8 +527,11 @@ impl App {
                     }
                     KeyCode::Char(c)
                         if !key.modifiers.contains(KeyModifiers::CONTROL)
-                            && self.ui.filter.chars().count() < 64 =>
+                            && (replace || self.ui.filter.chars().count() < 64) =>
                     {
+                        if replace {
+                            self.ui.filter.clear();
+                        }
                         self.ui.filter.push(c);
                     }
                     KeyCode::Up | KeyCode::Down => {

@@ -73,9 +73,13 @@ enum Command {
     /// profile itself is unusable.
     Status {
         /// Print JSON (profile, vip, balancers, backends with health and per-balancer
-        /// state, alerts).
+        /// state, alerts): indented on a terminal, one compact line otherwise (for
+        /// scripts and `jq`).
         #[arg(long)]
         json: bool,
+        /// Indent the JSON even when stdout is not a terminal.
+        #[arg(long, requires = "json")]
+        pretty: bool,
         /// Poll the simulated demo cluster instead of a profile.
         #[arg(long, conflicts_with = "profile")]
         demo: bool,
@@ -298,18 +302,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             lbdeck::tui::run(app, &demo.profile, frame_stats(&cli)?).await?;
         }
         Some(Command::Status {
-            json, all: true, ..
+            json,
+            pretty,
+            all: true,
+            ..
         }) => {
             let report = lbdeck::status::collect_all().await;
             if *json {
-                let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
-                lbdeck::outln!("{text}");
+                lbdeck::outln!("{}", json_text(&report, *pretty)?);
             } else {
                 lbdeck::out!("{}", lbdeck::status::human_all(&report));
             }
             return Err(Failure::Exit(u8::from(report.trouble())));
         }
-        Some(Command::Status { json, demo, .. }) => {
+        Some(Command::Status {
+            json, demo, pretty, ..
+        }) => {
             let (report, _guard) = if *demo {
                 let d =
                     lbdeck::demo::start(BalancerKind::Haproxy, lbdeck::demo::DEMO_BACKENDS).await?;
@@ -324,8 +332,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 (lbdeck::status::collect(&profile, file).await, None)
             };
             if *json {
-                let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
-                lbdeck::outln!("{text}");
+                lbdeck::outln!("{}", json_text(&report, *pretty)?);
             } else {
                 lbdeck::out!("{}", lbdeck::status::human(&report));
             }
@@ -334,10 +341,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let (profile, _) = load_profile(&cli)?;
             let report = lbdeck::status::traffic(&profile, *period).await;
             if *json {
-                let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
-                lbdeck::outln!("{text}");
+                lbdeck::outln!("{}", json_text(&report, false)?);
             } else {
                 lbdeck::out!("{}", lbdeck::status::traffic_human(&report));
+            }
+            // Nothing followed is a failure, whatever was printed.
+            if report.balancers.is_empty() {
+                let why: Vec<String> = report
+                    .errors
+                    .iter()
+                    .map(|(who, e)| format!("{who}: {e}"))
+                    .collect();
+                eprintln!(
+                    "lbdeck: no access log could be followed ({})",
+                    if why.is_empty() {
+                        "no balancer answered in time".to_string()
+                    } else {
+                        why.join("; ")
+                    }
+                );
+                return Err(Failure::Exit(1));
             }
         }
         Some(Command::Drain {
@@ -401,6 +424,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// JSON for scripts: one compact line unless stdout is a terminal or `pretty` is asked.
+fn json_text(value: &impl serde::Serialize, pretty: bool) -> Result<String, Failure> {
+    use std::io::IsTerminal;
+    let text = if pretty || std::io::stdout().is_terminal() {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
+    text.map_err(|e| Failure::Runtime(e.into()))
 }
 
 /// How an action command was asked for (the same for every operation); `wait` is the

@@ -188,6 +188,32 @@ fn status_on_the_demo_is_complete_json() {
     }
     assert_eq!(v["vip"]["reachable"], true);
     assert!(v["alerts"].is_array());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "one compact line when stdout is not a terminal"
+    );
+    let pretty = lbdeck(&["status", "--demo", "--json", "--pretty"]);
+    assert!(String::from_utf8_lossy(&pretty.stdout).lines().count() > 20);
+}
+
+#[test]
+fn traffic_with_no_access_log_to_follow_fails_and_says_why() {
+    let o = lbdeck(&[
+        "traffic",
+        "--profile",
+        "profiles/lab-haproxy.toml",
+        "--for",
+        "1s",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no access log could be followed")
+            && stderr(&o).contains("no nginx balancer with access_log"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -521,3 +521,24 @@ fn a_balancer_that_could_not_be_read_blocks_the_drain() {
     assert!(a.update(key('y')).is_empty(), "y cannot confirm");
     assert_eq!(a.ui.mode, Mode::Confirm, "only Esc closes it");
 }
+
+#[test]
+fn slash_on_a_kept_filter_replaces_it_when_typing_starts() {
+    let mut a = app();
+    a.update(key('/'));
+    for c in "web2".chars() {
+        a.update(key(c));
+    }
+    a.update(code(KeyCode::Enter));
+    a.update(key('/'));
+    assert_eq!(a.ui.filter, "web2", "still shown until typing starts");
+    a.update(key('3'));
+    assert_eq!(a.ui.filter, "3", "the first character replaces it");
+    assert_eq!(a.visible_backends(), vec![2]);
+    a.update(key('1'));
+    a.update(code(KeyCode::Enter));
+    a.update(key('/'));
+    a.update(code(KeyCode::Backspace));
+    a.update(key('2'));
+    assert_eq!(a.ui.filter, "32", "Backspace edits the kept one instead");
+}
