@@ -133,6 +133,13 @@ pub enum Effect {
     Shell(String),
     /// Read the audit log for the viewer.
     LoadAudit,
+    /// Record an operation refused before it started (audited, then reported back).
+    Refuse {
+        /// What was refused.
+        operation: crate::ops::Operation,
+        /// Why.
+        reason: String,
+    },
     /// Run a confirmed plan: the runner reads the pair again, plans anew, acts, reads
     /// back and audits, then reports [`Action::Acted`].
     Run {

@@ -308,6 +308,16 @@ impl App {
             Action::Acted(report) => return self.acted(&report),
             Action::Shell => {
                 return match self.shell_target() {
+                    Some(host) if self.read_only && !self.profile.shell_in_read_only => {
+                        let reason = "--read-only: a shell could change anything \
+                                      (shell_in_read_only = true in the profile allows it)"
+                            .to_string();
+                        self.say(format!("read-only: the shell on {host} is refused"));
+                        vec![Effect::Refuse {
+                            operation: Operation::Shell { host },
+                            reason,
+                        }]
+                    }
                     Some(host) => vec![Effect::Shell(host)],
                     None => {
                         self.say("select a balancer or backend first (Tab to its pane)".into());
@@ -484,7 +494,7 @@ impl App {
         let op = &c.plan.operation;
         let what = match op {
             Operation::Vip { .. } => "pre-checks, then following the VIP…",
-            Operation::Server { .. } => "on every balancer…",
+            Operation::Server { .. } | Operation::Shell { .. } => "on every balancer…",
         };
         self.say(format!("{} {} {what}", op.doing(), c.plan.target));
         vec![Effect::Run {

@@ -134,6 +134,31 @@ fn sigterm_restores_the_terminal() {
 }
 
 #[test]
+fn read_only_refuses_the_shell_and_audits_the_refusal() {
+    let h = home();
+    let cmd = format!(
+        "HOME={0} XDG_CONFIG_HOME={0}/config XDG_STATE_HOME={0}/state {1} --read-only demo",
+        h.path().display(),
+        bin()
+    );
+    let t = Tmux::start(&cmd, 100, 30);
+    t.wait_for("data", Duration::from_secs(5), all_panes);
+    t.keys(&["Tab"]);
+    t.keys(&["Tab"]);
+    t.keys(&["s"]);
+    t.wait_for("the refusal", Duration::from_secs(3), |s| {
+        s.contains("shell 127.0.0.11: refused")
+    });
+    assert!(!t.screen().contains("root@lb1"), "no shell was opened");
+    let audit = h.path().join("state/lbdeck/audit.jsonl");
+    assert_eq!(
+        audit_entries(&audit, &["action", "target", "result"]),
+        vec!["shell 127.0.0.11 refused"]
+    );
+    t.keys(&["q"]);
+}
+
+#[test]
 fn demo_nodes_answer_over_ssh_and_fail_over_like_keepalived() {
     let h = home();
     let t = demo(100, 30, &h);
@@ -156,6 +181,16 @@ fn demo_nodes_answer_over_ssh_and_fail_over_like_keepalived() {
     t.wait_for("console back", Duration::from_secs(3), |s| {
         s.contains("shell on 127.0.0.11 ended (exit 0)")
     });
+    // The shell is in the audit log, like every operation.
+    let audit = h.path().join("state/lbdeck/audit.jsonl");
+    let wrote = std::time::Instant::now();
+    while !audit.exists() && wrote.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        audit_entries(&audit, &["action", "target", "result"]),
+        vec!["shell 127.0.0.11 done"]
+    );
     let s = t.wait_for("lb2 MASTER", Duration::from_secs(8), |s| {
         s.lines().any(|l| l.contains("lb2") && l.contains("MASTER"))
             && s.lines().any(|l| l.contains("lb1") && l.contains("BACKUP"))

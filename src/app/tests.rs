@@ -542,3 +542,25 @@ fn slash_on_a_kept_filter_replaces_it_when_typing_starts() {
     a.update(key('2'));
     assert_eq!(a.ui.filter, "32", "Backspace edits the kept one instead");
 }
+
+#[test]
+fn read_only_refuses_the_shell_unless_the_profile_allows_it() {
+    let mut a = app();
+    a.read_only = true;
+    a.update(code(KeyCode::Tab));
+    a.update(code(KeyCode::Tab));
+    let effects = a.update(key('s'));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Refuse { operation: Operation::Shell { host }, reason }]
+                if host == "10.77.0.11" && reason.contains("--read-only")
+        ),
+        "{effects:?}"
+    );
+    assert!(a.flash.as_ref().is_some_and(|f| f
+        .1
+        .contains("read-only: the shell on 10.77.0.11 is refused")));
+    a.profile.shell_in_read_only = true;
+    assert_eq!(a.update(key('s')), vec![Effect::Shell("10.77.0.11".into())]);
+}

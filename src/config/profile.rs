@@ -32,6 +32,10 @@ pub struct Profile {
     /// Draining below this many healthy backends needs the backend's name typed.
     #[serde(default)]
     pub min_healthy_backends: Option<usize>,
+    /// Let `s` open a shell on a node even under `--read-only` (off: a shell can change
+    /// anything, so read-only refuses it).
+    #[serde(default)]
+    pub shell_in_read_only: bool,
     /// How the console reaches nodes over SSH.
     #[serde(default)]
     pub ssh: SshSettings,

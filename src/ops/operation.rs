@@ -22,6 +22,12 @@ pub enum Operation {
         /// Which way.
         direction: Direction,
     },
+    /// An interactive shell on a node: anything can change from there, so it is
+    /// refused under `--read-only` and audited like the other operations.
+    Shell {
+        /// The host the shell is opened on.
+        host: String,
+    },
 }
 
 /// What can be done to a backend on every balancer.
@@ -52,6 +58,7 @@ enum Kind {
     Ready,
     Failover,
     Failback,
+    Shell,
 }
 
 impl Operation {
@@ -97,6 +104,7 @@ impl Operation {
             Operation::Vip {
                 direction: Direction::Failback,
             } => Kind::Failback,
+            Operation::Shell { .. } => Kind::Shell,
         }
     }
 
@@ -108,6 +116,7 @@ impl Operation {
             Kind::Ready => "undrain",
             Kind::Failover => "failover",
             Kind::Failback => "failback",
+            Kind::Shell => "shell",
         }
     }
 
@@ -115,7 +124,7 @@ impl Operation {
     pub fn backend(&self) -> Option<&str> {
         match self {
             Operation::Server { backend, .. } => Some(backend),
-            Operation::Vip { .. } => None,
+            Operation::Vip { .. } | Operation::Shell { .. } => None,
         }
     }
 
@@ -137,6 +146,7 @@ impl Operation {
             Kind::Ready => "undraining",
             Kind::Failover => "failing over from",
             Kind::Failback => "failing back to",
+            Kind::Shell => "opening a shell on",
         }
     }
 
@@ -147,6 +157,7 @@ impl Operation {
             Kind::Ready => "Undrain",
             Kind::Failover => "Fail over from",
             Kind::Failback => "Fail back to",
+            Kind::Shell => "Shell on",
         }
     }
 
@@ -157,15 +168,17 @@ impl Operation {
             Kind::Ready => "It goes back into rotation. The state is read back from each balancer.",
             Kind::Failover => "Pre-checks first (peer BACKUP and answering, backends healthy); the profile's method triggers it.",
             Kind::Failback => "The profile's failover method is undone on that node; lbdeck follows the VIP home.",
+            Kind::Shell => "An interactive shell on the node; exit it to return to the console.",
         }
     }
 }
 
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.backend() {
-            Some(b) => write!(f, "{} {b}", self.verb()),
-            None => f.write_str(self.verb()),
+        match (self, self.backend()) {
+            (_, Some(b)) => write!(f, "{} {b}", self.verb()),
+            (Operation::Shell { host }, None) => write!(f, "shell {host}"),
+            _ => f.write_str(self.verb()),
         }
     }
 }

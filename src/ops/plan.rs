@@ -216,6 +216,7 @@ pub fn plan(
             p.confirmation = Confirmation::rule(&profile.name, profile.environment, backend, risk);
             Ok(p)
         }
+        Operation::Shell { host } => Ok(empty(host.clone())),
         Operation::Vip { direction } => {
             let holders: Vec<String> = cluster
                 .vip_holders()

@@ -87,6 +87,27 @@ pub fn refuse(profile: &Profile, op: &Operation, target: &str, reason: String) -
     r
 }
 
+/// Records a shell the console opened on `host` and how it ended.
+pub fn shell_ended(profile: &Profile, host: &str, took: Duration, ended: Result<String, String>) {
+    let mut r = Report::new(
+        (
+            &Operation::Shell {
+                host: host.to_string(),
+            },
+            &profile.name,
+            host,
+        ),
+        Local::now() - chrono::Duration::from_std(took).unwrap_or_default(),
+    );
+    r.took = took;
+    r.outcome = match ended {
+        Ok(_) => Outcome::Done,
+        Err(reason) => Outcome::Failed { reason },
+    };
+    r.balancers = vec![host.to_string()];
+    super::audit::record(profile, &r);
+}
+
 /// Runs a confirmed plan: acts, reads back, audits. `forced`: failed pre-checks that
 /// `--force` overrode (recorded). `progress` gets a line at each step of a VIP move.
 pub async fn execute(
@@ -129,6 +150,11 @@ pub async fn execute(
             r.after = moved.after;
             r.outcome = moved.outcome;
             r.moved = Some((plan.from.clone(), to, moved.timing));
+        }
+        Operation::Shell { .. } => {
+            r.outcome = Outcome::Refused {
+                reason: "a shell needs the console's terminal".into(),
+            };
         }
     }
     r.took = t0.elapsed();

@@ -70,9 +70,38 @@ impl Runner {
                     let _ = tx.send(Action::Acted(Box::new(report))).await;
                 });
             }
+            Effect::Refuse { operation, reason } => {
+                let (tx, profile) = (self.tx.clone(), self.profile.clone());
+                tokio::spawn(async move {
+                    let target = match &operation {
+                        crate::ops::Operation::Shell { host } => host.clone(),
+                        op => op.backend().unwrap_or_default().to_string(),
+                    };
+                    let report = tokio::task::spawn_blocking(move || {
+                        crate::ops::refuse(&profile, &operation, &target, reason)
+                    })
+                    .await;
+                    if let Ok(r) = report {
+                        let _ = tx.send(Action::Acted(Box::new(r))).await;
+                    }
+                });
+            }
             Effect::Quit | Effect::Shell(_) => return Some(effect),
         }
         None
+    }
+
+    /// Audits a shell the console opened (off the loop: the audit line is synced).
+    pub fn shell_ended(
+        &self,
+        host: &str,
+        took: std::time::Duration,
+        ended: Result<String, String>,
+    ) {
+        let (profile, host) = (self.profile.clone(), host.to_string());
+        tokio::task::spawn_blocking(move || {
+            crate::ops::run::shell_ended(&profile, &host, took, ended)
+        });
     }
 
     /// The shared SSH connections.

@@ -82,9 +82,11 @@ async fn run_loop(
                     Some(Effect::Quit) => return Ok(()),
                     Some(Effect::Shell(host)) => {
                         let (keys, sources) = (&mut inputs.keys, &mut inputs.sources);
+                        let opened = Instant::now();
                         let ended =
                             shell::shell(term, app, keys, sources, runner.pool(), &host).await;
-                        app.flash = Some((Instant::now(), ended));
+                        runner.shell_ended(&host, opened.elapsed(), ended.clone());
+                        app.flash = Some((Instant::now(), ended.unwrap_or_else(|e| e)));
                         app.dirty = true;
                         frames.paused();
                     }

@@ -16,7 +16,7 @@ use crate::app::App;
 
 /// Hands the terminal to a shell on `host` until it exits. Sources keep running and the
 /// model keeps updating meanwhile; the console is redrawn as it was afterwards. Returns
-/// the status-line message.
+/// the status-line message (Err: the shell could not be opened).
 pub async fn shell(
     term: &mut Term,
     app: &mut App,
@@ -24,10 +24,10 @@ pub async fn shell(
     rx: &mut mpsc::Receiver<crate::sources::SourceUpdate>,
     pool: Option<&crate::ssh::Pool>,
     host: &str,
-) -> String {
+) -> Result<String, String> {
     use russh::ChannelMsg;
     let Some(pool) = pool else {
-        return "SSH is not available here".into();
+        return Err("SSH is not available here".into());
     };
     let addr = pool.node(host);
     app.flash = Some((
@@ -37,12 +37,12 @@ pub async fn shell(
     let _ = draw(term, app);
     let conn = match pool.get(&addr).await {
         Ok(c) => c,
-        Err(e) => return crate::text::clip(&e.to_string(), 300),
+        Err(e) => return Err(crate::text::clip(&e.to_string(), 300)),
     };
     let (cols, rows) = terminal::size().unwrap_or((80, 24));
     let mut channel = match crate::ssh::shell::open(&conn, cols, rows).await {
         Ok(c) => c,
-        Err(e) => return e.to_string(),
+        Err(e) => return Err(e.to_string()),
     };
     let mut out = io::stdout();
     let _ = execute!(out, terminal::LeaveAlternateScreen, crossterm::cursor::Show);
@@ -100,7 +100,7 @@ pub async fn shell(
     }
     app.update(Action::Tick(Instant::now()));
     match status {
-        Some(code) => format!("shell on {host} ended (exit {code})"),
-        None => format!("shell on {host} ended"),
+        Some(code) => Ok(format!("shell on {host} ended (exit {code})")),
+        None => Ok(format!("shell on {host} ended")),
     }
 }

@@ -23,6 +23,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let op = &plan.operation;
     let question = match op {
         Operation::Vip { .. } => "? The VIP moves; lbdeck follows it.".to_string(),
+        Operation::Shell { .. } => "?".to_string(),
         Operation::Server { .. } => {
             format!(" on every balancer ({})?", plan.balancers.join(", "))
         }
@@ -63,7 +64,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         match &plan.confirmation {
             Confirmation::Typed { name, because } => {
                 let whose = match op {
-                    Operation::Vip { .. } => "node's",
+                    Operation::Vip { .. } | Operation::Shell { .. } => "node's",
                     Operation::Server { .. } => "backend's",
                 };
                 vec![
