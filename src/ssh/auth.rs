@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use russh::keys::{load_secret_key, Error as KeyError, PrivateKey};
 
-use super::{KeyIssue, KeyTrouble};
+use super::{KeyProblem, UnusableKey};
 use crate::config::expand_home;
 
 /// Keys tried when neither the profile nor ssh_config names one, as OpenSSH does.
@@ -24,7 +24,7 @@ pub struct Credentials {
     /// Try ssh-agent first.
     pub agent: bool,
     /// Keys that could not be used, and why (shown when authentication fails).
-    pub notes: Vec<KeyTrouble>,
+    pub notes: Vec<UnusableKey>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -59,7 +59,7 @@ impl Credentials {
         for path in candidates {
             match load_key(&path, interactive) {
                 Ok(k) => creds.keys.push((path, Arc::new(k))),
-                Err(why) => creds.notes.push(KeyTrouble { path, why }),
+                Err(why) => creds.notes.push(UnusableKey { path, why }),
             }
         }
         if ask_password && interactive {
@@ -69,18 +69,20 @@ impl Credentials {
     }
 }
 
-fn load_key(path: &Path, interactive: bool) -> Result<PrivateKey, KeyIssue> {
+fn load_key(path: &Path, interactive: bool) -> Result<PrivateKey, KeyProblem> {
     match load_secret_key(path, None) {
         Ok(k) => Ok(k),
         Err(KeyError::KeyIsEncrypted) if interactive => {
             let prompt = format!("lbdeck: passphrase for {}: ", path.display());
             let pass = rpassword::prompt_password(prompt)
-                .map_err(|e| KeyIssue::NoPassphrase(e.to_string()))?;
-            load_secret_key(path, Some(&pass)).map_err(|e| KeyIssue::Locked(e.to_string()))
+                .map_err(|e| KeyProblem::NoPassphrase(e.to_string()))?;
+            load_secret_key(path, Some(&pass)).map_err(|e| KeyProblem::Locked(e.to_string()))
         }
-        Err(KeyError::KeyIsEncrypted) => Err(KeyIssue::NoTerminal),
-        Err(KeyError::IO(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(KeyIssue::Missing),
-        Err(e) => Err(KeyIssue::Unreadable(e.to_string())),
+        Err(KeyError::KeyIsEncrypted) => Err(KeyProblem::NoTerminal),
+        Err(KeyError::IO(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(KeyProblem::Missing)
+        }
+        Err(e) => Err(KeyProblem::Unreadable(e.to_string())),
     }
 }
 
@@ -94,9 +96,9 @@ mod tests {
         assert!(creds.keys.is_empty());
         assert_eq!(
             creds.notes,
-            vec![KeyTrouble {
+            vec![UnusableKey {
                 path: PathBuf::from("/nonexistent/id_lbdeck"),
-                why: KeyIssue::Missing
+                why: KeyProblem::Missing
             }]
         );
     }

@@ -61,7 +61,7 @@ pub enum SshError {
         /// What was offered, e.g. "ssh-agent, 1 key(s), password".
         tried: String,
         /// A key that could not even be offered, and why: often the real cause.
-        unusable: Option<Box<KeyTrouble>>,
+        unusable: Option<Box<UnusableKey>>,
     },
     /// The link broke off while authenticating.
     #[error("ssh {user}@{host}: {why} while authenticating")]
@@ -139,7 +139,7 @@ pub enum SshError {
     },
 }
 
-fn unusable_key(k: &Option<Box<KeyTrouble>>) -> String {
+fn unusable_key(k: &Option<Box<UnusableKey>>) -> String {
     k.as_ref().map(|k| format!("; {k}")).unwrap_or_default()
 }
 
@@ -223,16 +223,16 @@ impl From<std::io::Error> for LinkError {
 /// A key file that could not be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{}: {why}", path.display())]
-pub struct KeyTrouble {
+pub struct UnusableKey {
     /// The key file.
     pub path: PathBuf,
     /// Why it was not used.
-    pub why: KeyIssue,
+    pub why: KeyProblem,
 }
 
 /// Why a key file was not used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum KeyIssue {
+pub enum KeyProblem {
     /// The file does not exist.
     #[error("no such key file")]
     Missing,
@@ -279,9 +279,9 @@ mod tests {
             user: "ops".into(),
             host: "[lb1]:2222".into(),
             tried: "ssh-agent, 0 key(s)".into(),
-            unusable: Some(Box::new(KeyTrouble {
+            unusable: Some(Box::new(UnusableKey {
                 path: "/keys/lb".into(),
-                why: KeyIssue::Missing,
+                why: KeyProblem::Missing,
             })),
         };
         assert_eq!(

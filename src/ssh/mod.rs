@@ -13,7 +13,7 @@ pub mod shell;
 pub use auth::Credentials;
 pub use config::{NodeAddr, Resolver};
 pub use conn::{Output, Ssh};
-pub use error::{KeyIssue, KeyTrouble, LinkError, SshError};
+pub use error::{KeyProblem, LinkError, SshError, UnusableKey};
 pub use pool::Pool;
 
 /// Quotes a string for a POSIX shell.
