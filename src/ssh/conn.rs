@@ -401,3 +401,65 @@ async fn authenticate(
         unusable: creds.notes.first().cloned().map(Box::new),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(port: u16) -> NodeAddr {
+        NodeAddr {
+            alias: "lb1".into(),
+            hostname: "127.0.0.1".into(),
+            port,
+            user: "ops".into(),
+            identity_files: Vec::new(),
+            jumps: Vec::new(),
+        }
+    }
+
+    async fn connect(port: u16) -> SshError {
+        let known_hosts = std::path::Path::new("/nonexistent/known_hosts");
+        match Ssh::connect(
+            &local(port),
+            &Credentials::default(),
+            known_hosts,
+            Duration::from_secs(2),
+        )
+        .await
+        {
+            Ok(_) => panic!("connected to nothing"),
+            Err(e) => e,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_refused_and_a_hang_up_is_named() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        // Accepts, then hangs up before saying anything, as a dying sshd would.
+        let server = tokio::spawn(async move {
+            if let Ok((sock, _)) = listener.accept().await {
+                drop(sock);
+            }
+        });
+        let hung_up = connect(port).await;
+        assert!(
+            matches!(
+                &hung_up,
+                SshError::Connect {
+                    why: LinkError::Closed,
+                    ..
+                }
+            ),
+            "{hung_up:?}"
+        );
+        server.await.expect("server");
+        let refused = connect(port).await;
+        assert_eq!(
+            refused.to_string(),
+            format!("ssh [127.0.0.1]:{port}: connection refused")
+        );
+    }
+}
