@@ -12,6 +12,14 @@ use serde::Deserialize;
 use super::{parse_toml, ConfigError};
 use crate::action::Action;
 
+/// A key spelling the keymap does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown key {0:?}; expected a character, up/down/left/right, tab, shift-tab, enter, \
+     esc, space, pgup/pgdn, home/end, f1-f12, optionally after ctrl- or alt-"
+)]
+pub struct UnknownKey(pub String);
+
 /// A key as written in a keymap: `q`, `Q`, `ctrl-c`, `shift-tab`, `pgdn`, `f1`, `?`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
@@ -39,7 +47,7 @@ impl Key {
     }
 
     /// Parses the keymap spelling of a key.
-    pub fn parse(s: &str) -> Result<Key, String> {
+    pub fn parse(s: &str) -> Result<Key, UnknownKey> {
         let mut mods = KeyModifiers::NONE;
         let mut rest = s;
         loop {
@@ -69,19 +77,21 @@ impl Key {
             "end" => KeyCode::End,
             "backspace" => KeyCode::Backspace,
             "delete" | "del" => KeyCode::Delete,
-            f if f.starts_with('f') && f.len() > 1 && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => {
+            f if f.starts_with('f')
+                && f.len() > 1
+                && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) =>
+            {
                 KeyCode::F(f[1..].parse().unwrap_or(1))
             }
             c if c.chars().count() == 1 => {
                 let ch = c.chars().next().unwrap_or(' ');
-                KeyCode::Char(if mods.contains(KeyModifiers::CONTROL) { ch.to_ascii_lowercase() } else { ch })
+                KeyCode::Char(if mods.contains(KeyModifiers::CONTROL) {
+                    ch.to_ascii_lowercase()
+                } else {
+                    ch
+                })
             }
-            _ => {
-                return Err(format!(
-                    "unknown key {s:?}; expected a character, up/down/left/right, tab, shift-tab, enter, \
-                     esc, space, pgup/pgdn, home/end, f1-f12, optionally after ctrl- or alt-"
-                ))
-            }
+            _ => return Err(UnknownKey(s.to_string())),
         };
         Ok(Key { code, mods })
     }
@@ -224,7 +234,8 @@ impl Keymap {
         for (action, keys) in &raw.keys {
             km.map.retain(|_, a| a != action);
             for spelled in keys {
-                let key = Key::parse(spelled).map_err(|m| locate(file, text, spelled, m))?;
+                let key =
+                    Key::parse(spelled).map_err(|e| locate(file, text, spelled, e.to_string()))?;
                 if let Some(other) = taken.get(&key).filter(|o| *o != action) {
                     return Err(locate(
                         file,

@@ -7,12 +7,12 @@ pub mod log_format;
 pub mod profile;
 pub mod theme;
 
-use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// A configuration file that could not be used, with where and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", place(.position))]
 pub struct ConfigError {
     /// The file, as the operator named it or as it was found.
     pub file: String,
@@ -22,16 +22,10 @@ pub struct ConfigError {
     pub message: String,
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.position {
-            Some((line, col)) => write!(f, "{}:{}:{}: {}", self.file, line, col, self.message),
-            None => write!(f, "{}: {}", self.file, self.message),
-        }
-    }
+/// `:line:col`, or nothing for a problem with the whole file.
+fn place(position: &Option<(usize, usize)>) -> String {
+    position.map_or(String::new(), |(line, col)| format!(":{line}:{col}"))
 }
-
-impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     /// An error about the file as a whole (missing, unreadable).
@@ -140,5 +134,13 @@ mod tests {
         assert_eq!(line_col(text, 6), (2, 1));
         assert_eq!(line_col(text, 9), (2, 4));
         assert_eq!(line_col(text, 999), (3, 1));
+    }
+
+    #[test]
+    fn an_error_reads_file_line_column_then_why() {
+        let at = ConfigError::at("p.toml", "a = 1\nb = x\n", 10..11, "expected a number");
+        assert_eq!(at.to_string(), "p.toml:2:5: expected a number");
+        let whole = ConfigError::file("p.toml", "cannot read the file");
+        assert_eq!(whole.to_string(), "p.toml: cannot read the file");
     }
 }

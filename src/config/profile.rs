@@ -220,7 +220,7 @@ impl BalancerSettings {
         }
     }
 
-    /// The upstream/backend name, defaulting to the issue's stock name.
+    /// The upstream/backend name, `be_web` unless the profile names another.
     pub fn backend_name(&self) -> &str {
         self.backend.as_deref().unwrap_or("be_web")
     }
@@ -604,7 +604,7 @@ health_url = "http://10.0.0.21/health"
 "#;
 
     #[test]
-    fn the_issue_schema_parses_whole() {
+    fn a_profile_using_every_key_parses_whole() {
         let p = Profile::parse("t.toml", FULL).expect("parses");
         assert_eq!(p.name, "shop");
         assert_eq!(p.environment, Environment::Production);

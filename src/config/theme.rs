@@ -30,8 +30,27 @@ pub const BUNDLED: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StyleSpec(pub Style);
 
+/// A theme style that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StyleError {
+    /// `on` ends the style: the background colour is missing.
+    #[error("expected a colour after `on` in {0:?}")]
+    NoBackground(String),
+    /// A word that is neither a colour nor a modifier.
+    #[error(
+        "unknown colour {word:?} in {style:?}; expected a name (red, lightblue, gray…), #rrggbb, \
+         a 0-255 index, or a modifier (bold, dim, italic, underline, reversed)"
+    )]
+    UnknownColour {
+        /// The word.
+        word: String,
+        /// The whole style it appeared in.
+        style: String,
+    },
+}
+
 impl FromStr for StyleSpec {
-    type Err = String;
+    type Err = StyleError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut style = Style::default();
         let mut words = s.split_whitespace();
@@ -50,7 +69,7 @@ impl FromStr for StyleSpec {
             } else if word == "on" {
                 let bg = words
                     .next()
-                    .ok_or_else(|| format!("expected a colour after `on` in {s:?}"))?;
+                    .ok_or_else(|| StyleError::NoBackground(s.to_string()))?;
                 style = style.bg(parse_color(bg, s)?);
             } else {
                 style = style.fg(parse_color(word, s)?);
@@ -60,12 +79,10 @@ impl FromStr for StyleSpec {
     }
 }
 
-fn parse_color(word: &str, whole: &str) -> Result<Color, String> {
-    Color::from_str(word).map_err(|_| {
-        format!(
-            "unknown colour {word:?} in {whole:?}; expected a name (red, lightblue, gray…), #rrggbb, \
-             a 0-255 index, or a modifier (bold, dim, italic, underline, reversed)"
-        )
+fn parse_color(word: &str, style: &str) -> Result<Color, StyleError> {
+    Color::from_str(word).map_err(|_| StyleError::UnknownColour {
+        word: word.to_string(),
+        style: style.to_string(),
     })
 }
 
@@ -265,7 +282,20 @@ mod tests {
         assert_eq!(s.0.bg, Some(Color::Rgb(16, 16, 16)));
         assert!(s.0.add_modifier.contains(Modifier::BOLD));
         let err = "grean".parse::<StyleSpec>().expect_err("rejected");
-        assert!(err.contains("unknown colour \"grean\""));
+        assert_eq!(
+            err,
+            StyleError::UnknownColour {
+                word: "grean".into(),
+                style: "grean".into()
+            }
+        );
+        assert!(err
+            .to_string()
+            .starts_with("unknown colour \"grean\" in \"grean\""));
+        assert_eq!(
+            "red on".parse::<StyleSpec>(),
+            Err(StyleError::NoBackground("red on".into()))
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use russh::keys::{load_secret_key, Error as KeyError, PrivateKey};
 
+use super::{KeyProblem, UnusableKey};
 use crate::config::expand_home;
 
 /// Keys tried when neither the profile nor ssh_config names one, as OpenSSH does.
@@ -23,7 +24,7 @@ pub struct Credentials {
     /// Try ssh-agent first.
     pub agent: bool,
     /// Keys that could not be used, and why (shown when authentication fails).
-    pub notes: Vec<String>,
+    pub notes: Vec<UnusableKey>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -58,7 +59,7 @@ impl Credentials {
         for path in candidates {
             match load_key(&path, interactive) {
                 Ok(k) => creds.keys.push((path, Arc::new(k))),
-                Err(why) => creds.notes.push(format!("{}: {why}", path.display())),
+                Err(why) => creds.notes.push(UnusableKey { path, why }),
             }
         }
         if ask_password && interactive {
@@ -68,17 +69,37 @@ impl Credentials {
     }
 }
 
-fn load_key(path: &Path, interactive: bool) -> Result<PrivateKey, String> {
+fn load_key(path: &Path, interactive: bool) -> Result<PrivateKey, KeyProblem> {
     match load_secret_key(path, None) {
         Ok(k) => Ok(k),
         Err(KeyError::KeyIsEncrypted) if interactive => {
             let prompt = format!("lbdeck: passphrase for {}: ", path.display());
-            let pass = rpassword::prompt_password(prompt).map_err(|e| e.to_string())?;
-            load_secret_key(path, Some(&pass)).map_err(|e| format!("cannot unlock: {e}"))
+            let pass = rpassword::prompt_password(prompt)
+                .map_err(|e| KeyProblem::NoPassphrase(e.to_string()))?;
+            load_secret_key(path, Some(&pass)).map_err(|e| KeyProblem::Locked(e.to_string()))
         }
-        Err(KeyError::KeyIsEncrypted) => {
-            Err("encrypted and no terminal to ask the passphrase on".into())
+        Err(KeyError::KeyIsEncrypted) => Err(KeyProblem::NoTerminal),
+        Err(KeyError::IO(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(KeyProblem::Missing)
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(KeyProblem::Unreadable(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_key_file_is_noted_as_missing() {
+        let creds = Credentials::load(&[PathBuf::from("/nonexistent/id_lbdeck")], false, false);
+        assert!(creds.keys.is_empty());
+        assert_eq!(
+            creds.notes,
+            vec![UnusableKey {
+                path: PathBuf::from("/nonexistent/id_lbdeck"),
+                why: KeyProblem::Missing
+            }]
+        );
     }
 }

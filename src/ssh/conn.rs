@@ -12,7 +12,7 @@ use russh::keys::{
 use russh::ChannelMsg;
 use tokio::sync::mpsc;
 
-use super::{Credentials, NodeAddr, SshError};
+use super::{Credentials, LinkError, NodeAddr, SshError};
 
 /// Most output kept from one command (stdout and stderr together): a runaway command
 /// cannot fill the console's memory. As large as the biggest HTTP reply the sources read.
@@ -35,20 +35,13 @@ impl Output {
         if self.status == Some(0) {
             Ok(self.stdout)
         } else if self.status.is_none() && self.stderr.is_empty() {
-            Err(SshError::Command(format!(
-                "{what}: the connection ended before the command did"
-            )))
+            Err(SshError::Unfinished { what: what.into() })
         } else {
-            let err = crate::text::clip(self.stderr.lines().next().unwrap_or(""), 160);
-            Err(SshError::Command(format!(
-                "{what} failed (exit {}){}",
-                self.status.map_or("?".into(), |s| s.to_string()),
-                if err.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {err}")
-                }
-            )))
+            Err(SshError::Command {
+                what: what.into(),
+                status: self.status,
+                stderr: crate::text::clip(self.stderr.lines().next().unwrap_or(""), 160),
+            })
         }
     }
 }
@@ -125,15 +118,15 @@ impl Ssh {
         timeout: Duration,
     ) -> Result<Ssh, SshError> {
         let work = Self::connect_inner(addr, creds, known_hosts, timeout);
-        match tokio::time::timeout(timeout * (2 + addr.jumps.len() as u32), work).await {
-            Ok(r) => r,
-            Err(_) => Err(SshError::Timeout(format!(
-                "ssh {}@{}: no answer within {}",
-                addr.user,
-                addr.known_hosts_name(),
-                humantime::format_duration(timeout * 2)
-            ))),
-        }
+        let within = timeout * (2 + addr.jumps.len() as u32);
+        tokio::time::timeout(within, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SshError::Timeout {
+                    what: format!("ssh {}@{}", addr.user, addr.known_hosts_name()),
+                    within,
+                })
+            })
     }
 
     async fn connect_inner(
@@ -172,8 +165,9 @@ impl Ssh {
                             0,
                         )
                         .await
-                        .map_err(|e| {
-                            SshError::Connect(format!("jump to {}: {e}", hop.known_hosts_name()))
+                        .map_err(|e| SshError::Jump {
+                            host: hop.known_hosts_name(),
+                            why: e.into(),
                         })?;
                     jumps.push(prev);
                     client::connect_stream(client_config(timeout), channel.into_stream(), verifier)
@@ -190,7 +184,10 @@ impl Ssh {
             authenticate(&mut h, hop, creds).await?;
             handle = Some(h);
         }
-        let handle = handle.ok_or_else(|| SshError::Connect("no host to connect to".into()))?;
+        let handle = handle.ok_or_else(|| SshError::Connect {
+            host: addr.known_hosts_name(),
+            why: LinkError::Other("no host to connect to".into()),
+        })?;
         Ok(Ssh {
             handle,
             _jumps: jumps,
@@ -205,15 +202,14 @@ impl Ssh {
 
     /// Runs `command` and collects its output, within `timeout`.
     pub async fn exec(&self, command: &str, timeout: Duration) -> Result<Output, SshError> {
-        match tokio::time::timeout(timeout, self.exec_inner(command)).await {
-            Ok(r) => r,
-            Err(_) => Err(SshError::Timeout(format!(
-                "{}: `{}` gave no answer within {}",
-                self.addr.alias,
-                crate::text::clip(command, 40),
-                humantime::format_duration(timeout)
-            ))),
-        }
+        tokio::time::timeout(timeout, self.exec_inner(command))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SshError::Timeout {
+                    what: format!("{}: `{}`", self.addr.alias, crate::text::clip(command, 40)),
+                    within: timeout,
+                })
+            })
     }
 
     async fn exec_inner(&self, command: &str) -> Result<Output, SshError> {
@@ -236,11 +232,10 @@ impl Ssh {
                 _ => {}
             }
             if out.len() + err.len() > MAX_OUTPUT {
-                return Err(SshError::Command(format!(
-                    "{}: output larger than {} MiB, cut off",
-                    self.addr.alias,
-                    MAX_OUTPUT >> 20
-                )));
+                return Err(SshError::TooLarge {
+                    node: self.addr.alias.clone(),
+                    limit: MAX_OUTPUT,
+                });
             }
         }
         Ok(Output {
@@ -298,7 +293,10 @@ impl Ssh {
     }
 
     fn lost(&self, e: russh::Error) -> SshError {
-        SshError::Connect(format!("{}: connection lost: {e}", self.addr.alias))
+        SshError::Lost {
+            node: self.addr.alias.clone(),
+            why: e.into(),
+        }
     }
 
     /// The underlying handle, for interactive shells.
@@ -328,10 +326,11 @@ fn refusal(
             line_no,
             fingerprint: fingerprint(&key),
         },
-        Some(KeyVerdict::Error(why)) => {
-            SshError::Connect(format!("ssh {host}: cannot read {file}: {why}"))
-        }
-        None => SshError::Connect(format!("ssh {host}: {e}")),
+        Some(KeyVerdict::Error(why)) => SshError::KnownHosts { host, file, why },
+        None => SshError::Connect {
+            host,
+            why: e.into(),
+        },
     }
 }
 
@@ -341,7 +340,11 @@ async fn authenticate(
     creds: &Credentials,
 ) -> Result<(), SshError> {
     let user = addr.user.clone();
-    let fail = |e: russh::Error| SshError::Auth(format!("ssh {}: {e}", addr.known_hosts_name()));
+    let fail = |e: russh::Error| SshError::Auth {
+        user: addr.user.clone(),
+        host: addr.known_hosts_name(),
+        why: e.into(),
+    };
     let rsa_hash = h.best_supported_rsa_hash().await.map_err(fail)?.flatten();
     if creds.agent {
         if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
@@ -381,10 +384,8 @@ async fn authenticate(
             return Ok(());
         }
     }
-    let mut why = format!(
-        "ssh {}@{}: authentication refused (tried {}{} key(s){})",
-        user,
-        addr.known_hosts_name(),
+    let tried = format!(
+        "{}{} key(s){}",
         if creds.agent { "ssh-agent, " } else { "" },
         creds.keys.len(),
         if creds.password.is_some() {
@@ -393,8 +394,72 @@ async fn authenticate(
             ""
         }
     );
-    if let Some(n) = creds.notes.first() {
-        why.push_str(&format!("; {n}"));
+    Err(SshError::AuthRefused {
+        user,
+        host: addr.known_hosts_name(),
+        tried,
+        unusable: creds.notes.first().cloned().map(Box::new),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(port: u16) -> NodeAddr {
+        NodeAddr {
+            alias: "lb1".into(),
+            hostname: "127.0.0.1".into(),
+            port,
+            user: "ops".into(),
+            identity_files: Vec::new(),
+            jumps: Vec::new(),
+        }
     }
-    Err(SshError::Auth(why))
+
+    async fn connect(port: u16) -> SshError {
+        let known_hosts = std::path::Path::new("/nonexistent/known_hosts");
+        match Ssh::connect(
+            &local(port),
+            &Credentials::default(),
+            known_hosts,
+            Duration::from_secs(2),
+        )
+        .await
+        {
+            Ok(_) => panic!("connected to nothing"),
+            Err(e) => e,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_refused_and_a_hang_up_is_named() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        // Accepts, then hangs up before saying anything, as a dying sshd would.
+        let server = tokio::spawn(async move {
+            if let Ok((sock, _)) = listener.accept().await {
+                drop(sock);
+            }
+        });
+        let hung_up = connect(port).await;
+        assert!(
+            matches!(
+                &hung_up,
+                SshError::Connect {
+                    why: LinkError::Closed,
+                    ..
+                }
+            ),
+            "{hung_up:?}"
+        );
+        server.await.expect("server");
+        let refused = connect(port).await;
+        assert_eq!(
+            refused.to_string(),
+            format!("ssh [127.0.0.1]:{port}: connection refused")
+        );
+    }
 }

@@ -9,8 +9,9 @@ use super::{Ssh, SshError};
 
 /// Opens a login shell with a PTY of `cols`×`rows`.
 pub async fn open(conn: &Ssh, cols: u16, rows: u16) -> Result<Channel<Msg>, SshError> {
-    let lost = |e: russh::Error| {
-        SshError::Connect(format!("{}: cannot open a shell: {e}", conn.addr.alias))
+    let lost = |e: russh::Error| SshError::Shell {
+        node: conn.addr.alias.clone(),
+        why: e.into(),
     };
     let channel = conn.handle().channel_open_session().await.map_err(lost)?;
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
