@@ -71,6 +71,8 @@ pub struct UiState {
     pub mode: Mode,
     /// The applied filter (case-insensitive substring of name or address).
     pub filter: String,
+    /// The audit viewer shows every cluster's lines, not only this one's.
+    pub audit_all: bool,
     /// `/` was pressed on a kept filter: it stays shown until the first character typed
     /// replaces it (Backspace edits it instead).
     pub filter_replace: bool,
@@ -163,6 +165,7 @@ impl App {
                 mode: Mode::Normal,
                 filter: String::new(),
                 filter_replace: false,
+                audit_all: false,
                 sort: SortKey::Config,
                 descending: false,
                 selected_backend: None,
@@ -515,7 +518,11 @@ impl App {
         match self.ui.mode {
             Mode::Confirm => self.on_confirm_key(key),
             Mode::Audit => {
-                self.ui.mode = Mode::Normal;
+                if key.code == KeyCode::Char('a') {
+                    self.ui.audit_all = !self.ui.audit_all;
+                } else {
+                    self.ui.mode = Mode::Normal;
+                }
                 Vec::new()
             }
             Mode::Filter => {

@@ -269,12 +269,12 @@ fn demo_tape_replays_against_the_demo() {
         "demo.tape replayed in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let audit = std::fs::read_to_string(home.path().join("state/lbdeck/audit.jsonl"))
+    let audit = std::fs::read_to_string(home.path().join("state/lbdeck/demo-audit.jsonl"))
         .expect("the tape's actions are audited");
     let actions: Vec<&str> = audit
         .lines()
         .filter_map(|l| l.split("\"action\":\"").nth(1))
         .filter_map(|r| r.split('"').next())
         .collect();
-    assert_eq!(actions, vec!["drain", "failover"], "{audit}");
+    assert_eq!(actions, vec!["drain", "failover", "shell"], "{audit}");
 }

@@ -150,11 +150,33 @@ fn read_only_refuses_the_shell_and_audits_the_refusal() {
         s.contains("shell 127.0.0.11: refused")
     });
     assert!(!t.screen().contains("root@lb1"), "no shell was opened");
-    let audit = h.path().join("state/lbdeck/audit.jsonl");
+    let audit = h.path().join("state/lbdeck/demo-audit.jsonl");
     assert_eq!(
         audit_entries(&audit, &["action", "target", "result"]),
         vec!["shell 127.0.0.11 refused"]
     );
+    assert!(
+        !h.path().join("state/lbdeck/audit.jsonl").exists(),
+        "the demo never writes the real clusters' audit log"
+    );
+    let line: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&audit)
+            .expect("audit")
+            .lines()
+            .next()
+            .expect("a line"),
+    )
+    .expect("JSON");
+    assert_eq!(line["profile"], "demo");
+    assert_eq!(line["profile_file"], "(demo)");
+    for who in ["user", "host", "ssh_user"] {
+        assert!(
+            line["operator"][who]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "operator.{who}: {line}"
+        );
+    }
     t.keys(&["q"]);
 }
 
@@ -182,7 +204,7 @@ fn demo_nodes_answer_over_ssh_and_fail_over_like_keepalived() {
         s.contains("shell on 127.0.0.11 ended (exit 0)")
     });
     // The shell is in the audit log, like every operation.
-    let audit = h.path().join("state/lbdeck/audit.jsonl");
+    let audit = h.path().join("state/lbdeck/demo-audit.jsonl");
     let wrote = std::time::Instant::now();
     while !audit.exists() && wrote.elapsed() < Duration::from_secs(2) {
         std::thread::sleep(Duration::from_millis(20));
@@ -242,7 +264,7 @@ fn d_drains_the_selected_backend_on_both_balancers_and_u_restores_it() {
     t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
     assert_eq!(
         audit_entries(
-            &h.path().join("state/lbdeck/audit.jsonl"),
+            &h.path().join("state/lbdeck/demo-audit.jsonl"),
             &["action", "result"]
         ),
         vec!["drain done", "undrain done"]
@@ -282,7 +304,7 @@ fn shift_f_fails_over_and_shift_b_fails_back_on_the_demo() {
     t.keys(&["q"]);
     assert_eq!(
         audit_entries(
-            &h.path().join("state/lbdeck/audit.jsonl"),
+            &h.path().join("state/lbdeck/demo-audit.jsonl"),
             &["action", "result"]
         ),
         vec!["failover done", "failback done"]

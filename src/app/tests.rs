@@ -564,3 +564,31 @@ fn read_only_refuses_the_shell_unless_the_profile_allows_it() {
     a.profile.shell_in_read_only = true;
     assert_eq!(a.update(key('s')), vec![Effect::Shell("10.77.0.11".into())]);
 }
+
+#[test]
+fn the_audit_viewer_shows_this_cluster_and_a_toggles_every_cluster() {
+    let mut a = app();
+    let line = |profile: &str| {
+        format!(
+            r#"{{"time":"2026-11-26T10:00:00.000+00:00","user":"ops","profile":"{profile}","action":"drain","target":"web2","result":"done"}}"#
+        )
+    };
+    assert_eq!(a.update(key('A')), vec![Effect::LoadAudit]);
+    a.update(Action::AuditLoaded(vec![line("shop"), line("other")]));
+    assert_eq!(a.ui.mode, Mode::Audit);
+    assert!(!a.ui.audit_all, "this cluster's lines first");
+    let screen = |a: &App| {
+        let mut term =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).expect("terminal");
+        term.draw(|f| crate::ui::draw(f, a)).expect("draw");
+        format!("{:?}", term.backend().buffer())
+    };
+    let mine = screen(&a);
+    assert!(mine.contains("shop (a: every cluster)") && !mine.contains("other"));
+    a.update(key('a'));
+    assert!(a.ui.audit_all);
+    assert_eq!(a.ui.mode, Mode::Audit, "a toggles, it does not close");
+    assert!(screen(&a).contains("other"));
+    a.update(code(KeyCode::Esc));
+    assert_eq!(a.ui.mode, Mode::Normal);
+}

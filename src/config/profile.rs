@@ -47,6 +47,21 @@ pub struct Profile {
     /// The web servers behind the balancers.
     #[serde(default)]
     pub backends: Vec<Spanned<BackendSettings>>,
+    /// Where the profile came from (set by the loader, not written in the file).
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Where a profile came from: the audit log names it, and the demo keeps its own log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// Parsed from text in memory (tests, generated profiles).
+    #[default]
+    Inline,
+    /// Read from this file.
+    File(PathBuf),
+    /// The simulated demo cluster.
+    Demo,
 }
 
 fn default_poll() -> Duration {
@@ -522,7 +537,8 @@ impl Profile {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(&path)
             .map_err(|e| ConfigError::file(&shown, format!("cannot read the profile: {e}")))?;
-        let profile = Profile::parse(&shown, &text)?;
+        let mut profile = Profile::parse(&shown, &text)?;
+        profile.origin = Origin::File(path.clone());
         Ok(LoadedProfile {
             profile,
             path: Some(path),

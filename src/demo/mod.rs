@@ -180,7 +180,8 @@ pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> 
             "[[backends]]\nname = \"{name}\"\naddress = \"{addr}\"\nhealth_url = \"http://{addr}/health\"\n"
         ));
     }
-    let profile = Profile::parse("(demo profile)", &toml)?;
+    let mut profile = Profile::parse("(demo profile)", &toml)?;
+    profile.origin = crate::config::profile::Origin::Demo;
     Ok(Demo {
         profile,
         sim,

@@ -1,5 +1,6 @@
-//! The audit trail: one JSON line per action in `$XDG_STATE_HOME/lbdeck/audit.jsonl`,
-//! flushed to disk before the action is reported.
+//! The audit trail: one JSON line per action in `$XDG_STATE_HOME/lbdeck/audit.jsonl`
+//! (the demo keeps its own, `demo-audit.jsonl`), flushed to disk before the action is
+//! reported. Each line names the cluster, its profile file and the operator.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Outcome;
+use crate::config::profile::{Origin, Profile};
 
 /// One action, as recorded.
 #[derive(Debug, Clone, Serialize)]
@@ -17,6 +19,10 @@ pub struct Entry {
     pub user: String,
     /// Profile name.
     pub profile: String,
+    /// The profile file ("(demo)" for the simulated cluster; null when not from a file).
+    pub profile_file: Option<String>,
+    /// Who: the local user, this host, and the user lbdeck logs in as on the nodes.
+    pub operator: Operator,
     /// drain, undrain, failover, failback.
     pub action: String,
     /// The backend or balancer acted on.
@@ -40,8 +46,19 @@ pub struct Entry {
     pub vip: Option<serde_json::Value>,
 }
 
+/// Who acted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Operator {
+    /// The local user (the sudo caller when run through sudo).
+    pub user: String,
+    /// This host's name.
+    pub host: String,
+    /// The user lbdeck logs in as on the nodes (`[ssh] user`).
+    pub ssh_user: String,
+}
+
 /// Appends the audit line for a report; returns where it went (or why it did not).
-pub fn record(profile: &crate::config::profile::Profile, r: &super::run::Report) -> String {
+pub fn record(profile: &Profile, r: &super::run::Report) -> String {
     let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
     let entry = Entry {
         time: r
@@ -49,6 +66,16 @@ pub fn record(profile: &crate::config::profile::Profile, r: &super::run::Report)
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
         user: user(),
         profile: profile.name.clone(),
+        profile_file: match &profile.origin {
+            Origin::File(p) => Some(p.display().to_string()),
+            Origin::Demo => Some("(demo)".into()),
+            Origin::Inline => None,
+        },
+        operator: Operator {
+            user: user(),
+            host: host(),
+            ssh_user: profile.ssh.user.clone(),
+        },
         action: r.operation.verb().to_string(),
         target: r.target.clone(),
         balancers: r.balancers.clone(),
@@ -64,15 +91,29 @@ pub fn record(profile: &crate::config::profile::Profile, r: &super::run::Report)
             })
         }),
     };
-    match append(&entry) {
+    match append(&entry, path(profile)) {
         Ok(p) => format!("audit: {}", p.display()),
         Err(e) => format!("audit log NOT written: {e}"),
     }
 }
 
-/// Where audit lines go.
-pub fn path() -> Option<PathBuf> {
-    crate::config::state_dir().map(|d| d.join("audit.jsonl"))
+/// Where a profile's audit lines go: the demo's to a file of its own, so that playing
+/// with it never mixes with a real cluster's record.
+pub fn path(profile: &Profile) -> Option<PathBuf> {
+    let name = match profile.origin {
+        Origin::Demo => "demo-audit.jsonl",
+        _ => "audit.jsonl",
+    };
+    crate::config::state_dir().map(|d| d.join(name))
+}
+
+/// This host's name, as the kernel has it.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The local user, as the audit log names them.
@@ -105,10 +146,9 @@ fn user_from_uid() -> Option<String> {
     Some(name.unwrap_or_else(|| format!("uid {uid}")))
 }
 
-/// Appends an entry and syncs it to disk.
-pub fn append(entry: &Entry) -> std::io::Result<PathBuf> {
-    let path =
-        path().ok_or_else(|| std::io::Error::other("no state directory for the audit log"))?;
+/// Appends an entry to `path` and syncs it to disk.
+pub fn append(entry: &Entry, path: Option<PathBuf>) -> std::io::Result<PathBuf> {
+    let path = path.ok_or_else(|| std::io::Error::other("no state directory for the audit log"))?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

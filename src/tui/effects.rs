@@ -44,9 +44,9 @@ impl Runner {
         match effect {
             Effect::PollNow => self.poller.poll_now(),
             Effect::LoadAudit => {
-                let tx = self.tx.clone();
+                let (tx, profile) = (self.tx.clone(), self.profile.clone());
                 tokio::spawn(async move {
-                    let lines = tokio::task::spawn_blocking(read_audit)
+                    let lines = tokio::task::spawn_blocking(move || read_audit(&profile))
                         .await
                         .unwrap_or_default();
                     let _ = tx.send(Action::AuditLoaded(lines)).await;
@@ -110,9 +110,9 @@ impl Runner {
     }
 }
 
-/// The newest audit lines, oldest first.
-fn read_audit() -> Vec<String> {
-    let text = crate::ops::audit::path()
+/// The newest lines of the profile's audit log, oldest first.
+fn read_audit(profile: &Profile) -> Vec<String> {
+    let text = crate::ops::audit::path(profile)
         .and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default();
     let mut lines: Vec<String> = text

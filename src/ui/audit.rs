@@ -1,5 +1,5 @@
 //! The audit log viewer: the newest actions, one line each (time, user, action, target,
-//! result and why).
+//! result and why) — this cluster's by default, every cluster's after `a`.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -18,16 +18,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         area.height.saturating_sub(4).max(5),
     );
     let room = popup.height.saturating_sub(2) as usize;
-    let lines: Vec<Line> = if app.audit.is_empty() {
+    let entries: Vec<serde_json::Value> = app
+        .audit
+        .iter()
+        .map(|raw| serde_json::from_str(raw).unwrap_or_default())
+        .filter(|v: &serde_json::Value| {
+            app.ui.audit_all || v["profile"].as_str() == Some(app.profile.name.as_str())
+        })
+        .collect();
+    let lines: Vec<Line> = if entries.is_empty() {
         vec![Line::from(Span::styled("no actions recorded yet", t.muted))]
     } else {
-        app.audit
+        entries
             .iter()
             .rev()
             .take(room)
             .rev()
-            .map(|raw| {
-                let v: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
+            .map(|v| {
                 let get = |k: &str| crate::text::clip(v[k].as_str().unwrap_or(""), 60);
                 let result = get("result");
                 let style = match result.as_str() {
@@ -40,8 +47,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     .take(19)
                     .collect::<String>()
                     .replace('T', " ");
-                Line::from(vec![
-                    Span::styled(format!("{time}  "), t.muted),
+                let mut spans = vec![Span::styled(format!("{time}  "), t.muted)];
+                if app.ui.audit_all {
+                    spans.push(Span::styled(format!("{:<12} ", get("profile")), t.header));
+                }
+                spans.extend([
                     Span::styled(format!("{:<10} ", get("user")), t.text),
                     Span::styled(
                         format!("{:<9} {:<8} ", get("action"), get("target")),
@@ -49,16 +59,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     ),
                     Span::styled(format!("{result:<11} "), style),
                     Span::styled(get("reason"), t.muted),
-                ])
+                ]);
+                Line::from(spans)
             })
             .collect()
     };
-    let path = crate::ops::audit::path()
+    let path = crate::ops::audit::path(&app.profile)
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    let whose = if app.ui.audit_all {
+        "every cluster (a: this one)".to_string()
+    } else {
+        format!("{} (a: every cluster)", app.profile_name)
+    };
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(pane(app, format!("Audit log · {path}"), None)),
+        Paragraph::new(lines).block(pane(app, format!("Audit log · {whose} · {path}"), None)),
         popup,
     );
 }
