@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod app;
+pub mod check;
 pub mod config;
 pub mod demo;
 pub mod frames;

@@ -160,8 +160,15 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         confirm: Option<String>,
     },
-    /// Check a profile, theme and keymap and print what lbdeck would watch.
-    Check,
+    /// Check a profile, theme and keymap, then ask every balancer for what lbdeck will
+    /// need from it: its status source, the SSH login (host key, authentication),
+    /// `sudo -n`, keepalived's FIFO and JSON dump, the upstream file, the access log.
+    /// ✓ or ✗ each, with the reason; exit 1 on any ✗.
+    Check {
+        /// Only validate the files; connect to nothing.
+        #[arg(long)]
+        offline: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -408,7 +415,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 lbdeck::ops::cli::act(&profile, op, &opts).await,
             ));
         }
-        Some(Command::Check) => {
+        Some(Command::Check { offline }) => {
             let (profile, file) = load_profile(&cli)?;
             build_app(&cli, &profile)?;
             lbdeck::outln!(
@@ -418,8 +425,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 profile.backends.len(),
                 humantime::format_duration(profile.poll_interval)
             );
-            for b in profile.balancers() {
-                lbdeck::outln!("  {} ({}) via {}", b.name, b.kind, b.status_endpoint());
+            if *offline {
+                for b in profile.balancers() {
+                    lbdeck::outln!("  {} ({}) via {}", b.name, b.kind, b.status_endpoint());
+                }
+                return Ok(());
+            }
+            let items = lbdeck::check::run(&profile).await;
+            lbdeck::out!("{}", lbdeck::check::human(&items));
+            if items.iter().any(|i| i.result.is_err()) {
+                return Err(Failure::Exit(1));
             }
         }
     }

@@ -139,7 +139,12 @@ fn every_shipped_profile_checks() {
     let mut n = 0;
     for entry in std::fs::read_dir(dir).expect("profiles/") {
         let path = entry.expect("entry").path();
-        let o = lbdeck(&["check", "--profile", &path.display().to_string()]);
+        let o = lbdeck(&[
+            "check",
+            "--offline",
+            "--profile",
+            &path.display().to_string(),
+        ]);
         assert!(o.status.success(), "{}: {}", path.display(), stderr(&o));
         assert!(String::from_utf8_lossy(&o.stdout).contains(": ok"));
         n += 1;
@@ -196,6 +201,32 @@ fn status_on_the_demo_is_complete_json() {
     );
     let pretty = lbdeck(&["status", "--demo", "--json", "--pretty"]);
     assert!(String::from_utf8_lossy(&pretty.stdout).lines().count() > 20);
+}
+
+#[test]
+fn check_asks_every_balancer_and_names_what_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("dead.toml");
+    // Port 9 on loopback: nothing listens there; no SSH either (port 1).
+    std::fs::write(
+        &p,
+        "name = \"dead\"\ntimeout = \"500ms\"\n[ssh]\nport = 1\nidentity_file = \"/nonexistent/key\"\n\
+         [[balancers]]\nname = \"lb1\"\nhost = \"127.0.0.1\"\nkind = \"haproxy\"\nruntime_api = \"tcp://127.0.0.1:9\"\n\
+         [balancers.keepalived]\nnotify_fifo = \"/run/keepalived.fifo\"\n",
+    )
+    .expect("write");
+    let o = lbdeck(&["check", "--profile", &p.display().to_string()]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("✗ runtime API tcp://127.0.0.1:9 answers: cannot connect"),
+        "{out}"
+    );
+    assert!(
+        out.contains("✗ SSH login as root@[127.0.0.1]:1: ssh [127.0.0.1]:1: connection refused"),
+        "{out}"
+    );
+    assert!(out.contains("check(s) failed"), "{out}");
 }
 
 #[test]
