@@ -37,6 +37,18 @@ pub fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// Remote text as one sentence: line breaks and tabs (a daemon's multi-line answer)
+/// become single spaces, then anything else unsafe is escaped as [`sanitize`] does.
+pub fn sentence(s: &str) -> String {
+    let joined = s
+        .split(['\r', '\n', '\t'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    sanitize(&joined)
+}
+
 /// Like [`sanitize`] but keeps newlines (for multi-line reports printed to a terminal).
 pub fn sanitize_multiline(s: &str) -> String {
     s.split('\n').map(sanitize).collect::<Vec<_>>().join("\n")
@@ -78,6 +90,16 @@ macro_rules! out {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_answers_become_one_sentence() {
+        assert_eq!(
+            sentence("No such server.\r\n\r\n"),
+            "No such server.",
+            "no \\x0d\\x0a in a sentence"
+        );
+        assert_eq!(sentence("a\n\tb\x1b[2J"), "a b\\x1b[2J");
+    }
 
     #[test]
     fn escape_sequences_never_pass() {

@@ -144,7 +144,7 @@ async fn drain_patches_nginx_plus_and_reads_it_back() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(
-        out.contains(r#"before {"p1":"UP"}, after {"p1":"DRAIN"}"#),
+        out.contains("(before: UP on p1; after: DRAIN on p1)"),
         "{out}"
     );
     assert_eq!(

@@ -592,3 +592,47 @@ fn the_audit_viewer_shows_this_cluster_and_a_toggles_every_cluster() {
     a.update(code(KeyCode::Esc));
     assert_eq!(a.ui.mode, Mode::Normal);
 }
+
+/// The whole screen as text at `w`×`h`.
+fn screen_at(a: &App, w: u16, h: u16) -> String {
+    let mut term =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).expect("terminal");
+    term.draw(|f| crate::ui::draw(f, a)).expect("draw");
+    let buf = term.backend().buffer();
+    (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn dialogs_keep_their_confirm_line_and_say_where_the_backend_stands() {
+    let text = PROFILE.replace("environment = \"production\"", "environment = \"staging\"");
+    let profile = Profile::parse("t.toml", &text).expect("profile");
+    let mut a = App::new(
+        &profile,
+        Keymap::default(),
+        ThemeSet::load_from(None).expect("themes"),
+        0,
+        false,
+    );
+    feed(&mut a, Instant::now());
+    a.update(key('j'));
+    a.update(key('d'));
+    let big = screen_at(&a, 120, 40);
+    assert!(big.contains("web2 now: DRAIN on lb1, UP on lb2"), "{big}");
+    assert!(big.contains("Drain web2 · shop"), "the dialog names the cluster");
+    for (w, h) in [(80, 24), (60, 15), (40, 10)] {
+        let s = screen_at(&a, w, h);
+        assert!(s.contains("y confirm"), "{w}x{h}:\n{s}");
+    }
+    // Production: the typed-name prompt and its Enter/Esc line stay too.
+    let mut p = app();
+    feed(&mut p, Instant::now());
+    p.update(key('j'));
+    p.update(key('d'));
+    for (w, h) in [(80, 24), (40, 10)] {
+        let s = screen_at(&p, w, h);
+        assert!(s.contains("Esc cancels"), "{w}x{h}:\n{s}");
+    }
+}

@@ -152,11 +152,11 @@ pub async fn act(profile: &Profile, op: Operation, opts: &Options) -> u8 {
             crate::outln!("{}: {}", op.verb(), r.outcome);
         }
         None => crate::outln!(
-            "{op}: {} in {} ms (before {}, after {})",
+            "{op}: {} in {} ms (before: {}; after: {})",
             r.outcome,
             r.took.as_millis(),
-            r.before,
-            r.after
+            super::run::states(&r.before),
+            super::run::states(&r.after)
         ),
     }
     crate::outln!("{}", r.audit);

@@ -46,7 +46,11 @@ impl Outcome {
     pub fn from_targets<E: fmt::Display>(results: &[(String, Result<(), E>)]) -> Outcome {
         let failed: Vec<(String, String)> = results
             .iter()
-            .filter_map(|(t, r)| r.as_ref().err().map(|e| (t.clone(), e.to_string())))
+            .filter_map(|(t, r)| {
+                r.as_ref()
+                    .err()
+                    .map(|e| (t.clone(), crate::text::sentence(&e.to_string())))
+            })
             .collect();
         if results.is_empty() {
             Outcome::Failed {

@@ -82,9 +82,34 @@ impl Report {
 /// and returns its report.
 pub fn refuse(profile: &Profile, op: &Operation, target: &str, reason: String) -> Report {
     let mut r = Report::new((op, &profile.name, target), Local::now());
-    r.outcome = Outcome::Refused { reason };
+    r.outcome = Outcome::Refused {
+        reason: crate::text::sentence(&reason),
+    };
     r.audit = super::audit::record(profile, &r);
     r
+}
+
+/// Per-balancer states as a sentence: "UP on lb1, DRAIN on lb2" or "lb2 unreadable
+/// (no answer within 2s)"; never JSON.
+pub fn states(v: &Value) -> String {
+    let Some(map) = v.as_object() else {
+        return "unknown".into();
+    };
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.iter()
+        .map(|(name, s)| match s {
+            Value::String(word) => format!("{word} on {name}"),
+            Value::Bool(true) => format!("on {name}"),
+            Value::Bool(false) => format!("not on {name}"),
+            other => match other.get("error").and_then(Value::as_str) {
+                Some(e) => format!("{name} unreadable ({})", crate::text::sentence(e)),
+                None => format!("{name} unknown"),
+            },
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Records a shell the console opened on `host` and how it ended.
@@ -200,4 +225,26 @@ pub async fn perform(
         return refuse(profile, op, &plan.target, why);
     }
     execute(profile, &plan, pool, Vec::new(), progress).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_read_as_sentences_not_json() {
+        let v = serde_json::json!({
+            "lb1": "UP",
+            "lb2": {"error": "cannot connect\r\n to tcp://10.0.0.12:9999"},
+        });
+        assert_eq!(
+            states(&v),
+            "UP on lb1, lb2 unreadable (cannot connect to tcp://10.0.0.12:9999)"
+        );
+        assert_eq!(
+            states(&serde_json::json!({"lb1": true, "lb2": false})),
+            "on lb1, not on lb2"
+        );
+        assert_eq!(states(&Value::Null), "unknown");
+    }
 }

@@ -35,7 +35,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .take(room)
             .rev()
             .map(|v| {
-                let get = |k: &str| crate::text::clip(v[k].as_str().unwrap_or(""), 60);
+                let get = |k: &str| {
+                    crate::text::clip(&crate::text::sentence(v[k].as_str().unwrap_or("")), 60)
+                };
                 let result = get("result");
                 let style = match result.as_str() {
                     "done" => t.healthy,
