@@ -205,6 +205,9 @@ Examples:
 Keys in the console: ? help, / filter, o sort, t theme, Tab next pane, q quit.
 Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or configuration.";
 
+/// How long work still running at exit may take to finish before lbdeck leaves anyway.
+const QUIT_GRACE_MS: u64 = 50;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log = init_logging(cli.log_file.clone());
@@ -218,7 +221,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Quit at once: SSH sessions, followers and blocking look-ups still running are
+    // abandoned, not waited for (the terminal is already restored).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(QUIT_GRACE_MS));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(e)) => {
             eprintln!("lbdeck: {e}");

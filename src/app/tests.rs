@@ -621,7 +621,10 @@ fn dialogs_keep_their_confirm_line_and_say_where_the_backend_stands() {
     a.update(key('d'));
     let big = screen_at(&a, 120, 40);
     assert!(big.contains("web2 now: DRAIN on lb1, UP on lb2"), "{big}");
-    assert!(big.contains("Drain web2 · shop"), "the dialog names the cluster");
+    assert!(
+        big.contains("Drain web2 · shop"),
+        "the dialog names the cluster"
+    );
     for (w, h) in [(80, 24), (60, 15), (40, 10)] {
         let s = screen_at(&a, w, h);
         assert!(s.contains("y confirm"), "{w}x{h}:\n{s}");

@@ -169,10 +169,86 @@ pub async fn act(profile: &Profile, op: Operation, opts: &Options) -> u8 {
     }
     match op.backend() {
         Some(backend) if opts.wait && op.removes_capacity() => {
-            wait_empty(profile, backend, opts.timeout).await
+            wait_drained(profile, backend, opts.timeout).await
         }
         _ => 0,
     }
+}
+
+/// How long a window of the access log is read when waiting on requests.
+const QUIET_WINDOW: Duration = Duration::from_secs(2);
+
+/// Windows in a row without a request to the server before it counts as drained.
+const QUIET_WINDOWS: u32 = 2;
+
+/// Waits on the signal the pair really has: open sessions where a balancer counts them
+/// (HAProxy), else requests in the nginx access logs; says which, and says so when there
+/// is none (nginx open source without `access_log`).
+async fn wait_drained(profile: &Profile, server: &str, timeout: Duration) -> u8 {
+    if !drain::sessions(profile, server).await.is_empty() {
+        crate::outln!("waiting for {server}'s open sessions to reach 0 (runtime API)");
+        return wait_empty(profile, server, timeout).await;
+    }
+    let address = profile
+        .backends()
+        .find(|b| b.name == server)
+        .map(|b| b.address.0.clone());
+    match address {
+        Some(address) if profile.balancers().any(|b| b.access_log.is_some()) => {
+            crate::outln!(
+                "nginx does not count a server's open connections: waiting until the access \
+                 logs show no request to {server} for {} s",
+                (QUIET_WINDOW * QUIET_WINDOWS).as_secs()
+            );
+            wait_quiet(profile, server, &address, timeout).await
+        }
+        _ => {
+            crate::outln!(
+                "nothing to wait on: these balancers do not count {server}'s open connections \
+                 and no access_log is set (after the reload, old nginx workers finish the \
+                 requests they hold)"
+            );
+            0
+        }
+    }
+}
+
+/// Follows the access logs in short windows until none shows a request to `address`.
+async fn wait_quiet(profile: &Profile, server: &str, address: &str, timeout: Duration) -> u8 {
+    let started = Instant::now();
+    let mut quiet = 0;
+    while started.elapsed() < timeout {
+        let window = crate::status::traffic(profile, QUIET_WINDOW).await;
+        if window.balancers.is_empty() {
+            continue;
+        }
+        let requests: u64 = window
+            .balancers
+            .values()
+            .flatten()
+            .filter(|t| t.addr == address)
+            .map(|t| t.requests)
+            .sum();
+        crate::outln!(
+            "{server}: {requests} request(s) in the last {} s at +{:.1}s (access log)",
+            QUIET_WINDOW.as_secs(),
+            started.elapsed().as_secs_f64()
+        );
+        quiet = if requests == 0 { quiet + 1 } else { 0 };
+        if quiet >= QUIET_WINDOWS {
+            crate::outln!(
+                "{server} drained: no request for {} s (access log), after {:.1} s",
+                (QUIET_WINDOW * QUIET_WINDOWS).as_secs(),
+                started.elapsed().as_secs_f64()
+            );
+            return 0;
+        }
+    }
+    eprintln!(
+        "lbdeck: {server} still gets requests after {}",
+        humantime::format_duration(timeout)
+    );
+    1
 }
 
 /// Polls the server's sessions on every balancer until they are all 0.

@@ -426,9 +426,13 @@ pub async fn apply(
     }
 }
 
-/// Current sessions on `server`, per balancer (None where it could not be read).
+/// Current sessions on `server` on every balancer that counts them (HAProxy's runtime
+/// API), None where it could not be read; balancers that do not count them are left out.
 pub async fn sessions(profile: &Profile, server: &str) -> Vec<(String, Option<u64>)> {
-    let work = profile.balancers().map(|b| {
+    let counting = profile
+        .balancers()
+        .filter(|b| matches!(b.status_endpoint(), StatusEndpoint::RuntimeApi(_)));
+    let work = counting.map(|b| {
         let name = b.name.clone();
         let backend = b.backend_name().to_string();
         let endpoint = b.status_endpoint();
