@@ -1,13 +1,13 @@
 //! The backend table: our health probe, each balancer's view of the server, sessions,
 //! req/s, responses and latency. Filtered with `/`, sorted with `o`.
 
+use std::time::Duration;
+
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, Table, TableState};
 use ratatui::Frame;
-
-use std::time::Duration;
 
 use super::{age, count, millis, pane, rate};
 use crate::app::columns::{BackendColumn, Width, BACKEND_COLUMNS};
