@@ -9,8 +9,8 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use lbdeck::action::Action;
+use lbdeck::app::keys::Keymap;
 use lbdeck::app::App;
-use lbdeck::config::keys::Keymap;
 use lbdeck::config::log_format::{LogFormat, DEFAULT_FORMAT};
 use lbdeck::config::profile::Profile;
 use lbdeck::config::theme::ThemeSet;

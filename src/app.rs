@@ -7,7 +7,7 @@ use chrono::{DateTime, Local};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::action::{Action, Effect};
-use crate::config::keys::Keymap;
+use crate::app::keys::Keymap;
 use crate::config::profile::{Environment, Profile};
 use crate::config::theme::{Theme, ThemeSet};
 use crate::model::Cluster;
@@ -58,6 +58,7 @@ impl Confirm {
 }
 
 pub mod columns;
+pub mod keys;
 
 pub use columns::SortKey;
 use columns::SORT_KEYS;

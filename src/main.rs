@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use lbdeck::app::keys::Keymap;
 use lbdeck::app::App;
-use lbdeck::config::keys::Keymap;
 use lbdeck::config::profile::{BalancerKind, Profile};
 use lbdeck::config::theme::ThemeSet;
 use lbdeck::config::{config_dir, state_dir, ConfigError};

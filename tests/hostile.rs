@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use lbdeck::config::keys::Keymap;
+use lbdeck::app::keys::Keymap;
 use lbdeck::config::log_format::{LogFormat, DEFAULT_FORMAT};
 use lbdeck::config::profile::Profile;
 use lbdeck::sources::{access_log, haproxy, keepalived, nginx, nginx_plus};

@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if let Err(e) = lbdeck::config::keys::Keymap::parse("k.toml", &text) {
+    if let Err(e) = lbdeck::app::keys::Keymap::parse("k.toml", &text) {
         assert!(!e.message.is_empty());
     }
 });

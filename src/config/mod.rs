@@ -2,7 +2,6 @@
 //! into strict serde structs (`deny_unknown_fields`) and resolved into typed values; every
 //! error names the file, line and column and says what was expected.
 
-pub mod keys;
 pub mod log_format;
 pub mod profile;
 pub mod theme;

@@ -9,8 +9,8 @@ use std::path::Path;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde::Deserialize;
 
-use super::{parse_toml, ConfigError};
 use crate::action::Action;
+use crate::config::{parse_toml, ConfigError};
 
 /// A key spelling the keymap does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
