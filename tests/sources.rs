@@ -40,7 +40,7 @@ fn profile(balancer: &str, timeout: &str) -> Profile {
 
 fn balancer_result(updates: Vec<SourceUpdate>) -> Result<BalancerSample, String> {
     match updates.into_iter().next() {
-        Some(SourceUpdate::Balancer { result, .. }) => result.map_err(|e| e.0),
+        Some(SourceUpdate::Balancer { result, .. }) => result.map_err(|e| e.to_string()),
         other => panic!("expected a balancer update, got {other:?}"),
     }
 }
