@@ -317,6 +317,30 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError
     Ok(rows)
 }
 
+/// The runtime-API commands of one poll, sent on one connection. `show stat` goes last:
+/// HAProxy ends every command's answer with an empty line, and the CSV ends with one of
+/// its own, so the first two answers end at the first empty lines and the rest is CSV.
+pub fn poll_commands(backend: &str) -> String {
+    format!("show info; show servers state {backend}; show stat")
+}
+
+/// The three answers of [`poll_commands`], split: (`show info`, `show servers state`,
+/// `show stat`).
+pub fn split_poll_reply(text: &str) -> (&str, &str, &str) {
+    let mut rest = text;
+    let mut next = || match rest.find("\n\n") {
+        Some(i) => {
+            let answer = &rest[..=i];
+            rest = &rest[i + 2..];
+            answer
+        }
+        None => std::mem::take(&mut rest),
+    };
+    let info = next();
+    let state = next();
+    (info, state, rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +416,39 @@ mod tests {
         assert_eq!(info.uptime_sec, Some(9));
         assert_eq!(info.curr_conns, Some(0));
         assert!(parse_info("No such command\n").is_err());
+    }
+
+    #[test]
+    fn a_batched_reply_splits_into_its_three_answers() {
+        let (info, state, stat) =
+            split_poll_reply(include_str!("../../tests/fixtures/haproxy/poll_batch.txt"));
+        assert!(parse_info(info)
+            .expect("show info")
+            .version
+            .starts_with("2.6"));
+        let admin = parse_servers_state(state).expect("show servers state");
+        assert_eq!(admin.len(), 3);
+        let rows = parse_stat(stat).expect("show stat");
+        assert!(rows.iter().any(|r| r.kind == Some(RowKind::Frontend)));
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.kind == Some(RowKind::Server))
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_refused_command_in_a_batch_leaves_the_others_readable() {
+        let reply = format!(
+            "{}Permission denied.\n\n{}",
+            include_str!("../../tests/fixtures/haproxy/show_info.txt"),
+            include_str!("../../tests/fixtures/haproxy/show_stat.csv"),
+        );
+        let (info, state, stat) = split_poll_reply(&reply);
+        assert!(parse_info(info).is_ok());
+        assert!(parse_servers_state(state).is_err());
+        assert!(parse_stat(stat).is_ok());
     }
 
     #[test]

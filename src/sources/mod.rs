@@ -237,14 +237,13 @@ async fn fetch_balancer(
             })
         }
         StatusEndpoint::RuntimeApi(api) => {
-            let info_text = runtime_api(api, "show info").await?;
-            let stat_text = runtime_api(api, "show stat").await?;
-            let state_text = runtime_api(api, &format!("show servers state {backend}")).await?;
+            let reply = runtime_api(api, &haproxy::poll_commands(backend)).await?;
+            let (info_text, state_text, stat_text) = haproxy::split_poll_reply(&reply);
             Ok(BalancerSample::Haproxy {
-                info: Some(haproxy::parse_info(&info_text)?),
-                stats: haproxy::parse_stat(&stat_text)?,
+                info: Some(haproxy::parse_info(info_text)?),
+                stats: haproxy::parse_stat(stat_text)?,
                 // A restricted socket may refuse it; the stats alone still give the state.
-                admin: haproxy::parse_servers_state(&state_text).ok(),
+                admin: haproxy::parse_servers_state(state_text).ok(),
             })
         }
         StatusEndpoint::PlusApi(base) => {
