@@ -40,7 +40,7 @@ fn profile(balancer: &str, timeout: &str) -> Profile {
 
 fn balancer_result(updates: Vec<SourceUpdate>) -> Result<BalancerSample, String> {
     match updates.into_iter().next() {
-        Some(SourceUpdate::Balancer { result, .. }) => result.map_err(|e| e.0),
+        Some(SourceUpdate::Balancer { result, .. }) => result.map_err(|e| e.to_string()),
         other => panic!("expected a balancer update, got {other:?}"),
     }
 }
@@ -159,4 +159,39 @@ async fn a_wrong_page_says_what_was_expected() {
         err.starts_with("stub_status: expected \"Active connections: N\""),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn one_runtime_api_connection_per_poll_answers_all_three_commands() {
+    // The reply HAProxy 2.6 gave the lab to the very line lbdeck sends.
+    let reply = include_str!("fixtures/haproxy/poll_batch.txt");
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let _ = seen_tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = s.write_all(reply.as_bytes()).await;
+        }
+    });
+    let p = profile(
+        &format!("kind = \"haproxy\"\nruntime_api = \"tcp://{addr}\"\nbackend = \"be_web\""),
+        "1s",
+    );
+    match balancer_result(poll_once(&p).await) {
+        Ok(BalancerSample::Haproxy { info, stats, admin }) => {
+            let info = info.expect("show info read");
+            assert!(info.version.starts_with("2.6"), "{}", info.version);
+            assert!(stats.iter().any(|r| r.svname == "web1"));
+            assert_eq!(admin.expect("show servers state read").len(), 3);
+        }
+        other => panic!("expected HAProxy stats, got {other:?}"),
+    }
+    assert_eq!(
+        seen.recv().await.as_deref(),
+        Some("show info; show servers state be_web; show stat\n")
+    );
+    assert!(seen.try_recv().is_err(), "a second connection was made");
 }

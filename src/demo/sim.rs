@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::sources::haproxy::ServerState;
+use crate::model::ServerState;
 
 /// Simulation step.
 const STEP: Duration = Duration::from_millis(250);

@@ -6,7 +6,7 @@
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use crate::sources::keepalived::Role;
+use crate::model::Role;
 
 /// VRRP advert interval (keepalived's `advert_int 1`).
 const ADVERT: f64 = 1.0;

@@ -4,6 +4,7 @@
 pub mod events;
 pub mod history;
 pub mod rate;
+pub mod state;
 pub mod vrrp;
 
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::profile::{BalancerKind, Profile};
-use crate::sources::haproxy::{RowKind, ServerState, StatRow};
+use crate::sources::haproxy::{RowKind, StatRow};
 use crate::sources::health::Probe;
 use crate::sources::nginx_plus::Peer;
 use crate::sources::{BalancerSample, SourceUpdate};
@@ -20,6 +21,7 @@ use crate::text::clip;
 pub use events::{Event, EventLog, Level};
 pub use history::History;
 use rate::{Counter, Reading};
+pub use state::{Role, ServerState};
 
 /// When a value was last refreshed and whether the newest attempt failed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -479,7 +481,7 @@ impl Cluster {
                         self.vip.probe = Some(p);
                         self.vip.fresh.ok(at);
                     }
-                    Err(e) => self.vip.fresh.err(at, clip(&e.0, 120)),
+                    Err(e) => self.vip.fresh.err(at, clip(&e.to_string(), 120)),
                 }
                 let now = self.vip.serving();
                 if was.is_some() && was != now {
@@ -515,7 +517,7 @@ impl Cluster {
         &mut self,
         index: usize,
         at: Instant,
-        result: Result<BalancerSample, crate::sources::FetchError>,
+        result: Result<BalancerSample, crate::sources::SourceError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let Some(lb) = self.balancers.get_mut(index) else {
@@ -525,13 +527,13 @@ impl Cluster {
         match result {
             Err(e) => {
                 let first_failure = lb.fresh.failing().is_none();
-                lb.fresh.err(at, clip(&e.0, 160));
+                lb.fresh.err(at, clip(&e.to_string(), 160));
                 if first_failure {
                     self.events.push(
                         wall,
                         Level::Error,
                         &name,
-                        format!("{name} unreachable: {}", clip(&e.0, 160)),
+                        format!("{name} unreachable: {}", clip(&e.to_string(), 160)),
                     );
                 }
             }
@@ -648,7 +650,7 @@ impl Cluster {
                 })
                 .map(crate::sources::haproxy::ServerStateRow::admin);
             let view = ServerView {
-                state: ServerState::from_status(&row.status),
+                state: row.state(),
                 admin,
                 status: clip(&row.status, 20),
                 check: clip(&row.check_status, 12),
@@ -681,18 +683,9 @@ impl Cluster {
         };
         self.after_counters(index, reading, wall);
         for p in peers {
-            let state = match p.state.as_str() {
-                "up" => Some(ServerState::Up),
-                "draining" => Some(ServerState::Drain),
-                "down" => Some(ServerState::Maint),
-                "unavail" | "unhealthy" => Some(ServerState::Down),
-                _ => None,
-            };
             let view = ServerView {
-                state,
-                admin: state
-                    .filter(|s| matches!(s, ServerState::Drain | ServerState::Maint))
-                    .or(Some(ServerState::Up)),
+                state: p.server_state(),
+                admin: Some(p.admin()),
                 status: clip(&p.state, 20),
                 check: match p.health_checks.and_then(|h| h.last_passed) {
                     Some(true) => "passed".into(),
@@ -768,10 +761,10 @@ impl Cluster {
                         wall,
                         Level::Warn,
                         &name,
-                        format!("{name} access log: {}", clip(&e.0, 200)),
+                        format!("{name} access log: {}", clip(&e.to_string(), 200)),
                     );
                 }
-                lb.traffic.err(at, clip(&e.0, 200));
+                lb.traffic.err(at, clip(&e.to_string(), 200));
                 return;
             }
         };
@@ -878,7 +871,7 @@ impl Cluster {
         &mut self,
         index: usize,
         at: Instant,
-        result: Result<Probe, crate::sources::FetchError>,
+        result: Result<Probe, crate::sources::SourceError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let Some(b) = self.backends.get_mut(index) else {
@@ -899,7 +892,7 @@ impl Cluster {
             }
             Err(e) => {
                 b.health = Health::Down;
-                detail = clip(&e.0, 120);
+                detail = clip(&e.to_string(), 120);
                 b.fresh.err(at, detail.clone());
             }
         }

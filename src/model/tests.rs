@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::profile::Profile;
-use crate::sources::{haproxy, nginx, FetchError};
+use crate::sources::{haproxy, nginx, SourceError};
 
 const PROFILE: &str = r#"
 name = "t"
@@ -260,7 +260,7 @@ fn failures_make_values_stale_with_a_sentence() {
         SourceUpdate::Balancer {
             index: 0,
             at: t0 + Duration::from_secs(1),
-            result: Err(FetchError("cannot connect: Connection refused".into())),
+            result: Err(SourceError::Connect("Connection refused".into())),
         },
         wall(),
     );
@@ -301,7 +301,7 @@ fn health_transitions_are_events() {
         SourceUpdate::Health {
             index: 1,
             at: t0,
-            result: Err(FetchError("no answer within 1s".into())),
+            result: Err(SourceError::Timeout(Duration::from_secs(1))),
         },
         wall(),
     );
@@ -330,7 +330,7 @@ fn vip_serving_follows_the_check() {
     c.apply(
         SourceUpdate::Vip {
             at: t0,
-            result: Err(FetchError("cannot connect".into())),
+            result: Err(SourceError::Connect("Connection refused".into())),
         },
         wall(),
     );

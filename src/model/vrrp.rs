@@ -7,10 +7,9 @@ use std::time::Instant;
 use chrono::{DateTime, Local};
 use serde::Serialize;
 
-use super::{Alert, Cluster, Freshness, Level};
-use crate::sources::keepalived::Role;
+use super::{Alert, Cluster, Freshness, Level, Role};
 use crate::sources::vrrp::VrrpSample;
-use crate::sources::FetchError;
+use crate::sources::SourceError;
 
 /// keepalived as seen on one balancer.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -42,7 +41,7 @@ impl Cluster {
         &mut self,
         index: usize,
         at: Instant,
-        result: Result<VrrpSample, FetchError>,
+        result: Result<VrrpSample, SourceError>,
         wall: DateTime<Local>,
     ) {
         let vip = self.vip.address.clone().unwrap_or_else(|| "the VIP".into());
@@ -54,7 +53,7 @@ impl Cluster {
         let sample = match result {
             Err(e) => {
                 let first = v.fresh.failing().is_none();
-                v.fresh.err(at, crate::text::clip(&e.0, 600));
+                v.fresh.err(at, crate::text::clip(&e.to_string(), 600));
                 if first {
                     self.events.push(
                         wall,
@@ -62,7 +61,7 @@ impl Cluster {
                         &name,
                         format!(
                             "{name} keepalived unreadable: {}",
-                            crate::text::clip(&e.0, 600)
+                            crate::text::clip(&e.to_string(), 600)
                         ),
                     );
                 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::ParseError;
+pub use crate::model::state::ServerState;
 
 /// What a `show stat` row describes (the `type` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,45 +72,24 @@ impl StatRow {
     }
 }
 
-/// A server's state as HAProxy reports it, reduced to what operators act on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum ServerState {
-    /// Serving (checks pass, or no check).
-    Up,
-    /// Draining: no new sessions except persistent ones.
-    Drain,
-    /// In maintenance: no traffic at all.
-    Maint,
-    /// Up but no longer load-balanced (weight 0 / NOLB).
-    Nolb,
-    /// Checks fail.
-    Down,
+/// Reads the `status` column of a server row (UP 1/3, DOWN 1/2, MAINT (via be/s), no
+/// check…) into the neutral state; None for words that are not a server's state (OPEN).
+pub fn server_state(status: &str) -> Option<ServerState> {
+    let word = status.split_whitespace().next().unwrap_or_default();
+    match word {
+        "UP" | "no" => Some(ServerState::Up),
+        "DRAIN" => Some(ServerState::Drain),
+        "MAINT" => Some(ServerState::Maint),
+        "NOLB" => Some(ServerState::Nolb),
+        "DOWN" => Some(ServerState::Down),
+        _ => None,
+    }
 }
 
-impl ServerState {
-    /// Reads the `status` column of a server row.
-    pub fn from_status(status: &str) -> Option<ServerState> {
-        let word = status.split_whitespace().next().unwrap_or_default();
-        match word {
-            "UP" | "no" => Some(ServerState::Up),
-            "DRAIN" => Some(ServerState::Drain),
-            "MAINT" => Some(ServerState::Maint),
-            "NOLB" => Some(ServerState::Nolb),
-            "DOWN" => Some(ServerState::Down),
-            _ => None,
-        }
-    }
-
-    /// Short label for tables.
-    pub fn label(self) -> &'static str {
-        match self {
-            ServerState::Up => "UP",
-            ServerState::Drain => "DRAIN",
-            ServerState::Maint => "MAINT",
-            ServerState::Nolb => "NOLB",
-            ServerState::Down => "DOWN",
-        }
+impl StatRow {
+    /// The server's state from its `status` column.
+    pub fn state(&self) -> Option<ServerState> {
+        server_state(&self.status)
     }
 }
 
@@ -118,7 +98,7 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines
         .next()
-        .ok_or_else(|| ParseError::new("show stat", "empty reply"))?;
+        .ok_or(ParseError::Empty { what: "show stat" })?;
     let header = header.strip_prefix("# ").ok_or_else(|| {
         ParseError::expected(
             "show stat",
@@ -129,10 +109,11 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
     let cols: HashMap<&str, usize> = header.split(',').enumerate().map(|(i, c)| (c, i)).collect();
     for required in ["pxname", "svname", "status"] {
         if !cols.contains_key(required) {
-            return Err(ParseError::new(
-                "show stat",
-                format!("the CSV header has no {required} column"),
-            ));
+            return Err(ParseError::MissingColumn {
+                what: "show stat",
+                header: "CSV header",
+                column: required.to_string(),
+            });
         }
     }
     let mut rows = Vec::new();
@@ -305,12 +286,13 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError
         .map(|(i, c)| (c, i))
         .collect();
     let col = |name: &str| {
-        cols.get(name).copied().ok_or_else(|| {
-            ParseError::new(
-                "show servers state",
-                format!("the header has no {name} column"),
-            )
-        })
+        cols.get(name)
+            .copied()
+            .ok_or_else(|| ParseError::MissingColumn {
+                what: "show servers state",
+                header: "header",
+                column: name.to_string(),
+            })
     };
     let (be, sv, op, ad, w) = (
         col("be_name")?,
@@ -335,6 +317,30 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError
     Ok(rows)
 }
 
+/// The runtime-API commands of one poll, sent on one connection. `show stat` goes last:
+/// HAProxy ends every command's answer with an empty line, and the CSV ends with one of
+/// its own, so the first two answers end at the first empty lines and the rest is CSV.
+pub fn poll_commands(backend: &str) -> String {
+    format!("show info; show servers state {backend}; show stat")
+}
+
+/// The three answers of [`poll_commands`], split: (`show info`, `show servers state`,
+/// `show stat`).
+pub fn split_poll_reply(text: &str) -> (&str, &str, &str) {
+    let mut rest = text;
+    let mut next = || match rest.find("\n\n") {
+        Some(i) => {
+            let answer = &rest[..=i];
+            rest = &rest[i + 2..];
+            answer
+        }
+        None => std::mem::take(&mut rest),
+    };
+    let info = next();
+    let state = next();
+    (info, state, rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,10 +354,7 @@ mod tests {
         let web1 = rows.iter().find(|r| r.svname == "web1").expect("web1 row");
         assert_eq!(web1.pxname, "be_web");
         assert_eq!(web1.kind, Some(RowKind::Server));
-        assert_eq!(
-            ServerState::from_status(&web1.status),
-            Some(ServerState::Up)
-        );
+        assert_eq!(web1.state(), Some(ServerState::Up));
         assert_eq!(web1.check_status, "L7OK");
         assert_eq!(web1.addr, "10.77.0.21:80");
         assert_eq!(web1.stot, Some(10));
@@ -367,11 +370,7 @@ mod tests {
     #[test]
     fn reads_drain_maint_and_down() {
         let rows = parse_stat(MIXED).expect("parses");
-        let state = |n: &str| {
-            rows.iter()
-                .find(|r| r.svname == n)
-                .and_then(|r| ServerState::from_status(&r.status))
-        };
+        let state = |n: &str| rows.iter().find(|r| r.svname == n).and_then(StatRow::state);
         assert_eq!(state("web1"), Some(ServerState::Maint));
         assert_eq!(state("web2"), Some(ServerState::Drain));
         assert_eq!(state("web3"), Some(ServerState::Down));
@@ -398,7 +397,7 @@ mod tests {
             ("NOLB", Some(ServerState::Nolb)),
             ("OPEN", None),
         ] {
-            assert_eq!(ServerState::from_status(s), want, "{s}");
+            assert_eq!(server_state(s), want, "{s}");
         }
     }
 
@@ -417,6 +416,39 @@ mod tests {
         assert_eq!(info.uptime_sec, Some(9));
         assert_eq!(info.curr_conns, Some(0));
         assert!(parse_info("No such command\n").is_err());
+    }
+
+    #[test]
+    fn a_batched_reply_splits_into_its_three_answers() {
+        let (info, state, stat) =
+            split_poll_reply(include_str!("../../tests/fixtures/haproxy/poll_batch.txt"));
+        assert!(parse_info(info)
+            .expect("show info")
+            .version
+            .starts_with("2.6"));
+        let admin = parse_servers_state(state).expect("show servers state");
+        assert_eq!(admin.len(), 3);
+        let rows = parse_stat(stat).expect("show stat");
+        assert!(rows.iter().any(|r| r.kind == Some(RowKind::Frontend)));
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.kind == Some(RowKind::Server))
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_refused_command_in_a_batch_leaves_the_others_readable() {
+        let reply = format!(
+            "{}Permission denied.\n\n{}",
+            include_str!("../../tests/fixtures/haproxy/show_info.txt"),
+            include_str!("../../tests/fixtures/haproxy/show_stat.csv"),
+        );
+        let (info, state, stat) = split_poll_reply(&reply);
+        assert!(parse_info(info).is_ok());
+        assert!(parse_servers_state(state).is_err());
+        assert!(parse_stat(stat).is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::FetchError;
+use super::SourceError;
 
 /// The answer to one probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,14 +36,14 @@ pub async fn probe(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
-) -> Result<Probe, FetchError> {
+) -> Result<Probe, SourceError> {
     let started = Instant::now();
     let mut resp = client
         .get(url)
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| FetchError::from_reqwest(&e, timeout))?;
+        .map_err(|e| SourceError::from_reqwest(&e, timeout))?;
     let status = resp.status().as_u16();
     let mut read = 0usize;
     while read < BODY_ENOUGH {
@@ -51,12 +51,12 @@ pub async fn probe(
             Ok(Some(c)) => read += c.len(),
             Ok(None) => break,
             Err(e) => {
-                return Err(FetchError(format!(
-                    "HTTP {status}, but the body did not arrive within {} ({} bytes came): {}",
-                    humantime::format_duration(timeout),
+                return Err(SourceError::BodyStalled {
+                    status,
+                    timeout,
                     read,
-                    FetchError::from_reqwest(&e, timeout).0
-                )))
+                    cause: Box::new(SourceError::from_reqwest(&e, timeout)),
+                })
             }
         }
     }

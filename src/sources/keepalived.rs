@@ -6,62 +6,32 @@
 use serde::{Deserialize, Serialize};
 
 use super::ParseError;
+pub use crate::model::state::Role;
 
-/// A VRRP instance's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Role {
-    /// Starting up.
-    Init,
-    /// Standing by.
-    Backup,
-    /// Holding the VIP.
-    Master,
-    /// A tracked interface, script or file says this node must not serve.
-    Fault,
-    /// keepalived stopped the instance.
-    Stop,
-    /// The instance was removed from the configuration.
-    Deleted,
+/// keepalived's word for a state (the notify FIFO).
+fn role_from_word(w: &str) -> Option<Role> {
+    Some(match w {
+        "INIT" => Role::Init,
+        "BACKUP" => Role::Backup,
+        "MASTER" => Role::Master,
+        "FAULT" => Role::Fault,
+        "STOP" => Role::Stop,
+        "DELETED" => Role::Deleted,
+        _ => return None,
+    })
 }
 
-impl Role {
-    /// The word keepalived uses.
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Init => "INIT",
-            Role::Backup => "BACKUP",
-            Role::Master => "MASTER",
-            Role::Fault => "FAULT",
-            Role::Stop => "STOP",
-            Role::Deleted => "DELETED",
-        }
-    }
-
-    fn from_word(w: &str) -> Option<Role> {
-        Some(match w {
-            "INIT" => Role::Init,
-            "BACKUP" => Role::Backup,
-            "MASTER" => Role::Master,
-            "FAULT" => Role::Fault,
-            "STOP" => Role::Stop,
-            "DELETED" => Role::Deleted,
-            _ => return None,
-        })
-    }
-
-    /// keepalived's numeric state in the JSON dump.
-    fn from_number(n: i64) -> Option<Role> {
-        Some(match n {
-            0 => Role::Init,
-            1 => Role::Backup,
-            2 => Role::Master,
-            3 => Role::Fault,
-            97 => Role::Deleted,
-            98 => Role::Stop,
-            _ => return None,
-        })
-    }
+/// keepalived's numeric state in the JSON dump.
+fn role_from_number(n: i64) -> Option<Role> {
+    Some(match n {
+        0 => Role::Init,
+        1 => Role::Backup,
+        2 => Role::Master,
+        3 => Role::Fault,
+        97 => Role::Deleted,
+        98 => Role::Stop,
+        _ => return None,
+    })
 }
 
 /// One notify-FIFO line: `INSTANCE "VI_1" MASTER 150`.
@@ -92,7 +62,7 @@ pub fn parse_fifo_line(line: &str) -> Result<FifoEvent, ParseError> {
     let (name, rest) = rest.split_once('"').ok_or_else(bad)?;
     let mut words = rest.split_whitespace();
     let state = words.next().ok_or_else(bad)?;
-    let role = Role::from_word(state);
+    let role = role_from_word(state);
     if role.is_none()
         && !matches!(
             state,
@@ -170,20 +140,13 @@ struct RawStats {
 
 /// Parses `keepalived.json`. A truncated (half-written) file is an error.
 pub fn parse_dump(text: &str) -> Result<Vec<DumpInstance>, ParseError> {
-    let raw: Vec<RawEntry> = serde_json::from_str(text).map_err(|e| {
-        ParseError::new(
-            "keepalived JSON dump",
-            format!("unreadable (half-written?): {e}"),
-        )
+    let raw: Vec<RawEntry> = serde_json::from_str(text).map_err(|e| ParseError::HalfWritten {
+        detail: e.to_string(),
     })?;
     raw.into_iter()
         .map(|e| {
-            let role = Role::from_number(e.data.state).ok_or_else(|| {
-                ParseError::new(
-                    "keepalived JSON dump",
-                    format!("unknown state {}", e.data.state),
-                )
-            })?;
+            let role =
+                role_from_number(e.data.state).ok_or(ParseError::UnknownState(e.data.state))?;
             Ok(DumpInstance {
                 name: e.data.iname,
                 vrid: e.data.vrid,
@@ -246,8 +209,10 @@ pub fn vip_in_addr_json(text: &str, vip: &str) -> Result<bool, ParseError> {
         #[serde(default)]
         local: String,
     }
-    let links: Vec<Link> = serde_json::from_str(text)
-        .map_err(|e| ParseError::new("ip -j addr", format!("not the expected JSON: {e}")))?;
+    let links: Vec<Link> = serde_json::from_str(text).map_err(|e| ParseError::Json {
+        what: "ip -j addr",
+        detail: e.to_string(),
+    })?;
     Ok(links
         .iter()
         .flat_map(|l| &l.addr_info)

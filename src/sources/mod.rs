@@ -3,6 +3,7 @@
 //! per target, sending results (errors included) to the app as [`SourceUpdate`]s.
 
 pub mod access_log;
+mod error;
 pub mod haproxy;
 pub mod health;
 pub mod keepalived;
@@ -10,7 +11,6 @@ pub mod nginx;
 pub mod nginx_plus;
 pub mod vrrp;
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -19,88 +19,11 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::config::profile::{Profile, RuntimeApi, StatusEndpoint};
+pub use error::{FetchError, ParseError, SourceError};
 
 /// Largest reply accepted from any source: a stats page of ~10,000 servers fits; anything
 /// bigger is cut off with a message rather than filling memory.
 pub const MAX_REPLY: usize = 16 * 1024 * 1024;
-
-/// A reply that did not have the expected shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
-    what: &'static str,
-    message: String,
-}
-
-impl ParseError {
-    /// `what` names the format (stub_status, show stat…).
-    pub fn new(what: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            what,
-            message: message.into(),
-        }
-    }
-
-    /// "expected X, found Y" with the found text cut short and made printable.
-    pub fn expected(what: &'static str, expected: &str, found: &str) -> Self {
-        Self::new(
-            what,
-            format!(
-                "expected {expected}, found {:?}",
-                crate::text::clip(found, 60)
-            ),
-        )
-    }
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.what, self.message)
-    }
-}
-
-impl std::error::Error for ParseError {}
-
-/// Why a fetch failed, as a sentence for the screen.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FetchError(pub String);
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<ParseError> for FetchError {
-    fn from(e: ParseError) -> Self {
-        FetchError(e.to_string())
-    }
-}
-
-impl FetchError {
-    fn timeout(t: Duration) -> Self {
-        FetchError(format!(
-            "no answer within {}",
-            humantime::format_duration(t)
-        ))
-    }
-
-    /// Turns a reqwest error into a short sentence.
-    pub fn from_reqwest(e: &reqwest::Error, timeout: Duration) -> Self {
-        if e.is_timeout() {
-            return Self::timeout(timeout);
-        }
-        let mut cause: &dyn std::error::Error = e;
-        while let Some(next) = cause.source() {
-            cause = next;
-        }
-        let text = cause.to_string();
-        if e.is_connect() {
-            FetchError(format!("cannot connect: {text}"))
-        } else {
-            FetchError(text)
-        }
-    }
-}
 
 /// A balancer's numbers from one poll.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,7 +53,7 @@ pub enum SourceUpdate {
         /// When the answer (or failure) arrived.
         at: Instant,
         /// The numbers, or why there are none.
-        result: Result<BalancerSample, FetchError>,
+        result: Result<BalancerSample, SourceError>,
     },
     /// Backend `index`'s health probe.
     Health {
@@ -139,7 +62,7 @@ pub enum SourceUpdate {
         /// When the answer arrived.
         at: Instant,
         /// Status and latency.
-        result: Result<health::Probe, FetchError>,
+        result: Result<health::Probe, SourceError>,
     },
     /// keepalived on balancer `index`.
     Vrrp {
@@ -148,7 +71,7 @@ pub enum SourceUpdate {
         /// When it was learned.
         at: Instant,
         /// What was learned, or why nothing could be.
-        result: Result<vrrp::VrrpSample, FetchError>,
+        result: Result<vrrp::VrrpSample, SourceError>,
     },
     /// Per-backend traffic from balancer `index`'s access log (nginx).
     Traffic {
@@ -164,7 +87,7 @@ pub enum SourceUpdate {
         /// When the answer arrived.
         at: Instant,
         /// Status and latency.
-        result: Result<health::Probe, FetchError>,
+        result: Result<health::Probe, SourceError>,
     },
 }
 
@@ -262,7 +185,7 @@ impl Target {
                 .await
                 {
                     Ok(r) => r,
-                    Err(_) => Err(FetchError::timeout(timeout)),
+                    Err(_) => Err(SourceError::Timeout(timeout)),
                 };
                 SourceUpdate::Balancer {
                     index: *index,
@@ -294,10 +217,10 @@ async fn fetch_balancer(
     endpoint: &StatusEndpoint,
     backend: &str,
     timeout: Duration,
-) -> Result<BalancerSample, FetchError> {
+) -> Result<BalancerSample, SourceError> {
     match endpoint {
         StatusEndpoint::StubStatus(url) => {
-            let text = http_text(client, &url.0, timeout).await?;
+            let text = get_text(client, &url.0, timeout).await?;
             Ok(BalancerSample::Nginx(nginx::parse(&text)?))
         }
         StatusEndpoint::StatsCsv(url) => {
@@ -306,7 +229,7 @@ async fn fetch_balancer(
             } else {
                 format!("{};csv", url.0)
             };
-            let text = http_text(client, &url, timeout).await?;
+            let text = get_text(client, &url, timeout).await?;
             Ok(BalancerSample::Haproxy {
                 info: None,
                 stats: haproxy::parse_stat(&text)?,
@@ -314,14 +237,13 @@ async fn fetch_balancer(
             })
         }
         StatusEndpoint::RuntimeApi(api) => {
-            let info_text = runtime_command(api, "show info").await?;
-            let stat_text = runtime_command(api, "show stat").await?;
-            let state_text = runtime_command(api, &format!("show servers state {backend}")).await?;
+            let reply = runtime_api(api, &haproxy::poll_commands(backend)).await?;
+            let (info_text, state_text, stat_text) = haproxy::split_poll_reply(&reply);
             Ok(BalancerSample::Haproxy {
-                info: Some(haproxy::parse_info(&info_text)?),
-                stats: haproxy::parse_stat(&stat_text)?,
+                info: Some(haproxy::parse_info(info_text)?),
+                stats: haproxy::parse_stat(stat_text)?,
                 // A restricted socket may refuse it; the stats alone still give the state.
-                admin: haproxy::parse_servers_state(&state_text).ok(),
+                admin: haproxy::parse_servers_state(state_text).ok(),
             })
         }
         StatusEndpoint::PlusApi(base) => {
@@ -330,7 +252,7 @@ async fn fetch_balancer(
                 base.0.trim_end_matches('/'),
                 nginx_plus::API_VERSION
             );
-            let text = http_text(client, &url, timeout).await?;
+            let text = get_text(client, &url, timeout).await?;
             Ok(BalancerSample::Plus(nginx_plus::parse_upstream(
                 &text, backend,
             )?))
@@ -339,44 +261,50 @@ async fn fetch_balancer(
 }
 
 /// GETs a URL's body as text, refusing non-2xx answers and bodies over [`MAX_REPLY`].
-pub async fn http_text(
+pub async fn get_text(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
-) -> Result<String, FetchError> {
+) -> Result<String, SourceError> {
+    let reqwest_err = |e: reqwest::Error| SourceError::from_reqwest(&e, timeout);
     let mut resp = client
         .get(url)
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| FetchError::from_reqwest(&e, timeout))?;
+        .map_err(reqwest_err)?;
     if !resp.status().is_success() {
-        return Err(FetchError(format!("HTTP {} from {url}", resp.status())));
+        return Err(SourceError::Status {
+            status: resp.status(),
+            url: url.to_string(),
+        });
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| FetchError::from_reqwest(&e, timeout))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(reqwest_err)? {
         if body.len() + chunk.len() > MAX_REPLY {
-            return Err(too_big());
+            return Err(SourceError::TooBig);
         }
         body.extend_from_slice(&chunk);
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-fn too_big() -> FetchError {
-    FetchError(format!(
-        "reply larger than {} MiB, cut off",
-        MAX_REPLY / (1024 * 1024)
-    ))
+/// [`get_text`] with the failure as its sentence, for callers that still read the text.
+pub async fn http_text(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<String, FetchError> {
+    Ok(get_text(client, url, timeout).await?)
 }
 
-/// Sends one command to the HAProxy runtime API and reads the whole answer.
-pub async fn runtime_command(api: &RuntimeApi, command: &str) -> Result<String, FetchError> {
-    let conn_err = |e: std::io::Error| FetchError(format!("cannot connect to {api}: {e}"));
+/// Sends one command line (several commands joined by `;`) to the HAProxy runtime API
+/// and reads the whole answer.
+pub async fn runtime_api(api: &RuntimeApi, command: &str) -> Result<String, SourceError> {
+    let conn_err = |e: std::io::Error| SourceError::RuntimeConnect {
+        api: api.to_string(),
+        reason: e.to_string(),
+    };
     match api {
         RuntimeApi::Tcp(addr) => {
             let stream = tokio::net::TcpStream::connect(addr.as_str())
@@ -393,11 +321,16 @@ pub async fn runtime_command(api: &RuntimeApi, command: &str) -> Result<String, 
     }
 }
 
+/// [`runtime_api`] with the failure as its sentence, for callers that still read the text.
+pub async fn runtime_command(api: &RuntimeApi, command: &str) -> Result<String, FetchError> {
+    Ok(runtime_api(api, command).await?)
+}
+
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     command: &str,
-) -> Result<String, FetchError> {
-    let io = |e: std::io::Error| FetchError(format!("runtime API: {e}"));
+) -> Result<String, SourceError> {
+    let io = |e: std::io::Error| SourceError::RuntimeIo(e.to_string());
     stream
         .write_all(format!("{command}\n").as_bytes())
         .await
@@ -410,7 +343,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             break;
         }
         if body.len() + n > MAX_REPLY {
-            return Err(too_big());
+            return Err(SourceError::TooBig);
         }
         body.extend_from_slice(&buf[..n]);
     }

@@ -1,6 +1,17 @@
 //! nginx open source: the `stub_status` page.
 
 use super::ParseError;
+use crate::model::ServerState;
+
+/// The state an upstream `server` line gives: the `down` flag is how an operator takes a
+/// server out of open-source nginx (maintenance); without it the server is ready.
+pub fn upstream_state(down: bool) -> ServerState {
+    if down {
+        ServerState::Maint
+    } else {
+        ServerState::Up
+    }
+}
 
 /// One reading of nginx's stub_status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -24,9 +35,9 @@ pub struct StubStatus {
 /// Parses the four-line stub_status text (trailing spaces and CRLF tolerated).
 pub fn parse(text: &str) -> Result<StubStatus, ParseError> {
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines
-        .next()
-        .ok_or_else(|| ParseError::new("stub_status", "empty reply"))?;
+    let first = lines.next().ok_or(ParseError::Empty {
+        what: "stub_status",
+    })?;
     let active = first
         .strip_prefix("Active connections:")
         .ok_or_else(|| ParseError::expected("stub_status", "\"Active connections: N\"", first))
@@ -102,6 +113,12 @@ mod tests {
             .expect_err("rejected");
         assert!(err.to_string().contains("three counters"));
         assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn the_down_flag_is_maintenance() {
+        assert_eq!(upstream_state(true), ServerState::Maint);
+        assert_eq!(upstream_state(false), ServerState::Up);
     }
 
     #[test]

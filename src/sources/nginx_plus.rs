@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::ParseError;
+use crate::model::ServerState;
 
 /// The API version lbdeck speaks.
 pub const API_VERSION: u32 = 9;
@@ -34,6 +35,28 @@ pub struct Peer {
     /// Active health checks.
     #[serde(default)]
     pub health_checks: Option<HealthChecks>,
+}
+
+impl Peer {
+    /// The peer's state in neutral words: `down` is an operator's (maintenance),
+    /// `unavail` and `unhealthy` come from failing requests or checks; `checking` (the
+    /// first check of a new peer) says nothing yet.
+    pub fn server_state(&self) -> Option<ServerState> {
+        match self.state.as_str() {
+            "up" => Some(ServerState::Up),
+            "draining" => Some(ServerState::Drain),
+            "down" => Some(ServerState::Maint),
+            "unavail" | "unhealthy" => Some(ServerState::Down),
+            _ => None,
+        }
+    }
+
+    /// The state an operator set: DRAIN or MAINT, else UP (ready), whatever checks say.
+    pub fn admin(&self) -> ServerState {
+        self.server_state()
+            .filter(|s| matches!(s, ServerState::Drain | ServerState::Maint))
+            .unwrap_or(ServerState::Up)
+    }
 }
 
 /// Response counters by class.
@@ -68,18 +91,14 @@ struct Upstream {
 
 /// Parses the upstreams object and returns the peers of `upstream`.
 pub fn parse_upstream(text: &str, upstream: &str) -> Result<Vec<Peer>, ParseError> {
-    let all: HashMap<String, Upstream> = serde_json::from_str(text).map_err(|e| {
-        ParseError::new(
-            "NGINX Plus upstreams",
-            format!("not the expected JSON: {e}"),
-        )
-    })?;
+    let all: HashMap<String, Upstream> =
+        serde_json::from_str(text).map_err(|e| ParseError::Json {
+            what: "NGINX Plus upstreams",
+            detail: e.to_string(),
+        })?;
     match all.into_iter().find(|(name, _)| name == upstream) {
         Some((_, u)) => Ok(u.peers),
-        None => Err(ParseError::new(
-            "NGINX Plus upstreams",
-            format!("no upstream named {upstream:?} (add `zone` to it so the API reports it)"),
-        )),
+        None => Err(ParseError::NoUpstream(upstream.to_string())),
     }
 }
 
@@ -101,5 +120,26 @@ mod tests {
         let err = parse_upstream(text, "nope").expect_err("missing upstream");
         assert!(err.to_string().contains("no upstream named"));
         assert!(parse_upstream("[1,2]", "be_web").is_err());
+    }
+
+    #[test]
+    fn every_peer_state_maps_to_a_neutral_one() {
+        let text = include_str!("../../tests/fixtures/nginx_plus/upstreams.json");
+        let mut peer = parse_upstream(text, "be_web").expect("parses").remove(0);
+        for (wire, state, admin) in [
+            ("up", Some(ServerState::Up), ServerState::Up),
+            ("draining", Some(ServerState::Drain), ServerState::Drain),
+            ("down", Some(ServerState::Maint), ServerState::Maint),
+            ("unavail", Some(ServerState::Down), ServerState::Up),
+            ("unhealthy", Some(ServerState::Down), ServerState::Up),
+            ("checking", None, ServerState::Up),
+        ] {
+            peer.state = wire.into();
+            assert_eq!(
+                (peer.server_state(), peer.admin()),
+                (state, admin),
+                "{wire}"
+            );
+        }
     }
 }

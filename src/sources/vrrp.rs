@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::keepalived::{self, DumpInstance, FifoEvent};
-use super::{FetchError, SourceUpdate};
+use super::{SourceError, SourceUpdate};
 use crate::config::profile::KeepalivedSettings;
 use crate::ssh::{shell_quote, NodeAddr, Pool, Ssh};
 
@@ -57,7 +57,7 @@ pub struct VrrpTarget {
 }
 
 impl VrrpTarget {
-    fn update(&self, result: Result<VrrpSample, FetchError>) -> SourceUpdate {
+    fn update(&self, result: Result<VrrpSample, SourceError>) -> SourceUpdate {
         SourceUpdate::Vrrp {
             index: self.index,
             at: Instant::now(),
@@ -79,15 +79,13 @@ impl VrrpTarget {
     }
 
     /// Reads the dump, retrying once if it was caught half-written.
-    async fn dump(&self, conn: &Ssh, pool: &Pool) -> Result<Option<DumpInstance>, FetchError> {
-        let mut last = None;
-        for _ in 0..2 {
+    async fn dump(&self, conn: &Ssh, pool: &Pool) -> Result<Option<DumpInstance>, SourceError> {
+        let mut retried = false;
+        loop {
             let out = conn
                 .exec(&pool.privileged(&self.dump_command()), pool.timeout() * 2)
-                .await
-                .map_err(|e| FetchError(e.to_string()))?
-                .ok("keepalived JSON dump")
-                .map_err(|e| FetchError(e.to_string()))?;
+                .await?
+                .ok("keepalived JSON dump")?;
             if out.trim() == "KEEPALIVED-DOWN" {
                 return Ok(None);
             }
@@ -97,31 +95,24 @@ impl VrrpTarget {
                         .into_iter()
                         .find(|i| i.name == self.keepalived.instance)
                         .map(Some)
-                        .ok_or_else(|| {
-                            FetchError(format!(
-                                "keepalived has no instance {:?}",
-                                self.keepalived.instance
-                            ))
-                        })
+                        .ok_or_else(|| SourceError::NoInstance(self.keepalived.instance.clone()))
                 }
-                Err(e) => last = Some(FetchError::from(e)),
+                Err(e) if retried => return Err(e.into()),
+                Err(_) => retried = true,
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err(last.unwrap_or_else(|| FetchError("keepalived JSON dump unreadable".into())))
     }
 
     /// Whether the VIP is on this node now (None without a VIP in the profile).
-    pub async fn vip_present(&self, conn: &Ssh, pool: &Pool) -> Result<Option<bool>, FetchError> {
+    pub async fn vip_present(&self, conn: &Ssh, pool: &Pool) -> Result<Option<bool>, SourceError> {
         let Some(vip) = &self.vip else {
             return Ok(None);
         };
         let out = conn
             .exec("ip -j -4 addr show", pool.timeout())
-            .await
-            .map_err(|e| FetchError(e.to_string()))?
-            .ok("ip addr")
-            .map_err(|e| FetchError(e.to_string()))?;
+            .await?
+            .ok("ip addr")?;
         Ok(Some(keepalived::vip_in_addr_json(&out, vip)?))
     }
 
@@ -129,7 +120,7 @@ impl VrrpTarget {
     pub async fn once(&self, pool: &Pool) -> Vec<SourceUpdate> {
         let conn = match pool.get(&self.addr).await {
             Ok(c) => c,
-            Err(e) => return vec![self.update(Err(FetchError(e.to_string())))],
+            Err(e) => return vec![self.update(Err(e.into()))],
         };
         let mut out = vec![self.update(Ok(VrrpSample::Following(
             "JSON dump and ip addr (one look)".into(),
@@ -165,9 +156,8 @@ impl VrrpTarget {
         &self,
         pool: &Pool,
         tx: &mpsc::Sender<SourceUpdate>,
-    ) -> Result<Followed, FetchError> {
-        let lost = |e: crate::ssh::SshError| FetchError(e.to_string());
-        let conn = pool.get(&self.addr).await.map_err(lost)?;
+    ) -> Result<Followed, SourceError> {
+        let conn = pool.get(&self.addr).await?;
         let fifo_path = match &self.keepalived.notify_fifo {
             Some(p) => {
                 let check = conn
@@ -175,8 +165,7 @@ impl VrrpTarget {
                         &pool.privileged(&format!("test -p {}", shell_quote(p))),
                         pool.timeout(),
                     )
-                    .await
-                    .map_err(lost)?;
+                    .await?;
                 (check.status == Some(0)).then(|| p.clone())
             }
             None => None,
@@ -184,20 +173,12 @@ impl VrrpTarget {
         let mut fifo = match &fifo_path {
             Some(p) => {
                 let cmd = format!("echo {FIFO_MARKER}; exec cat {}", shell_quote(p));
-                Some(
-                    conn.stream_lines(&pool.privileged(&cmd))
-                        .await
-                        .map_err(lost)?,
-                )
+                Some(conn.stream_lines(&pool.privileged(&cmd)).await?)
             }
             None => None,
         };
         let mut monitor = match &self.vip {
-            Some(_) => Some(
-                conn.stream_lines("exec ip -o monitor address")
-                    .await
-                    .map_err(lost)?,
-            ),
+            Some(_) => Some(conn.stream_lines("exec ip -o monitor address").await?),
             None => None,
         };
         if let Some(f) = fifo.as_mut() {
@@ -211,10 +192,7 @@ impl VrrpTarget {
                 false
             });
             if !matches!(marker.await, Ok(true)) {
-                return Err(FetchError(format!(
-                    "{}: the notify FIFO could not be opened",
-                    self.addr.alias
-                )));
+                return Err(SourceError::FifoUnopened(self.addr.alias.clone()));
             }
             while let Ok(Some(_)) = tokio::time::timeout(BACKLOG_QUIET, f.recv()).await {}
         }
@@ -223,7 +201,7 @@ impl VrrpTarget {
             (None, Some(p)) => format!("ip monitor (no FIFO at {p})"),
             (None, None) => "ip monitor".to_string(),
         };
-        let send = |r: Result<VrrpSample, FetchError>| tx.send(self.update(r));
+        let send = |r: Result<VrrpSample, SourceError>| tx.send(self.update(r));
         if send(Ok(VrrpSample::Following(method))).await.is_err() {
             return Ok(Followed::AppGone);
         }
@@ -247,7 +225,7 @@ impl VrrpTarget {
                     Some(l) => match keepalived::parse_fifo_line(&l) {
                         Ok(ev) if ev.name == self.keepalived.instance && !ev.group => Ok(VrrpSample::Fifo(ev)),
                         Ok(_) => continue,
-                        Err(e) => Err(FetchError::from(e)),
+                        Err(e) => Err(e.into()),
                     },
                     // keepalived closed the FIFO: it stopped. Say so now; the FIFO is
                     // reopened once a dump finds keepalived running again.
@@ -267,7 +245,7 @@ impl VrrpTarget {
                         }
                         _ => continue,
                     },
-                    None => return Err(FetchError(format!("{}: the ip monitor stream ended", self.addr.alias))),
+                    None => return Err(SourceError::StreamEnded { node: self.addr.alias.clone(), stream: "ip monitor" }),
                 },
                 _ = tick.tick() => {
                     let dump = self.dump(&conn, pool).await;

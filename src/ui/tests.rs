@@ -7,10 +7,11 @@ use ratatui::Terminal;
 use crate::action::Action;
 use crate::app::tests::{app, feed};
 use crate::app::App;
+use crate::model::Role;
 use crate::sources::health::Probe;
-use crate::sources::keepalived::{DumpInstance, FifoEvent, Role};
+use crate::sources::keepalived::{DumpInstance, FifoEvent};
 use crate::sources::vrrp::VrrpSample;
-use crate::sources::{FetchError, SourceUpdate};
+use crate::sources::{SourceError, SourceUpdate};
 
 fn fixed_app() -> (App, Instant) {
     let mut a = app();
@@ -38,8 +39,8 @@ fn fixed_app() -> (App, Instant) {
     a.update(Action::Update(SourceUpdate::Health {
         index: 2,
         at: t0,
-        result: Err(FetchError(
-            "cannot connect: Connection refused (os error 111)".into(),
+        result: Err(SourceError::Connect(
+            "Connection refused (os error 111)".into(),
         )),
     }));
     a.update(Action::Update(SourceUpdate::Vip {
@@ -170,7 +171,7 @@ fn a_dead_balancer_says_why() {
     a.update(Action::Update(SourceUpdate::Balancer {
         index: 1,
         at: t0 + Duration::from_secs(1),
-        result: Err(FetchError("no answer within 1s".into())),
+        result: Err(SourceError::Timeout(Duration::from_secs(1))),
     }));
     let text = screen(&render(&a, 80, 24));
     let row = text
