@@ -509,14 +509,14 @@ fn a_balancer_that_could_not_be_read_blocks_the_drain() {
     a.update(Action::Update(SourceUpdate::Balancer {
         index: 1,
         at: t0,
-        result: Err(crate::sources::FetchError("cannot connect".into())),
+        result: Err(crate::sources::SourceError::Connect("refused".into())),
     }));
     a.update(key('d'));
     let c = a.confirm.clone().expect("dialog");
     assert!(c.blocked());
     assert_eq!(
         c.plan.blockers(false),
-        vec!["lb2 could not be read: cannot connect"]
+        vec!["lb2 could not be read: cannot connect: refused"]
     );
     assert!(a.update(key('y')).is_empty(), "y cannot confirm");
     assert_eq!(a.ui.mode, Mode::Confirm, "only Esc closes it");
