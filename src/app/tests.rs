@@ -397,7 +397,8 @@ fn outside_production_a_routine_drain_is_y_n() {
 
 #[test]
 fn f_asks_to_fail_over_the_vip_holder_and_b_fails_back() {
-    use crate::sources::keepalived::{DumpInstance, Role};
+    use crate::model::Role;
+    use crate::sources::keepalived::DumpInstance;
     use crate::sources::vrrp::VrrpSample;
     let mut a = app();
     let t0 = Instant::now();

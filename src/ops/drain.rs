@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use super::operation::ServerChange;
 use super::Outcome;
 use crate::config::profile::{BalancerKind, Profile, StatusEndpoint};
-use crate::sources::haproxy::{self, ServerState};
+use crate::model::ServerState;
+use crate::sources::haproxy;
 use crate::sources::runtime_command;
 
 /// Why a change did not take on one balancer.

@@ -10,8 +10,8 @@ use thiserror::Error;
 use super::operation::{Direction, Operation};
 use crate::config::profile::{Environment, FailoverMethod, Profile};
 use crate::model::{Backend, Cluster, Health};
-use crate::sources::haproxy::ServerState;
-use crate::sources::keepalived::Role;
+use crate::model::ServerState;
+use crate::model::Role;
 
 /// How one pre-check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use crate::app::{App, Pane};
 use crate::config::profile::BalancerKind;
 use crate::model::vrrp::VrrpView;
 use crate::model::Balancer;
-use crate::sources::keepalived::Role;
+use crate::model::Role;
 
 /// Draws the pane.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
