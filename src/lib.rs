@@ -14,6 +14,7 @@ pub mod model;
 pub mod ops;
 pub mod sources;
 pub mod ssh;
+pub mod state;
 pub mod status;
 pub mod text;
 pub mod tui;

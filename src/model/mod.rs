@@ -4,7 +4,6 @@
 pub mod events;
 pub mod history;
 pub mod rate;
-pub mod state;
 pub mod vrrp;
 
 use std::collections::HashMap;
@@ -17,11 +16,11 @@ use crate::sources::haproxy::{RowKind, StatRow};
 use crate::sources::health::Probe;
 use crate::sources::nginx_plus::Peer;
 use crate::sources::{BalancerSample, SourceUpdate};
+pub use crate::state::{Role, ServerState};
 use crate::text::clip;
 pub use events::{Event, EventLog, Level};
 pub use history::History;
 use rate::{Counter, Reading};
-pub use state::{Role, ServerState};
 
 /// When a value was last refreshed and whether the newest attempt failed.
 #[derive(Debug, Clone, Default, PartialEq)]

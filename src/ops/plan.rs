@@ -9,9 +9,9 @@ use thiserror::Error;
 
 use super::operation::{Direction, Operation};
 use crate::config::profile::{Environment, FailoverMethod, Profile};
-use crate::model::{Backend, Cluster, Health};
-use crate::model::ServerState;
 use crate::model::Role;
+use crate::model::ServerState;
+use crate::model::{Backend, Cluster, Health};
 
 /// How one pre-check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

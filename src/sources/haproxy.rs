@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::ParseError;
-use crate::model::state::ServerState;
+use crate::state::ServerState;
 
 /// What a `show stat` row describes (the `type` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ParseError;
-use crate::model::state::Role;
+use crate::state::Role;
 
 /// keepalived's word for a state (the notify FIFO).
 fn role_from_word(w: &str) -> Option<Role> {

@@ -1,7 +1,7 @@
 //! nginx open source: the `stub_status` page.
 
 use super::ParseError;
-use crate::model::ServerState;
+use crate::state::ServerState;
 
 /// The state an upstream `server` line gives: the `down` flag is how an operator takes a
 /// server out of open-source nginx (maintenance); without it the server is ready.

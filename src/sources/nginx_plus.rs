@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::ParseError;
-use crate::model::ServerState;
+use crate::state::ServerState;
 
 /// The API version lbdeck speaks.
 pub const API_VERSION: u32 = 9;

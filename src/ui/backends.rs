@@ -12,8 +12,8 @@ use ratatui::Frame;
 use super::{age, count, millis, pane, rate};
 use crate::app::columns::{BackendColumn, Width, BACKEND_COLUMNS};
 use crate::app::{App, Pane};
-use crate::model::{Backend, Health};
 use crate::model::ServerState;
+use crate::model::{Backend, Health};
 
 /// Draws the table; `rows_idx` are the visible backends in display order.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {

@@ -1,7 +1,9 @@
 //! The neutral words for a server's and a balancer's state. Every source maps its own wire
 //! format into these (HAProxy status strings and admin bits, nginx's `down` flag, NGINX
-//! Plus peer states, keepalived's names and numbers). This module imports nothing from the
-//! crate, so sources can produce these types while the model still reads sources' updates.
+//! Plus peer states, keepalived's names and numbers). It sits below both the sources and
+//! the model and imports nothing from the crate: sources produce these words, the model
+//! (which re-exports them as `model::ServerState` and `model::Role`) keeps them, and the
+//! screen, the operations and the JSON use them, so the dependencies run one way.
 
 use serde::{Deserialize, Serialize};
 
