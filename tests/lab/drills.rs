@@ -1,8 +1,8 @@
-//! Fault drills against the real lab (`scripts/lab fault KIND NODE` / `lift KIND NODE`).
-//! For each: the console keeps drawing (frame statistics: no gap over 100 ms between
-//! frames), marks what is affected within two poll intervals with a sentence saying what
-//! failed, and recovers by itself once the fault is lifted; the timeline and the audit log
-//! keep every event and action.
+//! Fault drills against the real lab (`scripts/lab fault KIND NODE` / `lift KIND NODE`),
+//! each a scenario of its own with a console of its own. For each: the console keeps
+//! drawing (frame statistics: no gap over 100 ms between frames), marks what is affected
+//! within two poll intervals with a sentence saying what failed, and recovers by itself
+//! once the fault is lifted; the timeline and the audit log keep every event and action.
 
 use std::time::{Duration, Instant};
 
