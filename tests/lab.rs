@@ -9,9 +9,12 @@
 //! on it, the first brings it up from any state, each starts from the lab's baseline
 //! (VIP on lb1, files, daemons, links and HAProxy servers as `up` left them; a scenario
 //! puts back what it changes, and a lab left otherwise is built again), and the last to
-//! finish takes it down, also after a failure. When a filter runs only some scenarios,
-//! the lab stays up at the end: `scripts/lab down` takes it down (scripts/test does so on
-//! exit), and the next `scripts/lab up` clears it from any state.
+//! finish takes it down, also after a failure; with a filter (`NAME`, `--exact`,
+//! `--skip`), the last one the filter selects. A run killed midway leaves the lab up:
+//! `scripts/lab down` takes it down (scripts/test does so on exit), and the next
+//! `scripts/lab up` clears it from any state. Its daemons keep the file descriptors they
+//! were started with, so run the lab under `flock -o`: without it a lab left up keeps the
+//! lock held.
 
 mod common;
 
@@ -34,12 +37,12 @@ use drills::*;
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod scenario {
-            /// How many scenarios share the lab: the last one to finish takes it down.
-            const COUNT: usize = [$(stringify!($name)),*].len();
+            /// Every scenario's test name: the harness counts those this run selects.
+            const ALL: &[&str] = &[$(concat!("scenario::", stringify!($name))),*];
             $(
                 #[test]
                 fn $name() {
-                    super::harness::run(stringify!($name), COUNT, super::$name);
+                    super::harness::run(stringify!($name), ALL, super::$name);
                 }
             )*
         }

@@ -47,7 +47,7 @@ pub fn state_dir() -> &'static str {
 struct Shared {
     /// The lab as `scripts/lab up` left it; None while it is down.
     baseline: Option<Baseline>,
-    /// Scenarios yet to finish; None until the first one starts.
+    /// Selected scenarios yet to finish; None until the first one starts.
     left: Option<usize>,
 }
 
@@ -60,9 +60,9 @@ static LAB: Mutex<Shared> = Mutex::new(Shared {
 /// its first advert, HAProxy's `rise 2` checks after a restart) before it is built again.
 const SETTLE: Duration = Duration::from_secs(3);
 
-/// Runs scenario `name`, one of `total`, on the shared lab; without LBDECK_LAB=1 it only
-/// says that it did not run.
-pub fn run(name: &str, total: usize, body: fn()) {
+/// Runs scenario `name` (one of the tests named `all`) on the shared lab; without
+/// LBDECK_LAB=1 it only says that it did not run.
+pub fn run(name: &str, all: &[&str], body: fn()) {
     if std::env::var("LBDECK_LAB").as_deref() != Ok("1") {
         eprintln!(
             "lab test {name} skipped: set LBDECK_LAB=1 and run as root (scripts/test does both)"
@@ -71,9 +71,52 @@ pub fn run(name: &str, total: usize, body: fn()) {
     }
     // A scenario that failed poisons the lock; the lab is checked just below all the same.
     let mut turn = Turn(LAB.lock().unwrap_or_else(PoisonError::into_inner));
-    turn.0.left.get_or_insert(total);
+    turn.0.left.get_or_insert_with(|| selected(all));
     turn.ready(name);
     body();
+}
+
+/// libtest's options that take a value (`--skip` is read on its own).
+const VALUE_OPTIONS: [&str; 6] = [
+    "--test-threads",
+    "--logfile",
+    "--color",
+    "--format",
+    "--shuffle-seed",
+    "-Z",
+];
+
+/// How many of the tests named `all` this run's arguments select: libtest's filters
+/// (any one contained in the name, or equal to it with `--exact`) less its `--skip`s.
+/// Counted too high, the lab stays up at the end; too low, it goes down early and the
+/// next scenario brings it up again.
+fn selected(all: &[&str]) -> usize {
+    let (mut filters, mut skips, mut exact) = (Vec::new(), Vec::new(), false);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--exact" {
+            exact = true;
+        } else if arg == "--skip" {
+            skips.extend(args.next());
+        } else if let Some(skip) = arg.strip_prefix("--skip=") {
+            skips.push(skip.to_string());
+        } else if VALUE_OPTIONS.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            filters.push(arg);
+        }
+    }
+    let matches = |name: &str, f: &String| {
+        if exact {
+            name == f
+        } else {
+            name.contains(f.as_str())
+        }
+    };
+    all.iter()
+        .filter(|n| filters.is_empty() || filters.iter().any(|f| matches(n, f)))
+        .filter(|n| !skips.iter().any(|f| matches(n, f)))
+        .count()
 }
 
 /// One scenario's hold on the lab; the last one down takes the lab down.
