@@ -1,8 +1,8 @@
-//! Fault drills against the real lab (`scripts/lab fault KIND NODE` / `lift KIND NODE`).
-//! For each: the console keeps drawing (frame statistics: no gap over 100 ms between
-//! frames), marks what is affected within two poll intervals with a sentence saying what
-//! failed, and recovers by itself once the fault is lifted; the timeline and the audit log
-//! keep every event and action.
+//! Fault drills against the real lab (`scripts/lab fault KIND NODE` / `lift KIND NODE`),
+//! each a scenario of its own with a console of its own. For each: the console keeps
+//! drawing (frame statistics: no gap over 100 ms between frames), marks what is affected
+//! within two poll intervals with a sentence saying what failed, and recovers by itself
+//! once the fault is lifted; the timeline and the audit log keep every event and action.
 
 use std::time::{Duration, Instant};
 
@@ -61,8 +61,17 @@ impl Console {
         );
         assert!(
             took <= MARKED_WITHIN,
-            "{kind} on {node}: marked after {took:?}, more than two poll intervals"
+            "{kind} on {node}: marked after {took:?}, more than two poll intervals; \
+             applied {:.3} s ago; the console's timeline:\n{}",
+            took.as_secs_f64(),
+            self.timeline()
         );
+    }
+
+    /// The console's timeline so far.
+    fn timeline(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("s/lbdeck/timeline.jsonl"))
+            .unwrap_or_default()
     }
 
     fn lift(&self, kind: &str, node: &str, recovered: impl Fn(&str) -> bool) {
@@ -90,9 +99,14 @@ impl Console {
             .lines()
             .map(|l| serde_json::from_str(l).expect("JSON"))
             .collect();
-        let timeline = std::fs::read_to_string(self.home.path().join("s/lbdeck/timeline.jsonl"))
-            .expect("timeline");
-        (frames, timeline)
+        (frames, self.timeline())
+    }
+
+    /// Quits; the console kept drawing all along and its timeline holds `events`.
+    fn finish_with(&self, what: &str, events: &[&str]) {
+        let (frames, timeline) = self.finish();
+        assert_kept_drawing(what, &frames);
+        assert_in_timeline(&timeline, events);
     }
 
     fn audit_path(&self) -> std::path::PathBuf {
@@ -135,17 +149,9 @@ fn assert_in_timeline(timeline: &str, texts: &[&str]) {
     }
 }
 
-/// Every drill, in the order the lab suite runs them.
-pub fn all() {
-    haproxy_pair_drills();
-    nginx_pair_drills();
-    interrupted_drain();
-}
-
-/// The drills on the HAProxy pair: keepalived, HAProxy, a backend, a link, sshd.
-fn haproxy_pair_drills() {
+/// keepalived SIGKILLed on the MASTER: lb2 takes over, lb1's keepalived shows down.
+pub fn drill_keepalived_killed_on_the_master() {
     let c = Console::start("lab-haproxy");
-    // keepalived SIGKILLed on the MASTER: lb2 takes over, lb1's keepalived shows down.
     c.drill(
         "kill-keepalived",
         "lb1",
@@ -159,8 +165,19 @@ fn haproxy_pair_drills() {
                 && !s.contains("⚠ keepalived is not running")
         },
     );
-    // HAProxy stopped and started again: its counters reset, which is not read as a
-    // negative rate but as a restart.
+    c.finish_with(
+        "kill-keepalived on lb1",
+        &[
+            "keepalived is not running on lb1",
+            "keepalived runs again on lb1",
+        ],
+    );
+}
+
+/// HAProxy stopped and started again: its counters reset, which is not read as a
+/// negative rate but as a restart.
+pub fn drill_haproxy_stopped() {
+    let c = Console::start("lab-haproxy");
     c.drill(
         "stop-haproxy",
         "lb2",
@@ -170,7 +187,18 @@ fn haproxy_pair_drills() {
         },
         |s| screen_row(s, "lb2").contains(" UP ") && screen_row(s, "lb2").contains("restarts 1"),
     );
-    // A backend's health endpoint answers 500, then stops answering at all.
+    c.finish_with(
+        "stop-haproxy on lb2",
+        &[
+            "lb2 unreachable: cannot connect to tcp://10.77.0.12:9999",
+            "lb2 restarted",
+        ],
+    );
+}
+
+/// A backend's health endpoint answers 500, then stops answering at all.
+pub fn drill_backend_health_500_then_frozen() {
+    let c = Console::start("lab-haproxy");
     c.fault("health-500", "web1", |s| {
         screen_row(s, "web1").contains("HTTP 500")
     });
@@ -185,7 +213,18 @@ fn haproxy_pair_drills() {
         let r = screen_row(s, "web1");
         r.contains(" OK ") && r.matches(" UP ").count() == 2
     });
-    // A backend that sends its headers and trickles the body.
+    c.finish_with(
+        "health-500 and freeze-nginx on web1",
+        &[
+            "web1 health OK → FAIL (HTTP 500)",
+            "web1 health FAIL → DOWN (no answer within 1s)",
+        ],
+    );
+}
+
+/// A backend that sends its headers and trickles the body.
+pub fn drill_backend_trickles_its_body() {
+    let c = Console::start("lab-haproxy");
     c.drill(
         "trickle",
         "web3",
@@ -195,7 +234,15 @@ fn haproxy_pair_drills() {
         },
         |s| screen_row(s, "web3").contains(" OK "),
     );
-    // lb2's link cut: its numbers and its keepalived role are no longer current.
+    c.finish_with(
+        "trickle on web3",
+        &["web3 health OK → DOWN (HTTP 200, but the body did not arrive"],
+    );
+}
+
+/// lb2's link cut: its numbers and its keepalived role are no longer current.
+pub fn drill_balancer_link_down() {
+    let c = Console::start("lab-haproxy");
     c.drill(
         "link-down",
         "lb2",
@@ -208,7 +255,20 @@ fn haproxy_pair_drills() {
             r.contains(" UP ") && r.contains("BACKUP ") && r.contains("notify FIFO")
         },
     );
-    // sshd on lb2 accepts TCP but never answers; the session it had is cut.
+    c.finish_with(
+        "link-down on lb2",
+        &[
+            "lb2 unreachable: no answer within 1s",
+            "lb2 keepalived unreadable",
+            "lb2 keepalived readable again",
+            "lb2 answers again",
+        ],
+    );
+}
+
+/// sshd on lb2 accepts TCP but never answers; the session it had is cut.
+pub fn drill_sshd_blackholed() {
+    let c = Console::start("lab-haproxy");
     c.fault("ssh-blackhole", "lb2", |s| {
         let r = screen_row(s, "lb2");
         r.contains("BACKUP?") && r.contains("stale")
@@ -221,28 +281,14 @@ fn haproxy_pair_drills() {
         let r = screen_row(s, "lb2");
         r.contains("BACKUP ") && r.contains("notify FIFO")
     });
-    let (frames, timeline) = c.finish();
-    assert_kept_drawing("haproxy pair drills", &frames);
-    assert_in_timeline(
-        &timeline,
-        &[
-            "keepalived is not running on lb1",
-            "keepalived runs again on lb1",
-            "lb2 unreachable: cannot connect to tcp://10.77.0.12:9999",
-            "lb2 restarted",
-            "web1 health OK → FAIL (HTTP 500)",
-            "web1 health FAIL → DOWN (no answer within 1s)",
-            "web3 health OK → DOWN (HTTP 200, but the body did not arrive",
-            "lb2 unreachable: no answer within 1s",
-            "lb2 keepalived unreadable",
-            "lb2 keepalived readable again",
-            "lb2 answers again",
-        ],
+    c.finish_with(
+        "ssh-blackhole on lb2",
+        &["lb2 keepalived unreadable", "lb2 keepalived readable again"],
     );
 }
 
 /// nginx stopped and started on a balancer of the nginx pair: counters reset.
-fn nginx_pair_drills() {
+pub fn drill_nginx_stopped_on_the_nginx_pair() {
     let c = Console::start("lab");
     // Some requests on lb2 first, so that its counters visibly go back at the restart.
     lab_ok(&[
@@ -258,17 +304,15 @@ fn nginx_pair_drills() {
         |s| screen_row(s, "lb2").contains("DOWN") && s.contains("Connection refused"),
         |s| screen_row(s, "lb2").contains(" UP "),
     );
-    let (frames, timeline) = c.finish();
-    assert_kept_drawing("nginx pair drills", &frames);
-    assert_in_timeline(
-        &timeline,
+    c.finish_with(
+        "stop-nginx on lb2",
         &["lb2 unreachable", "lb2 answers again", "lb2 restarted"],
     );
 }
 
 /// A drain whose connection to the second balancer drops midway: partly done, said on
 /// screen and in the audit log, never reported as done.
-fn interrupted_drain() {
+pub fn drill_drain_interrupted_midway() {
     let dir = tempfile::tempdir().expect("tempdir");
     let profile = dir.path().join("lab-haproxy-flaky.toml");
     let text = std::fs::read_to_string(root().join("profiles/lab-haproxy.toml"))
