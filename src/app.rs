@@ -137,6 +137,17 @@ pub struct App {
     start: (Instant, DateTime<Local>),
 }
 
+/// What a drain in progress can wait on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum DrainSignal {
+    /// Open sessions, summed over the balancers that count them (HAProxy).
+    Sessions(u64),
+    /// Requests per second to it in the access logs (nginx).
+    Requests(f64),
+    /// Neither is known.
+    Nothing,
+}
+
 /// How long a status-line message stays.
 const FLASH_FOR: Duration = Duration::from_secs(3);
 
@@ -425,24 +436,58 @@ impl App {
         vec![Effect::PollNow]
     }
 
-    /// Reports the end of a drain when the backend's sessions reach 0.
+    /// What a drain in progress waits on, for the backend being drained.
+    fn drain_signal(&self) -> Option<(&str, Instant, DrainSignal)> {
+        let (name, since) = self.draining.as_ref()?;
+        let b = self.cluster.backends.iter().find(|b| &b.name == name)?;
+        let signal = match (b.sessions(), b.req_rate()) {
+            (Some(n), _) => DrainSignal::Sessions(n),
+            (None, Some(r)) => DrainSignal::Requests(r),
+            (None, None) => DrainSignal::Nothing,
+        };
+        Some((name, *since, signal))
+    }
+
+    /// The status line's drain progress: what is waited on and how far it is.
+    pub fn drain_progress(&self) -> Option<String> {
+        let (name, since, signal) = self.drain_signal()?;
+        let secs = self.now.saturating_duration_since(since).as_secs_f64();
+        let left = match signal {
+            DrainSignal::Sessions(n) => format!("{n} session(s)"),
+            DrainSignal::Requests(r) => format!("{r:.1} req/s in the access logs"),
+            DrainSignal::Nothing => "nothing to count".into(),
+        };
+        Some(format!(
+            "draining {name}: {left} after {secs:.0} s · Esc undoes"
+        ))
+    }
+
+    /// Ends a drain when what it waits on is reached: no sessions left where balancers
+    /// count them, else no request in the access logs' window; where nothing can be
+    /// counted it ends at once and says so.
     fn watch_drain(&mut self, wall: DateTime<Local>) {
-        let Some((name, since)) = self.draining.clone() else {
+        let Some((name, since, signal)) = self.drain_signal() else {
             return;
         };
-        let Some(b) = self.cluster.backends.iter().find(|b| b.name == name) else {
-            return;
+        let secs = self.now.saturating_duration_since(since).as_secs_f64();
+        let ended = match signal {
+            DrainSignal::Sessions(0) => {
+                format!("{name} drained: no sessions left after {secs:.1} s")
+            }
+            DrainSignal::Requests(r) if r <= 0.0 => {
+                format!("{name} drained: no request in the access logs' window after {secs:.1} s")
+            }
+            DrainSignal::Nothing => format!(
+                "{name} drained on every balancer; they report no per-server sessions or \
+                 requests (nginx without access_log): old workers finish what they hold"
+            ),
+            _ => return,
         };
-        if b.sessions() == Some(0) {
-            let secs = self.now.saturating_duration_since(since).as_secs_f64();
-            self.cluster.events.push(
-                wall,
-                crate::model::Level::Ok,
-                &name,
-                format!("{name} drained: no sessions left after {secs:.1} s"),
-            );
-            self.draining = None;
-        }
+        let name = name.to_string();
+        self.cluster
+            .events
+            .push(wall, crate::model::Level::Ok, &name, ended);
+        self.draining = None;
     }
 
     fn on_confirm_key(&mut self, key: KeyEvent) -> Vec<Effect> {

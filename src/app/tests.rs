@@ -640,3 +640,64 @@ fn dialogs_keep_their_confirm_line_and_say_where_the_backend_stands() {
         assert!(s.contains("Esc cancels"), "{w}x{h}:\n{s}");
     }
 }
+
+#[test]
+fn an_nginx_drain_waits_on_the_access_logs_and_ends() {
+    let text = r#"
+name = "web"
+environment = "staging"
+[[balancers]]
+name = "lb1"
+host = "10.77.0.11"
+kind = "nginx"
+access_log = "/var/log/nginx/access.log"
+[[backends]]
+name = "web1"
+address = "10.77.0.21:80"
+[[backends]]
+name = "web2"
+address = "10.77.0.22:80"
+"#;
+    let profile = Profile::parse("t.toml", text).expect("profile");
+    let mut a = App::new(
+        &profile,
+        Keymap::default(),
+        ThemeSet::load_from(None).expect("themes"),
+        0,
+        false,
+    );
+    let t0 = Instant::now();
+    let traffic = |rate: f64| {
+        Action::Update(SourceUpdate::Traffic {
+            index: 0,
+            at: t0,
+            result: Ok(vec![crate::sources::access_log::BackendTraffic {
+                addr: "10.77.0.22:80".into(),
+                requests: 30,
+                req_rate: rate,
+                err_rate: 0.0,
+                responses: [30, 0, 0],
+                p50_ms: None,
+                p95_ms: None,
+                p99_ms: None,
+            }]),
+        })
+    };
+    a.update(traffic(3.0));
+    a.update(acted(Operation::drain("web2"), "web2", Outcome::Done));
+    a.update(traffic(1.5));
+    assert!(
+        a.drain_progress()
+            .is_some_and(|p| p.starts_with("draining web2: 1.5 req/s in the access logs")),
+        "{:?}",
+        a.drain_progress()
+    );
+    a.update(traffic(0.0));
+    assert!(
+        a.draining.is_none(),
+        "the drain ends when the logs go quiet"
+    );
+    assert!(a.cluster.events.iter().any(|e| e
+        .text
+        .starts_with("web2 drained: no request in the access logs")));
+}

@@ -51,19 +51,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
             hint(&mut spans, k(&Action::Quit), "quit");
         }
     }
-    let draining = app.draining.as_ref().map(|(name, since)| {
-        let sessions = app
-            .cluster
-            .backends
-            .iter()
-            .find(|b| &b.name == name)
-            .and_then(|b| b.sessions());
-        format!(
-            "draining {name}: {} session(s) after {:.0} s · Esc undoes",
-            sessions.map_or("?".into(), |s| s.to_string()),
-            app.now.saturating_duration_since(*since).as_secs_f64()
-        )
-    });
+    let draining = app.drain_progress();
     let right = match (&app.flash, alerts.len()) {
         (Some((_, msg)), _) => Span::styled(msg.clone(), t.text),
         (None, _) if draining.is_some() => Span::styled(draining.unwrap_or_default(), t.draining),
