@@ -945,8 +945,9 @@ const ON_SCREEN_P95: f64 = 0.250;
 
 /// Ten moves of the VIP by lb1's track file (failover, failback, in turn) with the
 /// console open: each move timed from keepalived's "Entering MASTER STATE" on the new
-/// holder to that holder shown as MASTER, p95 within the budget. The first failover also
-/// shows lb1's lowered priority and the move in the events; the timeline file keeps them.
+/// holder to that holder shown as MASTER, p95 within the budget. Each move is in the
+/// timeline file, whose time for it splits the lag into receiving and drawing; the first
+/// failover also shows lb1's lowered priority and the move in the events pane.
 fn failover_on_screen_p95_of_10_moves() {
     let home = tempfile::tempdir().expect("tempdir");
     let t = console("lab-haproxy", 100, 30, &home);
