@@ -119,6 +119,9 @@ pub struct App {
     pub now: Instant,
     /// Something changed since the last frame.
     pub dirty: bool,
+    /// What changed is a role or VIP move: it is drawn at once, without waiting for the
+    /// frame pacing (such news is rare, and its lag is what operators watch).
+    pub urgent: bool,
     /// Status-line message (theme switched, etc.).
     pub flash: Option<(Instant, String)>,
     /// `--read-only`: every action is refused and hidden.
@@ -188,6 +191,7 @@ impl App {
             },
             now,
             dirty: true,
+            urgent: false,
             flash: None,
             read_only: false,
             confirm: None,
@@ -234,6 +238,7 @@ impl App {
             Action::Key(key) => return self.on_key(key),
             Action::Resize(w, h) => self.ui.size = (w, h),
             Action::Update(u) => {
+                self.urgent |= matches!(u, crate::sources::SourceUpdate::Vrrp { .. });
                 let wall = self.wall(u.at());
                 self.cluster.apply(u, wall);
                 self.keep_selection();

@@ -28,10 +28,13 @@ use serde_json::Value;
 
 #[path = "lab/drills.rs"]
 mod drills;
+#[path = "lab/engine.rs"]
+mod engine;
 #[path = "lab/harness.rs"]
 mod harness;
 
 use drills::*;
+use engine::*;
 
 /// Each scenario as a test of its own, `scenario::NAME`, run by the shared lab harness.
 macro_rules! scenarios {
@@ -70,6 +73,10 @@ scenarios! {
     nginx_drain_and_failover_from_the_console,
     failover_by_priority_and_reload,
     twenty_clusters_in_one_status,
+    check_asks_both_lab_pairs_and_all_pass,
+    a_pair_that_cannot_be_read_is_not_acted_on_unless_forced,
+    nginx_drain_wait_ends_on_the_access_logs,
+    quit_leaves_at_once,
     drill_keepalived_killed_on_the_master,
     drill_haproxy_stopped,
     drill_backend_health_500_then_frozen,

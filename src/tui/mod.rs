@@ -72,7 +72,7 @@ async fn run_loop(
     let mut frames = Frames::new(stats);
     let mut timeline = timeline::Timeline::open(&app.profile_name);
     loop {
-        let wait = app.dirty.then(|| frames.wait());
+        let wait = app.dirty.then(|| frames.wait(app.urgent));
         let Some(actions) = inputs.next(wait, app).await? else {
             return Ok(());
         };
@@ -227,8 +227,11 @@ impl Frames {
         }
     }
 
-    /// How long until a frame may be drawn.
-    fn wait(&self) -> Duration {
+    /// How long until a frame may be drawn (at once for urgent news).
+    fn wait(&self, urgent: bool) -> Duration {
+        if urgent {
+            return Duration::ZERO;
+        }
         MIN_FRAME.saturating_sub(self.last.elapsed())
     }
 
@@ -241,12 +244,13 @@ impl Frames {
     }
 
     fn draw_if_due(&mut self, term: &mut Term, app: &mut App) -> io::Result<()> {
-        if !app.dirty || self.last.elapsed() < MIN_FRAME {
+        if !app.dirty || (self.last.elapsed() < MIN_FRAME && !app.urgent) {
             return Ok(());
         }
         let started = Instant::now();
         terminal::draw(term, app)?;
         app.dirty = false;
+        app.urgent = false;
         self.last = Instant::now();
         if let Some(s) = self.stats.as_mut() {
             s.frame(
