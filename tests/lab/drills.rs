@@ -359,7 +359,7 @@ pub fn drill_drain_interrupted_midway() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(
-        out.contains(r#"before {"lb1":"DRAIN","lb2":"UP"}"#),
+        out.contains("before: DRAIN on lb1, UP on lb2"),
         "{out}"
     );
     assert_eq!(
