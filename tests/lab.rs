@@ -336,6 +336,23 @@ fn failover_and_failback_from_the_command_line() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(out.contains("VIP moved lb1 → lb2 in "), "{out}");
+    // Left before it arrived, as keepalived did it (the nodes' own stamps, not the poll).
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("VIP moved"))
+        .unwrap_or_default();
+    let secs = |after: &str| -> f64 {
+        line.split(after)
+            .nth(1)
+            .and_then(|r| r.split(" s").next())
+            .and_then(|n| n.trim_start_matches('+').parse().ok())
+            .unwrap_or_else(|| panic!("no {after:?} in {line}"))
+    };
+    let (arrived, left) = (secs(" in "), secs("left lb1 at "));
+    assert!(
+        left <= arrived,
+        "left at +{left} s after arriving at +{arrived} s: {line}"
+    );
     eprintln!(
         "failover: {}",
         out.lines()

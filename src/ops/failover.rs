@@ -139,7 +139,9 @@ pub async fn run(
     };
     let command = trigger(&method, dir);
     let before = holders_now(&targets, profile, pool).await;
+    let mut stamps = Stamps::open(profile, &targets, pool).await;
     let started = Instant::now();
+    let triggered = chrono::Utc::now();
     match pool
         .exec(&node.addr, &pool.privileged(&command))
         .await
@@ -158,8 +160,10 @@ pub async fn run(
     let check = profile.vip.as_ref().and_then(|v| v.check_url.clone());
     let from = plan.from.clone();
     let to = plan.to.clone().unwrap_or_default();
+    let mut noticed: (Option<Instant>, Option<Instant>) = (None, None);
     let after = loop {
         let now = holders_now(&targets, profile, pool).await;
+        stamps.read();
         let holders: Vec<String> = now
             .as_object()
             .map(|m| {
@@ -169,20 +173,41 @@ pub async fn run(
                     .collect()
             })
             .unwrap_or_default();
-        if timing.left.is_none() && from.as_ref().is_some_and(|f| !holders.contains(f)) {
-            timing.left = Some(started.elapsed());
-            progress(format!(
-                "+{:.1} s: the VIP left {}",
-                started.elapsed().as_secs_f64(),
-                from.clone().unwrap_or_default()
-            ));
+        // When the VIP left and arrived: the nodes' own `ip monitor` stamps, so the order
+        // and the gap are keepalived's, not this loop's; the poll that noticed is the
+        // fallback when no stamp came within STAMP_WAIT.
+        if from.as_ref().is_some_and(|f| !holders.contains(f)) {
+            noticed.0.get_or_insert_with(Instant::now);
         }
-        if timing.arrived.is_none() && holders.contains(&to) {
-            timing.arrived = Some(started.elapsed());
-            progress(format!(
-                "+{:.1} s: the VIP arrived on {to}",
-                started.elapsed().as_secs_f64()
-            ));
+        if holders.contains(&to) {
+            noticed.1.get_or_insert_with(Instant::now);
+        }
+        let stamped = |node: Option<&String>, added: bool| {
+            node.and_then(|n| stamps.when(n, added))
+                .map(|at| (at - triggered).to_std().unwrap_or_default())
+        };
+        let polled = |seen: Option<Instant>| {
+            seen.filter(|t| t.elapsed() >= STAMP_WAIT)
+                .map(|t| t.duration_since(started))
+        };
+        if timing.left.is_none() {
+            timing.left = stamped(from.as_ref(), false).or_else(|| polled(noticed.0));
+            if let Some(d) = timing.left {
+                progress(format!(
+                    "+{:.1} s: the VIP left {}",
+                    d.as_secs_f64(),
+                    from.clone().unwrap_or_default()
+                ));
+            }
+        }
+        if timing.arrived.is_none() {
+            timing.arrived = stamped(Some(&to), true).or_else(|| polled(noticed.1));
+            if let Some(d) = timing.arrived {
+                progress(format!(
+                    "+{:.1} s: the VIP arrived on {to}",
+                    d.as_secs_f64()
+                ));
+            }
         }
         if timing.arrived.is_some() && timing.serving.is_none() {
             match &check {
@@ -230,6 +255,69 @@ pub async fn run(
         timing,
         before,
         after,
+    }
+}
+
+/// How long a move noticed by polling waits for the node's own stamp of it.
+const STAMP_WAIT: Duration = Duration::from_millis(250);
+
+/// The VIP's comings and goings as each node stamped them (`ip -ts monitor address`, in
+/// UTC), read while a move is followed.
+struct Stamps {
+    vip: String,
+    streams: Vec<(String, tokio::sync::mpsc::Receiver<String>)>,
+    seen: Vec<(String, bool, chrono::DateTime<chrono::Utc>)>,
+}
+
+impl Stamps {
+    /// Starts `ip -ts -o monitor address` on every keepalived node (a node where it
+    /// cannot start is simply not stamped: the poll is the fallback).
+    async fn open(profile: &Profile, targets: &[VrrpTarget], pool: &Pool) -> Stamps {
+        let names: Vec<String> = profile.balancers().map(|b| b.name.clone()).collect();
+        let mut streams = Vec::new();
+        for t in targets {
+            let Ok(conn) = pool.get(&t.addr).await else {
+                continue;
+            };
+            if let Ok(rx) = conn
+                .stream_lines("TZ=UTC0 exec ip -ts -o monitor address")
+                .await
+            {
+                streams.push((names.get(t.index).cloned().unwrap_or_default(), rx));
+            }
+        }
+        Stamps {
+            vip: profile
+                .vip
+                .as_ref()
+                .map(|v| v.address.clone())
+                .unwrap_or_default(),
+            streams,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Takes every line that arrived.
+    fn read(&mut self) {
+        for (node, rx) in &mut self.streams {
+            while let Ok(line) = rx.try_recv() {
+                if let Some((at, change)) =
+                    crate::sources::keepalived::parse_stamped_monitor_line(&line)
+                {
+                    if change.address == self.vip {
+                        self.seen.push((node.clone(), change.added, at));
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the VIP was added to (or deleted from) `node`, first time.
+    fn when(&self, node: &str, added: bool) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.seen
+            .iter()
+            .find(|(n, a, _)| n == node && *a == added)
+            .map(|(_, _, at)| *at)
     }
 }
 

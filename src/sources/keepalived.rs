@@ -197,6 +197,17 @@ pub fn parse_monitor_line(line: &str) -> Option<AddrChange> {
     })
 }
 
+/// Parses one `ip -ts -o monitor address` line, run with `TZ=UTC0` so its stamp is UTC:
+/// `[2026-11-26T17:42:46.289392] 1: lo    inet 10.99.0.1/32 …`. None for other lines.
+pub fn parse_stamped_monitor_line(
+    line: &str,
+) -> Option<(chrono::DateTime<chrono::Utc>, AddrChange)> {
+    let rest = line.trim_start().strip_prefix('[')?;
+    let (stamp, rest) = rest.split_once(']')?;
+    let at = chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    Some((at.and_utc(), parse_monitor_line(rest.trim_start())?))
+}
+
 /// Whether `vip` is among the addresses in `ip -j addr show` output.
 pub fn vip_in_addr_json(text: &str, vip: &str) -> Result<bool, ParseError> {
     #[derive(Deserialize)]
@@ -321,6 +332,19 @@ mod tests {
             ]
         );
         assert_eq!(parse_monitor_line("garbage"), None);
+        let (at, change) = parse_stamped_monitor_line(
+            "[2026-11-26T17:42:46.505223] Deleted 1: lo    inet 10.99.0.1/32 scope global lo\\       valid_lft forever",
+        )
+        .expect("a stamped line");
+        assert_eq!(at.timestamp_micros() % 1_000_000, 505_223);
+        assert_eq!(
+            (change.added, change.address.as_str()),
+            (false, "10.99.0.1")
+        );
+        assert_eq!(
+            parse_stamped_monitor_line("Option \"-ts\" is unknown"),
+            None
+        );
         assert_eq!(parse_monitor_line("3: eth1    link/ether 00:11"), None);
     }
 

@@ -358,10 +358,7 @@ pub fn drill_drain_interrupted_midway() {
         "{out}{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(
-        out.contains("before: DRAIN on lb1, UP on lb2"),
-        "{out}"
-    );
+    assert!(out.contains("before: DRAIN on lb1, UP on lb2"), "{out}");
     assert_eq!(
         audit_entries(&c.audit_path(), &["result"]),
         vec!["partly_done", "done"]
