@@ -205,6 +205,9 @@ Examples:
 Keys in the console: ? help, / filter, o sort, t theme, Tab next pane, q quit.
 Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or configuration.";
 
+/// Lines the log writer's queue holds before it drops new ones.
+const LOG_QUEUE_LINES: usize = 1024;
+
 /// How long work still running at exit may take to finish before lbdeck leaves anyway.
 const QUIT_GRACE_MS: u64 = 50;
 
@@ -492,7 +495,11 @@ fn init_logging(path: Option<PathBuf>) -> Option<tracing_appender::non_blocking:
         .append(true)
         .open(&path)
         .ok()?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
+    // A small queue: the default holds 128,000 lines, touched up front (4 MB resident)
+    // for a log that gets a few lines a minute.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .finish(file);
     let filter = tracing_subscriber::EnvFilter::try_from_env("LBDECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -72,11 +72,15 @@ async fn run_loop(
     let mut frames = Frames::new(stats);
     let mut timeline = timeline::Timeline::open(&app.profile_name);
     loop {
-        let wait = app.dirty.then(|| frames.wait(app.urgent));
+        let wait = app.dirty.then(|| frames.due_in(app.urgent));
         let Some(actions) = inputs.next(wait, app).await? else {
             return Ok(());
         };
+        frames.batch(&actions);
         for action in actions {
+            if let Action::Resize(w, h) = action {
+                terminal::fit(term, w, h)?;
+            }
             for effect in app.update(action) {
                 match runner.run(effect) {
                     Some(Effect::Quit) => return Ok(()),
@@ -213,9 +217,15 @@ impl Clock {
     }
 }
 
+/// How long a change that nobody typed (the clock's tick, poll results) waits for others
+/// to join it: a round's results and the tick land in one frame a second, not two.
+const SETTLE: Duration = Duration::from_millis(100);
+
 /// Frame pacing and, with `--frame-stats`, measuring.
 struct Frames {
     last: Instant,
+    /// Since when an undrawn change waits, and whether the operator caused it.
+    pending: Option<(Instant, bool)>,
     stats: Option<FrameStats>,
 }
 
@@ -223,16 +233,35 @@ impl Frames {
     fn new(stats: Option<FrameStats>) -> Frames {
         Frames {
             last: Instant::now() - MIN_FRAME,
+            pending: None,
             stats,
         }
     }
 
-    /// How long until a frame may be drawn (at once for urgent news).
-    fn wait(&self, urgent: bool) -> Duration {
-        if urgent {
-            return Duration::ZERO;
+    /// Notes a batch of input: keys, resizes and operation results are drawn as soon as
+    /// the pacing allows; the rest may wait [`SETTLE`] for company.
+    fn batch(&mut self, actions: &[Action]) {
+        if actions.is_empty() {
+            return;
         }
-        MIN_FRAME.saturating_sub(self.last.elapsed())
+        let operator = actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Key(_) | Action::Resize(..) | Action::Acted(_) | Action::Progress(_)
+            )
+        });
+        let (since, was) = self.pending.unwrap_or((Instant::now(), false));
+        self.pending = Some((since, was || operator));
+    }
+
+    /// Time left before the pending change may be drawn (none for urgent news).
+    fn due_in(&self, urgent: bool) -> Duration {
+        let paced = MIN_FRAME.saturating_sub(self.last.elapsed());
+        match self.pending {
+            _ if urgent => Duration::ZERO,
+            Some((since, false)) => paced.max(SETTLE.saturating_sub(since.elapsed())),
+            _ => paced,
+        }
     }
 
     /// The terminal was away (a shell): draw at once, and don't count the gap.
@@ -244,13 +273,14 @@ impl Frames {
     }
 
     fn draw_if_due(&mut self, term: &mut Term, app: &mut App) -> io::Result<()> {
-        if !app.dirty || (self.last.elapsed() < MIN_FRAME && !app.urgent) {
+        if !app.dirty || !self.due_in(app.urgent).is_zero() {
             return Ok(());
         }
         let started = Instant::now();
         terminal::draw(term, app)?;
         app.dirty = false;
         app.urgent = false;
+        self.pending = None;
         self.last = Instant::now();
         if let Some(s) = self.stats.as_mut() {
             s.frame(

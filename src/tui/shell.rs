@@ -6,8 +6,6 @@ use std::time::Instant;
 
 use crossterm::event::Event;
 use crossterm::{execute, terminal};
-use ratatui::backend::CrosstermBackend;
-use ratatui::Terminal;
 use tokio::sync::mpsc;
 
 use super::terminal::{draw, Term};
@@ -95,7 +93,7 @@ pub async fn shell(
     // A fresh Terminal has empty buffers, so the next frame is drawn whole.
     // (`Terminal::clear` would ask the terminal for the cursor position, and that answer
     // would be read by the event stream instead.)
-    if let Ok(fresh) = Terminal::new(CrosstermBackend::new(io::stdout())) {
+    if let Ok(fresh) = super::terminal::fresh() {
         *term = fresh;
     }
     app.update(Action::Tick(Instant::now()));

@@ -5,7 +5,8 @@ use std::io::{self, Stdout, Write};
 
 use crossterm::{execute, terminal};
 use ratatui::backend::CrosstermBackend;
-use ratatui::Terminal;
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use crate::app::App;
 
@@ -36,7 +37,25 @@ pub fn setup() -> io::Result<Term> {
         terminal::EnterAlternateScreen,
         crossterm::cursor::Hide
     )?;
-    Terminal::new(CrosstermBackend::new(io::stdout()))
+    fresh()
+}
+
+/// A terminal of the screen's current size. Its viewport is fixed: asking the terminal
+/// for its size on every frame costs a system call or two, so the size changes only on
+/// the resize events the loop passes to [`fit`].
+pub fn fresh() -> io::Result<Term> {
+    let (w, h) = terminal::size()?;
+    Terminal::with_options(
+        CrosstermBackend::new(io::stdout()),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
+        },
+    )
+}
+
+/// Follows a resize: the next frame is drawn whole at the new size.
+pub fn fit(term: &mut Term, w: u16, h: u16) -> io::Result<()> {
+    term.resize(Rect::new(0, 0, w, h))
 }
 
 /// Draws one frame as a synchronized update (no tearing in terminals that support it).
