@@ -340,7 +340,7 @@ pub async fn traffic(profile: &Profile, period: std::time::Duration) -> TrafficR
                     report.balancers.insert(name, list);
                 }
                 Err(e) => {
-                    report.errors.insert(name, e.0);
+                    report.errors.insert(name, e.to_string());
                 }
             }
         }
