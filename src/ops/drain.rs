@@ -220,11 +220,20 @@ async fn nginx_set(
              mkdir -p \"$d\" && cp -p \"$f\" \"$b\" && printf %s '{b64}' | base64 -d > \"$f.lbdeck-tmp\" && \
              chmod --reference=\"$f\" \"$f.lbdeck-tmp\" && chown --reference=\"$f\" \"$f.lbdeck-tmp\" && \
              mv \"$f.lbdeck-tmp\" \"$f\" || exit 1; \
-             if nginx -t 2>\"$d/nginx-t.out\"; then nginx -s reload && echo LBDECK-OK; \
+             if nginx -t 2>\"$d/nginx-t.out\"; then \
+               if nginx -s reload 2>\"$d/nginx-t.out\"; then echo LBDECK-OK; \
+               else cp -p \"$b\" \"$f\"; echo LBDECK-RELOAD-FAILED; head -n1 \"$d/nginx-t.out\"; fi; \
              else cp -p \"$b\" \"$f\"; echo LBDECK-ROLLED-BACK; grep -m1 emerg \"$d/nginx-t.out\"; fi; rm -f \"$d/nginx-t.out\""
         );
         match pool.exec(node, &pool.privileged(&script)).await {
             Ok(out) if out.stdout.contains("LBDECK-OK") => Ok(()),
+            Ok(out) if out.stdout.contains("LBDECK-RELOAD-FAILED") => {
+                let why = out.stdout.lines().nth(1).unwrap_or("").trim().to_string();
+                Err(StepError::Remote(format!(
+                    "nginx -s reload failed, the file was put back: {}",
+                    crate::text::clip(&why, 160)
+                )))
+            }
             Ok(out) if out.stdout.contains("LBDECK-ROLLED-BACK") => {
                 let why = out
                     .stdout
@@ -288,7 +297,13 @@ async fn plus_set(
             })
     });
     let (id, before) = match found {
-        Ok(s) => (s["id"].as_u64().unwrap_or(0), Ok(state_of(&s))),
+        Ok(s) => match s["id"].as_u64() {
+            Some(id) => (id, Ok(state_of(&s))),
+            None => {
+                let e = StepError::Remote(format!("the API gives {address} no id to act on"));
+                return (Ok(state_of(&s)), Err(e.clone()), Err(e));
+            }
+        },
         Err(e) => return (Err(e.clone()), Err(e.clone()), Err(e)),
     };
     let one = format!("{servers}/{id}");

@@ -43,11 +43,19 @@ pub async fn shell(
         Err(e) => return Err(e.to_string()),
     };
     let mut out = io::stdout();
-    let _ = execute!(out, terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+    // A clean screen: never the transcript of the shell before.
+    let _ = execute!(
+        out,
+        terminal::LeaveAlternateScreen,
+        terminal::Clear(terminal::ClearType::All),
+        terminal::Clear(terminal::ClearType::Purge),
+        crossterm::cursor::MoveTo(0, 0),
+        crossterm::cursor::Show
+    );
     let _ = write!(
         out,
-        "\r\nlbdeck: shell on {} ({}@{}); exit it to return to the console\r\n",
-        host,
+        "lbdeck: shell on {} ({}@{}); exit it to return to the console\r\n",
+        node_name(app, host),
         addr.user,
         addr.known_hosts_name()
     );
@@ -100,5 +108,21 @@ pub async fn shell(
     match status {
         Some(code) => Ok(format!("shell on {host} ended (exit {code})")),
         None => Ok(format!("shell on {host} ended")),
+    }
+}
+
+/// The node's name in the profile ("balancer lb2", "backend web3"), else its address.
+fn node_name(app: &App, host: &str) -> String {
+    let balancer = app.cluster.balancers.iter().find(|b| b.host == host);
+    let backend = app.cluster.backends.iter().find(|b| {
+        b.address
+            .rsplit_once(':')
+            .map_or(b.address.as_str(), |(h, _)| h)
+            == host
+    });
+    match (balancer, backend) {
+        (Some(b), _) => format!("balancer {}", b.name),
+        (None, Some(b)) => format!("backend {}", b.name),
+        (None, None) => host.to_string(),
     }
 }
