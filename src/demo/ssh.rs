@@ -1,6 +1,7 @@
 //! The demo's nodes over SSH (russh's server side, on loopback): they answer the commands
 //! the console sends to real nodes — the notify FIFO, `ip monitor`, `ip -j addr`, the
-//! keepalived JSON dump, `tail -F` of the access log — and offer a small interactive
+//! keepalived JSON dump, `tail -F` of the access log, the track-file write that fails
+//! over, the nginx upstream file and its drain edit — and offer a small interactive
 //! shell in which `systemctl stop keepalived` or a track-file write moves the VIP.
 
 use std::collections::HashMap;
@@ -130,7 +131,11 @@ impl server::Handler for Node {
         let sim = self.sim.clone();
         let task = tokio::spawn(async move {
             let (out, status) = exec(&node, &sim, &command, &handle, channel).await;
-            let _ = handle.data(channel, out.into_bytes()).await;
+            // A failing command's words go to stderr, where callers look for the reason.
+            let _ = match status {
+                0 => handle.data(channel, out.into_bytes()).await,
+                _ => handle.extended_data(channel, 1, out.into_bytes()).await,
+            };
             let _ = handle.exit_status_request(channel, status).await;
             let _ = handle.eof(channel).await;
             let _ = handle.close(channel).await;
@@ -287,9 +292,12 @@ async fn exec(
     if let Some(answer) = control(lb, sim, cmd) {
         return answer;
     }
-    let Ok(s) = sim.lock() else {
+    let Ok(mut s) = sim.lock() else {
         return ("simulation stopped\n".into(), 1);
     };
+    if let Some(answer) = lb.and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd)) {
+        return answer;
+    }
     if cmd.contains("ip -j") && cmd.contains("addr") {
         let holds = lb.is_some() && s.pair.holder == lb;
         let mut addrs =
