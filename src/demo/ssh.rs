@@ -452,10 +452,15 @@ fn run_shell_command(node: &NodeInfo, sim: &Arc<Mutex<Sim>>, cmd: &str) -> (Stri
         ["exit"] | ["logout"] => return ("logout\r\n".into(), true),
         ["hostname"] => format!("{}\r\n", node.name),
         ["help"] => "hostname, ip addr, systemctl status|stop|start keepalived,\r\n\
-                     cat /etc/keepalived/maintenance, echo N > /etc/keepalived/maintenance, exit\r\n"
+                     cat /etc/keepalived/maintenance, echo N > /etc/keepalived/maintenance,\r\n\
+                     cat /etc/nginx/conf.d/upstream.conf (nginx), exit\r\n"
             .into(),
         ["ip", "addr"] | ["ip", "a"] | ["ip", "-br", "addr"] => {
-            let vip = if lb.is_some() && s.pair.holder == lb { format!(" {}/32", node.vip) } else { String::new() };
+            let vip = if lb.is_some() && s.pair.holder == lb {
+                format!(" {}/32", node.vip)
+            } else {
+                String::new()
+            };
             format!("lo               UNKNOWN        127.0.0.1/8{vip}\r\n")
         }
         ["systemctl", verb, "keepalived"] | ["systemctl", verb, "keepalived.service"] => match lb {
@@ -492,7 +497,48 @@ fn run_shell_command(node: &NodeInfo, sim: &Arc<Mutex<Sim>>, cmd: &str) -> (Stri
             (None, _) => "sh: /etc/keepalived/maintenance: No such file or directory\r\n".into(),
             (_, Err(_)) => "demo: the track file holds an integer\r\n".into(),
         },
-        _ => format!("demo: {}: command not simulated (try help)\r\n", crate::text::clip(cmd, 60)),
+        ["cat", _] if lb.is_some() => {
+            let (text, _) = lb
+                .and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd))
+                .unwrap_or_default();
+            text.replace('\n', "\r\n")
+        }
+        _ => format!(
+            "demo: {}: command not simulated (try help)\r\n",
+            crate::text::clip(cmd, 60)
+        ),
     };
     (out, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shell_shows_a_balancers_upstream_file() {
+        let mut sim = Sim::with_addresses(2);
+        sim.files[0].insert(
+            super::super::nginx::UPSTREAM_FILE.into(),
+            "upstream be_web {\n}\n".into(),
+        );
+        let sim = Arc::new(Mutex::new(sim));
+        let node = |lb| NodeInfo {
+            name: "lb1".into(),
+            lb,
+            vip: "127.0.0.100".into(),
+        };
+        let cat = "cat /etc/nginx/conf.d/upstream.conf";
+        assert_eq!(
+            run_shell_command(&node(Some(0)), &sim, cat),
+            ("upstream be_web {\r\n}\r\n".into(), false)
+        );
+        assert_eq!(
+            run_shell_command(&node(Some(1)), &sim, cat).0,
+            "cat: /etc/nginx/conf.d/upstream.conf: No such file or directory\r\n"
+        );
+        assert!(run_shell_command(&node(None), &sim, cat)
+            .0
+            .contains("not simulated"));
+    }
 }
