@@ -35,6 +35,11 @@ const SERVER_PARAMS: [&str; 9] = [
     "slow_start=",
 ];
 
+/// Whether `param` is the flag `known`, or sets the `known=` parameter.
+fn known(param: &str, known: &str) -> bool {
+    param == known || (known.ends_with('=') && param.starts_with(known))
+}
+
 /// Directives the demo's upstream block may hold besides `server`.
 const BLOCK_DIRECTIVES: [&str; 5] = ["zone", "ip_hash", "least_conn", "hash", "keepalive"];
 
@@ -75,7 +80,7 @@ pub fn test(file: &str, text: &str, upstream: &str) -> Result<Vec<(String, bool)
                         ["server", address, params @ ..] => {
                             if let Some(p) = params
                                 .iter()
-                                .find(|p| !SERVER_PARAMS.iter().any(|k| p.starts_with(k)))
+                                .find(|p| !SERVER_PARAMS.iter().any(|k| known(p, k)))
                             {
                                 return Err(emerg(line, format!("invalid parameter \"{p}\"")));
                             }
@@ -263,14 +268,14 @@ mod tests {
     fn nginx_t_refuses_a_bad_file_and_the_edit_is_rolled_back() {
         let mut sim = demo_sim();
         let good = sim.files[1][UPSTREAM_FILE].clone();
-        let bad = good.replace("max_fails=1", "max_fails=1 bogus");
+        let bad = good.replace("max_fails=1", "max_fails=1 downtime");
         let (out, status) =
             run(&mut sim, 1, "be_web", &script(UPSTREAM_FILE, &bad)).expect("simulated");
         assert_eq!(status, 0);
         assert_eq!(
             out,
             format!(
-                "LBDECK-ROLLED-BACK\nnginx: [emerg] invalid parameter \"bogus\" in {UPSTREAM_FILE}:4\n"
+                "LBDECK-ROLLED-BACK\nnginx: [emerg] invalid parameter \"downtime\" in {UPSTREAM_FILE}:4\n"
             )
         );
         assert_eq!(sim.files[1][UPSTREAM_FILE], good);
