@@ -175,6 +175,7 @@ enum Command {
 enum DemoKind {
     Haproxy,
     Nginx,
+    NginxPlus,
 }
 
 /// Backends in the demo: 1 to 2000.
@@ -312,6 +313,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let kind = match kind {
                 DemoKind::Haproxy => BalancerKind::Haproxy,
                 DemoKind::Nginx => BalancerKind::Nginx,
+                DemoKind::NginxPlus => BalancerKind::NginxPlus,
             };
             let demo = lbdeck::demo::start(kind, *backends).await?;
             let mut app = build_app(&cli, &demo.profile)?;

@@ -1,5 +1,5 @@
 //! A minimal HTTP/1.1 responder for the demo's endpoints: one request per connection,
-//! `Connection: close`, bounded header size and read time.
+//! `Connection: close`, bounded head and body size and read time.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +12,8 @@ use super::Sim;
 
 /// Largest request head read: the console sends a few hundred bytes.
 const MAX_HEAD: usize = 8192;
+/// Largest request body read: a PATCH to the Plus API is a few bytes of JSON.
+const MAX_BODY: usize = 4096;
 
 /// What a listener serves.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +24,65 @@ pub enum Route {
     Health(usize),
     /// The site through the VIP.
     Vip,
+    /// NGINX Plus API of balancer N.
+    PlusApi(usize),
+}
+
+/// One request as the demo reads it.
+struct Request {
+    method: String,
+    path: String,
+    body: String,
+}
+
+/// Reads a request: its head, then as much body as `Content-Length` says (bounded).
+async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Request> {
+    let mut data = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if data.len() >= MAX_HEAD {
+            return None;
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(MAX_BODY);
+    while data.len() < head_end + length {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
+    let mut first = head.split_whitespace();
+    let end = (head_end + length).min(data.len());
+    Some(Request {
+        method: first.next().unwrap_or("").to_string(),
+        path: first.next().unwrap_or("/").to_string(),
+        body: String::from_utf8_lossy(&data[head_end..end]).into_owned(),
+    })
+}
+
+/// The reason phrase of the statuses the demo answers.
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Service Unavailable",
+    }
 }
 
 /// Serves `route` on `listener` until aborted.
@@ -30,32 +91,21 @@ pub fn serve(listener: TcpListener, route: Route, sim: Arc<Mutex<Sim>>) -> JoinH
         while let Ok((mut stream, _)) = listener.accept().await {
             let sim = sim.clone();
             tokio::spawn(async move {
-                let mut head = Vec::with_capacity(512);
-                let mut buf = [0u8; 1024];
-                let read = tokio::time::timeout(Duration::from_secs(5), async {
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return false,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    true
-                })
-                .await;
-                if !matches!(read, Ok(true)) {
+                let read = tokio::time::timeout(Duration::from_secs(5), read_request(&mut stream));
+                let Ok(Some(request)) = read.await else {
                     return;
-                }
-                let (status, body, delay) = respond(route, &sim);
+                };
+                let (status, body, delay) = respond(route, &request, &sim);
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                let reason = if status == 200 {
-                    "OK"
-                } else {
-                    "Service Unavailable"
+                let content_type = match route {
+                    Route::PlusApi(_) => "application/json",
+                    _ => "text/plain",
                 };
                 let reply = format!(
-                    "HTTP/1.1 {status} {reason}\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status} {}\r\nServer: nginx\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    reason(status),
                     body.len()
                 );
                 let _ = stream.write_all(reply.as_bytes()).await;
@@ -65,12 +115,17 @@ pub fn serve(listener: TcpListener, route: Route, sim: Arc<Mutex<Sim>>) -> JoinH
     })
 }
 
-fn respond(route: Route, sim: &Arc<Mutex<Sim>>) -> (u16, String, Duration) {
-    let Ok(s) = sim.lock() else {
+fn respond(route: Route, request: &Request, sim: &Arc<Mutex<Sim>>) -> (u16, String, Duration) {
+    let Ok(mut s) = sim.lock() else {
         return (503, "simulation stopped\n".into(), Duration::ZERO);
     };
     match route {
         Route::StubStatus(lb) => (200, s.stub_status(lb), Duration::ZERO),
+        Route::PlusApi(lb) => {
+            let (status, body) =
+                super::plus::answer(&mut s, lb, &request.method, &request.path, &request.body);
+            (status, body, Duration::ZERO)
+        }
         Route::Health(i) => {
             let b = &s.backends[i];
             let delay = Duration::from_micros((b.rtime_ms * 100.0) as u64);

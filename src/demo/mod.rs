@@ -1,9 +1,12 @@
 //! `lbdeck demo`: a simulated cluster in-process on loopback that speaks the real wire
-//! formats — HAProxy's runtime API over TCP (or nginx stub_status over HTTP), backend
-//! health endpoints and a VIP check — with living traffic. The console reaches it through
-//! the same profile, sources and screens as a real cluster.
+//! formats — HAProxy's runtime API over TCP, nginx stub_status with its upstream file and
+//! access log, or the NGINX Plus API; backend health endpoints, a VIP check, and SSH nodes
+//! running keepalived — with living traffic. The console reaches it through the same
+//! profile, sources, screens and actions as a real cluster.
 
 mod http;
+mod nginx;
+mod plus;
 mod sim;
 pub mod ssh;
 pub mod vrrp;
@@ -17,6 +20,9 @@ pub use sim::Sim;
 
 /// Backends in the demo cluster.
 pub const DEMO_BACKENDS: usize = 6;
+
+/// The HAProxy backend, or nginx upstream, that the demo balancers proxy to.
+const BACKEND: &str = "be_web";
 
 /// A running demo cluster; dropping it stops every server.
 pub struct Demo {
@@ -77,11 +83,6 @@ async fn ssh_listeners(ips: &[String]) -> anyhow::Result<(u16, Vec<TcpListener>)
 /// SSH, and `backends` backends.
 pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> {
     use russh::keys::{ssh_key::LineEnding, Algorithm, PrivateKey};
-    let kind = if kind == BalancerKind::NginxPlus {
-        BalancerKind::Haproxy
-    } else {
-        kind
-    };
     let sim = Arc::new(Mutex::new(Sim::new(backends.max(1))));
     let count = match sim.lock() {
         Ok(mut s) => {
@@ -144,14 +145,18 @@ pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> 
     for (i, name) in ["lb1", "lb2"].iter().enumerate() {
         let host = node_ip(Some(i), 0);
         toml.push_str(&format!(
-            "[[balancers]]\nname = \"{name}\"\nhost = \"{host}\"\nkind = \"{kind}\"\nbackend = \"be_web\"\n"
+            "[[balancers]]\nname = \"{name}\"\nhost = \"{host}\"\nkind = \"{kind}\"\nbackend = \"{BACKEND}\"\n"
         ));
         let l = bind(&host).await?;
         let addr = l.local_addr()?;
         match kind {
-            BalancerKind::Haproxy | BalancerKind::NginxPlus => {
+            BalancerKind::Haproxy => {
                 tasks.push(sim::serve_runtime_api(l, i, sim.clone()));
                 toml.push_str(&format!("runtime_api = \"tcp://{addr}\"\n"));
+            }
+            BalancerKind::NginxPlus => {
+                tasks.push(http::serve(l, http::Route::PlusApi(i), sim.clone()));
+                toml.push_str(&format!("status_url = \"http://{addr}/api\"\n"));
             }
             BalancerKind::Nginx => {
                 tasks.push(http::serve(l, http::Route::StubStatus(i), sim.clone()));
@@ -179,6 +184,14 @@ pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> 
         toml.push_str(&format!(
             "[[backends]]\nname = \"{name}\"\naddress = \"{addr}\"\nhealth_url = \"http://{addr}/health\"\n"
         ));
+    }
+    if kind == BalancerKind::Nginx {
+        if let Ok(mut s) = sim.lock() {
+            let conf = nginx::upstream_conf(BACKEND, s.backends.iter().map(|b| b.address.as_str()));
+            for files in &mut s.files {
+                files.insert(nginx::UPSTREAM_FILE.into(), conf.clone());
+            }
+        }
     }
     let mut profile = Profile::parse("(demo profile)", &toml)?;
     profile.origin = crate::config::profile::Origin::Demo;

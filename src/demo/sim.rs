@@ -2,6 +2,7 @@
 //! it, one backend that fails its health check now and then, and a runtime API that
 //! answers like HAProxy 2.6.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,6 +58,8 @@ pub struct Sim {
     pub requests: [u64; 2],
     /// Connections accepted per balancer.
     pub accepts: [u64; 2],
+    /// Each balancer's files that lbdeck reads or edits over SSH: path → text.
+    pub files: [BTreeMap<String, String>; 2],
     rng: u64,
 }
 
@@ -84,6 +87,7 @@ impl Sim {
             backends,
             requests: [0; 2],
             accepts: [0; 2],
+            files: Default::default(),
             rng: 0x9e37_79b9_7f4a_7c15,
         }
     }
@@ -313,6 +317,27 @@ impl Sim {
             writing,
             (active - writing).max(0.0).round()
         )
+    }
+}
+
+#[cfg(test)]
+impl Sim {
+    /// A simulation of `n` backends at 127.0.0.21:80 and on, as the demo binds them.
+    pub fn with_addresses(n: usize) -> Sim {
+        let mut sim = Sim::new(n);
+        for (i, b) in sim.backends.iter_mut().enumerate() {
+            b.address = format!("127.0.0.{}:80", 21 + i);
+        }
+        sim
+    }
+
+    /// Requests backend `i` gets from balancer `lb` over the next `seconds`.
+    pub fn requests_over(&mut self, i: usize, lb: usize, seconds: f64) -> u64 {
+        let before = self.backends[i].stot[lb];
+        for _ in 0..(seconds / STEP.as_secs_f64()) as usize {
+            self.step(STEP.as_secs_f64());
+        }
+        self.backends[i].stot[lb] - before
     }
 }
 

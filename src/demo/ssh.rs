@@ -1,6 +1,7 @@
 //! The demo's nodes over SSH (russh's server side, on loopback): they answer the commands
 //! the console sends to real nodes — the notify FIFO, `ip monitor`, `ip -j addr`, the
-//! keepalived JSON dump, `tail -F` of the access log — and offer a small interactive
+//! keepalived JSON dump, `tail -F` of the access log, the track-file write that fails
+//! over, the nginx upstream file and its drain edit — and offer a small interactive
 //! shell in which `systemctl stop keepalived` or a track-file write moves the VIP.
 
 use std::collections::HashMap;
@@ -130,7 +131,11 @@ impl server::Handler for Node {
         let sim = self.sim.clone();
         let task = tokio::spawn(async move {
             let (out, status) = exec(&node, &sim, &command, &handle, channel).await;
-            let _ = handle.data(channel, out.into_bytes()).await;
+            // A failing command's words go to stderr, where callers look for the reason.
+            let _ = match status {
+                0 => handle.data(channel, out.into_bytes()).await,
+                _ => handle.extended_data(channel, 1, out.into_bytes()).await,
+            };
             let _ = handle.exit_status_request(channel, status).await;
             let _ = handle.eof(channel).await;
             let _ = handle.close(channel).await;
@@ -287,9 +292,12 @@ async fn exec(
     if let Some(answer) = control(lb, sim, cmd) {
         return answer;
     }
-    let Ok(s) = sim.lock() else {
+    let Ok(mut s) = sim.lock() else {
         return ("simulation stopped\n".into(), 1);
     };
+    if let Some(answer) = lb.and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd)) {
+        return answer;
+    }
     if cmd.contains("ip -j") && cmd.contains("addr") {
         let holds = lb.is_some() && s.pair.holder == lb;
         let mut addrs =
@@ -444,10 +452,15 @@ fn run_shell_command(node: &NodeInfo, sim: &Arc<Mutex<Sim>>, cmd: &str) -> (Stri
         ["exit"] | ["logout"] => return ("logout\r\n".into(), true),
         ["hostname"] => format!("{}\r\n", node.name),
         ["help"] => "hostname, ip addr, systemctl status|stop|start keepalived,\r\n\
-                     cat /etc/keepalived/maintenance, echo N > /etc/keepalived/maintenance, exit\r\n"
+                     cat /etc/keepalived/maintenance, echo N > /etc/keepalived/maintenance,\r\n\
+                     cat /etc/nginx/conf.d/upstream.conf (nginx), exit\r\n"
             .into(),
         ["ip", "addr"] | ["ip", "a"] | ["ip", "-br", "addr"] => {
-            let vip = if lb.is_some() && s.pair.holder == lb { format!(" {}/32", node.vip) } else { String::new() };
+            let vip = if lb.is_some() && s.pair.holder == lb {
+                format!(" {}/32", node.vip)
+            } else {
+                String::new()
+            };
             format!("lo               UNKNOWN        127.0.0.1/8{vip}\r\n")
         }
         ["systemctl", verb, "keepalived"] | ["systemctl", verb, "keepalived.service"] => match lb {
@@ -484,7 +497,48 @@ fn run_shell_command(node: &NodeInfo, sim: &Arc<Mutex<Sim>>, cmd: &str) -> (Stri
             (None, _) => "sh: /etc/keepalived/maintenance: No such file or directory\r\n".into(),
             (_, Err(_)) => "demo: the track file holds an integer\r\n".into(),
         },
-        _ => format!("demo: {}: command not simulated (try help)\r\n", crate::text::clip(cmd, 60)),
+        ["cat", _] if lb.is_some() => {
+            let (text, _) = lb
+                .and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd))
+                .unwrap_or_default();
+            text.replace('\n', "\r\n")
+        }
+        _ => format!(
+            "demo: {}: command not simulated (try help)\r\n",
+            crate::text::clip(cmd, 60)
+        ),
     };
     (out, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shell_shows_a_balancers_upstream_file() {
+        let mut sim = Sim::with_addresses(2);
+        sim.files[0].insert(
+            super::super::nginx::UPSTREAM_FILE.into(),
+            "upstream be_web {\n}\n".into(),
+        );
+        let sim = Arc::new(Mutex::new(sim));
+        let node = |lb| NodeInfo {
+            name: "lb1".into(),
+            lb,
+            vip: "127.0.0.100".into(),
+        };
+        let cat = "cat /etc/nginx/conf.d/upstream.conf";
+        assert_eq!(
+            run_shell_command(&node(Some(0)), &sim, cat),
+            ("upstream be_web {\r\n}\r\n".into(), false)
+        );
+        assert_eq!(
+            run_shell_command(&node(Some(1)), &sim, cat).0,
+            "cat: /etc/nginx/conf.d/upstream.conf: No such file or directory\r\n"
+        );
+        assert!(run_shell_command(&node(None), &sim, cat)
+            .0
+            .contains("not simulated"));
+    }
 }

@@ -1,0 +1,292 @@
+//! Simulated nginx open source on the demo balancers: the upstream file on each node's
+//! disk, the edit lbdeck sends to drain (backup, atomic write, `nginx -t`, reload or roll
+//! back), and what the reload does — a server marked `down` gets no new request from
+//! that balancer.
+
+use super::Sim;
+use crate::model::ServerState;
+
+/// The upstream file on the demo balancers: where lbdeck looks when the profile names none.
+pub const UPSTREAM_FILE: &str = crate::config::profile::DEFAULT_UPSTREAM_FILE;
+
+/// The upstream file a demo balancer starts with: one `server` line per backend.
+pub fn upstream_conf<'a>(upstream: &str, addresses: impl Iterator<Item = &'a str>) -> String {
+    let mut text = format!(
+        "# The demo's backends (lbdeck marks a server `down` here to drain it).\n\
+         upstream {upstream} {{\n    zone {upstream} 64k;\n"
+    );
+    for a in addresses {
+        text.push_str(&format!("    server {a} max_fails=1 fail_timeout=2s;\n"));
+    }
+    text.push_str("}\n");
+    text
+}
+
+/// Parameters nginx accepts on an upstream `server` line.
+const SERVER_PARAMS: [&str; 9] = [
+    "weight=",
+    "max_conns=",
+    "max_fails=",
+    "fail_timeout=",
+    "backup",
+    "down",
+    "resolve",
+    "route=",
+    "slow_start=",
+];
+
+/// Whether `param` is the flag `known`, or sets the `known=` parameter.
+fn known(param: &str, known: &str) -> bool {
+    param == known || (known.ends_with('=') && param.starts_with(known))
+}
+
+/// Directives the demo's upstream block may hold besides `server`.
+const BLOCK_DIRECTIVES: [&str; 5] = ["zone", "ip_hash", "least_conn", "hash", "keepalive"];
+
+/// What `nginx -t` says of the file: each server's address and `down` flag in `upstream`,
+/// or nginx's `[emerg]` line.
+pub fn test(file: &str, text: &str, upstream: &str) -> Result<Vec<(String, bool)>, String> {
+    let emerg = |line: usize, what: String| format!("nginx: [emerg] {what} in {file}:{line}");
+    let mut servers = Vec::new();
+    let mut depth = 0usize;
+    let mut inside = false;
+    let mut line = 1;
+    let mut statement = String::new();
+    for c in text.chars() {
+        match c {
+            '#' if statement.trim().is_empty() => statement = "#".into(),
+            '\n' if statement.starts_with('#') => statement.clear(),
+            '{' | '}' | ';' if statement.starts_with('#') => {}
+            '{' => {
+                let words: Vec<&str> = statement.split_whitespace().collect();
+                if depth == 0 && words == ["upstream", upstream] {
+                    inside = true;
+                }
+                depth += 1;
+                statement.clear();
+            }
+            '}' => {
+                if depth == 0 {
+                    return Err(emerg(line, "unexpected \"}\"".into()));
+                }
+                depth -= 1;
+                inside = inside && depth > 0;
+                statement.clear();
+            }
+            ';' => {
+                let words: Vec<&str> = statement.split_whitespace().collect();
+                if inside && depth == 1 {
+                    match words.as_slice() {
+                        ["server", address, params @ ..] => {
+                            if let Some(p) = params
+                                .iter()
+                                .find(|p| !SERVER_PARAMS.iter().any(|k| known(p, k)))
+                            {
+                                return Err(emerg(line, format!("invalid parameter \"{p}\"")));
+                            }
+                            servers.push((address.to_string(), params.contains(&"down")));
+                        }
+                        [d, ..] if BLOCK_DIRECTIVES.contains(d) => {}
+                        [d, ..] => {
+                            return Err(emerg(line, format!("unknown directive \"{d}\"")));
+                        }
+                        [] => {}
+                    }
+                }
+                statement.clear();
+            }
+            c => statement.push(c),
+        }
+        if c == '\n' {
+            line += 1;
+        }
+    }
+    if depth > 0 {
+        return Err(emerg(
+            line,
+            "unexpected end of file, expecting \"}\"".into(),
+        ));
+    }
+    Ok(servers)
+}
+
+/// `nginx -s reload` on balancer `lb`: the new workers send no request to a server marked
+/// `down` (nginx open source has no drain: `down` is maintenance).
+fn reload(sim: &mut Sim, lb: usize, servers: &[(String, bool)]) {
+    for (address, down) in servers {
+        if let Some(b) = sim.backends.iter_mut().find(|b| &b.address == address) {
+            b.admin[lb] = if *down {
+                ServerState::Maint
+            } else {
+                ServerState::Up
+            };
+        }
+    }
+}
+
+/// One shell word at the start of `s` (plain or single-quoted, `'\''` included) and what
+/// follows it.
+fn shell_word(s: &str) -> (String, &str) {
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' => quoted = !quoted,
+            '\\' if !quoted => word.extend(chars.next().map(|(_, n)| n)),
+            c if !quoted && (c.is_whitespace() || c == ';') => return (word, &s[i..]),
+            c => word.push(c),
+        }
+    }
+    (word, "")
+}
+
+/// The value a script assigns to `name` (`name=WORD;`).
+fn assigned(script: &str, name: &str) -> Option<String> {
+    let pattern = format!("{name}=");
+    let (at, _) = script.match_indices(&pattern).find(|(at, _)| {
+        script[..*at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || c == ';')
+    })?;
+    Some(shell_word(&script[at + pattern.len()..]).0)
+}
+
+/// Runs what lbdeck sends to read or edit a file on demo balancer `lb`: `cat FILE`, and
+/// the drain edit (backup, write, `nginx -t`, then reload or roll back). None for any
+/// other command.
+pub fn run(sim: &mut Sim, lb: usize, upstream: &str, cmd: &str) -> Option<(String, u32)> {
+    if let Some(rest) = cmd.strip_prefix("cat ") {
+        let (path, tail) = shell_word(rest.trim_start());
+        if !tail.trim().is_empty() {
+            return None;
+        }
+        return Some(match sim.files[lb].get(&path) {
+            Some(text) => (text.clone(), 0),
+            None => (format!("cat: {path}: No such file or directory\n"), 1),
+        });
+    }
+    if cmd.contains("base64 -d") && cmd.contains("nginx -s reload") {
+        return Some(edit(sim, lb, upstream, cmd));
+    }
+    None
+}
+
+/// The drain edit: the new text (base64 in the script) replaces the file after a timed
+/// backup in the script's backup directory; `nginx -t` decides between reload
+/// (`LBDECK-OK`) and putting the backup back (`LBDECK-ROLLED-BACK` and the emerg line).
+fn edit(sim: &mut Sim, lb: usize, upstream: &str, script: &str) -> (String, u32) {
+    use base64::Engine;
+    let (Some(file), Some(dir)) = (assigned(script, "f"), assigned(script, "d")) else {
+        return ("sh: demo: the edit names no file\n".into(), 2);
+    };
+    let Some(old) = sim.files[lb].get(&file).cloned() else {
+        return (
+            format!("cp: cannot stat '{file}': No such file or directory\n"),
+            1,
+        );
+    };
+    let payload = script
+        .split_once("printf %s '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(b64, _)| b64);
+    let new = payload
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    let Some(new) = new else {
+        return ("base64: invalid input\n".into(), 1);
+    };
+    let name = file.rsplit('/').next().unwrap_or(&file);
+    let stamp = chrono::Local::now().format("%Y%m%dT%H%M%S.%f");
+    sim.files[lb].insert(format!("{dir}/{name}.{stamp}.bak"), old.clone());
+    sim.files[lb].insert(file.clone(), new.clone());
+    match test(&file, &new, upstream) {
+        Ok(servers) => {
+            reload(sim, lb, &servers);
+            ("LBDECK-OK\n".into(), 0)
+        }
+        Err(emerg) => {
+            sim.files[lb].insert(file, old);
+            (format!("LBDECK-ROLLED-BACK\n{emerg}\n"), 0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::upstream::set_down;
+
+    fn demo_sim() -> Sim {
+        let mut sim = Sim::with_addresses(3);
+        let conf = upstream_conf("be_web", sim.backends.iter().map(|b| b.address.as_str()));
+        for files in &mut sim.files {
+            files.insert(UPSTREAM_FILE.into(), conf.clone());
+        }
+        sim
+    }
+
+    fn script(file: &str, text: &str) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+        format!(
+            "f={file}; d=/var/backups/lbdeck; b=\"$d/x.bak\"; mkdir -p \"$d\" && cp -p \"$f\" \"$b\" && \
+             printf %s '{b64}' | base64 -d > \"$f.lbdeck-tmp\" && mv \"$f.lbdeck-tmp\" \"$f\" || exit 1; \
+             if nginx -t 2>\"$d/nginx-t.out\"; then nginx -s reload && echo LBDECK-OK; fi"
+        )
+    }
+
+    #[test]
+    fn a_down_flag_takes_effect_on_reload_on_that_balancer_only() {
+        let mut sim = demo_sim();
+        let (text, status) =
+            run(&mut sim, 0, "be_web", &format!("cat {UPSTREAM_FILE}")).expect("cat is simulated");
+        assert_eq!(status, 0);
+        let drained = set_down(&text, "be_web", "127.0.0.22:80", true).expect("edit");
+        let out = run(&mut sim, 0, "be_web", &script(UPSTREAM_FILE, &drained));
+        assert_eq!(out, Some(("LBDECK-OK\n".into(), 0)));
+        assert_eq!(sim.files[0].get(UPSTREAM_FILE), Some(&drained));
+        assert_eq!(
+            sim.files[0]
+                .keys()
+                .filter(|k| k.starts_with("/var/backups/lbdeck/upstream.conf."))
+                .count(),
+            1,
+            "one timed backup, outside conf.d"
+        );
+        assert_eq!(sim.backends[1].admin, [ServerState::Maint, ServerState::Up]);
+        assert_eq!(
+            sim.requests_over(1, 0, 5.0),
+            0,
+            "no request after the reload"
+        );
+        assert!(sim.backends[0].stot[0] > 0);
+    }
+
+    #[test]
+    fn nginx_t_refuses_a_bad_file_and_the_edit_is_rolled_back() {
+        let mut sim = demo_sim();
+        let good = sim.files[1][UPSTREAM_FILE].clone();
+        let bad = good.replace("max_fails=1", "max_fails=1 downtime");
+        let (out, status) =
+            run(&mut sim, 1, "be_web", &script(UPSTREAM_FILE, &bad)).expect("simulated");
+        assert_eq!(status, 0);
+        assert_eq!(
+            out,
+            format!(
+                "LBDECK-ROLLED-BACK\nnginx: [emerg] invalid parameter \"downtime\" in {UPSTREAM_FILE}:4\n"
+            )
+        );
+        assert_eq!(sim.files[1][UPSTREAM_FILE], good);
+        assert!(test(UPSTREAM_FILE, "upstream be_web {\n server a:1;\n", "be_web").is_err());
+        assert_eq!(
+            run(&mut sim, 0, "be_web", "cat /etc/nginx/nginx.conf"),
+            Some((
+                "cat: /etc/nginx/nginx.conf: No such file or directory\n".into(),
+                1
+            ))
+        );
+        assert_eq!(run(&mut sim, 0, "be_web", "uptime"), None);
+    }
+}
