@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use lbdeck::app::keys::Keymap;
 use lbdeck::app::App;
@@ -22,45 +22,152 @@ use lbdeck::config::{config_dir, state_dir, ConfigError};
 #[derive(Debug, Parser)]
 #[command(name = "lbdeck", version, after_help = AFTER_HELP)]
 struct Cli {
-    /// Cluster profile: a NAME (looked up in $XDG_CONFIG_HOME/lbdeck/profiles/ then
-    /// ./profiles/) or a path to a .toml file.
-    #[arg(short, long, global = true, env = "LBDECK_PROFILE")]
-    profile: Option<String>,
+    #[command(flatten)]
+    target: Target,
 
-    /// Colour theme (dark, light, high-contrast, catppuccin-mocha, gruvbox, or one of
-    /// yours in $XDG_CONFIG_HOME/lbdeck/themes/). `t` cycles themes live.
-    #[arg(long, global = true, env = "LBDECK_THEME")]
-    theme: Option<String>,
+    #[command(flatten)]
+    look: Look,
 
-    /// Keymap file (default: $XDG_CONFIG_HOME/lbdeck/keys.toml when it exists).
-    #[arg(long, global = true, value_name = "FILE")]
-    keys: Option<PathBuf>,
-
-    /// Refuse every action that changes a cluster (drain, failover…), in the console and
-    /// on the command line.
-    #[arg(long, global = true)]
-    read_only: bool,
+    #[command(flatten)]
+    guard: Guard,
 
     /// Log file (default: $XDG_STATE_HOME/lbdeck/lbdeck.log). The screen never shows logs.
     #[arg(long, global = true, value_name = "FILE")]
     log_file: Option<PathBuf>,
 
-    /// Measure the console: frames are drawn at least every 50 ms and one JSON line per
-    /// second (render time p50/p99/max, longest gap between frames) goes to FILE, with a
-    /// summary line at exit. For benchmarks and fault drills.
-    #[arg(long, global = true, value_name = "FILE")]
-    frame_stats: Option<PathBuf>,
+    #[command(flatten)]
+    measure: Measure,
 
     #[command(subcommand)]
     command: Option<Command>,
 }
 
+/// Which cluster.
+#[derive(Debug, Clone, Default, Args)]
+struct Target {
+    /// Cluster profile: a NAME (looked up in $XDG_CONFIG_HOME/lbdeck/profiles/ then
+    /// ./profiles/) or a path to a .toml file.
+    #[arg(short, long, env = "LBDECK_PROFILE")]
+    profile: Option<String>,
+}
+
+/// How the console looks and answers keys.
+#[derive(Debug, Clone, Default, Args)]
+struct Look {
+    /// Colour theme (dark, light, high-contrast, catppuccin-mocha, gruvbox, or one of
+    /// yours in $XDG_CONFIG_HOME/lbdeck/themes/). `t` cycles themes live.
+    #[arg(long, env = "LBDECK_THEME")]
+    theme: Option<String>,
+
+    /// Keymap file (default: $XDG_CONFIG_HOME/lbdeck/keys.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
+}
+
+/// Whether anything may change a cluster.
+#[derive(Debug, Clone, Default, Args)]
+struct Guard {
+    /// Refuse every action that changes a cluster (drain, failover, a shell…), in the
+    /// console and on the command line.
+    #[arg(long)]
+    read_only: bool,
+}
+
+/// Measuring the console.
+#[derive(Debug, Clone, Default, Args)]
+struct Measure {
+    /// Measure the console: frames are drawn at least every 50 ms and one JSON line per
+    /// second (render time p50/p99/max, longest gap between frames) goes to FILE, with a
+    /// summary line at exit. For benchmarks and fault drills.
+    #[arg(long, value_name = "FILE")]
+    frame_stats: Option<PathBuf>,
+}
+
+/// Each command's own flags, with those given before the command merged in (so
+/// `lbdeck --profile shop drain web2` and `lbdeck drain --profile shop web2` agree).
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    target: Target,
+    look: Look,
+    guard: Guard,
+    measure: Measure,
+}
+
+impl Cli {
+    fn settings(&self) -> Settings {
+        let none = (None, None, None, None);
+        let (t, l, g, m) = match &self.command {
+            None => none,
+            Some(Command::Watch {
+                target,
+                look,
+                guard,
+                measure,
+            }) => (Some(target), Some(look), Some(guard), Some(measure)),
+            Some(Command::Demo {
+                look,
+                guard,
+                measure,
+                ..
+            }) => (None, Some(look), Some(guard), Some(measure)),
+            Some(Command::Status { target, .. }) | Some(Command::Traffic { target, .. }) => {
+                (Some(target), None, None, None)
+            }
+            Some(Command::Drain { target, guard, .. })
+            | Some(Command::Undrain { target, guard, .. })
+            | Some(Command::Failover { target, guard, .. })
+            | Some(Command::Failback { target, guard, .. }) => {
+                (Some(target), None, Some(guard), None)
+            }
+            Some(Command::Check { target, look, .. }) => (Some(target), Some(look), None, None),
+        };
+        Settings {
+            target: Target {
+                profile: t
+                    .and_then(|t| t.profile.clone())
+                    .or_else(|| self.target.profile.clone()),
+            },
+            look: Look {
+                theme: l
+                    .and_then(|l| l.theme.clone())
+                    .or_else(|| self.look.theme.clone()),
+                keys: l
+                    .and_then(|l| l.keys.clone())
+                    .or_else(|| self.look.keys.clone()),
+            },
+            guard: Guard {
+                read_only: g.is_some_and(|g| g.read_only) || self.guard.read_only,
+            },
+            measure: Measure {
+                frame_stats: m
+                    .and_then(|m| m.frame_stats.clone())
+                    .or_else(|| self.measure.frame_stats.clone()),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Open the console on a cluster profile (the default when --profile is given).
-    Watch,
+    Watch {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        look: Look,
+        #[command(flatten)]
+        guard: Guard,
+        #[command(flatten)]
+        measure: Measure,
+    },
     /// Open the console on a simulated cluster on loopback: no setup needed.
     Demo {
+        #[command(flatten)]
+        look: Look,
+        #[command(flatten)]
+        guard: Guard,
+        #[command(flatten)]
+        measure: Measure,
         /// Which balancer pair to simulate.
         #[arg(long, value_enum, default_value_t = DemoKind::Haproxy)]
         kind: DemoKind,
@@ -72,6 +179,8 @@ enum Command {
     /// Unreachable parts are reported inside the snapshot; the exit code is 0 unless the
     /// profile itself is unusable.
     Status {
+        #[command(flatten)]
+        target: Target,
         /// Print JSON (profile, vip, balancers, backends with health and per-balancer
         /// state, alerts): indented on a terminal, one compact line otherwise (for
         /// scripts and `jq`).
@@ -92,6 +201,8 @@ enum Command {
     /// Follow the nginx balancers' access logs over SSH for a while and print per-backend
     /// traffic: requests, req/s, 5xx/s and p50/p95/p99 upstream response time.
     Traffic {
+        #[command(flatten)]
+        target: Target,
         /// How long to follow the logs.
         #[arg(long = "for", default_value = "10s", value_parser = humantime::parse_duration)]
         period: std::time::Duration,
@@ -105,6 +216,10 @@ enum Command {
     /// a terminal needs --yes (or --confirm NAME for those). Exit 0 only when every
     /// balancer confirmed; 3 when refused.
     Drain {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
         /// The backend (HAProxy server name).
         backend: String,
         /// Return only when its sessions have fallen to 0 (or fail at --timeout).
@@ -126,6 +241,10 @@ enum Command {
     },
     /// Put a drained backend back in rotation on every balancer, then read it back.
     Undrain {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
         /// The backend (HAProxy server name).
         backend: String,
         /// Confirmed: do not ask.
@@ -143,6 +262,10 @@ enum Command {
     /// file or stop keepalived) after pre-checks, and follow it: when it left, arrived,
     /// and served again. Returns once the VIP has arrived (or fails after 30 s).
     Failover {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
         /// Confirmed: do not ask.
         #[arg(long)]
         yes: bool,
@@ -153,6 +276,10 @@ enum Command {
     /// Undo a failover (track file back to 0, or keepalived started) so the VIP returns to
     /// the node with the highest priority.
     Failback {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
         /// Confirmed: do not ask.
         #[arg(long)]
         yes: bool,
@@ -165,6 +292,10 @@ enum Command {
     /// `sudo -n`, keepalived's FIFO and JSON dump, the upstream file, the access log.
     /// ✓ or ✗ each, with the reason; exit 1 on any ✗.
     Check {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        look: Look,
         /// Only validate the files; connect to nothing.
         #[arg(long)]
         offline: bool,
@@ -178,9 +309,10 @@ enum DemoKind {
     NginxPlus,
 }
 
-/// Backends in the demo: 1 to 2000.
-fn frame_stats(cli: &Cli) -> Result<Option<lbdeck::frames::FrameStats>, Failure> {
-    cli.frame_stats
+/// The `--frame-stats` file, created.
+fn frame_stats(cli: &Settings) -> Result<Option<lbdeck::frames::FrameStats>, Failure> {
+    cli.measure
+        .frame_stats
         .as_deref()
         .map(|p| {
             lbdeck::frames::FrameStats::create(p)
@@ -189,6 +321,7 @@ fn frame_stats(cli: &Cli) -> Result<Option<lbdeck::frames::FrameStats>, Failure>
         .transpose()
 }
 
+/// Backends in the demo: 1 to 2000.
 fn backend_count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=2000).contains(&n) => Ok(n),
@@ -268,8 +401,8 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn load_profile(cli: &Cli) -> Result<(Profile, Option<String>), Failure> {
-    let Some(name) = cli.profile.as_deref() else {
+fn load_profile(cli: &Settings) -> Result<(Profile, Option<String>), Failure> {
+    let Some(name) = cli.target.profile.as_deref() else {
         return Err(Failure::Usage(
             "no profile given: use --profile NAME|PATH, or try `lbdeck demo` first".into(),
         ));
@@ -278,9 +411,9 @@ fn load_profile(cli: &Cli) -> Result<(Profile, Option<String>), Failure> {
     Ok((loaded.profile, loaded.path.map(|p| p.display().to_string())))
 }
 
-fn build_app(cli: &Cli, profile: &Profile) -> Result<App, Failure> {
+fn build_app(cli: &Settings, profile: &Profile) -> Result<App, Failure> {
     let themes = ThemeSet::load()?;
-    let index = match cli.theme.as_deref() {
+    let index = match cli.look.theme.as_deref() {
         None => 0,
         Some(name) => themes.position(name).ok_or_else(|| {
             Failure::Usage(format!(
@@ -289,7 +422,7 @@ fn build_app(cli: &Cli, profile: &Profile) -> Result<App, Failure> {
             ))
         })?,
     };
-    let keymap = match &cli.keys {
+    let keymap = match &cli.look.keys {
         Some(path) => Keymap::load(path, true)?,
         None => match config_dir() {
             Some(dir) => Keymap::load(&dir.join("keys.toml"), false)?,
@@ -298,27 +431,28 @@ fn build_app(cli: &Cli, profile: &Profile) -> Result<App, Failure> {
     };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let mut app = App::new(profile, keymap, themes, index, no_color);
-    app.read_only = cli.read_only;
+    app.read_only = cli.guard.read_only;
     Ok(app)
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    let set = cli.settings();
     match &cli.command {
-        None | Some(Command::Watch) => {
-            let (profile, _) = load_profile(&cli)?;
-            let app = build_app(&cli, &profile)?;
-            lbdeck::tui::run(app, &profile, frame_stats(&cli)?).await?;
+        None | Some(Command::Watch { .. }) => {
+            let (profile, _) = load_profile(&set)?;
+            let app = build_app(&set, &profile)?;
+            lbdeck::tui::run(app, &profile, frame_stats(&set)?).await?;
         }
-        Some(Command::Demo { kind, backends }) => {
+        Some(Command::Demo { kind, backends, .. }) => {
             let kind = match kind {
                 DemoKind::Haproxy => BalancerKind::Haproxy,
                 DemoKind::Nginx => BalancerKind::Nginx,
                 DemoKind::NginxPlus => BalancerKind::NginxPlus,
             };
             let demo = lbdeck::demo::start(kind, *backends).await?;
-            let mut app = build_app(&cli, &demo.profile)?;
+            let mut app = build_app(&set, &demo.profile)?;
             app.demo = true;
-            lbdeck::tui::run(app, &demo.profile, frame_stats(&cli)?).await?;
+            lbdeck::tui::run(app, &demo.profile, frame_stats(&set)?).await?;
         }
         Some(Command::Status {
             json,
@@ -347,7 +481,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     Some(d),
                 )
             } else {
-                let (profile, file) = load_profile(&cli)?;
+                let (profile, file) = load_profile(&set)?;
                 (lbdeck::status::collect(&profile, file).await, None)
             };
             if *json {
@@ -356,8 +490,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 lbdeck::out!("{}", lbdeck::status::human(&report));
             }
         }
-        Some(Command::Traffic { period, json }) => {
-            let (profile, _) = load_profile(&cli)?;
+        Some(Command::Traffic { period, json, .. }) => {
+            let (profile, _) = load_profile(&set)?;
             let report = lbdeck::status::traffic(&profile, *period).await;
             if *json {
                 lbdeck::outln!("{}", json_text(&report, false)?);
@@ -389,10 +523,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             yes,
             confirm,
             force,
+            ..
         }) => {
-            let (profile, _) = load_profile(&cli)?;
+            let (profile, _) = load_profile(&set)?;
             let opts = action_options(
-                &cli,
+                &set,
                 *yes,
                 confirm,
                 *force,
@@ -408,28 +543,30 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             yes,
             confirm,
             force,
+            ..
         }) => {
-            let (profile, _) = load_profile(&cli)?;
-            let opts = action_options(&cli, *yes, confirm, *force, None);
+            let (profile, _) = load_profile(&set)?;
+            let opts = action_options(&set, *yes, confirm, *force, None);
             let op = lbdeck::ops::Operation::ready(backend);
             return Err(Failure::Exit(
                 lbdeck::ops::cli::act(&profile, op, &opts).await,
             ));
         }
-        Some(Command::Failover { yes, confirm }) | Some(Command::Failback { yes, confirm }) => {
-            let (profile, _) = load_profile(&cli)?;
+        Some(Command::Failover { yes, confirm, .. })
+        | Some(Command::Failback { yes, confirm, .. }) => {
+            let (profile, _) = load_profile(&set)?;
             let op = match &cli.command {
                 Some(Command::Failback { .. }) => lbdeck::ops::Operation::FAILBACK,
                 _ => lbdeck::ops::Operation::FAILOVER,
             };
-            let opts = action_options(&cli, *yes, confirm, false, None);
+            let opts = action_options(&set, *yes, confirm, false, None);
             return Err(Failure::Exit(
                 lbdeck::ops::cli::act(&profile, op, &opts).await,
             ));
         }
-        Some(Command::Check { offline }) => {
-            let (profile, file) = load_profile(&cli)?;
-            build_app(&cli, &profile)?;
+        Some(Command::Check { offline, .. }) => {
+            let (profile, file) = load_profile(&set)?;
+            build_app(&set, &profile)?;
             lbdeck::outln!(
                 "{}: ok — {} balancer(s), {} backend(s), poll every {}",
                 file.unwrap_or_default(),
@@ -467,14 +604,14 @@ fn json_text(value: &impl serde::Serialize, pretty: bool) -> Result<String, Fail
 /// How an action command was asked for (the same for every operation); `wait` is the
 /// `--wait` limit when given.
 fn action_options(
-    cli: &Cli,
+    cli: &Settings,
     yes: bool,
     confirm: &Option<String>,
     force: bool,
     wait: Option<std::time::Duration>,
 ) -> lbdeck::ops::cli::Options {
     lbdeck::ops::cli::Options {
-        read_only: cli.read_only,
+        read_only: cli.guard.read_only,
         yes,
         confirm: confirm.clone(),
         force,
