@@ -11,7 +11,7 @@ use super::Outcome;
 use crate::config::profile::{BalancerKind, Profile, StatusEndpoint};
 use crate::model::ServerState;
 use crate::sources::haproxy;
-use crate::sources::runtime_command;
+use crate::sources::{get_text, runtime_api, SourceError};
 
 /// Why a change did not take on one balancer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +22,9 @@ pub enum StepError {
     /// Reaching or asking the balancer failed: the transport's or the daemon's sentence.
     #[error("{0}")]
     Remote(String),
+    /// Reading the balancer failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
     /// The server is not on that balancer.
     #[error("no server {server} in backend {backend}")]
     NoServer {
@@ -113,9 +116,7 @@ async fn admin_state(
     backend: &str,
     server: &str,
 ) -> Step<ServerState> {
-    let text = runtime_command(api, &format!("show servers state {backend}"))
-        .await
-        .map_err(|e| StepError::Remote(e.to_string()))?;
+    let text = runtime_api(api, &format!("show servers state {backend}")).await?;
     let rows = haproxy::parse_servers_state(&text).map_err(|e| StepError::Remote(e.to_string()))?;
     rows.iter()
         .find(|r| r.server == server)
@@ -283,10 +284,10 @@ async fn plus_set(
             ServerState::Up
         }
     };
-    let list = match crate::sources::http_text(&client, &servers, timeout).await {
+    let list = match get_text(&client, &servers, timeout).await {
         Ok(t) => serde_json::from_str::<Vec<Value>>(&t)
             .map_err(|e| StepError::Remote(format!("unexpected servers JSON: {e}"))),
-        Err(e) => Err(StepError::Remote(e.to_string())),
+        Err(e) => Err(e.into()),
     };
     let found = list.and_then(|l| {
         l.into_iter()
@@ -318,15 +319,13 @@ async fn plus_set(
             "PATCH answered HTTP {}",
             r.status()
         ))),
-        Err(e) => Err(StepError::Remote(
-            crate::sources::FetchError::from_reqwest(&e, timeout).to_string(),
-        )),
+        Err(e) => Err(SourceError::from_reqwest(&e, timeout).into()),
     };
-    let after = match crate::sources::http_text(&client, &one, timeout).await {
+    let after = match get_text(&client, &one, timeout).await {
         Ok(t) => serde_json::from_str::<Value>(&t)
             .map(|v| state_of(&v))
             .map_err(|e| StepError::Remote(e.to_string())),
-        Err(e) => Err(StepError::Remote(e.to_string())),
+        Err(e) => Err(e.into()),
     };
     (before, set, after)
 }
@@ -410,9 +409,7 @@ pub async fn apply(
                 haproxy_word(change)
             );
             let set = with_timeout(timeout, async {
-                let answer = runtime_command(&api, &command)
-                    .await
-                    .map_err(|e| StepError::Remote(e.to_string()))?;
+                let answer = runtime_api(&api, &command).await?;
                 // HAProxy answers an empty line on success, a sentence on failure.
                 match answer.trim() {
                     "" => Ok(()),
@@ -457,7 +454,7 @@ pub async fn sessions(profile: &Profile, server: &str) -> Vec<(String, Option<u6
             let StatusEndpoint::RuntimeApi(api) = endpoint else {
                 return (name, None);
             };
-            let text = tokio::time::timeout(timeout, runtime_command(&api, "show stat")).await;
+            let text = tokio::time::timeout(timeout, runtime_api(&api, "show stat")).await;
             let scur = match text {
                 Ok(Ok(t)) => haproxy::parse_stat(&t)
                     .ok()

@@ -188,10 +188,3 @@ impl From<SourceError> for FetchError {
         FetchError(e.to_string())
     }
 }
-
-impl FetchError {
-    /// Turns a reqwest error into a short sentence.
-    pub fn from_reqwest(e: &reqwest::Error, timeout: Duration) -> Self {
-        SourceError::from_reqwest(e, timeout).into()
-    }
-}

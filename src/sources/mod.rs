@@ -289,15 +289,6 @@ pub async fn get_text(
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-/// [`get_text`] with the failure as its sentence, for callers that still read the text.
-pub async fn http_text(
-    client: &reqwest::Client,
-    url: &str,
-    timeout: Duration,
-) -> Result<String, FetchError> {
-    Ok(get_text(client, url, timeout).await?)
-}
-
 /// Sends one command line (several commands joined by `;`) to the HAProxy runtime API
 /// and reads the whole answer.
 pub async fn runtime_api(api: &RuntimeApi, command: &str) -> Result<String, SourceError> {
@@ -319,11 +310,6 @@ pub async fn runtime_api(api: &RuntimeApi, command: &str) -> Result<String, Sour
             exchange(stream, command).await
         }
     }
-}
-
-/// [`runtime_api`] with the failure as its sentence, for callers that still read the text.
-pub async fn runtime_command(api: &RuntimeApi, command: &str) -> Result<String, FetchError> {
-    Ok(runtime_api(api, command).await?)
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
