@@ -199,13 +199,18 @@ pub async fn collect(profile: &Profile, file: Option<String>) -> Report {
 /// its own when None).
 pub async fn poll(profile: &Profile, pool: Option<&crate::ssh::Pool>, keepalived: bool) -> Cluster {
     let mut cluster = Cluster::new(profile);
+    let resolver = pool.map_or_else(
+        || crate::ssh::Resolver::load(&profile.ssh),
+        |p| p.resolver().clone(),
+    );
     let vrrp = if keepalived {
-        crate::sources::vrrp::targets(profile)
+        crate::sources::vrrp::targets(profile, &resolver)
     } else {
         Vec::new()
     };
-    let own = (pool.is_none() && !vrrp.is_empty())
-        .then(|| crate::ssh::pool::for_profile(profile, vrrp.iter().map(|t| &t.addr), true));
+    let own = (pool.is_none() && !vrrp.is_empty()).then(|| {
+        crate::ssh::Pool::for_profile(profile, resolver, vrrp.iter().map(|t| &t.addr), true)
+    });
     let pool = pool.or(own.as_deref());
     let keepalived = async {
         match pool {
@@ -303,7 +308,8 @@ pub struct TrafficReport {
 
 /// Follows every nginx balancer's access log for `period` and summarises it.
 pub async fn traffic(profile: &Profile, period: std::time::Duration) -> TrafficReport {
-    let logs = crate::sources::access_log::targets(profile);
+    let resolver = crate::ssh::Resolver::load(&profile.ssh);
+    let logs = crate::sources::access_log::LogTarget::for_profile(profile, &resolver);
     let names: Vec<String> = profile.balancers().map(|b| b.name.clone()).collect();
     let mut report = TrafficReport {
         seconds: period.as_secs_f64(),
@@ -317,7 +323,7 @@ pub async fn traffic(profile: &Profile, period: std::time::Duration) -> TrafficR
         );
         return report;
     }
-    let pool = crate::ssh::pool::for_profile(profile, logs.iter().map(|t| &t.addr), true);
+    let pool = crate::ssh::Pool::for_profile(profile, resolver, logs.iter().map(|t| &t.addr), true);
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let tasks: Vec<_> = logs
         .into_iter()

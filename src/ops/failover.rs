@@ -54,7 +54,7 @@ impl Moved {
 /// Before a failback: is a failover actually in effect on the node (track file not 0,
 /// keepalived stopped, or lbdeck's keepalived.conf backup present)? Some(reason) when not.
 pub async fn failback_blocker(profile: &Profile, node_name: &str, pool: &Pool) -> Option<String> {
-    let targets = crate::sources::vrrp::targets(profile);
+    let targets = crate::sources::vrrp::targets(profile, pool.resolver());
     let node = targets.iter().find(|t| {
         profile
             .balancers()
@@ -119,7 +119,7 @@ pub async fn run(
     pool: &Pool,
     progress: &(dyn Fn(String) + Sync),
 ) -> Moved {
-    let targets = crate::sources::vrrp::targets(profile);
+    let targets = crate::sources::vrrp::targets(profile, pool.resolver());
     let Some(node) = targets.iter().find(|t| {
         profile
             .balancers()

@@ -359,9 +359,3 @@ impl LogTarget {
         }
     }
 }
-
-/// The access logs a profile asks lbdeck to follow, with `~/.ssh/config` read here; see
-/// [`LogTarget::for_profile`], which takes it read once.
-pub fn targets(profile: &crate::config::profile::Profile) -> Vec<LogTarget> {
-    LogTarget::for_profile(profile, &crate::ssh::Resolver::load(&profile.ssh))
-}

@@ -273,17 +273,19 @@ enum Followed {
     Again,
 }
 
-/// The keepalived followers a profile asks for, with SSH addresses resolved through
-/// `~/.ssh/config`.
-pub fn targets(profile: &crate::config::profile::Profile) -> Vec<VrrpTarget> {
-    let ssh_config = crate::ssh::config::load_user_config();
+/// The keepalived followers a profile asks for, with SSH addresses resolved through the
+/// run's `resolver` (its `~/.ssh/config`, read once).
+pub fn targets(
+    profile: &crate::config::profile::Profile,
+    resolver: &crate::ssh::Resolver,
+) -> Vec<VrrpTarget> {
     profile
         .balancers()
         .enumerate()
         .filter_map(|(index, b)| {
             b.keepalived.as_ref().map(|k| VrrpTarget {
                 index,
-                addr: crate::ssh::config::resolve(&b.host, &profile.ssh, ssh_config.as_ref()),
+                addr: resolver.resolve(&b.host),
                 keepalived: k.clone(),
                 vip: profile.vip.as_ref().map(|v| v.address.clone()),
             })

@@ -68,7 +68,7 @@ impl Resolver {
 
 /// Reads `~/.ssh/config` when it exists; an unreadable file is ignored (OpenSSH would
 /// complain, but the profile alone still works).
-pub fn load_user_config() -> Option<SshConfig> {
+fn load_user_config() -> Option<SshConfig> {
     let path = expand_home("~/.ssh/config");
     load_config(&path)
 }
@@ -84,7 +84,7 @@ pub fn load_config(path: &Path) -> Option<SshConfig> {
 
 /// Resolves `host` for SSH: the profile's `[ssh]` settings win over ssh_config for the
 /// user and key only when set explicitly there; ssh_config supplies the rest.
-pub fn resolve(host: &str, settings: &SshSettings, ssh_config: Option<&SshConfig>) -> NodeAddr {
+fn resolve(host: &str, settings: &SshSettings, ssh_config: Option<&SshConfig>) -> NodeAddr {
     resolve_depth(host, settings, ssh_config, 0)
 }
 

@@ -22,16 +22,6 @@ struct Slot {
     failed: Option<(Instant, Duration, SshError)>,
 }
 
-/// The SSH pool for a profile's nodes, with `~/.ssh/config` read here; see
-/// [`Pool::for_profile`], which takes it read once.
-pub fn for_profile<'a>(
-    profile: &crate::config::profile::Profile,
-    nodes: impl Iterator<Item = &'a NodeAddr>,
-    prompt: bool,
-) -> Arc<Pool> {
-    Pool::for_profile(profile, Resolver::load(&profile.ssh), nodes, prompt)
-}
-
 /// Shared SSH connections, keyed by node alias.
 pub struct Pool {
     resolver: Resolver,
@@ -91,6 +81,11 @@ impl Pool {
             sudo,
             slots: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How hosts are reached in this run (the profile's `[ssh]` and `~/.ssh/config`).
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
     }
 
     /// How to reach `host`, through the ssh_config read when the pool was made.

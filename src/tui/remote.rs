@@ -24,7 +24,7 @@ impl Remote {
         // ~/.ssh/config is read here, once for the run; the pool keeps it for the
         // shell and the actions.
         let resolver = crate::ssh::Resolver::load(&profile.ssh);
-        let vrrp = crate::sources::vrrp::targets(profile);
+        let vrrp = crate::sources::vrrp::targets(profile, &resolver);
         let logs = crate::sources::access_log::LogTarget::for_profile(profile, &resolver);
         let nodes = vrrp
             .iter()
