@@ -123,13 +123,24 @@ macro_rules! theme_slots {
             }
 
             /// The same theme with every colour removed (for NO_COLOR), keeping
-            /// modifiers so states stay distinguishable.
+            /// modifiers so states stay distinguishable; what a colour background
+            /// marked (the selected row, badges, the alarm) becomes reverse video.
             pub fn without_colour(&self) -> Theme {
                 let strip = |s: Style| Style { fg: None, bg: None, underline_color: None, ..s };
-                Theme {
+                let mut t = Theme {
                     name: self.name.clone(),
                     $( $field: strip(self.$field), )*
+                };
+                for slot in [
+                    &mut t.highlight,
+                    &mut t.alarm,
+                    &mut t.production_frame,
+                    &mut t.staging_frame,
+                    &mut t.demo_badge,
+                ] {
+                    *slot = slot.add_modifier(Modifier::REVERSED);
                 }
+                t
             }
         }
     };
@@ -315,5 +326,8 @@ mod tests {
         let t = Theme::default().without_colour();
         assert_eq!(t.master.fg, None);
         assert!(t.master.add_modifier.contains(Modifier::BOLD));
+        for marked in [t.highlight, t.alarm, t.production_frame, t.demo_badge] {
+            assert!(marked.add_modifier.contains(Modifier::REVERSED));
+        }
     }
 }

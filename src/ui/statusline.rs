@@ -5,9 +5,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use super::alerts::severity;
 use crate::action::Action;
 use crate::app::{App, Mode};
-use crate::model::Alert;
+use crate::model::{Alert, Level};
 
 /// Draws the status line.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
@@ -34,9 +35,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
             spans.push(Span::styled(" CONFIRM ", t.alarm));
             spans.push(Span::styled("  see the dialog · Esc cancels  ", t.muted));
         }
-        Mode::Help => {
-            spans.push(Span::styled(" HELP ", t.highlight));
-            spans.push(Span::styled("  any key closes", t.muted));
+        Mode::Help | Mode::Alerts => {
+            let name = if app.ui.mode == Mode::Help {
+                " HELP "
+            } else {
+                " ALERTS "
+            };
+            spans.push(Span::styled(name, t.highlight));
+            spans.push(Span::styled("  ↑↓ scroll · any other key closes", t.muted));
         }
         Mode::Normal => {
             if app.read_only {
@@ -44,9 +50,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
                 spans.push(Span::raw(" "));
             }
             hint(&mut spans, k(&Action::Help), "help");
-            hint(&mut spans, k(&Action::Filter), "filter");
-            hint(&mut spans, k(&Action::SortNext), "sort");
-            hint(&mut spans, k(&Action::CycleTheme), "theme");
+            // With alerts, the key to list them all takes the theme's place.
+            if alerts.is_empty() {
+                hint(&mut spans, k(&Action::Filter), "filter");
+                hint(&mut spans, k(&Action::SortNext), "sort");
+                hint(&mut spans, k(&Action::CycleTheme), "theme");
+            } else {
+                hint(&mut spans, k(&Action::Alerts), "alerts");
+                hint(&mut spans, k(&Action::Filter), "filter");
+                hint(&mut spans, k(&Action::SortNext), "sort");
+            }
             hint(&mut spans, k(&Action::NextPane), "pane");
             hint(&mut spans, k(&Action::Quit), "quit");
         }
@@ -56,12 +69,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
         (Some((_, msg)), _) => Span::styled(msg.clone(), t.text),
         (None, _) if draining.is_some() => Span::styled(draining.unwrap_or_default(), t.draining),
         (None, 0) => Span::styled("all clear", t.healthy),
-        (None, 1) => Span::styled(alerts[0].text.clone(), t.degraded),
-        (None, n) => Span::styled(format!("{n} alerts: {}", alerts[0].text), t.degraded),
+        (None, n) => {
+            let worst = &alerts[0];
+            let style = if worst.level == Level::Error {
+                t.down
+            } else {
+                t.degraded
+            };
+            let text = if n == 1 {
+                format!("{}: {}", severity(worst.level), worst.text)
+            } else {
+                format!("{n} alerts, {}: {}", severity(worst.level), worst.text)
+            };
+            Span::styled(text, style)
+        }
     };
     let used: usize = spans.iter().map(Span::width).sum();
     let room = (area.width as usize).saturating_sub(used + 1);
-    let right_text = crate::text::clip(&right.content, room);
+    // A message cut to a few characters says nothing: none then.
+    let right_text = if room < 8 {
+        String::new()
+    } else {
+        crate::text::clip(&right.content, room)
+    };
     let pad = room.saturating_sub(unicode_width::UnicodeWidthStr::width(right_text.as_str()));
     spans.push(Span::raw(" ".repeat(pad)));
     spans.push(Span::styled(right_text, right.style));
