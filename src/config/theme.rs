@@ -250,6 +250,24 @@ impl ThemeSet {
         self.themes.iter().position(|t| t.name == name)
     }
 
+    /// The theme for the terminal's background when none is named: `light` on a light
+    /// background, else the first (dark) one. The background is read from `COLORFGBG`
+    /// ("15;0": foreground;background, set by rxvt, Konsole, iTerm2 and others); asking
+    /// the terminal itself (OSC 11) would race the console's own input, so a terminal
+    /// that does not set it gets the dark default.
+    pub fn for_background(&self, colorfgbg: Option<&str>) -> usize {
+        let light = colorfgbg
+            .and_then(|v| v.rsplit(';').next())
+            .and_then(|bg| bg.trim().parse::<u8>().ok())
+            // The 16-colour palette: 7 (white) and 9-15 (bright colours) are light.
+            .is_some_and(|bg| bg == 7 || (9..=15).contains(&bg));
+        if light {
+            self.position("light").unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
     /// The names, for error messages and `--help`.
     pub fn names(&self) -> Vec<String> {
         self.themes.iter().map(|t| t.name.clone()).collect()
@@ -319,6 +337,19 @@ mod tests {
         let err = ThemeSet::load_from(Some(dir.path().to_path_buf())).expect_err("rejected");
         assert!(err.to_string().contains("mine.toml:1:1"), "{err}");
         assert!(err.message.contains("unknown field `mastr`"), "{err}");
+    }
+
+    #[test]
+    fn the_default_follows_the_terminal_background() {
+        let set = ThemeSet::load_from(None).expect("bundled themes parse");
+        let light = set.position("light").expect("light");
+        assert_eq!(set.for_background(Some("0;15")), light);
+        assert_eq!(set.for_background(Some("0;default;7")), light);
+        assert_eq!(set.for_background(Some("15;0")), 0);
+        assert_eq!(set.for_background(Some("7;8")), 0, "8 is dark grey");
+        assert_eq!(set.for_background(Some("garbage")), 0);
+        assert_eq!(set.for_background(None), 0);
+        assert_eq!(set.themes[0].name, "dark");
     }
 
     #[test]

@@ -533,3 +533,15 @@ fn the_alerts_list_shows_every_alert_with_its_age_and_what_to_check() {
         "{text}"
     );
 }
+
+#[test]
+fn a_dialog_keeps_its_confirm_line_on_a_small_terminal() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::Drain);
+    assert_eq!(a.ui.mode, crate::app::Mode::Confirm, "{:?}", a.flash);
+    for (w, h) in [(40, 10), (60, 15), (80, 24)] {
+        let text = screen(&render(&a, w, h));
+        assert!(text.contains("Esc cancels"), "{w}x{h}:\n{text}");
+        assert!(text.contains("Drain web1"), "{w}x{h}:\n{text}");
+    }
+}
