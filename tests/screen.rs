@@ -29,7 +29,7 @@ fn at_40x10_the_vip_stays_with_the_size_needed_and_the_panes_come_back() {
     let s = t.wait_for("the small screen", Duration::from_secs(3), |s| {
         s.contains("serving")
     });
-    assert!(s.contains("terminal too small (need 60×13"), "{s}");
+    assert!(s.contains("terminal too small (need 60×13)"), "{s}");
     assert!(s.contains("VIP 127.0.0.100"), "{s}");
     assert_fits(&s, 40, 10);
     t.resize(80, 24);

@@ -143,10 +143,7 @@ fn too_small(frame: &mut Frame, area: Rect, app: &App, alerts: &[crate::model::A
     };
     let need = Line::from(Span::styled(
         crate::text::clip(
-            &format!(
-                "terminal too small (need {MIN_WIDTH}×{MIN_HEIGHT}, have {}×{})",
-                area.width, area.height
-            ),
+            &format!("terminal too small (need {MIN_WIDTH}×{MIN_HEIGHT})"),
             w,
         ),
         t.degraded,

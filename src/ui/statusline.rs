@@ -10,6 +10,9 @@ use crate::action::Action;
 use crate::app::{App, Mode};
 use crate::model::{Alert, Level};
 
+/// The room kept for the message on the right before hints give way to it.
+const MESSAGE_ROOM: usize = 40;
+
 /// Draws the status line.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
     let t = &app.theme;
@@ -18,6 +21,26 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
     let hint = |spans: &mut Vec<Span>, key: String, what: &str| {
         spans.push(Span::styled(key, t.key));
         spans.push(Span::styled(format!(" {what}  "), t.muted));
+    };
+    let draining = app.drain_progress();
+    let right = match (&app.flash, alerts.len()) {
+        (Some((_, msg)), _) => Span::styled(msg.clone(), t.text),
+        (None, _) if draining.is_some() => Span::styled(draining.unwrap_or_default(), t.draining),
+        (None, 0) => Span::styled("all clear", t.healthy),
+        (None, n) => {
+            let worst = &alerts[0];
+            let style = if worst.level == Level::Error {
+                t.down
+            } else {
+                t.degraded
+            };
+            let text = if n == 1 {
+                format!("{}: {}", severity(worst.level), worst.text)
+            } else {
+                format!("{n} alerts, {}: {}", severity(worst.level), worst.text)
+            };
+            Span::styled(text, style)
+        }
     };
     match app.ui.mode {
         Mode::Filter => {
@@ -49,41 +72,36 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
                 spans.push(Span::styled(" READ-ONLY ", t.highlight));
                 spans.push(Span::raw(" "));
             }
-            hint(&mut spans, k(&Action::Help), "help");
-            // With alerts, the key to list them all takes the theme's place.
-            if alerts.is_empty() {
-                hint(&mut spans, k(&Action::Filter), "filter");
-                hint(&mut spans, k(&Action::SortNext), "sort");
-                hint(&mut spans, k(&Action::CycleTheme), "theme");
-            } else {
-                hint(&mut spans, k(&Action::Alerts), "alerts");
-                hint(&mut spans, k(&Action::Filter), "filter");
-                hint(&mut spans, k(&Action::SortNext), "sort");
+            // What to drop first when the line is short: the message on the right
+            // (an alert) matters more than the filter, sort and theme hints.
+            let mut hints: Vec<(u8, Action, &str)> = vec![(0, Action::Help, "help")];
+            if !alerts.is_empty() {
+                hints.push((1, Action::Alerts, "alerts"));
             }
-            hint(&mut spans, k(&Action::NextPane), "pane");
-            hint(&mut spans, k(&Action::Quit), "quit");
+            hints.extend([
+                (4, Action::Filter, "filter"),
+                (5, Action::SortNext, "sort"),
+                (6, Action::CycleTheme, "theme"),
+                (3, Action::NextPane, "pane"),
+                (2, Action::Quit, "quit"),
+            ]);
+            let width = |hints: &[(u8, Action, &str)]| -> usize {
+                hints
+                    .iter()
+                    .map(|(_, a, what)| k(a).chars().count() + what.chars().count() + 3)
+                    .sum()
+            };
+            let used: usize = spans.iter().map(Span::width).sum();
+            let message = right.content.chars().count().min(MESSAGE_ROOM) + 1;
+            while hints.len() > 1 && used + width(&hints) + message > usize::from(area.width) {
+                let last = hints.iter().map(|h| h.0).max().unwrap_or(0);
+                hints.retain(|h| h.0 != last);
+            }
+            for (_, action, what) in &hints {
+                hint(&mut spans, k(action), what);
+            }
         }
     }
-    let draining = app.drain_progress();
-    let right = match (&app.flash, alerts.len()) {
-        (Some((_, msg)), _) => Span::styled(msg.clone(), t.text),
-        (None, _) if draining.is_some() => Span::styled(draining.unwrap_or_default(), t.draining),
-        (None, 0) => Span::styled("all clear", t.healthy),
-        (None, n) => {
-            let worst = &alerts[0];
-            let style = if worst.level == Level::Error {
-                t.down
-            } else {
-                t.degraded
-            };
-            let text = if n == 1 {
-                format!("{}: {}", severity(worst.level), worst.text)
-            } else {
-                format!("{n} alerts, {}: {}", severity(worst.level), worst.text)
-            };
-            Span::styled(text, style)
-        }
-    };
     let used: usize = spans.iter().map(Span::width).sum();
     let room = (area.width as usize).saturating_sub(used + 1);
     // A message cut to a few characters says nothing: none then.

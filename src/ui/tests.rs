@@ -458,7 +458,7 @@ fn vip_refused() -> (App, Instant) {
 fn at_40x10_the_vip_and_the_alarm_stay_with_the_size_needed() {
     let (a, _) = vip_refused();
     let text = screen(&render(&a, 40, 10));
-    assert!(text.contains("terminal too small (need 60×13"), "{text}");
+    assert!(text.contains("terminal too small (need 60×13)"), "{text}");
     assert!(
         text.contains("VIP 10.77.0.100 ✖ NOT SERVING on lb1"),
         "{text}"
@@ -474,7 +474,11 @@ fn at_40x10_the_vip_and_the_alarm_stay_with_the_size_needed() {
 fn at_60x15_the_whole_pair_and_backends_show() {
     let (a, _) = fixed_app();
     let text = screen(&render(&a, 60, 15));
-    assert!(text.lines().any(|l| l.starts_with("│lb1 ")), "{text}");
+    let lb1 = text
+        .lines()
+        .find(|l| l.starts_with("│lb1 "))
+        .unwrap_or_default();
+    assert!(lb1.ends_with("…│"), "the cut detail ends in …:\n{text}");
     assert!(text.lines().any(|l| l.starts_with("│lb2 ")), "{text}");
     assert!(text.contains("┃web1 ") && text.contains("┃web3 "), "{text}");
     assert!(!text.contains("too small"), "{text}");
