@@ -19,21 +19,21 @@ fn demo(env: &str, w: u16, h: u16, home: &tempfile::TempDir) -> Tmux {
 
 fn quit(t: &Tmux) {
     t.keys(&["q"]);
-    t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
+    t.wait_for("exit", Duration::from_secs(6), |s| s.contains("EXITED 0"));
 }
 
 #[test]
 fn at_40x10_the_vip_stays_with_the_size_needed_and_the_panes_come_back() {
     let h = tempfile::tempdir().expect("tempdir");
     let t = demo("", 40, 10, &h);
-    let s = t.wait_for("the small screen", Duration::from_secs(3), |s| {
+    let s = t.wait_for("the small screen", Duration::from_secs(6), |s| {
         s.contains("serving")
     });
     assert!(s.contains("terminal too small (need 60×13)"), "{s}");
     assert!(s.contains("VIP 127.0.0.100"), "{s}");
     assert_fits(&s, 40, 10);
     t.resize(80, 24);
-    t.wait_for("every pane", Duration::from_secs(3), |s| {
+    t.wait_for("every pane", Duration::from_secs(6), |s| {
         s.contains("▶ Backends") && s.contains("Events") && !s.contains("too small")
     });
     quit(&t);
@@ -43,29 +43,29 @@ fn at_40x10_the_vip_stays_with_the_size_needed_and_the_panes_come_back() {
 fn without_colour_the_focused_pane_is_named_and_bang_lists_the_alerts() {
     let h = tempfile::tempdir().expect("tempdir");
     let t = demo("NO_COLOR=1", 80, 24, &h);
-    t.wait_for("data", Duration::from_secs(3), |s| s.contains("web6"));
+    t.wait_for("data", Duration::from_secs(6), |s| s.contains("web6"));
     t.keys(&["Tab"]);
-    t.wait_for("events focused", Duration::from_secs(2), |s| {
+    t.wait_for("events focused", Duration::from_secs(5), |s| {
         s.contains("▶ Events") && !s.contains("▶ Backends")
     });
     t.keys(&["!"]);
-    let s = t.wait_for("alerts list", Duration::from_secs(2), |s| {
+    let s = t.wait_for("alerts list", Duration::from_secs(5), |s| {
         s.contains("Alerts ") && s.contains("worst first")
     });
     assert!(s.contains("ALERTS"), "the status line names the mode:\n{s}");
     // Esc then `?` at once would read as alt-?.
     t.keys(&["Escape"]);
-    t.wait_for("alerts closed", Duration::from_secs(2), |s| {
+    t.wait_for("alerts closed", Duration::from_secs(5), |s| {
         !s.contains("worst first")
     });
     t.keys(&["?"]);
-    let s = t.wait_for("help", Duration::from_secs(2), |s| s.contains("Help"));
+    let s = t.wait_for("help", Duration::from_secs(5), |s| s.contains("Help"));
     assert!(
         s.contains("↑↓ PgUp PgDn scroll"),
         "help at 80x24 is cut: {s}"
     );
     t.keys(&["PageDown", "PageDown"]);
-    let s = t.wait_for("help scrolled", Duration::from_secs(2), |s| {
+    let s = t.wait_for("help scrolled", Duration::from_secs(5), |s| {
         s.contains("list every alert")
     });
     assert!(s.contains("config/lbdeck/keys.toml"), "{s}");

@@ -64,9 +64,11 @@ fn panes(frame: &mut Frame, area: Rect, app: &App, alerts: &[crate::model::Alert
     let bottom = if available < BOTTOM_PANES_FROM {
         0
     } else {
+        // A short table leaves no blank rows: what it does not need goes below.
         available
             .saturating_sub(wanted)
-            .clamp((area.height / 4).max(5), (available / 2).max(5))
+            .max((area.height / 4).max(5))
+            .min(available.saturating_sub(4))
     };
     let [head, alarm, lbs, bes, low, status] = Layout::vertical([
         Constraint::Length(1),
