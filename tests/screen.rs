@@ -70,5 +70,8 @@ fn without_colour_the_focused_pane_is_named_and_bang_lists_the_alerts() {
     });
     assert!(s.contains("config/lbdeck/keys.toml"), "{s}");
     t.keys(&["Escape"]);
+    t.wait_for("help closed", Duration::from_secs(5), |s| {
+        !s.contains("Help")
+    });
     quit(&t);
 }
