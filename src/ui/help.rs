@@ -74,7 +74,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Line::from(Span::styled("  ▶ marks the focused pane", t.muted)),
         Line::from(Span::styled(
             if names {
-                "  keys are remapped in (names in brackets):"
+                "  keys are remapped, by the names in brackets, in:"
             } else {
                 "  keys are remapped in:"
             },
