@@ -150,17 +150,37 @@ fn too_small(frame: &mut Frame, area: Rect, app: &App, alerts: &[crate::model::A
         ),
         t.degraded,
     ));
-    let name = Line::from(vec![
-        Span::styled(
-            app.profile_name.clone(),
-            t.text.add_modifier(ratatui::style::Modifier::BOLD),
-        ),
-        Span::styled(if app.read_only { " READ-ONLY" } else { "" }, t.highlight),
-    ]);
-    let lines: Vec<Line> = [name, vip_line, alarm, need]
-        .into_iter()
-        .take(usize::from(area.height))
-        .collect();
+    let mut name = Vec::new();
+    if app.demo {
+        name.push(Span::styled("DEMO", t.demo_badge));
+        name.push(Span::raw(" "));
+    }
+    name.push(Span::styled(
+        app.profile_name.clone(),
+        t.text.add_modifier(ratatui::style::Modifier::BOLD),
+    ));
+    if app.read_only {
+        name.push(Span::raw(" "));
+        name.push(Span::styled("READ-ONLY", t.highlight));
+    }
+    // What the last key did, or a drain's progress: keys still work here.
+    let said = app
+        .flash
+        .as_ref()
+        .map(|(_, msg)| msg.clone())
+        .or_else(|| app.drain_progress())
+        .map(|msg| Line::from(Span::styled(crate::text::clip(&msg, w), t.text)));
+    let lines: Vec<Line> = [
+        Some(Line::from(name)),
+        Some(vip_line),
+        Some(alarm),
+        said,
+        Some(need),
+    ]
+    .into_iter()
+    .flatten()
+    .take(usize::from(area.height))
+    .collect();
     frame.render_widget(
         Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
         area,

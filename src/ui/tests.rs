@@ -456,8 +456,10 @@ fn vip_refused() -> (App, Instant) {
 
 #[test]
 fn at_40x10_the_vip_and_the_alarm_stay_with_the_size_needed() {
-    let (a, _) = vip_refused();
+    let (mut a, _) = vip_refused();
+    a.update(Action::SortNext);
     let text = screen(&render(&a, 40, 10));
+    assert!(text.contains("sorted by"), "what a key did shows: {text}");
     assert!(text.contains("terminal too small (need 60×13)"), "{text}");
     assert!(
         text.contains("VIP 10.77.0.100 ✖ NOT SERVING on lb1"),
