@@ -150,19 +150,16 @@ fn too_small(frame: &mut Frame, area: Rect, app: &App, alerts: &[crate::model::A
         ),
         t.degraded,
     ));
-    let mut name = Vec::new();
-    if app.demo {
-        name.push(Span::styled("DEMO", t.demo_badge));
-        name.push(Span::raw(" "));
-    }
-    name.push(Span::styled(
-        app.profile_name.clone(),
-        t.text.add_modifier(ratatui::style::Modifier::BOLD),
-    ));
-    if app.read_only {
-        name.push(Span::raw(" "));
-        name.push(Span::styled("READ-ONLY", t.highlight));
-    }
+    let bold = t.text.add_modifier(ratatui::style::Modifier::BOLD);
+    let name: Vec<Span> = [
+        app.demo.then(|| Span::styled("DEMO ", t.demo_badge)),
+        Some(Span::styled(app.profile_name.clone(), bold)),
+        app.read_only
+            .then(|| Span::styled(" READ-ONLY", t.highlight)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     // What the last key did, or a drain's progress: keys still work here.
     let said = app
         .flash
