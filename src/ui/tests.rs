@@ -551,3 +551,25 @@ fn a_dialog_keeps_its_confirm_line_on_a_small_terminal() {
         assert!(text.contains("Drain web1"), "{w}x{h}:\n{text}");
     }
 }
+
+#[test]
+fn a_long_audit_reason_is_cut_with_an_ellipsis() {
+    let (mut a, _) = fixed_app();
+    let line = serde_json::json!({
+        "time": "2026-11-25T12:00:00+00:00",
+        "profile": "shop",
+        "user": "op",
+        "action": "drain",
+        "target": "web1",
+        "result": "refused",
+        "reason": "lb2 could not be read before the change: ".repeat(4),
+    });
+    a.update(Action::AuditLoaded(vec![line.to_string()]));
+    let text = screen(&render(&a, 80, 24));
+    let row = text
+        .lines()
+        .find(|l| l.contains("refused"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("lb2 could not be read"), "{text}");
+    assert!(row.contains("lb2 could …│"), "{row}");
+}
