@@ -50,13 +50,13 @@ fn without_colour_the_focused_pane_is_named_and_bang_lists_the_alerts() {
     });
     t.keys(&["!"]);
     let s = t.wait_for("alerts list", Duration::from_secs(5), |s| {
-        s.contains("Alerts ") && s.contains("worst first")
+        s.contains("Alerts ") && s.contains("closes")
     });
     assert!(s.contains("ALERTS"), "the status line names the mode:\n{s}");
     // Esc then `?` at once would read as alt-?.
     t.keys(&["Escape"]);
     t.wait_for("alerts closed", Duration::from_secs(5), |s| {
-        !s.contains("worst first")
+        !s.contains("ALERTS")
     });
     t.keys(&["?"]);
     let s = t.wait_for("help", Duration::from_secs(5), |s| s.contains("Help"));

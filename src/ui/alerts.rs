@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
-use super::{age, level_style, overlay, wrap};
+use super::{age, level_style, overlay, overlay_width, wrap};
 use crate::action::Action;
 use crate::app::App;
 use crate::model::{Alert, Level};
@@ -37,7 +37,7 @@ pub fn severity(level: Level) -> &'static str {
 /// Draws the overlay.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
     let t = &app.theme;
-    let width = usize::from(WIDTH.min(area.width).saturating_sub(2)).max(20);
+    let width = overlay_width(area, WIDTH).max(20);
     let mut lines = Vec::new();
     if alerts.is_empty() {
         lines.push(Line::from(Span::styled(
@@ -64,6 +64,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
             lines.push(Line::from(vec![lead, Span::styled(part, t.text)]));
         }
     }
-    let title = format!("Alerts {} · worst first · any key closes", alerts.len());
-    overlay(frame, area, app, title, lines, WIDTH);
+    let name = format!("Alerts {}", alerts.len());
+    overlay(frame, area, app, &name, lines, WIDTH);
 }

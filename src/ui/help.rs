@@ -13,6 +13,7 @@ use crate::app::App;
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let names = area.width >= 100;
+    let width = if names { 86 } else { 76 };
     let mut lines = Vec::new();
     let actions = [
         Action::Drain,
@@ -82,12 +83,5 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         )),
         Line::from(Span::styled(format!("  {path}"), t.text)),
     ]);
-    overlay(
-        frame,
-        area,
-        app,
-        "Help · any other key closes".into(),
-        lines,
-        if names { 86 } else { 76 },
-    );
+    overlay(frame, area, app, "Help", lines, width);
 }

@@ -184,23 +184,26 @@ fn too_small(frame: &mut Frame, area: Rect, app: &App, alerts: &[crate::model::A
     );
 }
 
-/// An overlay in the middle of the screen with `lines`, scrolled by the keys when they
-/// do not all fit; its title says where the view is and how to scroll.
-fn overlay(frame: &mut Frame, area: Rect, app: &App, title: String, lines: Vec<Line>, width: u16) {
+/// An overlay in the middle of the screen called `name`, with `lines`, scrolled by the
+/// keys when they do not all fit; its title says where the view is, how to scroll and
+/// how to close, in that order (what is cut on a narrow screen is the last).
+fn overlay(frame: &mut Frame, area: Rect, app: &App, name: &str, lines: Vec<Line>, width: u16) {
     let total = lines.len();
     let popup = centered(area, width, total as u16 + 2);
     let inner = usize::from(popup.height.saturating_sub(2));
     let scroll = app.ui.overlay_scroll.min(total.saturating_sub(inner));
     let title = if total > inner {
         format!(
-            "{title} · lines {}-{} of {total} · ↑↓ PgUp PgDn scroll",
+            "{name} · lines {}-{} of {total} · ↑↓ PgUp PgDn scroll · other keys close",
             scroll + 1,
             (scroll + inner).min(total)
         )
     } else {
-        title
+        format!("{name} · any key closes")
     };
     let title = crate::text::clip(&title, usize::from(popup.width.saturating_sub(4)));
+    let room = usize::from(popup.width.saturating_sub(2));
+    let lines: Vec<Line> = lines.into_iter().map(|l| fit(l, room)).collect();
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines)
@@ -208,6 +211,39 @@ fn overlay(frame: &mut Frame, area: Rect, app: &App, title: String, lines: Vec<L
             .block(pane(app, title, None)),
         popup,
     );
+}
+
+/// `line` cut to `width` columns, ending in `…` when something was cut.
+fn fit(line: Line<'_>, width: usize) -> Line<'_> {
+    use unicode_width::UnicodeWidthChar;
+    if line.width() <= width {
+        return line;
+    }
+    let mut left = width.saturating_sub(1);
+    let mut spans = Vec::new();
+    for span in line.spans {
+        let mut text = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if w > left {
+                break;
+            }
+            left -= w;
+            text.push(c);
+        }
+        let cut = text.chars().count() < span.content.chars().count();
+        spans.push(Span::styled(text, span.style));
+        if cut {
+            spans.push(Span::styled("…", span.style));
+            break;
+        }
+    }
+    Line::from(spans)
+}
+
+/// The inner width of an overlay `width` wide on `area`.
+fn overlay_width(area: Rect, width: u16) -> usize {
+    usize::from(width.min(area.width).saturating_sub(2))
 }
 
 /// Words of `text` in lines of at most `width` columns; a word longer than a line is cut

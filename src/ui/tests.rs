@@ -572,3 +572,24 @@ fn a_long_audit_reason_is_cut_with_an_ellipsis() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(row.contains("refused     lb2 could …│"), "{text}");
 }
+
+#[test]
+fn overlays_fit_a_40x10_terminal() {
+    let (mut a, _) = vip_refused();
+    a.update(Action::Help);
+    let text = screen(&render(&a, 40, 10));
+    assert!(text.contains("Help · lines 1-8 of "), "{text}");
+    a.update(Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::End,
+    )));
+    let text = screen(&render(&a, 40, 10));
+    assert!(text.contains("!  list every alert: its…│"), "{text}");
+    a.update(Action::Help);
+    a.update(Action::Alerts);
+    let text = screen(&render(&a, 40, 10));
+    assert!(text.contains("Alerts 5 · lines 1-8 of "), "{text}");
+    assert!(
+        text.lines().all(|l| l.chars().count() <= 40),
+        "the alerts wrap inside the overlay:\n{text}"
+    );
+}
