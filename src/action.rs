@@ -57,6 +57,8 @@ pub enum Action {
     Failback,
     /// Show the audit log (the newest actions).
     Audit,
+    /// List every current alert with its age and what to check.
+    Alerts,
     /// A key press, resolved through the keymap (or typed into the filter).
     #[serde(skip)]
     Key(KeyEvent),
@@ -111,6 +113,10 @@ impl Action {
         (Action::Failover, "fail over: move the VIP to the peer"),
         (Action::Failback, "fail back: the VIP home again"),
         (Action::Audit, "show the audit log"),
+        (
+            Action::Alerts,
+            "list every alert: its age and what to check",
+        ),
     ];
 
     /// The keymap name of a bindable action.

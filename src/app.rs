@@ -1,6 +1,7 @@
 //! The console's state and its pure `update`: one action in, state changed, effects out.
 //! No terminal and no I/O here, so every behaviour is tested headless.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
@@ -39,6 +40,8 @@ pub enum Mode {
     Confirm,
     /// The audit log viewer is open.
     Audit,
+    /// The alerts list is open.
+    Alerts,
 }
 
 /// An operation waiting for the operator's confirmation.
@@ -87,6 +90,11 @@ pub struct UiState {
     pub selected_balancer: usize,
     /// Event log scroll: 0 shows the newest.
     pub event_scroll: usize,
+    /// How many event lines the last frame had room for: scrolling back stops where
+    /// the oldest page is full, so a scrolled-back view is never one line and blanks.
+    pub event_rows: std::cell::Cell<usize>,
+    /// How far the help or alerts overlay is scrolled (lines from its top).
+    pub overlay_scroll: usize,
     /// Terminal size.
     pub size: (u16, u16),
     /// The traffic pane shows connections instead of req/s.
@@ -105,6 +113,9 @@ pub struct App {
     pub demo: bool,
     /// Key bindings.
     pub keymap: Keymap,
+    /// The keymap file the bindings were read from (or would be, when it exists), for
+    /// help to name.
+    pub keymap_path: Option<std::path::PathBuf>,
     /// Available themes.
     pub themes: ThemeSet,
     /// Index of the theme in use.
@@ -137,6 +148,8 @@ pub struct App {
     pub failed_over: Option<String>,
     /// The audit log lines shown by the viewer, newest last.
     pub audit: Vec<String>,
+    /// When each current alert was first seen, by [`alert_key`] (for its age).
+    pub alert_since: HashMap<String, Instant>,
     start: (Instant, DateTime<Local>),
 }
 
@@ -171,6 +184,7 @@ impl App {
             environment: profile.environment,
             demo: false,
             keymap,
+            keymap_path: crate::config::config_dir().map(|d| d.join("keys.toml")),
             themes,
             theme_index,
             no_color,
@@ -186,6 +200,8 @@ impl App {
                 selected_backend: None,
                 selected_balancer: 0,
                 event_scroll: 0,
+                event_rows: std::cell::Cell::new(1),
+                overlay_scroll: 0,
                 size: (80, 24),
                 traffic_connections: false,
             },
@@ -198,6 +214,7 @@ impl App {
             draining: None,
             failed_over: None,
             audit: Vec::new(),
+            alert_since: HashMap::new(),
             profile: profile.clone(),
             start: (now, Local::now()),
         };
@@ -243,9 +260,11 @@ impl App {
                 self.cluster.apply(u, wall);
                 self.keep_selection();
                 self.watch_drain(wall);
+                self.track_alerts();
             }
             Action::Tick(now) => {
                 self.now = now;
+                self.track_alerts();
                 if self
                     .flash
                     .as_ref()
@@ -255,13 +274,8 @@ impl App {
                 }
             }
             Action::Quit => return vec![Effect::Quit],
-            Action::Help => {
-                self.ui.mode = if self.ui.mode == Mode::Help {
-                    Mode::Normal
-                } else {
-                    Mode::Help
-                };
-            }
+            Action::Help => self.toggle_overlay(Mode::Help),
+            Action::Alerts => self.toggle_overlay(Mode::Alerts),
             Action::Up => self.move_selection(-1),
             Action::Down => self.move_selection(1),
             Action::PageUp => self.move_selection(-(self.page() as isize)),
@@ -610,19 +624,29 @@ impl App {
                 self.keep_selection();
                 Vec::new()
             }
-            Mode::Help => {
+            Mode::Help | Mode::Alerts => {
                 let action = self.keymap.action(&key).cloned();
-                match action {
-                    Some(Action::Quit) if key.code != KeyCode::Char('q') => vec![Effect::Quit],
-                    Some(Action::Up) | Some(Action::Down) | Some(Action::CycleTheme) => {
-                        self.update(action.unwrap_or(Action::Help))
+                let page = self.page() as isize;
+                let scroll = match action {
+                    Some(Action::Quit) if key.code != KeyCode::Char('q') => {
+                        return vec![Effect::Quit]
                     }
+                    Some(Action::CycleTheme) => return self.update(Action::CycleTheme),
+                    Some(Action::Up) => -1,
+                    Some(Action::Down) => 1,
+                    Some(Action::PageUp) => -page,
+                    Some(Action::PageDown) => page,
+                    Some(Action::Top) => isize::MIN / 2,
+                    Some(Action::Bottom) => isize::MAX / 2,
                     _ => {
                         // Any other key (Esc, ?, q) closes the overlay, as in htop.
                         self.ui.mode = Mode::Normal;
-                        Vec::new()
+                        return Vec::new();
                     }
-                }
+                };
+                // The overlay clamps what is past its end when it draws.
+                self.ui.overlay_scroll = step(self.ui.overlay_scroll, scroll, 10_000);
+                Vec::new()
             }
             Mode::Normal => {
                 if key.code == KeyCode::Esc && !self.ui.filter.is_empty() {
@@ -645,6 +669,40 @@ impl App {
                 }
             }
         }
+    }
+
+    /// Opens an overlay at its top, or closes it when it is the one open.
+    fn toggle_overlay(&mut self, overlay: Mode) {
+        self.ui.overlay_scroll = 0;
+        self.ui.mode = if self.ui.mode == overlay {
+            Mode::Normal
+        } else {
+            overlay
+        };
+    }
+
+    /// Notes when each current alert first showed and forgets those that ended.
+    fn track_alerts(&mut self) {
+        let now = self.now;
+        let current: Vec<String> = self
+            .cluster
+            .alerts(now)
+            .iter()
+            .map(|a| alert_key(&a.text))
+            .collect();
+        self.alert_since.retain(|k, _| current.contains(k));
+        for k in current {
+            self.alert_since.entry(k).or_insert(now);
+        }
+    }
+
+    /// How long an alert has been showing.
+    pub fn alert_age(&self, text: &str) -> Duration {
+        self.alert_since
+            .get(&alert_key(text))
+            .map_or(Duration::ZERO, |since| {
+                self.now.saturating_duration_since(*since)
+            })
     }
 
     fn page(&self) -> usize {
@@ -680,8 +738,9 @@ impl App {
             }
             Pane::Events => {
                 let n = self.cluster.events.len();
+                let oldest_page = n.saturating_sub(self.ui.event_rows.get().max(1));
                 // Up scrolls back in time; the list shows newest at the bottom.
-                self.ui.event_scroll = step(self.ui.event_scroll, -delta, n.max(1));
+                self.ui.event_scroll = step(self.ui.event_scroll, -delta, oldest_page + 1);
             }
         }
     }
@@ -753,6 +812,24 @@ impl App {
         let name = self.ui.selected_backend.as_ref()?;
         self.cluster.backends.iter().position(|b| b.name == *name)
     }
+}
+
+/// An alert's identity over time: what is wrong, before the colon and without the
+/// parenthesised detail, so its age does not restart when a figure or reason in it
+/// changes ("no answer for 12s", "(3 health changes in 60s)").
+pub fn alert_key(text: &str) -> String {
+    let what = text.split(": ").next().unwrap_or(text);
+    let mut depth = 0usize;
+    what.chars()
+        .filter(|&c| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                _ => return depth == 0,
+            }
+            false
+        })
+        .collect()
 }
 
 /// Compares names so that web2 sorts before web10.

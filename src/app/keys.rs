@@ -183,6 +183,7 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("F", Action::Failover),
     ("B", Action::Failback),
     ("A", Action::Audit),
+    ("!", Action::Alerts),
 ];
 
 impl Default for Keymap {

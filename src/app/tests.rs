@@ -701,3 +701,59 @@ address = "10.77.0.22:80"
         .text
         .starts_with("web2 drained: no request in the access logs")));
 }
+
+#[test]
+fn an_alert_keeps_its_age_while_its_figures_change() {
+    assert_eq!(
+        alert_key("lb1 numbers are stale: no answer for 12s"),
+        alert_key("lb1 numbers are stale: no answer for 13s")
+    );
+    assert_eq!(
+        alert_key("web1 is flapping (3 health changes in 60s): check"),
+        alert_key("web1 is flapping (4 health changes in 60s): check")
+    );
+    assert_ne!(
+        alert_key("web1 fails its health probe: HTTP 500"),
+        alert_key("web2 fails its health probe: HTTP 500")
+    );
+}
+
+#[test]
+fn bang_opens_the_alerts_list_and_arrows_scroll_overlays_without_closing_them() {
+    let mut a = app();
+    a.update(key('!'));
+    assert_eq!(a.ui.mode, Mode::Alerts);
+    a.update(code(KeyCode::Down));
+    a.update(code(KeyCode::PageDown));
+    assert_eq!(a.ui.mode, Mode::Alerts);
+    assert!(a.ui.overlay_scroll > 1);
+    assert_eq!(
+        a.ui.selected_backend, None,
+        "the table under the overlay does not move"
+    );
+    a.update(code(KeyCode::Home));
+    assert_eq!(a.ui.overlay_scroll, 0);
+    a.update(key('x'));
+    assert_eq!(a.ui.mode, Mode::Normal);
+    a.update(key('?'));
+    assert_eq!((a.ui.mode, a.ui.overlay_scroll), (Mode::Help, 0));
+    a.update(key('!'));
+    assert_eq!(a.ui.mode, Mode::Normal, "any other key closes help");
+}
+
+#[test]
+fn the_events_stop_scrolling_back_at_the_oldest_full_page() {
+    let mut a = app();
+    let wall = a.wall(a.now);
+    for i in 0..30 {
+        a.cluster
+            .events
+            .push(wall, crate::model::Level::Info, "web1", format!("e{i}"));
+    }
+    a.ui.focus = Pane::Events;
+    a.ui.event_rows.set(10);
+    a.update(code(KeyCode::Home));
+    assert_eq!(a.ui.event_scroll, 20);
+    a.update(code(KeyCode::Down));
+    assert_eq!(a.ui.event_scroll, 19);
+}

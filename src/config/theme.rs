@@ -123,13 +123,24 @@ macro_rules! theme_slots {
             }
 
             /// The same theme with every colour removed (for NO_COLOR), keeping
-            /// modifiers so states stay distinguishable.
+            /// modifiers so states stay distinguishable; what a colour background
+            /// marked (the selected row, badges, the alarm) becomes reverse video.
             pub fn without_colour(&self) -> Theme {
                 let strip = |s: Style| Style { fg: None, bg: None, underline_color: None, ..s };
-                Theme {
+                let mut t = Theme {
                     name: self.name.clone(),
                     $( $field: strip(self.$field), )*
+                };
+                for slot in [
+                    &mut t.highlight,
+                    &mut t.alarm,
+                    &mut t.production_frame,
+                    &mut t.staging_frame,
+                    &mut t.demo_badge,
+                ] {
+                    *slot = slot.add_modifier(Modifier::REVERSED);
                 }
+                t
             }
         }
     };
@@ -239,6 +250,24 @@ impl ThemeSet {
         self.themes.iter().position(|t| t.name == name)
     }
 
+    /// The theme for the terminal's background when none is named: `light` on a light
+    /// background, else the first (dark) one. The background is read from `COLORFGBG`
+    /// ("15;0": foreground;background, set by rxvt, Konsole, iTerm2 and others); asking
+    /// the terminal itself (OSC 11) would race the console's own input, so a terminal
+    /// that does not set it gets the dark default.
+    pub fn for_background(&self, colorfgbg: Option<&str>) -> usize {
+        let light = colorfgbg
+            .and_then(|v| v.rsplit(';').next())
+            .and_then(|bg| bg.trim().parse::<u8>().ok())
+            // The 16-colour palette: 7 (white) and 9-15 (bright colours) are light.
+            .is_some_and(|bg| bg == 7 || (9..=15).contains(&bg));
+        if light {
+            self.position("light").unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
     /// The names, for error messages and `--help`.
     pub fn names(&self) -> Vec<String> {
         self.themes.iter().map(|t| t.name.clone()).collect()
@@ -311,9 +340,25 @@ mod tests {
     }
 
     #[test]
+    fn the_default_follows_the_terminal_background() {
+        let set = ThemeSet::load_from(None).expect("bundled themes parse");
+        let light = set.position("light").expect("light");
+        assert_eq!(set.for_background(Some("0;15")), light);
+        assert_eq!(set.for_background(Some("0;default;7")), light);
+        assert_eq!(set.for_background(Some("15;0")), 0);
+        assert_eq!(set.for_background(Some("7;8")), 0, "8 is dark grey");
+        assert_eq!(set.for_background(Some("garbage")), 0);
+        assert_eq!(set.for_background(None), 0);
+        assert_eq!(set.themes[0].name, "dark");
+    }
+
+    #[test]
     fn no_colour_keeps_modifiers() {
         let t = Theme::default().without_colour();
         assert_eq!(t.master.fg, None);
         assert!(t.master.add_modifier.contains(Modifier::BOLD));
+        for marked in [t.highlight, t.alarm, t.production_frame, t.demo_badge] {
+            assert!(marked.add_modifier.contains(Modifier::REVERSED));
+        }
     }
 }

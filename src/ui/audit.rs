@@ -60,8 +60,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                         t.text,
                     ),
                     Span::styled(format!("{result:<11} "), style),
-                    Span::styled(get("reason"), t.muted),
                 ]);
+                // The reason takes what is left of the line, and ends in `…` when cut.
+                let used: usize = spans.iter().map(Span::width).sum();
+                let left = usize::from(popup.width.saturating_sub(2)).saturating_sub(used);
+                if left > 0 {
+                    spans.push(Span::styled(
+                        crate::text::clip(
+                            &crate::text::sentence(v["reason"].as_str().unwrap_or("")),
+                            left,
+                        ),
+                        t.muted,
+                    ));
+                }
                 Line::from(spans)
             })
             .collect()
@@ -76,7 +87,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(pane(app, format!("Audit log · {whose} · {path}"), None)),
+        Paragraph::new(lines).block(pane(
+            app,
+            crate::text::clip(
+                &format!("Audit log · {whose} · {path}"),
+                usize::from(popup.width.saturating_sub(4)),
+            ),
+            None,
+        )),
         popup,
     );
 }

@@ -1,7 +1,7 @@
 //! The balancer pane: the pair side by side — keepalived role, priority and who holds the
 //! VIP, then reachability, connections, req/s and the daemon-specific breakdown.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, Table, TableState};
@@ -29,11 +29,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .iter()
         .map(|c| constraint(c.width(area.width), 0))
         .collect();
+    // The columns' real widths, as the table lays them out, so cut text ends in `…`.
+    let inner = Rect {
+        width: area.width.saturating_sub(2),
+        ..area
+    };
+    let room: Vec<usize> = Layout::horizontal(widths.clone())
+        .flex(Flex::Start)
+        .spacing(1)
+        .split(inner)
+        .iter()
+        .map(|r| usize::from(r.width))
+        .collect();
     let rows: Vec<Row> = app
         .cluster
         .balancers
         .iter()
-        .map(|b| Row::new(columns.iter().map(|&c| cell(app, b, c))))
+        .map(|b| Row::new(columns.iter().zip(&room).map(|(&c, &w)| cell(app, b, c, w))))
         .collect();
     let title = if has_vrrp {
         format!("Balancers · VRRP ({})", app.cluster.balancers.len())
@@ -52,8 +64,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-/// One balancer's cell in a column.
-fn cell<'a>(app: &App, b: &Balancer, col: BalancerColumn) -> Cell<'a> {
+/// One balancer's cell in a column `width` wide.
+fn cell<'a>(app: &App, b: &Balancer, col: BalancerColumn, width: usize) -> Cell<'a> {
     let t = &app.theme;
     let stale = b.fresh.stale(app.now, app.cluster.stale_after());
     let value_style = if stale { t.stale } else { t.text };
@@ -85,7 +97,8 @@ fn cell<'a>(app: &App, b: &Balancer, col: BalancerColumn) -> Cell<'a> {
         }
         BalancerColumn::VrrpVia => vrrp_via(app, b),
     };
-    Cell::from(span)
+    let text = crate::text::clip(&span.content, width.max(1));
+    Cell::from(Span::styled(text, span.style))
 }
 
 /// UP, DOWN, stale with its age, or not read yet.

@@ -12,19 +12,20 @@ use crate::app::{App, Pane};
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let log = &app.cluster.events;
-    let title = if app.ui.event_scroll > 0 {
-        format!(
-            "Events {} (scrolled back {})",
-            log.len(),
-            app.ui.event_scroll
-        )
+    // The inner height: the pane's borders take two rows.
+    let h = usize::from(area.height.saturating_sub(2));
+    app.ui.event_rows.set(h);
+    // Scrolled back, the oldest page is still a full page.
+    let scroll = app.ui.event_scroll.min(log.len().saturating_sub(h));
+    let title = if scroll > 0 {
+        format!("Events {} (scrolled back {scroll})", log.len())
     } else {
         format!("Events {}", log.len())
     };
     let block = pane(app, title, Some(Pane::Events));
-    let inner = block.inner(area);
-    let h = inner.height as usize;
-    let end = log.len().saturating_sub(app.ui.event_scroll);
+    // What does not fit ends in `…`: the time takes nine columns, the borders two.
+    let text_width = usize::from(area.width.saturating_sub(2 + 9)).max(1);
+    let end = log.len().saturating_sub(scroll);
     let start = end.saturating_sub(h);
     let lines: Vec<Line> = log
         .iter()
@@ -33,7 +34,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .map(|e| {
             Line::from(vec![
                 Span::styled(e.time.format("%H:%M:%S ").to_string(), t.muted),
-                Span::styled(e.text.clone(), level_style(app, e.level)),
+                Span::styled(
+                    crate::text::clip(&e.text, text_width),
+                    level_style(app, e.level),
+                ),
             ])
         })
         .collect();

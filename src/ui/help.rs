@@ -1,12 +1,11 @@
-//! The help overlay: every binding from the live keymap (so remapped keys show), and what
-//! the states mean when there is room for it.
+//! The help overlay: every binding from the live keymap (so remapped keys show), what
+//! the states mean and the keymap file the console reads; it scrolls when cut.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
-use super::{centered, pane};
+use super::overlay;
 use crate::action::Action;
 use crate::app::App;
 
@@ -14,6 +13,7 @@ use crate::app::App;
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let names = area.width >= 100;
+    let width = if names { 86 } else { 76 };
     let mut lines = Vec::new();
     let actions = [
         Action::Drain,
@@ -46,7 +46,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
         lines.push(Line::from(spans));
     }
-    let legend = vec![
+    let path = app
+        .keymap_path
+        .as_ref()
+        .map_or("keys.toml in lbdeck's config directory".into(), |p| {
+            p.display().to_string()
+        });
+    lines.extend([
         Line::from(""),
         Line::from(vec![
             Span::styled("  states: ", t.header),
@@ -66,23 +72,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             "  · = traffic only (nginx access log); — = not reported",
             t.muted,
         )),
+        Line::from(Span::styled("  ▶ marks the focused pane", t.muted)),
         Line::from(Span::styled(
             if names {
-                "  keys are remapped in ~/.config/lbdeck/keys.toml (names in brackets)"
+                "  keys are remapped, by the names in brackets, in:"
             } else {
-                "  keys are remapped in ~/.config/lbdeck/keys.toml"
+                "  keys are remapped in:"
             },
             t.muted,
         )),
-    ];
-    // The legend only when it fits: the bindings matter more.
-    if (lines.len() + legend.len() + 2) as u16 <= area.height {
-        lines.extend(legend);
-    }
-    let popup = centered(area, if names { 86 } else { 76 }, lines.len() as u16 + 2);
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).block(pane(app, "Help · any key closes".into(), None)),
-        popup,
-    );
+        Line::from(Span::styled(format!("  {path}"), t.text)),
+    ]);
+    overlay(frame, area, app, "Help", lines, width);
 }

@@ -1,6 +1,7 @@
 //! Drawing: one file per pane, each a `render(frame, area, &App)`. No I/O here; styles
 //! come from the theme's semantic slots, never raw colours.
 
+mod alerts;
 mod audit;
 mod backends;
 mod balancers;
@@ -15,29 +16,60 @@ use std::time::Duration;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::Span;
-use ratatui::widgets::{Block, BorderType, Borders};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
 use crate::app::{App, Mode, Pane};
 use crate::model::Level;
 
+/// Below this width the tables cannot show a backend's state next to its name.
+const MIN_WIDTH: u16 = 60;
+/// Below this height the balancer pair and a few backends no longer fit: the header,
+/// the banner, a pair's pane (5), a backend table with two rows (5) and the status line.
+const MIN_HEIGHT: u16 = 13;
+/// Under this many rows for the backends the traffic and event panes give theirs up.
+const BOTTOM_PANES_FROM: u16 = 11;
+
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let alerts = app.cluster.alerts(app.now);
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, area, app, &alerts);
+    } else {
+        panes(frame, area, app, &alerts);
+    }
+    match app.ui.mode {
+        Mode::Help => help::render(frame, area, app),
+        Mode::Alerts => alerts::render(frame, area, app, &alerts),
+        Mode::Audit => audit::render(frame, area, app),
+        Mode::Confirm => confirm::render(frame, area, app),
+        Mode::Normal | Mode::Filter => {}
+    }
+}
+
+/// Every pane, laid out for the terminal's size.
+fn panes(frame: &mut Frame, area: Rect, app: &App, alerts: &[crate::model::Alert]) {
     let banner = alerts.iter().any(|a| a.level == Level::Error);
+    // The whole pair shows before anything else gets rows.
     let lb_height = (app.cluster.balancers.len() as u16 + 3)
-        .min(area.height / 3)
+        .min(area.height / 2)
         .max(4);
     // The backend table gets the rows it needs; the traffic and event panes take the rest.
     let fixed = 2 + u16::from(banner) + lb_height;
     let available = area.height.saturating_sub(fixed);
     let rows = app.visible_backends();
     let wanted = rows.len() as u16 + 3;
-    let bottom = available
-        .saturating_sub(wanted)
-        .clamp((area.height / 4).max(5), (available / 2).max(5));
+    let bottom = if available < BOTTOM_PANES_FROM {
+        0
+    } else {
+        // A short table leaves no blank rows: what it does not need goes below.
+        available
+            .saturating_sub(wanted)
+            .max((area.height / 4).max(5))
+            .min(available.saturating_sub(4))
+    };
     let [head, alarm, lbs, bes, low, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(u16::from(banner)),
@@ -49,24 +81,196 @@ pub fn draw(frame: &mut Frame, app: &App) {
     .areas(area);
     header::render(frame, head, app);
     if banner {
-        header::render_alarm(frame, alarm, app, &alerts);
+        header::render_alarm(frame, alarm, app, alerts);
     }
     balancers::render(frame, lbs, app);
     backends::render(frame, bes, app, &rows);
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(low);
-    traffic::render(frame, left, app);
-    events::render(frame, right, app);
-    statusline::render(frame, status, app, &alerts);
-    if app.ui.mode == Mode::Help {
-        help::render(frame, area, app);
+    if bottom > 0 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(low);
+        traffic::render(frame, left, app);
+        events::render(frame, right, app);
     }
-    if app.ui.mode == Mode::Audit {
-        audit::render(frame, area, app);
+    statusline::render(frame, status, app, alerts);
+}
+
+/// A terminal too small for the panes: what must never disappear (the VIP, the worst
+/// alert) and the size that is needed, one line each.
+fn too_small(frame: &mut Frame, area: Rect, app: &App, alerts: &[crate::model::Alert]) {
+    let t = &app.theme;
+    let w = usize::from(area.width);
+    let vip = &app.cluster.vip;
+    let holders = app.cluster.vip_holders().join(",");
+    let on = if holders.is_empty() {
+        String::new()
+    } else {
+        format!(" on {holders}")
+    };
+    let (state, style) = match vip.serving() {
+        Some(true) => (format!("● serving{on}"), t.healthy),
+        Some(false) => (format!("✖ NOT SERVING{on}"), t.down),
+        None => (format!("not probed{on}"), t.muted),
+    };
+    let vip_line = Line::from(vec![
+        Span::styled("VIP ", t.muted),
+        Span::styled(vip.address.clone().unwrap_or_default(), t.text),
+        Span::raw(" "),
+        Span::styled(state, style),
+    ]);
+    let alarm = match alerts.first() {
+        None => Line::from(Span::styled("all clear", t.healthy)),
+        Some(a) => {
+            let more = if alerts.len() > 1 {
+                format!(
+                    " (+{} more, {})",
+                    alerts.len() - 1,
+                    alerts::hint(app, alerts.len())
+                )
+            } else {
+                String::new()
+            };
+            let style = if a.level == Level::Error {
+                t.alarm
+            } else {
+                t.degraded
+            };
+            Line::from(Span::styled(
+                crate::text::clip(
+                    &format!("{} {}{more}", alerts::severity(a.level), a.text),
+                    w,
+                ),
+                style,
+            ))
+        }
+    };
+    let need = Line::from(Span::styled(
+        crate::text::clip(
+            &format!("terminal too small (need {MIN_WIDTH}×{MIN_HEIGHT})"),
+            w,
+        ),
+        t.degraded,
+    ));
+    let bold = t.text.add_modifier(ratatui::style::Modifier::BOLD);
+    let name: Vec<Span> = [
+        app.demo.then(|| Span::styled("DEMO ", t.demo_badge)),
+        Some(Span::styled(app.profile_name.clone(), bold)),
+        app.read_only
+            .then(|| Span::styled(" READ-ONLY", t.highlight)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // What the last key did, or a drain's progress: keys still work here.
+    let said = app
+        .flash
+        .as_ref()
+        .map(|(_, msg)| msg.clone())
+        .or_else(|| app.drain_progress())
+        .map(|msg| Line::from(Span::styled(crate::text::clip(&msg, w), t.text)));
+    let lines: Vec<Line> = [
+        Some(Line::from(name)),
+        Some(vip_line),
+        Some(alarm),
+        said,
+        Some(need),
+    ]
+    .into_iter()
+    .flatten()
+    .take(usize::from(area.height))
+    .collect();
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        area,
+    );
+}
+
+/// An overlay in the middle of the screen called `name`, with `lines`, scrolled by the
+/// keys when they do not all fit; its title says where the view is, how to scroll and
+/// how to close, in that order (what is cut on a narrow screen is the last).
+fn overlay(frame: &mut Frame, area: Rect, app: &App, name: &str, lines: Vec<Line>, width: u16) {
+    let total = lines.len();
+    let popup = centered(area, width, total as u16 + 2);
+    let inner = usize::from(popup.height.saturating_sub(2));
+    let scroll = app.ui.overlay_scroll.min(total.saturating_sub(inner));
+    let title = if total > inner {
+        format!(
+            "{name} · lines {}-{} of {total} · ↑↓ PgUp PgDn scroll · other keys close",
+            scroll + 1,
+            (scroll + inner).min(total)
+        )
+    } else {
+        format!("{name} · any key closes")
+    };
+    let title = crate::text::clip(&title, usize::from(popup.width.saturating_sub(4)));
+    let room = usize::from(popup.width.saturating_sub(2));
+    let lines: Vec<Line> = lines.into_iter().map(|l| fit(l, room)).collect();
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .scroll((scroll as u16, 0))
+            .block(pane(app, title, None)),
+        popup,
+    );
+}
+
+/// `line` cut to `width` columns, ending in `…` when something was cut.
+fn fit(line: Line<'_>, width: usize) -> Line<'_> {
+    use unicode_width::UnicodeWidthChar;
+    if line.width() <= width {
+        return line;
     }
-    if app.ui.mode == Mode::Confirm {
-        confirm::render(frame, area, app);
+    let mut left = width.saturating_sub(1);
+    let mut spans = Vec::new();
+    for span in line.spans {
+        let mut text = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if w > left {
+                break;
+            }
+            left -= w;
+            text.push(c);
+        }
+        let cut = text.chars().count() < span.content.chars().count();
+        spans.push(Span::styled(text, span.style));
+        if cut {
+            spans.push(Span::styled("…", span.style));
+            break;
+        }
     }
+    Line::from(spans)
+}
+
+/// The inner width of an overlay `width` wide on `area`.
+fn overlay_width(area: Rect, width: u16) -> usize {
+    usize::from(width.min(area.width).saturating_sub(2))
+}
+
+/// Words of `text` in lines of at most `width` columns; a word longer than a line is cut
+/// with `…`.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    let width = width.max(1);
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let word = if word.width() > width {
+            crate::text::clip(word, width)
+        } else {
+            word.to_string()
+        };
+        if !line.is_empty() && line.width() + 1 + word.width() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
 }
 
 /// A pane's frame: themed border, focus highlighted, title on the left.
@@ -91,7 +295,15 @@ fn pane<'a>(app: &App, title: String, pane: Option<Pane>) -> Block<'a> {
             BorderType::Rounded
         })
         .border_style(if focused { t.border_focus } else { frame })
-        .title(Span::styled(format!(" {title} "), t.title))
+        // The focus shows in text too: border styles and colours are easy to miss.
+        .title(Span::styled(
+            if focused {
+                format!(" ▶ {title} ")
+            } else {
+                format!(" {title} ")
+            },
+            t.title,
+        ))
 }
 
 /// "12s", "3m", "2h": the age of a value.

@@ -5,9 +5,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use super::alerts::severity;
 use crate::action::Action;
 use crate::app::{App, Mode};
-use crate::model::Alert;
+use crate::model::{Alert, Level};
+
+/// The room kept for the message on the right before hints give way to it.
+const MESSAGE_ROOM: usize = 40;
 
 /// Draws the status line.
 pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
@@ -17,6 +21,26 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
     let hint = |spans: &mut Vec<Span>, key: String, what: &str| {
         spans.push(Span::styled(key, t.key));
         spans.push(Span::styled(format!(" {what}  "), t.muted));
+    };
+    let draining = app.drain_progress();
+    let right = match (&app.flash, alerts.len()) {
+        (Some((_, msg)), _) => Span::styled(msg.clone(), t.text),
+        (None, _) if draining.is_some() => Span::styled(draining.unwrap_or_default(), t.draining),
+        (None, 0) => Span::styled("all clear", t.healthy),
+        (None, n) => {
+            let worst = &alerts[0];
+            let style = if worst.level == Level::Error {
+                t.down
+            } else {
+                t.degraded
+            };
+            let text = if n == 1 {
+                format!("{}: {}", severity(worst.level), worst.text)
+            } else {
+                format!("{n} alerts, {}: {}", severity(worst.level), worst.text)
+            };
+            Span::styled(text, style)
+        }
     };
     match app.ui.mode {
         Mode::Filter => {
@@ -34,34 +58,58 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
             spans.push(Span::styled(" CONFIRM ", t.alarm));
             spans.push(Span::styled("  see the dialog · Esc cancels  ", t.muted));
         }
-        Mode::Help => {
-            spans.push(Span::styled(" HELP ", t.highlight));
-            spans.push(Span::styled("  any key closes", t.muted));
+        Mode::Help | Mode::Alerts => {
+            let name = if app.ui.mode == Mode::Help {
+                " HELP "
+            } else {
+                " ALERTS "
+            };
+            spans.push(Span::styled(name, t.highlight));
+            spans.push(Span::styled("  ↑↓ scroll · any other key closes", t.muted));
         }
         Mode::Normal => {
             if app.read_only {
                 spans.push(Span::styled(" READ-ONLY ", t.highlight));
                 spans.push(Span::raw(" "));
             }
-            hint(&mut spans, k(&Action::Help), "help");
-            hint(&mut spans, k(&Action::Filter), "filter");
-            hint(&mut spans, k(&Action::SortNext), "sort");
-            hint(&mut spans, k(&Action::CycleTheme), "theme");
-            hint(&mut spans, k(&Action::NextPane), "pane");
-            hint(&mut spans, k(&Action::Quit), "quit");
+            // What to drop first when the line is short: the message on the right
+            // (an alert) matters more than the filter, sort and theme hints.
+            let mut hints: Vec<(u8, Action, &str)> = vec![(0, Action::Help, "help")];
+            if !alerts.is_empty() {
+                hints.push((1, Action::Alerts, "alerts"));
+            }
+            hints.extend([
+                (4, Action::Filter, "filter"),
+                (5, Action::SortNext, "sort"),
+                (6, Action::CycleTheme, "theme"),
+                (3, Action::NextPane, "pane"),
+                (2, Action::Quit, "quit"),
+            ]);
+            let width = |hints: &[(u8, Action, &str)]| -> usize {
+                hints
+                    .iter()
+                    .map(|(_, a, what)| k(a).chars().count() + what.chars().count() + 3)
+                    .sum()
+            };
+            let used: usize = spans.iter().map(Span::width).sum();
+            let message = right.content.chars().count().min(MESSAGE_ROOM) + 1;
+            while hints.len() > 1 && used + width(&hints) + message > usize::from(area.width) {
+                let last = hints.iter().map(|h| h.0).max().unwrap_or(0);
+                hints.retain(|h| h.0 != last);
+            }
+            for (_, action, what) in &hints {
+                hint(&mut spans, k(action), what);
+            }
         }
     }
-    let draining = app.drain_progress();
-    let right = match (&app.flash, alerts.len()) {
-        (Some((_, msg)), _) => Span::styled(msg.clone(), t.text),
-        (None, _) if draining.is_some() => Span::styled(draining.unwrap_or_default(), t.draining),
-        (None, 0) => Span::styled("all clear", t.healthy),
-        (None, 1) => Span::styled(alerts[0].text.clone(), t.degraded),
-        (None, n) => Span::styled(format!("{n} alerts: {}", alerts[0].text), t.degraded),
-    };
     let used: usize = spans.iter().map(Span::width).sum();
     let room = (area.width as usize).saturating_sub(used + 1);
-    let right_text = crate::text::clip(&right.content, room);
+    // A message cut to a few characters says nothing: none then.
+    let right_text = if room < 8 {
+        String::new()
+    } else {
+        crate::text::clip(&right.content, room)
+    };
     let pad = room.saturating_sub(unicode_width::UnicodeWidthStr::width(right_text.as_str()));
     spans.push(Span::raw(" ".repeat(pad)));
     spans.push(Span::styled(right_text, right.style));

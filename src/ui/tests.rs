@@ -7,7 +7,7 @@ use ratatui::Terminal;
 use crate::action::Action;
 use crate::app::tests::{app, feed};
 use crate::app::App;
-use crate::model::Role;
+use crate::model::{Level, Role};
 use crate::sources::health::Probe;
 use crate::sources::keepalived::{DumpInstance, FifoEvent};
 use crate::sources::vrrp::VrrpSample;
@@ -271,7 +271,7 @@ fn the_pair_shows_roles_and_split_brain_raises_the_banner() {
         text.contains("⚠ SPLIT-BRAIN: lb1 and lb2 all claim 10.77.0.100"),
         "{text}"
     );
-    assert!(text.contains("lb2 BACKUP → MASTER (priority"), "{text}");
+    assert!(text.contains("lb2 BACKUP → MASTER (priorit…"), "{text}");
     let (x, y) = text
         .lines()
         .enumerate()
@@ -331,5 +331,265 @@ fn production_paints_the_frames() {
     assert_eq!(
         corner.fg,
         a.theme.production_frame.bg.expect("production colour")
+    );
+}
+
+/// Where `needle` first shows on the screen, as a buffer position.
+fn find(text: &str, needle: &str) -> (u16, u16) {
+    text.lines()
+        .enumerate()
+        .find_map(|(y, l)| {
+            l.find(needle)
+                .map(|b| (l[..b].chars().count() as u16, y as u16))
+        })
+        .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{text}"))
+}
+
+/// The fixed app as NO_COLOR shows it, with the second backend selected.
+fn no_colour_app() -> App {
+    let (mut a, _) = fixed_app();
+    a.theme = a.theme.without_colour();
+    a.update(Action::Down);
+    a
+}
+
+/// Under NO_COLOR nothing on screen carries a colour, and what colour marked is still
+/// marked: the selected row in reverse video, the focused pane's title, the production
+/// badge, severity in words.
+fn assert_readable_without_colour(a: &App, w: u16, h: u16) -> String {
+    use ratatui::style::{Color, Modifier};
+    let term = render(a, w, h);
+    let text = screen(&term);
+    let buf = term.backend().buffer();
+    assert!(
+        buf.content()
+            .iter()
+            .all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
+        "a colour under NO_COLOR"
+    );
+    let (x, y) = find(&text, "┃web2 ");
+    assert!(
+        buf[(x + 1, y)].modifier.contains(Modifier::REVERSED),
+        "the selected row is not reversed:\n{text}"
+    );
+    let (x, y) = find(&text, "┃web1 ");
+    assert!(!buf[(x + 1, y)].modifier.contains(Modifier::REVERSED));
+    assert!(text.contains("▶ Backends 3"), "{text}");
+    let (x, y) = find(&text, "PRODUCTION");
+    assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
+    assert!(text.contains("4 alerts, warn: "), "{text}");
+    text
+}
+
+#[test]
+fn no_colour_80x24() {
+    let a = no_colour_app();
+    insta::assert_snapshot!(assert_readable_without_colour(&a, 80, 24));
+}
+
+#[test]
+fn no_colour_200x60() {
+    let a = no_colour_app();
+    insta::assert_snapshot!(assert_readable_without_colour(&a, 200, 60));
+}
+
+#[test]
+fn the_focused_pane_is_named_in_its_title() {
+    let (mut a, _) = fixed_app();
+    let text = screen(&render(&a, 80, 24));
+    assert!(text.contains("▶ Backends"), "{text}");
+    assert!(!text.contains("▶ Balancers"), "{text}");
+    a.update(Action::PrevPane);
+    let text = screen(&render(&a, 80, 24));
+    assert!(text.contains("▶ Balancers"), "{text}");
+    assert!(!text.contains("▶ Backends"), "{text}");
+}
+
+#[test]
+fn scrolled_back_events_are_a_full_page() {
+    let (mut a, _) = fixed_app();
+    let wall = a.wall(a.now);
+    let before = a.cluster.events.len();
+    for i in 0..40 {
+        a.cluster
+            .events
+            .push(wall, Level::Info, "web1", format!("event {i:02}"));
+    }
+    let total = a.cluster.events.len();
+    a.update(Action::NextPane);
+    assert_eq!(a.ui.focus, crate::app::Pane::Events);
+    render(&a, 80, 24);
+    let rows = a.ui.event_rows.get();
+    assert!(rows >= 3, "{rows}");
+    a.update(Action::Top);
+    let text = screen(&render(&a, 80, 24));
+    let shown: Vec<&str> = text.lines().filter(|l| l.contains("12:00:00 ")).collect();
+    assert_eq!(shown.len(), rows, "{text}");
+    assert!(
+        text.contains(&format!("scrolled back {}", total - rows)),
+        "{text}"
+    );
+    // The oldest page ends where a page from the start would.
+    let last_shown = rows.saturating_sub(before);
+    assert!(
+        before >= rows || text.contains(&format!("event {:02}", last_shown - 1)),
+        "{text}"
+    );
+    // One step down from the oldest page moves at once.
+    a.update(Action::Down);
+    let text = screen(&render(&a, 80, 24));
+    assert!(
+        text.contains(&format!("scrolled back {}", total - rows - 1)),
+        "{text}"
+    );
+}
+
+/// The fixed app a second later, when the VIP refuses connections.
+fn vip_refused() -> (App, Instant) {
+    let (mut a, t0) = fixed_app();
+    a.update(Action::Update(SourceUpdate::Vip {
+        at: t0 + Duration::from_secs(1),
+        result: Err(SourceError::Connect("Connection refused".into())),
+    }));
+    (a, t0)
+}
+
+#[test]
+fn at_40x10_the_vip_and_the_alarm_stay_with_the_size_needed() {
+    let (mut a, _) = vip_refused();
+    a.update(Action::SortNext);
+    let text = screen(&render(&a, 40, 10));
+    assert!(text.contains("sorted by"), "what a key did shows: {text}");
+    assert!(text.contains("terminal too small (need 60×13)"), "{text}");
+    assert!(
+        text.contains("VIP 10.77.0.100 ✖ NOT SERVING on lb1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ALARM VIP 10.77.0.100 does not serve"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() <= 40));
+}
+
+#[test]
+fn at_60x15_the_whole_pair_and_backends_show() {
+    let (a, _) = fixed_app();
+    let text = screen(&render(&a, 60, 15));
+    let lb1 = text
+        .lines()
+        .find(|l| l.starts_with("│lb1 "))
+        .unwrap_or_default();
+    assert!(lb1.ends_with("…│"), "the cut detail ends in …:\n{text}");
+    assert!(text.lines().any(|l| l.starts_with("│lb2 ")), "{text}");
+    assert!(text.contains("┃web1 ") && text.contains("┃web3 "), "{text}");
+    assert!(!text.contains("too small"), "{text}");
+}
+
+#[test]
+fn help_scrolls_at_80x24_and_names_the_keymap_file_read() {
+    let (mut a, _) = fixed_app();
+    a.keymap_path = Some("/home/op/.cfg/lbdeck/keys.toml".into());
+    a.update(Action::Help);
+    let text = screen(&render(&a, 80, 24));
+    assert!(text.contains("lines 1-22 of"), "{text}");
+    assert!(!text.contains("list every alert"), "{text}");
+    let page_down = Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::PageDown,
+    ));
+    a.update(page_down.clone());
+    a.update(page_down);
+    let text = screen(&render(&a, 80, 24));
+    assert!(text.contains("list every alert"), "{text}");
+    assert!(text.contains("/home/op/.cfg/lbdeck/keys.toml"), "{text}");
+    assert_eq!(
+        a.ui.mode,
+        crate::app::Mode::Help,
+        "scrolling keeps help open"
+    );
+}
+
+#[test]
+fn the_alerts_list_shows_every_alert_with_its_age_and_what_to_check() {
+    let (mut a, t0) = vip_refused();
+    a.update(Action::Tick(t0 + Duration::from_secs(75)));
+    let alerts = a.cluster.alerts(a.now);
+    assert!(alerts.len() >= 4, "{alerts:?}");
+    let text = screen(&render(&a, 200, 60));
+    assert!(
+        text.contains(&format!("press ! for all {} alerts", alerts.len()))
+            || text.contains("! alerts"),
+        "{text}"
+    );
+    a.update(Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('!'),
+    )));
+    assert_eq!(a.ui.mode, crate::app::Mode::Alerts);
+    let text = screen(&render(&a, 200, 60));
+    assert!(text.contains(&format!("Alerts {}", alerts.len())), "{text}");
+    let listed = text.matches("ALARM ").count() + text.matches("warn ").count();
+    assert_eq!(listed, alerts.len(), "{text}");
+    assert!(
+        text.contains("ALARM   1m  VIP 10.77.0.100 does not serve"),
+        "{text}"
+    );
+    assert!(text.contains("lb1 is MASTER: check the VIP"), "{text}");
+    assert!(
+        text.contains("warn    1m  balancers disagree on web3"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_dialog_keeps_its_confirm_line_on_a_small_terminal() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::Drain);
+    assert_eq!(a.ui.mode, crate::app::Mode::Confirm, "{:?}", a.flash);
+    for (w, h) in [(40, 10), (60, 15), (80, 24)] {
+        let text = screen(&render(&a, w, h));
+        assert!(text.contains("Esc cancels"), "{w}x{h}:\n{text}");
+        assert!(text.contains("Drain web1"), "{w}x{h}:\n{text}");
+    }
+}
+
+#[test]
+fn a_long_audit_reason_is_cut_with_an_ellipsis() {
+    let (mut a, _) = fixed_app();
+    let line = serde_json::json!({
+        "time": "2026-11-25T12:00:00+00:00",
+        "profile": "shop",
+        "user": "op",
+        "action": "drain",
+        "target": "web1",
+        "result": "refused",
+        "reason": "lb2 could not be read before the change: ".repeat(4),
+    });
+    a.update(Action::AuditLoaded(vec![line.to_string()]));
+    let text = screen(&render(&a, 80, 24));
+    let row = text
+        .lines()
+        .find(|l| l.contains("refused"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("refused     lb2 could …│"), "{text}");
+}
+
+#[test]
+fn overlays_fit_a_40x10_terminal() {
+    let (mut a, _) = vip_refused();
+    a.update(Action::Help);
+    let text = screen(&render(&a, 40, 10));
+    assert!(text.contains("Help · lines 1-8 of "), "{text}");
+    a.update(Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::End,
+    )));
+    let text = screen(&render(&a, 40, 10));
+    assert!(text.contains("!  list every alert: its…│"), "{text}");
+    a.update(Action::Help);
+    a.update(Action::Alerts);
+    let text = screen(&render(&a, 40, 10));
+    assert!(text.contains("Alerts 5 · lines 1-8 of "), "{text}");
+    assert!(
+        text.lines().all(|l| l.chars().count() <= 40),
+        "the alerts wrap inside the overlay:\n{text}"
     );
 }

@@ -97,7 +97,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let max = if s.backend { peak.max(1) } else { balancer_max };
         let lines = vec![
             Line::from(vec![
-                Span::styled(format!("{} ", s.name), t.text),
+                Span::styled(
+                    format!(
+                        "{} ",
+                        crate::text::clip(
+                            &s.name,
+                            usize::from(label_w).saturating_sub(s.now.chars().count() + 1)
+                        )
+                    ),
+                    t.text,
+                ),
                 Span::styled(
                     s.now.clone(),
                     t.text.add_modifier(ratatui::style::Modifier::BOLD),
