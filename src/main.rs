@@ -414,7 +414,7 @@ fn load_profile(cli: &Settings) -> Result<(Profile, Option<String>), Failure> {
 fn build_app(cli: &Settings, profile: &Profile) -> Result<App, Failure> {
     let themes = ThemeSet::load()?;
     let index = match cli.look.theme.as_deref() {
-        None => 0,
+        None => themes.for_background(std::env::var("COLORFGBG").ok().as_deref()),
         Some(name) => themes.position(name).ok_or_else(|| {
             Failure::Usage(format!(
                 "unknown theme {name:?}; available: {}",
@@ -432,6 +432,9 @@ fn build_app(cli: &Settings, profile: &Profile) -> Result<App, Failure> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let mut app = App::new(profile, keymap, themes, index, no_color);
     app.read_only = cli.guard.read_only;
+    if let Some(path) = &cli.look.keys {
+        app.keymap_path = Some(path.clone());
+    }
     Ok(app)
 }
 
