@@ -69,9 +69,19 @@ address = "10.77.0.23:80"
 "#;
 
 pub(crate) fn app() -> App {
-    let profile = Profile::parse("t.toml", PROFILE).expect("profile");
+    app_from(PROFILE)
+}
+
+/// A console on the profile `text`, default keys and themes.
+fn app_from(text: &str) -> App {
+    let profile = Profile::parse("t.toml", text).expect("profile");
     let themes = ThemeSet::load_from(None).expect("themes");
     App::new(&profile, Keymap::default(), themes, 0, false)
+}
+
+/// [`PROFILE`] outside production.
+fn staging() -> App {
+    app_from(&PROFILE.replace("environment = \"production\"", "environment = \"staging\""))
 }
 
 fn key(c: char) -> Action {
@@ -373,15 +383,7 @@ fn esc_cancels_and_read_only_refuses() {
 
 #[test]
 fn outside_production_a_routine_drain_is_y_n() {
-    let text = PROFILE.replace("environment = \"production\"", "environment = \"staging\"");
-    let profile = Profile::parse("t.toml", &text).expect("profile");
-    let mut a = App::new(
-        &profile,
-        Keymap::default(),
-        ThemeSet::load_from(None).expect("themes"),
-        0,
-        false,
-    );
+    let mut a = staging();
     feed(&mut a, Instant::now());
     a.update(key('d'));
     assert_eq!(
@@ -608,15 +610,7 @@ fn screen_at(a: &App, w: u16, h: u16) -> String {
 
 #[test]
 fn dialogs_keep_their_confirm_line_and_say_where_the_backend_stands() {
-    let text = PROFILE.replace("environment = \"production\"", "environment = \"staging\"");
-    let profile = Profile::parse("t.toml", &text).expect("profile");
-    let mut a = App::new(
-        &profile,
-        Keymap::default(),
-        ThemeSet::load_from(None).expect("themes"),
-        0,
-        false,
-    );
+    let mut a = staging();
     feed(&mut a, Instant::now());
     a.update(key('j'));
     a.update(key('d'));
@@ -658,14 +652,7 @@ address = "10.77.0.21:80"
 name = "web2"
 address = "10.77.0.22:80"
 "#;
-    let profile = Profile::parse("t.toml", text).expect("profile");
-    let mut a = App::new(
-        &profile,
-        Keymap::default(),
-        ThemeSet::load_from(None).expect("themes"),
-        0,
-        false,
-    );
+    let mut a = app_from(text);
     let t0 = Instant::now();
     let traffic = |rate: f64| {
         Action::Update(SourceUpdate::Traffic {
