@@ -154,26 +154,12 @@ fn failover_by_priority_and_reload() {
     let conf = Path::new(state_dir()).join("nodes/lb1/etc/keepalived/keepalived.conf");
     let original = std::fs::read(&conf).expect("keepalived.conf");
     let p = p.display().to_string();
-    let o = lbdeck_in_lab(&["failover", "--profile", &p, "--yes"], state.path());
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = lbdeck_ok(&["failover", "--profile", &p, "--yes"], state.path());
     assert!(out.contains("VIP moved lb1 → lb2"), "{out}");
     assert!(std::fs::read_to_string(&conf)
         .expect("conf")
         .contains("priority 50"));
-    let o = lbdeck_in_lab(&["failback", "--profile", &p, "--yes"], state.path());
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = lbdeck_ok(&["failback", "--profile", &p, "--yes"], state.path());
     assert!(out.contains("VIP moved lb2 → lb1"), "{out}");
     assert_eq!(
         std::fs::read(&conf).expect("conf"),
@@ -324,16 +310,9 @@ fn failover_and_failback_from_the_command_line() {
         "lb1",
         "read-only changed nothing"
     );
-    let o = lbdeck_in_lab(
+    let out = lbdeck_ok(
         &["failover", "--profile", "lab-haproxy", "--yes"],
         state.path(),
-    );
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
     );
     assert!(out.contains("VIP moved lb1 → lb2 in "), "{out}");
     // Left before it arrived, as keepalived did it (the nodes' own stamps, not the poll).
@@ -413,16 +392,42 @@ fn nginx_drain_edits_both_upstream_files_and_rolls_back_a_broken_one() {
         original
     );
     // Drain web2: `down` in both files, both pass nginx -t, traffic stops reaching it.
-    let o = lbdeck_in_lab(
+    let backups = || {
+        std::fs::read_dir("/var/backups/lbdeck")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with("upstream.conf.")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let backups_before = backups();
+    let out = lbdeck_ok(
         &["drain", "--profile", "lab", "web2", "--yes"],
         state.path(),
     );
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("drain web2: done"), "{out}");
+    // The backups are kept out of the include directory, named by time: nothing in
+    // conf.d can be mistaken for (or contradict) the live file.
+    for lb in ["lb1", "lb2"] {
+        let dir = upstream_file(lb);
+        let dir = dir.parent().expect("conf.d");
+        let strays: Vec<_> = std::fs::read_dir(dir)
+            .expect("conf.d")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "upstream.conf" && n.starts_with("upstream.conf"))
+            .collect();
+        assert!(strays.is_empty(), "{lb}: {strays:?} beside the live file");
+    }
     assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
+        backups(),
+        backups_before + 2,
+        "one timed backup per balancer in /var/backups/lbdeck"
     );
     for lb in ["lb1", "lb2"] {
         let text = std::fs::read_to_string(upstream_file(lb)).expect("upstream");
@@ -530,6 +535,19 @@ fn lbdeck_in_lab(args: &[&str], state: &Path) -> Output {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("lbdeck")
+}
+
+/// lbdeck in the lab's admin node, expected to exit 0: its stdout (stderr too on failure).
+fn lbdeck_ok(args: &[&str], state: &Path) -> String {
+    let o = lbdeck_in_lab(args, state);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "lbdeck {args:?}: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
 }
 
 /// srv_admin_state of `server` on each lab balancer, straight from HAProxy.
