@@ -454,6 +454,12 @@ impl Cluster {
         }
     }
 
+    /// The shortest interval a rate is measured over: half a poll, so a forced poll right
+    /// after a scheduled one keeps the last rate instead of dividing by a split second.
+    pub fn min_rate_interval(&self) -> Duration {
+        self.poll_interval / 2
+    }
+
     /// How long a value may go without refresh before it is shown as stale: two poll
     /// rounds plus one timeout.
     pub fn stale_after(&self) -> Duration {
@@ -519,6 +525,7 @@ impl Cluster {
         result: Result<BalancerSample, crate::sources::SourceError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
+        let min = self.min_rate_interval();
         let Some(lb) = self.balancers.get_mut(index) else {
             return;
         };
@@ -554,10 +561,10 @@ impl Cluster {
                 match sample {
                     BalancerSample::Nginx(s) => {
                         // nginx counts the stub_status request it is answering.
-                        let reading = lb.requests.observe_excluding(s.requests, at, 1);
+                        let reading = lb.requests.observe_excluding(s.requests, at, 1, min);
                         lb.metrics = BalancerMetrics {
                             active: Some(s.active),
-                            req_rate: reading.rate(),
+                            req_rate: reading.or_last(lb.metrics.req_rate),
                             requests_total: Some(s.requests),
                             reading: Some(s.reading),
                             writing: Some(s.writing),
@@ -582,9 +589,12 @@ impl Cluster {
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let lb = &mut self.balancers[index];
-        lb.req_history
-            .push(lb.metrics.req_rate.map_or(0, |r| r.round() as u64));
-        lb.conn_history.push(lb.metrics.active.unwrap_or(0));
+        // A sample only where a rate was measured: a blank or a zero column would be
+        // a figure nobody saw.
+        if let Reading::Rate(r) = reading {
+            lb.req_history.push(r.round() as u64);
+            lb.conn_history.push(lb.metrics.active.unwrap_or(0));
+        }
         if reading == Reading::Reset {
             lb.restarts += 1;
             let name = lb.name.clone();
@@ -610,11 +620,12 @@ impl Cluster {
         let be_row = stats
             .iter()
             .find(|r| r.pxname == backend && r.kind == Some(RowKind::Backend));
+        let min = self.min_rate_interval();
         let lb = &mut self.balancers[index];
         let total = be_row
             .and_then(StatRow::responses)
             .or_else(|| be_row.and_then(|r| r.stot));
-        let mut reading = total.map_or(Reading::First, |t| lb.requests.observe(t, at));
+        let mut reading = total.map_or(Reading::First, |t| lb.requests.observe(t, at, min));
         let restarted_by_uptime = match (info.as_ref().and_then(|i| i.uptime_sec), lb.uptime) {
             (Some(now), Some(before)) => now < before,
             _ => false,
@@ -629,7 +640,7 @@ impl Cluster {
             .filter_map(|r| r.scur));
         lb.metrics = BalancerMetrics {
             active: info.as_ref().and_then(|i| i.curr_conns).or(frontend_conns),
-            req_rate: reading.rate(),
+            req_rate: reading.or_last(lb.metrics.req_rate),
             requests_total: total,
             sessions: be_row.and_then(|r| r.scur),
             queue: be_row.and_then(|r| r.qcur),
@@ -671,12 +682,13 @@ impl Cluster {
         peers: &[Peer],
         wall: chrono::DateTime<chrono::Local>,
     ) {
+        let min = self.min_rate_interval();
         let lb = &mut self.balancers[index];
         let total: u64 = peers.iter().map(|p| p.requests).sum();
-        let reading = lb.requests.observe(total, at);
+        let reading = lb.requests.observe(total, at, min);
         lb.metrics = BalancerMetrics {
             active: Some(peers.iter().map(|p| p.active).sum()),
-            req_rate: reading.rate(),
+            req_rate: reading.or_last(lb.metrics.req_rate),
             requests_total: Some(total),
             ..BalancerMetrics::default()
         };
@@ -817,14 +829,16 @@ impl Cluster {
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let bi = self.backend_index(name, addr);
+        let min = self.min_rate_interval();
         let lb_name = self.balancers[index].name.clone();
         let backend = &mut self.backends[bi];
         let previous = backend.views[index].take();
         if let Some(prev) = &previous {
             view.counter = prev.counter;
         }
-        if let Some(t) = total {
-            view.req_rate = view.counter.observe(t, at).rate();
+        let reading = total.map(|t| view.counter.observe(t, at, min));
+        if let Some(r) = reading {
+            view.req_rate = r.or_last(previous.as_ref().and_then(|p| p.req_rate));
         }
         let old_state = previous.as_ref().and_then(|p| p.state);
         if previous.is_some() && old_state != view.state {
@@ -849,7 +863,8 @@ impl Cluster {
             self.events.push(wall, level, &name, text);
         }
         let backend = &mut self.backends[bi];
-        if index == 0 {
+        let measured = reading.is_none_or(|r| matches!(r, Reading::Rate(_)));
+        if index == 0 && measured {
             // One history sample per round, summed over the balancers.
             let (rate, sessions) = backend
                 .views

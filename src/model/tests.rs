@@ -204,10 +204,100 @@ fn nginx_counters_become_rates_and_a_restart_is_not_negative() {
         },
         wall(),
     );
-    assert_eq!(c.balancers[0].metrics.req_rate, None);
+    assert_eq!(
+        c.balancers[0].metrics.req_rate,
+        Some(99.5),
+        "a restart gives no rate for its interval: the last one stays"
+    );
     assert_eq!(c.balancers[0].restarts, 1);
     assert!(c.events.iter().any(|e| e.text.contains("lb1 restarted")));
-    assert_eq!(c.balancers[0].req_history.last(3), vec![0, 100, 0]);
+    assert_eq!(
+        c.balancers[0].req_history.last(3),
+        vec![100],
+        "no synthetic zero before the first rate nor for the restart"
+    );
+}
+
+fn nginx_at(c: &mut Cluster, at: Instant, requests: u64) {
+    let sample = BalancerSample::Nginx(nginx::StubStatus {
+        active: 2,
+        accepts: requests,
+        handled: requests,
+        requests,
+        ..Default::default()
+    });
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at,
+            result: Ok(sample),
+        },
+        wall(),
+    );
+}
+
+#[test]
+fn a_forced_poll_under_steady_traffic_keeps_the_rate() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    // 14 req/s plus our own stub_status request per poll.
+    nginx_at(&mut c, t0, 1000);
+    nginx_at(&mut c, t0 + Duration::from_secs(1), 1015);
+    assert_eq!(c.balancers[0].metrics.req_rate, Some(14.0));
+    // Ctrl-R 50 ms later: nothing new was counted yet.
+    nginx_at(&mut c, t0 + Duration::from_millis(1050), 1016);
+    assert_eq!(
+        c.balancers[0].metrics.req_rate,
+        Some(14.0),
+        "a forced poll is not a zero"
+    );
+    nginx_at(&mut c, t0 + Duration::from_secs(2), 1030);
+    assert_eq!(c.balancers[0].metrics.req_rate, Some(14.0));
+    assert_eq!(
+        c.balancers[0].req_history.last(10),
+        vec![14, 14],
+        "one column per measured interval, none blank"
+    );
+}
+
+#[test]
+fn samples_a_split_second_apart_invent_no_spike() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    nginx_at(&mut c, t0, 1000);
+    nginx_at(&mut c, t0 + Duration::from_secs(1), 1013);
+    // A reload's burst read 20 ms after the previous poll: 5 requests in 20 ms.
+    nginx_at(&mut c, t0 + Duration::from_millis(1020), 1019);
+    assert_eq!(c.balancers[0].metrics.req_rate, Some(12.0));
+    assert_eq!(c.balancers[0].req_history.max_last(10), 12, "no 250/s peak");
+}
+
+#[test]
+fn haproxy_server_rates_survive_a_forced_poll() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    let stat = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
+    for (ms, up) in [(0, 10), (1000, 11), (1040, 11)] {
+        c.apply(
+            SourceUpdate::Balancer {
+                index: 0,
+                at: t0 + Duration::from_millis(ms),
+                result: Ok(hap(stat, up)),
+            },
+            wall(),
+        );
+    }
+    let v = c.backends[0].views[0].as_ref().expect("lb1 sees web1");
+    assert_eq!(
+        v.req_rate,
+        Some(0.0),
+        "same counters a second apart: a real zero"
+    );
+    assert_eq!(
+        c.backends[0].req_history.len(),
+        1,
+        "the forced poll adds no column"
+    );
 }
 
 #[test]
