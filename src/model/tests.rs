@@ -165,45 +165,15 @@ fn a_state_change_is_an_event_and_disagreement_is_an_alert() {
 fn nginx_counters_become_rates_and_a_restart_is_not_negative() {
     let mut c = cluster();
     let t0 = Instant::now();
-    let s = |requests| {
-        BalancerSample::Nginx(nginx::StubStatus {
-            active: 2,
-            accepts: requests,
-            handled: requests,
-            requests,
-            ..Default::default()
-        })
-    };
-    c.apply(
-        SourceUpdate::Balancer {
-            index: 0,
-            at: t0,
-            result: Ok(s(100)),
-        },
-        wall(),
-    );
+    nginx_at(&mut c, t0, 100);
     assert_eq!(c.balancers[0].metrics.req_rate, None);
-    c.apply(
-        SourceUpdate::Balancer {
-            index: 0,
-            at: t0 + Duration::from_secs(2),
-            result: Ok(s(300)),
-        },
-        wall(),
-    );
+    nginx_at(&mut c, t0 + Duration::from_secs(2), 300);
     assert_eq!(
         c.balancers[0].metrics.req_rate,
         Some(99.5),
         "our own stub_status request left out"
     );
-    c.apply(
-        SourceUpdate::Balancer {
-            index: 0,
-            at: t0 + Duration::from_secs(3),
-            result: Ok(s(5)),
-        },
-        wall(),
-    );
+    nginx_at(&mut c, t0 + Duration::from_secs(3), 5);
     assert_eq!(
         c.balancers[0].metrics.req_rate,
         Some(99.5),
