@@ -307,6 +307,24 @@ impl Backend {
             .max_by_key(|s| state_rank(*s))
     }
 
+    /// Whether the balancers send it traffic: every state reported is UP and no operator
+    /// state says DRAIN or MAINT. None when no balancer reports a state (open-source nginx).
+    pub fn in_rotation(&self) -> Option<bool> {
+        let views: Vec<&ServerView> = self
+            .views
+            .iter()
+            .flatten()
+            .filter(|v| v.state.is_some())
+            .collect();
+        if views.is_empty() {
+            return None;
+        }
+        Some(views.iter().all(|v| {
+            v.state == Some(ServerState::Up)
+                && !matches!(v.admin, Some(ServerState::Drain | ServerState::Maint))
+        }))
+    }
+
     /// Balancers that report a state disagree.
     pub fn disagreement(&self) -> bool {
         let mut states = self.views.iter().flatten().filter_map(|v| v.state);
@@ -385,6 +403,9 @@ pub struct Cluster {
     index: HashMap<String, usize>,
     /// Backends this console drained and has not undrained: watched for drift.
     pub drained: std::collections::BTreeSet<String>,
+    /// Fewer backends in rotation than this is an alarm (the profile's
+    /// `min_healthy_backends`, default 1).
+    pub min_in_rotation: usize,
 }
 
 impl Cluster {
@@ -446,12 +467,55 @@ impl Cluster {
             poll_interval: profile.poll_interval,
             timeout: profile.timeout,
             drained: Default::default(),
+            min_in_rotation: profile.min_healthy_backends.unwrap_or(1),
             backend_names: profile
                 .balancers()
                 .map(|b| b.backend_name().to_string())
                 .collect(),
             index,
         }
+    }
+
+    /// Backends that answer our health probe.
+    pub fn healthy(&self) -> usize {
+        self.backends
+            .iter()
+            .filter(|b| b.health == Health::Healthy)
+            .count()
+    }
+
+    /// Backends the balancers send traffic to: UP and neither drained nor in maintenance
+    /// on every balancer that reports states, and not drained from this console. None
+    /// when no balancer reports server states.
+    pub fn in_rotation(&self) -> Option<usize> {
+        // Where no balancer reports states, a backend not drained from here counts.
+        let reported = self.backends.iter().any(|b| b.in_rotation().is_some());
+        if !reported && self.drained.is_empty() {
+            return None;
+        }
+        let count = self
+            .backends
+            .iter()
+            .filter(|b| !self.drained.contains(&b.name) && b.in_rotation().unwrap_or(!reported))
+            .count();
+        Some(count)
+    }
+
+    fn rotation_alert(&self) -> Option<Alert> {
+        let n = self.in_rotation()?;
+        if n == 0 {
+            return Some(Alert {
+                level: Level::Error,
+                text: "no backend is in rotation: every one is drained, in maintenance or down on a balancer — undrain one (u) or check the balancers".into(),
+            });
+        }
+        (n < self.min_in_rotation).then(|| Alert {
+            level: Level::Error,
+            text: format!(
+                "only {n} backend(s) in rotation, fewer than min_healthy_backends = {}: undrain one (u) before draining more",
+                self.min_in_rotation
+            ),
+        })
     }
 
     /// The shortest interval a rate is measured over: half a poll, so a forced poll right
@@ -1102,6 +1166,8 @@ impl Cluster {
             }
         }
         self.vrrp_alerts(&mut out);
+        // After the pair's own alarms: a split brain is the banner before an empty pool.
+        out.extend(self.rotation_alert());
         // Worst first: errors, then warnings.
         out.sort_by_key(|a| std::cmp::Reverse(a.level));
         out

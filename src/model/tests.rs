@@ -484,3 +484,68 @@ fn a_drained_backend_reported_ready_again_is_drift() {
         "{alerts:?}"
     );
 }
+
+fn both_balancers(c: &mut Cluster, at: Instant, stat: &str) {
+    for index in 0..2 {
+        c.apply(
+            SourceUpdate::Balancer {
+                index,
+                at,
+                result: Ok(hap(stat, 10)),
+            },
+            wall(),
+        );
+    }
+}
+
+#[test]
+fn everything_drained_is_healthy_but_out_of_rotation_and_an_alarm() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    let ok = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
+    let probe = crate::sources::health::Probe {
+        status: 200,
+        latency: Duration::from_millis(3),
+    };
+    for index in 0..2 {
+        c.apply(
+            SourceUpdate::Health {
+                index,
+                at: t0,
+                result: Ok(probe),
+            },
+            wall(),
+        );
+    }
+    both_balancers(&mut c, t0, ok);
+    assert_eq!(c.in_rotation(), Some(3));
+    assert!(c.alerts(t0).is_empty(), "{:?}", c.alerts(t0));
+
+    let drained = ok.replace(",UP,1,1,0,", ",DRAIN,1,1,0,");
+    both_balancers(&mut c, t0 + Duration::from_secs(1), &drained);
+    assert_eq!(c.healthy(), 2);
+    assert_eq!(c.in_rotation(), Some(0));
+    let alerts = c.alerts(t0 + Duration::from_secs(1));
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.level == Level::Error && a.text.starts_with("no backend is in rotation")),
+        "all clear is impossible: {alerts:?}"
+    );
+}
+
+#[test]
+fn fewer_in_rotation_than_the_profile_minimum_is_an_alarm() {
+    let mut c = cluster();
+    c.min_in_rotation = 3;
+    let t0 = Instant::now();
+    let ok = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
+    let one_drained = ok.replacen(",UP,1,1,0,", ",DRAIN,1,1,0,", 1);
+    both_balancers(&mut c, t0, &one_drained);
+    assert_eq!(c.in_rotation(), Some(2));
+    assert!(c.alerts(t0).iter().any(|a| a
+        .text
+        .starts_with("only 2 backend(s) in rotation, fewer than min_healthy_backends = 3")));
+    c.min_in_rotation = 1;
+    assert!(!c.alerts(t0).iter().any(|a| a.text.contains("in rotation")));
+}

@@ -40,18 +40,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
 
     let total = app.cluster.backends.len();
     let shown = rows_idx.len();
-    let healthy = app
-        .cluster
-        .backends
-        .iter()
-        .filter(|b| b.health == Health::Healthy)
-        .count();
     let mut title = format!("Backends {shown}");
     if shown != total {
         title.push_str(&format!("/{total}"));
     }
+    title.push_str(&format!(" · {} healthy", app.cluster.healthy()));
+    if let Some(n) = app.cluster.in_rotation() {
+        title.push_str(&format!(" · {n} in rotation"));
+    }
     title.push_str(&format!(
-        " · {healthy} healthy · sort {}{}",
+        " · sort {}{}",
         app.ui.sort.label(),
         if app.ui.descending { "↓" } else { "↑" }
     ));
