@@ -375,6 +375,17 @@ impl Vip {
     }
 }
 
+/// When the newest balancer poll ended and, when every balancer's newest attempt failed,
+/// why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastPoll {
+    /// When it ended.
+    pub at: Instant,
+    /// `balancer: sentence` of the newest failure, when no balancer's newest attempt
+    /// succeeded.
+    pub failed: Option<String>,
+}
+
 /// An alarm about the cluster, with what to check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
@@ -474,6 +485,23 @@ impl Cluster {
                 .collect(),
             index,
         }
+    }
+
+    /// The newest balancer poll, None before any ended.
+    pub fn last_poll(&self) -> Option<LastPoll> {
+        let newest_ok = self.balancers.iter().filter_map(|b| b.fresh.last_ok).max();
+        let all_failing = self.balancers.iter().all(|b| b.fresh.failing().is_some());
+        if !all_failing {
+            return newest_ok.map(|at| LastPoll { at, failed: None });
+        }
+        self.balancers
+            .iter()
+            .filter_map(|b| b.fresh.last_err.as_ref().map(|(at, why)| (b, *at, why)))
+            .max_by_key(|(_, at, _)| *at)
+            .map(|(b, at, why)| LastPoll {
+                at,
+                failed: Some(format!("{}: {why}", b.name)),
+            })
     }
 
     /// Backends that answer our health probe.
