@@ -370,8 +370,14 @@ pub fn traffic_human(r: &TrafficReport) -> String {
         r.seconds
     );
     for (lb, list) in &r.balancers {
+        let spans = list.first().map_or(String::new(), |t| {
+            format!(
+                " (requests over the last {:.0} s, rates over the last {:.0} s)",
+                t.window_s, t.rate_window_s
+            )
+        });
         out.push_str(&format!(
-            "\n{lb}\nBACKEND                REQUESTS  REQ/S    5XX/S   P50ms   P95ms   P99ms\n"
+            "\n{lb}{spans}\nBACKEND                REQUESTS  REQ/S    5XX/S   P50ms   P95ms   P99ms\n"
         ));
         for t in list {
             let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));

@@ -73,17 +73,22 @@ pub struct LogLine {
 }
 
 /// Per-backend numbers over the window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct BackendTraffic {
     /// Backend `host:port`.
     pub addr: String,
-    /// Attempts in the window.
+    /// Attempts in the last `window_s` seconds.
     pub requests: u64,
-    /// Attempts per second over the last [`RATE_WINDOW`] (or since following began).
+    /// Seconds `requests` and `responses` cover: since following began, at most
+    /// [`WINDOW`].
+    pub window_s: f64,
+    /// Attempts per second over the last `rate_window_s` seconds.
     pub req_rate: f64,
     /// 5xx answers per second over the same span.
     pub err_rate: f64,
-    /// 2xx, 4xx, 5xx attempts in the window.
+    /// Seconds the rates cover: since following began, at most [`RATE_WINDOW`].
+    pub rate_window_s: f64,
+    /// 2xx, 4xx, 5xx attempts in the last `window_s` seconds.
     pub responses: [u64; 3],
     /// Upstream response time percentiles, ms.
     pub p50_ms: Option<f64>,
@@ -101,6 +106,15 @@ pub struct Window {
 }
 
 impl Window {
+    /// A window whose spans count from `at`, when following began: lines come later, and
+    /// a span counted from the first line would make rates higher than the counts.
+    pub fn starting(at: Instant) -> Window {
+        Window {
+            started: Some(at),
+            ..Window::default()
+        }
+    }
+
     /// Counts a log line seen at `at`.
     pub fn add(&mut self, line: &LogLine, at: Instant) {
         self.started.get_or_insert(at);
@@ -120,13 +134,11 @@ impl Window {
 
     /// Drops what is older than the window and summarises the rest.
     pub fn snapshot(&mut self, now: Instant) -> Vec<BackendTraffic> {
-        let span = self
+        let followed = self
             .started
-            .map_or(RATE_WINDOW, |s| {
-                now.saturating_duration_since(s).min(RATE_WINDOW)
-            })
-            .as_secs_f64()
-            .max(1.0);
+            .map_or(WINDOW, |s| now.saturating_duration_since(s));
+        let window_s = followed.min(WINDOW).as_secs_f64();
+        let span = followed.min(RATE_WINDOW).as_secs_f64().max(1.0);
         let mut out = Vec::new();
         for (addr, q) in self.samples.iter_mut() {
             while q
@@ -154,8 +166,10 @@ impl Window {
             out.push(BackendTraffic {
                 addr: addr.clone(),
                 requests: q.len() as u64,
+                window_s,
                 req_rate: recent().count() as f64 / span,
                 err_rate: recent().filter(|s| (500..600).contains(&s.1)).count() as f64 / span,
+                rate_window_s: span,
                 responses: [class(200, 300), class(400, 500), fives],
                 p50_ms: pct(0.50),
                 p95_ms: pct(0.95),
@@ -243,6 +257,37 @@ mod tests {
         let later = w.snapshot(t0 + Duration::from_secs(100));
         assert_eq!(later[0].requests, 0, "old samples leave the window");
     }
+
+    #[test]
+    fn counts_and_rates_cover_the_spans_they_say() {
+        let t0 = Instant::now();
+        let mut w = Window::starting(t0);
+        // The first line arrives 0.4 s after following began: 42 lines in 5 s.
+        for i in 0..42u64 {
+            let line = LogLine {
+                attempts: vec![Attempt {
+                    addr: "10.0.0.21:80".into(),
+                    status: Some(200),
+                    seconds: Some(0.001),
+                }],
+                request_time: None,
+            };
+            w.add(&line, t0 + Duration::from_millis(400 + i * 100));
+        }
+        let s = w.snapshot(t0 + Duration::from_secs(5));
+        assert_eq!(s[0].requests, 42);
+        assert_eq!(s[0].window_s, 5.0);
+        assert_eq!(s[0].rate_window_s, 5.0);
+        assert!((s[0].req_rate - 8.4).abs() < 1e-9, "{}", s[0].req_rate);
+        assert_eq!(
+            s[0].req_rate * s[0].rate_window_s,
+            s[0].requests as f64,
+            "within the rate window, count and rate agree"
+        );
+        let later = w.snapshot(t0 + Duration::from_secs(30));
+        assert_eq!(later[0].window_s, 30.0);
+        assert_eq!(later[0].rate_window_s, RATE_WINDOW.as_secs_f64());
+    }
 }
 
 /// Where and how to follow one balancer's access log.
@@ -292,7 +337,7 @@ impl LogTarget {
         tx: tokio::sync::mpsc::Sender<super::SourceUpdate>,
         every: Duration,
     ) {
-        let mut window = Window::default();
+        let mut window = Window::starting(Instant::now());
         loop {
             let err = match self.follow_once(&pool, &tx, every, &mut window).await {
                 Ok(()) => return,
