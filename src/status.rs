@@ -113,8 +113,8 @@ pub struct HealthReport {
     pub state: Health,
     /// HTTP status.
     pub status: Option<u16>,
-    /// Latency in ms.
-    pub latency_ms: Option<f64>,
+    /// How long our probe took, ms.
+    pub probe_latency_ms: Option<f64>,
     /// Why it failed.
     pub error: Option<String>,
 }
@@ -170,7 +170,7 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
                 health: HealthReport {
                     state: b.health.clone(),
                     status: b.probe.map(|p| p.status),
-                    latency_ms: b
+                    probe_latency_ms: b
                         .probe
                         .map(|p| (p.latency.as_secs_f64() * 10_000.0).round() / 10.0),
                     error: b.fresh.failing().map(str::to_string),

@@ -160,9 +160,11 @@ pub struct ServerView {
     pub sessions: Option<u64>,
     /// Requests per second.
     pub req_rate: Option<f64>,
-    /// Responses 2xx, 4xx, 5xx since start.
+    /// Responses 2xx, 4xx, 5xx: since start from a balancer's counters, over the
+    /// window from an access log.
     pub responses: [Option<u64>; 3],
-    /// Average response time, ms.
+    /// The balancer's average response time, ms.
+    #[serde(rename = "balancer_latency_ms")]
     pub latency_ms: Option<u64>,
     /// 5xx answers per second (access log).
     pub err_rate: Option<f64>,
@@ -264,24 +266,20 @@ impl Backend {
             .filter_map(|v| v.responses[class]))
     }
 
-    /// The latency to show: the highest p95 from an access log, else the highest
-    /// balancer-measured average, else our probe's.
-    pub fn latency_ms(&self) -> Option<f64> {
-        let p95 = self
-            .views
+    /// The balancers' own view of its response time: the highest average they report
+    /// (HAProxy `rtime`, NGINX Plus `response_time`).
+    pub fn balancer_latency_ms(&self) -> Option<f64> {
+        self.views
             .iter()
             .flatten()
-            .filter_map(|v| v.p95_ms)
-            .reduce(f64::max);
-        p95.or_else(|| {
-            self.views
-                .iter()
-                .flatten()
-                .filter_map(|v| v.latency_ms)
-                .max()
-                .map(|v| v as f64)
-        })
-        .or_else(|| self.probe.map(|p| p.latency.as_secs_f64() * 1000.0))
+            .filter_map(|v| v.latency_ms)
+            .max()
+            .map(|v| v as f64)
+    }
+
+    /// How long our own health probe took.
+    pub fn probe_latency_ms(&self) -> Option<f64> {
+        self.probe.map(|p| p.latency.as_secs_f64() * 1000.0)
     }
 
     /// A percentile (50, 95 or 99) from the access logs: the highest over balancers.

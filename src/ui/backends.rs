@@ -223,7 +223,8 @@ fn cells(look: &Look, columns: &[BackendColumn], b: &Backend) -> Vec<Cell<'stati
                 };
                 Cell::from(Span::styled(count(fives), style))
             }
-            BackendColumn::Latency => look.number(millis(b.latency_ms())),
+            BackendColumn::ProbeLatency => look.number(millis(b.probe_latency_ms())),
+            BackendColumn::BalancerLatency => look.number(millis(b.balancer_latency_ms())),
             BackendColumn::P50 => look.number(millis(b.percentile_ms(50))),
             BackendColumn::P95 => look.number(millis(b.percentile_ms(95))),
             BackendColumn::P99 => look.number(millis(b.percentile_ms(99))),
@@ -338,8 +339,8 @@ mod tests {
         assert_eq!(
             wide,
             [
-                "backend", "address", "health", "lb1", "lb2", "check", "sess", "req/s", "2xx",
-                "4xx", "5xx", "latency"
+                "backend", "address", "health", "lb1", "lb2", "check", "sess", "req/s", "Σ2xx",
+                "Σ4xx", "Σ5xx", "probe ms", "lb ms"
             ],
             "the table's order is the column list's"
         );
