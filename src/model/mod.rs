@@ -866,6 +866,19 @@ impl Cluster {
                     );
                 }
                 lb.traffic.err(at, clip(&e.to_string(), 200));
+                // Numbers from a log no longer followed would be shown as current: a
+                // stale 0.0 while the balancer serves is worse than no number.
+                for view in self
+                    .backends
+                    .iter_mut()
+                    .filter_map(|b| b.views[index].as_mut())
+                {
+                    view.req_rate = None;
+                    view.err_rate = None;
+                    view.p50_ms = None;
+                    view.p95_ms = None;
+                    view.p99_ms = None;
+                }
                 return;
             }
         };

@@ -549,3 +549,39 @@ fn fewer_in_rotation_than_the_profile_minimum_is_an_alarm() {
     c.min_in_rotation = 1;
     assert!(!c.alerts(t0).iter().any(|a| a.text.contains("in rotation")));
 }
+
+#[test]
+fn a_log_no_longer_followed_shows_no_rates() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    let traffic = crate::sources::access_log::BackendTraffic {
+        addr: "10.77.0.21:80".into(),
+        requests: 30,
+        req_rate: 3.0,
+        ..Default::default()
+    };
+    c.apply(
+        SourceUpdate::Traffic {
+            index: 1,
+            at: t0,
+            result: Ok(vec![traffic]),
+        },
+        wall(),
+    );
+    assert_eq!(c.backends[0].req_rate(), Some(3.0));
+    c.apply(
+        SourceUpdate::Traffic {
+            index: 1,
+            at: t0 + Duration::from_secs(1),
+            result: Err(crate::sources::FetchError(
+                "lb2: the access log stream ended".into(),
+            )),
+        },
+        wall(),
+    );
+    assert_eq!(
+        c.backends[0].req_rate(),
+        None,
+        "not the last window's numbers, not 0.0"
+    );
+}
