@@ -1,0 +1,72 @@
+//! Figures against the real lab: what `status` counts and names, checked where a
+//! maintenance walk-through takes the pair (every backend drained).
+
+use std::process::Command;
+use std::time::Duration;
+
+use super::{backend, root, status, wait_status};
+
+/// Sets `server`'s operator state on both lab HAProxy balancers over the runtime API.
+fn set_state(server: &str, state: &str) {
+    for ip in ["10.77.0.11", "10.77.0.12"] {
+        let o = Command::new(root().join("scripts/lab"))
+            .args([
+                "admin",
+                "sh",
+                "-c",
+                &format!(
+                    "echo 'set server be_web/{server} state {state}' | socat -t2 - TCP:{ip}:9999"
+                ),
+            ])
+            .output()
+            .expect("socat");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+/// Every backend drained on both balancers: all still healthy, none in rotation, and an
+/// alert in the JSON (so never "all clear"); back in rotation once undrained. The
+/// probe's and the balancers' latencies are fields of their own.
+pub fn everything_drained_is_out_of_rotation_in_status() {
+    let all = ["web1", "web2", "web3"];
+    let v = status("lab-haproxy");
+    assert_eq!(v["in_rotation"], 3, "{v:#}");
+    let web1 = backend(&v, "web1");
+    assert!(web1["health"]["probe_latency_ms"].is_number(), "{web1:#}");
+    assert!(
+        web1["balancers"]["lb1"]
+            .as_object()
+            .is_some_and(|o| o.contains_key("balancer_latency_ms") && !o.contains_key("latency_ms")),
+        "{web1:#}"
+    );
+    for s in all {
+        set_state(s, "drain");
+    }
+    let v = wait_status(
+        "lab-haproxy",
+        "none in rotation",
+        Duration::from_secs(10),
+        |v| v["in_rotation"] == 0,
+    );
+    for s in all {
+        set_state(s, "ready");
+    }
+    assert_eq!(v["healthy"], 3, "{v:#}");
+    let alerts: Vec<&str> = v["alerts"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["text"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        alerts
+            .iter()
+            .any(|t| t.starts_with("no backend is in rotation")),
+        "{alerts:?}"
+    );
+    let v = wait_status(
+        "lab-haproxy",
+        "all back in rotation",
+        Duration::from_secs(10),
+        |v| v["in_rotation"] == 3,
+    );
+    assert_eq!(v["alerts"].as_array().map(Vec::len), Some(0), "{v:#}");
+}
