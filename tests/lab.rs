@@ -89,6 +89,7 @@ scenarios! {
     drill_nginx_stopped_on_the_nginx_pair,
     drill_drain_interrupted_midway,
     everything_drained_is_out_of_rotation_in_status,
+    vip_moves_are_not_outages,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

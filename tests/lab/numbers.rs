@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use super::{backend, root, status, wait_status};
+use super::{backend, console, lab_ok, root, screen_row, status, wait_status};
 
 /// Sets `server`'s operator state on both lab HAProxy balancers over the runtime API.
 fn set_state(server: &str, state: &str) {
@@ -69,4 +69,42 @@ pub fn everything_drained_is_out_of_rotation_in_status() {
         |v| v["in_rotation"] == 3,
     );
     assert_eq!(v["alerts"].as_array().map(Vec::len), Some(0), "{v:#}");
+}
+
+/// Four VIP moves with a console open: its VIP probe's kept-alive connection is reset
+/// by the old MASTER each time, and a fresh request through the VIP answers at once, so
+/// the timeline holds no "stopped serving" (before, every move raised one).
+pub fn vip_moves_are_not_outages() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = console("lab-haproxy", 100, 30, &home);
+    for i in 0..4 {
+        let (from, to, track) = if i % 2 == 0 {
+            ("lb1", "lb2", "-100")
+        } else {
+            ("lb2", "lb1", "0")
+        };
+        lab_ok(&[
+            "exec",
+            "lb1",
+            "sh",
+            "-c",
+            &format!("echo {track} > /etc/keepalived/maintenance"),
+        ]);
+        t.wait_for(&format!("{to} MASTER"), Duration::from_secs(10), |s| {
+            screen_row(s, to).contains("MASTER") && screen_row(s, from).contains("BACKUP")
+        });
+        // A few VIP probes after the move (the lab polls every second).
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    t.keys(&["q"]);
+    t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
+    let timeline = std::fs::read_to_string(home.path().join("s/lbdeck/timeline.jsonl"))
+        .expect("timeline.jsonl written");
+    let moves = timeline.matches("BACKUP → MASTER").count();
+    assert!(moves >= 4, "four moves in the timeline:\n{timeline}");
+    let outages: Vec<&str> = timeline
+        .lines()
+        .filter(|l| l.contains("stopped serving"))
+        .collect();
+    assert!(outages.is_empty(), "{outages:#?}");
 }
