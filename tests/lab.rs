@@ -90,6 +90,7 @@ scenarios! {
     drill_drain_interrupted_midway,
     everything_drained_is_out_of_rotation_in_status,
     vip_moves_are_not_outages,
+    forced_polls_keep_the_rate,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

@@ -108,3 +108,46 @@ pub fn vip_moves_are_not_outages() {
         .collect();
     assert!(outages.is_empty(), "{outages:#?}");
 }
+
+/// The req/s the balancer pane shows for `lb`, when it shows one.
+fn balancer_rate(screen: &str, lb: &str) -> Option<f64> {
+    screen_row(screen, lb)
+        .split_whitespace()
+        .find(|w| w.contains('.'))
+        .and_then(|w| w.parse().ok())
+}
+
+/// Forced polls (Ctrl-R) under steady traffic through the VIP: lb1's req/s never reads
+/// 0.0 and never jumps far above its own steady figure (a poll a split second after the
+/// previous one once gave a zero or a spike).
+pub fn forced_polls_keep_the_rate() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = console("lab-haproxy", 100, 30, &home);
+    let load = std::thread::spawn(|| lab_ok(&["traffic", "100000", "14", "8000"]));
+    t.wait_for("lb1 req/s under load", Duration::from_secs(8), |s| {
+        balancer_rate(s, "lb1").is_some_and(|r| r >= 5.0)
+    });
+    // Past the ramp-up: the figure a scheduled poll gives under the full load.
+    std::thread::sleep(Duration::from_secs(3));
+    let steady = balancer_rate(&t.screen(), "lb1").unwrap_or_default();
+    let mut seen = Vec::new();
+    for _ in 0..15 {
+        t.keys(&["C-r"]);
+        std::thread::sleep(Duration::from_millis(150));
+        let screen = t.screen();
+        let rate = balancer_rate(&screen, "lb1");
+        if rate.is_none() {
+            eprintln!("{screen}");
+        }
+        seen.push(rate);
+    }
+    t.keys(&["q"]);
+    t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
+    let _ = load.join();
+    eprintln!("lb1 req/s: steady {steady:.1}, across forced polls {seen:?}");
+    assert!(
+        seen.iter()
+            .all(|r| r.is_some_and(|r| r > 0.0 && r < steady * 3.0 + 10.0)),
+        "steady {steady:.1}: {seen:?}"
+    );
+}
