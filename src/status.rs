@@ -22,6 +22,11 @@ pub struct Report {
     pub balancers: Vec<BalancerReport>,
     /// Backends (profile ones first, then discovered ones).
     pub backends: Vec<BackendReport>,
+    /// Backends that answer our health probe.
+    pub healthy: usize,
+    /// Backends the balancers send traffic to (UP, not drained or in maintenance, on
+    /// every balancer); null when no balancer reports server states.
+    pub in_rotation: Option<usize>,
     /// What is wrong.
     pub alerts: Vec<Alert>,
 }
@@ -108,8 +113,8 @@ pub struct HealthReport {
     pub state: Health,
     /// HTTP status.
     pub status: Option<u16>,
-    /// Latency in ms.
-    pub latency_ms: Option<f64>,
+    /// How long our probe took, ms.
+    pub probe_latency_ms: Option<f64>,
     /// Why it failed.
     pub error: Option<String>,
 }
@@ -165,7 +170,7 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
                 health: HealthReport {
                     state: b.health.clone(),
                     status: b.probe.map(|p| p.status),
-                    latency_ms: b
+                    probe_latency_ms: b
                         .probe
                         .map(|p| (p.latency.as_secs_f64() * 10_000.0).round() / 10.0),
                     error: b.fresh.failing().map(str::to_string),
@@ -184,6 +189,8 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
         vip,
         balancers,
         backends,
+        healthy: cluster.healthy(),
+        in_rotation: cluster.in_rotation(),
         alerts: cluster.alerts(now),
     }
 }
@@ -283,6 +290,11 @@ pub fn human(r: &Report) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&format!("\n{} healthy", r.healthy));
+    if let Some(n) = r.in_rotation {
+        out.push_str(&format!(" · {n} in rotation"));
+    }
+    out.push('\n');
     if r.alerts.is_empty() {
         out.push_str("\nno alerts\n");
     } else {
@@ -364,8 +376,14 @@ pub fn traffic_human(r: &TrafficReport) -> String {
         r.seconds
     );
     for (lb, list) in &r.balancers {
+        let spans = list.first().map_or(String::new(), |t| {
+            format!(
+                " (requests over the last {:.0} s, rates over the last {:.0} s)",
+                t.window_s, t.rate_window_s
+            )
+        });
         out.push_str(&format!(
-            "\n{lb}\nBACKEND                REQUESTS  REQ/S    5XX/S   P50ms   P95ms   P99ms\n"
+            "\n{lb}{spans}\nBACKEND                REQUESTS  REQ/S    5XX/S   P50ms   P95ms   P99ms\n"
         ));
         for t in list {
             let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
@@ -521,4 +539,52 @@ pub fn human_all(r: &AllReport) -> String {
         r.took_ms
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::{haproxy, BalancerSample, SourceUpdate};
+
+    const PROFILE: &str = r#"
+name = "t"
+[[balancers]]
+name = "lb1"
+host = "10.77.0.11"
+kind = "haproxy"
+runtime_api = "tcp://10.77.0.11:9999"
+[[backends]]
+name = "web1"
+address = "10.77.0.21:80"
+"#;
+
+    #[test]
+    fn everything_drained_says_so_in_the_table_and_the_json() {
+        let profile = Profile::parse("t.toml", PROFILE).expect("profile");
+        let mut cluster = Cluster::new(&profile);
+        let stat = include_str!("../tests/fixtures/haproxy/show_stat.csv")
+            .replace(",UP,1,1,0,", ",DRAIN,1,1,0,");
+        let now = Instant::now();
+        cluster.apply(
+            SourceUpdate::Balancer {
+                index: 0,
+                at: now,
+                result: Ok(BalancerSample::Haproxy {
+                    info: None,
+                    stats: haproxy::parse_stat(&stat).expect("csv"),
+                    admin: None,
+                }),
+            },
+            chrono::Local::now(),
+        );
+        let r = report(&profile, None, &cluster, now);
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["in_rotation"], 0);
+        assert!(json["alerts"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("no backend is in rotation")));
+        let table = human(&r);
+        assert!(table.contains("0 healthy · 0 in rotation"), "{table}");
+        assert!(!table.contains("no alerts"), "{table}");
+    }
 }

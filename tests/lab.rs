@@ -32,9 +32,12 @@ mod drills;
 mod engine;
 #[path = "lab/harness.rs"]
 mod harness;
+#[path = "lab/numbers.rs"]
+mod numbers;
 
 use drills::*;
 use engine::*;
+use numbers::*;
 
 /// Each scenario as a test of its own, `scenario::NAME`, run by the shared lab harness.
 macro_rules! scenarios {
@@ -85,6 +88,9 @@ scenarios! {
     drill_sshd_blackholed,
     drill_nginx_stopped_on_the_nginx_pair,
     drill_drain_interrupted_midway,
+    everything_drained_is_out_of_rotation_in_status,
+    vip_moves_are_not_outages,
+    forced_polls_keep_the_rate,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

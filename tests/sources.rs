@@ -195,3 +195,55 @@ async fn one_runtime_api_connection_per_poll_answers_all_three_commands() {
     );
     assert!(seen.try_recv().is_err(), "a second connection was made");
 }
+
+/// Answers the first request of every connection and keeps it alive; a second request on
+/// the same connection is answered with a reset, as the old MASTER does after a VIP move.
+async fn resetting_server() -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                if s.read(&mut buf).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                let _ = s.read(&mut buf).await;
+                let _ = s.set_zero_linger();
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_reset_kept_alive_connection_is_not_an_outage() {
+    let addr = resetting_server().await;
+    let timeout = Duration::from_secs(2);
+    let client = lbdeck::sources::http_client(timeout);
+    let url = format!("http://{addr}/");
+    for round in 0..3 {
+        let probe = lbdeck::sources::health::probe(&client, &url, timeout).await;
+        assert_eq!(
+            probe.map(|p| p.status).map_err(|e| e.to_string()),
+            Ok(200),
+            "round {round}: a fresh request answers"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_probe_still_fails_at_once() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    let timeout = Duration::from_secs(2);
+    let client = lbdeck::sources::http_client(timeout);
+    let started = Instant::now();
+    let probe = lbdeck::sources::health::probe(&client, &format!("http://{addr}/"), timeout).await;
+    assert!(probe.is_err(), "{probe:?}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+}

@@ -36,14 +36,16 @@ pub enum BackendColumn {
     Sessions,
     /// Requests per second, summed over the balancers.
     Rate,
-    /// 2xx responses.
+    /// 2xx responses in total (since start, or over an access log's window).
     Ok,
-    /// 4xx responses.
+    /// 4xx responses in total.
     ClientErrors,
-    /// 5xx responses.
+    /// 5xx responses in total.
     Errors,
-    /// The latency to show (access-log p95, else the balancers', else our probe's).
-    Latency,
+    /// How long our own health probe took.
+    ProbeLatency,
+    /// The balancers' average response time for it.
+    BalancerLatency,
     /// Access-log median.
     P50,
     /// Access-log 95th percentile.
@@ -53,7 +55,7 @@ pub enum BackendColumn {
 }
 
 /// The backend table's columns, left to right.
-pub const BACKEND_COLUMNS: [BackendColumn; 14] = [
+pub const BACKEND_COLUMNS: [BackendColumn; 15] = [
     BackendColumn::Name,
     BackendColumn::Address,
     BackendColumn::Health,
@@ -64,7 +66,8 @@ pub const BACKEND_COLUMNS: [BackendColumn; 14] = [
     BackendColumn::Ok,
     BackendColumn::ClientErrors,
     BackendColumn::Errors,
-    BackendColumn::Latency,
+    BackendColumn::ProbeLatency,
+    BackendColumn::BalancerLatency,
     BackendColumn::P50,
     BackendColumn::P95,
     BackendColumn::P99,
@@ -94,10 +97,11 @@ impl BackendColumn {
             C::Check => "check",
             C::Sessions => "sess",
             C::Rate => "req/s",
-            C::Ok => "2xx",
-            C::ClientErrors => "4xx",
-            C::Errors => "5xx",
-            C::Latency => "latency",
+            C::Ok => "Σ2xx",
+            C::ClientErrors => "Σ4xx",
+            C::Errors => "Σ5xx",
+            C::ProbeLatency => "probe ms",
+            C::BalancerLatency => "lb ms",
             C::P50 => "p50",
             C::P95 => "p95",
             C::P99 => "p99",
@@ -115,7 +119,7 @@ impl BackendColumn {
             C::Check | C::Ok => Width::Fixed(7),
             C::Sessions | C::Errors => Width::Fixed(5),
             C::Rate | C::ClientErrors => Width::Fixed(6),
-            C::Latency | C::P50 | C::P95 | C::P99 => Width::Fixed(8),
+            C::ProbeLatency | C::BalancerLatency | C::P50 | C::P95 | C::P99 => Width::Fixed(8),
         }
     }
 
@@ -124,7 +128,7 @@ impl BackendColumn {
         use BackendColumn as C;
         match self {
             C::Check => 72,
-            C::Address => 100,
+            C::Address | C::BalancerLatency => 100,
             C::Ok | C::ClientErrors => 120,
             C::P50 | C::P95 | C::P99 => 140,
             _ => 0,
@@ -155,7 +159,7 @@ impl BackendColumn {
             C::Sessions => ("sessions", true, by_sessions),
             C::Rate => ("req/s", true, by_rate),
             C::Errors => ("5xx", true, by_errors),
-            C::Latency => ("latency", true, by_latency),
+            C::ProbeLatency => ("probe ms", true, by_probe_latency),
             _ => return None,
         };
         Some(Sort {
@@ -250,8 +254,8 @@ fn by_errors(x: &Backend, y: &Backend) -> Ordering {
     x.responses(2).cmp(&y.responses(2))
 }
 
-fn by_latency(x: &Backend, y: &Backend) -> Ordering {
-    missing_first(x.latency_ms()).total_cmp(&missing_first(y.latency_ms()))
+fn by_probe_latency(x: &Backend, y: &Backend) -> Ordering {
+    missing_first(x.probe_latency_ms()).total_cmp(&missing_first(y.probe_latency_ms()))
 }
 
 /// A number that was not reported sorts below every reported one.
@@ -379,7 +383,7 @@ mod tests {
         let labels: Vec<&str> = SORT_KEYS.iter().map(|k| k.label()).collect();
         assert_eq!(
             labels,
-            ["config", "name", "health", "state", "sessions", "req/s", "5xx", "latency"]
+            ["config", "name", "health", "state", "sessions", "req/s", "5xx", "probe ms"]
         );
     }
 

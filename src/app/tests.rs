@@ -667,6 +667,7 @@ address = "10.77.0.22:80"
                 p50_ms: None,
                 p95_ms: None,
                 p99_ms: None,
+                ..Default::default()
             }]),
         })
     };

@@ -160,9 +160,11 @@ pub struct ServerView {
     pub sessions: Option<u64>,
     /// Requests per second.
     pub req_rate: Option<f64>,
-    /// Responses 2xx, 4xx, 5xx since start.
+    /// Responses 2xx, 4xx, 5xx: since start from a balancer's counters, over the
+    /// window from an access log.
     pub responses: [Option<u64>; 3],
-    /// Average response time, ms.
+    /// The balancer's average response time, ms.
+    #[serde(rename = "balancer_latency_ms")]
     pub latency_ms: Option<u64>,
     /// 5xx answers per second (access log).
     pub err_rate: Option<f64>,
@@ -264,24 +266,20 @@ impl Backend {
             .filter_map(|v| v.responses[class]))
     }
 
-    /// The latency to show: the highest p95 from an access log, else the highest
-    /// balancer-measured average, else our probe's.
-    pub fn latency_ms(&self) -> Option<f64> {
-        let p95 = self
-            .views
+    /// The balancers' own view of its response time: the highest average they report
+    /// (HAProxy `rtime`, NGINX Plus `response_time`).
+    pub fn balancer_latency_ms(&self) -> Option<f64> {
+        self.views
             .iter()
             .flatten()
-            .filter_map(|v| v.p95_ms)
-            .reduce(f64::max);
-        p95.or_else(|| {
-            self.views
-                .iter()
-                .flatten()
-                .filter_map(|v| v.latency_ms)
-                .max()
-                .map(|v| v as f64)
-        })
-        .or_else(|| self.probe.map(|p| p.latency.as_secs_f64() * 1000.0))
+            .filter_map(|v| v.latency_ms)
+            .max()
+            .map(|v| v as f64)
+    }
+
+    /// How long our own health probe took.
+    pub fn probe_latency_ms(&self) -> Option<f64> {
+        self.probe.map(|p| p.latency.as_secs_f64() * 1000.0)
     }
 
     /// A percentile (50, 95 or 99) from the access logs: the highest over balancers.
@@ -305,6 +303,24 @@ impl Backend {
             .flatten()
             .filter_map(|v| v.state)
             .max_by_key(|s| state_rank(*s))
+    }
+
+    /// Whether the balancers send it traffic: every state reported is UP and no operator
+    /// state says DRAIN or MAINT. None when no balancer reports a state (open-source nginx).
+    pub fn in_rotation(&self) -> Option<bool> {
+        let views: Vec<&ServerView> = self
+            .views
+            .iter()
+            .flatten()
+            .filter(|v| v.state.is_some())
+            .collect();
+        if views.is_empty() {
+            return None;
+        }
+        Some(views.iter().all(|v| {
+            v.state == Some(ServerState::Up)
+                && !matches!(v.admin, Some(ServerState::Drain | ServerState::Maint))
+        }))
     }
 
     /// Balancers that report a state disagree.
@@ -357,6 +373,17 @@ impl Vip {
     }
 }
 
+/// When the newest balancer poll ended and, when every balancer's newest attempt failed,
+/// why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastPoll {
+    /// When it ended.
+    pub at: Instant,
+    /// `balancer: sentence` of the newest failure, when no balancer's newest attempt
+    /// succeeded.
+    pub failed: Option<String>,
+}
+
 /// An alarm about the cluster, with what to check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
@@ -385,6 +412,9 @@ pub struct Cluster {
     index: HashMap<String, usize>,
     /// Backends this console drained and has not undrained: watched for drift.
     pub drained: std::collections::BTreeSet<String>,
+    /// Fewer backends in rotation than this is an alarm (the profile's
+    /// `min_healthy_backends`, default 1).
+    pub min_in_rotation: usize,
 }
 
 impl Cluster {
@@ -446,12 +476,78 @@ impl Cluster {
             poll_interval: profile.poll_interval,
             timeout: profile.timeout,
             drained: Default::default(),
+            min_in_rotation: profile.min_healthy_backends.unwrap_or(1),
             backend_names: profile
                 .balancers()
                 .map(|b| b.backend_name().to_string())
                 .collect(),
             index,
         }
+    }
+
+    /// The newest balancer poll, None before any ended.
+    pub fn last_poll(&self) -> Option<LastPoll> {
+        let newest_ok = self.balancers.iter().filter_map(|b| b.fresh.last_ok).max();
+        let all_failing = self.balancers.iter().all(|b| b.fresh.failing().is_some());
+        if !all_failing {
+            return newest_ok.map(|at| LastPoll { at, failed: None });
+        }
+        self.balancers
+            .iter()
+            .filter_map(|b| b.fresh.last_err.as_ref().map(|(at, why)| (b, *at, why)))
+            .max_by_key(|(_, at, _)| *at)
+            .map(|(b, at, why)| LastPoll {
+                at,
+                failed: Some(format!("{}: {why}", b.name)),
+            })
+    }
+
+    /// Backends that answer our health probe.
+    pub fn healthy(&self) -> usize {
+        self.backends
+            .iter()
+            .filter(|b| b.health == Health::Healthy)
+            .count()
+    }
+
+    /// Backends the balancers send traffic to: UP and neither drained nor in maintenance
+    /// on every balancer that reports states, and not drained from this console. None
+    /// when no balancer reports server states.
+    pub fn in_rotation(&self) -> Option<usize> {
+        // Where no balancer reports states, a backend not drained from here counts.
+        let reported = self.backends.iter().any(|b| b.in_rotation().is_some());
+        if !reported && self.drained.is_empty() {
+            return None;
+        }
+        let count = self
+            .backends
+            .iter()
+            .filter(|b| !self.drained.contains(&b.name) && b.in_rotation().unwrap_or(!reported))
+            .count();
+        Some(count)
+    }
+
+    fn rotation_alert(&self) -> Option<Alert> {
+        let n = self.in_rotation()?;
+        if n == 0 {
+            return Some(Alert {
+                level: Level::Error,
+                text: "no backend is in rotation: every one is drained, in maintenance or down on a balancer — undrain one (u) or check the balancers".into(),
+            });
+        }
+        (n < self.min_in_rotation).then(|| Alert {
+            level: Level::Error,
+            text: format!(
+                "only {n} backend(s) in rotation, fewer than min_healthy_backends = {}: undrain one (u) before draining more",
+                self.min_in_rotation
+            ),
+        })
+    }
+
+    /// The shortest interval a rate is measured over: half a poll, so a forced poll right
+    /// after a scheduled one keeps the last rate instead of dividing by a split second.
+    pub fn min_rate_interval(&self) -> Duration {
+        self.poll_interval / 2
     }
 
     /// How long a value may go without refresh before it is shown as stale: two poll
@@ -519,6 +615,7 @@ impl Cluster {
         result: Result<BalancerSample, crate::sources::SourceError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
+        let min = self.min_rate_interval();
         let Some(lb) = self.balancers.get_mut(index) else {
             return;
         };
@@ -554,10 +651,10 @@ impl Cluster {
                 match sample {
                     BalancerSample::Nginx(s) => {
                         // nginx counts the stub_status request it is answering.
-                        let reading = lb.requests.observe_excluding(s.requests, at, 1);
+                        let reading = lb.requests.observe_excluding(s.requests, at, 1, min);
                         lb.metrics = BalancerMetrics {
                             active: Some(s.active),
-                            req_rate: reading.rate(),
+                            req_rate: reading.or_last(lb.metrics.req_rate),
                             requests_total: Some(s.requests),
                             reading: Some(s.reading),
                             writing: Some(s.writing),
@@ -582,9 +679,12 @@ impl Cluster {
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let lb = &mut self.balancers[index];
-        lb.req_history
-            .push(lb.metrics.req_rate.map_or(0, |r| r.round() as u64));
-        lb.conn_history.push(lb.metrics.active.unwrap_or(0));
+        // A sample only where a rate was measured: a blank or a zero column would be
+        // a figure nobody saw.
+        if let Reading::Rate(r) = reading {
+            lb.req_history.push(r.round() as u64);
+            lb.conn_history.push(lb.metrics.active.unwrap_or(0));
+        }
         if reading == Reading::Reset {
             lb.restarts += 1;
             let name = lb.name.clone();
@@ -610,11 +710,12 @@ impl Cluster {
         let be_row = stats
             .iter()
             .find(|r| r.pxname == backend && r.kind == Some(RowKind::Backend));
+        let min = self.min_rate_interval();
         let lb = &mut self.balancers[index];
         let total = be_row
             .and_then(StatRow::responses)
             .or_else(|| be_row.and_then(|r| r.stot));
-        let mut reading = total.map_or(Reading::First, |t| lb.requests.observe(t, at));
+        let mut reading = total.map_or(Reading::First, |t| lb.requests.observe(t, at, min));
         let restarted_by_uptime = match (info.as_ref().and_then(|i| i.uptime_sec), lb.uptime) {
             (Some(now), Some(before)) => now < before,
             _ => false,
@@ -629,7 +730,7 @@ impl Cluster {
             .filter_map(|r| r.scur));
         lb.metrics = BalancerMetrics {
             active: info.as_ref().and_then(|i| i.curr_conns).or(frontend_conns),
-            req_rate: reading.rate(),
+            req_rate: reading.or_last(lb.metrics.req_rate),
             requests_total: total,
             sessions: be_row.and_then(|r| r.scur),
             queue: be_row.and_then(|r| r.qcur),
@@ -671,12 +772,13 @@ impl Cluster {
         peers: &[Peer],
         wall: chrono::DateTime<chrono::Local>,
     ) {
+        let min = self.min_rate_interval();
         let lb = &mut self.balancers[index];
         let total: u64 = peers.iter().map(|p| p.requests).sum();
-        let reading = lb.requests.observe(total, at);
+        let reading = lb.requests.observe(total, at, min);
         lb.metrics = BalancerMetrics {
             active: Some(peers.iter().map(|p| p.active).sum()),
-            req_rate: reading.rate(),
+            req_rate: reading.or_last(lb.metrics.req_rate),
             requests_total: Some(total),
             ..BalancerMetrics::default()
         };
@@ -764,6 +866,19 @@ impl Cluster {
                     );
                 }
                 lb.traffic.err(at, clip(&e.to_string(), 200));
+                // Numbers from a log no longer followed would be shown as current: a
+                // stale 0.0 while the balancer serves is worse than no number.
+                for view in self
+                    .backends
+                    .iter_mut()
+                    .filter_map(|b| b.views[index].as_mut())
+                {
+                    view.req_rate = None;
+                    view.err_rate = None;
+                    view.p50_ms = None;
+                    view.p95_ms = None;
+                    view.p99_ms = None;
+                }
                 return;
             }
         };
@@ -817,14 +932,16 @@ impl Cluster {
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let bi = self.backend_index(name, addr);
+        let min = self.min_rate_interval();
         let lb_name = self.balancers[index].name.clone();
         let backend = &mut self.backends[bi];
         let previous = backend.views[index].take();
         if let Some(prev) = &previous {
             view.counter = prev.counter;
         }
-        if let Some(t) = total {
-            view.req_rate = view.counter.observe(t, at).rate();
+        let reading = total.map(|t| view.counter.observe(t, at, min));
+        if let Some(r) = reading {
+            view.req_rate = r.or_last(previous.as_ref().and_then(|p| p.req_rate));
         }
         let old_state = previous.as_ref().and_then(|p| p.state);
         if previous.is_some() && old_state != view.state {
@@ -849,7 +966,8 @@ impl Cluster {
             self.events.push(wall, level, &name, text);
         }
         let backend = &mut self.backends[bi];
-        if index == 0 {
+        let measured = reading.is_none_or(|r| matches!(r, Reading::Rate(_)));
+        if index == 0 && measured {
             // One history sample per round, summed over the balancers.
             let (rate, sessions) = backend
                 .views
@@ -1087,6 +1205,8 @@ impl Cluster {
             }
         }
         self.vrrp_alerts(&mut out);
+        // After the pair's own alarms: a split brain is the banner before an empty pool.
+        out.extend(self.rotation_alert());
         // Worst first: errors, then warnings.
         out.sort_by_key(|a| std::cmp::Reverse(a.level));
         out

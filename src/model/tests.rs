@@ -165,49 +165,109 @@ fn a_state_change_is_an_event_and_disagreement_is_an_alert() {
 fn nginx_counters_become_rates_and_a_restart_is_not_negative() {
     let mut c = cluster();
     let t0 = Instant::now();
-    let s = |requests| {
-        BalancerSample::Nginx(nginx::StubStatus {
-            active: 2,
-            accepts: requests,
-            handled: requests,
-            requests,
-            ..Default::default()
-        })
-    };
-    c.apply(
-        SourceUpdate::Balancer {
-            index: 0,
-            at: t0,
-            result: Ok(s(100)),
-        },
-        wall(),
-    );
+    nginx_at(&mut c, t0, 100);
     assert_eq!(c.balancers[0].metrics.req_rate, None);
-    c.apply(
-        SourceUpdate::Balancer {
-            index: 0,
-            at: t0 + Duration::from_secs(2),
-            result: Ok(s(300)),
-        },
-        wall(),
-    );
+    nginx_at(&mut c, t0 + Duration::from_secs(2), 300);
     assert_eq!(
         c.balancers[0].metrics.req_rate,
         Some(99.5),
         "our own stub_status request left out"
     );
+    nginx_at(&mut c, t0 + Duration::from_secs(3), 5);
+    assert_eq!(
+        c.balancers[0].metrics.req_rate,
+        Some(99.5),
+        "a restart gives no rate for its interval: the last one stays"
+    );
+    assert_eq!(c.balancers[0].restarts, 1);
+    assert!(c.events.iter().any(|e| e.text.contains("lb1 restarted")));
+    assert_eq!(
+        c.balancers[0].req_history.last(3),
+        vec![100],
+        "no synthetic zero before the first rate nor for the restart"
+    );
+}
+
+fn nginx_at(c: &mut Cluster, at: Instant, requests: u64) {
+    let sample = BalancerSample::Nginx(nginx::StubStatus {
+        active: 2,
+        accepts: requests,
+        handled: requests,
+        requests,
+        ..Default::default()
+    });
     c.apply(
         SourceUpdate::Balancer {
             index: 0,
-            at: t0 + Duration::from_secs(3),
-            result: Ok(s(5)),
+            at,
+            result: Ok(sample),
         },
         wall(),
     );
-    assert_eq!(c.balancers[0].metrics.req_rate, None);
-    assert_eq!(c.balancers[0].restarts, 1);
-    assert!(c.events.iter().any(|e| e.text.contains("lb1 restarted")));
-    assert_eq!(c.balancers[0].req_history.last(3), vec![0, 100, 0]);
+}
+
+#[test]
+fn a_forced_poll_under_steady_traffic_keeps_the_rate() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    // 14 req/s plus our own stub_status request per poll.
+    nginx_at(&mut c, t0, 1000);
+    nginx_at(&mut c, t0 + Duration::from_secs(1), 1015);
+    assert_eq!(c.balancers[0].metrics.req_rate, Some(14.0));
+    // Ctrl-R 50 ms later: nothing new was counted yet.
+    nginx_at(&mut c, t0 + Duration::from_millis(1050), 1016);
+    assert_eq!(
+        c.balancers[0].metrics.req_rate,
+        Some(14.0),
+        "a forced poll is not a zero"
+    );
+    nginx_at(&mut c, t0 + Duration::from_secs(2), 1030);
+    assert_eq!(c.balancers[0].metrics.req_rate, Some(14.0));
+    assert_eq!(
+        c.balancers[0].req_history.last(10),
+        vec![14, 14],
+        "one column per measured interval, none blank"
+    );
+}
+
+#[test]
+fn samples_a_split_second_apart_invent_no_spike() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    nginx_at(&mut c, t0, 1000);
+    nginx_at(&mut c, t0 + Duration::from_secs(1), 1013);
+    // A reload's burst read 20 ms after the previous poll: 5 requests in 20 ms.
+    nginx_at(&mut c, t0 + Duration::from_millis(1020), 1019);
+    assert_eq!(c.balancers[0].metrics.req_rate, Some(12.0));
+    assert_eq!(c.balancers[0].req_history.max_last(10), 12, "no 250/s peak");
+}
+
+#[test]
+fn haproxy_server_rates_survive_a_forced_poll() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    let stat = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
+    for (ms, up) in [(0, 10), (1000, 11), (1040, 11)] {
+        c.apply(
+            SourceUpdate::Balancer {
+                index: 0,
+                at: t0 + Duration::from_millis(ms),
+                result: Ok(hap(stat, up)),
+            },
+            wall(),
+        );
+    }
+    let v = c.backends[0].views[0].as_ref().expect("lb1 sees web1");
+    assert_eq!(
+        v.req_rate,
+        Some(0.0),
+        "same counters a second apart: a real zero"
+    );
+    assert_eq!(
+        c.backends[0].req_history.len(),
+        1,
+        "the forced poll adds no column"
+    );
 }
 
 #[test]
@@ -422,5 +482,106 @@ fn a_drained_backend_reported_ready_again_is_drift() {
             .text
             .starts_with("DRIFT: web2 was drained from lbdeck but lb1")),
         "{alerts:?}"
+    );
+}
+
+fn both_balancers(c: &mut Cluster, at: Instant, stat: &str) {
+    for index in 0..2 {
+        c.apply(
+            SourceUpdate::Balancer {
+                index,
+                at,
+                result: Ok(hap(stat, 10)),
+            },
+            wall(),
+        );
+    }
+}
+
+#[test]
+fn everything_drained_is_healthy_but_out_of_rotation_and_an_alarm() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    let ok = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
+    let probe = crate::sources::health::Probe {
+        status: 200,
+        latency: Duration::from_millis(3),
+    };
+    for index in 0..2 {
+        c.apply(
+            SourceUpdate::Health {
+                index,
+                at: t0,
+                result: Ok(probe),
+            },
+            wall(),
+        );
+    }
+    both_balancers(&mut c, t0, ok);
+    assert_eq!(c.in_rotation(), Some(3));
+    assert!(c.alerts(t0).is_empty(), "{:?}", c.alerts(t0));
+
+    let drained = ok.replace(",UP,1,1,0,", ",DRAIN,1,1,0,");
+    both_balancers(&mut c, t0 + Duration::from_secs(1), &drained);
+    assert_eq!(c.healthy(), 2);
+    assert_eq!(c.in_rotation(), Some(0));
+    let alerts = c.alerts(t0 + Duration::from_secs(1));
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.level == Level::Error && a.text.starts_with("no backend is in rotation")),
+        "all clear is impossible: {alerts:?}"
+    );
+}
+
+#[test]
+fn fewer_in_rotation_than_the_profile_minimum_is_an_alarm() {
+    let mut c = cluster();
+    c.min_in_rotation = 3;
+    let t0 = Instant::now();
+    let ok = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
+    let one_drained = ok.replacen(",UP,1,1,0,", ",DRAIN,1,1,0,", 1);
+    both_balancers(&mut c, t0, &one_drained);
+    assert_eq!(c.in_rotation(), Some(2));
+    assert!(c.alerts(t0).iter().any(|a| a
+        .text
+        .starts_with("only 2 backend(s) in rotation, fewer than min_healthy_backends = 3")));
+    c.min_in_rotation = 1;
+    assert!(!c.alerts(t0).iter().any(|a| a.text.contains("in rotation")));
+}
+
+#[test]
+fn a_log_no_longer_followed_shows_no_rates() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    let traffic = crate::sources::access_log::BackendTraffic {
+        addr: "10.77.0.21:80".into(),
+        requests: 30,
+        req_rate: 3.0,
+        ..Default::default()
+    };
+    c.apply(
+        SourceUpdate::Traffic {
+            index: 1,
+            at: t0,
+            result: Ok(vec![traffic]),
+        },
+        wall(),
+    );
+    assert_eq!(c.backends[0].req_rate(), Some(3.0));
+    c.apply(
+        SourceUpdate::Traffic {
+            index: 1,
+            at: t0 + Duration::from_secs(1),
+            result: Err(crate::sources::FetchError(
+                "lb2: the access log stream ended".into(),
+            )),
+        },
+        wall(),
+    );
+    assert_eq!(
+        c.backends[0].req_rate(),
+        None,
+        "not the last window's numbers, not 0.0"
     );
 }

@@ -17,6 +17,62 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 /// drained backend falls to 0 within seconds) like the balancers' own req/s.
 pub const RATE_WINDOW: Duration = Duration::from_secs(10);
 
+/// The format is judged on this many of the newest lines: a balancer whose log held
+/// only foreign lines while it was BACKUP is followed again a few lines after it
+/// becomes MASTER, not after its whole history is outweighed.
+const RECENT_LINES: usize = 40;
+
+/// Fewer recent lines than this say nothing about the format.
+const JUDGED_FROM: usize = 20;
+
+/// How many of a log's recent lines match its format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LineMatch {
+    /// Lines looked at.
+    pub lines: usize,
+    /// Lines the format reads.
+    pub matched: usize,
+}
+
+impl LineMatch {
+    /// Enough lines were seen and most of them do not match.
+    pub fn mismatched(&self) -> bool {
+        self.lines >= JUDGED_FROM && (self.lines - self.matched) * 2 > self.lines
+    }
+}
+
+/// How many of `text`'s last [`RECENT_LINES`] lines `format` reads (tail's own notices
+/// left out): what `check` reports per balancer.
+pub fn match_lines(format: &LogFormat, text: &str) -> LineMatch {
+    let mut tally = LineTally::default();
+    for line in text.lines().filter(|l| !l.starts_with("tail:")) {
+        tally.push(parse_line(format, line).is_some());
+    }
+    tally.counts()
+}
+
+/// Whether each of the newest lines matched the format.
+#[derive(Debug, Default)]
+struct LineTally {
+    recent: VecDeque<bool>,
+}
+
+impl LineTally {
+    fn push(&mut self, matched: bool) {
+        if self.recent.len() == RECENT_LINES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(matched);
+    }
+
+    fn counts(&self) -> LineMatch {
+        LineMatch {
+            lines: self.recent.len(),
+            matched: self.recent.iter().filter(|m| **m).count(),
+        }
+    }
+}
+
 /// Most samples kept per backend: bounds memory at high request rates (percentiles then
 /// describe the most recent requests).
 const MAX_SAMPLES: usize = 100_000;
@@ -73,17 +129,22 @@ pub struct LogLine {
 }
 
 /// Per-backend numbers over the window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct BackendTraffic {
     /// Backend `host:port`.
     pub addr: String,
-    /// Attempts in the window.
+    /// Attempts in the last `window_s` seconds.
     pub requests: u64,
-    /// Attempts per second over the last [`RATE_WINDOW`] (or since following began).
+    /// Seconds `requests` and `responses` cover: since following began, at most
+    /// [`WINDOW`].
+    pub window_s: f64,
+    /// Attempts per second over the last `rate_window_s` seconds.
     pub req_rate: f64,
     /// 5xx answers per second over the same span.
     pub err_rate: f64,
-    /// 2xx, 4xx, 5xx attempts in the window.
+    /// Seconds the rates cover: since following began, at most [`RATE_WINDOW`].
+    pub rate_window_s: f64,
+    /// 2xx, 4xx, 5xx attempts in the last `window_s` seconds.
     pub responses: [u64; 3],
     /// Upstream response time percentiles, ms.
     pub p50_ms: Option<f64>,
@@ -101,6 +162,15 @@ pub struct Window {
 }
 
 impl Window {
+    /// A window whose spans count from `at`, when following began: lines come later, and
+    /// a span counted from the first line would make rates higher than the counts.
+    pub fn starting(at: Instant) -> Window {
+        Window {
+            started: Some(at),
+            ..Window::default()
+        }
+    }
+
     /// Counts a log line seen at `at`.
     pub fn add(&mut self, line: &LogLine, at: Instant) {
         self.started.get_or_insert(at);
@@ -120,13 +190,11 @@ impl Window {
 
     /// Drops what is older than the window and summarises the rest.
     pub fn snapshot(&mut self, now: Instant) -> Vec<BackendTraffic> {
-        let span = self
+        let followed = self
             .started
-            .map_or(RATE_WINDOW, |s| {
-                now.saturating_duration_since(s).min(RATE_WINDOW)
-            })
-            .as_secs_f64()
-            .max(1.0);
+            .map_or(WINDOW, |s| now.saturating_duration_since(s));
+        let window_s = followed.min(WINDOW).as_secs_f64();
+        let span = followed.min(RATE_WINDOW).as_secs_f64().max(1.0);
         let mut out = Vec::new();
         for (addr, q) in self.samples.iter_mut() {
             while q
@@ -154,8 +222,10 @@ impl Window {
             out.push(BackendTraffic {
                 addr: addr.clone(),
                 requests: q.len() as u64,
+                window_s,
                 req_rate: recent().count() as f64 / span,
                 err_rate: recent().filter(|s| (500..600).contains(&s.1)).count() as f64 / span,
+                rate_window_s: span,
                 responses: [class(200, 300), class(400, 500), fives],
                 p50_ms: pct(0.50),
                 p95_ms: pct(0.95),
@@ -243,6 +313,75 @@ mod tests {
         let later = w.snapshot(t0 + Duration::from_secs(100));
         assert_eq!(later[0].requests, 0, "old samples leave the window");
     }
+
+    #[test]
+    fn the_format_is_judged_on_recent_lines_only() {
+        let f = fmt();
+        let good = include_str!("../../tests/fixtures/nginx/access_lbdeck.log")
+            .lines()
+            .next()
+            .expect("a line");
+        let mut tally = LineTally::default();
+        // A BACKUP's log: hours of lines in another format.
+        for _ in 0..5000 {
+            tally.push(parse_line(&f, "10.0.0.1 - - [x] \"GET /nginx_status\" 200 97").is_some());
+        }
+        assert!(tally.counts().mismatched());
+        // It becomes MASTER: traffic in the right format.
+        for _ in 0..21 {
+            tally.push(parse_line(&f, good).is_some());
+        }
+        assert_eq!(
+            tally.counts(),
+            LineMatch {
+                lines: 40,
+                matched: 21
+            }
+        );
+        assert!(
+            !tally.counts().mismatched(),
+            "followed again within 21 lines"
+        );
+        let text = format!("tail: file truncated\n{good}\ngarbage\n");
+        assert_eq!(
+            match_lines(&f, &text),
+            LineMatch {
+                lines: 2,
+                matched: 1
+            }
+        );
+    }
+
+    #[test]
+    fn counts_and_rates_cover_the_spans_they_say() {
+        let t0 = Instant::now();
+        let mut w = Window::starting(t0);
+        // The first line arrives 0.4 s after following began: 42 lines in 5 s.
+        for i in 0..42u64 {
+            let line = LogLine {
+                attempts: vec![Attempt {
+                    addr: "10.0.0.21:80".into(),
+                    status: Some(200),
+                    seconds: Some(0.001),
+                }],
+                request_time: None,
+            };
+            w.add(&line, t0 + Duration::from_millis(400 + i * 100));
+        }
+        let s = w.snapshot(t0 + Duration::from_secs(5));
+        assert_eq!(s[0].requests, 42);
+        assert_eq!(s[0].window_s, 5.0);
+        assert_eq!(s[0].rate_window_s, 5.0);
+        assert!((s[0].req_rate - 8.4).abs() < 1e-9, "{}", s[0].req_rate);
+        assert_eq!(
+            s[0].req_rate * s[0].rate_window_s,
+            s[0].requests as f64,
+            "within the rate window, count and rate agree"
+        );
+        let later = w.snapshot(t0 + Duration::from_secs(30));
+        assert_eq!(later[0].window_s, 30.0);
+        assert_eq!(later[0].rate_window_s, RATE_WINDOW.as_secs_f64());
+    }
 }
 
 /// Where and how to follow one balancer's access log.
@@ -292,7 +431,7 @@ impl LogTarget {
         tx: tokio::sync::mpsc::Sender<super::SourceUpdate>,
         every: Duration,
     ) {
-        let mut window = Window::default();
+        let mut window = Window::starting(Instant::now());
         loop {
             let err = match self.follow_once(&pool, &tx, every, &mut window).await {
                 Ok(()) => return,
@@ -326,26 +465,27 @@ impl LogTarget {
         let mut lines = conn.stream_lines(&cmd).await.map_err(lost)?;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let (mut seen, mut unparsed) = (0u64, 0u64);
+        let mut tally = LineTally::default();
         loop {
             tokio::select! {
                 line = lines.recv() => match line {
+                    // tail's own notices (file truncated, replaced) are not log lines.
+                    Some(l) if l.starts_with("tail:") => {}
                     Some(l) => {
-                        seen += 1;
-                        match parse_line(&self.format, &l) {
-                            Some(parsed) => window.add(&parsed, Instant::now()),
-                            // tail's own notices (file truncated, replaced) are not log lines.
-                            None if l.starts_with("tail:") => {}
-                            None => unparsed += 1,
+                        let parsed = parse_line(&self.format, &l);
+                        tally.push(parsed.is_some());
+                        if let Some(parsed) = parsed {
+                            window.add(&parsed, Instant::now());
                         }
                     }
                     None => return Err(super::FetchError(format!("{}: the access log stream ended", self.addr.alias))),
                 },
                 _ = tick.tick() => {
-                    let result = if seen >= 20 && unparsed * 2 > seen {
+                    let counts = tally.counts();
+                    let result = if counts.mismatched() {
                         Err(super::FetchError(format!(
-                            "{}: {unparsed} of {seen} lines of {} do not match the profile's access_log_format",
-                            self.addr.alias, self.path
+                            "{}: {} of the last {} lines of {} do not match the profile's access_log_format",
+                            self.addr.alias, counts.lines - counts.matched, counts.lines, self.path
                         )))
                     } else {
                         Ok(window.snapshot(Instant::now()))
@@ -357,5 +497,25 @@ impl LogTarget {
                 }
             }
         }
+    }
+}
+
+impl LogTarget {
+    /// Reads the log's last lines over `pool` and counts how many its format reads (for
+    /// `check`: a format that matches nothing leaves the traffic pane empty).
+    pub async fn check_format(
+        &self,
+        pool: &crate::ssh::Pool,
+    ) -> Result<LineMatch, super::FetchError> {
+        let cmd = pool.privileged(&format!(
+            "tail -n {RECENT_LINES} {}",
+            crate::ssh::shell_quote(&self.path)
+        ));
+        let out = pool
+            .exec(&self.addr, &cmd)
+            .await
+            .and_then(|o| o.ok(&format!("reading {}", self.path)))
+            .map_err(|e| super::FetchError(e.to_string()))?;
+        Ok(match_lines(&self.format, &out))
     }
 }

@@ -31,19 +31,33 @@ fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 const BODY_ENOUGH: usize = 64 * 1024;
 
 /// GETs `url` and times it until the whole response arrived (a backend that sends its
-/// headers and then trickles the body within the timeout is not healthy).
+/// headers and then trickles the body within the timeout is not healthy). A request
+/// lost with a reused connection is sent once more on a fresh one.
 pub async fn probe(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
 ) -> Result<Probe, SourceError> {
-    let started = Instant::now();
-    let mut resp = client
-        .get(url)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| SourceError::from_reqwest(&e, timeout))?;
+    let mut started = Instant::now();
+    let mut resp = match client.get(url).timeout(timeout).send().await {
+        Ok(r) => r,
+        // Not a timeout and not a failed connect: the request died on a kept-alive
+        // connection the other end dropped (the VIP moved, the backend restarted). That
+        // says nothing about a new request, so one on a fresh connection decides.
+        Err(e) if !e.is_timeout() && !e.is_connect() => {
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(SourceError::from_reqwest(&e, timeout));
+            }
+            started = Instant::now();
+            super::http_client(left)
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| SourceError::from_reqwest(&e, timeout))?
+        }
+        Err(e) => return Err(SourceError::from_reqwest(&e, timeout)),
+    };
     let status = resp.status().as_u16();
     let mut read = 0usize;
     while read < BODY_ENOUGH {

@@ -40,18 +40,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
 
     let total = app.cluster.backends.len();
     let shown = rows_idx.len();
-    let healthy = app
-        .cluster
-        .backends
-        .iter()
-        .filter(|b| b.health == Health::Healthy)
-        .count();
     let mut title = format!("Backends {shown}");
     if shown != total {
         title.push_str(&format!("/{total}"));
     }
+    title.push_str(&format!(" · {} healthy", app.cluster.healthy()));
+    if let Some(n) = app.cluster.in_rotation() {
+        title.push_str(&format!(" · {n} in rotation"));
+    }
     title.push_str(&format!(
-        " · {healthy} healthy · sort {}{}",
+        " · sort {}{}",
         app.ui.sort.label(),
         if app.ui.descending { "↓" } else { "↑" }
     ));
@@ -225,7 +223,8 @@ fn cells(look: &Look, columns: &[BackendColumn], b: &Backend) -> Vec<Cell<'stati
                 };
                 Cell::from(Span::styled(count(fives), style))
             }
-            BackendColumn::Latency => look.number(millis(b.latency_ms())),
+            BackendColumn::ProbeLatency => look.number(millis(b.probe_latency_ms())),
+            BackendColumn::BalancerLatency => look.number(millis(b.balancer_latency_ms())),
             BackendColumn::P50 => look.number(millis(b.percentile_ms(50))),
             BackendColumn::P95 => look.number(millis(b.percentile_ms(95))),
             BackendColumn::P99 => look.number(millis(b.percentile_ms(99))),
@@ -340,8 +339,8 @@ mod tests {
         assert_eq!(
             wide,
             [
-                "backend", "address", "health", "lb1", "lb2", "check", "sess", "req/s", "2xx",
-                "4xx", "5xx", "latency"
+                "backend", "address", "health", "lb1", "lb2", "check", "sess", "req/s", "Σ2xx",
+                "Σ4xx", "Σ5xx", "probe ms", "lb ms"
             ],
             "the table's order is the column list's"
         );

@@ -8,7 +8,8 @@ use ratatui::Frame;
 use super::{age, millis};
 use crate::app::App;
 use crate::config::profile::Environment;
-use crate::model::{Alert, Level};
+use crate::model::{Alert, LastPoll, Level};
+use crate::text::clip;
 
 /// Draws the header.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -49,21 +50,32 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             None => {}
         }
     }
-    let newest = app
-        .cluster
-        .balancers
-        .iter()
-        .filter_map(|b| b.fresh.last_ok)
-        .max();
     let clock = app.wall(app.now).format("%H:%M:%S").to_string();
     let used: usize = spans.iter().map(Span::width).sum();
     let room = (area.width as usize).saturating_sub(used + clock.len() + 1);
-    let fresh = match newest {
-        Some(at) => {
+    let last = app.cluster.last_poll();
+    let failing = last.as_ref().is_some_and(|l| l.failed.is_some());
+    let fresh = match last {
+        Some(LastPoll { at, failed: None }) => {
             let a = age(app.now.saturating_duration_since(at));
             [
                 format!("  updated {a} ago"),
                 format!("  {a} ago"),
+                String::new(),
+                String::new(),
+            ]
+        }
+        Some(LastPoll {
+            at,
+            failed: Some(why),
+        }) => {
+            let a = age(app.now.saturating_duration_since(at));
+            let head = format!("  poll failed {a} ago: ");
+            let why = clip(&why, room.saturating_sub(head.chars().count()).max(8));
+            [
+                format!("{head}{why}"),
+                format!("  poll failed {a} ago"),
+                "  poll failed".into(),
                 String::new(),
             ]
         }
@@ -71,13 +83,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             "  waiting for first poll".into(),
             "  waiting".into(),
             String::new(),
+            String::new(),
         ],
     };
     let fresh = fresh
         .into_iter()
         .find(|f| f.chars().count() <= room)
         .unwrap_or_default();
-    spans.push(Span::styled(fresh, t.muted));
+    spans.push(Span::styled(fresh, if failing { t.down } else { t.muted }));
     let used: usize = spans.iter().map(Span::width).sum();
     let pad = (area.width as usize).saturating_sub(used + clock.len());
     if used + clock.len() <= area.width as usize {
@@ -102,4 +115,48 @@ pub fn render_alarm(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) 
         app.theme.alarm,
     ));
     frame.render_widget(Paragraph::new(line), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    use crate::action::Action;
+    use crate::app::tests::app;
+    use crate::sources::{SourceError, SourceUpdate};
+
+    fn header(a: &crate::app::App, width: u16) -> String {
+        let mut term = Terminal::new(TestBackend::new(width, 1)).expect("terminal");
+        term.draw(|f| super::render(f, f.area(), a)).expect("draw");
+        let buf = term.backend().buffer();
+        (0..width).map(|x| buf[(x, 0)].symbol()).collect()
+    }
+
+    #[test]
+    fn after_failed_polls_the_header_says_when_and_why() {
+        let mut a = app();
+        let t0 = Instant::now();
+        a.set_clock(t0, chrono::Local::now());
+        assert!(header(&a, 120).contains("waiting for first poll"));
+        for index in 0..2 {
+            a.update(Action::Update(SourceUpdate::Balancer {
+                index,
+                at: t0,
+                result: Err(SourceError::Connect(
+                    "Connection refused (os error 111)".into(),
+                )),
+            }));
+        }
+        a.update(Action::Tick(t0 + Duration::from_secs(3)));
+        let text = header(&a, 120);
+        assert!(!text.contains("waiting"), "{text}");
+        assert!(
+            text.contains("poll failed 3s ago: lb2: cannot connect"),
+            "{text}"
+        );
+        assert!(header(&a, 80).contains("poll failed"), "{}", header(&a, 80));
+    }
 }
