@@ -248,15 +248,26 @@ pub fn human(r: &Report) -> String {
             (Some(false), None) => format!("NOT serving: HTTP {}", v.probe.map_or(0, |p| p.status)),
             (None, _) => "no check_url".into(),
         };
-        out.push_str(&format!("VIP {}: {state}\n", v.address));
+        let holder = match v.holders.as_slice() {
+            [] => "held by no balancer".to_string(),
+            [one] => format!("on {one}"),
+            many => format!("on {} (split-brain)", many.join(" and ")),
+        };
+        out.push_str(&format!("VIP {}: {state}, {holder}\n", v.address));
     }
-    out.push_str("\nBALANCER  KIND        STATE  CONNS   REQ/S   SOURCE\n");
+    out.push_str("\nBALANCER  KIND        ROLE     STATE  CONNS   REQ/S   SOURCE\n");
     for b in &r.balancers {
         let state = if b.up { "up" } else { "DOWN" };
+        let role = b
+            .vrrp
+            .as_ref()
+            .and_then(|v| v.view.role)
+            .map_or("-", |r| r.label());
         out.push_str(&format!(
-            "{:<9} {:<11} {:<6} {:<7} {:<7} {}\n",
+            "{:<9} {:<11} {:<8} {:<6} {:<7} {:<7} {}\n",
             b.name,
             b.kind,
+            role,
             state,
             b.metrics.active.map_or("-".into(), |v| v.to_string()),
             b.metrics.req_rate.map_or("-".into(), |v| format!("{v:.1}")),

@@ -230,6 +230,22 @@ fn check_asks_every_balancer_and_names_what_fails() {
 }
 
 #[test]
+fn plain_status_names_each_role_and_the_vip_holder() {
+    let o = lbdeck(&["status", "--demo"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains(", on lb1\n"), "{out}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name) && l.contains("haproxy"))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(row("lb1").contains("MASTER"), "{out}");
+    assert!(row("lb2").contains("BACKUP"), "{out}");
+}
+
+#[test]
 fn traffic_with_no_access_log_to_follow_fails_and_says_why() {
     let o = lbdeck(&[
         "traffic",

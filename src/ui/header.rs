@@ -104,12 +104,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 pub fn render_alarm(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
     let errors: Vec<&Alert> = alerts.iter().filter(|a| a.level == Level::Error).collect();
     let Some(first) = errors.first() else { return };
-    let more = if errors.len() > 1 {
-        format!("  (+{} more, see status line)", errors.len() - 1)
+    let more = if alerts.len() > 1 {
+        format!("  ({})", super::alerts::hint(app, alerts.len()))
     } else {
         String::new()
     };
-    let text = format!(" ⚠ {}{more}", first.text);
+    // The way to every alert stays in view: the worst one's text is what gets cut.
+    let room = (area.width as usize).saturating_sub(3 + more.chars().count());
+    let text = format!(" ⚠ {}{more}", crate::text::clip(&first.text, room));
     let line = Line::from(Span::styled(
         format!("{text:<width$}", width = area.width as usize),
         app.theme.alarm,
