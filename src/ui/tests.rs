@@ -47,18 +47,23 @@ fn fixed_app() -> (App, Instant) {
         at: t0,
         result: Ok(probe(1)),
     }));
+    pair_roles(&mut a, t0);
+    a.update(Action::Tick(t0 + Duration::from_millis(500)));
+    (a, t0)
+}
+
+/// lb1 MASTER with the VIP, lb2 BACKUP, followed through the notify FIFO.
+fn pair_roles(a: &mut App, t0: Instant) {
     for (index, role, prio, vip) in [(0, Role::Master, 150, true), (1, Role::Backup, 100, false)] {
         vrrp(
-            &mut a,
+            a,
             t0,
             index,
             VrrpSample::Following("notify FIFO /run/keepalived.fifo".into()),
         );
-        vrrp(&mut a, t0, index, VrrpSample::Vip(vip));
-        vrrp(&mut a, t0, index, VrrpSample::Dump(Some(dump(role, prio))));
+        vrrp(a, t0, index, VrrpSample::Vip(vip));
+        vrrp(a, t0, index, VrrpSample::Dump(Some(dump(role, prio))));
     }
-    a.update(Action::Tick(t0 + Duration::from_millis(500)));
-    (a, t0)
 }
 
 fn vrrp(a: &mut App, at: Instant, index: usize, sample: VrrpSample) {
@@ -592,5 +597,74 @@ fn overlays_fit_a_40x10_terminal() {
     assert!(
         text.lines().all(|l| l.chars().count() <= 40),
         "the alerts wrap inside the overlay:\n{text}"
+    );
+}
+
+/// The README's sample screen (its first code block), as the console draws it.
+const README_SIZE: (u16, u16) = (100, 24);
+
+/// The README's console: the pair under the demo's simulated traffic, two polls apart.
+fn readme_app() -> App {
+    let mut a = app();
+    let t0 = Instant::now();
+    let wall = chrono::Local
+        .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+        .single()
+        .expect("time");
+    a.set_clock(t0, wall);
+    pair_roles(&mut a, t0);
+    a.update(Action::Update(SourceUpdate::Vip {
+        at: t0,
+        result: Ok(Probe {
+            status: 200,
+            latency: Duration::from_micros(900),
+        }),
+    }));
+    let mut sim = crate::demo::Sim::new(3);
+    for (second, step) in [(1, 0.0), (2, 1.0)] {
+        sim.step(step);
+        for lb in 0..2 {
+            let stats = crate::sources::haproxy::parse_stat(&sim.show_stat(lb)).expect("csv");
+            let info = crate::sources::haproxy::parse_info(&sim.show_info(lb)).expect("info");
+            a.update(Action::Update(SourceUpdate::Balancer {
+                index: lb,
+                at: t0 + Duration::from_secs(second),
+                result: Ok(crate::sources::BalancerSample::Haproxy {
+                    info: Some(info),
+                    stats,
+                    admin: None,
+                }),
+            }));
+        }
+    }
+    for index in 0..3 {
+        a.update(Action::Update(SourceUpdate::Health {
+            index,
+            at: t0 + Duration::from_secs(2),
+            result: Ok(Probe {
+                status: 200,
+                latency: Duration::from_micros(1800 + 700 * index as u64),
+            }),
+        }));
+    }
+    a.update(Action::Tick(t0 + Duration::from_millis(2100)));
+    a
+}
+
+#[test]
+fn the_readme_screen_is_what_the_console_draws() {
+    let a = readme_app();
+    let drawn: String = screen(&render(&a, README_SIZE.0, README_SIZE.1))
+        .lines()
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
+    let readme = include_str!("../../README.md");
+    let sample = readme
+        .split("```\n")
+        .nth(1)
+        .expect("a code block in README.md");
+    assert_eq!(
+        sample, drawn,
+        "README.md's first code block must be this screen (paste it there):\n{drawn}"
     );
 }
