@@ -87,12 +87,7 @@ async fn node_checks(
             format!("test -r {}", shell_quote(&file)),
         ));
     }
-    if let Some(log) = &b.access_log {
-        remote.push((
-            format!("access log {log} readable"),
-            format!("test -r {}", shell_quote(log)),
-        ));
-    }
+
     if let StatusEndpoint::RuntimeApi(RuntimeApi::Unix(path)) = b.status_endpoint() {
         let path = path.display().to_string();
         remote.push((
@@ -127,6 +122,32 @@ async fn node_checks(
         .await;
         out.push(item("sudo -n works".into(), sudo));
     }
+    let logs = crate::sources::access_log::LogTarget::for_profile(profile, pool.resolver());
+    if let Some(log) = logs.iter().find(|t| t.addr.alias == addr.alias) {
+        let need = format!("access log {} in its format", log.path);
+        let read = bounded(limit, async {
+            let seen = log.check_format(pool).await.map_err(|e| e.to_string())?;
+            if seen.mismatched() {
+                Err(format!(
+                    "only {} of its last {} lines match the log format lbdeck expects \
+                     (access_log_format)",
+                    seen.matched, seen.lines
+                ))
+            } else {
+                Ok(seen)
+            }
+        });
+        match read.await {
+            Ok(seen) => out.push(item(
+                format!(
+                    "{need}: {} of the last {} lines match",
+                    seen.matched, seen.lines
+                ),
+                Ok(()),
+            )),
+            Err(e) => out.push(item(need, Err(e))),
+        }
+    }
     for (need, command) in remote {
         let met = bounded(limit, async {
             let o = pool
@@ -152,10 +173,10 @@ async fn node_checks(
     out
 }
 
-async fn bounded(
+async fn bounded<T>(
     limit: Duration,
-    f: impl std::future::Future<Output = Result<(), String>>,
-) -> Result<(), String> {
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
     tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
         Err(format!(
             "no answer within {}",
