@@ -138,6 +138,9 @@ async fn node_checks(
             }
         });
         match read.await {
+            Ok(seen) if seen.lines == 0 => {
+                out.push(item(format!("{need}: empty so far, readable"), Ok(())))
+            }
             Ok(seen) => out.push(item(
                 format!(
                     "{need}: {} of the last {} lines match",
