@@ -230,6 +230,38 @@ fn check_asks_every_balancer_and_names_what_fails() {
 }
 
 #[test]
+fn each_command_s_help_lists_only_its_own_flags() {
+    let help = |cmd: &str| String::from_utf8_lossy(&lbdeck(&[cmd, "--help"]).stdout).into_owned();
+    let drain = help("drain");
+    for flag in [
+        "--profile",
+        "--read-only",
+        "--yes",
+        "--confirm",
+        "--force",
+        "--wait",
+    ] {
+        assert!(drain.contains(flag), "drain --help lacks {flag}:\n{drain}");
+    }
+    for flag in ["--theme", "--keys", "--frame-stats"] {
+        assert!(!drain.contains(flag), "drain --help lists {flag}:\n{drain}");
+    }
+    let status = help("status");
+    for flag in ["--read-only", "--theme", "--frame-stats", "--yes"] {
+        assert!(
+            !status.contains(flag),
+            "status --help lists {flag}:\n{status}"
+        );
+    }
+    let demo = help("demo");
+    assert!(!demo.contains("--profile"), "{demo}");
+    assert!(
+        demo.contains("--theme") && demo.contains("--read-only"),
+        "{demo}"
+    );
+}
+
+#[test]
 fn plain_status_names_each_role_and_the_vip_holder() {
     let o = lbdeck(&["status", "--demo"]);
     let out = String::from_utf8_lossy(&o.stdout).into_owned();

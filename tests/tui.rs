@@ -192,9 +192,17 @@ fn demo_nodes_answer_over_ssh_and_fail_over_like_keepalived() {
     t.keys(&["Tab"]);
     t.keys(&["Tab"]);
     t.keys(&["s"]);
-    t.wait_for("demo shell", Duration::from_secs(5), |s| {
+    let shell = t.wait_for("demo shell", Duration::from_secs(5), |s| {
         s.contains("root@lb1:~#")
     });
+    // A clean screen that names the node: the banner is the first line.
+    assert!(
+        shell
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("lbdeck: shell on balancer lb1 (")),
+        "{shell}"
+    );
     t.type_text("echo -100 > /etc/keepalived/maintenance");
     let started = std::time::Instant::now();
     t.keys(&["Enter"]);
