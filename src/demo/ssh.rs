@@ -264,12 +264,24 @@ async fn exec(
         .await;
         return (String::new(), 0);
     }
-    if cmd.contains("ip -o monitor address") {
+    if cmd.contains("-o monitor address") {
         let me = lb;
         let n = node.clone();
+        // `ip -ts` stamps each line (in UTC: lbdeck runs it with TZ=UTC0).
+        let stamps = cmd.contains("-ts");
         stream(
             Box::new(move |e| match e {
-                NodeEvent::Addr { lb, added } if Some(*lb) == me => Some(addr_line(&n, *added)),
+                NodeEvent::Addr { lb, added } if Some(*lb) == me => {
+                    let line = addr_line(&n, *added);
+                    Some(if stamps {
+                        format!(
+                            "[{}] {line}",
+                            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f")
+                        )
+                    } else {
+                        line
+                    })
+                }
                 _ => None,
             }),
             None,

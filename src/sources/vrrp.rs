@@ -58,9 +58,14 @@ pub struct VrrpTarget {
 
 impl VrrpTarget {
     fn update(&self, result: Result<VrrpSample, SourceError>) -> SourceUpdate {
+        self.update_at(result, Instant::now())
+    }
+
+    /// An update that happened at `at` (a node's own stamp), not when it was read.
+    fn update_at(&self, result: Result<VrrpSample, SourceError>, at: Instant) -> SourceUpdate {
         SourceUpdate::Vrrp {
             index: self.index,
-            at: Instant::now(),
+            at,
             result,
         }
     }
@@ -178,7 +183,12 @@ impl VrrpTarget {
             None => None,
         };
         let mut monitor = match &self.vip {
-            Some(_) => Some(conn.stream_lines("exec ip -o monitor address").await?),
+            // Stamped by the node in UTC, so the VIP's comings and goings carry their own
+            // time (an `ip` without -ts prints unstamped lines, read all the same).
+            Some(_) => Some(
+                conn.stream_lines("TZ=UTC0 exec ip -ts -o monitor address")
+                    .await?,
+            ),
             None => None,
         };
         if let Some(f) = fifo.as_mut() {
@@ -220,6 +230,7 @@ impl VrrpTarget {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         tick.tick().await;
         loop {
+            let mut at = None;
             let sample = tokio::select! {
                 line = recv(&mut fifo) => match line {
                     Some(l) => match keepalived::parse_fifo_line(&l) {
@@ -236,7 +247,7 @@ impl VrrpTarget {
                     }
                 },
                 line = recv(&mut monitor) => match line {
-                    Some(l) => match keepalived::parse_monitor_line(&l) {
+                    Some(l) => match stamped(&l, &mut at) {
                         Some(ch) if Some(&ch.address) == self.vip.as_ref() => {
                             // Confirm the roles soon: a FIFO line may have gone to another
                             // reader (only one reader gets each line).
@@ -258,10 +269,24 @@ impl VrrpTarget {
                     dump.map(VrrpSample::Dump)
                 }
             };
-            if send(sample).await.is_err() {
+            let at = at.unwrap_or_else(Instant::now);
+            if tx.send(self.update_at(sample, at)).await.is_err() {
                 return Ok(Followed::AppGone);
             }
         }
+    }
+}
+
+/// An `ip monitor` line's address change; a stamped line also sets `at` to the moment the
+/// node stamped it.
+fn stamped(line: &str, at: &mut Option<Instant>) -> Option<keepalived::AddrChange> {
+    match keepalived::parse_stamped_monitor_line(line) {
+        Some((when, change)) => {
+            let ago = (chrono::Utc::now() - when).to_std().unwrap_or_default();
+            *at = Instant::now().checked_sub(ago);
+            Some(change)
+        }
+        None => keepalived::parse_monitor_line(line),
     }
 }
 

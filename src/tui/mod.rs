@@ -259,7 +259,10 @@ impl Frames {
         let paced = MIN_FRAME.saturating_sub(self.last.elapsed());
         match self.pending {
             _ if urgent => Duration::ZERO,
-            Some((since, false)) => paced.max(SETTLE.saturating_sub(since.elapsed())),
+            // Measured frames (`--frame-stats`) keep their 50 ms beat: no settling.
+            Some((since, false)) if self.stats.is_none() => {
+                paced.max(SETTLE.saturating_sub(since.elapsed()))
+            }
             _ => paced,
         }
     }
