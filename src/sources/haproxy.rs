@@ -156,7 +156,8 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
             weight: num("weight"),
             chkfail: num("chkfail"),
             lastchg: num("lastchg"),
-            check_status: get("check_status").to_string(),
+            // "* L7OK": HAProxy marks the last result while the next check runs.
+            check_status: get("check_status").trim_start_matches("* ").to_string(),
             check_duration: num("check_duration"),
             hrsp: [
                 num("hrsp_1xx"),
@@ -376,6 +377,13 @@ mod tests {
         assert_eq!(state("web3"), Some(ServerState::Down));
         let web3 = rows.iter().find(|r| r.svname == "web3").expect("web3");
         assert_eq!(web3.check_status, "L4CON");
+        let running =
+            parse_stat("# pxname,svname,status,check_status,type,\nbe_web,web1,UP,* L7OK,2,\n")
+                .expect("csv");
+        assert_eq!(
+            running[0].check_status, "L7OK",
+            "the last result, check running"
+        );
     }
 
     #[test]

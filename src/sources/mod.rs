@@ -9,6 +9,7 @@ pub mod health;
 pub mod keepalived;
 pub mod nginx;
 pub mod nginx_plus;
+mod session;
 pub mod vrrp;
 
 use std::time::{Duration, Instant};
@@ -169,23 +170,35 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+pub use session::Session;
+
 impl Target {
-    /// Polls this target once; never takes longer than `timeout` (plus scheduling).
-    pub async fn fetch(&self, client: &reqwest::Client, timeout: Duration) -> SourceUpdate {
+    /// Polls this target once; never takes longer than `timeout` (plus scheduling). A
+    /// runtime API is asked through `session` when given (kept open between polls), else
+    /// on a connection of its own.
+    pub async fn fetch(
+        &self,
+        client: &reqwest::Client,
+        timeout: Duration,
+        mut session: Option<&mut Session>,
+    ) -> SourceUpdate {
         match self {
             Target::Balancer {
                 index,
                 endpoint,
                 backend,
             } => {
-                let result = match tokio::time::timeout(
-                    timeout,
-                    fetch_balancer(client, endpoint, backend, timeout),
-                )
-                .await
-                {
+                let work =
+                    fetch_balancer(client, endpoint, backend, timeout, session.as_deref_mut());
+                let result = match tokio::time::timeout(timeout, work).await {
                     Ok(r) => r,
-                    Err(_) => Err(SourceError::Timeout(timeout)),
+                    Err(_) => {
+                        // Cut mid-answer: the rest would be read as the next one's.
+                        if let Some(s) = session {
+                            s.reset();
+                        }
+                        Err(SourceError::Timeout(timeout))
+                    }
                 };
                 SourceUpdate::Balancer {
                     index: *index,
@@ -217,6 +230,7 @@ async fn fetch_balancer(
     endpoint: &StatusEndpoint,
     backend: &str,
     timeout: Duration,
+    session: Option<&mut Session>,
 ) -> Result<BalancerSample, SourceError> {
     match endpoint {
         StatusEndpoint::StubStatus(url) => {
@@ -237,7 +251,11 @@ async fn fetch_balancer(
             })
         }
         StatusEndpoint::RuntimeApi(api) => {
-            let reply = runtime_api(api, &haproxy::poll_commands(backend)).await?;
+            let commands = haproxy::poll_commands(backend);
+            let reply = match session {
+                Some(s) => s.ask(api, &commands).await?,
+                None => runtime_api(api, &commands).await?,
+            };
             let (info_text, state_text, stat_text) = haproxy::split_poll_reply(&reply);
             Ok(BalancerSample::Haproxy {
                 info: Some(haproxy::parse_info(info_text)?),
@@ -357,6 +375,7 @@ impl Poller {
                 let client = client.clone();
                 let mut poke_rx = poke_rx.clone();
                 tokio::spawn(async move {
+                    let mut session = Session::default();
                     let mut ticker = tokio::time::interval(interval);
                     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                     loop {
@@ -364,7 +383,7 @@ impl Poller {
                             _ = ticker.tick() => {}
                             changed = poke_rx.changed() => if changed.is_err() { return },
                         }
-                        let update = target.fetch(&client, timeout).await;
+                        let update = target.fetch(&client, timeout, Some(&mut session)).await;
                         if tx.send(update).await.is_err() {
                             return;
                         }
@@ -393,6 +412,6 @@ impl Drop for Poller {
 pub async fn poll_once(profile: &Profile) -> Vec<SourceUpdate> {
     let client = http_client(profile.timeout);
     let all = targets(profile);
-    let futures = all.iter().map(|t| t.fetch(&client, profile.timeout));
+    let futures = all.iter().map(|t| t.fetch(&client, profile.timeout, None));
     futures::future::join_all(futures).await
 }

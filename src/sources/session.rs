@@ -1,0 +1,209 @@
+//! A kept-open HAProxy runtime-API session for the poller: one connection per balancer in
+//! HAProxy's interactive `prompt` mode, reused by every poll, so watching costs one
+//! request and one answer a second instead of a connection set up and torn down each
+//! time. Any fault drops the connection; the next poll opens a new one.
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{SourceError, MAX_REPLY};
+use crate::config::profile::RuntimeApi;
+
+/// What HAProxy prints after each answer in prompt mode.
+const PROMPT: &str = "\n> ";
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// One balancer's runtime API, connected on first use and kept open.
+#[derive(Default)]
+pub struct Session {
+    stream: Option<Box<dyn Stream>>,
+}
+
+impl Session {
+    /// Sends `command` (several joined by `;`) and returns the answer without its prompt.
+    /// A kept connection that fails (HAProxy closes idle sessions after `stats timeout`,
+    /// or reloaded) is replaced once at once; any other error drops the connection, to be
+    /// made again next time.
+    pub async fn ask(&mut self, api: &RuntimeApi, command: &str) -> Result<String, SourceError> {
+        let reused = self.stream.is_some();
+        let mut result = self.exchange(api, command).await;
+        if result.is_err() && reused {
+            self.stream = None;
+            result = self.exchange(api, command).await;
+        }
+        if result.is_err() {
+            self.stream = None;
+        }
+        result
+    }
+
+    /// Drops the connection (an answer was cut off); the next ask opens a new one.
+    pub fn reset(&mut self) {
+        self.stream = None;
+    }
+
+    async fn exchange(&mut self, api: &RuntimeApi, command: &str) -> Result<String, SourceError> {
+        if self.stream.is_none() {
+            let mut stream = connect(api).await?;
+            // `prompt` switches the session to interactive mode; HAProxy answers with its
+            // first prompt (no leading newline).
+            stream.write_all(b"prompt\n").await.map_err(io)?;
+            let greeting = read_to_prompt(&mut stream, 1).await?;
+            if !greeting.trim().is_empty() {
+                return Err(SourceError::RuntimeIo(format!(
+                    "unexpected answer to prompt: {}",
+                    crate::text::clip(&greeting, 80)
+                )));
+            }
+            self.stream = Some(stream);
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(SourceError::RuntimeIo("no session".into()));
+        };
+        stream
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .map_err(io)?;
+        // In prompt mode each of the `;`-joined commands ends with its own prompt.
+        read_to_prompt(stream, command.split(';').count()).await
+    }
+}
+
+fn io(e: std::io::Error) -> SourceError {
+    SourceError::RuntimeIo(e.to_string())
+}
+
+async fn connect(api: &RuntimeApi) -> Result<Box<dyn Stream>, SourceError> {
+    let conn_err = |e: std::io::Error| SourceError::RuntimeConnect {
+        api: api.to_string(),
+        reason: e.to_string(),
+    };
+    Ok(match api {
+        RuntimeApi::Tcp(addr) => Box::new(
+            tokio::net::TcpStream::connect(addr.as_str())
+                .await
+                .map_err(conn_err)?,
+        ),
+        RuntimeApi::Unix(path) => Box::new(
+            tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(conn_err)?,
+        ),
+    })
+}
+
+/// Reads until `answers` prompts have come and the text ends with one; returns it as
+/// one-shot mode would have (each prompt a plain newline).
+async fn read_to_prompt<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+    answers: usize,
+) -> Result<String, SourceError> {
+    let mut body = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf).await.map_err(io)?;
+        if n == 0 {
+            return Err(SourceError::RuntimeIo("HAProxy closed the session".into()));
+        }
+        if body.len() + n > MAX_REPLY {
+            return Err(SourceError::TooBig);
+        }
+        body.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&body);
+        // The first prompt of a session has no newline before it.
+        let prompts = text.matches(PROMPT).count() + usize::from(text.starts_with("> "));
+        if text.ends_with(PROMPT) && prompts >= answers || text == "> " {
+            return Ok(text
+                .replace(PROMPT, "\n")
+                .trim_start_matches("> ")
+                .to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A runtime API in prompt mode on loopback: answers each line with `reply` and a
+    /// prompt, counting connections.
+    async fn fake(
+        reply: &'static str,
+    ) -> (RuntimeApi, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let conns = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = conns.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let mut line = Vec::new();
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        line.extend_from_slice(&buf[..n]);
+                        while let Some(i) = line.iter().position(|b| *b == b'\n') {
+                            let cmd: Vec<u8> = line.drain(..=i).collect();
+                            let commands = cmd.split(|b| *b == b';').count();
+                            let out = if cmd.starts_with(b"prompt") {
+                                "\n> ".to_string()
+                            } else {
+                                format!("{reply}\n> ").repeat(commands)
+                            };
+                            if s.write_all(out.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (RuntimeApi::Tcp(addr.to_string()), conns)
+    }
+
+    #[tokio::test]
+    async fn one_connection_serves_every_poll() {
+        let (api, conns) = fake("Name: HAProxy\n").await;
+        let mut s = Session::default();
+        for _ in 0..3 {
+            let answer = s.ask(&api, "show info").await.expect("answer");
+            assert_eq!(answer, "Name: HAProxy\n\n");
+        }
+        // Each `;`-joined command ends with its own prompt: all are waited for.
+        let answer = s.ask(&api, "show info; show stat").await.expect("answer");
+        assert_eq!(answer, "Name: HAProxy\n\nName: HAProxy\n\n");
+        assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_session_the_api_closed_is_replaced_at_once() {
+        let (api, conns) = fake("ok").await;
+        let mut s = Session::default();
+        s.ask(&api, "show info").await.expect("first");
+        // As if HAProxy had closed it: a stream that reads EOF.
+        let (mut ours, theirs) = tokio::io::duplex(64);
+        drop(theirs);
+        let _ = ours.shutdown().await;
+        s.stream = Some(Box::new(ours));
+        assert_eq!(s.ask(&api, "show info").await.expect("again"), "ok\n");
+        assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_dead_api_is_an_error_and_the_next_poll_connects_again() {
+        let mut s = Session::default();
+        let dead = RuntimeApi::Tcp("127.0.0.1:9".into());
+        assert!(matches!(
+            s.ask(&dead, "show info").await,
+            Err(SourceError::RuntimeConnect { .. })
+        ));
+        assert!(s.stream.is_none());
+    }
+}
