@@ -8,6 +8,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::{SourceError, MAX_REPLY};
 use crate::config::profile::RuntimeApi;
 
+/// Why a read ended without an answer.
+const CLOSED: &str = "HAProxy closed the session";
+
 /// What HAProxy prints after each answer in prompt mode.
 const PROMPT: &str = "\n> ";
 
@@ -18,6 +21,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 #[derive(Default)]
 pub struct Session {
     stream: Option<Box<dyn Stream>>,
+    /// The API closed the connection on `prompt`: it answers one command per
+    /// connection only, so every poll connects anew.
+    one_shot: bool,
 }
 
 impl Session {
@@ -26,6 +32,9 @@ impl Session {
     /// or reloaded) is replaced once at once; any other error drops the connection, to be
     /// made again next time.
     pub async fn ask(&mut self, api: &RuntimeApi, command: &str) -> Result<String, SourceError> {
+        if self.one_shot {
+            return super::runtime_api(api, command).await;
+        }
         let reused = self.stream.is_some();
         let mut result = self.exchange(api, command).await;
         if result.is_err() && reused {
@@ -49,7 +58,13 @@ impl Session {
             // `prompt` switches the session to interactive mode; HAProxy answers with its
             // first prompt (no leading newline).
             stream.write_all(b"prompt\n").await.map_err(io)?;
-            let greeting = read_to_prompt(&mut stream, 1).await?;
+            let greeting = match read_to_prompt(&mut stream, 1).await {
+                Err(SourceError::RuntimeIo(e)) if e == CLOSED => {
+                    self.one_shot = true;
+                    return super::runtime_api(api, command).await;
+                }
+                other => other?,
+            };
             if !greeting.trim().is_empty() {
                 return Err(SourceError::RuntimeIo(format!(
                     "unexpected answer to prompt: {}",
@@ -194,6 +209,32 @@ mod tests {
         s.stream = Some(Box::new(ours));
         assert_eq!(s.ask(&api, "show info").await.expect("again"), "ok\n");
         assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_api_without_prompt_mode_is_asked_one_command_a_connection() {
+        // Answers one command, then closes: as an API that ignores `prompt` would.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let api = RuntimeApi::Tcp(listener.local_addr().expect("addr").to_string());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 256];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                if !buf[..n].starts_with(b"prompt") {
+                    let _ = s.write_all(b"Name: HAProxy\n\n").await;
+                }
+            }
+        });
+        let mut s = Session::default();
+        for _ in 0..2 {
+            assert_eq!(
+                s.ask(&api, "show info").await.expect("answer"),
+                "Name: HAProxy\n\n"
+            );
+        }
+        assert!(s.one_shot);
     }
 
     #[tokio::test]
