@@ -543,6 +543,24 @@ fn lbdeck_in_lab(args: &[&str], state: &Path) -> Output {
         .expect("lbdeck")
 }
 
+/// The `i`th of a series of VIP moves by lb1's track file: even ones lb1 → lb2, odd ones
+/// back. Returns (from, to).
+fn move_vip_by_track_file(i: usize) -> (&'static str, &'static str) {
+    let (from, to, track) = if i.is_multiple_of(2) {
+        ("lb1", "lb2", "-100")
+    } else {
+        ("lb2", "lb1", "0")
+    };
+    lab_ok(&[
+        "exec",
+        "lb1",
+        "sh",
+        "-c",
+        &format!("echo {track} > /etc/keepalived/maintenance"),
+    ]);
+    (from, to)
+}
+
 /// lbdeck in the lab's admin node, expected to exit 0: its stdout (stderr too on failure).
 fn lbdeck_ok(args: &[&str], state: &Path) -> String {
     let o = lbdeck_in_lab(args, state);
@@ -1002,19 +1020,8 @@ fn failover_on_screen_p95_of_10_moves() {
     let timeline = home.path().join("s/lbdeck/timeline.jsonl");
     let mut lags = Vec::with_capacity(MOVES);
     for i in 0..MOVES {
-        let (from, to, track) = if i % 2 == 0 {
-            ("lb1", "lb2", "-100")
-        } else {
-            ("lb2", "lb1", "0")
-        };
         let t0 = unix_now();
-        lab_ok(&[
-            "exec",
-            "lb1",
-            "sh",
-            "-c",
-            &format!("echo {track} > /etc/keepalived/maintenance"),
-        ]);
+        let (from, to) = move_vip_by_track_file(i);
         let seen = screen_time(&t, &format!("{to} MASTER"), Duration::from_secs(10), |s| {
             screen_row(s, to).contains("MASTER")
         });

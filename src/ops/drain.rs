@@ -66,6 +66,9 @@ impl From<crate::ssh::SshError> for StepError {
     }
 }
 
+/// Why an HAProxy seen only through its stats page cannot be acted on.
+pub const NO_RUNTIME_API: &str = "only a stats page is configured: no runtime API to act through";
+
 /// Where nginx upstream files are backed up before an edit: outside every include
 /// directory, one file per edit named by time, so none is mistaken for the live one.
 pub const BACKUP_DIR: &str = "/var/backups/lbdeck";
@@ -393,9 +396,7 @@ pub async fn apply(
             let api = match (kind, endpoint) {
                 (BalancerKind::Haproxy, StatusEndpoint::RuntimeApi(api)) => api,
                 (BalancerKind::Haproxy, _) => {
-                    let e = StepError::CannotAct(
-                        "only a stats page is configured: no runtime API to act through",
-                    );
+                    let e = StepError::CannotAct(NO_RUNTIME_API);
                     return unusable(name, e);
                 }
                 (_, _) => {

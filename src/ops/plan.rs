@@ -311,9 +311,7 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend) -> Vec<Check
 fn cannot_act(b: &crate::config::profile::BalancerSettings) -> Option<&'static str> {
     use crate::config::profile::{BalancerKind, StatusEndpoint};
     match (b.kind, b.status_endpoint()) {
-        (BalancerKind::Haproxy, StatusEndpoint::StatsCsv(_)) => {
-            Some("only a stats page is configured: no runtime API to act through")
-        }
+        (BalancerKind::Haproxy, StatusEndpoint::StatsCsv(_)) => Some(super::drain::NO_RUNTIME_API),
         _ => None,
     }
 }

@@ -78,18 +78,7 @@ pub fn vip_moves_are_not_outages() {
     let home = tempfile::tempdir().expect("tempdir");
     let t = console("lab-haproxy", 100, 30, &home);
     for i in 0..4 {
-        let (from, to, track) = if i % 2 == 0 {
-            ("lb1", "lb2", "-100")
-        } else {
-            ("lb2", "lb1", "0")
-        };
-        lab_ok(&[
-            "exec",
-            "lb1",
-            "sh",
-            "-c",
-            &format!("echo {track} > /etc/keepalived/maintenance"),
-        ]);
+        let (from, to) = super::move_vip_by_track_file(i);
         t.wait_for(&format!("{to} MASTER"), Duration::from_secs(10), |s| {
             screen_row(s, to).contains("MASTER") && screen_row(s, from).contains("BACKUP")
         });
