@@ -98,12 +98,15 @@ pub fn vip_moves_are_not_outages() {
     assert!(outages.is_empty(), "{outages:#?}");
 }
 
-/// The req/s the balancer pane shows for `lb`, when it shows one.
+/// The req/s the balancer pane shows for `lb`, when it shows one: the word under the
+/// pane's `req/s` header (rates of 100 and more are drawn without a decimal point).
 fn balancer_rate(screen: &str, lb: &str) -> Option<f64> {
-    screen_row(screen, lb)
-        .split_whitespace()
-        .find(|w| w.contains('.'))
-        .and_then(|w| w.parse().ok())
+    let header = screen
+        .lines()
+        .find(|l| l.contains("balancer") && l.contains("req/s"))?;
+    let column = header[..header.find("req/s")?].chars().count();
+    let row: String = screen_row(screen, lb).chars().skip(column).collect();
+    row.split_whitespace().next().and_then(|w| w.parse().ok())
 }
 
 /// Forced polls (Ctrl-R) under steady traffic through the VIP: lb1's req/s never reads
