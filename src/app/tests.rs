@@ -73,7 +73,7 @@ pub(crate) fn app() -> App {
 }
 
 /// A console on the profile `text`, default keys and themes.
-fn app_from(text: &str) -> App {
+pub(crate) fn app_from(text: &str) -> App {
     let profile = Profile::parse("t.toml", text).expect("profile");
     let themes = ThemeSet::load_from(None).expect("themes");
     App::new(&profile, Keymap::default(), themes, 0, false)
@@ -658,6 +658,7 @@ address = "10.77.0.22:80"
         Action::Update(SourceUpdate::Traffic {
             index: 0,
             at: t0,
+            lines: None,
             result: Ok(vec![crate::sources::access_log::BackendTraffic {
                 addr: "10.77.0.22:80".into(),
                 requests: 30,
