@@ -51,12 +51,24 @@ pub struct Confirm {
     pub plan: crate::ops::Plan,
     /// What has been typed so far (when the name must be typed).
     pub typed: String,
+    /// The profile's `allow_force`.
+    pub allow_force: bool,
 }
 
 impl Confirm {
-    /// A failed pre-check: the dialog then offers only Esc.
+    /// The word typed to act past pre-checks that `--force` may override.
+    pub const FORCE: &'static str = "force";
+
+    /// A failed pre-check: the dialog then offers only Esc, or typing [`Confirm::FORCE`]
+    /// when [`Confirm::forceable`].
     pub fn blocked(&self) -> bool {
         !self.plan.blockers(false).is_empty()
+    }
+
+    /// Every failed pre-check is one `--force` overrides and the profile lets the
+    /// console force (`allow_force`).
+    pub fn forceable(&self) -> bool {
+        self.allow_force && self.blocked() && self.plan.blockers(true).is_empty()
     }
 }
 
@@ -409,6 +421,7 @@ impl App {
                 self.confirm = Some(Confirm {
                     plan,
                     typed: String::new(),
+                    allow_force: self.profile.allow_force,
                 });
                 self.ui.mode = Mode::Confirm;
             }
@@ -525,17 +538,19 @@ impl App {
         {
             return cancel(self);
         }
-        if c.blocked() {
+        let forcing = c.forceable();
+        if c.blocked() && !forcing {
             self.say("a pre-check failed: this cannot be confirmed (Esc closes)".into());
             return Vec::new();
         }
         let typed = match &c.plan.confirmation {
+            _ if forcing => Some(Confirm::FORCE.to_string()),
             Confirmation::Typed { name, .. } => Some(name.clone()),
             Confirmation::YesNo => None,
         };
         match (key.code, typed) {
-            (KeyCode::Char('y') | KeyCode::Char('Y'), None) => self.confirmed(),
-            (KeyCode::Enter, Some(name)) if c.typed == name => self.confirmed(),
+            (KeyCode::Char('y') | KeyCode::Char('Y'), None) => self.confirmed(false),
+            (KeyCode::Enter, Some(name)) if c.typed == name => self.confirmed(forcing),
             (KeyCode::Enter, Some(name)) => {
                 self.say(format!("type {name} exactly, or Esc"));
                 Vec::new()
@@ -553,8 +568,9 @@ impl App {
         }
     }
 
-    /// The open dialog was confirmed: the plan goes to the runner.
-    fn confirmed(&mut self) -> Vec<Effect> {
+    /// The open dialog was confirmed (`forced`: past pre-checks `--force` overrides, by
+    /// `force` typed): the plan goes to the runner.
+    fn confirmed(&mut self, forced: bool) -> Vec<Effect> {
         let Some(c) = self.confirm.take() else {
             return Vec::new();
         };
@@ -568,6 +584,7 @@ impl App {
         vec![Effect::Run {
             plan: Box::new(c.plan),
             failed_over: self.failed_over.clone(),
+            forced,
         }]
     }
 

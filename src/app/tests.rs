@@ -526,6 +526,53 @@ fn a_balancer_that_could_not_be_read_blocks_the_drain() {
 }
 
 #[test]
+fn where_the_profile_allows_it_typing_force_acts_past_an_unreadable_balancer() {
+    let mut a = app();
+    a.profile.allow_force = true;
+    let t0 = Instant::now();
+    feed(&mut a, t0);
+    a.update(Action::Update(SourceUpdate::Balancer {
+        index: 1,
+        at: t0,
+        result: Err(crate::sources::SourceError::Connect("refused".into())),
+    }));
+    a.update(key('d'));
+    let c = a.confirm.clone().expect("dialog");
+    assert!(c.blocked() && c.forceable());
+    let s = screen_at(&a, 80, 24);
+    assert!(s.contains("type force"), "{s}");
+    assert!(a.update(key('y')).is_empty(), "y does not force");
+    a.update(code(KeyCode::Backspace));
+    for ch in "forc".chars() {
+        a.update(key(ch));
+    }
+    assert!(
+        a.update(code(KeyCode::Enter)).is_empty(),
+        "only the whole word"
+    );
+    a.update(key('e'));
+    match a.update(code(KeyCode::Enter)).as_slice() {
+        [Effect::Run { plan, forced, .. }] => {
+            assert!(*forced);
+            assert_eq!(
+                plan.forced_past(),
+                vec!["lb2 could not be read: cannot connect: refused"]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without allow_force the same dialog offers only Esc.
+    a.profile.allow_force = false;
+    a.update(key('d'));
+    assert!(!a.confirm.clone().expect("dialog").forceable());
+    for ch in "force".chars() {
+        a.update(key(ch));
+    }
+    assert!(a.update(code(KeyCode::Enter)).is_empty());
+    assert_eq!(a.ui.mode, Mode::Confirm, "only Esc closes it");
+}
+
+#[test]
 fn slash_on_a_kept_filter_replaces_it_when_typing_starts() {
     let mut a = app();
     a.update(key('/'));
