@@ -341,7 +341,7 @@ impl App {
                 } else {
                     Operation::ready(&backend)
                 };
-                self.ask(op);
+                return self.ask(op);
             }
             Action::Progress(line) => self.say(line),
             Action::Audit => return vec![Effect::LoadAudit],
@@ -349,8 +349,8 @@ impl App {
                 self.audit = lines;
                 self.ui.mode = Mode::Audit;
             }
-            Action::Failover => self.ask(Operation::FAILOVER),
-            Action::Failback => self.ask(Operation::FAILBACK),
+            Action::Failover => return self.ask(Operation::FAILOVER),
+            Action::Failback => return self.ask(Operation::FAILBACK),
             Action::Acted(report) => return self.acted(&report),
             Action::Shell => {
                 return match self.shell_target() {
@@ -380,21 +380,9 @@ impl App {
     }
 
     /// Under --read-only, says the action is refused and returns true.
-    fn refused_read_only(&mut self, verb: &str) -> bool {
-        if self.read_only {
-            self.say(format!(
-                "read-only: {verb} is refused (started with --read-only)"
-            ));
-        }
-        self.read_only
-    }
-
     /// The selected backend, when the backend table has the focus (else says why not).
     fn backend_to_act_on(&mut self, drain: bool) -> Option<String> {
         let verb = if drain { "drain" } else { "undrain" };
-        if self.refused_read_only(verb) {
-            return None;
-        }
         if self.ui.focus != Pane::Backends {
             self.say(format!(
                 "select a backend first (Tab to the backend table) to {verb} it"
@@ -406,10 +394,18 @@ impl App {
     }
 
     /// Plans `op` on the pair as the console sees it and opens its confirmation: the
-    /// pre-checks, and y/n or the name typed, as the plan's risk says.
-    fn ask(&mut self, op: Operation) {
-        if self.refused_read_only(op.verb()) {
-            return;
+    /// pre-checks, and y/n or the name typed, as the plan's risk says. Under
+    /// `--read-only` it is refused instead, said and audited like any refusal.
+    fn ask(&mut self, op: Operation) -> Vec<Effect> {
+        if self.read_only {
+            self.say(format!(
+                "read-only: {} is refused (started with --read-only)",
+                op.verb()
+            ));
+            return vec![Effect::Refuse {
+                operation: op,
+                reason: "--read-only".into(),
+            }];
         }
         match crate::ops::plan(
             &self.profile,
@@ -427,6 +423,7 @@ impl App {
             }
             Err(e) => self.say(e.to_string()),
         }
+        Vec::new()
     }
 
     /// An operation ended: the event log, the status line and what the console tracks
@@ -673,8 +670,7 @@ impl App {
                 // Esc during a drain offers to undo it.
                 if key.code == KeyCode::Esc && !self.read_only {
                     if let Some((target, _)) = self.draining.clone() {
-                        self.ask(Operation::ready(&target));
-                        return Vec::new();
+                        return self.ask(Operation::ready(&target));
                     }
                 }
                 match self.keymap.action(&key).cloned() {

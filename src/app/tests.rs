@@ -373,7 +373,10 @@ fn esc_cancels_and_read_only_refuses() {
     assert_eq!(a.ui.mode, Mode::Normal);
     assert!(a.confirm.is_none());
     a.read_only = true;
-    assert!(a.update(key('d')).is_empty());
+    assert!(matches!(
+        a.update(key('d')).as_slice(),
+        [Effect::Refuse { operation, .. }] if *operation == Operation::drain("web1")
+    ));
     assert_eq!(a.ui.mode, Mode::Normal, "no dialog in read-only");
     assert!(a
         .flash
@@ -492,8 +495,14 @@ fn esc_during_a_drain_offers_to_undo_it() {
 fn read_only_refuses_failover_and_failback_too() {
     let mut a = app();
     a.read_only = true;
-    for k in ['F', 'B'] {
-        assert!(a.update(key(k)).is_empty());
+    for (k, op) in [('F', Operation::FAILOVER), ('B', Operation::FAILBACK)] {
+        // Refused, and the refusal audited like the CLI's.
+        match a.update(key(k)).as_slice() {
+            [Effect::Refuse { operation, reason }] => {
+                assert_eq!((operation, reason.as_str()), (&op, "--read-only"))
+            }
+            other => panic!("{k}: {other:?}"),
+        }
         assert_eq!(a.ui.mode, Mode::Normal);
         assert!(
             a.flash
