@@ -802,3 +802,49 @@ fn the_events_stop_scrolling_back_at_the_oldest_full_page() {
     a.update(code(KeyCode::Down));
     assert_eq!(a.ui.event_scroll, 19);
 }
+
+#[test]
+fn failback_cannot_start_a_keepalived_its_method_did_not_stop() {
+    use crate::model::Role;
+    use crate::sources::keepalived::DumpInstance;
+    use crate::sources::vrrp::VrrpSample;
+    let mut a = app();
+    let t0 = Instant::now();
+    feed(&mut a, t0);
+    // keepalived stopped by hand on lb1 (its method is the track file); lb2 took the VIP.
+    let backup = DumpInstance {
+        name: "VI_1".into(),
+        vrid: 77,
+        role: Role::Master,
+        base_priority: 100,
+        effective_priority: 100,
+        nopreempt: false,
+        last_transition: 0.0,
+        vips: vec![],
+        become_master: 0,
+        release_master: 0,
+    };
+    for (index, sample) in [
+        (0, VrrpSample::Vip(false)),
+        (0, VrrpSample::Dump(None)),
+        (1, VrrpSample::Vip(true)),
+        (1, VrrpSample::Dump(Some(backup))),
+    ] {
+        a.update(Action::Update(SourceUpdate::Vrrp {
+            index,
+            at: t0,
+            result: Ok(sample),
+        }));
+    }
+    a.update(key('B'));
+    let c = a.confirm.clone().expect("failback dialog");
+    assert!(c.blocked(), "{:?}", c.plan.checks);
+    assert!(
+        c.plan
+            .blockers(false)
+            .iter()
+            .any(|b| b.contains("start keepalived on lb1")),
+        "{:?}",
+        c.plan.checks
+    );
+}
