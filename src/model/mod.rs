@@ -1215,7 +1215,7 @@ impl Cluster {
                 });
             }
         }
-        self.vrrp_alerts(&mut out);
+        self.vrrp_alerts(now, &mut out);
         // After the pair's own alarms: a split brain is the banner before an empty pool.
         out.extend(self.rotation_alert());
         // Worst first: errors, then warnings.
