@@ -215,19 +215,27 @@ pub async fn poll(profile: &Profile, pool: Option<&crate::ssh::Pool>, keepalived
     } else {
         Vec::new()
     };
-    let own = (pool.is_none() && !vrrp.is_empty()).then(|| {
-        crate::ssh::Pool::for_profile(profile, resolver, vrrp.iter().map(|t| &t.addr), true)
+    // nginx open source: what an operator set is in the upstream files.
+    let upstreams = crate::sources::upstream_file::UpstreamTarget::for_profile(profile, &resolver);
+    let own = (pool.is_none() && !(vrrp.is_empty() && upstreams.is_empty())).then(|| {
+        let nodes = vrrp
+            .iter()
+            .map(|t| &t.addr)
+            .chain(upstreams.iter().map(|t| &t.addr));
+        crate::ssh::Pool::for_profile(profile, resolver, nodes, true)
     });
     let pool = pool.or(own.as_deref());
-    let keepalived = async {
-        match pool {
-            Some(pool) => futures::future::join_all(vrrp.iter().map(|t| t.once(pool)))
-                .await
-                .concat(),
-            None => Vec::new(),
-        }
+    let over_ssh = async {
+        let Some(pool) = pool else {
+            return Vec::new();
+        };
+        let (keepalived, files) = futures::join!(
+            futures::future::join_all(vrrp.iter().map(|t| t.once(pool))),
+            futures::future::join_all(upstreams.iter().map(|t| t.once(pool)))
+        );
+        keepalived.concat().into_iter().chain(files).collect()
     };
-    let (http, ssh) = futures::join!(crate::sources::poll_once(profile), keepalived);
+    let (http, ssh) = futures::join!(crate::sources::poll_once(profile), over_ssh);
     for update in http.into_iter().chain(ssh) {
         cluster.apply(update, chrono::Local::now());
     }

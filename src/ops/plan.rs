@@ -302,7 +302,12 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend) -> Vec<Check
         .map(|(lb, v)| {
             let word = v
                 .as_ref()
-                .and_then(|v| v.admin.filter(|a| *a != ServerState::Up).or(v.state))
+                .and_then(|v| {
+                    v.admin
+                        .filter(|a| *a != ServerState::Up)
+                        .or(v.state)
+                        .or(v.admin)
+                })
                 .map_or("not reported", |s| s.label());
             format!("{word} on {}", lb.name)
         })

@@ -10,6 +10,8 @@ pub mod keepalived;
 pub mod nginx;
 pub mod nginx_plus;
 mod session;
+pub mod upstream;
+pub mod upstream_file;
 pub mod vrrp;
 
 use std::time::{Duration, Instant};
@@ -74,6 +76,16 @@ pub enum SourceUpdate {
         /// What was learned, or why nothing could be.
         result: Result<vrrp::VrrpSample, SourceError>,
     },
+    /// The servers of balancer `index`'s upstream file and which are marked `down`
+    /// (nginx open source: the state an operator set).
+    Upstream {
+        /// Profile order.
+        index: usize,
+        /// When the file was read.
+        at: Instant,
+        /// `(address, down)` per server line, or why the file could not be read.
+        result: Result<Vec<(String, bool)>, FetchError>,
+    },
     /// Per-backend traffic from balancer `index`'s access log (nginx).
     Traffic {
         /// Profile order.
@@ -103,6 +115,7 @@ impl SourceUpdate {
             | SourceUpdate::Health { at, .. }
             | SourceUpdate::Vrrp { at, .. }
             | SourceUpdate::Traffic { at, .. }
+            | SourceUpdate::Upstream { at, .. }
             | SourceUpdate::Vip { at, .. } => *at,
         }
     }

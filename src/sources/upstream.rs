@@ -1,7 +1,7 @@
 //! Draining on nginx open source: the server keeps its line in the upstream block and
 //! gains (or loses) the `down` flag — removing it would re-hash everyone under `ip_hash`.
 //! Pure text edits here; the node-side steps (atomic write, `nginx -t`, reload, roll
-//! back) are in [`super::drain`].
+//! back) are in `ops::drain`.
 
 /// What an upstream file lacks for an edit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +84,21 @@ pub fn is_down(text: &str, upstream: &str, address: &str) -> Result<bool, Upstre
             upstream: upstream.into(),
             address: address.into(),
         })
+}
+
+/// Every `server` line of the block: its address and whether it is marked `down`.
+pub fn servers(text: &str, upstream: &str) -> Result<Vec<(String, bool)>, UpstreamError> {
+    let (start, end) = block(text, upstream)?;
+    Ok(statements(&text[start..end])
+        .into_iter()
+        .map(|(_, body, _)| body.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.first() == Some(&"server"))
+        .filter_map(|w| {
+            let down = w.iter().skip(2).any(|x| *x == "down");
+            w.get(1)
+                .map(|a| (a.trim_end_matches(';').to_string(), down))
+        })
+        .collect())
 }
 
 fn remove_down(body: &str) -> String {
@@ -173,6 +188,22 @@ mod tests {
     use super::*;
 
     const CONF: &str = "upstream be_web {\n    ip_hash;\n    # web2 is the big one\n    server 10.77.0.21:80 max_fails=1 fail_timeout=2s;\n    server 10.77.0.22:80 max_fails=1 fail_timeout=2s;\n}\nserver { listen 80; }\n";
+
+    #[test]
+    fn every_server_line_is_listed_with_its_down_flag() {
+        let drained = set_down(CONF, "be_web", "10.77.0.22:80", true).expect("drain");
+        assert_eq!(
+            servers(&drained, "be_web").expect("servers"),
+            vec![
+                ("10.77.0.21:80".to_string(), false),
+                ("10.77.0.22:80".to_string(), true)
+            ]
+        );
+        assert_eq!(
+            servers(CONF, "be_api"),
+            Err(UpstreamError::NoBlock("be_api".into()))
+        );
+    }
 
     #[test]
     fn down_is_added_and_removed_byte_for_byte() {
