@@ -52,6 +52,7 @@ fn app_with_1000_backends() -> App {
                     info,
                     stats,
                     admin: None,
+                    access: None,
                 }),
             }));
         }

@@ -79,6 +79,9 @@ pub struct BalancerReport {
     pub metrics: BalancerMetrics,
     /// keepalived on it (null without a keepalived block in the profile).
     pub vrrp: Option<VrrpReport>,
+    /// HAProxy: how its runtime API was reached and the socket's level (null when not
+    /// read through a runtime API).
+    pub runtime_api: Option<crate::sources::api::Access>,
 }
 
 /// keepalived on one balancer.
@@ -148,6 +151,7 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
                 view: v.clone(),
                 error: v.fresh.failing().map(str::to_string),
             }),
+            runtime_api: b.api.clone(),
         })
         .collect();
     let backends = cluster
@@ -215,8 +219,15 @@ pub async fn poll(profile: &Profile, pool: Option<&crate::ssh::Pool>, keepalived
     } else {
         Vec::new()
     };
-    let own = (pool.is_none() && !vrrp.is_empty()).then(|| {
-        crate::ssh::Pool::for_profile(profile, resolver, vrrp.iter().map(|t| &t.addr), true)
+    // A runtime-API socket on a balancer is read over SSH too.
+    let sockets: Vec<crate::ssh::NodeAddr> = profile
+        .balancers()
+        .filter(|b| b.api_over_ssh())
+        .map(|b| resolver.resolve(&b.host))
+        .collect();
+    let own = (pool.is_none() && !(vrrp.is_empty() && sockets.is_empty())).then(|| {
+        let nodes = vrrp.iter().map(|t| &t.addr).chain(&sockets);
+        crate::ssh::Pool::for_profile(profile, resolver, nodes, true)
     });
     let pool = pool.or(own.as_deref());
     let keepalived = async {
@@ -227,7 +238,7 @@ pub async fn poll(profile: &Profile, pool: Option<&crate::ssh::Pool>, keepalived
             None => Vec::new(),
         }
     };
-    let (http, ssh) = futures::join!(crate::sources::poll_once(profile), keepalived);
+    let (http, ssh) = futures::join!(crate::sources::poll_once(profile, pool), keepalived);
     for update in http.into_iter().chain(ssh) {
         cluster.apply(update, chrono::Local::now());
     }
@@ -584,6 +595,7 @@ address = "10.77.0.21:80"
                     info: None,
                     stats: haproxy::parse_stat(&stat).expect("csv"),
                     admin: None,
+                    access: None,
                 }),
             },
             chrono::Local::now(),

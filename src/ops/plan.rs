@@ -290,6 +290,10 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend) -> Vec<Check
         if let Some(why) = profile.balancers().nth(i).and_then(cannot_act) {
             checks.push(Check::new(false, format!("{}: {why}", lb.name)));
         }
+        let level = lb.api.as_ref().and_then(|a| a.level);
+        if let Some(why) = level.and_then(crate::sources::api::Level::refusal) {
+            checks.push(Check::new(false, format!("{}: {why}", lb.name)));
+        }
     }
     let now: Vec<String> = cluster
         .balancers

@@ -26,13 +26,19 @@ impl Remote {
         let resolver = crate::ssh::Resolver::load(&profile.ssh);
         let vrrp = crate::sources::vrrp::targets(profile, &resolver);
         let logs = crate::sources::access_log::LogTarget::for_profile(profile, &resolver);
+        let sockets: Vec<crate::ssh::NodeAddr> = profile
+            .balancers()
+            .filter(|b| b.api_over_ssh())
+            .map(|b| resolver.resolve(&b.host))
+            .collect();
         let nodes = vrrp
             .iter()
             .map(|t| &t.addr)
-            .chain(logs.iter().map(|t| &t.addr));
-        // Always a pool, for `s`; passphrases are asked only when something is followed
-        // over SSH from the start (the screen cannot prompt later).
-        let following = !vrrp.is_empty() || !logs.is_empty();
+            .chain(logs.iter().map(|t| &t.addr))
+            .chain(&sockets);
+        // Always a pool, for `s` and runtime-API sockets; passphrases are asked only when
+        // something is read over SSH from the start (the screen cannot prompt later).
+        let following = !vrrp.is_empty() || !logs.is_empty() || !sockets.is_empty();
         let pool = Some(crate::ssh::Pool::for_profile(
             profile, resolver, nodes, following,
         ));

@@ -205,6 +205,7 @@ fn hostile_server_names_never_reach_the_terminal_raw() {
             info: None,
             stats,
             admin: None,
+            access: None,
         }),
     }));
     let text = screen(&render(&a, 200, 60));
@@ -232,6 +233,7 @@ fn the_selection_stays_in_view_in_a_long_table() {
             info: None,
             stats,
             admin: None,
+            access: None,
         }),
     }));
     a.update(Action::Bottom);
@@ -633,6 +635,7 @@ fn readme_app() -> App {
                     info: Some(info),
                     stats,
                     admin: None,
+                    access: None,
                 }),
             }));
         }
