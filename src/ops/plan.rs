@@ -595,6 +595,31 @@ address = "10.0.0.22:80"
     }
 
     #[test]
+    fn a_socket_below_admin_blocks_changes_even_forced() {
+        use crate::sources::api::{Access, Level};
+        let (profile, mut cluster) = pair([true, true]);
+        cluster.balancers[0].api = Some(Access {
+            reach: "ssh-socket".into(),
+            socket: Some("/run/haproxy/admin.sock".into()),
+            level: Some(Level::Operator),
+        });
+        let p = plan(&profile, &cluster, &Operation::ready("web2"), None).expect("plan");
+        let refusal =
+            "lb1: its runtime API socket is at level operator: changing servers needs level admin";
+        assert!(
+            p.blockers(true).contains(&refusal),
+            "{:?}",
+            p.blockers(true)
+        );
+        cluster.balancers[0].api = Some(Access {
+            level: Some(Level::Admin),
+            ..cluster.balancers[0].api.clone().expect("set above")
+        });
+        let p = plan(&profile, &cluster, &Operation::ready("web2"), None).expect("plan");
+        assert!(!p.blockers(true).iter().any(|b| b.starts_with("lb1")));
+    }
+
+    #[test]
     fn nothing_to_plan_says_why() {
         let (profile, cluster) = pair([true, true]);
         assert_eq!(

@@ -79,9 +79,13 @@ impl Session {
             // first prompt (no leading newline).
             stream.write_all(b"prompt\n").await.map_err(io)?;
             let greeting = match read_to_prompt(&mut stream, 1).await {
+                // Closed on `prompt`: an API that answers one command a connection, if
+                // it answers one on a connection of its own (a relay over SSH that could
+                // not reach the socket closes the same way).
                 Err(SourceError::RuntimeIo(e)) if e == CLOSED => {
+                    let answer = self.ask_once(api, command).await?;
                     self.one_shot = true;
-                    return self.ask_once(api, command).await;
+                    return Ok(answer);
                 }
                 other => other?,
             };

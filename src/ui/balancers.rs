@@ -198,7 +198,7 @@ fn vip_cell<'a>(app: &App, b: &Balancer) -> Cell<'a> {
 }
 
 /// How the runtime API is reached when it is not plain TCP at level admin (the usual
-/// case, left unsaid): " api ssh-socket", " api sudo socat level user".
+/// case, left unsaid): " api ssh-socket", " api sudo socat (user)".
 fn api(b: &Balancer) -> String {
     use crate::sources::api::Level;
     let Some(a) = &b.api else {
@@ -210,7 +210,7 @@ fn api(b: &Balancer) -> String {
         format!(" api {}", a.reach)
     };
     match a.level {
-        Some(l) if l != Level::Admin => format!("{reach} level {}", l.word()),
+        Some(l) if l != Level::Admin => format!("{reach} ({})", l.word()),
         _ => reach,
     }
 }

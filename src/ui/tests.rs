@@ -214,6 +214,43 @@ fn hostile_server_names_never_reach_the_terminal_raw() {
 }
 
 #[test]
+fn the_balancer_pane_says_how_a_runtime_api_socket_is_reached() {
+    use crate::sources::api::{Access, Level};
+    let (mut a, t0) = fixed_app();
+    let csv = "# pxname,svname,status,type,scur\nbe_web,web1,UP,2,0\n";
+    for (index, reach, level) in [(0, "tcp", Level::Admin), (1, "sudo socat", Level::User)] {
+        a.update(Action::Update(SourceUpdate::Balancer {
+            index,
+            at: t0 + Duration::from_secs(1),
+            result: Ok(crate::sources::BalancerSample::Haproxy {
+                info: None,
+                stats: crate::sources::haproxy::parse_stat(csv).expect("csv"),
+                admin: None,
+                access: Some(Access {
+                    reach: reach.into(),
+                    socket: None,
+                    level: Some(level),
+                }),
+            }),
+        }));
+    }
+    let text = screen(&render(&a, 200, 60));
+    let row = |n: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("│{n} ")))
+            .unwrap_or("")
+            .to_string()
+    };
+    // Plain TCP at level admin, the usual, is left unsaid.
+    assert!(!row("lb1").contains("api"), "{}", row("lb1"));
+    assert!(
+        row("lb2").contains("api sudo socat (user)"),
+        "{}",
+        row("lb2")
+    );
+}
+
+#[test]
 fn tiny_terminals_do_not_panic() {
     let (a, _) = fixed_app();
     for (w, h) in [(1, 1), (10, 5), (40, 12), (80, 10), (300, 100)] {

@@ -196,6 +196,23 @@ pub fn drill_haproxy_stopped() {
     );
 }
 
+/// The same over the unix sockets (TCP cut): HAProxy stopped on lb2, whose socket is
+/// relayed by socat, is marked down with socat's reason and read again once it is back.
+pub fn unix_socket_drill_haproxy_stopped() {
+    let _cut = super::NoTcpApi::cut();
+    let c = Console::start(super::UNIX);
+    c.drill(
+        "stop-haproxy",
+        "lb2",
+        |s| screen_row(s, "lb2").contains("DOWN") && s.contains("lb2 does not answer ("),
+        |s| screen_row(s, "lb2").contains(" UP ") && screen_row(s, "lb2").contains("restarts 1"),
+    );
+    c.finish_with(
+        "stop-haproxy on lb2",
+        &["lb2 unreachable: ", "lb2 restarted"],
+    );
+}
+
 /// A backend's health endpoint answers 500, then stops answering at all.
 pub fn drill_backend_health_500_then_frozen() {
     let c = Console::start("lab-haproxy");
