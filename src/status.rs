@@ -245,6 +245,25 @@ pub async fn poll(profile: &Profile, pool: Option<&crate::ssh::Pool>, keepalived
     cluster
 }
 
+/// Where a balancer's numbers came from: a runtime-API socket with how it was reached,
+/// and the socket's level when it is below admin.
+fn source(b: &BalancerReport) -> String {
+    let Some(api) = &b.runtime_api else {
+        return b.source.clone();
+    };
+    let base = match &api.socket {
+        Some(socket) => format!("runtime API {socket} via {}", api.reach),
+        None => b.source.clone(),
+    };
+    match api
+        .level
+        .filter(|l| *l != crate::sources::api::Level::Admin)
+    {
+        Some(l) => format!("{base}, level {}", l.word()),
+        None => base,
+    }
+}
+
 /// The report as a table for a terminal.
 pub fn human(r: &Report) -> String {
     let mut out = String::new();
@@ -282,7 +301,7 @@ pub fn human(r: &Report) -> String {
             state,
             b.metrics.active.map_or("-".into(), |v| v.to_string()),
             b.metrics.req_rate.map_or("-".into(), |v| format!("{v:.1}")),
-            b.error.clone().unwrap_or_else(|| b.source.clone())
+            b.error.clone().unwrap_or_else(|| source(b))
         ));
     }
     out.push_str("\nBACKEND   ADDRESS               HEALTH     ");
@@ -609,5 +628,44 @@ address = "10.77.0.21:80"
         let table = human(&r);
         assert!(table.contains("0 healthy · 0 in rotation"), "{table}");
         assert!(!table.contains("no alerts"), "{table}");
+    }
+
+    #[test]
+    fn a_socket_on_the_balancer_is_named_with_how_it_was_reached() {
+        use crate::sources::api::{Access, Level};
+        let profile = Profile::parse("t.toml", PROFILE).expect("profile");
+        let mut cluster = Cluster::new(&profile);
+        let now = Instant::now();
+        cluster.apply(
+            SourceUpdate::Balancer {
+                index: 0,
+                at: now,
+                result: Ok(BalancerSample::Haproxy {
+                    info: None,
+                    stats: haproxy::parse_stat(include_str!(
+                        "../tests/fixtures/haproxy/show_stat.csv"
+                    ))
+                    .expect("csv"),
+                    admin: None,
+                    access: Some(Access {
+                        reach: "sudo socat".into(),
+                        socket: Some("/var/lib/haproxy/stats".into()),
+                        level: Some(Level::User),
+                    }),
+                }),
+            },
+            chrono::Local::now(),
+        );
+        let r = report(&profile, None, &cluster, now);
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(
+            json["balancers"][0]["runtime_api"],
+            serde_json::json!({"reach": "sudo socat", "socket": "/var/lib/haproxy/stats", "level": "user"})
+        );
+        let table = human(&r);
+        assert!(
+            table.contains("runtime API /var/lib/haproxy/stats via sudo socat, level user"),
+            "{table}"
+        );
     }
 }
