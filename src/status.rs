@@ -599,12 +599,10 @@ name = "web1"
 address = "10.77.0.21:80"
 "#;
 
-    #[test]
-    fn everything_drained_says_so_in_the_table_and_the_json() {
+    /// The report after lb1 answered `show stat` with `stat`, reached as `access` says.
+    fn report_of(stat: &str, access: Option<crate::sources::api::Access>) -> Report {
         let profile = Profile::parse("t.toml", PROFILE).expect("profile");
         let mut cluster = Cluster::new(&profile);
-        let stat = include_str!("../tests/fixtures/haproxy/show_stat.csv")
-            .replace(",UP,1,1,0,", ",DRAIN,1,1,0,");
         let now = Instant::now();
         cluster.apply(
             SourceUpdate::Balancer {
@@ -612,14 +610,21 @@ address = "10.77.0.21:80"
                 at: now,
                 result: Ok(BalancerSample::Haproxy {
                     info: None,
-                    stats: haproxy::parse_stat(&stat).expect("csv"),
+                    stats: haproxy::parse_stat(stat).expect("csv"),
                     admin: None,
-                    access: None,
+                    access,
                 }),
             },
             chrono::Local::now(),
         );
-        let r = report(&profile, None, &cluster, now);
+        report(&profile, None, &cluster, now)
+    }
+
+    #[test]
+    fn everything_drained_says_so_in_the_table_and_the_json() {
+        let stat = include_str!("../tests/fixtures/haproxy/show_stat.csv")
+            .replace(",UP,1,1,0,", ",DRAIN,1,1,0,");
+        let r = report_of(&stat, None);
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(json["in_rotation"], 0);
         assert!(json["alerts"][0]["text"]
@@ -633,30 +638,13 @@ address = "10.77.0.21:80"
     #[test]
     fn a_socket_on_the_balancer_is_named_with_how_it_was_reached() {
         use crate::sources::api::{Access, Level};
-        let profile = Profile::parse("t.toml", PROFILE).expect("profile");
-        let mut cluster = Cluster::new(&profile);
-        let now = Instant::now();
-        cluster.apply(
-            SourceUpdate::Balancer {
-                index: 0,
-                at: now,
-                result: Ok(BalancerSample::Haproxy {
-                    info: None,
-                    stats: haproxy::parse_stat(include_str!(
-                        "../tests/fixtures/haproxy/show_stat.csv"
-                    ))
-                    .expect("csv"),
-                    admin: None,
-                    access: Some(Access {
-                        reach: "sudo socat".into(),
-                        socket: Some("/var/lib/haproxy/stats".into()),
-                        level: Some(Level::User),
-                    }),
-                }),
-            },
-            chrono::Local::now(),
-        );
-        let r = report(&profile, None, &cluster, now);
+        let access = Access {
+            reach: "sudo socat".into(),
+            socket: Some("/var/lib/haproxy/stats".into()),
+            level: Some(Level::User),
+        };
+        let stat = include_str!("../tests/fixtures/haproxy/show_stat.csv");
+        let r = report_of(stat, Some(access));
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(
             json["balancers"][0]["runtime_api"],
