@@ -728,4 +728,26 @@ health_url = "http://10.0.0.21/health"
             "unknown means careful"
         );
     }
+
+    #[test]
+    fn a_unix_socket_is_on_the_balancer_and_tcp_is_not() {
+        let lb = |extra: &str| {
+            let text =
+                format!("name='x'\n[[balancers]]\nname='a'\nhost='h'\nkind='haproxy'\n{extra}");
+            let p = Profile::parse("t.toml", &text).expect("parses");
+            let lb = p.balancers().next().expect("lb").clone();
+            lb
+        };
+        let unix = lb("runtime_api = 'unix:///var/lib/haproxy/stats'\n");
+        assert!(unix.api_over_ssh());
+        assert_eq!(
+            unix.status_endpoint(),
+            StatusEndpoint::RuntimeApi(RuntimeApi::Unix("/var/lib/haproxy/stats".into()))
+        );
+        let tcp = lb("runtime_api = 'tcp://10.0.0.11:9999'\n");
+        assert!(!tcp.api_over_ssh());
+        let page = lb("status_url = 'http://h:8404/stats'\n");
+        assert!(!page.api_over_ssh(), "a stats page alone is read over HTTP");
+        assert!(lb("").api_over_ssh(), "the stock socket is on the balancer");
+    }
 }

@@ -183,7 +183,7 @@ pub const SSH_BUDGET: u32 = 3;
 
 impl Target {
     /// Polls this target once; never takes longer than `timeout` (plus scheduling), or
-    /// [`SSH_BUDGET`] times it for a runtime-API socket reached over SSH. A runtime API is
+    /// [`SSH_BUDGET`] times it for a runtime-API socket over SSH not connected yet. A runtime API is
     /// asked through `session` when given (kept open between polls), else on a
     /// connection of its own; a socket on the balancer through `pool`.
     pub async fn fetch(
@@ -200,8 +200,12 @@ impl Target {
                 host,
                 backend,
             } => {
+                // A kept-open session answers within one timeout, over SSH too.
+                let connected = session.as_ref().is_some_and(|s| s.is_open());
                 let within = match endpoint {
-                    StatusEndpoint::RuntimeApi(api) if !api.socket_paths().is_empty() => {
+                    StatusEndpoint::RuntimeApi(api)
+                        if !connected && !api.socket_paths().is_empty() =>
+                    {
                         timeout * SSH_BUDGET
                     }
                     _ => timeout,

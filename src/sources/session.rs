@@ -46,6 +46,11 @@ impl Session {
         result
     }
 
+    /// A connection is open, to be reused by the next ask.
+    pub fn is_open(&self) -> bool {
+        self.stream.is_some()
+    }
+
     /// How the API was reached and its level, once connected.
     pub fn access(&self) -> Option<&Access> {
         self.access.as_ref()
