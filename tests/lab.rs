@@ -99,6 +99,8 @@ scenarios! {
     unix_socket_failover_and_failback,
     unix_socket_drain_from_the_console,
     unix_socket_drill_haproxy_stopped,
+    unix_socket_drill_balancer_link_down,
+    unix_socket_drill_sshd_blackholed,
     a_socket_at_level_user_is_read_but_not_acted_on,
 }
 
