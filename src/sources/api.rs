@@ -15,10 +15,13 @@ use crate::ssh::{NodeAddr, Pool};
 pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-/// Asks the session's level, and, for versions without `show cli level`, an admin-only
-/// command that changes nothing: refused with `Permission denied` below admin, an
-/// argument error at admin.
-pub const LEVEL_PROBE: &str = "show cli level; set server";
+/// Asks the session's level (HAProxy 2.0 and later).
+pub const LEVEL_PROBE: &str = "show cli level";
+
+/// For versions without `show cli level`: an admin-only command that changes nothing,
+/// refused with `Permission denied` below admin and an argument error at admin. Sent only
+/// when the level could not be named, so a modern HAProxy is asked nothing but reads.
+pub const ADMIN_PROBE: &str = "set server";
 
 /// What a runtime-API socket lets its client do (`stats socket … level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,16 +59,19 @@ impl Level {
     }
 }
 
-/// The level an answer to [`LEVEL_PROBE`] shows.
-pub fn parse_level(reply: &str) -> Level {
-    for line in reply.lines() {
-        match line.trim() {
-            "admin" => return Level::Admin,
-            "operator" => return Level::Operator,
-            "user" => return Level::User,
-            _ => {}
-        }
-    }
+/// The level an answer to [`LEVEL_PROBE`] names, if it names one (older versions answer
+/// with their help text, where `operator` and `user` are commands, never alone on a line).
+pub fn parse_level(reply: &str) -> Option<Level> {
+    reply.lines().find_map(|line| match line.trim() {
+        "admin" => Some(Level::Admin),
+        "operator" => Some(Level::Operator),
+        "user" => Some(Level::User),
+        _ => None,
+    })
+}
+
+/// The level an answer to [`ADMIN_PROBE`] shows.
+pub fn probed_level(reply: &str) -> Level {
     if reply.contains("Permission denied") {
         Level::BelowAdmin
     } else {
@@ -165,11 +171,15 @@ impl<'a> ApiTarget<'a> {
         }
     }
 
-    /// How the API is reached and its level, on a connection of its own.
+    /// How the API is reached and its level, on connections of their own.
     pub async fn access(&self) -> Result<Access, SourceError> {
         let (text, access) = self.ask(LEVEL_PROBE).await?;
+        let level = match parse_level(&text) {
+            Some(level) => level,
+            None => probed_level(&self.ask(ADMIN_PROBE).await?.0),
+        };
         Ok(Access {
-            level: Some(parse_level(&text)),
+            level: Some(level),
             ..access
         })
     }
@@ -217,29 +227,17 @@ mod tests {
 
     #[test]
     fn the_level_is_read_from_show_cli_level_or_from_a_refusal() {
-        // HAProxy 2.x: `show cli level` names it; the probe's second answer follows.
-        assert_eq!(
-            parse_level("admin\n\nRequire 'backend/server'.\n\n"),
-            Level::Admin
-        );
-        assert_eq!(parse_level("user\n\nPermission denied\n\n"), Level::User);
-        assert_eq!(
-            parse_level("operator\n\nPermission denied\n\n"),
-            Level::Operator
-        );
-        // Older versions without `show cli level`: the help text lists `operator` and
-        // `user` as commands, never alone on a line; the refusal tells.
+        assert_eq!(parse_level("admin\n\n"), Some(Level::Admin));
+        assert_eq!(parse_level("operator\n\n"), Some(Level::Operator));
+        assert_eq!(parse_level("user\n"), Some(Level::User));
+        // Older versions without `show cli level` answer with their help text, which lists
+        // `operator` and `user` as commands: no level is named, the probe decides.
         let old = "Unknown command. Please enter one of the following commands only :\n  \
                    operator       : lower the level of the current CLI session to operator\n  \
                    user           : lower the level of the current CLI session to user\n\n";
-        assert_eq!(
-            parse_level(&format!("{old}Permission denied\n\n")),
-            Level::BelowAdmin
-        );
-        assert_eq!(
-            parse_level(&format!("{old}Require 'backend/server'.\n\n")),
-            Level::Admin
-        );
+        assert_eq!(parse_level(old), None);
+        assert_eq!(probed_level("Permission denied\n\n"), Level::BelowAdmin);
+        assert_eq!(probed_level("Require 'backend/server'.\n\n"), Level::Admin);
     }
 
     #[test]

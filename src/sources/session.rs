@@ -5,7 +5,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use super::api::{parse_level, Access, ApiTarget, Stream, LEVEL_PROBE};
+use super::api::{parse_level, probed_level, Access, ApiTarget, Stream, ADMIN_PROBE, LEVEL_PROBE};
 use super::{SourceError, MAX_REPLY};
 
 /// Why a read ended without an answer.
@@ -100,12 +100,11 @@ impl Session {
                     crate::text::clip(&greeting, 80)
                 )));
             }
-            stream
-                .write_all(format!("{LEVEL_PROBE}\n").as_bytes())
-                .await
-                .map_err(io)?;
-            let level = read_to_prompt(&mut stream, LEVEL_PROBE.split(';').count()).await?;
-            access.level = Some(parse_level(&level));
+            let named = parse_level(&converse(&mut stream, LEVEL_PROBE).await?);
+            access.level = Some(match named {
+                Some(level) => level,
+                None => probed_level(&converse(&mut stream, ADMIN_PROBE).await?),
+            });
             self.access = Some(access);
             self.stream = Some(stream);
         }
@@ -123,6 +122,15 @@ impl Session {
 
 fn io(e: std::io::Error) -> SourceError {
     SourceError::RuntimeIo(e.to_string())
+}
+
+/// One command in prompt mode: sent, and its answer read up to the prompt.
+async fn converse(stream: &mut Box<dyn Stream>, command: &str) -> Result<String, SourceError> {
+    stream
+        .write_all(format!("{command}\n").as_bytes())
+        .await
+        .map_err(io)?;
+    read_to_prompt(stream, 1).await
 }
 
 /// Reads until `answers` prompts have come and the text ends with one; returns it as
