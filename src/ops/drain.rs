@@ -492,3 +492,49 @@ pub async fn sessions(
     });
     futures::future::join_all(work).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A runtime API at a level below admin: reads answered, changes refused as HAProxy
+    /// refuses them.
+    async fn below_admin() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 512];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let answer = if buf[..n].starts_with(b"show servers state") {
+                    include_str!("../../tests/fixtures/haproxy/show_servers_state_be_web.txt")
+                } else {
+                    "Permission denied\n\n"
+                };
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_change_refused_for_its_level_says_so() {
+        let addr = below_admin().await;
+        let text = format!(
+            "name = 't'\n[[balancers]]\nname = 'lb1'\nhost = '127.0.0.1'\nkind = 'haproxy'\n\
+             runtime_api = 'tcp://{addr}'\n[[backends]]\nname = 'web2'\naddress = '10.77.0.22:80'\n"
+        );
+        let profile = Profile::parse("t.toml", &text).expect("profile");
+        let applied = apply(&profile, "web2", ServerChange::Drain, None).await;
+        assert_eq!(
+            applied.outcome,
+            Outcome::Failed {
+                reason: format!("lb1: {BELOW_ADMIN}")
+            }
+        );
+        assert_eq!(applied.after["lb1"], "UP", "nothing changed");
+    }
+}
