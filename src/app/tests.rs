@@ -110,6 +110,7 @@ pub(crate) fn feed(app: &mut App, at: Instant) {
                 info: Some(info.clone()),
                 stats,
                 admin: None,
+                access: None,
             }),
         }));
     }

@@ -118,6 +118,8 @@ pub struct Balancer {
     pub log_lines: Option<crate::sources::access_log::LogLines>,
     /// keepalived on this node, when the profile has a keepalived block.
     pub vrrp: Option<vrrp::VrrpView>,
+    /// HAProxy: how its runtime API is reached and the socket's level, once learned.
+    pub api: Option<crate::sources::api::Access>,
     requests: Counter,
     uptime: Option<u64>,
 }
@@ -463,6 +465,7 @@ impl Cluster {
                 log_lines: None,
                 upstream: Freshness::default(),
                 vrrp: b.keepalived.as_ref().map(|_| vrrp::VrrpView::default()),
+                api: None,
                 requests: Counter::default(),
                 uptime: None,
             })
@@ -690,7 +693,15 @@ impl Cluster {
                         };
                         self.after_counters(index, reading, wall);
                     }
-                    BalancerSample::Haproxy { info, stats, admin } => {
+                    BalancerSample::Haproxy {
+                        info,
+                        stats,
+                        admin,
+                        access,
+                    } => {
+                        if access.is_some() {
+                            self.balancers[index].api = access;
+                        }
                         self.apply_haproxy(index, at, info, &stats, admin.as_deref(), wall)
                     }
                     BalancerSample::Plus(peers) => self.apply_plus(index, at, &peers, wall),

@@ -46,6 +46,7 @@ fn hap(text: &str, uptime: u64) -> BalancerSample {
         }),
         stats: haproxy::parse_stat(text).expect("csv"),
         admin: None,
+        access: None,
     }
 }
 
@@ -65,6 +66,7 @@ fn the_operator_set_state_comes_from_show_servers_state() {
             ))
             .expect("state"),
         ),
+        access: None,
     };
     c.apply(
         SourceUpdate::Balancer {
@@ -452,6 +454,7 @@ fn a_drained_backend_reported_ready_again_is_drift() {
         stats: haproxy::parse_stat(include_str!("../../tests/fixtures/haproxy/show_stat.csv"))
             .expect("csv"),
         admin: Some(haproxy::parse_servers_state(state).expect("state")),
+        access: None,
     };
     let drained = include_str!("../../tests/fixtures/haproxy/show_servers_state_mixed.txt");
     let ready = include_str!("../../tests/fixtures/haproxy/show_servers_state.txt");

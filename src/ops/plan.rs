@@ -294,6 +294,10 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend) -> Vec<Check
         if let Some(why) = profile.balancers().nth(i).and_then(cannot_act) {
             checks.push(Check::new(false, format!("{}: {why}", lb.name)));
         }
+        let level = lb.api.as_ref().and_then(|a| a.level);
+        if let Some(why) = level.and_then(crate::sources::api::Level::refusal) {
+            checks.push(Check::new(false, format!("{}: {why}", lb.name)));
+        }
     }
     let now: Vec<String> = cluster
         .balancers
@@ -608,6 +612,31 @@ address = "10.0.0.22:80"
         );
         assert!(p.checks.iter().any(|c| c.state == CheckState::Info
             && c.what == "web2 now: not reported on lb1, not reported on lb2"));
+    }
+
+    #[test]
+    fn a_socket_below_admin_blocks_changes_even_forced() {
+        use crate::sources::api::{Access, Level};
+        let (profile, mut cluster) = pair([true, true]);
+        cluster.balancers[0].api = Some(Access {
+            reach: "ssh-socket".into(),
+            socket: Some("/run/haproxy/admin.sock".into()),
+            level: Some(Level::Operator),
+        });
+        let p = plan(&profile, &cluster, &Operation::ready("web2"), None).expect("plan");
+        let refusal =
+            "lb1: its runtime API socket is at level operator: changing servers needs level admin";
+        assert!(
+            p.blockers(true).contains(&refusal),
+            "{:?}",
+            p.blockers(true)
+        );
+        cluster.balancers[0].api = Some(Access {
+            level: Some(Level::Admin),
+            ..cluster.balancers[0].api.clone().expect("set above")
+        });
+        let p = plan(&profile, &cluster, &Operation::ready("web2"), None).expect("plan");
+        assert!(!p.blockers(true).iter().any(|b| b.starts_with("lb1")));
     }
 
     #[test]

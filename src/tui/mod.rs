@@ -54,8 +54,8 @@ async fn run_loop(
     stats: Option<FrameStats>,
 ) -> anyhow::Result<()> {
     let (tx, sources) = mpsc::channel(4096);
-    let poller = Poller::spawn(profile, tx.clone());
     let pool = remote.pool.clone();
+    let poller = Poller::spawn(profile, tx.clone(), pool.clone());
     let _followers = AbortOnDrop(remote.spawn(&tx, profile.poll_interval));
     drop(tx);
     let (acted_tx, acted) = mpsc::channel::<Action>(16);

@@ -30,14 +30,21 @@ impl Remote {
         let logs = crate::sources::access_log::LogTarget::for_profile(profile, &resolver);
         let upstreams =
             crate::sources::upstream_file::UpstreamTarget::for_profile(profile, &resolver);
+        let sockets: Vec<crate::ssh::NodeAddr> = profile
+            .balancers()
+            .filter(|b| b.api_over_ssh())
+            .map(|b| resolver.resolve(&b.host))
+            .collect();
         let nodes = vrrp
             .iter()
             .map(|t| &t.addr)
             .chain(logs.iter().map(|t| &t.addr))
-            .chain(upstreams.iter().map(|t| &t.addr));
-        // Always a pool, for `s`; passphrases are asked only when something is followed
-        // over SSH from the start (the screen cannot prompt later).
-        let following = !vrrp.is_empty() || !logs.is_empty() || !upstreams.is_empty();
+            .chain(upstreams.iter().map(|t| &t.addr))
+            .chain(&sockets);
+        // Always a pool, for `s` and runtime-API sockets; passphrases are asked only when
+        // something is read over SSH from the start (the screen cannot prompt later).
+        let following =
+            !vrrp.is_empty() || !logs.is_empty() || !upstreams.is_empty() || !sockets.is_empty();
         let pool = Some(crate::ssh::Pool::for_profile(
             profile, resolver, nodes, following,
         ));
