@@ -350,7 +350,7 @@ pub fn human(r: &Report) -> String {
     } else {
         out.push_str("\nALERTS\n");
         for a in &r.alerts {
-            out.push_str(&format!("  {:?}: {}\n", a.level, a.text));
+            out.push_str(&format!("  {}: {}\n", a.level.word(), a.text));
         }
     }
     crate::text::sanitize_multiline(&out)
