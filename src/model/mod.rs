@@ -1201,30 +1201,40 @@ impl Cluster {
         if self.vip.serving() == Some(false) {
             let holders = self.vip_holders();
             let answered = self.vip.fresh.failing().is_none() && self.vip.probe.is_some();
+            let address = self.vip.address.clone().unwrap_or_default();
             let check = if answered && self.in_rotation() == Some(0) {
-                // The balancer answers but has nowhere to send the request.
-                "no backend is in rotation: undrain one".to_string()
+                // The balancer answers but has nowhere to send the request: the cause
+                // first, short enough for the banner of an 80-column terminal.
+                out.push(Alert {
+                    level: Level::Error,
+                    text: format!(
+                        "VIP {address} answers {}: no backend in rotation (undrain one)",
+                        self.vip_problem()
+                    ),
+                });
+                None
             } else if holders.is_empty() {
-                format!(
+                Some(format!(
                     "check which balancer holds it and that its {} runs",
                     self.balancers
                         .first()
                         .map_or("balancer".to_string(), |b| b.kind.to_string())
-                )
+                ))
             } else {
-                format!(
+                Some(format!(
                     "{} is MASTER: check the VIP on its interface, ARP, and its balancer daemon",
                     holders.join(", ")
-                )
+                ))
             };
-            out.push(Alert {
-                level: Level::Error,
-                text: format!(
-                    "VIP {} does not serve ({}): {check}",
-                    self.vip.address.clone().unwrap_or_default(),
-                    self.vip_problem(),
-                ),
-            });
+            if let Some(check) = check {
+                out.push(Alert {
+                    level: Level::Error,
+                    text: format!(
+                        "VIP {address} does not serve ({}): {check}",
+                        self.vip_problem(),
+                    ),
+                });
+            }
         }
         let probed: Vec<&Backend> = self
             .backends
