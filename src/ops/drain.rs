@@ -81,6 +81,13 @@ impl From<crate::ssh::SshError> for StepError {
 /// Why an HAProxy seen only through its stats page cannot be acted on.
 pub const NO_RUNTIME_API: &str = "only a stats page is configured: no runtime API to act through";
 
+/// The runtime-API commands a server change sends to HAProxy: the change, then its
+/// read-back. A version that lacks one is refused in the plan.
+pub const HAPROXY_COMMANDS: [haproxy::Command; 2] = [
+    haproxy::Command::SetServerState,
+    haproxy::Command::ShowServersState,
+];
+
 /// Where nginx upstream files are backed up before an edit: outside every include
 /// directory, one file per edit named by time, so none is mistaken for the live one.
 pub const BACKUP_DIR: &str = "/var/backups/lbdeck";

@@ -270,6 +270,75 @@ pub fn parse_info(text: &str) -> Result<Info, ParseError> {
     })
 }
 
+/// An HAProxy release as `show info` names it (`2.6.12-1+deb12u4`, `1.8.27-5.el8`,
+/// `3.1-dev4`): what decides which runtime-API commands it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    /// 1, 2, 3…
+    pub major: u32,
+    /// The branch within the major.
+    pub minor: u32,
+}
+
+impl Version {
+    /// The branch of a `Version:` value; None when it does not start with `N.N`.
+    pub fn parse(text: &str) -> Option<Version> {
+        let mut parts = text.trim().split(|c: char| !c.is_ascii_digit());
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some(Version { major, minor })
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// A runtime-API command lbdeck sends that older HAProxy versions lack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `show servers state`: the state operators set (polls, a change's read-back).
+    ShowServersState,
+    /// `set server BACKEND/SERVER state ready|drain|maint`.
+    SetServerState,
+}
+
+impl Command {
+    /// The command as an operator would type it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Command::ShowServersState => "show servers state",
+            Command::SetServerState => "set server … state",
+        }
+    }
+
+    /// The first version whose management guide documents it: `set server … state` came
+    /// with 1.5, `show servers state` with 1.6.
+    pub fn since(self) -> Version {
+        match self {
+            Command::ShowServersState => Version { major: 1, minor: 6 },
+            Command::SetServerState => Version { major: 1, minor: 5 },
+        }
+    }
+}
+
+/// Why the HAProxy that reports `version` cannot run `commands`: the first it lacks,
+/// with its version in the sentence. None when it has them all, or when the version
+/// cannot be read (the command itself then says what is wrong).
+pub fn lacks(version: &str, commands: &[Command]) -> Option<String> {
+    let v = Version::parse(version)?;
+    commands.iter().find(|c| v < c.since()).map(|c| {
+        format!(
+            "HAProxy {} has no `{}` (it came with {})",
+            version.trim(),
+            c.words(),
+            c.since()
+        )
+    })
+}
+
 /// One `show servers state` row: the admin/operational state of a server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerStateRow {
@@ -608,6 +677,35 @@ mod tests {
         assert!(parse_stat("Unknown command.\n").is_err());
         assert!(parse_stat("").is_err());
         assert!(parse_stat("# a,b\n").is_err(), "no pxname column");
+    }
+
+    #[test]
+    fn versions_without_a_command_are_named_in_the_sentence() {
+        let server_change = [Command::SetServerState, Command::ShowServersState];
+        assert_eq!(
+            lacks("1.5.18", &server_change).as_deref(),
+            Some("HAProxy 1.5.18 has no `show servers state` (it came with 1.6)")
+        );
+        assert_eq!(
+            lacks("1.4.24", &server_change).as_deref(),
+            Some("HAProxy 1.4.24 has no `set server … state` (it came with 1.5)")
+        );
+        for has in [
+            "1.6.0",
+            "1.8.27-5.el8",
+            "2.6.12-1+deb12u4",
+            "3.1-dev4",
+            "10.0",
+        ] {
+            assert_eq!(lacks(has, &server_change), None, "{has}");
+        }
+        assert_eq!(lacks("", &server_change), None, "unknown: not refused here");
+        assert_eq!(
+            Version::parse("1.8.27-5.el8"),
+            Some(Version { major: 1, minor: 8 })
+        );
+        assert!(Version::parse("2.10.0") > Version::parse("2.9.9"));
+        assert_eq!(Version::parse("HAProxy"), None);
     }
 
     #[test]
