@@ -32,11 +32,14 @@ mod drills;
 mod engine;
 #[path = "lab/harness.rs"]
 mod harness;
+#[path = "lab/nginx.rs"]
+mod nginx;
 #[path = "lab/numbers.rs"]
 mod numbers;
 
 use drills::*;
 use engine::*;
+use nginx::*;
 use numbers::*;
 
 /// Each scenario as a test of its own, `scenario::NAME`, run by the shared lab harness.
@@ -71,6 +74,7 @@ scenarios! {
     ssh_config_proxyjump_is_honoured,
     drain_and_undrain_act_on_both_haproxy_balancers,
     nginx_drain_edits_both_upstream_files_and_rolls_back_a_broken_one,
+    nginx_drain_finds_the_upstream_through_nginx_t_keeping_owner_and_mode,
     failover_and_failback_from_the_command_line,
     drain_from_the_console_keystroke_latencies,
     nginx_drain_and_failover_from_the_console,
