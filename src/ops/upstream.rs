@@ -527,26 +527,55 @@ mod tests {
     fn weights_are_read_and_set_in_place_or_added() {
         assert_eq!(weight(SHAPES, "be_app", "app1.internal:8080"), Ok(3));
         assert_eq!(weight(SHAPES, "be_app", "10.0.0.9:8080"), Ok(1), "default");
-        for (address, w, before, after) in [
+        for (upstream, address, w, before, after) in [
             (
+                "be_app",
                 "app1.internal:8080",
                 7,
                 "    server app1.internal:8080 weight=3 max_fails=2;",
                 "    server app1.internal:8080 weight=7 max_fails=2;",
             ),
             (
+                "be_app",
+                "app2.internal:80",
+                2,
+                "    server app2.internal max_fails=2 fail_timeout=5s; # port 80 implied",
+                "    server app2.internal max_fails=2 fail_timeout=5s weight=2; # port 80 implied",
+            ),
+            (
+                "be_app",
+                "unix:/run/app/app.sock",
+                5,
+                "    server unix:/run/app/app.sock fail_timeout=3s weight=2;",
+                "    server unix:/run/app/app.sock fail_timeout=3s weight=5;",
+            ),
+            (
+                "be_app",
                 "10.0.0.9:8080",
                 4,
                 "    server 10.0.0.9:8080 backup;",
                 "    server 10.0.0.9:8080 backup weight=4;",
             ),
+            (
+                "be_web",
+                "10.0.0.23:80",
+                3,
+                "        down;",
+                "        down weight=3;",
+            ),
         ] {
-            let set = set_weight(SHAPES, "be_app", address, w).expect(address);
-            assert_eq!(changed_lines(SHAPES, &set), vec![(before, after)]);
-            assert_eq!(weight(&set, "be_app", address), Ok(w));
+            let set = set_weight(SHAPES, upstream, address, w).expect(address);
+            assert_eq!(
+                changed_lines(SHAPES, &set),
+                vec![(before, after)],
+                "{address}"
+            );
+            assert_eq!(weight(&set, upstream, address), Ok(w), "{address}");
+            assert_eq!(
+                is_down(&set, upstream, address),
+                is_down(SHAPES, upstream, address)
+            );
         }
-        let sock = set_weight(SHAPES, "be_app", "unix:/run/app/app.sock", 5).expect("weight");
-        assert_eq!(weight(&sock, "be_app", "unix:/run/app/app.sock"), Ok(5));
         assert_eq!(
             set_weight(SHAPES, "be_app", "10.0.0.9:8080", 0),
             Err(UpstreamError::Weight(0))
