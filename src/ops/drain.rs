@@ -219,7 +219,7 @@ pub async fn locate_upstream(
         dump,
     };
     let dump = pool
-        .exec(node, &pool.privileged("nginx -T 2>/dev/null"))
+        .exec(node, &pool.privileged("nginx -T"))
         .await
         .map_err(|e| not_found(e.to_string()))?
         .ok("nginx -T")
