@@ -257,7 +257,7 @@ async fn read_file(
 /// outside every include directory, named by time. `nginx -t` decides between
 /// `nginx -s reload` (`LBDECK-OK`) and putting the backup back the same way
 /// (`LBDECK-ROLLED-BACK` and the emerg line, or `LBDECK-RELOAD-FAILED`).
-fn edit_script(file: &str, text: &str, backups: &str) -> String {
+pub(crate) fn edit_script(file: &str, text: &str, backups: &str) -> String {
     use base64::Engine;
     let f = crate::ssh::shell_quote(file);
     let d = crate::ssh::shell_quote(backups);
