@@ -55,7 +55,9 @@ pub async fn run(profile: &Profile) -> Vec<Item> {
             _ => None,
         });
         // Right after "… answers": the version comes from that answer.
-        list.splice(1..1, version);
+        if let Some(v) = version {
+            list.insert(1.min(list.len()), v);
+        }
         items.extend(list);
     }
     items
