@@ -20,15 +20,16 @@ use lbdeck::sources::{access_log, haproxy, keepalived, nginx, BalancerSample, So
 
 const BACKENDS: usize = 1000;
 
-fn sim() -> Sim {
-    let mut sim = Sim::new(BACKENDS);
+fn sim(backends: usize) -> Sim {
+    let mut sim = Sim::new(backends);
     for _ in 0..40 {
         sim.step(0.25);
     }
     sim
 }
 
-fn app_with_1000_backends() -> App {
+/// The console after 30 polls of a simulated pair with `backends` servers.
+fn app_with(backends: usize) -> App {
     let profile = Profile::parse(
         "bench.toml",
         "name = \"bench\"\n[vip]\naddress = \"10.0.0.100\"\ncheck_url = \"http://10.0.0.100/\"\n\
@@ -38,7 +39,7 @@ fn app_with_1000_backends() -> App {
     .expect("profile");
     let themes = ThemeSet::load_from(None).expect("themes");
     let mut app = App::new(&profile, Keymap::default(), themes, 0, false);
-    let mut sim = sim();
+    let mut sim = sim(backends);
     let t0 = Instant::now();
     for round in 0..30u64 {
         let at = t0 + Duration::from_secs(round);
@@ -67,12 +68,22 @@ fn app_with_1000_backends() -> App {
         }
     }
     app.update(Action::Tick(t0 + Duration::from_secs(30)));
-    assert_eq!(app.cluster.backends.len(), BACKENDS);
+    assert_eq!(app.cluster.backends.len(), backends);
     app
 }
 
 fn render(c: &mut Criterion) {
-    let app = app_with_1000_backends();
+    // What the lab's watching console draws once a second.
+    let pair = app_with(3);
+    let mut term = Terminal::new(TestBackend::new(200, 50)).expect("terminal");
+    c.bench_function("frame 200x50, 2 balancers, 3 backends", |b| {
+        b.iter(|| {
+            term.draw(|f| lbdeck::ui::draw(f, &pair))
+                .map(|_| ())
+                .expect("draw")
+        })
+    });
+    let app = app_with(BACKENDS);
     for (w, h) in [(200u16, 60u16), (80, 24)] {
         let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
         c.bench_function(&format!("frame {w}x{h}, 2 balancers, 1000 backends"), |b| {
@@ -86,7 +97,7 @@ fn render(c: &mut Criterion) {
 }
 
 fn parse(c: &mut Criterion) {
-    let sim = sim();
+    let sim = sim(BACKENDS);
     let csv = sim.show_stat(0);
     let mut g = c.benchmark_group("parse");
     g.throughput(Throughput::Bytes(csv.len() as u64));

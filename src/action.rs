@@ -153,5 +153,7 @@ pub enum Effect {
         plan: Box<crate::ops::Plan>,
         /// The node this console failed over from (failback evidence).
         failed_over: Option<String>,
+        /// `force` was typed: act past the pre-checks `--force` overrides (audited).
+        forced: bool,
     },
 }

@@ -51,12 +51,24 @@ pub struct Confirm {
     pub plan: crate::ops::Plan,
     /// What has been typed so far (when the name must be typed).
     pub typed: String,
+    /// The profile's `allow_force`.
+    pub allow_force: bool,
 }
 
 impl Confirm {
-    /// A failed pre-check: the dialog then offers only Esc.
+    /// The word typed to act past pre-checks that `--force` may override.
+    pub const FORCE: &'static str = "force";
+
+    /// A failed pre-check: the dialog then offers only Esc, or typing [`Confirm::FORCE`]
+    /// when [`Confirm::forceable`].
     pub fn blocked(&self) -> bool {
         !self.plan.blockers(false).is_empty()
+    }
+
+    /// Every failed pre-check is one `--force` overrides and the profile lets the
+    /// console force (`allow_force`).
+    pub fn forceable(&self) -> bool {
+        self.allow_force && self.blocked() && self.plan.blockers(true).is_empty()
     }
 }
 
@@ -329,7 +341,7 @@ impl App {
                 } else {
                     Operation::ready(&backend)
                 };
-                self.ask(op);
+                return self.ask(op);
             }
             Action::Progress(line) => self.say(line),
             Action::Audit => return vec![Effect::LoadAudit],
@@ -337,8 +349,8 @@ impl App {
                 self.audit = lines;
                 self.ui.mode = Mode::Audit;
             }
-            Action::Failover => self.ask(Operation::FAILOVER),
-            Action::Failback => self.ask(Operation::FAILBACK),
+            Action::Failover => return self.ask(Operation::FAILOVER),
+            Action::Failback => return self.ask(Operation::FAILBACK),
             Action::Acted(report) => return self.acted(&report),
             Action::Shell => {
                 return match self.shell_target() {
@@ -368,21 +380,9 @@ impl App {
     }
 
     /// Under --read-only, says the action is refused and returns true.
-    fn refused_read_only(&mut self, verb: &str) -> bool {
-        if self.read_only {
-            self.say(format!(
-                "read-only: {verb} is refused (started with --read-only)"
-            ));
-        }
-        self.read_only
-    }
-
     /// The selected backend, when the backend table has the focus (else says why not).
     fn backend_to_act_on(&mut self, drain: bool) -> Option<String> {
         let verb = if drain { "drain" } else { "undrain" };
-        if self.refused_read_only(verb) {
-            return None;
-        }
         if self.ui.focus != Pane::Backends {
             self.say(format!(
                 "select a backend first (Tab to the backend table) to {verb} it"
@@ -394,10 +394,18 @@ impl App {
     }
 
     /// Plans `op` on the pair as the console sees it and opens its confirmation: the
-    /// pre-checks, and y/n or the name typed, as the plan's risk says.
-    fn ask(&mut self, op: Operation) {
-        if self.refused_read_only(op.verb()) {
-            return;
+    /// pre-checks, and y/n or the name typed, as the plan's risk says. Under
+    /// `--read-only` it is refused instead, said and audited like any refusal.
+    fn ask(&mut self, op: Operation) -> Vec<Effect> {
+        if self.read_only {
+            self.say(format!(
+                "read-only: {} is refused (started with --read-only)",
+                op.verb()
+            ));
+            return vec![Effect::Refuse {
+                operation: op,
+                reason: "--read-only".into(),
+            }];
         }
         match crate::ops::plan(
             &self.profile,
@@ -409,11 +417,13 @@ impl App {
                 self.confirm = Some(Confirm {
                     plan,
                     typed: String::new(),
+                    allow_force: self.profile.allow_force,
                 });
                 self.ui.mode = Mode::Confirm;
             }
             Err(e) => self.say(e.to_string()),
         }
+        Vec::new()
     }
 
     /// An operation ended: the event log, the status line and what the console tracks
@@ -525,17 +535,19 @@ impl App {
         {
             return cancel(self);
         }
-        if c.blocked() {
+        let forcing = c.forceable();
+        if c.blocked() && !forcing {
             self.say("a pre-check failed: this cannot be confirmed (Esc closes)".into());
             return Vec::new();
         }
         let typed = match &c.plan.confirmation {
+            _ if forcing => Some(Confirm::FORCE.to_string()),
             Confirmation::Typed { name, .. } => Some(name.clone()),
             Confirmation::YesNo => None,
         };
         match (key.code, typed) {
-            (KeyCode::Char('y') | KeyCode::Char('Y'), None) => self.confirmed(),
-            (KeyCode::Enter, Some(name)) if c.typed == name => self.confirmed(),
+            (KeyCode::Char('y') | KeyCode::Char('Y'), None) => self.confirmed(false),
+            (KeyCode::Enter, Some(name)) if c.typed == name => self.confirmed(forcing),
             (KeyCode::Enter, Some(name)) => {
                 self.say(format!("type {name} exactly, or Esc"));
                 Vec::new()
@@ -553,8 +565,9 @@ impl App {
         }
     }
 
-    /// The open dialog was confirmed: the plan goes to the runner.
-    fn confirmed(&mut self) -> Vec<Effect> {
+    /// The open dialog was confirmed (`forced`: past pre-checks `--force` overrides, by
+    /// `force` typed): the plan goes to the runner.
+    fn confirmed(&mut self, forced: bool) -> Vec<Effect> {
         let Some(c) = self.confirm.take() else {
             return Vec::new();
         };
@@ -568,6 +581,7 @@ impl App {
         vec![Effect::Run {
             plan: Box::new(c.plan),
             failed_over: self.failed_over.clone(),
+            forced,
         }]
     }
 
@@ -656,8 +670,7 @@ impl App {
                 // Esc during a drain offers to undo it.
                 if key.code == KeyCode::Esc && !self.read_only {
                     if let Some((target, _)) = self.draining.clone() {
-                        self.ask(Operation::ready(&target));
-                        return Vec::new();
+                        return self.ask(Operation::ready(&target));
                     }
                 }
                 match self.keymap.action(&key).cloned() {

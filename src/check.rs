@@ -136,7 +136,15 @@ async fn node_checks(
     }
     let logs = crate::sources::access_log::LogTarget::for_profile(profile, pool.resolver());
     if let Some(log) = logs.iter().find(|t| t.addr.alias == addr.alias) {
-        let need = format!("access log {} in its format", log.path);
+        let need = format!(
+            "access log {} in the {} format",
+            log.path,
+            if log.format_name == "lbdeck" {
+                "lbdeck"
+            } else {
+                "profile's access_log_format"
+            }
+        );
         let read = bounded(limit, async {
             let seen = log.check_format(pool).await.map_err(|e| e.to_string())?;
             if seen.mismatched() {

@@ -95,6 +95,7 @@ scenarios! {
     everything_drained_is_out_of_rotation_in_status,
     vip_moves_are_not_outages,
     forced_polls_keep_the_rate,
+    nginx_traffic_follows_the_new_master,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

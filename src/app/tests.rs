@@ -73,7 +73,7 @@ pub(crate) fn app() -> App {
 }
 
 /// A console on the profile `text`, default keys and themes.
-fn app_from(text: &str) -> App {
+pub(crate) fn app_from(text: &str) -> App {
     let profile = Profile::parse("t.toml", text).expect("profile");
     let themes = ThemeSet::load_from(None).expect("themes");
     App::new(&profile, Keymap::default(), themes, 0, false)
@@ -373,7 +373,10 @@ fn esc_cancels_and_read_only_refuses() {
     assert_eq!(a.ui.mode, Mode::Normal);
     assert!(a.confirm.is_none());
     a.read_only = true;
-    assert!(a.update(key('d')).is_empty());
+    assert!(matches!(
+        a.update(key('d')).as_slice(),
+        [Effect::Refuse { operation, .. }] if *operation == Operation::drain("web1")
+    ));
     assert_eq!(a.ui.mode, Mode::Normal, "no dialog in read-only");
     assert!(a
         .flash
@@ -492,8 +495,14 @@ fn esc_during_a_drain_offers_to_undo_it() {
 fn read_only_refuses_failover_and_failback_too() {
     let mut a = app();
     a.read_only = true;
-    for k in ['F', 'B'] {
-        assert!(a.update(key(k)).is_empty());
+    for (k, op) in [('F', Operation::FAILOVER), ('B', Operation::FAILBACK)] {
+        // Refused, and the refusal audited like the CLI's.
+        match a.update(key(k)).as_slice() {
+            [Effect::Refuse { operation, reason }] => {
+                assert_eq!((operation, reason.as_str()), (&op, "--read-only"))
+            }
+            other => panic!("{k}: {other:?}"),
+        }
         assert_eq!(a.ui.mode, Mode::Normal);
         assert!(
             a.flash
@@ -522,6 +531,53 @@ fn a_balancer_that_could_not_be_read_blocks_the_drain() {
         vec!["lb2 could not be read: cannot connect: refused"]
     );
     assert!(a.update(key('y')).is_empty(), "y cannot confirm");
+    assert_eq!(a.ui.mode, Mode::Confirm, "only Esc closes it");
+}
+
+#[test]
+fn where_the_profile_allows_it_typing_force_acts_past_an_unreadable_balancer() {
+    let mut a = app();
+    a.profile.allow_force = true;
+    let t0 = Instant::now();
+    feed(&mut a, t0);
+    a.update(Action::Update(SourceUpdate::Balancer {
+        index: 1,
+        at: t0,
+        result: Err(crate::sources::SourceError::Connect("refused".into())),
+    }));
+    a.update(key('d'));
+    let c = a.confirm.clone().expect("dialog");
+    assert!(c.blocked() && c.forceable());
+    let s = screen_at(&a, 80, 24);
+    assert!(s.contains("type force"), "{s}");
+    assert!(a.update(key('y')).is_empty(), "y does not force");
+    a.update(code(KeyCode::Backspace));
+    for ch in "forc".chars() {
+        a.update(key(ch));
+    }
+    assert!(
+        a.update(code(KeyCode::Enter)).is_empty(),
+        "only the whole word"
+    );
+    a.update(key('e'));
+    match a.update(code(KeyCode::Enter)).as_slice() {
+        [Effect::Run { plan, forced, .. }] => {
+            assert!(*forced);
+            assert_eq!(
+                plan.forced_past(),
+                vec!["lb2 could not be read: cannot connect: refused"]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without allow_force the same dialog offers only Esc.
+    a.profile.allow_force = false;
+    a.update(key('d'));
+    assert!(!a.confirm.clone().expect("dialog").forceable());
+    for ch in "force".chars() {
+        a.update(key(ch));
+    }
+    assert!(a.update(code(KeyCode::Enter)).is_empty());
     assert_eq!(a.ui.mode, Mode::Confirm, "only Esc closes it");
 }
 
@@ -658,6 +714,7 @@ address = "10.77.0.22:80"
         Action::Update(SourceUpdate::Traffic {
             index: 0,
             at: t0,
+            lines: None,
             result: Ok(vec![crate::sources::access_log::BackendTraffic {
                 addr: "10.77.0.22:80".into(),
                 requests: 30,
@@ -744,4 +801,50 @@ fn the_events_stop_scrolling_back_at_the_oldest_full_page() {
     assert_eq!(a.ui.event_scroll, 20);
     a.update(code(KeyCode::Down));
     assert_eq!(a.ui.event_scroll, 19);
+}
+
+#[test]
+fn failback_cannot_start_a_keepalived_its_method_did_not_stop() {
+    use crate::model::Role;
+    use crate::sources::keepalived::DumpInstance;
+    use crate::sources::vrrp::VrrpSample;
+    let mut a = app();
+    let t0 = Instant::now();
+    feed(&mut a, t0);
+    // keepalived stopped by hand on lb1 (its method is the track file); lb2 took the VIP.
+    let backup = DumpInstance {
+        name: "VI_1".into(),
+        vrid: 77,
+        role: Role::Master,
+        base_priority: 100,
+        effective_priority: 100,
+        nopreempt: false,
+        last_transition: 0.0,
+        vips: vec![],
+        become_master: 0,
+        release_master: 0,
+    };
+    for (index, sample) in [
+        (0, VrrpSample::Vip(false)),
+        (0, VrrpSample::Dump(None)),
+        (1, VrrpSample::Vip(true)),
+        (1, VrrpSample::Dump(Some(backup))),
+    ] {
+        a.update(Action::Update(SourceUpdate::Vrrp {
+            index,
+            at: t0,
+            result: Ok(sample),
+        }));
+    }
+    a.update(key('B'));
+    let c = a.confirm.clone().expect("failback dialog");
+    assert!(c.blocked(), "{:?}", c.plan.checks);
+    assert!(
+        c.plan
+            .blockers(false)
+            .iter()
+            .any(|b| b.contains("start keepalived on lb1")),
+        "{:?}",
+        c.plan.checks
+    );
 }

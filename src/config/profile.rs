@@ -36,6 +36,11 @@ pub struct Profile {
     /// anything, so read-only refuses it).
     #[serde(default)]
     pub shell_in_read_only: bool,
+    /// Let a console dialog whose only failed pre-checks are balancers that could not be
+    /// read be confirmed by typing `force` (audited as forced), as `--force` does on the
+    /// command line. Off: such a dialog offers only Esc.
+    #[serde(default)]
+    pub allow_force: bool,
     /// How the console reaches nodes over SSH.
     #[serde(default)]
     pub ssh: SshSettings,

@@ -112,6 +112,8 @@ pub struct Balancer {
     pub restarts: u32,
     /// The access-log follower's bookkeeping (nginx with `access_log`).
     pub traffic: Freshness,
+    /// How many of the access log's newest lines its format reads.
+    pub log_lines: Option<crate::sources::access_log::LogLines>,
     /// keepalived on this node, when the profile has a keepalived block.
     pub vrrp: Option<vrrp::VrrpView>,
     requests: Counter,
@@ -446,6 +448,7 @@ impl Cluster {
                 conn_history: History::default(),
                 restarts: 0,
                 traffic: Freshness::default(),
+                log_lines: None,
                 vrrp: b.keepalived.as_ref().map(|_| vrrp::VrrpView::default()),
                 requests: Counter::default(),
                 uptime: None,
@@ -563,7 +566,15 @@ impl Cluster {
                 self.apply_balancer(index, at, result, wall)
             }
             SourceUpdate::Vrrp { index, at, result } => self.apply_vrrp(index, at, result, wall),
-            SourceUpdate::Traffic { index, at, result } => {
+            SourceUpdate::Traffic {
+                index,
+                at,
+                result,
+                lines,
+            } => {
+                if let (Some(lb), Some(lines)) = (self.balancers.get_mut(index), lines) {
+                    lb.log_lines = Some(lines);
+                }
                 self.apply_traffic(index, at, result, wall)
             }
             SourceUpdate::Health { index, at, result } => {

@@ -564,6 +564,7 @@ fn a_log_no_longer_followed_shows_no_rates() {
         SourceUpdate::Traffic {
             index: 1,
             at: t0,
+            lines: None,
             result: Ok(vec![traffic]),
         },
         wall(),
@@ -573,6 +574,7 @@ fn a_log_no_longer_followed_shows_no_rates() {
         SourceUpdate::Traffic {
             index: 1,
             at: t0 + Duration::from_secs(1),
+            lines: None,
             result: Err(crate::sources::FetchError(
                 "lb2: the access log stream ended".into(),
             )),

@@ -43,7 +43,8 @@ fn ask(question: &str) -> Option<String> {
 /// Refuses `op` (audited) and returns the exit code.
 fn refused(profile: &Profile, op: &Operation, target: &str, reason: String) -> u8 {
     let r = super::refuse(profile, op, target, reason);
-    eprintln!("lbdeck: {op} refused: {} ({})", r.outcome, r.audit);
+    // The outcome reads "refused: REASON".
+    eprintln!("lbdeck: {op} {} ({})", r.outcome, r.audit);
     EXIT_REFUSED
 }
 

@@ -78,7 +78,7 @@ pub enum Confirmation {
     Typed {
         /// What must be typed: the backend's or the node's name.
         name: String,
-        /// Why ("shop is production", "draining web2 leaves 0 healthy backends…").
+        /// Why ("shop is production", "draining web2 leaves no healthy backend in rotation…").
         because: String,
     },
 }
@@ -261,9 +261,13 @@ pub fn capacity_risk(cluster: &Cluster, backend: &str, minimum: Option<usize>) -
     }
     let left = healthy.len() - 1;
     let min = minimum.unwrap_or(1).max(1);
-    (left < min).then(|| {
-        format!("draining {backend} leaves {left} healthy backend(s); the minimum is {min}")
-    })
+    let leaves = match left {
+        0 => "no healthy backend".to_string(),
+        1 => "1 healthy backend".to_string(),
+        n => format!("{n} healthy backends"),
+    };
+    (left < min)
+        .then(|| format!("draining {backend} leaves {leaves} in rotation; the minimum is {min}"))
 }
 
 /// Every balancer must have been read (else acting is blind), must offer a way to act,
@@ -439,7 +443,17 @@ fn failback(
         .find(|b| b.name == home)
         .ok_or(PlanError::NothingToFailBack)?;
     let method = failover_method(profile, &home);
+    let stopped = b.vrrp.as_ref().is_some_and(|v| v.running == Some(false));
     let shown = match evidence(b) {
+        // Only the stop-daemon method starts keepalived again; a track file or priority
+        // edit would leave it stopped and the VIP where it is.
+        Some(_) if stopped && !matches!(method, Some(FailoverMethod::StopDaemon)) => Check::new(
+            false,
+            format!(
+                "keepalived is stopped on {home}, and its failover method does not \
+                     start it: start keepalived on {home} (systemctl start keepalived)"
+            ),
+        ),
         Some(e) => Check::new(true, format!("a failover is in effect: {e}")),
         // A track file or a stopped daemon shows in keepalived's state: when it does
         // not, there is nothing to undo. A priority edit does not show; the node is asked.
@@ -541,7 +555,8 @@ address = "10.0.0.22:80"
             p.confirmation,
             Confirmation::Typed {
                 name: "web1".into(),
-                because: "draining web1 leaves 0 healthy backend(s); the minimum is 1".into()
+                because: "draining web1 leaves no healthy backend in rotation; the minimum is 1"
+                    .into()
             }
         );
         let ready = plan(&profile, &cluster, &Operation::ready("web1"), None).expect("plan");

@@ -188,12 +188,13 @@ pub async fn execute(
 }
 
 /// The console's path: the pair is read again and the operation planned anew; it runs
-/// only if the fresh plan has no failed pre-check and asks for no more than the operator
-/// gave (a name typed where only y was pressed is refused, to be confirmed again).
+/// only if the fresh plan has no failed pre-check (`forced`: none but those `--force`
+/// overrides, recorded as forced) and asks for no more than the operator gave (a name typed where only y was pressed is refused, to be confirmed again).
 pub async fn perform(
     profile: &Profile,
     confirmed: &Plan,
     failed_over: Option<&str>,
+    forced: bool,
     pool: Option<&Pool>,
     progress: &(dyn Fn(String) + Sync),
 ) -> Report {
@@ -210,7 +211,7 @@ pub async fn perform(
         );
         return refuse(profile, op, &confirmed.target, why);
     }
-    let blockers = plan.blockers(false);
+    let blockers = plan.blockers(forced);
     if !blockers.is_empty() {
         let why = format!("pre-checks failed: {}", blockers.join("; "));
         return refuse(profile, op, &plan.target, why);
@@ -224,7 +225,12 @@ pub async fn perform(
         };
         return refuse(profile, op, &plan.target, why);
     }
-    execute(profile, &plan, pool, Vec::new(), progress).await
+    let overridden = if forced {
+        plan.forced_past().into_iter().map(String::from).collect()
+    } else {
+        Vec::new()
+    };
+    execute(profile, &plan, pool, overridden, progress).await
 }
 
 #[cfg(test)]

@@ -34,6 +34,16 @@ pub struct LineMatch {
     pub matched: usize,
 }
 
+/// How many of a followed log's recent lines its format reads, and which format that is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LogLines {
+    /// The counts over the newest lines.
+    #[serde(flatten)]
+    pub seen: LineMatch,
+    /// Which format: `lbdeck` (the recommended one) or `access_log_format` (the profile's).
+    pub format: &'static str,
+}
+
 impl LineMatch {
     /// Enough lines were seen and most of them do not match.
     pub fn mismatched(&self) -> bool {
@@ -395,6 +405,8 @@ pub struct LogTarget {
     pub path: String,
     /// Its format.
     pub format: LogFormat,
+    /// Which format, in words (see [`LogLines::format`]).
+    pub format_name: &'static str,
 }
 
 impl LogTarget {
@@ -410,14 +422,19 @@ impl LogTarget {
             .filter(|(_, b)| b.kind == crate::config::profile::BalancerKind::Nginx)
             .filter_map(|(index, b)| {
                 let path = b.access_log.clone()?;
-                let format =
-                    LogFormat::parse(b.access_log_format.as_deref().unwrap_or(DEFAULT_FORMAT))
-                        .ok()?;
+                let text = b.access_log_format.as_deref().unwrap_or(DEFAULT_FORMAT);
+                let format = LogFormat::parse(text).ok()?;
+                let format_name = if text == DEFAULT_FORMAT {
+                    "lbdeck"
+                } else {
+                    "access_log_format"
+                };
                 Some(LogTarget {
                     index,
                     addr: resolver.resolve(&b.host),
                     path,
                     format,
+                    format_name,
                 })
             })
             .collect()
@@ -441,6 +458,7 @@ impl LogTarget {
                 index: self.index,
                 at: Instant::now(),
                 result: Err(err),
+                lines: None,
             };
             if tx.send(update).await.is_err() {
                 return;
@@ -490,7 +508,8 @@ impl LogTarget {
                     } else {
                         Ok(window.snapshot(Instant::now()))
                     };
-                    let update = super::SourceUpdate::Traffic { index: self.index, at: Instant::now(), result };
+                    let lines = Some(LogLines { seen: counts, format: self.format_name });
+                    let update = super::SourceUpdate::Traffic { index: self.index, at: Instant::now(), result, lines };
                     if tx.send(update).await.is_err() {
                         return Ok(());
                     }

@@ -82,6 +82,9 @@ pub enum SourceUpdate {
         at: Instant,
         /// Per-backend numbers, or why there are none.
         result: Result<Vec<access_log::BackendTraffic>, FetchError>,
+        /// How many of the log's newest lines its format reads (none before the log
+        /// could be opened).
+        lines: Option<access_log::LogLines>,
     },
     /// The end-to-end check through the VIP.
     Vip {

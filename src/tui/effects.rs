@@ -52,7 +52,11 @@ impl Runner {
                     let _ = tx.send(Action::AuditLoaded(lines)).await;
                 });
             }
-            Effect::Run { plan, failed_over } => {
+            Effect::Run {
+                plan,
+                failed_over,
+                forced,
+            } => {
                 let (tx, profile, pool) =
                     (self.tx.clone(), self.profile.clone(), self.pool.clone());
                 tokio::spawn(async move {
@@ -63,6 +67,7 @@ impl Runner {
                         &profile,
                         &plan,
                         failed_over.as_deref(),
+                        forced,
                         pool.as_deref(),
                         &progress,
                     )

@@ -205,12 +205,18 @@ fn detail(b: &Balancer) -> String {
         String::new()
     };
     match b.kind {
-        BalancerKind::Nginx => format!(
-            "R {} W {} Wait {}{restarts}",
-            count(m.reading),
-            count(m.writing),
-            count(m.waiting)
-        ),
+        BalancerKind::Nginx => {
+            // Whether the access log feeds the per-backend figures: lines read / looked at.
+            let log = b.log_lines.map_or(String::new(), |l| {
+                format!(" · log {}/{} {}", l.seen.matched, l.seen.lines, l.format)
+            });
+            format!(
+                "R {} W {} Wait {}{log}{restarts}",
+                count(m.reading),
+                count(m.writing),
+                count(m.waiting)
+            )
+        }
         BalancerKind::Haproxy => {
             let version = m
                 .version

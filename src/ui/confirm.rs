@@ -1,6 +1,7 @@
 //! The confirmation dialog of an operation's plan: what it does, the pre-checks, and
 //! y/n for routine actions or the name typed for risky ones (the last healthy backends,
-//! production). A failed pre-check leaves only Esc. The confirm/cancel lines stay
+//! production). A failed pre-check leaves only Esc, or typing `force` where the profile
+//! allows it and only unreadable balancers failed. The confirm/cancel lines stay
 //! visible at any size: the pre-checks are what gets cut.
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -49,7 +50,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled(check.what.clone(), t.text),
         ]));
     }
-    let footer = if c.blocked() {
+    let typed_line = || {
+        Line::from(vec![
+            Span::styled("> ", t.key),
+            Span::styled(c.typed.clone(), t.text),
+            Span::styled("▏", t.key),
+        ])
+    };
+    let footer = if c.forceable() {
+        vec![
+            Line::from(Span::styled(
+                format!(
+                    "A pre-check failed (✗). This profile allows acting anyway: type {} \
+                     to act on what could be read (audited as forced).",
+                    crate::app::Confirm::FORCE
+                ),
+                t.down,
+            )),
+            typed_line(),
+            Line::from(Span::styled("Enter forces · Esc cancels", t.muted)),
+        ]
+    } else if c.blocked() {
         vec![
             Line::from(Span::styled(
                 "A pre-check failed (✗): this cannot be confirmed.",
@@ -72,11 +93,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                         format!("{because}: type the {whose} name ({name}) to confirm."),
                         t.degraded,
                     )),
-                    Line::from(vec![
-                        Span::styled("> ", t.key),
-                        Span::styled(c.typed.clone(), t.text),
-                        Span::styled("▏", t.key),
-                    ]),
+                    typed_line(),
                     Line::from(Span::styled("Enter confirms · Esc cancels", t.muted)),
                 ]
             }

@@ -668,3 +668,44 @@ fn the_readme_screen_is_what_the_console_draws() {
         "README.md's first code block must be this screen (paste it there):\n{drawn}"
     );
 }
+
+#[test]
+fn an_nginx_balancer_says_how_much_of_its_access_log_its_format_reads() {
+    let mut a = crate::app::tests::app_from(
+        r#"
+name = "web"
+[[balancers]]
+name = "lb1"
+host = "10.77.0.11"
+kind = "nginx"
+access_log = "/var/log/nginx/access.log"
+[[backends]]
+name = "web1"
+address = "10.77.0.21:80"
+"#,
+    );
+    let t0 = Instant::now();
+    let lines = |matched| crate::sources::access_log::LogLines {
+        seen: crate::sources::access_log::LineMatch { lines: 40, matched },
+        format: "lbdeck",
+    };
+    a.update(Action::Update(SourceUpdate::Traffic {
+        index: 0,
+        at: t0,
+        result: Ok(Vec::new()),
+        lines: Some(lines(38)),
+    }));
+    let s = screen(&render(&a, 120, 24));
+    let row = s.lines().find(|l| l.contains("lb1 ")).expect("lb1's row");
+    assert!(row.contains("log 38/40 lbdeck"), "{s}");
+    // A stream that broke keeps the last counts it had (the pane says it failed).
+    a.update(Action::Update(SourceUpdate::Traffic {
+        index: 0,
+        at: t0 + Duration::from_secs(1),
+        result: Err(crate::sources::FetchError(
+            "lb1: the access log stream ended".into(),
+        )),
+        lines: None,
+    }));
+    assert_eq!(a.cluster.balancers[0].log_lines, Some(lines(38)));
+}

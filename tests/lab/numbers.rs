@@ -98,15 +98,77 @@ pub fn vip_moves_are_not_outages() {
     assert!(outages.is_empty(), "{outages:#?}");
 }
 
-/// The req/s the balancer pane shows for `lb`, when it shows one: the word under the
-/// pane's `req/s` header (rates of 100 and more are drawn without a decimal point).
+/// The req/s the balancer pane shows for `lb`, when it shows one.
 fn balancer_rate(screen: &str, lb: &str) -> Option<f64> {
+    rate_under(screen, "balancer", lb)
+}
+
+/// The req/s a row shows: the word under the `req/s` header of the pane whose header
+/// names `pane` (rates of 100 and more are drawn without a decimal point).
+fn rate_under(screen: &str, pane: &str, row: &str) -> Option<f64> {
     let header = screen
         .lines()
-        .find(|l| l.contains("balancer") && l.contains("req/s"))?;
+        .find(|l| l.contains(pane) && l.contains("req/s"))?;
     let column = header[..header.find("req/s")?].chars().count();
-    let row: String = screen_row(screen, lb).chars().skip(column).collect();
-    row.split_whitespace().next().and_then(|w| w.parse().ok())
+    let cells: String = screen_row(screen, row).chars().skip(column).collect();
+    cells.split_whitespace().next().and_then(|w| w.parse().ok())
+}
+
+/// The access-log lines the balancer pane says `lb`'s format read (`log N/M`).
+fn log_lines_read(screen: &str, lb: &str) -> Option<usize> {
+    let row = screen_row(screen, lb);
+    let after = &row[row.find("log ")? + 4..];
+    after.split('/').next()?.parse().ok()
+}
+
+/// nginx pair under traffic through the VIP, VIP moved lb1 → lb2: lb2's access log is
+/// already followed, so its lines show within a poll of it becoming MASTER, and once
+/// lb1's rate window has emptied every backend still shows the traffic lb2 sends it
+/// (before, the backends read 0.0 for half a minute until lb2's log was followed again).
+pub fn nginx_traffic_follows_the_new_master() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = console("lab", 160, 30, &home);
+    let load = std::thread::spawn(|| lab_ok(&["traffic", "100000", "32", "80"]));
+    let web = ["web1", "web2", "web3"];
+    t.wait_for("every backend's req/s", Duration::from_secs(8), |s| {
+        web.iter()
+            .all(|w| rate_under(s, "backend", w).is_some_and(|r| r > 0.0))
+            && log_lines_read(s, "lb1").is_some_and(|n| n > 0)
+    });
+    let (from, to) = super::move_vip_by_track_file(0);
+    t.wait_for(&format!("{to} MASTER"), Duration::from_secs(10), |s| {
+        screen_row(s, to).contains("MASTER") && screen_row(s, from).contains("BACKUP")
+    });
+    let master = std::time::Instant::now();
+    t.wait_for("the new MASTER's log lines", Duration::from_secs(10), |s| {
+        log_lines_read(s, to).is_some_and(|n| n > 0)
+    });
+    let lag = master.elapsed();
+    // Past lb1's 10 s rate window: what the backends show now comes from lb2's log.
+    std::thread::sleep(Duration::from_secs(11));
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let s = t.screen();
+        seen.push(web.map(|w| rate_under(&s, "backend", w)));
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let screen = t.screen();
+    super::move_vip_by_track_file(1);
+    t.wait_for("lb1 MASTER again", Duration::from_secs(10), |s| {
+        screen_row(s, "lb1").contains("MASTER")
+    });
+    t.keys(&["q"]);
+    let _ = load.join();
+    eprintln!("{to}'s log lines {lag:?} after MASTER; backends' req/s after: {seen:?}");
+    assert!(
+        lag <= Duration::from_millis(2500),
+        "{to}'s lines took {lag:?}:\n{screen}"
+    );
+    assert!(
+        seen.iter()
+            .all(|row| row.iter().all(|r| r.is_some_and(|r| r > 0.0))),
+        "{seen:?}\n{screen}"
+    );
 }
 
 /// Forced polls (Ctrl-R) under steady traffic through the VIP: lb1's req/s never reads
