@@ -134,6 +134,9 @@ async fn node_checks(
     if b.kind == BalancerKind::Nginx {
         out.push(upstream_item(b, addr, pool, limit).await);
     }
+    if b.keepalived.is_some() {
+        out.push(control_item(b, addr, pool, limit).await);
+    }
     let logs = crate::sources::access_log::LogTarget::for_profile(profile, pool.resolver());
     if let Some(log) = logs.iter().find(|t| t.addr.alias == addr.alias) {
         let need = format!(
@@ -225,6 +228,32 @@ async fn upstream_item(
             Ok(()),
         ),
         Err(e) => (format!("upstream file for upstream {upstream}"), Err(e)),
+    };
+    Item {
+        node: b.name.clone(),
+        need,
+        result,
+    }
+}
+
+/// How keepalived is started and stopped on the node (what a `stop_daemon` failover
+/// and its failback use): systemctl, service or the pid file.
+async fn control_item(b: &BalancerSettings, addr: &NodeAddr, pool: &Pool, limit: Duration) -> Item {
+    let found = bounded(limit, async {
+        let command = crate::ops::daemon::keepalived_control();
+        let o = pool
+            .exec(addr, &pool.privileged(&command))
+            .await
+            .map_err(|e| e.to_string())?;
+        o.ok("finding the init system").map_err(|e| e.to_string())
+    })
+    .await;
+    let (need, result) = match found {
+        Ok(word) => (
+            format!("keepalived started and stopped through {}", word.trim()),
+            Ok(()),
+        ),
+        Err(e) => ("keepalived's init system found".to_string(), Err(e)),
     };
     Item {
         node: b.name.clone(),
