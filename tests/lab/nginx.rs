@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use super::{lbdeck_ok, root, upstream_file};
+use super::{lbdeck_ok, profile_variant, upstream_file};
 
 /// Owner, group and mode of a file.
 fn meta(path: &std::path::Path) -> (u32, u32, u32) {
@@ -18,15 +18,12 @@ fn meta(path: &std::path::Path) -> (u32, u32, u32) {
 /// each file keeps its owner (uid/gid 33) and mode (0640), then is back byte for byte.
 pub fn nginx_drain_finds_the_upstream_through_nginx_t_keeping_owner_and_mode() {
     let state = tempfile::tempdir().expect("tempdir");
-    let text = std::fs::read_to_string(root().join("profiles/lab.toml")).expect("profile");
-    let elsewhere = text.replace(
+    let profile = profile_variant(
+        state.path(),
+        "lab",
         "upstream_file = \"/etc/nginx/conf.d/upstream.conf\"",
         "upstream_file = \"/etc/nginx/nginx.conf\"",
     );
-    assert_ne!(elsewhere, text);
-    let profile = state.path().join("elsewhere.toml");
-    std::fs::write(&profile, elsewhere).expect("write");
-    let profile = profile.display().to_string();
     let files = [upstream_file("lb1"), upstream_file("lb2")];
     let original: Vec<(Vec<u8>, (u32, u32, u32))> = files
         .iter()
