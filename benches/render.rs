@@ -53,6 +53,7 @@ fn app_with(backends: usize) -> App {
                     info,
                     stats,
                     admin: None,
+                    access: None,
                 }),
             }));
         }

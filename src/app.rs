@@ -158,6 +158,10 @@ pub struct App {
     pub profile: Profile,
     /// The balancer this console last failed over from (until failed back).
     pub failed_over: Option<String>,
+    /// An operation confirmed here and not yet reported back: its operation and target.
+    pub running: Option<(Operation, String)>,
+    /// Quit was asked while an operation ran: the console quits when it reports.
+    pub quit_asked: bool,
     /// The audit log lines shown by the viewer, newest last.
     pub audit: Vec<String>,
     /// When each current alert was first seen, by [`alert_key`] (for its age).
@@ -225,6 +229,8 @@ impl App {
             confirm: None,
             draining: None,
             failed_over: None,
+            running: None,
+            quit_asked: false,
             audit: Vec::new(),
             alert_since: HashMap::new(),
             profile: profile.clone(),
@@ -285,7 +291,7 @@ impl App {
                     self.flash = None;
                 }
             }
-            Action::Quit => return vec![Effect::Quit],
+            Action::Quit => return self.quit(),
             Action::Help => self.toggle_overlay(Mode::Help),
             Action::Alerts => self.toggle_overlay(Mode::Alerts),
             Action::Up => self.move_selection(-1),
@@ -342,6 +348,9 @@ impl App {
                     Operation::ready(&backend)
                 };
                 return self.ask(op);
+            }
+            Action::Progress(line) if self.quit_asked => {
+                self.say(format!("{line} · quitting when it ends"))
             }
             Action::Progress(line) => self.say(line),
             Action::Audit => return vec![Effect::LoadAudit],
@@ -426,9 +435,36 @@ impl App {
         Vec::new()
     }
 
+    /// Quits, unless an operation confirmed here is still running: then the console
+    /// says so and quits when it reports (its result and audit line are not lost); a
+    /// second quit leaves at once.
+    fn quit(&mut self) -> Vec<Effect> {
+        match &self.running {
+            Some((op, target)) if !self.quit_asked => {
+                self.quit_asked = true;
+                let what = format!("{} {target}", op.verb());
+                self.say(format!(
+                    "{what} is still running: lbdeck quits when it ends (recorded in the audit log) · quit again to leave now"
+                ));
+                Vec::new()
+            }
+            _ => vec![Effect::Quit],
+        }
+    }
+
     /// An operation ended: the event log, the status line and what the console tracks
     /// (a drain in progress, the node failed over from).
     fn acted(&mut self, r: &crate::ops::Report) -> Vec<Effect> {
+        if self
+            .running
+            .as_ref()
+            .is_some_and(|(op, target)| *op == r.operation && *target == r.target)
+        {
+            self.running = None;
+            if self.quit_asked {
+                return vec![Effect::Quit];
+            }
+        }
         let level = match &r.outcome {
             crate::ops::Outcome::Done => crate::model::Level::Ok,
             crate::ops::Outcome::Refused { .. } => crate::model::Level::Warn,
@@ -578,6 +614,7 @@ impl App {
             Operation::Server { .. } | Operation::Shell { .. } => "on every balancer…",
         };
         self.say(format!("{} {} {what}", op.doing(), c.plan.target));
+        self.running = Some((op.clone(), c.plan.target.clone()));
         vec![Effect::Run {
             plan: Box::new(c.plan),
             failed_over: self.failed_over.clone(),
@@ -619,7 +656,7 @@ impl App {
                         self.ui.filter.clear()
                     }
                     KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                        return vec![Effect::Quit];
+                        return self.quit();
                     }
                     KeyCode::Char(c)
                         if !key.modifiers.contains(KeyModifiers::CONTROL)
@@ -642,9 +679,7 @@ impl App {
                 let action = self.keymap.action(&key).cloned();
                 let page = self.page() as isize;
                 let scroll = match action {
-                    Some(Action::Quit) if key.code != KeyCode::Char('q') => {
-                        return vec![Effect::Quit]
-                    }
+                    Some(Action::Quit) if key.code != KeyCode::Char('q') => return self.quit(),
                     Some(Action::CycleTheme) => return self.update(Action::CycleTheme),
                     Some(Action::Up) => -1,
                     Some(Action::Down) => 1,

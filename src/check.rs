@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::config::profile::{BalancerKind, BalancerSettings, Profile, RuntimeApi, StatusEndpoint};
+use crate::config::profile::{BalancerKind, BalancerSettings, Profile, StatusEndpoint};
 use crate::ssh::{shell_quote, NodeAddr, Pool};
 
 /// One need of one node, and whether it is met.
@@ -27,7 +27,7 @@ pub async fn run(profile: &Profile) -> Vec<Item> {
         .map(|b| resolver.resolve(&b.host))
         .collect();
     let pool = Pool::for_profile(profile, resolver, nodes.iter(), true);
-    let status = crate::sources::poll_once(profile).await;
+    let status = crate::sources::poll_once(profile, Some(&pool)).await;
     let mut items = Vec::new();
     let per_node = profile.balancers().enumerate().map(|(i, b)| {
         let answered = status.iter().find_map(|u| match u {
@@ -97,12 +97,22 @@ async fn node_checks(
         }
     }
 
-    if let StatusEndpoint::RuntimeApi(RuntimeApi::Unix(path)) = b.status_endpoint() {
-        let path = path.display().to_string();
-        remote.push((
-            format!("HAProxy socket {path} present"),
-            format!("test -S {}", shell_quote(&path)),
-        ));
+    if let StatusEndpoint::RuntimeApi(api) = b.status_endpoint() {
+        let paths: Vec<String> = api
+            .socket_paths()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        if !paths.is_empty() {
+            let tests: Vec<String> = paths
+                .iter()
+                .map(|p| format!("test -S {}", shell_quote(p)))
+                .collect();
+            remote.push((
+                format!("HAProxy socket {} present", paths.join(" or ")),
+                tests.join(" || "),
+            ));
+        }
     }
     if remote.is_empty() && b.kind != BalancerKind::Nginx {
         return out;
@@ -344,6 +354,7 @@ mod tests {
             }),
             stats: Vec::new(),
             admin: None,
+            access: None,
         };
         let old = version_item(b, &sample("1.5.18")).expect("item");
         assert_eq!(old.node, "lb1");
@@ -363,6 +374,7 @@ mod tests {
             info: None,
             stats: Vec::new(),
             admin: None,
+            access: None,
         };
         assert_eq!(
             version_item(b, &page),

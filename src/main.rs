@@ -220,7 +220,7 @@ enum Command {
         target: Target,
         #[command(flatten)]
         guard: Guard,
-        /// The backend (HAProxy server name).
+        /// The backend: its name in the profile (the HAProxy server, the nginx upstream server).
         backend: String,
         /// Return only when its sessions have fallen to 0 (or fail at --timeout).
         #[arg(long)]
@@ -245,7 +245,7 @@ enum Command {
         target: Target,
         #[command(flatten)]
         guard: Guard,
-        /// The backend (HAProxy server name).
+        /// The backend: its name in the profile (the HAProxy server, the nginx upstream server).
         backend: String,
         /// Confirmed: do not ask.
         #[arg(long)]

@@ -79,6 +79,9 @@ pub struct BalancerReport {
     pub metrics: BalancerMetrics,
     /// keepalived on it (null without a keepalived block in the profile).
     pub vrrp: Option<VrrpReport>,
+    /// HAProxy: how its runtime API was reached and the socket's level (null when not
+    /// read through a runtime API).
+    pub runtime_api: Option<crate::sources::api::Access>,
 }
 
 /// keepalived on one balancer.
@@ -148,6 +151,7 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
                 view: v.clone(),
                 error: v.fresh.failing().map(str::to_string),
             }),
+            runtime_api: b.api.clone(),
         })
         .collect();
     let backends = cluster
@@ -215,23 +219,58 @@ pub async fn poll(profile: &Profile, pool: Option<&crate::ssh::Pool>, keepalived
     } else {
         Vec::new()
     };
-    let own = (pool.is_none() && !vrrp.is_empty()).then(|| {
-        crate::ssh::Pool::for_profile(profile, resolver, vrrp.iter().map(|t| &t.addr), true)
-    });
+    // nginx open source: what an operator set is in the upstream files; a runtime-API
+    // socket on a balancer is read over SSH too.
+    let upstreams = crate::sources::upstream_file::UpstreamTarget::for_profile(profile, &resolver);
+    let sockets: Vec<crate::ssh::NodeAddr> = profile
+        .balancers()
+        .filter(|b| b.api_over_ssh())
+        .map(|b| resolver.resolve(&b.host))
+        .collect();
+    let own = (pool.is_none() && !(vrrp.is_empty() && upstreams.is_empty() && sockets.is_empty()))
+        .then(|| {
+            let nodes = vrrp
+                .iter()
+                .map(|t| &t.addr)
+                .chain(upstreams.iter().map(|t| &t.addr))
+                .chain(&sockets);
+            crate::ssh::Pool::for_profile(profile, resolver, nodes, true)
+        });
     let pool = pool.or(own.as_deref());
-    let keepalived = async {
-        match pool {
-            Some(pool) => futures::future::join_all(vrrp.iter().map(|t| t.once(pool)))
-                .await
-                .concat(),
-            None => Vec::new(),
-        }
+    let over_ssh = async {
+        let Some(pool) = pool else {
+            return Vec::new();
+        };
+        let (keepalived, files) = futures::join!(
+            futures::future::join_all(vrrp.iter().map(|t| t.once(pool))),
+            futures::future::join_all(upstreams.iter().map(|t| t.once(pool)))
+        );
+        keepalived.concat().into_iter().chain(files).collect()
     };
-    let (http, ssh) = futures::join!(crate::sources::poll_once(profile), keepalived);
+    let (http, ssh) = futures::join!(crate::sources::poll_once(profile, pool), over_ssh);
     for update in http.into_iter().chain(ssh) {
         cluster.apply(update, chrono::Local::now());
     }
     cluster
+}
+
+/// Where a balancer's numbers came from: a runtime-API socket with how it was reached,
+/// and the socket's level when it is below admin.
+fn source(b: &BalancerReport) -> String {
+    let Some(api) = &b.runtime_api else {
+        return b.source.clone();
+    };
+    let base = match &api.socket {
+        Some(socket) => format!("runtime API {socket} via {}", api.reach),
+        None => b.source.clone(),
+    };
+    match api
+        .level
+        .filter(|l| *l != crate::sources::api::Level::Admin)
+    {
+        Some(l) => format!("{base}, level {}", l.word()),
+        None => base,
+    }
 }
 
 /// The report as a table for a terminal.
@@ -271,7 +310,7 @@ pub fn human(r: &Report) -> String {
             state,
             b.metrics.active.map_or("-".into(), |v| v.to_string()),
             b.metrics.req_rate.map_or("-".into(), |v| format!("{v:.1}")),
-            b.error.clone().unwrap_or_else(|| b.source.clone())
+            b.error.clone().unwrap_or_else(|| source(b))
         ));
     }
     out.push_str("\nBACKEND   ADDRESS               HEALTH     ");
@@ -311,7 +350,7 @@ pub fn human(r: &Report) -> String {
     } else {
         out.push_str("\nALERTS\n");
         for a in &r.alerts {
-            out.push_str(&format!("  {:?}: {}\n", a.level, a.text));
+            out.push_str(&format!("  {}: {}\n", a.level.word(), a.text));
         }
     }
     crate::text::sanitize_multiline(&out)
@@ -569,12 +608,10 @@ name = "web1"
 address = "10.77.0.21:80"
 "#;
 
-    #[test]
-    fn everything_drained_says_so_in_the_table_and_the_json() {
+    /// The report after lb1 answered `show stat` with `stat`, reached as `access` says.
+    fn report_of(stat: &str, access: Option<crate::sources::api::Access>) -> Report {
         let profile = Profile::parse("t.toml", PROFILE).expect("profile");
         let mut cluster = Cluster::new(&profile);
-        let stat = include_str!("../tests/fixtures/haproxy/show_stat.csv")
-            .replace(",UP,1,1,0,", ",DRAIN,1,1,0,");
         let now = Instant::now();
         cluster.apply(
             SourceUpdate::Balancer {
@@ -582,13 +619,21 @@ address = "10.77.0.21:80"
                 at: now,
                 result: Ok(BalancerSample::Haproxy {
                     info: None,
-                    stats: haproxy::parse_stat(&stat).expect("csv"),
+                    stats: haproxy::parse_stat(stat).expect("csv"),
                     admin: None,
+                    access,
                 }),
             },
             chrono::Local::now(),
         );
-        let r = report(&profile, None, &cluster, now);
+        report(&profile, None, &cluster, now)
+    }
+
+    #[test]
+    fn everything_drained_says_so_in_the_table_and_the_json() {
+        let stat = include_str!("../tests/fixtures/haproxy/show_stat.csv")
+            .replace(",UP,1,1,0,", ",DRAIN,1,1,0,");
+        let r = report_of(&stat, None);
         let json = serde_json::to_value(&r).expect("json");
         assert_eq!(json["in_rotation"], 0);
         assert!(json["alerts"][0]["text"]
@@ -597,5 +642,27 @@ address = "10.77.0.21:80"
         let table = human(&r);
         assert!(table.contains("0 healthy · 0 in rotation"), "{table}");
         assert!(!table.contains("no alerts"), "{table}");
+    }
+
+    #[test]
+    fn a_socket_on_the_balancer_is_named_with_how_it_was_reached() {
+        use crate::sources::api::{Access, Level};
+        let access = Access {
+            reach: "sudo socat".into(),
+            socket: Some("/var/lib/haproxy/stats".into()),
+            level: Some(Level::User),
+        };
+        let stat = include_str!("../tests/fixtures/haproxy/show_stat.csv");
+        let r = report_of(stat, Some(access));
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(
+            json["balancers"][0]["runtime_api"],
+            serde_json::json!({"reach": "sudo socat", "socket": "/var/lib/haproxy/stats", "level": "user"})
+        );
+        let table = human(&r);
+        assert!(
+            table.contains("runtime API /var/lib/haproxy/stats via sudo socat, level user"),
+            "{table}"
+        );
     }
 }

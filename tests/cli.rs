@@ -364,3 +364,17 @@ fn status_all_lists_every_profile_and_names_a_broken_one() {
     let error = clusters[0]["error"].as_str().expect("an error");
     assert!(error.contains("broken.toml:2:"), "{error}");
 }
+
+/// Without a terminal the console says what to use instead: one line, no escapes.
+#[test]
+fn the_console_without_a_terminal_says_so_in_one_clean_line() {
+    let o = lbdeck(&["demo"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs a terminal"), "{err}");
+    assert!(
+        !err.contains('\x1b') && o.stdout.is_empty(),
+        "{err:?} {:?}",
+        o.stdout
+    );
+}

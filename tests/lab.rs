@@ -38,12 +38,15 @@ mod harness;
 mod nginx;
 #[path = "lab/numbers.rs"]
 mod numbers;
+#[path = "lab/unix.rs"]
+mod unix;
 
 use daemon::*;
 use drills::*;
 use engine::*;
 use nginx::*;
 use numbers::*;
+use unix::*;
 
 /// Each scenario as a test of its own, `scenario::NAME`, run by the shared lab harness.
 macro_rules! scenarios {
@@ -100,6 +103,14 @@ scenarios! {
     vip_moves_are_not_outages,
     forced_polls_keep_the_rate,
     nginx_traffic_follows_the_new_master,
+    unix_socket_status_and_roles,
+    unix_socket_drain_and_undrain,
+    unix_socket_failover_and_failback,
+    unix_socket_drain_from_the_console,
+    unix_socket_drill_haproxy_stopped,
+    unix_socket_drill_balancer_link_down,
+    unix_socket_drill_sshd_blackholed,
+    a_socket_at_level_user_is_read_but_not_acted_on,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed
@@ -248,8 +259,12 @@ fn nginx_drain_and_failover_from_the_console() {
 }
 
 fn drain_from_the_console_keystroke_latencies() {
+    drain_from_the_console("lab-haproxy");
+}
+
+fn drain_from_the_console(profile: &str) {
     let home = tempfile::tempdir().expect("tempdir");
-    let t = console("lab-haproxy", 100, 30, &home);
+    let t = console(profile, 100, 30, &home);
     t.keys(&["j"]);
     t.keys(&["d"]);
     t.wait_for("the dialog", Duration::from_secs(2), |s| {
@@ -302,15 +317,13 @@ fn drain_from_the_console_keystroke_latencies() {
 }
 
 fn failover_and_failback_from_the_command_line() {
+    failover_and_failback("lab-haproxy");
+}
+
+fn failover_and_failback(profile: &str) {
     let state = tempfile::tempdir().expect("tempdir");
     let o = lbdeck_in_lab(
-        &[
-            "--read-only",
-            "failover",
-            "--profile",
-            "lab-haproxy",
-            "--yes",
-        ],
+        &["--read-only", "failover", "--profile", profile, "--yes"],
         state.path(),
     );
     assert_eq!(o.status.code(), Some(3));
@@ -319,10 +332,7 @@ fn failover_and_failback_from_the_command_line() {
         "lb1",
         "read-only changed nothing"
     );
-    let out = lbdeck_ok(
-        &["failover", "--profile", "lab-haproxy", "--yes"],
-        state.path(),
-    );
+    let out = lbdeck_ok(&["failover", "--profile", profile, "--yes"], state.path());
     assert!(out.contains("VIP moved lb1 → lb2 in "), "{out}");
     // Left before it arrived, as keepalived did it (the nodes' own stamps, not the poll).
     let line = out
@@ -349,21 +359,12 @@ fn failover_and_failback_from_the_command_line() {
     );
     assert_eq!(String::from_utf8_lossy(&lab(&["vip"]).stdout).trim(), "lb2");
     let o = lbdeck_in_lab(
-        &[
-            "--read-only",
-            "failback",
-            "--profile",
-            "lab-haproxy",
-            "--yes",
-        ],
+        &["--read-only", "failback", "--profile", profile, "--yes"],
         state.path(),
     );
     assert_eq!(o.status.code(), Some(3), "read-only refuses failback too");
     assert_eq!(String::from_utf8_lossy(&lab(&["vip"]).stdout).trim(), "lb2");
-    let o = lbdeck_in_lab(
-        &["failback", "--profile", "lab-haproxy", "--yes"],
-        state.path(),
-    );
+    let o = lbdeck_in_lab(&["failback", "--profile", profile, "--yes"], state.path());
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("VIP moved lb2 → lb1 in "), "{out}");
@@ -597,17 +598,20 @@ fn lbdeck_ok(args: &[&str], state: &Path) -> String {
     out
 }
 
-/// srv_admin_state of `server` on each lab balancer, straight from HAProxy.
+/// srv_admin_state of `server` on each lab balancer, straight from HAProxy (its admin
+/// socket on the node, which no scenario cuts).
 fn admin_bits(server: &str) -> Vec<String> {
-    ["10.77.0.11", "10.77.0.12"]
+    ["lb1", "lb2"]
         .iter()
-        .map(|ip| {
+        .map(|node| {
             let o = Command::new(root().join("scripts/lab"))
                 .args([
-                    "admin",
+                    "exec",
+                    node,
                     "sh",
                     "-c",
-                    &format!("echo 'show servers state be_web' | socat -t2 - TCP:{ip}:9999"),
+                    "echo 'show servers state be_web' | \
+                     socat -t2 - UNIX-CONNECT:/run/haproxy/admin.sock",
                 ])
                 .output()
                 .expect("socat");
@@ -624,10 +628,14 @@ fn admin_bits(server: &str) -> Vec<String> {
 }
 
 fn drain_and_undrain_act_on_both_haproxy_balancers() {
+    drain_and_undrain("lab-haproxy");
+}
+
+fn drain_and_undrain(profile: &str) {
     let state = tempfile::tempdir().expect("tempdir");
     let audit = state.path().join("lbdeck/audit.jsonl");
     // Without a terminal and without --yes: refused, nothing changed.
-    let o = lbdeck_in_lab(&["drain", "--profile", "lab-haproxy", "web2"], state.path());
+    let o = lbdeck_in_lab(&["drain", "--profile", profile, "web2"], state.path());
     assert_eq!(
         o.status.code(),
         Some(3),
@@ -641,7 +649,7 @@ fn drain_and_undrain_act_on_both_haproxy_balancers() {
             "--read-only",
             "drain",
             "--profile",
-            "lab-haproxy",
+            profile,
             "web2",
             "--yes",
         ],
@@ -654,7 +662,7 @@ fn drain_and_undrain_act_on_both_haproxy_balancers() {
         &[
             "drain",
             "--profile",
-            "lab-haproxy",
+            profile,
             "web2",
             "--yes",
             "--wait",
@@ -679,7 +687,7 @@ fn drain_and_undrain_act_on_both_haproxy_balancers() {
     );
     // Undrain restores it.
     let o = lbdeck_in_lab(
-        &["undrain", "--profile", "lab-haproxy", "web2", "--yes"],
+        &["undrain", "--profile", profile, "web2", "--yes"],
         state.path(),
     );
     assert_eq!(
@@ -691,7 +699,7 @@ fn drain_and_undrain_act_on_both_haproxy_balancers() {
     assert_eq!(admin_bits("web2"), vec!["0", "0"]);
     // An unknown server: no change anywhere.
     let o = lbdeck_in_lab(
-        &["drain", "--profile", "lab-haproxy", "web9", "--yes"],
+        &["drain", "--profile", profile, "web9", "--yes"],
         state.path(),
     );
     assert_eq!(o.status.code(), Some(2));
@@ -941,7 +949,11 @@ fn console(profile: &str, w: u16, h: u16, home: &tempfile::TempDir) -> Tmux {
 }
 
 fn keepalived_roles_in_status() {
-    let v = status("lab-haproxy");
+    roles_in_status("lab-haproxy");
+}
+
+fn roles_in_status(profile: &str) {
+    let v = status(profile);
     let lb = |i: usize| &v["balancers"][i]["vrrp"];
     assert_eq!(lb(0)["role"], "MASTER", "{v:#}");
     assert_eq!(lb(0)["holds_vip"], true);
@@ -1170,8 +1182,13 @@ fn split_brain_raises_the_alarm_and_healing_clears_it() {
 }
 
 fn status_reports_the_haproxy_pair() {
+    haproxy_pair_status("lab-haproxy");
+}
+
+/// Both HAProxy balancers read with real counters, every backend UP on each; the report.
+fn haproxy_pair_status(profile: &str) -> Value {
     lab_ok(&["traffic", "40", "20", "8000"]);
-    let v = status("lab-haproxy");
+    let v = status(profile);
     for b in v["balancers"].as_array().expect("balancers") {
         assert_eq!(b["up"], true, "{b:#}");
         assert!(
@@ -1195,6 +1212,7 @@ fn status_reports_the_haproxy_pair() {
     }
     assert_eq!(v["vip"]["reachable"], true, "{v:#}");
     assert_eq!(v["alerts"].as_array().map(Vec::len), Some(0), "{v:#}");
+    v
 }
 
 fn status_reports_the_nginx_pair() {

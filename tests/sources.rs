@@ -53,7 +53,7 @@ async fn nginx_plus_recorded_upstreams_through_the_real_fetch_path() {
         &format!("kind = \"nginx-plus\"\nstatus_url = \"http://{addr}/api\"\nbackend = \"be_web\""),
         "1s",
     );
-    match balancer_result(poll_once(&p).await) {
+    match balancer_result(poll_once(&p, None).await) {
         Ok(BalancerSample::Plus(peers)) => {
             assert_eq!(peers.len(), 3);
             assert_eq!(peers[1].state, "draining");
@@ -71,7 +71,7 @@ async fn a_server_that_never_answers_times_out_with_a_sentence() {
         "300ms",
     );
     let started = Instant::now();
-    let err = balancer_result(poll_once(&p).await).expect_err("must fail");
+    let err = balancer_result(poll_once(&p, None).await).expect_err("must fail");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "took {:?}",
@@ -95,7 +95,7 @@ async fn a_runtime_api_that_accepts_but_stays_silent_times_out() {
         "300ms",
     );
     let started = Instant::now();
-    let err = balancer_result(poll_once(&p).await).expect_err("must fail");
+    let err = balancer_result(poll_once(&p, None).await).expect_err("must fail");
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(err, "no answer within 300ms");
 }
@@ -126,7 +126,7 @@ async fn a_trickling_server_is_cut_at_the_timeout() {
         "400ms",
     );
     let started = Instant::now();
-    let err = balancer_result(poll_once(&p).await).expect_err("must fail");
+    let err = balancer_result(poll_once(&p, None).await).expect_err("must fail");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "took {:?}",
@@ -143,7 +143,7 @@ async fn an_oversized_reply_is_cut_off_with_a_message() {
         &format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""),
         "10s",
     );
-    let err = balancer_result(poll_once(&p).await).expect_err("must fail");
+    let err = balancer_result(poll_once(&p, None).await).expect_err("must fail");
     assert!(err.contains("cut off"), "{err}");
 }
 
@@ -154,7 +154,7 @@ async fn a_wrong_page_says_what_was_expected() {
         &format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/\""),
         "1s",
     );
-    let err = balancer_result(poll_once(&p).await).expect_err("must fail");
+    let err = balancer_result(poll_once(&p, None).await).expect_err("must fail");
     assert!(
         err.starts_with("stub_status: expected \"Active connections: N\""),
         "{err}"
@@ -180,8 +180,15 @@ async fn one_runtime_api_connection_per_poll_answers_all_three_commands() {
         &format!("kind = \"haproxy\"\nruntime_api = \"tcp://{addr}\"\nbackend = \"be_web\""),
         "1s",
     );
-    match balancer_result(poll_once(&p).await) {
-        Ok(BalancerSample::Haproxy { info, stats, admin }) => {
+    match balancer_result(poll_once(&p, None).await) {
+        Ok(BalancerSample::Haproxy {
+            info,
+            stats,
+            admin,
+            access,
+        }) => {
+            let access = access.expect("how it was reached");
+            assert_eq!(access.reach, "tcp");
             let info = info.expect("show info read");
             assert!(info.version.starts_with("2.6"), "{}", info.version);
             assert!(stats.iter().any(|r| r.svname == "web1"));
@@ -193,7 +200,11 @@ async fn one_runtime_api_connection_per_poll_answers_all_three_commands() {
         seen.recv().await.as_deref(),
         Some("show info; show servers state be_web; show stat\n")
     );
-    assert!(seen.try_recv().is_err(), "a second connection was made");
+    // The socket's level is asked apart, once; this API names none, so an admin-only
+    // command that changes nothing decides.
+    assert_eq!(seen.recv().await.as_deref(), Some("show cli level\n"));
+    assert_eq!(seen.recv().await.as_deref(), Some("set server\n"));
+    assert!(seen.try_recv().is_err(), "another connection was made");
 }
 
 /// Answers the first request of every connection and keeps it alive; a second request on

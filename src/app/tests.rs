@@ -110,6 +110,7 @@ pub(crate) fn feed(app: &mut App, at: Instant) {
                 info: Some(info.clone()),
                 stats,
                 admin: None,
+                access: None,
             }),
         }));
     }
@@ -847,4 +848,90 @@ fn failback_cannot_start_a_keepalived_its_method_did_not_stop() {
         "{:?}",
         c.plan.checks
     );
+}
+
+#[test]
+fn a_higher_priority_backup_is_an_alarm_only_once_it_had_time_to_preempt() {
+    use crate::model::Role;
+    use crate::sources::keepalived::DumpInstance;
+    use crate::sources::vrrp::VrrpSample;
+    let mut a = app();
+    let t0 = Instant::now();
+    let dump = |role, priority| DumpInstance {
+        name: "VI_1".into(),
+        vrid: 77,
+        role,
+        base_priority: 150,
+        effective_priority: priority,
+        nopreempt: false,
+        last_transition: 0.0,
+        vips: vec![],
+        become_master: 0,
+        release_master: 0,
+    };
+    // A failback a moment ago: lb1's priority is back to 150, lb2 still MASTER at 100.
+    for (index, role, prio, vip) in [(0, Role::Backup, 150, false), (1, Role::Master, 100, true)] {
+        for sample in [
+            VrrpSample::Vip(vip),
+            VrrpSample::Dump(Some(dump(role, prio))),
+        ] {
+            a.update(Action::Update(SourceUpdate::Vrrp {
+                index,
+                at: t0,
+                result: Ok(sample),
+            }));
+        }
+    }
+    let preempting = |at: Instant| {
+        a.cluster
+            .alerts(at)
+            .into_iter()
+            .find(|x| x.text.contains("does not take over"))
+    };
+    assert_eq!(
+        preempting(t0 + Duration::from_secs(1)),
+        None,
+        "a normal preemption"
+    );
+    let alert = preempting(t0 + Duration::from_secs(6)).expect("an alarm once it should have");
+    assert!(
+        alert
+            .text
+            .starts_with("lb1 has a higher priority (150) than MASTER lb2 (100)"),
+        "{}",
+        alert.text
+    );
+}
+
+#[test]
+fn quit_during_an_operation_waits_for_its_report_unless_asked_twice() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    a.update(key('d'));
+    assert!(runs(a.update(key('y'))).is_some());
+    assert!(a.update(key('q')).is_empty(), "the drain is still running");
+    assert!(a
+        .flash
+        .as_ref()
+        .is_some_and(|f| f.1.contains("drain web1 is still running")));
+    a.update(Action::Progress("+1 s: web1 DRAIN on lb1".into()));
+    assert!(a
+        .flash
+        .as_ref()
+        .is_some_and(|f| f.1.ends_with("quitting when it ends")));
+    assert!(matches!(
+        a.update(acted(Operation::drain("web1"), "web1", Outcome::Done))
+            .as_slice(),
+        [Effect::Quit]
+    ));
+    // Asked twice, it leaves at once.
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    a.update(key('d'));
+    a.update(key('y'));
+    assert!(a.update(key('q')).is_empty());
+    assert!(matches!(a.update(key('q')).as_slice(), [Effect::Quit]));
+    // Nothing running: q quits.
+    let mut a = staging();
+    assert!(matches!(a.update(key('q')).as_slice(), [Effect::Quit]));
 }

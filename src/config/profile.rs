@@ -192,7 +192,8 @@ pub struct BalancerSettings {
     /// nginx stub_status URL, NGINX Plus API base, or HAProxy stats page.
     #[serde(default)]
     pub status_url: Option<HttpUrl>,
-    /// HAProxy runtime API: `tcp://host:port` or `unix:///path`.
+    /// HAProxy runtime API: `tcp://host:port`, or `unix:///path` for a socket on the
+    /// balancer (reached over its SSH connection).
     #[serde(default)]
     pub runtime_api: Option<RuntimeApi>,
     /// HAProxy backend / nginx upstream holding the backends.
@@ -217,8 +218,8 @@ pub struct BalancerSettings {
 pub const DEFAULT_UPSTREAM_FILE: &str = "/etc/nginx/conf.d/upstream.conf";
 /// Stock Debian nginx access log.
 pub const DEFAULT_ACCESS_LOG: &str = "/var/log/nginx/access.log";
-/// Stock Debian HAProxy admin socket.
-pub const DEFAULT_HAPROXY_SOCKET: &str = "/run/haproxy/admin.sock";
+/// Stock HAProxy admin sockets, tried in this order: Debian's, then RHEL's.
+pub const STOCK_HAPROXY_SOCKETS: [&str; 2] = ["/run/haproxy/admin.sock", "/var/lib/haproxy/stats"];
 
 impl BalancerSettings {
     /// Where this balancer's numbers are read, after defaults.
@@ -226,9 +227,7 @@ impl BalancerSettings {
         match (self.kind, &self.runtime_api, &self.status_url) {
             (BalancerKind::Haproxy, Some(api), _) => StatusEndpoint::RuntimeApi(api.clone()),
             (BalancerKind::Haproxy, None, Some(url)) => StatusEndpoint::StatsCsv(url.clone()),
-            (BalancerKind::Haproxy, None, None) => {
-                StatusEndpoint::RuntimeApi(RuntimeApi::Unix(DEFAULT_HAPROXY_SOCKET.into()))
-            }
+            (BalancerKind::Haproxy, None, None) => StatusEndpoint::RuntimeApi(RuntimeApi::Stock),
             (BalancerKind::Nginx, _, Some(url)) => StatusEndpoint::StubStatus(url.clone()),
             (BalancerKind::Nginx, _, None) => {
                 StatusEndpoint::StubStatus(HttpUrl(format!("http://{}/nginx_status", self.host)))
@@ -238,6 +237,11 @@ impl BalancerSettings {
                 StatusEndpoint::PlusApi(HttpUrl(format!("http://{}:8080/api", self.host)))
             }
         }
+    }
+
+    /// Its HAProxy runtime API is a socket on the balancer, read over SSH.
+    pub fn api_over_ssh(&self) -> bool {
+        matches!(self.status_endpoint(), StatusEndpoint::RuntimeApi(api) if !api.socket_paths().is_empty())
     }
 
     /// The upstream/backend name, `be_web` unless the profile names another.
@@ -419,8 +423,22 @@ impl<'de> Deserialize<'de> for HostPort {
 pub enum RuntimeApi {
     /// `tcp://host:port`
     Tcp(String),
-    /// `unix:///path` (on this machine; over SSH from the SSH transport on)
+    /// `unix:///path`: the socket on the balancer, reached over its SSH connection.
     Unix(PathBuf),
+    /// No `runtime_api` (nor stats page): the stock socket on the balancer, the first
+    /// of [`STOCK_HAPROXY_SOCKETS`] there.
+    Stock,
+}
+
+impl RuntimeApi {
+    /// The socket paths on the balancer to try, in order (none for TCP).
+    pub fn socket_paths(&self) -> Vec<PathBuf> {
+        match self {
+            RuntimeApi::Tcp(_) => Vec::new(),
+            RuntimeApi::Unix(p) => vec![p.clone()],
+            RuntimeApi::Stock => STOCK_HAPROXY_SOCKETS.iter().map(PathBuf::from).collect(),
+        }
+    }
 }
 
 impl fmt::Display for RuntimeApi {
@@ -428,6 +446,11 @@ impl fmt::Display for RuntimeApi {
         match self {
             RuntimeApi::Tcp(a) => write!(f, "tcp://{a}"),
             RuntimeApi::Unix(p) => write!(f, "unix://{}", p.display()),
+            RuntimeApi::Stock => write!(
+                f,
+                "unix://{} or unix://{}",
+                STOCK_HAPROXY_SOCKETS[0], STOCK_HAPROXY_SOCKETS[1]
+            ),
         }
     }
 }
@@ -720,14 +743,47 @@ health_url = "http://10.0.0.21/health"
         let text = "name='x'\n[[balancers]]\nname='a'\nhost='h'\nkind='haproxy'\n";
         let p = Profile::parse("t.toml", text).expect("parses");
         let lb = p.balancers().next().expect("lb");
+        let StatusEndpoint::RuntimeApi(api) = lb.status_endpoint() else {
+            panic!("no runtime API: {:?}", lb.status_endpoint());
+        };
+        // On the balancer, Debian's socket first, then RHEL's; never the admin host's.
         assert_eq!(
-            lb.status_endpoint(),
-            StatusEndpoint::RuntimeApi(RuntimeApi::Unix(DEFAULT_HAPROXY_SOCKET.into()))
+            api.socket_paths(),
+            [
+                PathBuf::from("/run/haproxy/admin.sock"),
+                PathBuf::from("/var/lib/haproxy/stats")
+            ]
+        );
+        assert_eq!(
+            api.to_string(),
+            "unix:///run/haproxy/admin.sock or unix:///var/lib/haproxy/stats"
         );
         assert_eq!(
             p.environment,
             Environment::Production,
             "unknown means careful"
         );
+    }
+
+    #[test]
+    fn a_unix_socket_is_on_the_balancer_and_tcp_is_not() {
+        let lb = |extra: &str| {
+            let text =
+                format!("name='x'\n[[balancers]]\nname='a'\nhost='h'\nkind='haproxy'\n{extra}");
+            let p = Profile::parse("t.toml", &text).expect("parses");
+            let lb = p.balancers().next().expect("lb").clone();
+            lb
+        };
+        let unix = lb("runtime_api = 'unix:///var/lib/haproxy/stats'\n");
+        assert!(unix.api_over_ssh());
+        assert_eq!(
+            unix.status_endpoint(),
+            StatusEndpoint::RuntimeApi(RuntimeApi::Unix("/var/lib/haproxy/stats".into()))
+        );
+        let tcp = lb("runtime_api = 'tcp://10.0.0.11:9999'\n");
+        assert!(!tcp.api_over_ssh());
+        let page = lb("status_url = 'http://h:8404/stats'\n");
+        assert!(!page.api_over_ssh(), "a stats page alone is read over HTTP");
+        assert!(lb("").api_over_ssh(), "the stock socket is on the balancer");
     }
 }

@@ -136,7 +136,9 @@ fn respond(route: Route, request: &Request, sim: &Arc<Mutex<Sim>>) -> (u16, Stri
             }
         }
         Route::Vip => match s.pair.holder {
-            Some(h) => (200, format!("served by lb{}\n", h + 1), Duration::ZERO),
+            Some(h) if s.has_server(h) => (200, format!("served by lb{}\n", h + 1), Duration::ZERO),
+            // What HAProxy and nginx answer with no server to send the request to.
+            Some(_) => (503, "no server is available\n".into(), Duration::ZERO),
             // Nobody holds the VIP: a real client would wait and fail.
             None => (
                 503,
@@ -144,5 +146,27 @@ fn respond(route: Route, request: &Request, sim: &Arc<Mutex<Sim>>) -> (u16, Stri
                 Duration::from_millis(900),
             ),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vip_answers_503_when_no_server_is_in_rotation() {
+        let sim = Arc::new(Mutex::new(Sim::new(2)));
+        sim.lock().expect("sim").step(1.0);
+        let get = Request {
+            method: "GET".into(),
+            path: "/".into(),
+            body: String::new(),
+        };
+        assert_eq!(respond(Route::Vip, &get, &sim).0, 200);
+        for b in &mut sim.lock().expect("sim").backends {
+            b.admin = [crate::state::ServerState::Drain; 2];
+        }
+        let (status, body, _) = respond(Route::Vip, &get, &sim);
+        assert_eq!((status, body.as_str()), (503, "no server is available\n"));
     }
 }

@@ -100,6 +100,14 @@ impl Sim {
         (self.rng % 10_000) as f64 / 10_000.0
     }
 
+    /// Whether balancer `lb` has a backend to send a request to: up, and neither drained
+    /// nor in maintenance there.
+    pub fn has_server(&self, lb: usize) -> bool {
+        self.backends
+            .iter()
+            .any(|b| b.up && b.admin[lb] == ServerState::Up)
+    }
+
     /// Advances the simulation by `dt` seconds.
     pub fn step(&mut self, dt: f64) {
         self.t += dt;

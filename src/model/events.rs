@@ -22,6 +22,19 @@ pub enum Level {
     Error,
 }
 
+impl Level {
+    /// The word for a level, so severity reads without colour (the console and
+    /// `status` say the same).
+    pub fn word(self) -> &'static str {
+        match self {
+            Level::Error => "ALARM",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Ok => "ok",
+        }
+    }
+}
+
 /// One state change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {

@@ -112,10 +112,14 @@ pub struct Balancer {
     pub restarts: u32,
     /// The access-log follower's bookkeeping (nginx with `access_log`).
     pub traffic: Freshness,
+    /// The upstream file's bookkeeping (nginx open source: the `down` flags).
+    pub upstream: Freshness,
     /// How many of the access log's newest lines its format reads.
     pub log_lines: Option<crate::sources::access_log::LogLines>,
     /// keepalived on this node, when the profile has a keepalived block.
     pub vrrp: Option<vrrp::VrrpView>,
+    /// HAProxy: how its runtime API is reached and the socket's level, once learned.
+    pub api: Option<crate::sources::api::Access>,
     requests: Counter,
     uptime: Option<u64>,
 }
@@ -178,6 +182,14 @@ pub struct ServerView {
     pub p99_ms: Option<f64>,
     #[serde(skip)]
     counter: Counter,
+}
+
+impl ServerView {
+    /// The state to show: what the balancer reports, else (nginx open source) a drain or
+    /// maintenance an operator set in the upstream file.
+    pub fn shown_state(&self) -> Option<ServerState> {
+        self.state.or(self.admin.filter(|s| *s != ServerState::Up))
+    }
 }
 
 /// A web server behind the balancers.
@@ -310,17 +322,19 @@ impl Backend {
     /// Whether the balancers send it traffic: every state reported is UP and no operator
     /// state says DRAIN or MAINT. None when no balancer reports a state (open-source nginx).
     pub fn in_rotation(&self) -> Option<bool> {
+        // A state the balancer reports, or (nginx open source) only the one an operator
+        // set in the upstream file.
         let views: Vec<&ServerView> = self
             .views
             .iter()
             .flatten()
-            .filter(|v| v.state.is_some())
+            .filter(|v| v.state.is_some() || v.admin.is_some())
             .collect();
         if views.is_empty() {
             return None;
         }
         Some(views.iter().all(|v| {
-            v.state == Some(ServerState::Up)
+            v.state.is_none_or(|s| s == ServerState::Up)
                 && !matches!(v.admin, Some(ServerState::Drain | ServerState::Maint))
         }))
     }
@@ -449,7 +463,9 @@ impl Cluster {
                 restarts: 0,
                 traffic: Freshness::default(),
                 log_lines: None,
+                upstream: Freshness::default(),
                 vrrp: b.keepalived.as_ref().map(|_| vrrp::VrrpView::default()),
+                api: None,
                 requests: Counter::default(),
                 uptime: None,
             })
@@ -580,6 +596,9 @@ impl Cluster {
             SourceUpdate::Health { index, at, result } => {
                 self.apply_health(index, at, result, wall)
             }
+            SourceUpdate::Upstream { index, at, result } => {
+                self.apply_upstream(index, at, result, wall)
+            }
             SourceUpdate::Vip { at, result } => {
                 let was = self.vip.serving();
                 match result {
@@ -674,7 +693,15 @@ impl Cluster {
                         };
                         self.after_counters(index, reading, wall);
                     }
-                    BalancerSample::Haproxy { info, stats, admin } => {
+                    BalancerSample::Haproxy {
+                        info,
+                        stats,
+                        admin,
+                        access,
+                    } => {
+                        if access.is_some() {
+                            self.balancers[index].api = access;
+                        }
                         self.apply_haproxy(index, at, info, &stats, admin.as_deref(), wall)
                     }
                     BalancerSample::Plus(peers) => self.apply_plus(index, at, &peers, wall),
@@ -929,6 +956,68 @@ impl Cluster {
         }
     }
 
+    /// Applies what balancer `index`'s upstream file says (nginx open source): a server
+    /// marked `down` is MAINT there, any other listed server ready. A file that cannot
+    /// be read leaves the last states known, said once as an event.
+    fn apply_upstream(
+        &mut self,
+        index: usize,
+        at: Instant,
+        result: Result<Vec<(String, bool)>, crate::sources::FetchError>,
+        wall: chrono::DateTime<chrono::Local>,
+    ) {
+        let Some(lb) = self.balancers.get_mut(index) else {
+            return;
+        };
+        let name = lb.name.clone();
+        let servers = match result {
+            Ok(s) => {
+                if lb.upstream.failing().is_some() {
+                    let text = format!("{name} upstream file readable again");
+                    self.events.push(wall, Level::Ok, &name, text);
+                }
+                lb.upstream.ok(at);
+                s
+            }
+            Err(e) => {
+                let why = clip(&e.to_string(), 200);
+                if lb.upstream.failing().is_none() {
+                    let text = format!("{name} upstream file: {why}");
+                    self.events.push(wall, Level::Warn, &name, text);
+                }
+                lb.upstream.err(at, why);
+                return;
+            }
+        };
+        for (addr, down) in servers {
+            // nginx's default port is 80: `server 10.0.0.21;` is 10.0.0.21:80.
+            let full = if addr.contains(':') {
+                addr
+            } else {
+                format!("{addr}:80")
+            };
+            let Some(b) = self.backends.iter_mut().find(|b| b.address == full) else {
+                continue;
+            };
+            let admin = if down {
+                ServerState::Maint
+            } else {
+                ServerState::Up
+            };
+            let view = b.views[index].get_or_insert_with(ServerView::default);
+            if let Some(before) = view.admin.filter(|s| *s != admin) {
+                let text = format!(
+                    "{} {} → {} on {name} (upstream file)",
+                    b.name,
+                    before.label(),
+                    admin.label()
+                );
+                self.events.push(wall, Level::Warn, &b.name, text);
+            }
+            view.admin = Some(admin);
+        }
+    }
+
     /// Records how balancer `index` sees a server, matching it to a backend by name, then
     /// by address, else adding it as discovered.
     #[allow(clippy::too_many_arguments)]
@@ -1111,7 +1200,11 @@ impl Cluster {
         }
         if self.vip.serving() == Some(false) {
             let holders = self.vip_holders();
-            let check = if holders.is_empty() {
+            let answered = self.vip.fresh.failing().is_none() && self.vip.probe.is_some();
+            let check = if answered && self.in_rotation() == Some(0) {
+                // The balancer answers but has nowhere to send the request.
+                "no backend is in rotation: undrain one".to_string()
+            } else if holders.is_empty() {
                 format!(
                     "check which balancer holds it and that its {} runs",
                     self.balancers
@@ -1215,7 +1308,7 @@ impl Cluster {
                 });
             }
         }
-        self.vrrp_alerts(&mut out);
+        self.vrrp_alerts(now, &mut out);
         // After the pair's own alarms: a split brain is the banner before an empty pool.
         out.extend(self.rotation_alert());
         // Worst first: errors, then warnings.

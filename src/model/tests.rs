@@ -46,6 +46,7 @@ fn hap(text: &str, uptime: u64) -> BalancerSample {
         }),
         stats: haproxy::parse_stat(text).expect("csv"),
         admin: None,
+        access: None,
     }
 }
 
@@ -65,6 +66,7 @@ fn the_operator_set_state_comes_from_show_servers_state() {
             ))
             .expect("state"),
         ),
+        access: None,
     };
     c.apply(
         SourceUpdate::Balancer {
@@ -452,6 +454,7 @@ fn a_drained_backend_reported_ready_again_is_drift() {
         stats: haproxy::parse_stat(include_str!("../../tests/fixtures/haproxy/show_stat.csv"))
             .expect("csv"),
         admin: Some(haproxy::parse_servers_state(state).expect("state")),
+        access: None,
     };
     let drained = include_str!("../../tests/fixtures/haproxy/show_servers_state_mixed.txt");
     let ready = include_str!("../../tests/fixtures/haproxy/show_servers_state.txt");
@@ -585,5 +588,97 @@ fn a_log_no_longer_followed_shows_no_rates() {
         c.backends[0].req_rate(),
         None,
         "not the last window's numbers, not 0.0"
+    );
+}
+
+#[test]
+fn nginx_servers_marked_down_in_the_upstream_file_are_out_of_rotation() {
+    let profile = Profile::parse(
+        "t.toml",
+        &PROFILE
+            .replace("kind = \"haproxy\"", "kind = \"nginx\"")
+            .replace(
+                "runtime_api = \"tcp://10.77.0.11:9999\"",
+                "status_url = \"http://10.77.0.11/s\"",
+            )
+            .replace(
+                "runtime_api = \"tcp://10.77.0.12:9999\"",
+                "status_url = \"http://10.77.0.12/s\"",
+            ),
+    )
+    .expect("profile");
+    let mut c = Cluster::new(&profile);
+    let t0 = Instant::now();
+    for b in &mut c.backends {
+        b.health = Health::Healthy;
+    }
+    let file = |web1_down: bool| {
+        Ok(vec![
+            ("10.77.0.21:80".to_string(), web1_down),
+            // nginx's default port.
+            ("10.77.0.22".to_string(), true),
+        ])
+    };
+    for index in 0..2 {
+        c.apply(
+            SourceUpdate::Upstream {
+                index,
+                at: t0,
+                result: file(false),
+            },
+            wall(),
+        );
+    }
+    assert_eq!(c.in_rotation(), Some(1), "web2 is down in both files");
+    assert_eq!(
+        c.backends[1].views[0]
+            .as_ref()
+            .and_then(ServerView::shown_state),
+        Some(ServerState::Maint)
+    );
+    assert_eq!(
+        c.backends[0].views[0]
+            .as_ref()
+            .and_then(ServerView::shown_state),
+        None
+    );
+    // Another operator drains web1 on lb1: it shows, as an event too.
+    c.apply(
+        SourceUpdate::Upstream {
+            index: 0,
+            at: t0 + Duration::from_secs(1),
+            result: file(true),
+        },
+        wall(),
+    );
+    assert_eq!(c.in_rotation(), Some(0));
+    assert!(c
+        .events
+        .iter()
+        .any(|e| e.text == "web1 UP → MAINT on lb1 (upstream file)"));
+    assert!(c
+        .alerts(t0 + Duration::from_secs(1))
+        .iter()
+        .any(|a| a.text.starts_with("no backend is in rotation")));
+    // The site answers 503 through the VIP: the alarm says why, not "check the VIP".
+    c.apply(
+        SourceUpdate::Vip {
+            at: t0 + Duration::from_secs(1),
+            result: Ok(crate::sources::health::Probe {
+                status: 503,
+                latency: Duration::from_millis(1),
+            }),
+        },
+        wall(),
+    );
+    let vip = c
+        .alerts(t0 + Duration::from_secs(1))
+        .into_iter()
+        .find(|a| a.text.starts_with("VIP"))
+        .expect("the VIP alarm");
+    assert!(
+        vip.text.ends_with("no backend is in rotation: undrain one"),
+        "{}",
+        vip.text
     );
 }

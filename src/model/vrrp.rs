@@ -11,6 +11,10 @@ use super::{Alert, Cluster, Freshness, Level, Role};
 use crate::sources::vrrp::VrrpSample;
 use crate::sources::SourceError;
 
+/// How long a higher-priority BACKUP may take to preempt before it is an alarm: keepalived
+/// preempts within about three advert intervals (1 s by default).
+const PREEMPT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// keepalived as seen on one balancer.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VrrpView {
@@ -30,6 +34,10 @@ pub struct VrrpView {
     pub running: Option<bool>,
     /// When the role last changed.
     pub last_transition: Option<DateTime<Local>>,
+    /// When the role or the effective priority last changed here (a preemption takes a
+    /// few adverts; an alarm about one that has not happened waits that long).
+    #[serde(skip)]
+    pub changed: Option<Instant>,
     /// Refresh bookkeeping.
     #[serde(skip)]
     pub fresh: Freshness,
@@ -76,6 +84,7 @@ impl Cluster {
             events.push((Level::Ok, format!("{name} keepalived readable again")));
         }
         let before = v.role;
+        let before_priority = v.priority;
         match sample {
             VrrpSample::Following(method) => v.method = Some(method),
             VrrpSample::Fifo(ev) => {
@@ -119,6 +128,9 @@ impl Cluster {
                 }
             }
         }
+        if before != v.role || before_priority != v.priority {
+            v.changed = Some(at);
+        }
         if before.is_some() && v.role.is_some() && before != v.role {
             v.last_transition = Some(wall);
             let level = if v.role == Some(Role::Fault) {
@@ -156,7 +168,7 @@ impl Cluster {
     }
 
     /// The pair's alarms, each with what to check.
-    pub(super) fn vrrp_alerts(&self, out: &mut Vec<Alert>) {
+    pub(super) fn vrrp_alerts(&self, now: Instant, out: &mut Vec<Alert>) {
         let views: Vec<(&str, &VrrpView)> = self
             .balancers
             .iter()
@@ -253,18 +265,28 @@ impl Cluster {
                     text: format!("no peer can take over from {}: the others are not BACKUP (FAULT, stopped or unknown)", masters[0]),
                 });
             } else if let Some(m) = master {
-                let higher = views
-                    .iter()
-                    .filter(|(n, _)| *n != masters[0])
-                    .any(|(_, v)| v.priority > m.priority);
+                // Settled: nothing changed on either side for a few adverts (a planned
+                // failover or failback preempts within about three).
+                let settled = |v: &VrrpView| {
+                    v.changed
+                        .is_none_or(|t| now.saturating_duration_since(t) >= PREEMPT_GRACE)
+                };
+                let higher = views.iter().find(|(n, v)| {
+                    *n != masters[0] && v.priority > m.priority && settled(v) && settled(m)
+                });
                 let blocked = views
                     .iter()
                     .filter(|(n, _)| *n != masters[0])
                     .all(|(_, v)| v.nopreempt == Some(true));
-                if higher && !blocked {
+                if let (Some((name, v)), false) = (higher, blocked) {
                     out.push(Alert {
                         level: Level::Warn,
-                        text: format!("a BACKUP has a higher priority than MASTER {} yet does not take over: check adverts between them", masters[0]),
+                        text: format!(
+                            "{name} has a higher priority ({}) than MASTER {} ({}) yet does not take over: check VRRP adverts between them",
+                            v.priority.unwrap_or_default(),
+                            masters[0],
+                            m.priority.unwrap_or_default()
+                        ),
                     });
                 }
             }

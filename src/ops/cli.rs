@@ -170,7 +170,7 @@ pub async fn act(profile: &Profile, op: Operation, opts: &Options) -> u8 {
     }
     match op.backend() {
         Some(backend) if opts.wait && op.removes_capacity() => {
-            wait_drained(profile, backend, opts.timeout).await
+            wait_drained(profile, backend, opts.timeout, &pool).await
         }
         _ => 0,
     }
@@ -185,10 +185,18 @@ const QUIET_WINDOWS: u32 = 2;
 /// Waits on the signal the pair really has: open sessions where a balancer counts them
 /// (HAProxy), else requests in the nginx access logs; says which, and says so when there
 /// is none (nginx open source without `access_log`).
-async fn wait_drained(profile: &Profile, server: &str, timeout: Duration) -> u8 {
-    if !drain::sessions(profile, server).await.is_empty() {
+async fn wait_drained(
+    profile: &Profile,
+    server: &str,
+    timeout: Duration,
+    pool: &crate::ssh::Pool,
+) -> u8 {
+    if !drain::sessions(profile, server, Some(pool))
+        .await
+        .is_empty()
+    {
         crate::outln!("waiting for {server}'s open sessions to reach 0 (runtime API)");
-        return wait_empty(profile, server, timeout).await;
+        return wait_empty(profile, server, timeout, pool).await;
     }
     let address = profile
         .backends()
@@ -253,11 +261,16 @@ async fn wait_quiet(profile: &Profile, server: &str, address: &str, timeout: Dur
 }
 
 /// Polls the server's sessions on every balancer until they are all 0.
-async fn wait_empty(profile: &Profile, server: &str, timeout: Duration) -> u8 {
+async fn wait_empty(
+    profile: &Profile,
+    server: &str,
+    timeout: Duration,
+    pool: &crate::ssh::Pool,
+) -> u8 {
     let started = Instant::now();
     let mut last = None;
     loop {
-        let now = drain::sessions(profile, server).await;
+        let now = drain::sessions(profile, server, Some(pool)).await;
         let total: u64 = now.iter().filter_map(|(_, s)| *s).sum();
         let unknown = now.iter().any(|(_, s)| s.is_none());
         if last != Some(total) {

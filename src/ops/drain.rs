@@ -10,8 +10,9 @@ use super::operation::ServerChange;
 use super::Outcome;
 use crate::config::profile::{BalancerKind, Profile, StatusEndpoint};
 use crate::model::ServerState;
+use crate::sources::api::ApiTarget;
 use crate::sources::haproxy;
-use crate::sources::{get_text, runtime_api, SourceError};
+use crate::sources::{get_text, SourceError};
 
 /// Why a change did not take on one balancer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,6 +89,10 @@ pub const HAPROXY_COMMANDS: [haproxy::Command; 2] = [
     haproxy::Command::ShowServersState,
 ];
 
+/// Why HAProxy refused a change with `Permission denied`.
+pub const BELOW_ADMIN: &str =
+    "HAProxy refused the change (Permission denied): its runtime API socket is below level admin";
+
 /// Where nginx upstream files are backed up before an edit: outside every include
 /// directory, one file per edit named by time, so none is mistaken for the live one.
 pub const BACKUP_DIR: &str = "/var/backups/lbdeck";
@@ -133,12 +138,8 @@ async fn with_timeout<T>(
 type Step<T> = Result<T, StepError>;
 
 /// The state an operator set for `server` on one HAProxy (READY shows as UP).
-async fn admin_state(
-    api: &crate::config::profile::RuntimeApi,
-    backend: &str,
-    server: &str,
-) -> Step<ServerState> {
-    let text = runtime_api(api, &format!("show servers state {backend}")).await?;
+async fn admin_state(api: &ApiTarget<'_>, backend: &str, server: &str) -> Step<ServerState> {
+    let (text, _) = api.ask(&format!("show servers state {backend}")).await?;
     let rows = haproxy::parse_servers_state(&text).map_err(|e| StepError::Remote(e.to_string()))?;
     rows.iter()
         .find(|r| r.server == server)
@@ -497,21 +498,24 @@ pub async fn apply(
                     return unusable(name, e);
                 }
             };
-            let before = with_timeout(timeout, admin_state(&api, &backend, server)).await;
+            let within = api_timeout(&api, timeout);
+            let api = ApiTarget::new(&api, &host, pool);
+            let before = with_timeout(within, admin_state(&api, &backend, server)).await;
             let command = format!(
                 "set server {backend}/{server} state {}",
                 haproxy_word(change)
             );
-            let set = with_timeout(timeout, async {
-                let answer = runtime_api(&api, &command).await?;
+            let set = with_timeout(within, async {
+                let (answer, _) = api.ask(&command).await?;
                 // HAProxy answers an empty line on success, a sentence on failure.
                 match answer.trim() {
                     "" => Ok(()),
+                    "Permission denied" => Err(StepError::CannotAct(BELOW_ADMIN)),
                     text => Err(StepError::Remote(crate::text::clip(text, 120))),
                 }
             })
             .await;
-            let after = with_timeout(timeout, admin_state(&api, &backend, server)).await;
+            let after = with_timeout(within, admin_state(&api, &backend, server)).await;
             let confirmed = confirmed(&set, &after, expected(change));
             (name, label(&before), label(&after), confirmed)
         }
@@ -533,9 +537,23 @@ pub async fn apply(
     }
 }
 
+/// How long one runtime-API call may take: a socket over SSH may have to connect first.
+fn api_timeout(api: &crate::config::profile::RuntimeApi, timeout: Duration) -> Duration {
+    if api.socket_paths().is_empty() {
+        timeout
+    } else {
+        timeout * crate::sources::SSH_BUDGET
+    }
+}
+
 /// Current sessions on `server` on every balancer that counts them (HAProxy's runtime
-/// API), None where it could not be read; balancers that do not count them are left out.
-pub async fn sessions(profile: &Profile, server: &str) -> Vec<(String, Option<u64>)> {
+/// API; a socket on the balancer through `pool`), None where it could not be read;
+/// balancers that do not count them are left out.
+pub async fn sessions(
+    profile: &Profile,
+    server: &str,
+    pool: Option<&crate::ssh::Pool>,
+) -> Vec<(String, Option<u64>)> {
     let counting = profile
         .balancers()
         .filter(|b| matches!(b.status_endpoint(), StatusEndpoint::RuntimeApi(_)));
@@ -543,14 +561,17 @@ pub async fn sessions(profile: &Profile, server: &str) -> Vec<(String, Option<u6
         let name = b.name.clone();
         let backend = b.backend_name().to_string();
         let endpoint = b.status_endpoint();
+        let host = b.host.clone();
         let timeout = profile.timeout;
         async move {
             let StatusEndpoint::RuntimeApi(api) = endpoint else {
                 return (name, None);
             };
-            let text = tokio::time::timeout(timeout, runtime_api(&api, "show stat")).await;
+            let within = api_timeout(&api, timeout);
+            let target = ApiTarget::new(&api, &host, pool);
+            let text = tokio::time::timeout(within, target.ask("show stat")).await;
             let scur = match text {
-                Ok(Ok(t)) => haproxy::parse_stat(&t)
+                Ok(Ok((t, _))) => haproxy::parse_stat(&t)
                     .ok()
                     .and_then(|rows| {
                         rows.into_iter()
@@ -703,5 +724,47 @@ mod tests {
             "{e}"
         );
         assert!(!missing.exists());
+    }
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A runtime API at a level below admin: reads answered, changes refused as HAProxy
+    /// refuses them.
+    async fn below_admin() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 512];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let answer = if buf[..n].starts_with(b"show servers state") {
+                    include_str!("../../tests/fixtures/haproxy/show_servers_state_be_web.txt")
+                } else {
+                    "Permission denied\n\n"
+                };
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_change_refused_for_its_level_says_so() {
+        let addr = below_admin().await;
+        let text = format!(
+            "name = 't'\n[[balancers]]\nname = 'lb1'\nhost = '127.0.0.1'\nkind = 'haproxy'\n\
+             runtime_api = 'tcp://{addr}'\n[[backends]]\nname = 'web2'\naddress = '10.77.0.22:80'\n"
+        );
+        let profile = Profile::parse("t.toml", &text).expect("profile");
+        let applied = apply(&profile, "web2", ServerChange::Drain, None).await;
+        assert_eq!(
+            applied.outcome,
+            Outcome::Failed {
+                reason: format!("lb1: {BELOW_ADMIN}")
+            }
+        );
+        assert_eq!(applied.after["lb1"], "UP", "nothing changed");
     }
 }

@@ -9,7 +9,7 @@ pub mod failover;
 pub mod operation;
 pub mod plan;
 pub mod run;
-pub mod upstream;
+pub use crate::sources::upstream;
 
 pub use operation::{Direction, Operation, ServerChange};
 pub use plan::{plan, Check, CheckState, Confirmation, Plan, PlanError};

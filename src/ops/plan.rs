@@ -302,6 +302,10 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend) -> Vec<Check
         if let Some(why) = lacking {
             checks.push(Check::new(false, format!("{}: {why}", lb.name)));
         }
+        let level = lb.api.as_ref().and_then(|a| a.level);
+        if let Some(why) = level.and_then(crate::sources::api::Level::refusal) {
+            checks.push(Check::new(false, format!("{}: {why}", lb.name)));
+        }
     }
     let now: Vec<String> = cluster
         .balancers
@@ -310,7 +314,12 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend) -> Vec<Check
         .map(|(lb, v)| {
             let word = v
                 .as_ref()
-                .and_then(|v| v.admin.filter(|a| *a != ServerState::Up).or(v.state))
+                .and_then(|v| {
+                    v.admin
+                        .filter(|a| *a != ServerState::Up)
+                        .or(v.state)
+                        .or(v.admin)
+                })
                 .map_or("not reported", |s| s.label());
             format!("{word} on {}", lb.name)
         })
@@ -631,6 +640,31 @@ address = "10.0.0.22:80"
             "{:?}",
             p.checks
         );
+    }
+
+    #[test]
+    fn a_socket_below_admin_blocks_changes_even_forced() {
+        use crate::sources::api::{Access, Level};
+        let (profile, mut cluster) = pair([true, true]);
+        cluster.balancers[0].api = Some(Access {
+            reach: "ssh-socket".into(),
+            socket: Some("/run/haproxy/admin.sock".into()),
+            level: Some(Level::Operator),
+        });
+        let p = plan(&profile, &cluster, &Operation::ready("web2"), None).expect("plan");
+        let refusal =
+            "lb1: its runtime API socket is at level operator: changing servers needs level admin";
+        assert!(
+            p.blockers(true).contains(&refusal),
+            "{:?}",
+            p.blockers(true)
+        );
+        cluster.balancers[0].api = Some(Access {
+            level: Some(Level::Admin),
+            ..cluster.balancers[0].api.clone().expect("set above")
+        });
+        let p = plan(&profile, &cluster, &Operation::ready("web2"), None).expect("plan");
+        assert!(!p.blockers(true).iter().any(|b| b.starts_with("lb1")));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! per target, sending results (errors included) to the app as [`SourceUpdate`]s.
 
 pub mod access_log;
+pub mod api;
 mod error;
 pub mod haproxy;
 pub mod health;
@@ -10,16 +11,17 @@ pub mod keepalived;
 pub mod nginx;
 pub mod nginx_plus;
 mod session;
+pub mod upstream;
+pub mod upstream_file;
 pub mod vrrp;
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use crate::config::profile::{Profile, RuntimeApi, StatusEndpoint};
+use crate::config::profile::{Profile, StatusEndpoint};
 pub use error::{FetchError, ParseError, SourceError};
 
 /// Largest reply accepted from any source: a stats page of ~10,000 servers fits; anything
@@ -39,6 +41,8 @@ pub enum BalancerSample {
         stats: Vec<haproxy::StatRow>,
         /// `show servers state BACKEND`: the state operators set (runtime API only).
         admin: Option<Vec<haproxy::ServerStateRow>>,
+        /// How the runtime API was reached and its level (runtime API only).
+        access: Option<api::Access>,
     },
     /// NGINX Plus upstream peers.
     Plus(Vec<nginx_plus::Peer>),
@@ -74,6 +78,16 @@ pub enum SourceUpdate {
         /// What was learned, or why nothing could be.
         result: Result<vrrp::VrrpSample, SourceError>,
     },
+    /// The servers of balancer `index`'s upstream file and which are marked `down`
+    /// (nginx open source: the state an operator set).
+    Upstream {
+        /// Profile order.
+        index: usize,
+        /// When the file was read.
+        at: Instant,
+        /// `(address, down)` per server line, or why the file could not be read.
+        result: Result<Vec<(String, bool)>, FetchError>,
+    },
     /// Per-backend traffic from balancer `index`'s access log (nginx).
     Traffic {
         /// Profile order.
@@ -103,6 +117,7 @@ impl SourceUpdate {
             | SourceUpdate::Health { at, .. }
             | SourceUpdate::Vrrp { at, .. }
             | SourceUpdate::Traffic { at, .. }
+            | SourceUpdate::Upstream { at, .. }
             | SourceUpdate::Vip { at, .. } => *at,
         }
     }
@@ -117,6 +132,8 @@ pub enum Target {
         index: usize,
         /// Where its numbers are.
         endpoint: StatusEndpoint,
+        /// Its host (a runtime-API socket on it is reached over SSH).
+        host: String,
         /// HAProxy backend / nginx upstream name.
         backend: String,
     },
@@ -142,6 +159,7 @@ pub fn targets(profile: &Profile) -> Vec<Target> {
         .map(|(index, b)| Target::Balancer {
             index,
             endpoint: b.status_endpoint(),
+            host: b.host.clone(),
             backend: b.backend_name().to_string(),
         })
         .collect();
@@ -170,32 +188,54 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 
 pub use session::Session;
 
+/// How many timeouts a runtime-API socket over SSH may take: the SSH connection is made
+/// (up to two timeouts, as every SSH connect) before the API is asked (one more).
+pub const SSH_BUDGET: u32 = 3;
+
 impl Target {
-    /// Polls this target once; never takes longer than `timeout` (plus scheduling). A
-    /// runtime API is asked through `session` when given (kept open between polls), else
-    /// on a connection of its own.
+    /// Polls this target once; never takes longer than `timeout` (plus scheduling), or
+    /// [`SSH_BUDGET`] times it for a runtime-API socket over SSH not connected yet. A runtime API is
+    /// asked through `session` when given (kept open between polls), else on a
+    /// connection of its own; a socket on the balancer through `pool`.
     pub async fn fetch(
         &self,
         client: &reqwest::Client,
         timeout: Duration,
         mut session: Option<&mut Session>,
+        pool: Option<&crate::ssh::Pool>,
     ) -> SourceUpdate {
         match self {
             Target::Balancer {
                 index,
                 endpoint,
+                host,
                 backend,
             } => {
-                let work =
-                    fetch_balancer(client, endpoint, backend, timeout, session.as_deref_mut());
-                let result = match tokio::time::timeout(timeout, work).await {
+                // A kept-open session answers within one timeout, over SSH too.
+                let connected = session.as_ref().is_some_and(|s| s.is_open());
+                let within = match endpoint {
+                    StatusEndpoint::RuntimeApi(api)
+                        if !connected && !api.socket_paths().is_empty() =>
+                    {
+                        timeout * SSH_BUDGET
+                    }
+                    _ => timeout,
+                };
+                let work = fetch_balancer(
+                    client,
+                    endpoint,
+                    (host, backend),
+                    timeout,
+                    (session.as_deref_mut(), pool),
+                );
+                let result = match tokio::time::timeout(within, work).await {
                     Ok(r) => r,
                     Err(_) => {
                         // Cut mid-answer: the rest would be read as the next one's.
                         if let Some(s) = session {
                             s.reset();
                         }
-                        Err(SourceError::Timeout(timeout))
+                        Err(SourceError::Timeout(within))
                     }
                 };
                 SourceUpdate::Balancer {
@@ -226,9 +266,9 @@ impl Target {
 async fn fetch_balancer(
     client: &reqwest::Client,
     endpoint: &StatusEndpoint,
-    backend: &str,
+    (host, backend): (&str, &str),
     timeout: Duration,
-    session: Option<&mut Session>,
+    (session, pool): (Option<&mut Session>, Option<&crate::ssh::Pool>),
 ) -> Result<BalancerSample, SourceError> {
     match endpoint {
         StatusEndpoint::StubStatus(url) => {
@@ -246,13 +286,23 @@ async fn fetch_balancer(
                 info: None,
                 stats: haproxy::parse_stat(&text)?,
                 admin: None,
+                access: None,
             })
         }
         StatusEndpoint::RuntimeApi(api) => {
+            let target = api::ApiTarget::new(api, host, pool);
             let commands = haproxy::poll_commands(backend);
-            let reply = match session {
-                Some(s) => s.ask(api, &commands).await?,
-                None => runtime_api(api, &commands).await?,
+            let (reply, access) = match session {
+                Some(s) => {
+                    let reply = s.ask(&target, &commands).await?;
+                    (reply, s.access().cloned())
+                }
+                None => {
+                    let (reply, _) = target.ask(&commands).await?;
+                    // The level is asked apart: an old HAProxy's answer to it could not be
+                    // told from the poll's.
+                    (reply, target.access().await.ok())
+                }
             };
             let (info_text, state_text, stat_text) = haproxy::split_poll_reply(&reply);
             Ok(BalancerSample::Haproxy {
@@ -260,6 +310,7 @@ async fn fetch_balancer(
                 stats: haproxy::parse_stat(stat_text)?,
                 // A restricted socket may refuse it; the stats alone still give the state.
                 admin: haproxy::parse_servers_state(state_text).ok(),
+                access,
             })
         }
         StatusEndpoint::PlusApi(base) => {
@@ -305,53 +356,6 @@ pub async fn get_text(
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-/// Sends one command line (several commands joined by `;`) to the HAProxy runtime API
-/// and reads the whole answer.
-pub async fn runtime_api(api: &RuntimeApi, command: &str) -> Result<String, SourceError> {
-    let conn_err = |e: std::io::Error| SourceError::RuntimeConnect {
-        api: api.to_string(),
-        reason: e.to_string(),
-    };
-    match api {
-        RuntimeApi::Tcp(addr) => {
-            let stream = tokio::net::TcpStream::connect(addr.as_str())
-                .await
-                .map_err(conn_err)?;
-            exchange(stream, command).await
-        }
-        RuntimeApi::Unix(path) => {
-            let stream = tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(conn_err)?;
-            exchange(stream, command).await
-        }
-    }
-}
-
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    command: &str,
-) -> Result<String, SourceError> {
-    let io = |e: std::io::Error| SourceError::RuntimeIo(e.to_string());
-    stream
-        .write_all(format!("{command}\n").as_bytes())
-        .await
-        .map_err(io)?;
-    let mut body = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = stream.read(&mut buf).await.map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        if body.len() + n > MAX_REPLY {
-            return Err(SourceError::TooBig);
-        }
-        body.extend_from_slice(&buf[..n]);
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
 /// Running polling tasks; dropping it stops them.
 pub struct Poller {
     handles: Vec<JoinHandle<()>>,
@@ -360,8 +364,13 @@ pub struct Poller {
 
 impl Poller {
     /// Starts one task per target. Each polls every `interval` (missed ticks skipped, so
-    /// a slow target never piles requests up), one request in flight at a time.
-    pub fn spawn(profile: &Profile, tx: mpsc::Sender<SourceUpdate>) -> Poller {
+    /// a slow target never piles requests up), one request in flight at a time. A
+    /// runtime-API socket on a balancer is reached through `pool`.
+    pub fn spawn(
+        profile: &Profile,
+        tx: mpsc::Sender<SourceUpdate>,
+        pool: Option<std::sync::Arc<crate::ssh::Pool>>,
+    ) -> Poller {
         let client = http_client(profile.timeout);
         let (poke, poke_rx) = watch::channel(0u64);
         let interval = profile.poll_interval;
@@ -372,6 +381,7 @@ impl Poller {
                 let tx = tx.clone();
                 let client = client.clone();
                 let mut poke_rx = poke_rx.clone();
+                let pool = pool.clone();
                 tokio::spawn(async move {
                     let mut session = Session::default();
                     let mut ticker = tokio::time::interval(interval);
@@ -381,7 +391,9 @@ impl Poller {
                             _ = ticker.tick() => {}
                             changed = poke_rx.changed() => if changed.is_err() { return },
                         }
-                        let update = target.fetch(&client, timeout, Some(&mut session)).await;
+                        let update = target
+                            .fetch(&client, timeout, Some(&mut session), pool.as_deref())
+                            .await;
                         if tx.send(update).await.is_err() {
                             return;
                         }
@@ -406,10 +418,13 @@ impl Drop for Poller {
     }
 }
 
-/// Polls every target of a profile once, concurrently (for `lbdeck status`).
-pub async fn poll_once(profile: &Profile) -> Vec<SourceUpdate> {
+/// Polls every target of a profile once, concurrently (for `lbdeck status`); a
+/// runtime-API socket on a balancer through `pool`.
+pub async fn poll_once(profile: &Profile, pool: Option<&crate::ssh::Pool>) -> Vec<SourceUpdate> {
     let client = http_client(profile.timeout);
     let all = targets(profile);
-    let futures = all.iter().map(|t| t.fetch(&client, profile.timeout, None));
+    let futures = all
+        .iter()
+        .map(|t| t.fetch(&client, profile.timeout, None, pool));
     futures::future::join_all(futures).await
 }

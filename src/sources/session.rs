@@ -3,19 +3,16 @@
 //! request and one answer a second instead of a connection set up and torn down each
 //! time. Any fault drops the connection; the next poll opens a new one.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use super::api::{parse_level, probed_level, Access, ApiTarget, Stream, ADMIN_PROBE, LEVEL_PROBE};
 use super::{SourceError, MAX_REPLY};
-use crate::config::profile::RuntimeApi;
 
 /// Why a read ended without an answer.
 const CLOSED: &str = "HAProxy closed the session";
 
 /// What HAProxy prints after each answer in prompt mode.
 const PROMPT: &str = "\n> ";
-
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// One balancer's runtime API, connected on first use and kept open.
 #[derive(Default)]
@@ -24,6 +21,8 @@ pub struct Session {
     /// The API closed the connection on `prompt`: it answers one command per
     /// connection only, so every poll connects anew.
     one_shot: bool,
+    /// How the API was reached and its level, learned on connecting.
+    access: Option<Access>,
 }
 
 impl Session {
@@ -31,9 +30,9 @@ impl Session {
     /// A kept connection that fails (HAProxy closes idle sessions after `stats timeout`,
     /// or reloaded) is replaced once at once; any other error drops the connection, to be
     /// made again next time.
-    pub async fn ask(&mut self, api: &RuntimeApi, command: &str) -> Result<String, SourceError> {
+    pub async fn ask(&mut self, api: &ApiTarget<'_>, command: &str) -> Result<String, SourceError> {
         if self.one_shot {
-            return super::runtime_api(api, command).await;
+            return self.ask_once(api, command).await;
         }
         let reused = self.stream.is_some();
         let mut result = self.exchange(api, command).await;
@@ -47,21 +46,51 @@ impl Session {
         result
     }
 
+    /// A connection is open, to be reused by the next ask.
+    pub fn is_open(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// How the API was reached and its level, once connected.
+    pub fn access(&self) -> Option<&Access> {
+        self.access.as_ref()
+    }
+
+    /// One command on a connection of its own; the level is asked once.
+    async fn ask_once(
+        &mut self,
+        api: &ApiTarget<'_>,
+        command: &str,
+    ) -> Result<String, SourceError> {
+        if self.access.as_ref().is_none_or(|a| a.level.is_none()) {
+            self.access = Some(api.access().await?);
+        }
+        Ok(api.ask(command).await?.0)
+    }
+
     /// Drops the connection (an answer was cut off); the next ask opens a new one.
     pub fn reset(&mut self) {
         self.stream = None;
     }
 
-    async fn exchange(&mut self, api: &RuntimeApi, command: &str) -> Result<String, SourceError> {
+    async fn exchange(
+        &mut self,
+        api: &ApiTarget<'_>,
+        command: &str,
+    ) -> Result<String, SourceError> {
         if self.stream.is_none() {
-            let mut stream = connect(api).await?;
+            let (mut stream, mut access) = api.open().await?;
             // `prompt` switches the session to interactive mode; HAProxy answers with its
             // first prompt (no leading newline).
             stream.write_all(b"prompt\n").await.map_err(io)?;
             let greeting = match read_to_prompt(&mut stream, 1).await {
+                // Closed on `prompt`: an API that answers one command a connection, if
+                // it answers one on a connection of its own (a relay over SSH that could
+                // not reach the socket closes the same way).
                 Err(SourceError::RuntimeIo(e)) if e == CLOSED => {
+                    let answer = self.ask_once(api, command).await?;
                     self.one_shot = true;
-                    return super::runtime_api(api, command).await;
+                    return Ok(answer);
                 }
                 other => other?,
             };
@@ -71,6 +100,12 @@ impl Session {
                     crate::text::clip(&greeting, 80)
                 )));
             }
+            let named = parse_level(&converse(&mut stream, LEVEL_PROBE).await?);
+            access.level = Some(match named {
+                Some(level) => level,
+                None => probed_level(&converse(&mut stream, ADMIN_PROBE).await?),
+            });
+            self.access = Some(access);
             self.stream = Some(stream);
         }
         let Some(stream) = self.stream.as_mut() else {
@@ -89,23 +124,13 @@ fn io(e: std::io::Error) -> SourceError {
     SourceError::RuntimeIo(e.to_string())
 }
 
-async fn connect(api: &RuntimeApi) -> Result<Box<dyn Stream>, SourceError> {
-    let conn_err = |e: std::io::Error| SourceError::RuntimeConnect {
-        api: api.to_string(),
-        reason: e.to_string(),
-    };
-    Ok(match api {
-        RuntimeApi::Tcp(addr) => Box::new(
-            tokio::net::TcpStream::connect(addr.as_str())
-                .await
-                .map_err(conn_err)?,
-        ),
-        RuntimeApi::Unix(path) => Box::new(
-            tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(conn_err)?,
-        ),
-    })
+/// One command in prompt mode: sent, and its answer read up to the prompt.
+async fn converse(stream: &mut Box<dyn Stream>, command: &str) -> Result<String, SourceError> {
+    stream
+        .write_all(format!("{command}\n").as_bytes())
+        .await
+        .map_err(io)?;
+    read_to_prompt(stream, 1).await
 }
 
 /// Reads until `answers` prompts have come and the text ends with one; returns it as
@@ -140,6 +165,11 @@ async fn read_to_prompt<S: AsyncRead + Unpin + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::profile::RuntimeApi;
+
+    fn target(api: &RuntimeApi) -> ApiTarget<'_> {
+        ApiTarget::new(api, "lb1", None)
+    }
 
     /// A runtime API in prompt mode on loopback: answers each line with `reply` and a
     /// prompt, counting connections.
@@ -188,26 +218,38 @@ mod tests {
         let (api, conns) = fake("Name: HAProxy\n").await;
         let mut s = Session::default();
         for _ in 0..3 {
-            let answer = s.ask(&api, "show info").await.expect("answer");
+            let answer = s.ask(&target(&api), "show info").await.expect("answer");
             assert_eq!(answer, "Name: HAProxy\n\n");
         }
         // Each `;`-joined command ends with its own prompt: all are waited for.
-        let answer = s.ask(&api, "show info; show stat").await.expect("answer");
+        let answer = s
+            .ask(&target(&api), "show info; show stat")
+            .await
+            .expect("answer");
         assert_eq!(answer, "Name: HAProxy\n\nName: HAProxy\n\n");
         assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Its level was asked on that same connection, once.
+        let access = s.access().expect("learned on connecting");
+        assert_eq!(
+            (access.reach.as_str(), access.level),
+            ("tcp", Some(super::super::api::Level::Admin))
+        );
     }
 
     #[tokio::test]
     async fn a_session_the_api_closed_is_replaced_at_once() {
         let (api, conns) = fake("ok").await;
         let mut s = Session::default();
-        s.ask(&api, "show info").await.expect("first");
+        s.ask(&target(&api), "show info").await.expect("first");
         // As if HAProxy had closed it: a stream that reads EOF.
         let (mut ours, theirs) = tokio::io::duplex(64);
         drop(theirs);
         let _ = ours.shutdown().await;
         s.stream = Some(Box::new(ours));
-        assert_eq!(s.ask(&api, "show info").await.expect("again"), "ok\n");
+        assert_eq!(
+            s.ask(&target(&api), "show info").await.expect("again"),
+            "ok\n"
+        );
         assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
@@ -230,7 +272,7 @@ mod tests {
         let mut s = Session::default();
         for _ in 0..2 {
             assert_eq!(
-                s.ask(&api, "show info").await.expect("answer"),
+                s.ask(&target(&api), "show info").await.expect("answer"),
                 "Name: HAProxy\n\n"
             );
         }
@@ -242,7 +284,7 @@ mod tests {
         let mut s = Session::default();
         let dead = RuntimeApi::Tcp("127.0.0.1:9".into());
         assert!(matches!(
-            s.ask(&dead, "show info").await,
+            s.ask(&target(&dead), "show info").await,
             Err(SourceError::RuntimeConnect { .. })
         ));
         assert!(s.stream.is_none());

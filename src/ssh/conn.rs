@@ -212,8 +212,9 @@ impl Ssh {
             })
     }
 
-    async fn exec_inner(&self, command: &str) -> Result<Output, SshError> {
-        let mut channel = self
+    /// A session channel running `command`.
+    async fn started(&self, command: &str) -> Result<russh::Channel<client::Msg>, SshError> {
+        let channel = self
             .handle
             .channel_open_session()
             .await
@@ -222,6 +223,11 @@ impl Ssh {
             .exec(true, command)
             .await
             .map_err(|e| self.lost(e))?;
+        Ok(channel)
+    }
+
+    async fn exec_inner(&self, command: &str) -> Result<Output, SshError> {
+        let mut channel = self.started(command).await?;
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut status = None;
         while let Some(msg) = channel.wait().await {
@@ -290,6 +296,30 @@ impl Ssh {
             }
         });
         Ok(rx)
+    }
+
+    /// Opens the unix socket `path` on the node through sshd
+    /// (`direct-streamlocal@openssh.com`): sshd connects to it as the login user.
+    pub async fn open_socket(&self, path: &str) -> Result<super::SocketStream, SshError> {
+        let channel = self
+            .handle
+            .channel_open_direct_streamlocal(path)
+            .await
+            .map_err(|e| match e {
+                russh::Error::ChannelOpenFailure(why) => SshError::Socket {
+                    node: self.addr.alias.clone(),
+                    socket: path.to_string(),
+                    why: super::unix::refusal(why),
+                },
+                e => self.lost(e),
+            })?;
+        Ok(channel.into_stream())
+    }
+
+    /// Starts `command` and returns its stdin and stdout as one stream (stderr dropped):
+    /// a relay such as `socat` joining them to something on the node.
+    pub async fn open_exec(&self, command: &str) -> Result<super::SocketStream, SshError> {
+        Ok(self.started(command).await?.into_stream())
     }
 
     fn lost(&self, e: russh::Error) -> SshError {

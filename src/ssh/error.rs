@@ -129,6 +129,16 @@ pub enum SshError {
         /// What the command was for.
         what: String,
     },
+    /// A unix socket on the node could not be opened, neither through sshd nor a relay.
+    #[error("{node}: cannot open {socket}: {why}")]
+    Socket {
+        /// The node, as the profile names it.
+        node: String,
+        /// The socket path (or the paths tried).
+        socket: String,
+        /// Why, in the operator's words.
+        why: String,
+    },
     /// The command's output passed lbdeck's cap and was cut off.
     #[error("{node}: output larger than {} MiB, cut off", .limit >> 20)]
     TooLarge {

@@ -1,7 +1,8 @@
 //! The SSH transport (russh): one connection per node, reused for every command and
 //! stream and re-made with backoff; host keys checked against known_hosts (an unknown
 //! host is refused with the line to add, a changed key always refused); authentication
-//! by ssh-agent, key file or password; `~/.ssh/config` honoured.
+//! by ssh-agent, key file or password; `~/.ssh/config` honoured; unix sockets on a node
+//! opened through sshd or a relay.
 
 pub mod auth;
 pub mod config;
@@ -9,12 +10,14 @@ pub mod conn;
 mod error;
 pub mod pool;
 pub mod shell;
+pub mod unix;
 
 pub use auth::Credentials;
 pub use config::{NodeAddr, Resolver};
 pub use conn::{Output, Ssh};
 pub use error::{KeyProblem, LinkError, SshError, UnusableKey};
 pub use pool::Pool;
+pub use unix::{Relay, Socket, SocketStream, SocketWay};
 
 /// Quotes a string for a POSIX shell.
 pub fn shell_quote(s: &str) -> String {

@@ -31,6 +31,9 @@ pub struct Pool {
     /// Prefix privileged commands with `sudo -n`.
     pub sudo: bool,
     slots: Mutex<HashMap<String, Arc<Mutex<Slot>>>>,
+    /// The unix socket found on each node and the way to it, by node alias and the paths
+    /// asked for: found once, used until it fails.
+    pub(super) sockets: std::sync::Mutex<HashMap<(String, Vec<PathBuf>), super::Socket>>,
 }
 
 impl Pool {
@@ -80,6 +83,7 @@ impl Pool {
             timeout,
             sudo,
             slots: Mutex::new(HashMap::new()),
+            sockets: std::sync::Mutex::new(HashMap::new()),
         }
     }
 

@@ -38,6 +38,13 @@ const TICK: Duration = Duration::from_secs(1);
 /// Runs the console until the operator quits or SIGTERM/SIGHUP arrives.
 /// With `stats`, frames are forced every [`crate::frames::HEARTBEAT`] and measured.
 pub async fn run(mut app: App, profile: &Profile, stats: Option<FrameStats>) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        anyhow::bail!(
+            "the console needs a terminal on stdin and stdout; for scripts use \
+             `lbdeck status`, `lbdeck traffic` or `lbdeck check`"
+        );
+    }
     // Credentials first: a key passphrase is asked on the plain terminal, once.
     let remote = Remote::for_profile(profile);
     let mut term = terminal::setup()?;
@@ -54,8 +61,8 @@ async fn run_loop(
     stats: Option<FrameStats>,
 ) -> anyhow::Result<()> {
     let (tx, sources) = mpsc::channel(4096);
-    let poller = Poller::spawn(profile, tx.clone());
     let pool = remote.pool.clone();
+    let poller = Poller::spawn(profile, tx.clone(), pool.clone());
     let _followers = AbortOnDrop(remote.spawn(&tx, profile.poll_interval));
     drop(tx);
     let (acted_tx, acted) = mpsc::channel::<Action>(16);

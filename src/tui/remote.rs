@@ -1,5 +1,5 @@
-//! What the console follows over SSH besides polling: keepalived on each balancer and
-//! nginx access logs, over one shared connection pool (also used by `s` and actions).
+//! What the console follows over SSH besides polling: keepalived on each balancer, nginx
+//! access logs and upstream files, over one shared connection pool (also used by `s` and actions).
 
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ pub struct Remote {
     pub vrrp: Vec<crate::sources::vrrp::VrrpTarget>,
     /// Access-log followers.
     pub logs: Vec<crate::sources::access_log::LogTarget>,
+    /// Upstream-file readers (nginx open source).
+    pub upstreams: Vec<crate::sources::upstream_file::UpstreamTarget>,
     /// The shared connections (None when nothing is followed over SSH).
     pub pool: Option<std::sync::Arc<crate::ssh::Pool>>,
 }
@@ -26,17 +28,32 @@ impl Remote {
         let resolver = crate::ssh::Resolver::load(&profile.ssh);
         let vrrp = crate::sources::vrrp::targets(profile, &resolver);
         let logs = crate::sources::access_log::LogTarget::for_profile(profile, &resolver);
+        let upstreams =
+            crate::sources::upstream_file::UpstreamTarget::for_profile(profile, &resolver);
+        let sockets: Vec<crate::ssh::NodeAddr> = profile
+            .balancers()
+            .filter(|b| b.api_over_ssh())
+            .map(|b| resolver.resolve(&b.host))
+            .collect();
         let nodes = vrrp
             .iter()
             .map(|t| &t.addr)
-            .chain(logs.iter().map(|t| &t.addr));
-        // Always a pool, for `s`; passphrases are asked only when something is followed
-        // over SSH from the start (the screen cannot prompt later).
-        let following = !vrrp.is_empty() || !logs.is_empty();
+            .chain(logs.iter().map(|t| &t.addr))
+            .chain(upstreams.iter().map(|t| &t.addr))
+            .chain(&sockets);
+        // Always a pool, for `s` and runtime-API sockets; passphrases are asked only when
+        // something is read over SSH from the start (the screen cannot prompt later).
+        let following =
+            !vrrp.is_empty() || !logs.is_empty() || !upstreams.is_empty() || !sockets.is_empty();
         let pool = Some(crate::ssh::Pool::for_profile(
             profile, resolver, nodes, following,
         ));
-        Remote { vrrp, logs, pool }
+        Remote {
+            vrrp,
+            logs,
+            upstreams,
+            pool,
+        }
     }
 
     /// Starts every follower.
@@ -48,7 +65,7 @@ impl Remote {
         let Some(pool) = self.pool else {
             return Vec::new();
         };
-        if self.vrrp.is_empty() && self.logs.is_empty() {
+        if self.vrrp.is_empty() && self.logs.is_empty() && self.upstreams.is_empty() {
             return Vec::new();
         }
         let mut out: Vec<tokio::task::JoinHandle<()>> = self
@@ -58,6 +75,11 @@ impl Remote {
             .collect();
         out.extend(
             self.logs
+                .into_iter()
+                .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone(), every))),
+        );
+        out.extend(
+            self.upstreams
                 .into_iter()
                 .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone(), every))),
         );

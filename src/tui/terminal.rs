@@ -15,6 +15,10 @@ pub type Term = Terminal<CrosstermBackend<Stdout>>;
 
 /// Puts the terminal back as the shell had it. Safe to call twice.
 pub fn restore() {
+    // Only a terminal this run took: otherwise the escapes would land in a pipe or log.
+    if !TAKEN.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     let _ = terminal::disable_raw_mode();
     let _ = execute!(
         io::stdout(),
@@ -22,6 +26,9 @@ pub fn restore() {
         crossterm::cursor::Show
     );
 }
+
+/// The terminal is in raw mode on the alternate screen (set by [`setup`]).
+static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Takes the terminal: raw mode, alternate screen, hidden cursor; a panic restores it
 /// before the message is printed.
@@ -31,6 +38,7 @@ pub fn setup() -> io::Result<Term> {
         restore();
         hook(info);
     }));
+    TAKEN.store(true, std::sync::atomic::Ordering::SeqCst);
     terminal::enable_raw_mode()?;
     execute!(
         io::stdout(),

@@ -202,7 +202,7 @@ fn cells(look: &Look, columns: &[BackendColumn], b: &Backend) -> Vec<Cell<'stati
                     let view = b.views.get(li);
                     Cell::from(state_span(
                         app,
-                        view.and_then(|v| v.as_ref()).and_then(|v| v.state),
+                        view.and_then(|v| v.as_ref()).and_then(|v| v.shown_state()),
                         lb.fresh.stale(app.now, look.limit),
                         view.is_some_and(|v| v.is_some()),
                     ))

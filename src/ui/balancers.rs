@@ -197,6 +197,24 @@ fn vip_cell<'a>(app: &App, b: &Balancer) -> Cell<'a> {
     })
 }
 
+/// How the runtime API is reached when it is not plain TCP at level admin (the usual
+/// case, left unsaid): " api ssh-socket", " api sudo socat (user)".
+fn api(b: &Balancer) -> String {
+    use crate::sources::api::Level;
+    let Some(a) = &b.api else {
+        return String::new();
+    };
+    let reach = if a.reach == "tcp" {
+        String::new()
+    } else {
+        format!(" api {}", a.reach)
+    };
+    match a.level {
+        Some(l) if l != Level::Admin => format!("{reach} ({})", l.word()),
+        _ => reach,
+    }
+}
+
 fn detail(b: &Balancer) -> String {
     let m = &b.metrics;
     let restarts = if b.restarts > 0 {
@@ -224,9 +242,10 @@ fn detail(b: &Balancer) -> String {
                 .map(|v| format!(" v{}", v.split('-').next().unwrap_or(v)))
                 .unwrap_or_default();
             format!(
-                "sess {} queue {}{version}{restarts}",
+                "sess {} queue {}{version}{restarts}{}",
                 count(m.sessions),
-                count(m.queue)
+                count(m.queue),
+                api(b)
             )
         }
         BalancerKind::NginxPlus => format!("total {}{restarts}", count(m.requests_total)),

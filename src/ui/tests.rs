@@ -205,11 +205,49 @@ fn hostile_server_names_never_reach_the_terminal_raw() {
             info: None,
             stats,
             admin: None,
+            access: None,
         }),
     }));
     let text = screen(&render(&a, 200, 60));
     assert!(!text.contains('\x1b'), "an escape reached the screen");
     assert!(text.contains("evil\\x1b]0;owned"), "{text}");
+}
+
+#[test]
+fn the_balancer_pane_says_how_a_runtime_api_socket_is_reached() {
+    use crate::sources::api::{Access, Level};
+    let (mut a, t0) = fixed_app();
+    let csv = "# pxname,svname,status,type,scur\nbe_web,web1,UP,2,0\n";
+    for (index, reach, level) in [(0, "tcp", Level::Admin), (1, "sudo socat", Level::User)] {
+        a.update(Action::Update(SourceUpdate::Balancer {
+            index,
+            at: t0 + Duration::from_secs(1),
+            result: Ok(crate::sources::BalancerSample::Haproxy {
+                info: None,
+                stats: crate::sources::haproxy::parse_stat(csv).expect("csv"),
+                admin: None,
+                access: Some(Access {
+                    reach: reach.into(),
+                    socket: None,
+                    level: Some(level),
+                }),
+            }),
+        }));
+    }
+    let text = screen(&render(&a, 200, 60));
+    let row = |n: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("│{n} ")))
+            .unwrap_or("")
+            .to_string()
+    };
+    // Plain TCP at level admin, the usual, is left unsaid.
+    assert!(!row("lb1").contains("api"), "{}", row("lb1"));
+    assert!(
+        row("lb2").contains("api sudo socat (user)"),
+        "{}",
+        row("lb2")
+    );
 }
 
 #[test]
@@ -232,6 +270,7 @@ fn the_selection_stays_in_view_in_a_long_table() {
             info: None,
             stats,
             admin: None,
+            access: None,
         }),
     }));
     a.update(Action::Bottom);
@@ -633,6 +672,7 @@ fn readme_app() -> App {
                     info: Some(info),
                     stats,
                     admin: None,
+                    access: None,
                 }),
             }));
         }

@@ -196,6 +196,23 @@ pub fn drill_haproxy_stopped() {
     );
 }
 
+/// The same over the unix sockets (TCP cut): HAProxy stopped on lb2, whose socket is
+/// relayed by socat, is marked down with socat's reason and read again once it is back.
+pub fn unix_socket_drill_haproxy_stopped() {
+    let _cut = super::NoTcpApi::cut();
+    let c = Console::start(super::UNIX);
+    c.drill(
+        "stop-haproxy",
+        "lb2",
+        |s| screen_row(s, "lb2").contains("DOWN") && s.contains("lb2 does not answer ("),
+        |s| screen_row(s, "lb2").contains(" UP ") && screen_row(s, "lb2").contains("restarts 1"),
+    );
+    c.finish_with(
+        "stop-haproxy on lb2",
+        &["lb2 unreachable: ", "lb2 restarted"],
+    );
+}
+
 /// A backend's health endpoint answers 500, then stops answering at all.
 pub fn drill_backend_health_500_then_frozen() {
     let c = Console::start("lab-haproxy");
@@ -242,13 +259,28 @@ pub fn drill_backend_trickles_its_body() {
 
 /// lb2's link cut: its numbers and its keepalived role are no longer current.
 pub fn drill_balancer_link_down() {
-    let c = Console::start("lab-haproxy");
+    balancer_link_down("lab-haproxy", true);
+}
+
+/// The same with lb2's runtime API read through its socket over SSH (TCP cut). The
+/// kept-open channel's poll times out first, as over TCP; the row then says what the
+/// reconnect meets (the connection lost, the SSH connect timing out).
+pub fn unix_socket_drill_balancer_link_down() {
+    let _cut = super::NoTcpApi::cut();
+    balancer_link_down(super::UNIX, false);
+}
+
+/// lb2's link cut on `profile`; with `timeout_shown`, its row keeps the poll's timeout.
+fn balancer_link_down(profile: &str, timeout_shown: bool) {
+    let c = Console::start(profile);
     c.drill(
         "link-down",
         "lb2",
         |s| {
             let r = screen_row(s, "lb2");
-            r.contains("DOWN") && r.contains("no answer within 1s") && r.contains("BACKUP?")
+            r.contains("DOWN")
+                && (!timeout_shown || r.contains("no answer within 1s"))
+                && r.contains("BACKUP?")
         },
         |s| {
             let r = screen_row(s, "lb2");
@@ -268,7 +300,18 @@ pub fn drill_balancer_link_down() {
 
 /// sshd on lb2 accepts TCP but never answers; the session it had is cut.
 pub fn drill_sshd_blackholed() {
-    let c = Console::start("lab-haproxy");
+    sshd_blackholed("lab-haproxy");
+}
+
+/// The same with lb2's runtime API read through its socket over SSH (TCP cut): the API
+/// goes with sshd and comes back with it.
+pub fn unix_socket_drill_sshd_blackholed() {
+    let _cut = super::NoTcpApi::cut();
+    sshd_blackholed(super::UNIX);
+}
+
+fn sshd_blackholed(profile: &str) {
+    let c = Console::start(profile);
     c.fault("ssh-blackhole", "lb2", |s| {
         let r = screen_row(s, "lb2");
         r.contains("BACKUP?") && r.contains("stale")
@@ -279,7 +322,7 @@ pub fn drill_sshd_blackholed() {
     });
     c.lift("ssh-blackhole", "lb2", |s| {
         let r = screen_row(s, "lb2");
-        r.contains("BACKUP ") && r.contains("notify FIFO")
+        r.contains("BACKUP ") && r.contains("notify FIFO") && r.contains(" UP ")
     });
     c.finish_with(
         "ssh-blackhole on lb2",

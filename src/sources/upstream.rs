@@ -3,7 +3,7 @@
 //! Pure text edits here, on nginx's own tokens: comments (a commented-out `server` line
 //! included) and every other upstream are left byte for byte. Also which file of an
 //! `nginx -T` dump defines an upstream. The node-side steps (atomic write, `nginx -t`,
-//! reload, roll back) are in [`super::drain`].
+//! reload, roll back) are in `ops::drain`.
 
 use std::ops::Range;
 
@@ -288,6 +288,35 @@ pub fn is_down(text: &str, upstream: &str, address: &str) -> Result<bool, Upstre
         .any(|l| l.params(text).any(|(_, w)| w == "down")))
 }
 
+/// Every `server` line of the block: its address and whether it is marked `down`.
+pub fn servers(text: &str, upstream: &str) -> Result<Vec<(String, bool)>, UpstreamError> {
+    let toks = tokens(text);
+    let body = block(text, &toks, upstream)?;
+    let mut out = Vec::new();
+    let mut words: Vec<&str> = Vec::new();
+    let mut depth = 0usize;
+    for t in &toks[body] {
+        match t.kind {
+            Kind::Word => words.push(word(text, t)),
+            Kind::Open | Kind::Close => {
+                depth = if t.kind == Kind::Open {
+                    depth + 1
+                } else {
+                    depth.saturating_sub(1)
+                };
+                words.clear();
+            }
+            Kind::Semi => {
+                if let (0, ["server", address, params @ ..]) = (depth, words.as_slice()) {
+                    out.push((address.to_string(), params.contains(&"down")));
+                }
+                words.clear();
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The server's weight in the block (nginx's default 1 when none is written).
 pub fn weight(text: &str, upstream: &str, address: &str) -> Result<u32, UpstreamError> {
     let lines = server_lines(text, upstream, address)?;
@@ -385,6 +414,31 @@ mod tests {
     /// order, a trailing comment, a statement over several lines, and commented-out
     /// `server` lines (one of them for a server that is also live).
     const SHAPES: &str = include_str!("../../tests/fixtures/nginx/upstreams_shapes.conf");
+
+    #[test]
+    fn every_server_line_is_listed_with_its_down_flag() {
+        let drained = set_down(CONF, "be_web", "10.77.0.22:80", true).expect("drain");
+        assert_eq!(
+            servers(&drained, "be_web").expect("servers"),
+            vec![
+                ("10.77.0.21:80".to_string(), false),
+                ("10.77.0.22:80".to_string(), true)
+            ]
+        );
+        assert_eq!(
+            servers(CONF, "be_api"),
+            Err(UpstreamError::NoBlock("be_api".into()))
+        );
+        // Commented-out lines are not servers; a `down` on a line of its own counts.
+        assert_eq!(
+            servers(SHAPES, "be_web").expect("servers"),
+            vec![
+                ("10.0.0.21:80".to_string(), false),
+                ("10.0.0.22:80".to_string(), false),
+                ("10.0.0.23:80".to_string(), true),
+            ]
+        );
+    }
 
     #[test]
     fn down_is_added_and_removed_byte_for_byte() {
