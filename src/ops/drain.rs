@@ -12,6 +12,7 @@ use crate::config::profile::{BalancerKind, Profile, StatusEndpoint};
 use crate::model::ServerState;
 use crate::sources::api::ApiTarget;
 use crate::sources::haproxy;
+use crate::sources::upstream_file::{LocateError, Located};
 use crate::sources::{get_text, SourceError};
 
 /// Why a change did not take on one balancer.
@@ -56,18 +57,9 @@ pub enum StepError {
         /// What it lacks.
         error: super::upstream::UpstreamError,
     },
-    /// No file on the node defines the upstream.
-    #[error("upstream {upstream}: not in {file} ({why}), and nginx -T: {dump}; nothing changed")]
-    NoUpstreamFile {
-        /// The upstream looked for.
-        upstream: String,
-        /// The profile's file, or the stock one.
-        file: String,
-        /// Why that file would not do.
-        why: String,
-        /// What `nginx -T` gave.
-        dump: String,
-    },
+    /// No file on the node defines the upstream, or it could not be read.
+    #[error("{0}; nothing changed")]
+    Locate(#[from] LocateError),
     /// `nginx -t` refused the edited file; the previous one was put back.
     #[error("nginx -t failed, the edit was rolled back: {0}")]
     RolledBack(String),
@@ -180,21 +172,9 @@ fn label(r: &Step<ServerState>) -> Value {
     }
 }
 
-/// Where an nginx upstream was found on a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Located {
-    /// The file that defines it.
-    pub file: String,
-    /// That file's text when it was read.
-    pub text: String,
-    /// Found through `nginx -T` (the profile's file, or the stock one, does not define
-    /// it).
-    pub through_dump: bool,
-}
-
-/// Finds the file that defines `upstream` on a node: the profile's `upstream_file` (the
-/// stock path when none is set) when it does, else the file `nginx -T` shows defining it
-/// (an `include`d one, or nginx.conf itself).
+/// Finds the file that defines `upstream` on a node (see
+/// [`crate::sources::upstream_file::locate`]): the profile's `upstream_file`, the stock
+/// path when none is set.
 pub async fn locate_upstream(
     pool: &crate::ssh::Pool,
     node: &crate::ssh::NodeAddr,
@@ -202,37 +182,7 @@ pub async fn locate_upstream(
     upstream: &str,
 ) -> Step<Located> {
     let first = configured.unwrap_or(crate::config::profile::DEFAULT_UPSTREAM_FILE);
-    let why = match read_file(pool, node, first).await {
-        Ok(text) if super::upstream::defines(&text, upstream) => {
-            return Ok(Located {
-                file: first.to_string(),
-                text,
-                through_dump: false,
-            })
-        }
-        Ok(_) => super::upstream::UpstreamError::NoBlock(upstream.into()).to_string(),
-        Err(e) => e.to_string(),
-    };
-    let not_found = |dump: String| StepError::NoUpstreamFile {
-        upstream: upstream.into(),
-        file: first.into(),
-        why: why.clone(),
-        dump,
-    };
-    let dump = pool
-        .exec(node, &pool.privileged("nginx -T"))
-        .await
-        .map_err(|e| not_found(e.to_string()))?
-        .ok("nginx -T")
-        .map_err(|e| not_found(e.to_string()))?;
-    let file =
-        super::upstream::file_defining(&dump, upstream).map_err(|e| not_found(e.to_string()))?;
-    let text = read_file(pool, node, &file).await?;
-    Ok(Located {
-        file,
-        text,
-        through_dump: true,
-    })
+    Ok(crate::sources::upstream_file::locate(pool, node, first, upstream).await?)
 }
 
 /// A file's text on a node (through `sudo -n` when the profile says so).
@@ -241,13 +191,7 @@ async fn read_file(
     node: &crate::ssh::NodeAddr,
     file: &str,
 ) -> Step<String> {
-    let out = pool
-        .exec(
-            node,
-            &pool.privileged(&format!("cat {}", crate::ssh::shell_quote(file))),
-        )
-        .await?;
-    Ok(out.ok(&format!("reading {file}"))?)
+    Ok(crate::sources::upstream_file::read(pool, node, file).await?)
 }
 
 /// The script that puts `text` in place of `file` on a node and has nginx load it. The

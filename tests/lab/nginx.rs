@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use super::{lbdeck_ok, profile_variant, upstream_file};
+use super::{lbdeck_ok, profile_variant, status, upstream_file};
 
 /// Owner, group and mode of a file.
 fn meta(path: &std::path::Path) -> (u32, u32, u32) {
@@ -14,8 +14,9 @@ fn meta(path: &std::path::Path) -> (u32, u32, u32) {
 }
 
 /// A drain and an undrain through a profile that names a file without the upstream:
-/// both act on the file `nginx -T` shows (conf.d/upstream.conf), `check` says so, and
-/// each file keeps its owner (uid/gid 33) and mode (0640), then is back byte for byte.
+/// both act on the file `nginx -T` shows (conf.d/upstream.conf), `check` says so,
+/// `status` reads the drained server there, and each file keeps its owner (uid/gid 33)
+/// and mode (0640), then is back byte for byte.
 pub fn nginx_drain_finds_the_upstream_through_nginx_t_keeping_owner_and_mode() {
     let state = tempfile::tempdir().expect("tempdir");
     let profile = profile_variant(
@@ -59,6 +60,9 @@ pub fn nginx_drain_finds_the_upstream_through_nginx_t_keeping_owner_and_mode() {
             f.display()
         );
     }
+    // The poll reads the file nginx -T shows too: web2 is out of rotation on both.
+    let v = status(&profile);
+    assert_eq!(v["in_rotation"], 2, "{v:#}");
     let out = lbdeck_ok(
         &["undrain", "--profile", &profile, "web2", "--yes"],
         state.path(),
