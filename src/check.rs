@@ -38,7 +38,26 @@ pub async fn run(profile: &Profile) -> Vec<Item> {
         });
         node_checks(profile, b, &nodes[i], &pool, answered)
     });
-    for list in futures::future::join_all(per_node).await {
+    for (i, mut list) in futures::future::join_all(per_node)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let version = status.iter().find_map(|u| match u {
+            crate::sources::SourceUpdate::Balancer {
+                index,
+                result: Ok(sample),
+                ..
+            } if *index == i => profile
+                .balancers()
+                .nth(i)
+                .and_then(|b| version_item(b, sample)),
+            _ => None,
+        });
+        // Right after "… answers": the version comes from that answer.
+        if let Some(v) = version {
+            list.insert(1.min(list.len()), v);
+        }
         items.extend(list);
     }
     items
@@ -77,16 +96,6 @@ async fn node_checks(
             ));
         }
     }
-    if b.kind == BalancerKind::Nginx {
-        let file = b
-            .upstream_file
-            .clone()
-            .unwrap_or_else(|| crate::config::profile::DEFAULT_UPSTREAM_FILE.into());
-        remote.push((
-            format!("upstream file {file} readable"),
-            format!("test -r {}", shell_quote(&file)),
-        ));
-    }
 
     if let StatusEndpoint::RuntimeApi(api) = b.status_endpoint() {
         let paths: Vec<String> = api
@@ -105,7 +114,7 @@ async fn node_checks(
             ));
         }
     }
-    if remote.is_empty() {
+    if remote.is_empty() && b.kind != BalancerKind::Nginx {
         return out;
     }
     let limit = profile.timeout * 2;
@@ -131,6 +140,12 @@ async fn node_checks(
         })
         .await;
         out.push(item("sudo -n works".into(), sudo));
+    }
+    if b.kind == BalancerKind::Nginx {
+        out.push(upstream_item(b, addr, pool, limit).await);
+    }
+    if b.keepalived.is_some() {
+        out.push(control_item(b, addr, pool, limit).await);
     }
     let logs = crate::sources::access_log::LogTarget::for_profile(profile, pool.resolver());
     if let Some(log) = logs.iter().find(|t| t.addr.alias == addr.alias) {
@@ -194,6 +209,93 @@ async fn node_checks(
     out
 }
 
+/// Which file defines the node's upstream: the profile's (or the stock one), or the one
+/// `nginx -T` shows.
+async fn upstream_item(
+    b: &BalancerSettings,
+    addr: &NodeAddr,
+    pool: &Pool,
+    limit: Duration,
+) -> Item {
+    let upstream = b.backend_name();
+    let found = bounded(limit * 2, async {
+        crate::ops::drain::locate_upstream(pool, addr, b.upstream_file.as_deref(), upstream)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    let (need, result) = match found {
+        Ok(l) => (
+            format!(
+                "upstream file {} defines upstream {upstream}{}",
+                l.file,
+                if l.through_dump {
+                    " (found through nginx -T)"
+                } else {
+                    ""
+                }
+            ),
+            Ok(()),
+        ),
+        Err(e) => (format!("upstream file for upstream {upstream}"), Err(e)),
+    };
+    Item {
+        node: b.name.clone(),
+        need,
+        result,
+    }
+}
+
+/// How keepalived is started and stopped on the node (what a `stop_daemon` failover
+/// and its failback use): systemctl, service or the pid file.
+async fn control_item(b: &BalancerSettings, addr: &NodeAddr, pool: &Pool, limit: Duration) -> Item {
+    let found = bounded(limit, async {
+        let command = crate::ops::daemon::keepalived_control();
+        let o = pool
+            .exec(addr, &pool.privileged(&command))
+            .await
+            .map_err(|e| e.to_string())?;
+        o.ok("finding the init system").map_err(|e| e.to_string())
+    })
+    .await;
+    let (need, result) = match found {
+        Ok(word) => (
+            format!("keepalived started and stopped through {}", word.trim()),
+            Ok(()),
+        ),
+        Err(e) => ("keepalived's init system found".to_string(), Err(e)),
+    };
+    Item {
+        node: b.name.clone(),
+        need,
+        result,
+    }
+}
+
+/// Whether the HAProxy a poll answered from has the runtime commands lbdeck sends (None
+/// where no version was read).
+fn version_item(b: &BalancerSettings, sample: &crate::sources::BalancerSample) -> Option<Item> {
+    let crate::sources::BalancerSample::Haproxy {
+        info: Some(info), ..
+    } = sample
+    else {
+        return None;
+    };
+    let result =
+        match crate::sources::haproxy::lacks(&info.version, &crate::ops::drain::HAPROXY_COMMANDS) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        };
+    Some(Item {
+        node: b.name.clone(),
+        need: format!(
+            "HAProxy {} has the runtime commands lbdeck sends",
+            info.version
+        ),
+        result,
+    })
+}
+
 async fn bounded<T>(
     limit: Duration,
     f: impl std::future::Future<Output = Result<T, String>>,
@@ -227,4 +329,57 @@ pub fn human(items: &[Item]) -> String {
         out.push_str(&format!("{failed} check(s) failed\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::haproxy::Info;
+    use crate::sources::BalancerSample;
+
+    #[test]
+    fn an_haproxy_version_is_checked_against_the_commands_sent() {
+        let profile = Profile::parse(
+            "t.toml",
+            "name = \"t\"\n[[balancers]]\nname = \"lb1\"\nhost = \"10.0.0.11\"\nkind = \"haproxy\"\n\
+             runtime_api = \"tcp://10.0.0.11:9999\"\n[[backends]]\nname = \"web1\"\n\
+             address = \"10.0.0.21:80\"\n",
+        )
+        .expect("profile");
+        let b = profile.balancers().next().expect("lb1");
+        let sample = |version: &str| BalancerSample::Haproxy {
+            info: Some(Info {
+                version: version.into(),
+                ..Info::default()
+            }),
+            stats: Vec::new(),
+            admin: None,
+            access: None,
+        };
+        let old = version_item(b, &sample("1.5.18")).expect("item");
+        assert_eq!(old.node, "lb1");
+        assert_eq!(
+            old.result,
+            Err("HAProxy 1.5.18 has no `show servers state` (it came with 1.6)".into())
+        );
+        let new = version_item(b, &sample("2.6.12-1+deb12u4")).expect("item");
+        assert_eq!(
+            (new.need.as_str(), new.result),
+            (
+                "HAProxy 2.6.12-1+deb12u4 has the runtime commands lbdeck sends",
+                Ok(())
+            )
+        );
+        let page = BalancerSample::Haproxy {
+            info: None,
+            stats: Vec::new(),
+            admin: None,
+            access: None,
+        };
+        assert_eq!(
+            version_item(b, &page),
+            None,
+            "a stats page gives no version"
+        );
+    }
 }

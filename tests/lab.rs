@@ -26,19 +26,25 @@ use common::{assert_fits, audit_entries, bin, Tmux};
 use harness::{lab, lab_ok, root, state_dir};
 use serde_json::Value;
 
+#[path = "lab/daemon.rs"]
+mod daemon;
 #[path = "lab/drills.rs"]
 mod drills;
 #[path = "lab/engine.rs"]
 mod engine;
 #[path = "lab/harness.rs"]
 mod harness;
+#[path = "lab/nginx.rs"]
+mod nginx;
 #[path = "lab/numbers.rs"]
 mod numbers;
 #[path = "lab/unix.rs"]
 mod unix;
 
+use daemon::*;
 use drills::*;
 use engine::*;
+use nginx::*;
 use numbers::*;
 use unix::*;
 
@@ -74,10 +80,12 @@ scenarios! {
     ssh_config_proxyjump_is_honoured,
     drain_and_undrain_act_on_both_haproxy_balancers,
     nginx_drain_edits_both_upstream_files_and_rolls_back_a_broken_one,
+    nginx_drain_finds_the_upstream_through_nginx_t_keeping_owner_and_mode,
     failover_and_failback_from_the_command_line,
     drain_from_the_console_keystroke_latencies,
     nginx_drain_and_failover_from_the_console,
     failover_by_priority_and_reload,
+    failover_by_stopping_keepalived_through_its_init_script,
     twenty_clusters_in_one_status,
     check_asks_both_lab_pairs_and_all_pass,
     a_pair_that_cannot_be_read_is_not_acted_on_unless_forced,
@@ -160,18 +168,12 @@ fn wait_status(profile: &str, what: &str, limit: Duration, pred: impl Fn(&Value)
 
 fn failover_by_priority_and_reload() {
     let state = tempfile::tempdir().expect("tempdir");
-    let profile =
-        std::fs::read_to_string(root().join("profiles/lab-haproxy.toml")).expect("profile");
-    let by_priority = profile.replace(
-        r#"failover = { method = "track_file", path = "/etc/keepalived/maintenance", value = "-100" }"#,
+    let p = failover_variant(
+        state.path(),
         r#"failover = { method = "priority", value = 50 }"#,
     );
-    assert_ne!(by_priority, profile);
-    let p = state.path().join("priority.toml");
-    std::fs::write(&p, by_priority).expect("write");
     let conf = Path::new(state_dir()).join("nodes/lb1/etc/keepalived/keepalived.conf");
     let original = std::fs::read(&conf).expect("keepalived.conf");
-    let p = p.display().to_string();
     let out = lbdeck_ok(&["failover", "--profile", &p, "--yes"], state.path());
     assert!(out.contains("VIP moved lb1 → lb2"), "{out}");
     assert!(std::fs::read_to_string(&conf)
@@ -386,6 +388,26 @@ fn failover_and_failback(profile: &str) {
             "failback done"
         ]
     );
+}
+
+/// The lab-haproxy profile's failover method.
+const TRACK_FILE_FAILOVER: &str =
+    r#"failover = { method = "track_file", path = "/etc/keepalived/maintenance", value = "-100" }"#;
+
+/// The lab-haproxy profile failing over by `method` (a whole `failover = …` line).
+fn failover_variant(dir: &Path, method: &str) -> String {
+    profile_variant(dir, "lab-haproxy", TRACK_FILE_FAILOVER, method)
+}
+
+/// Lab profile `name` with `from` replaced by `to`, written in `dir`: its path.
+fn profile_variant(dir: &Path, name: &str, from: &str, to: &str) -> String {
+    let text =
+        std::fs::read_to_string(root().join(format!("profiles/{name}.toml"))).expect("profile");
+    let variant = text.replace(from, to);
+    assert_ne!(variant, text, "{from} is in profiles/{name}.toml");
+    let path = dir.join(format!("{name}-variant.toml"));
+    std::fs::write(&path, variant).expect("write");
+    path.display().to_string()
 }
 
 fn upstream_file(lb: &str) -> std::path::PathBuf {

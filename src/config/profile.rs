@@ -350,11 +350,12 @@ pub struct BackendSettings {
 }
 
 impl BackendSettings {
-    /// The probe URL after defaults.
-    pub fn probe_url(&self) -> HttpUrl {
-        self.health_url
-            .clone()
-            .unwrap_or_else(|| HttpUrl(format!("http://{}/", self.address.0)))
+    /// The probe URL after defaults: `http://ADDRESS/`, none for a `unix:` socket (lbdeck
+    /// cannot reach a socket on the balancer by HTTP) unless `health_url` is set.
+    pub fn probe_url(&self) -> Option<HttpUrl> {
+        self.health_url.clone().or_else(|| {
+            (!self.address.is_unix()).then(|| HttpUrl(format!("http://{}/", self.address.0)))
+        })
     }
 }
 
@@ -380,11 +381,20 @@ impl<'de> Deserialize<'de> for HttpUrl {
     }
 }
 
-/// `host:port`, checked when the profile is read.
+/// `host:port`, or nginx's `unix:/path` for a server behind a socket on the balancer;
+/// checked when the profile is read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostPort(pub String);
 
+/// How nginx writes a server reached through a unix socket.
+const UNIX_PREFIX: &str = "unix:/";
+
 impl HostPort {
+    /// Whether it is a `unix:/path` socket.
+    pub fn is_unix(&self) -> bool {
+        self.0.starts_with(UNIX_PREFIX)
+    }
+
     /// The host part (brackets of an IPv6 literal removed).
     pub fn host(&self) -> &str {
         let (h, _) = self.0.rsplit_once(':').unwrap_or((&self.0, ""));
@@ -395,14 +405,14 @@ impl HostPort {
 impl<'de> Deserialize<'de> for HostPort {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let ok = s
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        let ok = s.len() > UNIX_PREFIX.len() && s.starts_with(UNIX_PREFIX)
+            || s.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
         if ok {
             Ok(HostPort(s))
         } else {
             Err(de::Error::custom(format!(
-                "expected host:port such as \"10.0.0.21:80\", found {s:?}"
+                "expected host:port such as \"10.0.0.21:80\" (or unix:/path), found {s:?}"
             )))
         }
     }
@@ -668,6 +678,27 @@ health_url = "http://10.0.0.21/health"
         );
         let be = p.backends().next().expect("one backend");
         assert_eq!(be.address.host(), "10.0.0.21");
+    }
+
+    #[test]
+    fn a_backend_behind_a_unix_socket_is_probed_only_by_its_health_url() {
+        let text = FULL.replace(
+            "address = \"10.0.0.21:80\"",
+            "address = \"unix:/run/app/app.sock\"",
+        );
+        let p = Profile::parse("t.toml", &text).expect("parses");
+        let be = p.backends().next().expect("one backend");
+        assert!(be.address.is_unix());
+        assert_eq!(
+            be.probe_url(),
+            Some(HttpUrl("http://10.0.0.21/health".into()))
+        );
+        let bare = text.replace("health_url = \"http://10.0.0.21/health\"\n", "");
+        let p = Profile::parse("t.toml", &bare).expect("parses");
+        assert_eq!(p.backends().next().and_then(|b| b.probe_url()), None);
+        let err =
+            Profile::parse("t.toml", &FULL.replace("10.0.0.21:80", "unix:")).expect_err("no path");
+        assert!(err.message.contains("(or unix:/path)"), "{err}");
     }
 
     #[test]

@@ -170,6 +170,15 @@ pub fn run(sim: &mut Sim, lb: usize, upstream: &str, cmd: &str) -> Option<(Strin
     if cmd.contains("base64 -d") && cmd.contains("nginx -s reload") {
         return Some(edit(sim, lb, upstream, cmd));
     }
+    if cmd.trim() == "nginx -T" {
+        // Every file under /etc/nginx, each after the marker nginx prints before it.
+        let dump = sim.files[lb]
+            .iter()
+            .filter(|(path, _)| path.starts_with("/etc/nginx/"))
+            .map(|(path, text)| format!("# configuration file {path}:\n{text}\n"))
+            .collect();
+        return Some((dump, 0));
+    }
     None
 }
 
@@ -227,14 +236,23 @@ mod tests {
         sim
     }
 
+    /// The edit lbdeck sends.
     fn script(file: &str, text: &str) -> String {
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(text);
-        format!(
-            "f={file}; d=/var/backups/lbdeck; b=\"$d/x.bak\"; mkdir -p \"$d\" && cp -p \"$f\" \"$b\" && \
-             printf %s '{b64}' | base64 -d > \"$f.lbdeck-tmp\" && mv \"$f.lbdeck-tmp\" \"$f\" || exit 1; \
-             if nginx -t 2>\"$d/nginx-t.out\"; then nginx -s reload && echo LBDECK-OK; fi"
-        )
+        crate::ops::drain::edit_script(file, text, "/var/backups/lbdeck")
+    }
+
+    #[test]
+    fn nginx_dash_t_shows_the_file_that_defines_the_upstream() {
+        let mut sim = demo_sim();
+        let conf = sim.files[0].remove(UPSTREAM_FILE).expect("conf");
+        sim.files[0].insert("/etc/nginx/upstreams/web.conf".into(), conf);
+        sim.files[0].insert("/etc/nginx/nginx.conf".into(), "events {}\n".into());
+        let (dump, status) = run(&mut sim, 0, "be_web", "nginx -T").expect("simulated");
+        assert_eq!(status, 0);
+        assert_eq!(
+            crate::ops::upstream::file_defining(&dump, "be_web").as_deref(),
+            Ok("/etc/nginx/upstreams/web.conf")
+        );
     }
 
     #[test]

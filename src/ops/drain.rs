@@ -12,6 +12,7 @@ use crate::config::profile::{BalancerKind, Profile, StatusEndpoint};
 use crate::model::ServerState;
 use crate::sources::api::ApiTarget;
 use crate::sources::haproxy;
+use crate::sources::upstream_file::{LocateError, Located};
 use crate::sources::{get_text, SourceError};
 
 /// Why a change did not take on one balancer.
@@ -56,6 +57,9 @@ pub enum StepError {
         /// What it lacks.
         error: super::upstream::UpstreamError,
     },
+    /// No file on the node defines the upstream, or it could not be read.
+    #[error("{0}; nothing changed")]
+    Locate(#[from] LocateError),
     /// `nginx -t` refused the edited file; the previous one was put back.
     #[error("nginx -t failed, the edit was rolled back: {0}")]
     RolledBack(String),
@@ -69,6 +73,13 @@ impl From<crate::ssh::SshError> for StepError {
 
 /// Why an HAProxy seen only through its stats page cannot be acted on.
 pub const NO_RUNTIME_API: &str = "only a stats page is configured: no runtime API to act through";
+
+/// The runtime-API commands a server change sends to HAProxy: the change, then its
+/// read-back. A version that lacks one is refused in the plan.
+pub const HAPROXY_COMMANDS: [haproxy::Command; 2] = [
+    haproxy::Command::SetServerState,
+    haproxy::Command::ShowServersState,
+];
 
 /// Why HAProxy refused a change with `Permission denied`.
 pub const BELOW_ADMIN: &str =
@@ -161,26 +172,95 @@ fn label(r: &Step<ServerState>) -> Value {
     }
 }
 
-/// nginx open source, over SSH: mark the server `down` (or not) in the upstream file,
-/// written atomically with a backup, checked with `nginx -t` (rolled back if it fails),
-/// then `nginx -s reload`; the file is read back.
-async fn nginx_set(
+/// Finds the file that defines `upstream` on a node (see
+/// [`crate::sources::upstream_file::locate`]): the profile's `upstream_file`, the stock
+/// path when none is set.
+pub async fn locate_upstream(
+    pool: &crate::ssh::Pool,
+    node: &crate::ssh::NodeAddr,
+    configured: Option<&str>,
+    upstream: &str,
+) -> Step<Located> {
+    let first = configured.unwrap_or(crate::config::profile::DEFAULT_UPSTREAM_FILE);
+    Ok(crate::sources::upstream_file::locate(pool, node, first, upstream).await?)
+}
+
+/// A file's text on a node (through `sudo -n` when the profile says so).
+async fn read_file(
     pool: &crate::ssh::Pool,
     node: &crate::ssh::NodeAddr,
     file: &str,
+) -> Step<String> {
+    Ok(crate::sources::upstream_file::read(pool, node, file).await?)
+}
+
+/// The script that puts `text` in place of `file` on a node and has nginx load it. The
+/// file's owner, mode, SELinux context and other extended attributes are kept: the new
+/// text is written into a copy made with `cp --preserve=all` (plain `cp -p` where that
+/// is refused), beside the file, then moved over it in one step. A symlink (Debian's
+/// sites-enabled) is followed, so the link stays a link. The backup goes to `backups`,
+/// outside every include directory, named by time. `nginx -t` decides between
+/// `nginx -s reload` (`LBDECK-OK`) and putting the backup back the same way
+/// (`LBDECK-ROLLED-BACK` and the emerg line, or `LBDECK-RELOAD-FAILED`).
+pub(crate) fn edit_script(file: &str, text: &str, backups: &str) -> String {
+    use base64::Engine;
+    let f = crate::ssh::shell_quote(file);
+    let d = crate::ssh::shell_quote(backups);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    format!(
+        "f={f}; d={d}; [ -L \"$f\" ] && f=$(readlink -f \"$f\"); t=\"$f.lbdeck-tmp\"; \
+         b=\"$d/$(basename \"$f\").$(date +%Y%m%dT%H%M%S.%N).bak\"; \
+         keep() {{ cp --preserve=all \"$1\" \"$2\" 2>/dev/null || cp -p \"$1\" \"$2\"; }}; \
+         mkdir -p \"$d\" && keep \"$f\" \"$b\" && keep \"$f\" \"$t\" && \
+         printf %s '{b64}' | base64 -d > \"$t\" && mv \"$t\" \"$f\" || {{ rm -f \"$t\"; exit 1; }}; \
+         if nginx -t 2>\"$d/nginx-t.out\"; then \
+           if nginx -s reload 2>\"$d/nginx-t.out\"; then echo LBDECK-OK; \
+           else keep \"$b\" \"$t\" && mv \"$t\" \"$f\"; echo LBDECK-RELOAD-FAILED; head -n1 \"$d/nginx-t.out\"; fi; \
+         else keep \"$b\" \"$t\" && mv \"$t\" \"$f\"; echo LBDECK-ROLLED-BACK; grep -m1 emerg \"$d/nginx-t.out\"; fi; \
+         rm -f \"$d/nginx-t.out\""
+    )
+}
+
+/// What [`edit_script`] printed, as the step's result.
+fn edit_outcome(file: &str, out: crate::ssh::Output) -> Step<()> {
+    if out.stdout.contains("LBDECK-OK") {
+        return Ok(());
+    }
+    let second = |default: &str| {
+        let line = out.stdout.lines().nth(1).unwrap_or(default).trim();
+        crate::text::clip(line, 160)
+    };
+    if out.stdout.contains("LBDECK-RELOAD-FAILED") {
+        return Err(StepError::Remote(format!(
+            "nginx -s reload failed, the file was put back: {}",
+            second("")
+        )));
+    }
+    if out.stdout.contains("LBDECK-ROLLED-BACK") {
+        return Err(StepError::RolledBack(second("nginx -t failed")));
+    }
+    Err(StepError::Remote(format!(
+        "editing {file} failed (exit {}): {}",
+        out.status.map_or("?".into(), |s| s.to_string()),
+        crate::text::clip(out.stderr.lines().next().unwrap_or(""), 160)
+    )))
+}
+
+/// nginx open source, over SSH: mark the server `down` (or not) in the file that defines
+/// the upstream (see [`locate_upstream`]), written with [`edit_script`] (owner, mode and
+/// context kept, a backup, `nginx -t`, rolled back if it fails), then `nginx -s reload`;
+/// the file is read back.
+async fn nginx_set(
+    pool: &crate::ssh::Pool,
+    node: &crate::ssh::NodeAddr,
+    configured: Option<&str>,
     upstream: &str,
     address: &str,
     change: ServerChange,
 ) -> (Step<ServerState>, Step<()>, Step<ServerState>) {
-    use base64::Engine;
-    let read = || async {
-        let out = pool
-            .exec(
-                node,
-                &pool.privileged(&format!("cat {}", crate::ssh::shell_quote(file))),
-            )
-            .await?;
-        Ok::<_, StepError>(out.ok(&format!("reading {file}"))?)
+    let Located { file, text, .. } = match locate_upstream(pool, node, configured, upstream).await {
+        Ok(l) => l,
+        Err(e) => return (Err(e.clone()), Err(e.clone()), Err(e)),
     };
     let state = |text: &str| {
         super::upstream::is_down(text, upstream, address)
@@ -192,13 +272,9 @@ async fn nginx_set(
                 }
             })
             .map_err(|error| StepError::Upstream {
-                file: file.to_string(),
+                file: file.clone(),
                 error,
             })
-    };
-    let text = match read().await {
-        Ok(t) => t,
-        Err(e) => return (Err(e.clone()), Err(e.clone()), Err(e)),
     };
     let before = state(&text);
     let edited =
@@ -206,7 +282,7 @@ async fn nginx_set(
             Ok(t) => t,
             Err(error) => {
                 let e = StepError::Upstream {
-                    file: file.to_string(),
+                    file: file.clone(),
                     error,
                 };
                 return (before, Err(e.clone()), Err(e));
@@ -215,49 +291,13 @@ async fn nginx_set(
     let set = if edited == text {
         Ok(())
     } else {
-        let f = crate::ssh::shell_quote(file);
-        let b64 = base64::engine::general_purpose::STANDARD.encode(edited.as_bytes());
-        // The backup goes outside the include directory, named by time; the new text is
-        // written beside the file (same filesystem) with its owner and mode, then moved
-        // over it in one step.
-        let script = format!(
-            "f={f}; d={BACKUP_DIR}; b=\"$d/$(basename \"$f\").$(date +%Y%m%dT%H%M%S.%N).bak\"; \
-             mkdir -p \"$d\" && cp -p \"$f\" \"$b\" && printf %s '{b64}' | base64 -d > \"$f.lbdeck-tmp\" && \
-             chmod --reference=\"$f\" \"$f.lbdeck-tmp\" && chown --reference=\"$f\" \"$f.lbdeck-tmp\" && \
-             mv \"$f.lbdeck-tmp\" \"$f\" || exit 1; \
-             if nginx -t 2>\"$d/nginx-t.out\"; then \
-               if nginx -s reload 2>\"$d/nginx-t.out\"; then echo LBDECK-OK; \
-               else cp -p \"$b\" \"$f\"; echo LBDECK-RELOAD-FAILED; head -n1 \"$d/nginx-t.out\"; fi; \
-             else cp -p \"$b\" \"$f\"; echo LBDECK-ROLLED-BACK; grep -m1 emerg \"$d/nginx-t.out\"; fi; rm -f \"$d/nginx-t.out\""
-        );
+        let script = edit_script(&file, &edited, BACKUP_DIR);
         match pool.exec(node, &pool.privileged(&script)).await {
-            Ok(out) if out.stdout.contains("LBDECK-OK") => Ok(()),
-            Ok(out) if out.stdout.contains("LBDECK-RELOAD-FAILED") => {
-                let why = out.stdout.lines().nth(1).unwrap_or("").trim().to_string();
-                Err(StepError::Remote(format!(
-                    "nginx -s reload failed, the file was put back: {}",
-                    crate::text::clip(&why, 160)
-                )))
-            }
-            Ok(out) if out.stdout.contains("LBDECK-ROLLED-BACK") => {
-                let why = out
-                    .stdout
-                    .lines()
-                    .nth(1)
-                    .unwrap_or("nginx -t failed")
-                    .trim()
-                    .to_string();
-                Err(StepError::RolledBack(crate::text::clip(&why, 160)))
-            }
-            Ok(out) => Err(StepError::Remote(format!(
-                "editing {file} failed (exit {}): {}",
-                out.status.map_or("?".into(), |s| s.to_string()),
-                crate::text::clip(out.stderr.lines().next().unwrap_or(""), 160)
-            ))),
+            Ok(out) => edit_outcome(&file, out),
             Err(e) => Err(e.into()),
         }
     };
-    let after = match read().await {
+    let after = match read_file(pool, node, &file).await {
         Ok(t) => state(&t),
         Err(e) => Err(e),
     };
@@ -353,10 +393,7 @@ pub async fn apply(
         let endpoint = b.status_endpoint();
         let kind = b.kind;
         let host = b.host.clone();
-        let file = b
-            .upstream_file
-            .clone()
-            .unwrap_or_else(|| crate::config::profile::DEFAULT_UPSTREAM_FILE.into());
+        let file = b.upstream_file.clone();
         let address = address.clone();
         async move {
             if kind == BalancerKind::Nginx {
@@ -368,7 +405,7 @@ pub async fn apply(
                 };
                 // Over SSH the steps take longer than one call: bound the whole edit.
                 let node = pool.node(&host);
-                let work = nginx_set(pool, &node, &file, &backend, &address, change);
+                let work = nginx_set(pool, &node, file.as_deref(), &backend, &address, change);
                 let (before, set, after) = match tokio::time::timeout(timeout * 6, work).await {
                     Ok(r) => r,
                     Err(_) => {
@@ -496,6 +533,143 @@ pub async fn sessions(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::Path;
+
+    /// Runs [`edit_script`] with `sh` as the node would, a stand-in `nginx` first in PATH
+    /// whose `-t` fails with an emerg line while `DIR/fail-t` exists.
+    fn run(dir: &Path, file: &Path, text: &str) -> Step<()> {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).expect("bin");
+        let nginx = bin.join("nginx");
+        std::fs::write(
+            &nginx,
+            format!(
+                "#!/bin/sh\nif [ \"$1\" = -t ] && [ -e {0}/fail-t ]; then\n  \
+                 echo 'nginx: [emerg] invalid parameter \"bogus\" in shop:3' >&2; exit 1\nfi\n",
+                dir.display()
+            ),
+        )
+        .expect("stand-in nginx");
+        std::fs::set_permissions(&nginx, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let backups = dir.join("backups");
+        let script = edit_script(
+            &file.display().to_string(),
+            text,
+            &backups.display().to_string(),
+        );
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env("PATH", path)
+            .output()
+            .expect("sh");
+        edit_outcome(
+            &file.display().to_string(),
+            crate::ssh::Output {
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                status: out.status.code().and_then(|c| u32::try_from(c).ok()),
+            },
+        )
+    }
+
+    const BEFORE: &str = "upstream be_shop {\n    server 10.0.0.1:80;\n}\n";
+    const AFTER: &str = "upstream be_shop {\n    server 10.0.0.1:80 down;\n}\n";
+
+    /// sites-available/shop (mode 0640, owned by uid/gid 33 where this test may chown)
+    /// and the sites-enabled symlink to it.
+    fn site(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, bool) {
+        let available = dir.join("sites-available");
+        let enabled = dir.join("sites-enabled");
+        std::fs::create_dir_all(&available).expect("dir");
+        std::fs::create_dir_all(&enabled).expect("dir");
+        let real = available.join("shop");
+        std::fs::write(&real, BEFORE).expect("write");
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let owned = std::os::unix::fs::chown(&real, Some(33), Some(33)).is_ok();
+        let link = enabled.join("shop");
+        std::os::unix::fs::symlink("../sites-available/shop", &link).expect("symlink");
+        (real, link, owned)
+    }
+
+    fn assert_kept(real: &Path, owned: bool) {
+        let meta = std::fs::metadata(real).expect("meta");
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o640, "mode kept");
+        if owned {
+            assert_eq!((meta.uid(), meta.gid()), (33, 33), "owner kept");
+        }
+    }
+
+    #[test]
+    fn an_edit_keeps_owner_mode_and_the_symlink_and_leaves_a_backup() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (real, link, owned) = site(dir.path());
+        assert_eq!(run(dir.path(), &link, AFTER), Ok(()));
+        assert_eq!(std::fs::read_to_string(&real).expect("read"), AFTER);
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("link")
+                .file_type()
+                .is_symlink(),
+            "sites-enabled still links to sites-available"
+        );
+        assert_kept(&real, owned);
+        let strays: Vec<_> = std::fs::read_dir(real.parent().expect("dir"))
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(strays, ["shop"], "no temporary file left beside it");
+        let backups: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+            .expect("backups")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(backups.len(), 1, "{backups:?}");
+        assert_eq!(
+            std::fs::read_to_string(&backups[0]).expect("backup"),
+            BEFORE
+        );
+        assert_kept(&backups[0], owned);
+    }
+
+    #[test]
+    fn a_refused_edit_is_put_back_with_its_owner_and_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (real, link, owned) = site(dir.path());
+        std::fs::write(dir.path().join("fail-t"), "").expect("fail");
+        assert_eq!(
+            run(dir.path(), &link, AFTER),
+            Err(StepError::RolledBack(
+                "nginx: [emerg] invalid parameter \"bogus\" in shop:3".into()
+            ))
+        );
+        assert_eq!(std::fs::read_to_string(&real).expect("read"), BEFORE);
+        assert_kept(&real, owned);
+        assert!(std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink());
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_copied_is_not_touched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("nope.conf");
+        let e = run(dir.path(), &missing, AFTER).expect_err("no file");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("editing {}", missing.display())),
+            "{e}"
+        );
+        assert!(!missing.exists());
+    }
+
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A runtime API at a level below admin: reads answered, changes refused as HAProxy

@@ -89,12 +89,8 @@ fn trigger(method: &FailoverMethod, dir: Direction) -> String {
             format!("printf '%s\\n' {value} > {}", shell_quote(path))
         }
         (FailoverMethod::TrackFile { path, .. }, Direction::Failback) => format!("printf '0\\n' > {}", shell_quote(path)),
-        (FailoverMethod::StopDaemon, Direction::Failover) => {
-            "systemctl stop keepalived 2>/dev/null || kill $(cat /run/keepalived.pid)".into()
-        }
-        (FailoverMethod::StopDaemon, Direction::Failback) => {
-            "systemctl start keepalived 2>/dev/null || keepalived -f /etc/keepalived/keepalived.conf".into()
-        }
+        (FailoverMethod::StopDaemon, Direction::Failover) => super::daemon::keepalived(false),
+        (FailoverMethod::StopDaemon, Direction::Failback) => super::daemon::keepalived(true),
         // Lower the priority in keepalived.conf (a backup kept) and reload; failback puts
         // the original file back and reloads.
         (FailoverMethod::Priority { value }, Direction::Failover) => format!(

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod daemon;
 pub mod drain;
 pub mod failover;
 pub mod operation;

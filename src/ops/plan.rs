@@ -294,6 +294,14 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend) -> Vec<Check
         if let Some(why) = profile.balancers().nth(i).and_then(cannot_act) {
             checks.push(Check::new(false, format!("{}: {why}", lb.name)));
         }
+        let lacking = lb
+            .metrics
+            .version
+            .as_deref()
+            .and_then(|v| crate::sources::haproxy::lacks(v, &super::drain::HAPROXY_COMMANDS));
+        if let Some(why) = lacking {
+            checks.push(Check::new(false, format!("{}: {why}", lb.name)));
+        }
         let level = lb.api.as_ref().and_then(|a| a.level);
         if let Some(why) = level.and_then(crate::sources::api::Level::refusal) {
             checks.push(Check::new(false, format!("{}: {why}", lb.name)));
@@ -612,6 +620,26 @@ address = "10.0.0.22:80"
         );
         assert!(p.checks.iter().any(|c| c.state == CheckState::Info
             && c.what == "web2 now: not reported on lb1, not reported on lb2"));
+    }
+
+    #[test]
+    fn an_haproxy_without_the_commands_is_refused_with_its_version() {
+        let (profile, mut cluster) = pair([true, true]);
+        cluster.balancers[0].metrics.version = Some("1.5.18".into());
+        let p = plan(&profile, &cluster, &Operation::drain("web2"), None).expect("plan");
+        let refusal = "lb1: HAProxy 1.5.18 has no `show servers state` (it came with 1.6)";
+        assert!(
+            p.blockers(true).contains(&refusal),
+            "{:?}",
+            p.blockers(true)
+        );
+        cluster.balancers[0].metrics.version = Some("1.8.27".into());
+        let p = plan(&profile, &cluster, &Operation::ready("web2"), None).expect("plan");
+        assert!(
+            p.checks.iter().all(|c| !c.what.contains("has no")),
+            "{:?}",
+            p.checks
+        );
     }
 
     #[test]

@@ -75,7 +75,10 @@ impl StatRow {
 /// Reads the `status` column of a server row (UP 1/3, DOWN 1/2, MAINT (via be/s), no
 /// check…) into the neutral state; None for words that are not a server's state (OPEN).
 pub fn server_state(status: &str) -> Option<ServerState> {
-    let word = status.split_whitespace().next().unwrap_or_default();
+    let word = status
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or_default();
     match word {
         "UP" | "no" => Some(ServerState::Up),
         "DRAIN" => Some(ServerState::Drain),
@@ -93,6 +96,58 @@ impl StatRow {
     }
 }
 
+/// Each header name's position; where a name repeats (stats modules may add one such as
+/// `-`), the first one counts.
+fn columns<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> {
+    let mut cols = HashMap::new();
+    for (i, name) in names.enumerate() {
+        cols.entry(name).or_insert(i);
+    }
+    cols
+}
+
+/// The fields of one CSV row: HAProxy quotes a field with `"` when it holds a comma or a
+/// quote (a health check's or an agent's text), doubling the quotes inside.
+fn csv_fields(line: &str) -> Vec<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    let mut out = Vec::new();
+    let mut rest = line;
+    loop {
+        let Some(quoted) = rest.strip_prefix('"') else {
+            match rest.split_once(',') {
+                Some((field, tail)) => {
+                    out.push(Cow::Borrowed(field));
+                    rest = tail;
+                    continue;
+                }
+                None => {
+                    out.push(Cow::Borrowed(rest));
+                    return out;
+                }
+            }
+        };
+        let mut field = String::new();
+        let mut chars = quoted.char_indices();
+        let mut after = quoted.len();
+        while let Some((i, c)) = chars.next() {
+            if c != '"' {
+                field.push(c);
+            } else if quoted[i + 1..].starts_with('"') {
+                field.push('"');
+                chars.next();
+            } else {
+                after = i + 1;
+                break;
+            }
+        }
+        out.push(Cow::Owned(field));
+        match quoted[after..].strip_prefix(',') {
+            Some(tail) => rest = tail,
+            None => return out,
+        }
+    }
+}
+
 /// Parses `show stat` / `/stats;csv` output.
 pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -106,7 +161,7 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
             header,
         )
     })?;
-    let cols: HashMap<&str, usize> = header.split(',').enumerate().map(|(i, c)| (c, i)).collect();
+    let cols = columns(header.split(','));
     for required in ["pxname", "svname", "status"] {
         if !cols.contains_key(required) {
             return Err(ParseError::MissingColumn {
@@ -118,12 +173,11 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
     }
     let mut rows = Vec::new();
     for line in lines {
-        let f: Vec<&str> = line.split(',').collect();
+        let f = csv_fields(line);
         let get = |name: &str| {
             cols.get(name)
                 .and_then(|&i| f.get(i))
-                .copied()
-                .unwrap_or("")
+                .map_or("", |v| v.as_ref())
         };
         let num = |name: &str| get(name).parse::<u64>().ok();
         let kind = match get("type") {
@@ -216,6 +270,75 @@ pub fn parse_info(text: &str) -> Result<Info, ParseError> {
     })
 }
 
+/// An HAProxy release as `show info` names it (`2.6.12-1+deb12u4`, `1.8.27-5.el8`,
+/// `3.1-dev4`): what decides which runtime-API commands it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    /// 1, 2, 3…
+    pub major: u32,
+    /// The branch within the major.
+    pub minor: u32,
+}
+
+impl Version {
+    /// The branch of a `Version:` value; None when it does not start with `N.N`.
+    pub fn parse(text: &str) -> Option<Version> {
+        let mut parts = text.trim().split(|c: char| !c.is_ascii_digit());
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some(Version { major, minor })
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// A runtime-API command lbdeck sends that older HAProxy versions lack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `show servers state`: the state operators set (polls, a change's read-back).
+    ShowServersState,
+    /// `set server BACKEND/SERVER state ready|drain|maint`.
+    SetServerState,
+}
+
+impl Command {
+    /// The command as an operator would type it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Command::ShowServersState => "show servers state",
+            Command::SetServerState => "set server … state",
+        }
+    }
+
+    /// The first version whose management guide documents it: `set server … state` came
+    /// with 1.5, `show servers state` with 1.6.
+    pub fn since(self) -> Version {
+        match self {
+            Command::ShowServersState => Version { major: 1, minor: 6 },
+            Command::SetServerState => Version { major: 1, minor: 5 },
+        }
+    }
+}
+
+/// Why the HAProxy that reports `version` cannot run `commands`: the first it lacks,
+/// with its version in the sentence. None when it has them all, or when the version
+/// cannot be read (the command itself then says what is wrong).
+pub fn lacks(version: &str, commands: &[Command]) -> Option<String> {
+    let v = Version::parse(version)?;
+    commands.iter().find(|c| v < c.since()).map(|c| {
+        format!(
+            "HAProxy {} has no `{}` (it came with {})",
+            version.trim(),
+            c.words(),
+            c.since()
+        )
+    })
+}
+
 /// One `show servers state` row: the admin/operational state of a server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerStateRow {
@@ -281,11 +404,7 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError
     let header = header.strip_prefix("# ").ok_or_else(|| {
         ParseError::expected("show servers state", "a \"# be_id …\" header", header)
     })?;
-    let cols: HashMap<&str, usize> = header
-        .split_whitespace()
-        .enumerate()
-        .map(|(i, c)| (c, i))
-        .collect();
+    let cols = columns(header.split_whitespace());
     let col = |name: &str| {
         cols.get(name)
             .copied()
@@ -303,7 +422,8 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError
         col("srv_uweight")?,
     );
     let mut rows = Vec::new();
-    for line in lines {
+    // The format lets any later line be a comment.
+    for line in lines.filter(|l| !l.starts_with('#')) {
         let f: Vec<&str> = line.split_whitespace().collect();
         let get = |i: usize| f.get(i).copied().unwrap_or("");
         let bad = || ParseError::expected("show servers state", "a row of numbers and names", line);
@@ -409,11 +529,183 @@ mod tests {
         }
     }
 
+    /// `show stat` with the columns HAProxy 1.8 and 3.4 document (doc/management.txt,
+    /// section 9.1): 83 and 114 columns, servers in every state those versions print.
+    const STAT_1_8: &str = include_str!("../../tests/fixtures/haproxy/show_stat_1.8.csv");
+    const STAT_3_X: &str = include_str!("../../tests/fixtures/haproxy/show_stat_3.x.csv");
+
+    #[test]
+    fn the_oldest_and_newest_column_sets_read_alike() {
+        for (version, text, states) in [
+            (
+                "1.8",
+                STAT_1_8,
+                [
+                    ("web1", "UP", ServerState::Up),
+                    ("web2", "DRAIN", ServerState::Drain),
+                    ("web3", "MAINT (via be_other/app1)", ServerState::Maint),
+                    ("web4", "NOLB", ServerState::Nolb),
+                    ("web5", "DOWN 1/2", ServerState::Down),
+                    ("spare", "no check", ServerState::Up),
+                ],
+            ),
+            (
+                "3.x",
+                STAT_3_X,
+                [
+                    ("web1", "UP 2/3", ServerState::Up),
+                    ("web2", "DRAIN (agent)", ServerState::Drain),
+                    ("web3", "MAINT (resolution)", ServerState::Maint),
+                    ("web4", "NOLB", ServerState::Nolb),
+                    ("web5", "DOWN (agent)", ServerState::Down),
+                    ("spare", "no check", ServerState::Up),
+                ],
+            ),
+        ] {
+            let rows = parse_stat(text).expect(version);
+            let servers: Vec<&StatRow> = rows
+                .iter()
+                .filter(|r| r.kind == Some(RowKind::Server))
+                .collect();
+            assert_eq!(servers.len(), 6, "{version}");
+            for ((name, status, state), row) in states.iter().zip(&servers) {
+                assert_eq!(
+                    (row.svname.as_str(), row.status.as_str(), row.state()),
+                    (*name, *status, Some(*state)),
+                    "{version}"
+                );
+            }
+            // web2's agent text holds a comma and is quoted: the columns after it
+            // (addr) are still read from their own place.
+            assert_eq!(servers[1].addr, "10.0.0.22:80", "{version}");
+            assert_eq!(servers[1].scur, Some(1), "{version}");
+            assert_eq!(servers[3].check_status, "L7OKC", "{version}: check running");
+            let fe = rows.iter().find(|r| r.kind == Some(RowKind::Frontend));
+            assert_eq!(fe.and_then(|r| r.req_tot), Some(5096), "{version}");
+            let be = rows.iter().find(|r| r.kind == Some(RowKind::Backend));
+            assert_eq!(be.map(|r| (r.scur, r.rtime)), Some((Some(2), Some(3))));
+        }
+    }
+
+    /// `text` with every line's columns in reverse order (quoting kept).
+    fn reversed(text: &str) -> String {
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (mark, body) = l.strip_prefix("# ").map_or(("", l), |b| ("# ", b));
+                let mut f: Vec<String> = csv_fields(body.strip_suffix(',').unwrap_or(body))
+                    .iter()
+                    .map(|v| {
+                        if v.contains(',') || v.contains('"') {
+                            format!("\"{}\"", v.replace('"', "\"\""))
+                        } else {
+                            v.to_string()
+                        }
+                    })
+                    .collect();
+                f.reverse();
+                format!("{mark}{},\n", f.join(","))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn columns_are_found_by_name_wherever_they_are() {
+        for text in [STAT_1_8, STAT_3_X, STAT] {
+            let shuffled = reversed(text);
+            assert!(!shuffled.starts_with("# pxname"), "{shuffled}");
+            assert_eq!(parse_stat(&shuffled), parse_stat(text));
+        }
+    }
+
+    #[test]
+    fn quoted_fields_keep_commas_and_quotes() {
+        assert_eq!(
+            csv_fields("a,\"b, c\",\"say \"\"hi\"\"\",,d,"),
+            ["a", "b, c", "say \"hi\"", "", "d", ""]
+        );
+        let rows =
+            parse_stat("# pxname,svname,status,last_chk,addr,\nbe,s1,UP,\"x, y\",10.0.0.1:80,\n")
+                .expect("csv");
+        assert_eq!(rows[0].addr, "10.0.0.1:80");
+    }
+
+    #[test]
+    fn show_servers_state_of_1_8_and_3_x() {
+        for (version, text, admin) in [
+            (
+                "1.8",
+                include_str!("../../tests/fixtures/haproxy/show_servers_state_1.8.txt"),
+                [
+                    ServerState::Up,
+                    ServerState::Drain,
+                    ServerState::Maint,
+                    ServerState::Up,
+                    ServerState::Up,
+                    ServerState::Up,
+                ],
+            ),
+            (
+                "3.x",
+                include_str!("../../tests/fixtures/haproxy/show_servers_state_3.x.txt"),
+                [
+                    ServerState::Up,
+                    // Drained by its agent (weight 0), not by an operator.
+                    ServerState::Up,
+                    ServerState::Maint,
+                    ServerState::Up,
+                    ServerState::Up,
+                    ServerState::Up,
+                ],
+            ),
+        ] {
+            let rows = parse_servers_state(text).expect(version);
+            let got: Vec<ServerState> = rows.iter().map(ServerStateRow::admin).collect();
+            assert_eq!(got, admin, "{version}");
+            assert_eq!(rows[3].op_state, 3, "{version}: web4 stopping (NOLB)");
+            assert_eq!(rows[5].server, "spare", "{version}");
+        }
+        let agent = parse_servers_state(include_str!(
+            "../../tests/fixtures/haproxy/show_servers_state_3.x.txt"
+        ))
+        .expect("3.x");
+        assert_eq!(agent[1].weight, 0);
+    }
+
     #[test]
     fn rejects_non_csv() {
         assert!(parse_stat("Unknown command.\n").is_err());
         assert!(parse_stat("").is_err());
         assert!(parse_stat("# a,b\n").is_err(), "no pxname column");
+    }
+
+    #[test]
+    fn versions_without_a_command_are_named_in_the_sentence() {
+        let server_change = [Command::SetServerState, Command::ShowServersState];
+        assert_eq!(
+            lacks("1.5.18", &server_change).as_deref(),
+            Some("HAProxy 1.5.18 has no `show servers state` (it came with 1.6)")
+        );
+        assert_eq!(
+            lacks("1.4.24", &server_change).as_deref(),
+            Some("HAProxy 1.4.24 has no `set server … state` (it came with 1.5)")
+        );
+        for has in [
+            "1.6.0",
+            "1.8.27-5.el8",
+            "2.6.12-1+deb12u4",
+            "3.1-dev4",
+            "10.0",
+        ] {
+            assert_eq!(lacks(has, &server_change), None, "{has}");
+        }
+        assert_eq!(lacks("", &server_change), None, "unknown: not refused here");
+        assert_eq!(
+            Version::parse("1.8.27-5.el8"),
+            Some(Version { major: 1, minor: 8 })
+        );
+        assert!(Version::parse("2.10.0") > Version::parse("2.9.9"));
+        assert_eq!(Version::parse("HAProxy"), None);
     }
 
     #[test]

@@ -163,15 +163,10 @@ pub fn targets(profile: &Profile) -> Vec<Target> {
             backend: b.backend_name().to_string(),
         })
         .collect();
-    out.extend(
-        profile
-            .backends()
-            .enumerate()
-            .map(|(index, b)| Target::Health {
-                index,
-                url: b.probe_url().0,
-            }),
-    );
+    out.extend(profile.backends().enumerate().filter_map(|(index, b)| {
+        b.probe_url()
+            .map(|url| Target::Health { index, url: url.0 })
+    }));
     if let Some(url) = profile.vip.as_ref().and_then(|v| v.check_url.clone()) {
         out.push(Target::Vip { url: url.0 });
     }

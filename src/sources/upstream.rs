@@ -1,7 +1,11 @@
 //! Draining on nginx open source: the server keeps its line in the upstream block and
 //! gains (or loses) the `down` flag — removing it would re-hash everyone under `ip_hash`.
-//! Pure text edits here; the node-side steps (atomic write, `nginx -t`, reload, roll
-//! back) are in `ops::drain`.
+//! Pure text edits here, on nginx's own tokens: comments (a commented-out `server` line
+//! included) and every other upstream are left byte for byte. Also which file of an
+//! `nginx -T` dump defines an upstream. The node-side steps (atomic write, `nginx -t`,
+//! reload, roll back) are in `ops::drain`.
+
+use std::ops::Range;
 
 /// What an upstream file lacks for an edit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,14 +24,231 @@ pub enum UpstreamError {
         /// The server's address.
         address: String,
     },
+    /// nginx takes weights from 1 up.
+    #[error("weight {0} is out of nginx's range (1 or more)")]
+    Weight(u32),
+    /// No file of the `nginx -T` dump defines the upstream.
+    #[error("no file in `nginx -T` defines `upstream {0} {{`")]
+    NotInDump(String),
 }
 
-/// The body of `upstream NAME { … }`: (start, end) offsets.
-fn block(text: &str, upstream: &str) -> Result<(usize, usize), UpstreamError> {
-    let start =
-        find_upstream(text, upstream).ok_or_else(|| UpstreamError::NoBlock(upstream.into()))?;
-    let end = block_end(text, start).ok_or_else(|| UpstreamError::Unclosed(upstream.into()))?;
-    Ok((start, end))
+/// What a config token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A word or a quoted string.
+    Word,
+    /// `;`
+    Semi,
+    /// `{`
+    Open,
+    /// `}`
+    Close,
+}
+
+/// One nginx config token and where it is.
+#[derive(Debug, Clone)]
+struct Token {
+    kind: Kind,
+    span: Range<usize>,
+}
+
+/// nginx's tokens of `text`: words (quoted strings whole), `;`, `{` and `}`. A `#` that
+/// starts a token starts a comment to the end of the line, as in nginx's own reader.
+fn tokens(text: &str) -> Vec<Token> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let single = match c {
+            b';' => Some(Kind::Semi),
+            b'{' => Some(Kind::Open),
+            b'}' => Some(Kind::Close),
+            _ => None,
+        };
+        if let Some(kind) = single {
+            out.push(Token {
+                kind,
+                span: i..i + 1,
+            });
+            i += 1;
+        } else if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'#' {
+            i = text[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
+        } else if c == b'"' || c == b'\'' {
+            let start = i;
+            i += 1;
+            while i < bytes.len() && bytes[i] != c {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(bytes.len());
+            out.push(Token {
+                kind: Kind::Word,
+                span: start..i,
+            });
+        } else {
+            let start = i;
+            while i < bytes.len()
+                && !bytes[i].is_ascii_whitespace()
+                && !matches!(bytes[i], b';' | b'{' | b'}')
+            {
+                i += 1;
+            }
+            out.push(Token {
+                kind: Kind::Word,
+                span: start..i,
+            });
+        }
+    }
+    out
+}
+
+/// A word as nginx reads it: quotes dropped.
+fn word<'a>(text: &'a str, t: &Token) -> &'a str {
+    let w = &text[t.span.clone()];
+    let quoted = w.len() >= 2
+        && (w.starts_with('"') && w.ends_with('"') || w.starts_with('\'') && w.ends_with('\''));
+    if quoted {
+        &w[1..w.len() - 1]
+    } else {
+        w
+    }
+}
+
+/// One `server ADDRESS params…;` line of an upstream block: its words' tokens.
+struct ServerLine {
+    words: Vec<Token>,
+}
+
+impl ServerLine {
+    /// The parameters after the address.
+    fn params<'a>(&'a self, text: &'a str) -> impl Iterator<Item = (&'a Token, &'a str)> + 'a {
+        self.words.iter().skip(2).map(move |t| (t, word(text, t)))
+    }
+}
+
+/// Whether a `server` line's address means the profile's `wanted` (`host:port`, or
+/// `unix:/path`): written the same, or written without a port where nginx takes 80.
+fn same_address(written: &str, wanted: &str) -> bool {
+    if written == wanted {
+        return true;
+    }
+    let has_port = if written.starts_with("unix:") {
+        true
+    } else if written.starts_with('[') {
+        written.contains("]:")
+    } else {
+        written.contains(':')
+    };
+    !has_port && wanted.strip_suffix(":80") == Some(written)
+}
+
+/// The body of `upstream NAME { … }` as token indexes (after `{`, at `}`).
+fn block(text: &str, toks: &[Token], upstream: &str) -> Result<Range<usize>, UpstreamError> {
+    let mut depth = 0usize;
+    let mut statement: Vec<usize> = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        match t.kind {
+            Kind::Word => statement.push(i),
+            Kind::Semi => statement.clear(),
+            Kind::Close => {
+                depth = depth.saturating_sub(1);
+                statement.clear();
+            }
+            Kind::Open => {
+                let words: Vec<&str> = statement.iter().map(|&w| word(text, &toks[w])).collect();
+                statement.clear();
+                if words == ["upstream", upstream] {
+                    return close_of(toks, i + 1)
+                        .map(|end| i + 1..end)
+                        .ok_or_else(|| UpstreamError::Unclosed(upstream.into()));
+                }
+                depth += 1;
+            }
+        }
+    }
+    Err(UpstreamError::NoBlock(upstream.into()))
+}
+
+/// Index of the `}` closing the block whose body starts at token `from`.
+fn close_of(toks: &[Token], from: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, t) in toks.iter().enumerate().skip(from) {
+        match t.kind {
+            Kind::Open => depth += 1,
+            Kind::Close if depth == 0 => return Some(i),
+            Kind::Close => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The `server` lines of the upstream block for `address` (usually one).
+fn server_lines(
+    text: &str,
+    upstream: &str,
+    address: &str,
+) -> Result<Vec<ServerLine>, UpstreamError> {
+    let toks = tokens(text);
+    let body = block(text, &toks, upstream)?;
+    let mut lines = Vec::new();
+    let mut words: Vec<Token> = Vec::new();
+    let mut depth = 0usize;
+    for t in &toks[body] {
+        match t.kind {
+            Kind::Word => words.push(t.clone()),
+            Kind::Open => {
+                depth += 1;
+                words.clear();
+            }
+            Kind::Close => {
+                depth = depth.saturating_sub(1);
+                words.clear();
+            }
+            Kind::Semi => {
+                let line = std::mem::take(&mut words);
+                let is_server = depth == 0
+                    && line.len() >= 2
+                    && word(text, &line[0]) == "server"
+                    && same_address(word(text, &line[1]), address);
+                if is_server {
+                    lines.push(ServerLine { words: line });
+                }
+            }
+        }
+    }
+    if lines.is_empty() {
+        return Err(UpstreamError::NoServer {
+            upstream: upstream.into(),
+            address: address.into(),
+        });
+    }
+    Ok(lines)
+}
+
+/// Applies byte-range replacements (none overlapping) to `text`.
+fn splice(text: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut out = text.to_string();
+    for (range, with) in edits {
+        out.replace_range(range, &with);
+    }
+    out
+}
+
+/// The bytes that remove a parameter token: the spaces or tabs before it (so that a
+/// ` down` added by [`set_down`] goes without a trace), else those after it when it
+/// starts its line.
+fn removal(text: &str, t: &Token) -> Range<usize> {
+    let before = text[..t.span.start].trim_end_matches([' ', '\t']).len();
+    let at_line_start = before == 0 || text[..before].ends_with('\n');
+    if before < t.span.start && !at_line_start {
+        return before..t.span.end;
+    }
+    let after = text[t.span.end..].len() - text[t.span.end..].trim_start_matches([' ', '\t']).len();
+    t.span.start..t.span.end + after
 }
 
 /// Sets or clears `down` on the `server ADDRESS …;` line of `upstream NAME { … }`,
@@ -38,149 +259,149 @@ pub fn set_down(
     address: &str,
     down: bool,
 ) -> Result<String, UpstreamError> {
-    let (start, body_end) = block(text, upstream)?;
-    let mut out = String::with_capacity(text.len() + 8);
-    out.push_str(&text[..start]);
-    let mut found = false;
-    for stmt in statements(&text[start..body_end]) {
-        let (before, body, after) = stmt;
-        let words: Vec<&str> = body.split_whitespace().collect();
-        if words.first() == Some(&"server") && words.get(1) == Some(&address) {
-            found = true;
-            let has_down = words.iter().skip(2).any(|w| *w == "down");
-            let new_body = match (down, has_down) {
-                (true, false) => format!("{body} down"),
-                (false, true) => remove_down(body),
-                _ => body.to_string(),
-            };
-            out.push_str(before);
-            out.push_str(&new_body);
-            out.push_str(after);
-        } else {
-            out.push_str(before);
-            out.push_str(body);
-            out.push_str(after);
+    let mut edits = Vec::new();
+    for line in server_lines(text, upstream, address)? {
+        let flags: Vec<&Token> = line
+            .params(text)
+            .filter(|(_, w)| *w == "down")
+            .map(|(t, _)| t)
+            .collect();
+        match (down, flags.is_empty()) {
+            (true, true) => {
+                let end = line.words.last().map_or(0, |t| t.span.end);
+                edits.push((end..end, " down".to_string()));
+            }
+            (false, false) => {
+                edits.extend(flags.into_iter().map(|t| (removal(text, t), String::new())));
+            }
+            _ => {}
         }
     }
-    out.push_str(&text[body_end..]);
-    if !found {
-        return Err(UpstreamError::NoServer {
-            upstream: upstream.into(),
-            address: address.into(),
-        });
-    }
-    Ok(out)
+    Ok(splice(text, edits))
 }
 
 /// Whether the server is marked `down` in the block.
 pub fn is_down(text: &str, upstream: &str, address: &str) -> Result<bool, UpstreamError> {
-    let (start, end) = block(text, upstream)?;
-    statements(&text[start..end])
-        .into_iter()
-        .map(|(_, body, _)| body.split_whitespace().collect::<Vec<_>>())
-        .find(|w| w.first() == Some(&"server") && w.get(1) == Some(&address))
-        .map(|w| w.iter().skip(2).any(|x| *x == "down"))
-        .ok_or_else(|| UpstreamError::NoServer {
-            upstream: upstream.into(),
-            address: address.into(),
-        })
+    let lines = server_lines(text, upstream, address)?;
+    Ok(lines
+        .iter()
+        .any(|l| l.params(text).any(|(_, w)| w == "down")))
 }
 
 /// Every `server` line of the block: its address and whether it is marked `down`.
 pub fn servers(text: &str, upstream: &str) -> Result<Vec<(String, bool)>, UpstreamError> {
-    let (start, end) = block(text, upstream)?;
-    Ok(statements(&text[start..end])
-        .into_iter()
-        .map(|(_, body, _)| body.split_whitespace().collect::<Vec<_>>())
-        .filter(|w| w.first() == Some(&"server"))
-        .filter_map(|w| {
-            let down = w.iter().skip(2).any(|x| *x == "down");
-            w.get(1)
-                .map(|a| (a.trim_end_matches(';').to_string(), down))
-        })
-        .collect())
-}
-
-fn remove_down(body: &str) -> String {
-    // Drop the first " down" word, keeping the rest of the spacing as written.
-    let mut out = String::new();
-    let mut removed = false;
-    for (i, part) in body.split(' ').enumerate() {
-        if !removed && i > 0 && part == "down" {
-            removed = true;
-            continue;
-        }
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(part);
-    }
-    out
-}
-
-/// Byte offset just after `upstream NAME {`.
-fn find_upstream(text: &str, name: &str) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = text[from..].find("upstream") {
-        let at = from + i;
-        let rest = &text[at + "upstream".len()..];
-        let mut words = rest.split_whitespace();
-        if words.next() == Some(name) {
-            let brace = rest.find('{')?;
-            let between = &rest[..brace];
-            if between.split_whitespace().collect::<Vec<_>>() == [name] {
-                return Some(at + "upstream".len() + brace + 1);
-            }
-        }
-        from = at + 1;
-    }
-    None
-}
-
-/// Offset of the `}` closing the block that starts at `start` (nested braces counted).
-fn block_end(text: &str, start: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    for (i, c) in text[start..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' if depth == 0 => return Some(start + i),
-            '}' => depth -= 1,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Splits a block body into (leading whitespace/comments, statement without `;`, `;`+…).
-fn statements(body: &str) -> Vec<(&str, &str, &str)> {
+    let toks = tokens(text);
+    let body = block(text, &toks, upstream)?;
     let mut out = Vec::new();
-    let mut rest = body;
-    while !rest.is_empty() {
-        // Leading whitespace and comment lines.
-        let mut lead = 0;
-        loop {
-            let r = &rest[lead..];
-            let ws = r.len() - r.trim_start().len();
-            lead += ws;
-            if rest[lead..].starts_with('#') {
-                lead += rest[lead..].find('\n').map_or(rest.len() - lead, |n| n + 1);
-            } else {
-                break;
+    let mut words: Vec<&str> = Vec::new();
+    let mut depth = 0usize;
+    for t in &toks[body] {
+        match t.kind {
+            Kind::Word => words.push(word(text, t)),
+            Kind::Open | Kind::Close => {
+                depth = if t.kind == Kind::Open {
+                    depth + 1
+                } else {
+                    depth.saturating_sub(1)
+                };
+                words.clear();
             }
-        }
-        let r = &rest[lead..];
-        match r.find(';') {
-            Some(semi) => {
-                out.push((&rest[..lead], &r[..semi], &r[semi..semi + 1]));
-                rest = &r[semi + 1..];
-            }
-            None => {
-                out.push((&rest[..lead], r, ""));
-                break;
+            Kind::Semi => {
+                if let (0, ["server", address, params @ ..]) = (depth, words.as_slice()) {
+                    out.push((address.to_string(), params.contains(&"down")));
+                }
+                words.clear();
             }
         }
     }
-    out
+    Ok(out)
+}
+
+/// The server's weight in the block (nginx's default 1 when none is written).
+pub fn weight(text: &str, upstream: &str, address: &str) -> Result<u32, UpstreamError> {
+    let lines = server_lines(text, upstream, address)?;
+    let written = lines
+        .iter()
+        .flat_map(|l| l.params(text))
+        .find_map(|(_, w)| w.strip_prefix("weight=").and_then(|n| n.parse().ok()));
+    Ok(written.unwrap_or(1))
+}
+
+/// Sets `weight=N` on the server's line (replacing the one written, else added after the
+/// last parameter), leaving every other byte as it was.
+pub fn set_weight(
+    text: &str,
+    upstream: &str,
+    address: &str,
+    weight: u32,
+) -> Result<String, UpstreamError> {
+    if weight == 0 {
+        return Err(UpstreamError::Weight(weight));
+    }
+    let mut edits = Vec::new();
+    for line in server_lines(text, upstream, address)? {
+        let written: Vec<&Token> = line
+            .params(text)
+            .filter(|(_, w)| w.starts_with("weight="))
+            .map(|(t, _)| t)
+            .collect();
+        match written.as_slice() {
+            [] => {
+                let end = line.words.last().map_or(0, |t| t.span.end);
+                edits.push((end..end, format!(" weight={weight}")));
+            }
+            many => edits.extend(
+                many.iter()
+                    .map(|t| (t.span.clone(), format!("weight={weight}"))),
+            ),
+        }
+    }
+    Ok(splice(text, edits))
+}
+
+/// The line that starts each file in `nginx -T` output.
+const DUMP_MARKER: &str = "# configuration file ";
+
+/// The files of an `nginx -T` dump (every file nginx read, `include`d ones too), each
+/// with its text, in the order nginx read them. Lines before the first file (nginx's
+/// own "syntax is ok" sentences when stderr is mixed in) are skipped.
+pub fn dump_files(dump: &str) -> Vec<(&str, &str)> {
+    let mut files: Vec<(&str, usize)> = Vec::new();
+    let mut ends: Vec<usize> = Vec::new();
+    let mut at = 0;
+    for line in dump.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        if let Some(path) = bare
+            .strip_prefix(DUMP_MARKER)
+            .and_then(|p| p.strip_suffix(':'))
+        {
+            if !files.is_empty() {
+                ends.push(at);
+            }
+            files.push((path, at + line.len()));
+        }
+        at += line.len();
+    }
+    ends.push(dump.len());
+    files
+        .into_iter()
+        .zip(ends)
+        .map(|((path, start), end)| (path, &dump[start..end]))
+        .collect()
+}
+
+/// Whether `text` defines `upstream NAME { … }` outside comments.
+pub fn defines(text: &str, upstream: &str) -> bool {
+    block(text, &tokens(text), upstream).is_ok()
+}
+
+/// The file of an `nginx -T` dump that defines `upstream NAME { … }`.
+pub fn file_defining(dump: &str, upstream: &str) -> Result<String, UpstreamError> {
+    dump_files(dump)
+        .into_iter()
+        .find(|(_, text)| defines(text, upstream))
+        .map(|(path, _)| path.to_string())
+        .ok_or_else(|| UpstreamError::NotInDump(upstream.into()))
 }
 
 #[cfg(test)]
@@ -188,6 +409,11 @@ mod tests {
     use super::*;
 
     const CONF: &str = "upstream be_web {\n    ip_hash;\n    # web2 is the big one\n    server 10.77.0.21:80 max_fails=1 fail_timeout=2s;\n    server 10.77.0.22:80 max_fails=1 fail_timeout=2s;\n}\nserver { listen 80; }\n";
+
+    /// Several upstreams, host names, a unix socket, a backup server, parameters in any
+    /// order, a trailing comment, a statement over several lines, and commented-out
+    /// `server` lines (one of them for a server that is also live).
+    const SHAPES: &str = include_str!("../../tests/fixtures/nginx/upstreams_shapes.conf");
 
     #[test]
     fn every_server_line_is_listed_with_its_down_flag() {
@@ -202,6 +428,15 @@ mod tests {
         assert_eq!(
             servers(CONF, "be_api"),
             Err(UpstreamError::NoBlock("be_api".into()))
+        );
+        // Commented-out lines are not servers; a `down` on a line of its own counts.
+        assert_eq!(
+            servers(SHAPES, "be_web").expect("servers"),
+            vec![
+                ("10.0.0.21:80".to_string(), false),
+                ("10.0.0.22:80".to_string(), false),
+                ("10.0.0.23:80".to_string(), true),
+            ]
         );
     }
 
@@ -238,5 +473,213 @@ mod tests {
             set_down("upstream be_web {\n server a:1;\n", "be_web", "a:1", true).is_err(),
             "unclosed"
         );
+    }
+
+    /// Every line of `after` that differs from `before`, as (before, after) pairs.
+    fn changed_lines<'a>(before: &'a str, after: &'a str) -> Vec<(&'a str, &'a str)> {
+        assert_eq!(before.lines().count(), after.lines().count(), "{after}");
+        before
+            .lines()
+            .zip(after.lines())
+            .filter(|(a, b)| a != b)
+            .collect()
+    }
+
+    #[test]
+    fn each_shape_drains_and_undrains_on_its_own_line_only() {
+        for (upstream, address, line_before, line_after) in [
+            (
+                "be_app",
+                "app1.internal:8080",
+                "    server app1.internal:8080 weight=3 max_fails=2;",
+                "    server app1.internal:8080 weight=3 max_fails=2 down;",
+            ),
+            (
+                "be_app",
+                "app2.internal:80",
+                "    server app2.internal max_fails=2 fail_timeout=5s; # port 80 implied",
+                "    server app2.internal max_fails=2 fail_timeout=5s down; # port 80 implied",
+            ),
+            (
+                "be_app",
+                "unix:/run/app/app.sock",
+                "    server unix:/run/app/app.sock fail_timeout=3s weight=2;",
+                "    server unix:/run/app/app.sock fail_timeout=3s weight=2 down;",
+            ),
+            (
+                "be_app",
+                "10.0.0.9:8080",
+                "    server 10.0.0.9:8080 backup;",
+                "    server 10.0.0.9:8080 backup down;",
+            ),
+            (
+                "be_web",
+                "10.0.0.22:80",
+                "    server 10.0.0.22:80 weight=2 max_fails=1 fail_timeout=2s;",
+                "    server 10.0.0.22:80 weight=2 max_fails=1 fail_timeout=2s down;",
+            ),
+        ] {
+            let drained = set_down(SHAPES, upstream, address, true).expect(address);
+            assert_eq!(
+                changed_lines(SHAPES, &drained),
+                vec![(line_before, line_after)],
+                "{address}: only its own line, in its own upstream"
+            );
+            assert_eq!(is_down(&drained, upstream, address), Ok(true), "{address}");
+            assert_eq!(is_down(SHAPES, upstream, address), Ok(false), "{address}");
+            assert_eq!(
+                set_down(&drained, upstream, address, false).as_deref(),
+                Ok(SHAPES),
+                "{address}: undrained byte for byte"
+            );
+        }
+    }
+
+    #[test]
+    fn a_down_written_anywhere_is_read_and_removed_cleanly() {
+        assert_eq!(is_down(SHAPES, "be_app", "10.0.0.5:8080"), Ok(true));
+        let up = set_down(SHAPES, "be_app", "10.0.0.5:8080", false).expect("undrain");
+        assert_eq!(
+            changed_lines(SHAPES, &up),
+            vec![(
+                "    server 10.0.0.5:8080 down weight=2;",
+                "    server 10.0.0.5:8080 weight=2;"
+            )]
+        );
+        // A statement over several lines, `down` alone on its line.
+        assert_eq!(is_down(SHAPES, "be_web", "10.0.0.23:80"), Ok(true));
+        let up = set_down(SHAPES, "be_web", "10.0.0.23:80", false).expect("undrain");
+        assert_eq!(
+            changed_lines(SHAPES, &up),
+            vec![("        down;", "        ;")],
+            "the line's indentation stays, nginx still reads one statement"
+        );
+        assert_eq!(is_down(&up, "be_web", "10.0.0.23:80"), Ok(false));
+    }
+
+    #[test]
+    fn commented_out_lines_and_blocks_are_never_read_nor_edited() {
+        // `# server 10.0.0.21:80 down;` sits above the live line: the live one is up.
+        assert_eq!(is_down(SHAPES, "be_web", "10.0.0.21:80"), Ok(false));
+        // Only commented out: not a server of the upstream.
+        assert!(matches!(
+            set_down(SHAPES, "be_web", "10.0.0.99:80", true),
+            Err(UpstreamError::NoServer { .. })
+        ));
+        // The commented-out copy of be_old is not a block.
+        assert_eq!(
+            set_down(SHAPES, "be_old", "10.0.0.21:80", true),
+            Err(UpstreamError::NoBlock("be_old".into()))
+        );
+        let drained = set_down(SHAPES, "be_web", "10.0.0.21:80", true).expect("drain");
+        for comment in SHAPES.lines().filter(|l| l.trim_start().starts_with('#')) {
+            assert!(drained.contains(comment), "{comment} kept as written");
+        }
+    }
+
+    #[test]
+    fn weights_are_read_and_set_in_place_or_added() {
+        assert_eq!(weight(SHAPES, "be_app", "app1.internal:8080"), Ok(3));
+        assert_eq!(weight(SHAPES, "be_app", "10.0.0.9:8080"), Ok(1), "default");
+        for (upstream, address, w, before, after) in [
+            (
+                "be_app",
+                "app1.internal:8080",
+                7,
+                "    server app1.internal:8080 weight=3 max_fails=2;",
+                "    server app1.internal:8080 weight=7 max_fails=2;",
+            ),
+            (
+                "be_app",
+                "app2.internal:80",
+                2,
+                "    server app2.internal max_fails=2 fail_timeout=5s; # port 80 implied",
+                "    server app2.internal max_fails=2 fail_timeout=5s weight=2; # port 80 implied",
+            ),
+            (
+                "be_app",
+                "unix:/run/app/app.sock",
+                5,
+                "    server unix:/run/app/app.sock fail_timeout=3s weight=2;",
+                "    server unix:/run/app/app.sock fail_timeout=3s weight=5;",
+            ),
+            (
+                "be_app",
+                "10.0.0.9:8080",
+                4,
+                "    server 10.0.0.9:8080 backup;",
+                "    server 10.0.0.9:8080 backup weight=4;",
+            ),
+            (
+                "be_web",
+                "10.0.0.23:80",
+                3,
+                "        down;",
+                "        down weight=3;",
+            ),
+        ] {
+            let set = set_weight(SHAPES, upstream, address, w).expect(address);
+            assert_eq!(
+                changed_lines(SHAPES, &set),
+                vec![(before, after)],
+                "{address}"
+            );
+            assert_eq!(weight(&set, upstream, address), Ok(w), "{address}");
+            assert_eq!(
+                is_down(&set, upstream, address),
+                is_down(SHAPES, upstream, address)
+            );
+        }
+        assert_eq!(
+            set_weight(SHAPES, "be_app", "10.0.0.9:8080", 0),
+            Err(UpstreamError::Weight(0))
+        );
+    }
+
+    #[test]
+    fn quoted_words_and_hashes_inside_words_are_nginxs() {
+        let text = "upstream \"be_q\" {\n    server \"10.0.0.1:80\" route=a#b;\n}\n";
+        let drained = set_down(text, "be_q", "10.0.0.1:80", true).expect("drain");
+        assert_eq!(
+            drained,
+            "upstream \"be_q\" {\n    server \"10.0.0.1:80\" route=a#b down;\n}\n"
+        );
+    }
+
+    const DUMP: &str = include_str!("../../tests/fixtures/nginx/nginx_T.txt");
+
+    #[test]
+    fn nginx_t_names_the_included_file_that_defines_the_upstream() {
+        let files = dump_files(DUMP);
+        let paths: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
+        assert_eq!(
+            paths,
+            [
+                "/etc/nginx/nginx.conf",
+                "/etc/nginx/mime.types",
+                "/etc/nginx/conf.d/default.conf",
+                "/etc/nginx/upstreams/shop.conf",
+                "/etc/nginx/sites-enabled/shop",
+            ]
+        );
+        assert_eq!(
+            file_defining(DUMP, "be_shop").as_deref(),
+            Ok("/etc/nginx/upstreams/shop.conf")
+        );
+        // Defined in nginx.conf itself.
+        assert_eq!(
+            file_defining(DUMP, "be_status").as_deref(),
+            Ok("/etc/nginx/nginx.conf")
+        );
+        // Only commented out, or only named in a proxy_pass: not defined.
+        assert_eq!(
+            file_defining(DUMP, "be_legacy"),
+            Err(UpstreamError::NotInDump("be_legacy".into()))
+        );
+        assert!(file_defining(DUMP, "be_api").is_err());
+        // A file's text is what nginx read: editing it finds the server.
+        let (_, shop) = files[3];
+        assert_eq!(is_down(shop, "be_shop", "shop2.internal:8080"), Ok(false));
+        assert!(dump_files("nginx: [emerg] open() failed\n").is_empty());
     }
 }

@@ -3,7 +3,7 @@
 //! so a drain by anyone — another console, a hand edit, a config deploy — shows as MAINT,
 //! and a pair whose servers are all `down` is not "all clear".
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -11,6 +11,85 @@ use tokio::sync::mpsc;
 use super::{upstream, FetchError, SourceUpdate};
 use crate::config::profile::{BalancerKind, Profile};
 use crate::ssh::{NodeAddr, Pool, Resolver};
+
+/// Where an nginx upstream was found on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The file that defines it.
+    pub file: String,
+    /// That file's text when it was read.
+    pub text: String,
+    /// Found through `nginx -T` (the file looked in first does not define it).
+    pub through_dump: bool,
+}
+
+/// Why the file that defines an upstream was not found or not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocateError {
+    /// Neither the file looked in first nor `nginx -T` shows the upstream.
+    #[error("upstream {upstream}: not in {file} ({why}), and nginx -T: {dump}")]
+    NotFound {
+        /// The upstream looked for.
+        upstream: String,
+        /// The file looked in first.
+        file: String,
+        /// Why that file would not do.
+        why: String,
+        /// What `nginx -T` gave.
+        dump: String,
+    },
+    /// A file could not be read over SSH.
+    #[error("{0}")]
+    Read(String),
+}
+
+/// A file's text on a node (through `sudo -n` when the profile says so).
+pub async fn read(pool: &Pool, node: &NodeAddr, file: &str) -> Result<String, LocateError> {
+    let cmd = pool.privileged(&format!("cat {}", crate::ssh::shell_quote(file)));
+    pool.exec(node, &cmd)
+        .await
+        .and_then(|o| o.ok(&format!("reading {file}")))
+        .map_err(|e| LocateError::Read(e.to_string()))
+}
+
+/// Finds the file that defines `upstream` on a node: `first` when it does, else the file
+/// `nginx -T` shows defining it (an `include`d one, or nginx.conf itself).
+pub async fn locate(
+    pool: &Pool,
+    node: &NodeAddr,
+    first: &str,
+    upstream: &str,
+) -> Result<Located, LocateError> {
+    let why = match read(pool, node, first).await {
+        Ok(text) if upstream::defines(&text, upstream) => {
+            return Ok(Located {
+                file: first.to_string(),
+                text,
+                through_dump: false,
+            })
+        }
+        Ok(_) => upstream::UpstreamError::NoBlock(upstream.into()).to_string(),
+        Err(e) => e.to_string(),
+    };
+    let not_found = |dump: String| LocateError::NotFound {
+        upstream: upstream.into(),
+        file: first.into(),
+        why: why.clone(),
+        dump,
+    };
+    let dump = pool
+        .exec(node, &pool.privileged("nginx -T"))
+        .await
+        .and_then(|o| o.ok("nginx -T"))
+        .map_err(|e| not_found(e.to_string()))?;
+    let file = upstream::file_defining(&dump, upstream).map_err(|e| not_found(e.to_string()))?;
+    let text = read(pool, node, &file).await?;
+    Ok(Located {
+        file,
+        text,
+        through_dump: true,
+    })
+}
 
 /// One nginx balancer's upstream file.
 #[derive(Debug, Clone)]
@@ -23,6 +102,9 @@ pub struct UpstreamTarget {
     pub path: String,
     /// The `upstream NAME {}` block read.
     pub upstream: String,
+    /// The file `nginx -T` showed defining the upstream when `path` does not, kept
+    /// between polls so that nginx -T runs only when the upstream moves.
+    found: Arc<Mutex<Option<String>>>,
 }
 
 impl UpstreamTarget {
@@ -45,27 +127,34 @@ impl UpstreamTarget {
                     .clone()
                     .unwrap_or_else(|| crate::config::profile::DEFAULT_UPSTREAM_FILE.into()),
                 upstream: b.backend_name().to_string(),
+                found: Arc::default(),
             })
             .collect()
     }
 
-    /// Reads the file once: every server line and whether it is `down`.
+    /// Reads the file once: every server line and whether it is `down`. The file is the
+    /// one that defines the upstream: `path`, else the one `nginx -T` shows.
     pub async fn once(&self, pool: &Pool) -> SourceUpdate {
-        let cmd = pool.privileged(&format!("cat {}", crate::ssh::shell_quote(&self.path)));
-        let result = match tokio::time::timeout(pool.timeout(), pool.exec(&self.addr, &cmd)).await {
+        let known = self.found.lock().ok().and_then(|f| f.clone());
+        let first = known.as_deref().unwrap_or(&self.path);
+        // A read, and where the upstream moved, nginx -T and a second read.
+        let within = pool.timeout() * 3;
+        let located = tokio::time::timeout(within, locate(pool, &self.addr, first, &self.upstream));
+        let result = match located.await {
             Err(_) => Err(FetchError(format!(
-                "{}: no answer within {:?} reading {}",
+                "{}: no answer within {within:?} reading {first}",
                 self.addr.alias,
-                pool.timeout(),
-                self.path
             ))),
-            Ok(out) => out
-                .and_then(|o| o.ok(&format!("reading {}", self.path)))
-                .map_err(|e| FetchError(e.to_string()))
-                .and_then(|text| {
-                    upstream::servers(&text, &self.upstream)
-                        .map_err(|e| FetchError(format!("{}: {e}", self.path)))
-                }),
+            Ok(Err(e)) => Err(FetchError(e.to_string())),
+            Ok(Ok(l)) => {
+                if l.through_dump {
+                    if let Ok(mut f) = self.found.lock() {
+                        *f = Some(l.file.clone());
+                    }
+                }
+                upstream::servers(&l.text, &self.upstream)
+                    .map_err(|e| FetchError(format!("{}: {e}", l.file)))
+            }
         };
         SourceUpdate::Upstream {
             index: self.index,
