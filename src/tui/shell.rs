@@ -105,9 +105,10 @@ pub async fn shell(
         *term = fresh;
     }
     app.update(Action::Tick(Instant::now()));
+    let name = node_name(app, host);
     match status {
-        Some(code) => Ok(format!("shell on {host} ended (exit {code})")),
-        None => Ok(format!("shell on {host} ended")),
+        Some(code) => Ok(format!("shell on {name} ended (exit {code})")),
+        None => Ok(format!("shell on {name} ended")),
     }
 }
 
