@@ -795,7 +795,7 @@ fn s_opens_a_shell_and_exit_returns_to_the_console() {
     t.type_text("exit");
     t.keys(&["Enter"]);
     let s = t.wait_for("the console back", Duration::from_secs(3), |s| {
-        s.contains("shell on 10.77.0.12 ended (exit 0)")
+        s.contains("shell on balancer lb2 ended (exit 0)")
     });
     assert!(
         !s.contains("root@lb2"),

@@ -209,7 +209,7 @@ fn demo_nodes_answer_over_ssh_and_fail_over_like_keepalived() {
     t.type_text("exit");
     t.keys(&["Enter"]);
     t.wait_for("console back", Duration::from_secs(3), |s| {
-        s.contains("shell on 127.0.0.11 ended (exit 0)")
+        s.contains("shell on balancer lb1 ended (exit 0)")
     });
     // The shell is in the audit log, like every operation.
     let audit = h.path().join("state/lbdeck/demo-audit.jsonl");
