@@ -889,12 +889,25 @@ fn access_log_traffic_matches_the_backends_own_logs() {
 /// Wall-clock time (Unix seconds) of the first "Entering MASTER STATE" in a node's
 /// timestamped keepalived log, after `after`.
 fn entered_master(node: &str, after: f64) -> Option<f64> {
-    let log =
-        std::fs::read_to_string(format!("{}/nodes/{node}/run/keepalived.log", state_dir())).ok()?;
-    log.lines()
-        .filter(|l| l.contains("Entering MASTER STATE"))
-        .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
-        .find(|t| *t > after)
+    // The log line is written by keepalived's logger and may land a moment after the
+    // console already shows the move: look again for a while before giving up.
+    let read = || {
+        let path = format!("{}/nodes/{node}/run/keepalived.log", state_dir());
+        std::fs::read_to_string(path)
+            .ok()?
+            .lines()
+            .filter(|l| l.contains("Entering MASTER STATE"))
+            .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+            .find(|t| *t > after)
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match read() {
+            Some(t) => return Some(t),
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            None => return None,
+        }
+    }
 }
 
 fn unix_now() -> f64 {
