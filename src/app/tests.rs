@@ -411,13 +411,14 @@ fn f_asks_to_fail_over_the_vip_holder_and_b_fails_back() {
             name: "VI_1".into(),
             vrid: 77,
             role,
+            wantstate: Some(role),
             base_priority: prio,
             effective_priority: prio,
             nopreempt: false,
             last_transition: 0.0,
             vips: vec![],
-            become_master: 0,
-            release_master: 0,
+            become_master: Some(0),
+            release_master: Some(0),
         };
         for sample in [VrrpSample::Vip(vip), VrrpSample::Dump(Some(dump))] {
             a.update(Action::Update(SourceUpdate::Vrrp {

@@ -1,9 +1,14 @@
 //! keepalived, read from the node itself: notify FIFO lines (pushed transitions), the
-//! JSON dump (priorities; written asynchronously, so a half-written file is an error,
-//! never a value), and the zero-cooperation signals — `ip -o monitor address` lines and
-//! `ip -j addr` — for whether the VIP is on the node.
+//! JSON dump or, on builds without JSON, the text dump (priorities; written
+//! asynchronously, so a half-written file is an error, never a value), and the
+//! zero-cooperation signals — `ip -o monitor address` lines and `ip -j addr` — for whether
+//! the VIP is on the node.
+
+mod text;
 
 use serde::{Deserialize, Serialize};
+
+pub use text::parse_data;
 
 use super::ParseError;
 use crate::state::Role;
@@ -83,7 +88,7 @@ pub fn parse_fifo_line(line: &str) -> Result<FifoEvent, ParseError> {
     })
 }
 
-/// One instance from keepalived's JSON dump.
+/// One instance from keepalived's JSON or text dump.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DumpInstance {
     /// Instance name.
@@ -92,6 +97,8 @@ pub struct DumpInstance {
     pub vrid: u8,
     /// Current state.
     pub role: Role,
+    /// The state keepalived is heading for (differs from `role` mid-transition).
+    pub wantstate: Option<Role>,
     /// Configured priority.
     pub base_priority: u16,
     /// Priority after tracking adjustments.
@@ -102,10 +109,10 @@ pub struct DumpInstance {
     pub last_transition: f64,
     /// The virtual addresses, as keepalived prints them (`10.0.0.100/24 dev eth0 …`).
     pub vips: Vec<String>,
-    /// Times it became MASTER.
-    pub become_master: u64,
-    /// Times it left MASTER.
-    pub release_master: u64,
+    /// Times it became MASTER (the JSON dump only: the text dump has no counters).
+    pub become_master: Option<u64>,
+    /// Times it left MASTER (the JSON dump only).
+    pub release_master: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +127,8 @@ struct RawData {
     iname: String,
     vrid: u8,
     state: i64,
+    #[serde(default)]
+    wantstate: Option<i64>,
     base_priority: u16,
     effective_priority: u16,
     #[serde(default)]
@@ -141,6 +150,7 @@ struct RawStats {
 /// Parses `keepalived.json`. A truncated (half-written) file is an error.
 pub fn parse_dump(text: &str) -> Result<Vec<DumpInstance>, ParseError> {
     let raw: Vec<RawEntry> = serde_json::from_str(text).map_err(|e| ParseError::HalfWritten {
+        what: "keepalived JSON dump",
         detail: e.to_string(),
     })?;
     raw.into_iter()
@@ -151,14 +161,15 @@ pub fn parse_dump(text: &str) -> Result<Vec<DumpInstance>, ParseError> {
                 name: e.data.iname,
                 vrid: e.data.vrid,
                 role,
+                wantstate: e.data.wantstate.and_then(role_from_number),
                 base_priority: e.data.base_priority,
                 effective_priority: e.data.effective_priority,
                 nopreempt: matches!(e.data.nopreempt, serde_json::Value::Bool(true))
                     || e.data.nopreempt.as_i64().is_some_and(|n| n != 0),
                 last_transition: e.data.last_transition,
                 vips: e.data.vips,
-                become_master: e.stats.become_master,
-                release_master: e.stats.release_master,
+                become_master: Some(e.stats.become_master),
+                release_master: Some(e.stats.release_master),
             })
         })
         .collect()

@@ -79,13 +79,14 @@ fn dump(role: Role, priority: u16) -> DumpInstance {
         name: "VI_1".into(),
         vrid: 77,
         role,
+        wantstate: Some(role),
         base_priority: priority,
         effective_priority: priority,
         nopreempt: false,
         last_transition: 0.0,
         vips: vec!["10.77.0.100/24".into()],
-        become_master: 1,
-        release_master: 0,
+        become_master: Some(1),
+        release_master: Some(0),
     }
 }
 
