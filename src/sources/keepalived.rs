@@ -175,6 +175,72 @@ pub fn parse_dump(text: &str) -> Result<Vec<DumpInstance>, ParseError> {
         .collect()
 }
 
+/// Which of keepalived's dumps a node's build writes, found once per node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum DumpKind {
+    /// `keepalived --signum=JSON` answers: the JSON dump.
+    #[serde(rename = "JSON dump")]
+    Json,
+    /// A build without JSON: the text dump, by `--signum=DATA` or, where keepalived has
+    /// no `--signum` (before 1.3.8), by SIGUSR1 directly.
+    #[serde(rename = "text dump")]
+    Text {
+        /// Whether the build has `--signum`.
+        signum: bool,
+    },
+    /// Neither dump can be read: roles come from the VIP on the interface and the FIFO.
+    #[serde(rename = "ip addr only")]
+    IpAddrOnly,
+}
+
+impl DumpKind {
+    /// The operator's words for it, as the balancer pane shows them.
+    pub fn label(self) -> &'static str {
+        match self {
+            DumpKind::Json => "JSON dump",
+            DumpKind::Text { .. } => "text dump",
+            DumpKind::IpAddrOnly => "ip addr only",
+        }
+    }
+
+    /// The signal that makes keepalived write this dump, as a shell word; None for
+    /// [`DumpKind::IpAddrOnly`].
+    pub fn signal(self) -> Option<&'static str> {
+        match self {
+            DumpKind::Json => Some("$(keepalived --signum=JSON)"),
+            DumpKind::Text { signum: true } => Some("$(keepalived --signum=DATA)"),
+            DumpKind::Text { signum: false } => Some("USR1"),
+            DumpKind::IpAddrOnly => None,
+        }
+    }
+}
+
+/// Asks a node which dump its keepalived writes: prints `JSON`, `DATA` (text dump by
+/// `--signum`), `USR1` (a keepalived without `--signum`) or `NONE` (no keepalived on the
+/// PATH). A build without JSON answers `--signum=JSON` with `Unknown sigfunc JSON` and
+/// exit 1; one without `--signum` prints no number at all.
+pub const DUMP_PROBE: &str =
+    "for s in JSON DATA; do case $(keepalived --signum=$s 2>/dev/null) in \
+     ''|*[!0-9]*) ;; *) echo $s; exit 0;; esac; done; \
+     if command -v keepalived >/dev/null 2>&1; then echo USR1; else echo NONE; fi";
+
+/// Reads [`DUMP_PROBE`]'s answer.
+pub fn parse_dump_probe(text: &str) -> Result<DumpKind, ParseError> {
+    Ok(match text.trim() {
+        "JSON" => DumpKind::Json,
+        "DATA" => DumpKind::Text { signum: true },
+        "USR1" => DumpKind::Text { signum: false },
+        "NONE" => DumpKind::IpAddrOnly,
+        other => {
+            return Err(ParseError::expected(
+                "keepalived dump probe",
+                "JSON, DATA, USR1 or NONE",
+                other,
+            ))
+        }
+    })
+}
+
 /// An address appearing on or leaving an interface (`ip -o monitor address`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AddrChange {
@@ -319,6 +385,34 @@ mod tests {
             let err = parse_dump(&full[..cut]).expect_err("truncated");
             assert!(err.to_string().contains("half-written"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_dump_probe_names_the_dump_and_its_signal() {
+        let kinds: Vec<(DumpKind, Option<&str>, &str)> = ["JSON\n", "DATA\n", "USR1", "NONE\n"]
+            .iter()
+            .map(|a| parse_dump_probe(a).expect("an answer"))
+            .map(|k| (k, k.signal(), k.label()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (
+                    DumpKind::Json,
+                    Some("$(keepalived --signum=JSON)"),
+                    "JSON dump"
+                ),
+                (
+                    DumpKind::Text { signum: true },
+                    Some("$(keepalived --signum=DATA)"),
+                    "text dump"
+                ),
+                (DumpKind::Text { signum: false }, Some("USR1"), "text dump"),
+                (DumpKind::IpAddrOnly, None, "ip addr only"),
+            ]
+        );
+        assert!(parse_dump_probe("Unknown sigfunc JSON").is_err());
+        assert!(parse_dump_probe("").is_err());
     }
 
     #[test]
