@@ -26,6 +26,8 @@ use common::{assert_fits, audit_entries, bin, Tmux};
 use harness::{lab, lab_ok, root, state_dir};
 use serde_json::Value;
 
+#[path = "lab/centos.rs"]
+mod centos;
 #[path = "lab/drills.rs"]
 mod drills;
 #[path = "lab/engine.rs"]
@@ -35,6 +37,7 @@ mod harness;
 #[path = "lab/numbers.rs"]
 mod numbers;
 
+use centos::*;
 use drills::*;
 use engine::*;
 use numbers::*;
@@ -91,6 +94,10 @@ scenarios! {
     everything_drained_is_out_of_rotation_in_status,
     vip_moves_are_not_outages,
     forced_polls_keep_the_rate,
+    centos_status_reads_roles_and_priorities_from_the_text_dump,
+    centos_console_shows_roles_without_a_transition,
+    centos_failover_on_screen_within_the_lag_budget,
+    centos_drain_and_undrain_through_the_included_upstream_file,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

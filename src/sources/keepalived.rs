@@ -175,22 +175,26 @@ pub fn parse_dump(text: &str) -> Result<Vec<DumpInstance>, ParseError> {
         .collect()
 }
 
-/// Which of keepalived's dumps a node's build writes, found once per node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Which of keepalived's dumps a node's build writes, found once per node. Serialized
+/// as its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DumpKind {
     /// `keepalived --signum=JSON` answers: the JSON dump.
-    #[serde(rename = "JSON dump")]
     Json,
     /// A build without JSON: the text dump, by `--signum=DATA` or, where keepalived has
     /// no `--signum` (before 1.3.8), by SIGUSR1 directly.
-    #[serde(rename = "text dump")]
     Text {
         /// Whether the build has `--signum`.
         signum: bool,
     },
     /// Neither dump can be read: roles come from the VIP on the interface and the FIFO.
-    #[serde(rename = "ip addr only")]
     IpAddrOnly,
+}
+
+impl Serialize for DumpKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
 }
 
 impl DumpKind {
@@ -410,6 +414,10 @@ mod tests {
                 (DumpKind::Text { signum: false }, Some("USR1"), "text dump"),
                 (DumpKind::IpAddrOnly, None, "ip addr only"),
             ]
+        );
+        assert_eq!(
+            serde_json::to_value(DumpKind::Text { signum: false }).ok(),
+            Some(serde_json::json!("text dump"))
         );
         assert!(parse_dump_probe("Unknown sigfunc JSON").is_err());
         assert!(parse_dump_probe("").is_err());
