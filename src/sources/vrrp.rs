@@ -298,6 +298,9 @@ impl VrrpTarget {
             Some(why) => format!("{}, {transitions} ({why})", kind.label()),
             None => format!("{}, {transitions}", kind.label()),
         };
+        // Method, VIP and roles sent together: the console's first frame that knows
+        // anything of keepalived here shows the role too.
+        let vip = self.vip_present(&conn, pool).await?;
         let send = |r: Result<VrrpSample, SourceError>| tx.send(self.update(r));
         if send(Ok(VrrpSample::Following { method, dump: kind }))
             .await
@@ -305,7 +308,7 @@ impl VrrpTarget {
         {
             return Ok(Followed::AppGone);
         }
-        if let Some(p) = self.vip_present(&conn, pool).await? {
+        if let Some(p) = vip {
             if send(Ok(VrrpSample::Vip(p))).await.is_err() {
                 return Ok(Followed::AppGone);
             }
