@@ -415,3 +415,52 @@ async fn recv(rx: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> VrrpTarget {
+        VrrpTarget {
+            index: 0,
+            addr: NodeAddr {
+                alias: "lb1".into(),
+                hostname: "10.77.0.11".into(),
+                port: 22,
+                user: "root".into(),
+                identity_files: Vec::new(),
+                jumps: Vec::new(),
+            },
+            keepalived: toml::from_str("").expect("keepalived defaults"),
+            vip: None,
+        }
+    }
+
+    #[test]
+    fn each_dump_is_asked_for_by_its_signal_and_read_from_its_file() {
+        let t = target();
+        let json = t.dump_command(DumpKind::Json);
+        assert!(
+            json.contains("kill -s $(keepalived --signum=JSON) \"$pid\"")
+                && json.ends_with("cat /tmp/keepalived.json"),
+            "{json}"
+        );
+        let text = t.dump_command(DumpKind::Text { signum: true });
+        assert!(
+            text.contains("kill -s $(keepalived --signum=DATA) \"$pid\"")
+                && text.ends_with("cat /tmp/keepalived.data"),
+            "{text}"
+        );
+        // keepalived before --signum: SIGUSR1 is its data dump.
+        let old = t.dump_command(DumpKind::Text { signum: false });
+        assert!(old.contains("kill -s USR1 \"$pid\""), "{old}");
+        let none = t.dump_command(DumpKind::IpAddrOnly);
+        assert!(
+            !none.contains("kill -s") && none.ends_with("echo KEEPALIVED-UP"),
+            "{none}"
+        );
+        for cmd in [json, text, old, none] {
+            assert!(cmd.contains("echo KEEPALIVED-DOWN"), "{cmd}");
+        }
+    }
+}

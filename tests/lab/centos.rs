@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::common::Tmux;
-use super::harness::{centos_pair, lab, lab_ok, state_dir};
+use super::harness::{centos_pair, lab, lab_ok, root, state_dir};
 use super::{
     backend_log_counts, console_cmd, entered_master, lbdeck_ok, quantile, screen_row, screen_time,
     status, unix_now, ON_SCREEN_P95,
@@ -203,4 +203,34 @@ pub fn centos_drain_and_undrain_through_the_included_upstream_file() {
             );
         }
     }
+}
+
+/// A text dump that cannot be read (the profile points elsewhere): `status` still names
+/// lb3 MASTER and lb4 BACKUP, from the VIP, marked so, with the reason in `method`.
+pub fn centos_without_a_readable_dump_roles_come_from_the_vip() {
+    centos_pair();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(root().join("profiles/lab-centos.toml")).expect("profile");
+    let elsewhere = text.replace(
+        "instance = \"VI_1\"",
+        "instance = \"VI_1\"\ntext_dump = \"/tmp/elsewhere/keepalived.data\"",
+    );
+    assert_ne!(elsewhere, text);
+    let p = dir.path().join("elsewhere.toml");
+    std::fs::write(&p, elsewhere).expect("write");
+    let v = status(&p.display().to_string());
+    let lb = |i: usize| &v["balancers"][i]["vrrp"];
+    for (i, role) in [(0, "MASTER"), (1, "BACKUP")] {
+        assert_eq!(lb(i)["role"], role, "{v:#}");
+        assert_eq!(lb(i)["role_from_vip"], true, "{v:#}");
+        assert_eq!(lb(i)["dump"], "ip addr only", "{v:#}");
+        assert_eq!(lb(i)["priority"], serde_json::Value::Null, "{v:#}");
+        let method = lb(i)["method"].as_str().unwrap_or_default();
+        assert!(
+            method.starts_with("ip addr only") && method.contains("text dump"),
+            "{method}"
+        );
+    }
+    assert_eq!(v["vip"]["holders"], serde_json::json!(["lb3"]));
+    assert_eq!(v["alerts"].as_array().map(Vec::len), Some(0), "{v:#}");
 }
