@@ -44,6 +44,22 @@ pub fn centos_status_reads_roles_and_priorities_from_the_text_dump() {
     }
     assert_eq!(v["vip"]["holders"], serde_json::json!(["lb3"]));
     assert_eq!(v["alerts"].as_array().map(Vec::len), Some(0), "{v:#}");
+    // Built like RHEL: HAProxy's admin socket where RHEL puts it.
+    for lb in ["lb3", "lb4"] {
+        let o = lab(&[
+            "exec",
+            lb,
+            "sh",
+            "-c",
+            "echo 'show servers state be_web' | socat -t2 - UNIX-CONNECT:/var/lib/haproxy/stats",
+        ]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success() && out.contains("be_web"), "{lb}: {out}");
+    }
+    // `check` accepts a keepalived that writes only the text dump.
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = lbdeck_ok(&["check", "--profile", "lab-centos"], state.path());
+    assert!(out.contains("every check passed"), "{out}");
 }
 
 /// The console on the pair: the first screen that shows anything of keepalived (who
