@@ -86,8 +86,11 @@ async fn node_checks(
             "kill -0 \"$(cat /run/keepalived.pid)\"".into(),
         ));
         remote.push((
-            "keepalived can write its JSON dump (built with JSON)".into(),
-            "keepalived --signum=JSON >/dev/null".into(),
+            "keepalived can write its JSON dump (or, built without JSON, its text dump)".into(),
+            format!(
+                "case $({}) in JSON|DATA|USR1) ;; *) exit 1;; esac",
+                crate::sources::keepalived::DUMP_PROBE
+            ),
         ));
         if let Some(fifo) = &k.notify_fifo {
             remote.push((

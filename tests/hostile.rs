@@ -14,6 +14,7 @@ const INFO: &str = include_str!("fixtures/haproxy/show_info.txt");
 const STATE: &str = include_str!("fixtures/haproxy/show_servers_state_mixed.txt");
 const STUB: &str = include_str!("fixtures/nginx/stub_status.txt");
 const DUMP: &str = include_str!("fixtures/keepalived/dump_master.json");
+const DATA: &str = include_str!("fixtures/keepalived/data_two_instances.txt");
 const FIFO: &str = include_str!("fixtures/keepalived/fifo_failover_lb1.txt");
 const MONITOR: &str = include_str!("fixtures/ip/monitor_lb2.txt");
 const LOG: &str = include_str!("fixtures/nginx/access_lbdeck.log");
@@ -41,6 +42,7 @@ fn all_parsers(text: &str) {
     let _ = haproxy::parse_info(text);
     let _ = haproxy::parse_servers_state(text);
     let _ = keepalived::parse_dump(text);
+    let _ = keepalived::parse_data(text);
     let _ = nginx_plus::parse_upstream(text, "be_web");
     let _ = keepalived::vip_in_addr_json(text, "10.77.0.100");
     let fmt = LogFormat::parse(DEFAULT_FORMAT).expect("format");
@@ -66,7 +68,7 @@ proptest! {
     #[test]
     fn mutated_captures_never_panic(
         text in prop_oneof![mutate(STAT), mutate(INFO), mutate(STATE), mutate(STUB), mutate(DUMP),
-                            mutate(FIFO), mutate(MONITOR), mutate(LOG), mutate(PLUS)]
+                            mutate(DATA), mutate(FIFO), mutate(MONITOR), mutate(LOG), mutate(PLUS)]
     ) {
         all_parsers(&text);
     }

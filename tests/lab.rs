@@ -26,6 +26,8 @@ use common::{assert_fits, audit_entries, bin, Tmux};
 use harness::{lab, lab_ok, root, state_dir};
 use serde_json::Value;
 
+#[path = "lab/centos.rs"]
+mod centos;
 #[path = "lab/daemon.rs"]
 mod daemon;
 #[path = "lab/drills.rs"]
@@ -41,6 +43,7 @@ mod numbers;
 #[path = "lab/unix.rs"]
 mod unix;
 
+use centos::*;
 use daemon::*;
 use drills::*;
 use engine::*;
@@ -111,6 +114,11 @@ scenarios! {
     unix_socket_drill_balancer_link_down,
     unix_socket_drill_sshd_blackholed,
     a_socket_at_level_user_is_read_but_not_acted_on,
+    centos_status_reads_roles_and_priorities_from_the_text_dump,
+    centos_console_shows_roles_without_a_transition,
+    centos_failover_on_screen_within_the_lag_budget,
+    centos_drain_and_undrain_through_the_included_upstream_file,
+    centos_without_a_readable_dump_roles_come_from_the_vip,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

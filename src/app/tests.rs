@@ -415,13 +415,14 @@ fn f_asks_to_fail_over_the_vip_holder_and_b_fails_back() {
             name: "VI_1".into(),
             vrid: 77,
             role,
+            wantstate: Some(role),
             base_priority: prio,
             effective_priority: prio,
             nopreempt: false,
             last_transition: 0.0,
             vips: vec![],
-            become_master: 0,
-            release_master: 0,
+            become_master: Some(0),
+            release_master: Some(0),
         };
         for sample in [VrrpSample::Vip(vip), VrrpSample::Dump(Some(dump))] {
             a.update(Action::Update(SourceUpdate::Vrrp {
@@ -822,8 +823,9 @@ fn failback_cannot_start_a_keepalived_its_method_did_not_stop() {
         nopreempt: false,
         last_transition: 0.0,
         vips: vec![],
-        become_master: 0,
-        release_master: 0,
+        become_master: None,
+        release_master: None,
+        wantstate: None,
     };
     for (index, sample) in [
         (0, VrrpSample::Vip(false)),
@@ -866,8 +868,9 @@ fn a_higher_priority_backup_is_an_alarm_only_once_it_had_time_to_preempt() {
         nopreempt: false,
         last_transition: 0.0,
         vips: vec![],
-        become_master: 0,
-        release_master: 0,
+        become_master: None,
+        release_master: None,
+        wantstate: None,
     };
     // A failback a moment ago: lb1's priority is back to 150, lb2 still MASTER at 100.
     for (index, role, prio, vip) in [(0, Role::Backup, 150, false), (1, Role::Master, 100, true)] {

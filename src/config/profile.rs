@@ -287,6 +287,9 @@ pub struct KeepalivedSettings {
     /// Where keepalived writes its JSON dump.
     #[serde(default = "default_json_dump")]
     pub json_dump: String,
+    /// Where a keepalived built without JSON writes its text dump.
+    #[serde(default = "default_text_dump")]
+    pub text_dump: String,
     /// How a controlled failover is triggered.
     #[serde(default)]
     pub failover: Option<FailoverMethod>,
@@ -298,6 +301,10 @@ fn default_instance() -> String {
 
 fn default_json_dump() -> String {
     "/tmp/keepalived.json".into()
+}
+
+fn default_text_dump() -> String {
+    "/tmp/keepalived.data".into()
 }
 
 /// How a controlled failover is triggered on the MASTER.

@@ -323,6 +323,9 @@ async fn exec(
             0,
         );
     }
+    if cmd.contains("--signum=$s") {
+        return ("JSON\n".into(), 0);
+    }
     if cmd.contains("keepalived --signum=JSON") {
         return match lb {
             Some(l) if running(&s) => (s.pair.dump(l, &node.vip) + "\n", 0),

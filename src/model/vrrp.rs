@@ -8,6 +8,7 @@ use chrono::{DateTime, Local};
 use serde::Serialize;
 
 use super::{Alert, Cluster, Freshness, Level, Role};
+use crate::sources::keepalived::DumpKind;
 use crate::sources::vrrp::VrrpSample;
 use crate::sources::SourceError;
 
@@ -18,10 +19,18 @@ const PREEMPT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// keepalived as seen on one balancer.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VrrpView {
-    /// How transitions reach us ("notify FIFO /run/keepalived.fifo", "ip monitor").
+    /// The dump read and how transitions reach us ("text dump, notify FIFO
+    /// /run/keepalived.fifo").
     pub method: Option<String>,
+    /// Which dump is read on this node.
+    pub dump: Option<DumpKind>,
     /// Instance state.
     pub role: Option<Role>,
+    /// The role seen only from the VIP on the interface (no dump can be read): MASTER
+    /// where it is, BACKUP where it is not, until the FIFO says otherwise.
+    pub role_from_vip: bool,
+    /// The state keepalived is heading for.
+    pub wantstate: Option<Role>,
     /// Effective priority.
     pub priority: Option<u16>,
     /// Configured priority.
@@ -41,6 +50,25 @@ pub struct VrrpView {
     /// Refresh bookkeeping.
     #[serde(skip)]
     pub fresh: Freshness,
+}
+
+impl VrrpView {
+    /// Where no dump can be read, the role the VIP shows: MASTER on the node holding it;
+    /// elsewhere BACKUP, unless the FIFO told a state of its own (FAULT…).
+    fn role_by_vip(&mut self) {
+        if self.dump != Some(DumpKind::IpAddrOnly) || self.running == Some(false) {
+            return;
+        }
+        let seen = match self.holds_vip {
+            Some(true) => Role::Master,
+            Some(false) if self.role.is_none() || self.role == Some(Role::Master) => Role::Backup,
+            _ => return,
+        };
+        if self.role != Some(seen) {
+            self.role = Some(seen);
+            self.role_from_vip = true;
+        }
+    }
 }
 
 impl Cluster {
@@ -86,7 +114,10 @@ impl Cluster {
         let before = v.role;
         let before_priority = v.priority;
         match sample {
-            VrrpSample::Following(method) => v.method = Some(method),
+            VrrpSample::Following { method, dump } => {
+                v.method = Some(method);
+                v.dump = Some(dump);
+            }
             VrrpSample::Fifo(ev) => {
                 v.running = Some(true);
                 if let Some(p) = ev.priority {
@@ -94,6 +125,7 @@ impl Cluster {
                 }
                 if let Some(role) = ev.role {
                     v.role = Some(role);
+                    v.role_from_vip = false;
                 }
             }
             VrrpSample::Vip(present) => {
@@ -105,6 +137,14 @@ impl Cluster {
                     });
                 }
                 v.holds_vip = Some(present);
+                v.role_by_vip();
+            }
+            VrrpSample::Running => {
+                if v.running == Some(false) {
+                    events.push((Level::Ok, format!("keepalived runs again on {name}")));
+                }
+                v.running = Some(true);
+                v.role_by_vip();
             }
             VrrpSample::Dump(None) => {
                 if v.running != Some(false) {
@@ -112,6 +152,7 @@ impl Cluster {
                 }
                 v.running = Some(false);
                 v.role = None;
+                v.role_from_vip = false;
             }
             VrrpSample::Dump(Some(d)) => {
                 if v.running == Some(false) {
@@ -119,6 +160,8 @@ impl Cluster {
                 }
                 v.running = Some(true);
                 v.role = Some(d.role);
+                v.role_from_vip = false;
+                v.wantstate = d.wantstate;
                 v.priority = Some(d.effective_priority);
                 v.base_priority = Some(d.base_priority);
                 v.nopreempt = Some(d.nopreempt);
@@ -255,9 +298,8 @@ impl Cluster {
                 .iter()
                 .filter(|(n, _)| *n != masters[0])
                 .any(|(_, v)| {
-                    v.role == Some(Role::Backup)
-                        && v.running == Some(true)
-                        && v.priority.unwrap_or(0) > 0
+                    // An unknown priority (no dump readable) is not a priority of 0.
+                    v.role == Some(Role::Backup) && v.running == Some(true) && v.priority != Some(0)
                 });
             if !able {
                 out.push(Alert {
@@ -290,6 +332,111 @@ impl Cluster {
                     });
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::profile::Profile;
+    use crate::sources::keepalived::FifoEvent;
+
+    const PROFILE: &str = r#"
+name = "t"
+[vip]
+address = "10.77.0.100"
+[[balancers]]
+name = "lb1"
+host = "10.77.0.11"
+kind = "nginx"
+status_url = "http://10.77.0.11:8080/nginx_status"
+[balancers.keepalived]
+[[balancers]]
+name = "lb2"
+host = "10.77.0.12"
+kind = "nginx"
+status_url = "http://10.77.0.12:8080/nginx_status"
+[balancers.keepalived]
+"#;
+
+    fn pair(dump: DumpKind) -> Cluster {
+        let mut c = Cluster::new(&Profile::parse("t.toml", PROFILE).expect("profile"));
+        for index in 0..2 {
+            let method = format!("{}, ip monitor", dump.label());
+            see(&mut c, index, VrrpSample::Following { method, dump });
+        }
+        c
+    }
+
+    fn see(c: &mut Cluster, index: usize, sample: VrrpSample) {
+        c.apply_vrrp(index, Instant::now(), Ok(sample), Local::now());
+    }
+
+    fn roles(c: &Cluster) -> Vec<(Option<Role>, bool)> {
+        c.balancers
+            .iter()
+            .map(|b| {
+                b.vrrp
+                    .as_ref()
+                    .map_or((None, false), |v| (v.role, v.role_from_vip))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn without_a_dump_the_vip_names_the_master_and_the_fifo_corrects_it() {
+        let mut c = pair(DumpKind::IpAddrOnly);
+        see(&mut c, 0, VrrpSample::Vip(true));
+        see(&mut c, 1, VrrpSample::Vip(false));
+        see(&mut c, 0, VrrpSample::Running);
+        see(&mut c, 1, VrrpSample::Running);
+        assert_eq!(
+            roles(&c),
+            vec![(Some(Role::Master), true), (Some(Role::Backup), true)]
+        );
+        assert!(c.vrrp_alerts_now().is_empty(), "{:?}", c.vrrp_alerts_now());
+        // The VIP moves: the roles follow, and the move is an event.
+        see(&mut c, 0, VrrpSample::Vip(false));
+        see(&mut c, 1, VrrpSample::Vip(true));
+        assert_eq!(
+            roles(&c),
+            vec![(Some(Role::Backup), true), (Some(Role::Master), true)]
+        );
+        assert!(c.events.iter().any(|e| e.text == "lb2 BACKUP → MASTER"));
+        // The FIFO's own word wins, and a VIP still absent does not turn FAULT to BACKUP.
+        let fault = FifoEvent {
+            group: false,
+            name: "VI_1".into(),
+            role: Some(Role::Fault),
+            priority: Some(0),
+        };
+        see(&mut c, 0, VrrpSample::Fifo(fault));
+        see(&mut c, 0, VrrpSample::Vip(false));
+        assert_eq!(roles(&c)[0], (Some(Role::Fault), false));
+        // keepalived stopped, then back: the role comes from the VIP again.
+        see(&mut c, 1, VrrpSample::Dump(None));
+        assert_eq!(roles(&c)[1], (None, false));
+        see(&mut c, 1, VrrpSample::Running);
+        assert_eq!(roles(&c)[1], (Some(Role::Master), true));
+    }
+
+    #[test]
+    fn with_a_dump_the_vip_alone_sets_no_role() {
+        let mut c = pair(DumpKind::Text { signum: true });
+        see(&mut c, 0, VrrpSample::Vip(true));
+        assert_eq!(roles(&c)[0], (None, false));
+        assert_eq!(
+            c.balancers[0].vrrp.as_ref().and_then(|v| v.dump),
+            Some(DumpKind::Text { signum: true })
+        );
+    }
+
+    impl Cluster {
+        fn vrrp_alerts_now(&self) -> Vec<Alert> {
+            let mut out = Vec::new();
+            self.vrrp_alerts(Instant::now(), &mut out);
+            out
         }
     }
 }

@@ -43,11 +43,13 @@ pub enum ParseError {
         /// The JSON parser's sentence.
         detail: String,
     },
-    /// keepalived's JSON dump could not be read: it is written asynchronously, so this
-    /// is most often a file caught half-written.
-    #[error("keepalived JSON dump: unreadable (half-written?): {detail}")]
+    /// keepalived's JSON or text dump could not be read: it is written asynchronously,
+    /// so this is most often a file caught half-written.
+    #[error("{what}: unreadable (half-written?): {detail}")]
     HalfWritten {
-        /// The JSON parser's sentence.
+        /// Which dump.
+        what: &'static str,
+        /// What is missing (the JSON parser's sentence for the JSON dump).
         detail: String,
     },
     /// keepalived's dump holds a state number lbdeck does not know.

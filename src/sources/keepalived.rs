@@ -1,9 +1,14 @@
 //! keepalived, read from the node itself: notify FIFO lines (pushed transitions), the
-//! JSON dump (priorities; written asynchronously, so a half-written file is an error,
-//! never a value), and the zero-cooperation signals — `ip -o monitor address` lines and
-//! `ip -j addr` — for whether the VIP is on the node.
+//! JSON dump or, on builds without JSON, the text dump (priorities; written
+//! asynchronously, so a half-written file is an error, never a value), and the
+//! zero-cooperation signals — `ip -o monitor address` lines and `ip -j addr` — for whether
+//! the VIP is on the node.
+
+mod text;
 
 use serde::{Deserialize, Serialize};
+
+pub use text::parse_data;
 
 use super::ParseError;
 use crate::state::Role;
@@ -83,7 +88,7 @@ pub fn parse_fifo_line(line: &str) -> Result<FifoEvent, ParseError> {
     })
 }
 
-/// One instance from keepalived's JSON dump.
+/// One instance from keepalived's JSON or text dump.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DumpInstance {
     /// Instance name.
@@ -92,6 +97,8 @@ pub struct DumpInstance {
     pub vrid: u8,
     /// Current state.
     pub role: Role,
+    /// The state keepalived is heading for (differs from `role` mid-transition).
+    pub wantstate: Option<Role>,
     /// Configured priority.
     pub base_priority: u16,
     /// Priority after tracking adjustments.
@@ -102,10 +109,10 @@ pub struct DumpInstance {
     pub last_transition: f64,
     /// The virtual addresses, as keepalived prints them (`10.0.0.100/24 dev eth0 …`).
     pub vips: Vec<String>,
-    /// Times it became MASTER.
-    pub become_master: u64,
-    /// Times it left MASTER.
-    pub release_master: u64,
+    /// Times it became MASTER (the JSON dump only: the text dump has no counters).
+    pub become_master: Option<u64>,
+    /// Times it left MASTER (the JSON dump only).
+    pub release_master: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +127,8 @@ struct RawData {
     iname: String,
     vrid: u8,
     state: i64,
+    #[serde(default)]
+    wantstate: Option<i64>,
     base_priority: u16,
     effective_priority: u16,
     #[serde(default)]
@@ -141,6 +150,7 @@ struct RawStats {
 /// Parses `keepalived.json`. A truncated (half-written) file is an error.
 pub fn parse_dump(text: &str) -> Result<Vec<DumpInstance>, ParseError> {
     let raw: Vec<RawEntry> = serde_json::from_str(text).map_err(|e| ParseError::HalfWritten {
+        what: "keepalived JSON dump",
         detail: e.to_string(),
     })?;
     raw.into_iter()
@@ -151,17 +161,88 @@ pub fn parse_dump(text: &str) -> Result<Vec<DumpInstance>, ParseError> {
                 name: e.data.iname,
                 vrid: e.data.vrid,
                 role,
+                wantstate: e.data.wantstate.and_then(role_from_number),
                 base_priority: e.data.base_priority,
                 effective_priority: e.data.effective_priority,
                 nopreempt: matches!(e.data.nopreempt, serde_json::Value::Bool(true))
                     || e.data.nopreempt.as_i64().is_some_and(|n| n != 0),
                 last_transition: e.data.last_transition,
                 vips: e.data.vips,
-                become_master: e.stats.become_master,
-                release_master: e.stats.release_master,
+                become_master: Some(e.stats.become_master),
+                release_master: Some(e.stats.release_master),
             })
         })
         .collect()
+}
+
+/// Which of keepalived's dumps a node's build writes, found once per node. Serialized
+/// as its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DumpKind {
+    /// `keepalived --signum=JSON` answers: the JSON dump.
+    Json,
+    /// A build without JSON: the text dump, by `--signum=DATA` or, where keepalived has
+    /// no `--signum` (before 1.3.8), by SIGUSR1 directly.
+    Text {
+        /// Whether the build has `--signum`.
+        signum: bool,
+    },
+    /// Neither dump can be read: roles come from the VIP on the interface and the FIFO.
+    IpAddrOnly,
+}
+
+impl Serialize for DumpKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
+impl DumpKind {
+    /// The operator's words for it, as the balancer pane shows them.
+    pub fn label(self) -> &'static str {
+        match self {
+            DumpKind::Json => "JSON dump",
+            DumpKind::Text { .. } => "text dump",
+            DumpKind::IpAddrOnly => "ip addr only",
+        }
+    }
+
+    /// The signal that makes keepalived write this dump, as a shell word; None for
+    /// [`DumpKind::IpAddrOnly`].
+    pub fn signal(self) -> Option<&'static str> {
+        match self {
+            DumpKind::Json => Some("$(keepalived --signum=JSON)"),
+            DumpKind::Text { signum: true } => Some("$(keepalived --signum=DATA)"),
+            DumpKind::Text { signum: false } => Some("USR1"),
+            DumpKind::IpAddrOnly => None,
+        }
+    }
+}
+
+/// Asks a node which dump its keepalived writes: prints `JSON`, `DATA` (text dump by
+/// `--signum`), `USR1` (a keepalived without `--signum`) or `NONE` (no keepalived on the
+/// PATH). A build without JSON answers `--signum=JSON` with `Unknown sigfunc JSON` and
+/// exit 1; one without `--signum` prints no number at all.
+pub const DUMP_PROBE: &str =
+    "for s in JSON DATA; do case $(keepalived --signum=$s 2>/dev/null) in \
+     ''|*[!0-9]*) ;; *) echo $s; exit 0;; esac; done; \
+     if command -v keepalived >/dev/null 2>&1; then echo USR1; else echo NONE; fi";
+
+/// Reads [`DUMP_PROBE`]'s answer.
+pub fn parse_dump_probe(text: &str) -> Result<DumpKind, ParseError> {
+    Ok(match text.trim() {
+        "JSON" => DumpKind::Json,
+        "DATA" => DumpKind::Text { signum: true },
+        "USR1" => DumpKind::Text { signum: false },
+        "NONE" => DumpKind::IpAddrOnly,
+        other => {
+            return Err(ParseError::expected(
+                "keepalived dump probe",
+                "JSON, DATA, USR1 or NONE",
+                other,
+            ))
+        }
+    })
 }
 
 /// An address appearing on or leaving an interface (`ip -o monitor address`).
@@ -308,6 +389,38 @@ mod tests {
             let err = parse_dump(&full[..cut]).expect_err("truncated");
             assert!(err.to_string().contains("half-written"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_dump_probe_names_the_dump_and_its_signal() {
+        let kinds: Vec<(DumpKind, Option<&str>, &str)> = ["JSON\n", "DATA\n", "USR1", "NONE\n"]
+            .iter()
+            .map(|a| parse_dump_probe(a).expect("an answer"))
+            .map(|k| (k, k.signal(), k.label()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (
+                    DumpKind::Json,
+                    Some("$(keepalived --signum=JSON)"),
+                    "JSON dump"
+                ),
+                (
+                    DumpKind::Text { signum: true },
+                    Some("$(keepalived --signum=DATA)"),
+                    "text dump"
+                ),
+                (DumpKind::Text { signum: false }, Some("USR1"), "text dump"),
+                (DumpKind::IpAddrOnly, None, "ip addr only"),
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(DumpKind::Text { signum: false }).ok(),
+            Some(serde_json::json!("text dump"))
+        );
+        assert!(parse_dump_probe("Unknown sigfunc JSON").is_err());
+        assert!(parse_dump_probe("").is_err());
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! keepalived roles, followed over SSH. Transitions are pushed: the notify FIFO when the
-//! profile names one, and `ip -o monitor address` for the VIP in any case. The JSON dump
-//! is read only slowly, for priorities and to correct anything a stream missed.
+//! profile names one, and `ip -o monitor address` for the VIP in any case. keepalived's
+//! dump — JSON where the build has it, else the text dump — is read only slowly, for
+//! priorities and to correct anything a stream missed. Which dump a node writes is asked
+//! once per node; where neither can be read, roles come from the VIP and the FIFO.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::keepalived::{self, DumpInstance, FifoEvent};
+use super::keepalived::{self, DumpInstance, DumpKind, FifoEvent};
 use super::{SourceError, SourceUpdate};
 use crate::config::profile::KeepalivedSettings;
-use crate::ssh::{shell_quote, NodeAddr, Pool, Ssh};
+use crate::ssh::{shell_quote, NodeAddr, Pool, Ssh, SshError};
 
-/// How often the JSON dump is read while following: keepalived writes it asynchronously
+/// How often the dump is read while following: keepalived writes it asynchronously
 /// and upstream discourages frequent dumps.
 pub const DUMP_EVERY: Duration = Duration::from_secs(10);
 
@@ -33,14 +35,23 @@ const FIFO_MARKER: &str = "LBDECK-FIFO-OPEN";
 /// What the VRRP follower learned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VrrpSample {
-    /// Following started, with this method ("notify FIFO" or "ip monitor").
-    Following(String),
+    /// Following started: how transitions reach us ("notify FIFO …", "ip monitor"),
+    /// with the dump that is read, and which dump that is.
+    Following {
+        /// In the operator's words, the dump first ("text dump, notify FIFO
+        /// /run/keepalived.fifo").
+        method: String,
+        /// The dump read on this node.
+        dump: DumpKind,
+    },
     /// A notify-FIFO line.
     Fifo(FifoEvent),
     /// Whether the VIP is on this node (initial check or an `ip monitor` change).
     Vip(bool),
-    /// The instance from the JSON dump; None when keepalived is not running.
+    /// The instance from the dump; None when keepalived is not running.
     Dump(Option<DumpInstance>),
+    /// keepalived runs on a node where no dump can be read.
+    Running,
 }
 
 /// Where and how to follow one balancer's keepalived.
@@ -71,35 +82,85 @@ impl VrrpTarget {
     }
 
     /// The dump command: signal keepalived, wait for a complete file, print it. Prints
-    /// `KEEPALIVED-DOWN` when keepalived is not running.
-    fn dump_command(&self) -> String {
-        let dump = shell_quote(&self.keepalived.json_dump);
+    /// `KEEPALIVED-DOWN` when keepalived is not running; with no dump to read, only
+    /// whether it runs (`KEEPALIVED-UP`).
+    fn dump_command(&self, kind: DumpKind) -> String {
+        let running = "pid=$(cat /run/keepalived.pid 2>/dev/null); \
+             if [ -z \"$pid\" ] || ! kill -0 \"$pid\" 2>/dev/null; then echo KEEPALIVED-DOWN; exit 0; fi";
+        let (Some(signal), Some(file)) = (kind.signal(), self.dump_file(kind)) else {
+            return format!("{running}; echo KEEPALIVED-UP");
+        };
+        let dump = shell_quote(file);
         format!(
-            "pid=$(cat /run/keepalived.pid 2>/dev/null); \
-             if [ -z \"$pid\" ] || ! kill -0 \"$pid\" 2>/dev/null; then echo KEEPALIVED-DOWN; exit 0; fi; \
-             rm -f {dump}; kill -s $(keepalived --signum=JSON) \"$pid\" || exit 1; \
+            "{running}; \
+             rm -f {dump}; kill -s {signal} \"$pid\" || exit 1; \
              for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 0.05; [ -s {dump} ] && break; done; \
              sleep 0.05; cat {dump}"
         )
     }
 
-    /// Reads the dump, retrying once if it was caught half-written.
-    async fn dump(&self, conn: &Ssh, pool: &Pool) -> Result<Option<DumpInstance>, SourceError> {
+    /// Where keepalived writes the dump of that kind.
+    fn dump_file(&self, kind: DumpKind) -> Option<&str> {
+        match kind {
+            DumpKind::Json => Some(&self.keepalived.json_dump),
+            DumpKind::Text { .. } => Some(&self.keepalived.text_dump),
+            DumpKind::IpAddrOnly => None,
+        }
+    }
+
+    /// Which dump this node's keepalived writes, and the first reading of it. A dump
+    /// the build offers that still cannot be read (its file elsewhere, unreadable) leaves
+    /// the VIP and the FIFO, and says why.
+    async fn detect(
+        &self,
+        conn: &Ssh,
+        pool: &Pool,
+    ) -> Result<(DumpKind, Option<String>, VrrpSample), SourceError> {
+        let probe = conn
+            .exec(&pool.privileged(keepalived::DUMP_PROBE), pool.timeout())
+            .await?
+            .ok("keepalived dump probe")?;
+        let kind = keepalived::parse_dump_probe(&probe)?;
+        match self.read(conn, pool, kind).await {
+            Ok(first) => Ok((kind, None, first)),
+            Err(e @ (SourceError::Parse(_) | SourceError::Ssh(SshError::Command { .. }))) => {
+                let why = format!("{}: {e}", kind.label());
+                let first = self.read(conn, pool, DumpKind::IpAddrOnly).await?;
+                Ok((DumpKind::IpAddrOnly, Some(why), first))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads keepalived's state by `kind`, retrying once a dump caught half-written.
+    async fn read(
+        &self,
+        conn: &Ssh,
+        pool: &Pool,
+        kind: DumpKind,
+    ) -> Result<VrrpSample, SourceError> {
+        let what = format!("keepalived {}", kind.label());
         let mut retried = false;
         loop {
             let out = conn
-                .exec(&pool.privileged(&self.dump_command()), pool.timeout() * 2)
+                .exec(
+                    &pool.privileged(&self.dump_command(kind)),
+                    pool.timeout() * 2,
+                )
                 .await?
-                .ok("keepalived JSON dump")?;
-            if out.trim() == "KEEPALIVED-DOWN" {
-                return Ok(None);
-            }
-            match keepalived::parse_dump(&out) {
+                .ok(&what)?;
+            let parsed = match out.trim() {
+                "KEEPALIVED-DOWN" => return Ok(VrrpSample::Dump(None)),
+                "KEEPALIVED-UP" if kind == DumpKind::IpAddrOnly => return Ok(VrrpSample::Running),
+                _ if kind == DumpKind::Json => keepalived::parse_dump(&out),
+                _ => keepalived::parse_data(&out),
+            };
+            match parsed {
                 Ok(all) => {
                     return all
                         .into_iter()
                         .find(|i| i.name == self.keepalived.instance)
-                        .map(Some)
+                        .map(|i| VrrpSample::Dump(Some(i)))
                         .ok_or_else(|| SourceError::NoInstance(self.keepalived.instance.clone()))
                 }
                 Err(e) if retried => return Err(e.into()),
@@ -127,22 +188,30 @@ impl VrrpTarget {
             Ok(c) => c,
             Err(e) => return vec![self.update(Err(e.into()))],
         };
-        let mut out = vec![self.update(Ok(VrrpSample::Following(
-            "JSON dump and ip addr (one look)".into(),
-        )))];
+        let (kind, why, first) = match self.detect(&conn, pool).await {
+            Ok(d) => d,
+            Err(e) => return vec![self.update(Err(e))],
+        };
+        let method = match (kind, why) {
+            (DumpKind::IpAddrOnly, Some(why)) => format!("ip addr only, one look ({why})"),
+            (DumpKind::IpAddrOnly, None) => "ip addr only, one look".to_string(),
+            (k, _) => format!("{} and ip addr, one look", k.label()),
+        };
+        let mut out = vec![self.update(Ok(VrrpSample::Following { method, dump: kind }))];
         match self.vip_present(&conn, pool).await {
             Ok(Some(p)) => out.push(self.update(Ok(VrrpSample::Vip(p)))),
             Ok(None) => {}
             Err(e) => out.push(self.update(Err(e))),
         }
-        out.push(self.update(self.dump(&conn, pool).await.map(VrrpSample::Dump)));
+        out.push(self.update(Ok(first)));
         out
     }
 
     /// Follows this node until the receiver goes away, reconnecting as needed.
     pub async fn follow(self, pool: Arc<Pool>, tx: mpsc::Sender<SourceUpdate>) {
+        let mut dump = None;
         loop {
-            match self.follow_once(&pool, &tx).await {
+            match self.follow_once(&pool, &tx, &mut dump).await {
                 Ok(Followed::AppGone) => return,
                 Ok(Followed::Again) => {}
                 Err(e) => {
@@ -156,11 +225,13 @@ impl VrrpTarget {
     }
 
     /// Follows until the connection or a stream ends (Err), the app is gone, or
-    /// keepalived came back and its FIFO is to be opened again.
+    /// keepalived came back and its FIFO is to be opened again. `dump` keeps which dump
+    /// the node writes (and why not the one its build offers) from the first follow on.
     async fn follow_once(
         &self,
         pool: &Pool,
         tx: &mpsc::Sender<SourceUpdate>,
+        dump: &mut Option<(DumpKind, Option<String>)>,
     ) -> Result<Followed, SourceError> {
         let conn = pool.get(&self.addr).await?;
         let fifo_path = match &self.keepalived.notify_fifo {
@@ -206,24 +277,43 @@ impl VrrpTarget {
             }
             while let Ok(Some(_)) = tokio::time::timeout(BACKLOG_QUIET, f.recv()).await {}
         }
-        let method = match (&fifo_path, &self.keepalived.notify_fifo) {
+        // Read after the FIFO opened: a transition since is in the FIFO, one before in
+        // this first reading.
+        let (kind, first) = match dump.clone() {
+            Some((kind, _)) => (kind, self.read(&conn, pool, kind).await),
+            None => {
+                let (kind, why, first) = self.detect(&conn, pool).await?;
+                *dump = Some((kind, why));
+                (kind, Ok(first))
+            }
+        };
+        let why = dump.as_ref().and_then(|(_, why)| why.clone());
+        let transitions = match (&fifo_path, &self.keepalived.notify_fifo) {
             (Some(p), _) => format!("notify FIFO {p}"),
             (None, Some(p)) => format!("ip monitor (no FIFO at {p})"),
             (None, None) => "ip monitor".to_string(),
         };
+        // The dump first: a narrow column cuts the end.
+        let method = match why {
+            Some(why) => format!("{}, {transitions} ({why})", kind.label()),
+            None => format!("{}, {transitions}", kind.label()),
+        };
+        // Method, VIP and roles sent together: the console's first frame that knows
+        // anything of keepalived here shows the role too.
+        let vip = self.vip_present(&conn, pool).await?;
         let send = |r: Result<VrrpSample, SourceError>| tx.send(self.update(r));
-        if send(Ok(VrrpSample::Following(method))).await.is_err() {
+        if send(Ok(VrrpSample::Following { method, dump: kind }))
+            .await
+            .is_err()
+        {
             return Ok(Followed::AppGone);
         }
-        if let Some(p) = self.vip_present(&conn, pool).await? {
+        if let Some(p) = vip {
             if send(Ok(VrrpSample::Vip(p))).await.is_err() {
                 return Ok(Followed::AppGone);
             }
         }
-        if send(self.dump(&conn, pool).await.map(VrrpSample::Dump))
-            .await
-            .is_err()
-        {
+        if send(first).await.is_err() {
             return Ok(Followed::AppGone);
         }
         let mut tick = tokio::time::interval(DUMP_EVERY);
@@ -243,7 +333,7 @@ impl VrrpTarget {
                     None => {
                         fifo = None;
                         tick.reset_after(KEEPALIVED_DOWN_RECHECK);
-                        self.dump(&conn, pool).await.map(VrrpSample::Dump)
+                        self.read(&conn, pool, kind).await
                     }
                 },
                 line = recv(&mut monitor) => match line {
@@ -259,14 +349,14 @@ impl VrrpTarget {
                     None => return Err(SourceError::StreamEnded { node: self.addr.alias.clone(), stream: "ip monitor" }),
                 },
                 _ = tick.tick() => {
-                    let dump = self.dump(&conn, pool).await;
+                    let state = self.read(&conn, pool, kind).await;
                     if fifo.is_none() && fifo_path.is_some() {
-                        if matches!(dump, Ok(Some(_))) {
+                        if matches!(state, Ok(VrrpSample::Dump(Some(_)) | VrrpSample::Running)) {
                             return Ok(Followed::Again);
                         }
                         tick.reset_after(KEEPALIVED_DOWN_RECHECK);
                     }
-                    dump.map(VrrpSample::Dump)
+                    state
                 }
             };
             let at = at.unwrap_or_else(Instant::now);
@@ -323,5 +413,54 @@ async fn recv(rx: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> VrrpTarget {
+        VrrpTarget {
+            index: 0,
+            addr: NodeAddr {
+                alias: "lb1".into(),
+                hostname: "10.77.0.11".into(),
+                port: 22,
+                user: "root".into(),
+                identity_files: Vec::new(),
+                jumps: Vec::new(),
+            },
+            keepalived: toml::from_str("").expect("keepalived defaults"),
+            vip: None,
+        }
+    }
+
+    #[test]
+    fn each_dump_is_asked_for_by_its_signal_and_read_from_its_file() {
+        let t = target();
+        let json = t.dump_command(DumpKind::Json);
+        assert!(
+            json.contains("kill -s $(keepalived --signum=JSON) \"$pid\"")
+                && json.ends_with("cat /tmp/keepalived.json"),
+            "{json}"
+        );
+        let text = t.dump_command(DumpKind::Text { signum: true });
+        assert!(
+            text.contains("kill -s $(keepalived --signum=DATA) \"$pid\"")
+                && text.ends_with("cat /tmp/keepalived.data"),
+            "{text}"
+        );
+        // keepalived before --signum: SIGUSR1 is its data dump.
+        let old = t.dump_command(DumpKind::Text { signum: false });
+        assert!(old.contains("kill -s USR1 \"$pid\""), "{old}");
+        let none = t.dump_command(DumpKind::IpAddrOnly);
+        assert!(
+            !none.contains("kill -s") && none.ends_with("echo KEEPALIVED-UP"),
+            "{none}"
+        );
+        for cmd in [json, text, old, none] {
+            assert!(cmd.contains("echo KEEPALIVED-DOWN"), "{cmd}");
+        }
     }
 }

@@ -159,8 +159,13 @@ fn role_cell<'a>(app: &App, b: &Balancer) -> Cell<'a> {
                     Role::Init => t.muted,
                 }
             };
-            // Not current: say so in text too (colour alone is lost under NO_COLOR).
-            let mark = if unsure { "?" } else { "" };
+            // Not current: say so in text too (colour alone is lost under NO_COLOR). A
+            // role seen only from the VIP (no dump readable) is marked `~`.
+            let mark = match (unsure, v.role_from_vip) {
+                (true, _) => "?",
+                (false, true) => "~",
+                (false, false) => "",
+            };
             Span::styled(format!("{}{mark}", r.label()), style)
         }
     };

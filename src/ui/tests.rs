@@ -9,7 +9,7 @@ use crate::app::tests::{app, feed};
 use crate::app::App;
 use crate::model::{Level, Role};
 use crate::sources::health::Probe;
-use crate::sources::keepalived::{DumpInstance, FifoEvent};
+use crate::sources::keepalived::{DumpInstance, DumpKind, FifoEvent};
 use crate::sources::vrrp::VrrpSample;
 use crate::sources::{SourceError, SourceUpdate};
 
@@ -59,7 +59,10 @@ fn pair_roles(a: &mut App, t0: Instant) {
             a,
             t0,
             index,
-            VrrpSample::Following("notify FIFO /run/keepalived.fifo".into()),
+            VrrpSample::Following {
+                method: "notify FIFO /run/keepalived.fifo".into(),
+                dump: DumpKind::Json,
+            },
         );
         vrrp(a, t0, index, VrrpSample::Vip(vip));
         vrrp(a, t0, index, VrrpSample::Dump(Some(dump(role, prio))));
@@ -79,13 +82,14 @@ fn dump(role: Role, priority: u16) -> DumpInstance {
         name: "VI_1".into(),
         vrid: 77,
         role,
+        wantstate: Some(role),
         base_priority: priority,
         effective_priority: priority,
         nopreempt: false,
         last_transition: 0.0,
         vips: vec!["10.77.0.100/24".into()],
-        become_master: 1,
-        release_master: 0,
+        become_master: Some(1),
+        release_master: Some(0),
     }
 }
 
@@ -748,4 +752,27 @@ address = "10.77.0.21:80"
         lines: None,
     }));
     assert_eq!(a.cluster.balancers[0].log_lines, Some(lines(38)));
+}
+
+#[test]
+fn roles_seen_only_from_the_vip_are_marked_and_say_how() {
+    let (mut a, t0) = fixed_app();
+    for (index, vip) in [(0, true), (1, false)] {
+        let method = "ip addr only, notify FIFO /run/keepalived.fifo".to_string();
+        let dump = DumpKind::IpAddrOnly;
+        vrrp(&mut a, t0, index, VrrpSample::Dump(None));
+        vrrp(&mut a, t0, index, VrrpSample::Following { method, dump });
+        vrrp(&mut a, t0, index, VrrpSample::Vip(vip));
+        vrrp(&mut a, t0, index, VrrpSample::Running);
+    }
+    let text = screen(&render(&a, 140, 30));
+    let row = |n: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("│{n} ")))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(row("lb1").contains("MASTER~"), "{text}");
+    assert!(row("lb2").contains("BACKUP~"), "{text}");
+    assert!(row("lb1").contains("ip addr only"), "{text}");
 }
