@@ -119,6 +119,7 @@ scenarios! {
     centos_failover_on_screen_within_the_lag_budget,
     centos_drain_and_undrain_through_the_included_upstream_file,
     centos_without_a_readable_dump_roles_come_from_the_vip,
+    centos_haproxy_through_rhels_stock_socket,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

@@ -67,7 +67,11 @@ pub fn centos_status_reads_roles_and_priorities_from_the_text_dump() {
 fn centos_console(home: &tempfile::TempDir) -> Tmux {
     let started = Instant::now();
     let t = Tmux::start(&console_cmd("lab-centos", home.path(), ""), 140, 30);
-    let seen = |row: &str| row.contains('●') || row.contains(" · ");
+    // The VIP column (before the status): ● or ·, once keepalived is known.
+    let seen = |row: &str| {
+        let vip: String = row.chars().take(40).collect();
+        vip.contains('●') || vip.contains(" · ")
+    };
     let s = t.wait_for("keepalived on screen", Duration::from_secs(5), |s| {
         seen(screen_row(s, "lb3")) || seen(screen_row(s, "lb4"))
     });
@@ -249,4 +253,41 @@ pub fn centos_without_a_readable_dump_roles_come_from_the_vip() {
     }
     assert_eq!(v["vip"]["holders"], serde_json::json!(["lb3"]));
     assert_eq!(v["alerts"].as_array().map(Vec::len), Some(0), "{v:#}");
+}
+
+/// HAProxy on the pair, the profile naming no runtime API: lbdeck finds RHEL's stock
+/// socket (/var/lib/haproxy/stats) on each balancer over SSH, reads it, and drains and
+/// undrains a server through it on both.
+pub fn centos_haproxy_through_rhels_stock_socket() {
+    centos_pair();
+    const PROFILE: &str = "lab-centos-haproxy";
+    let v = status(PROFILE);
+    for i in 0..2 {
+        let b = &v["balancers"][i];
+        assert_eq!(b["up"], true, "{v:#}");
+        assert_eq!(
+            b["runtime_api"]["socket"], "/var/lib/haproxy/stats",
+            "{v:#}"
+        );
+        assert_eq!(b["runtime_api"]["level"], "admin", "{v:#}");
+        assert_eq!(b["vrrp"]["dump"], "text dump", "{v:#}");
+    }
+    let admin = |v: &serde_json::Value| -> Vec<String> {
+        ["lb3", "lb4"]
+            .iter()
+            .map(|lb| super::backend(v, "web2")["balancers"][lb]["admin"].to_string())
+            .collect()
+    };
+    assert_eq!(admin(&v), vec!["\"UP\"", "\"UP\""], "{v:#}");
+    let state = tempfile::tempdir().expect("tempdir");
+    lbdeck_ok(
+        &["drain", "--profile", PROFILE, "web2", "--yes"],
+        state.path(),
+    );
+    assert_eq!(admin(&status(PROFILE)), vec!["\"DRAIN\"", "\"DRAIN\""]);
+    lbdeck_ok(
+        &["undrain", "--profile", PROFILE, "web2", "--yes"],
+        state.path(),
+    );
+    assert_eq!(admin(&status(PROFILE)), vec!["\"UP\"", "\"UP\""]);
 }
