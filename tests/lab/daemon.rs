@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{failover_variant, lab, lbdeck_ok};
+use super::{failover_variant, lab, lab_ok, lbdeck_ok};
 
 /// Whether keepalived on `node` runs (its pid file names a live process).
 fn keepalived_runs(node: &str) -> bool {
@@ -41,4 +41,22 @@ pub fn failover_by_stopping_keepalived_through_its_init_script() {
     let out = lbdeck_ok(&["failback", "--profile", &p, "--yes"], state.path());
     assert!(out.contains("VIP moved lb2 → lb1"), "{out}");
     assert!(keepalived_runs("lb1"), "lb1's keepalived started again");
+    // Back to the lab's own keepalived: the init script's logs to syslog, and the timing
+    // scenarios read the lab's log with its µs stamps.
+    lab_ok(&[
+        "exec",
+        "lb1",
+        "sh",
+        "-c",
+        "kill $(cat /run/keepalived.pid); \
+         while kill -0 $(cat /run/keepalived.pid 2>/dev/null) 2>/dev/null; do sleep 0.1; done",
+    ]);
+    lab_ok(&["start-keepalived", "lb1"]);
+    let back = Instant::now();
+    while String::from_utf8_lossy(&lab(&["vip"]).stdout).trim() != "lb1"
+        && back.elapsed() < Duration::from_secs(15)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(String::from_utf8_lossy(&lab(&["vip"]).stdout).trim(), "lb1");
 }
