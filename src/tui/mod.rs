@@ -77,7 +77,7 @@ async fn run_loop(
     let size = term.size()?;
     app.update(Action::Resize(size.width, size.height));
     let mut frames = Frames::new(stats);
-    let mut timeline = timeline::Timeline::open(&app.profile_name);
+    let mut timeline = timeline::Timeline::open(profile);
     loop {
         let wait = app.dirty.then(|| frames.due_in(app.urgent));
         let Some(actions) = inputs.next(wait, app).await? else {

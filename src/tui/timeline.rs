@@ -1,4 +1,5 @@
-//! The timeline as JSON lines (`$XDG_STATE_HOME/lbdeck/timeline.jsonl`): every event,
+//! The timeline as JSON lines (`$XDG_STATE_HOME/lbdeck/timeline.jsonl`, the demo's in
+//! `demo-timeline.jsonl`): every event,
 //! with the profile, appended as it happens. Failing to write it never stops the console.
 
 use std::io::Write;
@@ -12,18 +13,24 @@ pub struct Timeline {
 
 impl Timeline {
     /// Opens (appends to) the timeline; without a state directory nothing is written.
-    pub fn open(profile: &str) -> Timeline {
+    pub fn open(profile: &crate::config::profile::Profile) -> Timeline {
+        // The demo keeps its own, as its audit log: playing with it never mixes with a
+        // real cluster's record.
+        let name = match profile.origin {
+            crate::config::profile::Origin::Demo => "demo-timeline.jsonl",
+            _ => "timeline.jsonl",
+        };
         let file = crate::config::state_dir().and_then(|dir| {
             std::fs::create_dir_all(&dir).ok()?;
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(dir.join("timeline.jsonl"))
+                .open(dir.join(name))
                 .ok()
         });
         Timeline {
             file,
-            profile: profile.to_string(),
+            profile: profile.name.clone(),
             written: 0,
         }
     }
