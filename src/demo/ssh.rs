@@ -407,9 +407,15 @@ async fn shell(
         let handle = handle.clone();
         async move { handle.data(channel, text.into_bytes()).await.is_ok() }
     };
+    // A backend has no keepalived: offer only what works there.
+    let tries = if node.lb.is_some() {
+        "help, hostname, ip addr, systemctl stop keepalived,\r\n\
+         echo -100 > /etc/keepalived/maintenance, exit"
+    } else {
+        "help, hostname, ip addr, exit"
+    };
     let banner = format!(
-        "lbdeck demo node {} (simulated). Try: help, hostname, ip addr, systemctl stop keepalived,\r\n\
-         echo -100 > /etc/keepalived/maintenance, exit\r\n{prompt}",
+        "lbdeck demo node {} (simulated). Try: {tries}\r\n{prompt}",
         node.name
     );
     if !send(banner).await {
@@ -466,10 +472,15 @@ fn run_shell_command(node: &NodeInfo, sim: &Arc<Mutex<Sim>>, cmd: &str) -> (Stri
         [] => String::new(),
         ["exit"] | ["logout"] => return ("logout\r\n".into(), true),
         ["hostname"] => format!("{}\r\n", node.name),
-        ["help"] => "hostname, ip addr, systemctl status|stop|start keepalived,\r\n\
+        ["help"] if lb.is_some() => {
+            "hostname, ip addr, systemctl status|stop|start keepalived,\r\n\
                      cat /etc/keepalived/maintenance, echo N > /etc/keepalived/maintenance,\r\n\
                      cat /etc/nginx/conf.d/upstream.conf (nginx), exit\r\n"
-            .into(),
+                .into()
+        }
+        ["help"] => {
+            "hostname, ip addr, exit (a backend: keepalived runs on the balancers)\r\n".into()
+        }
         ["ip", "addr"] | ["ip", "a"] | ["ip", "-br", "addr"] => {
             let vip = if lb.is_some() && s.pair.holder == lb {
                 format!(" {}/32", node.vip)
