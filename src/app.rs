@@ -398,7 +398,15 @@ impl App {
             ));
             return None;
         }
-        let i = self.selected_backend()?;
+        let Some(i) = self.selected_backend() else {
+            let why = if self.ui.filter.is_empty() {
+                "no backend is selected".to_string()
+            } else {
+                format!("no backend matches the filter /{}", self.ui.filter)
+            };
+            self.say(format!("{why}: nothing to {verb}"));
+            return None;
+        };
         Some(self.cluster.backends[i].name.clone())
     }
 

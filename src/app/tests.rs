@@ -938,3 +938,22 @@ fn quit_during_an_operation_waits_for_its_report_unless_asked_twice() {
     let mut a = staging();
     assert!(matches!(a.update(key('q')).as_slice(), [Effect::Quit]));
 }
+
+#[test]
+fn d_with_nothing_selected_says_why() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    a.update(key('/'));
+    for c in "nothing-like-this".chars() {
+        a.update(key(c));
+    }
+    a.update(code(KeyCode::Enter));
+    assert!(a.update(key('d')).is_empty());
+    assert!(
+        a.flash.as_ref().is_some_and(
+            |f| f.1 == "no backend matches the filter /nothing-like-this: nothing to drain"
+        ),
+        "{:?}",
+        a.flash
+    );
+}
