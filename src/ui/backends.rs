@@ -223,7 +223,10 @@ fn cells(look: &Look, columns: &[BackendColumn], b: &Backend) -> Vec<Cell<'stati
                 };
                 Cell::from(Span::styled(count(fives), style))
             }
-            BackendColumn::ProbeLatency => look.number(millis(b.probe_latency_ms())),
+            // The last good latency is not current once the probe fails.
+            BackendColumn::ProbeLatency => look.number(millis(
+                b.probe_latency_ms().filter(|_| b.fresh.failing().is_none()),
+            )),
             BackendColumn::BalancerLatency => look.number(millis(b.balancer_latency_ms())),
             BackendColumn::P50 => look.number(millis(b.percentile_ms(50))),
             BackendColumn::P95 => look.number(millis(b.percentile_ms(95))),

@@ -172,7 +172,9 @@ fn priority_cell<'a>(app: &App, b: &Balancer) -> Cell<'a> {
     let Some(v) = &b.vrrp else {
         return Cell::from("");
     };
+    // A stopped keepalived has no priority: the last one read is not current.
     let prio = match (v.priority, v.base_priority) {
+        _ if v.running == Some(false) => "—".into(),
         (Some(p), Some(base)) if p != base => format!("{p}/{base}"),
         (Some(p), _) => p.to_string(),
         _ => "—".into(),

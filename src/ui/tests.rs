@@ -709,3 +709,45 @@ address = "10.77.0.21:80"
     }));
     assert_eq!(a.cluster.balancers[0].log_lines, Some(lines(38)));
 }
+
+#[test]
+fn a_failed_probe_shows_no_latency_as_current() {
+    let (mut a, t0) = fixed_app();
+    let row = |a: &App| {
+        screen(&render(a, 200, 60))
+            .lines()
+            .find(|l| l.contains("web1 "))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(row(&a).contains("2.0ms"), "{}", row(&a));
+    a.update(Action::Update(SourceUpdate::Health {
+        index: 0,
+        at: t0 + Duration::from_secs(1),
+        result: Err(SourceError::Timeout(Duration::from_secs(1))),
+    }));
+    let now = row(&a);
+    assert!(now.contains("DOWN"), "{now}");
+    assert!(
+        !now.contains("2.0ms"),
+        "the last good latency shown as current: {now}"
+    );
+}
+
+#[test]
+fn a_stopped_keepalived_shows_no_priority() {
+    let (mut a, t0) = fixed_app();
+    vrrp(
+        &mut a,
+        t0 + Duration::from_secs(1),
+        0,
+        VrrpSample::Dump(None),
+    );
+    let text = screen(&render(&a, 100, 30));
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("│lb1 "))
+        .expect("lb1 row");
+    assert!(row.contains("down"), "{row}");
+    assert!(!row.contains("150"), "last-known priority shown: {row}");
+}
