@@ -40,7 +40,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
 
     let total = app.cluster.backends.len();
     let shown = rows_idx.len();
-    let mut title = format!("Backends {shown}");
+    // Where the window is, when not every row fits.
+    let mut title = if shown > rows.len() && !rows.is_empty() {
+        format!("Backends {}–{} of {shown}", offset + 1, offset + rows.len())
+    } else {
+        format!("Backends {shown}")
+    };
     if shown != total {
         title.push_str(&format!("/{total}"));
     }

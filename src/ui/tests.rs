@@ -751,3 +751,36 @@ fn a_stopped_keepalived_shows_no_priority() {
     assert!(row.contains("down"), "{row}");
     assert!(!row.contains("150"), "last-known priority shown: {row}");
 }
+
+#[test]
+fn a_long_table_says_which_rows_are_shown() {
+    let (mut a, t0) = fixed_app();
+    let sim = crate::demo::Sim::new(20);
+    let stats = crate::sources::haproxy::parse_stat(&sim.show_stat(0)).expect("csv");
+    a.update(Action::Update(SourceUpdate::Balancer {
+        index: 0,
+        at: t0 + Duration::from_secs(1),
+        result: Ok(crate::sources::BalancerSample::Haproxy {
+            info: None,
+            stats,
+            admin: None,
+        }),
+    }));
+    let title = |a: &App| {
+        screen(&render(a, 80, 24))
+            .lines()
+            .find(|l| l.contains("Backends "))
+            .unwrap_or("")
+            .to_string()
+    };
+    let top = title(&a);
+    assert!(top.contains("Backends 1–"), "{top}");
+    assert!(
+        top.contains(" of 20 · ") && top.contains("healthy"),
+        "{top}"
+    );
+    a.update(Action::Bottom);
+    let bottom = title(&a);
+    assert!(bottom.contains("–20 of 20 · "), "{bottom}");
+    assert!(!bottom.contains("Backends 1–"), "{bottom}");
+}
