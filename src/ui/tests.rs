@@ -784,3 +784,33 @@ fn a_long_table_says_which_rows_are_shown() {
     assert!(bottom.contains("–20 of 20 · "), "{bottom}");
     assert!(!bottom.contains("Backends 1–"), "{bottom}");
 }
+
+fn status_line(a: &App, w: u16, h: u16) -> String {
+    screen(&render(a, w, h))
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn the_status_line_parts_the_keys_from_the_message() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::Alerts);
+    let line = status_line(&a, 80, 24);
+    assert!(line.contains("closes "), "{line}");
+    assert!(
+        !line.contains("closes2") && !line.contains("closes1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_drain_in_progress_keeps_the_key_that_undoes_it_at_80_columns() {
+    let (mut a, t0) = fixed_app();
+    a.draining = Some(("web1".into(), t0));
+    let progress = a.drain_progress().expect("draining");
+    let line = status_line(&a, 80, 24);
+    assert!(line.contains(&progress), "{progress:?} cut: {line}");
+    assert!(line.contains("Esc undoes"), "{line}");
+}
