@@ -814,3 +814,51 @@ fn a_drain_in_progress_keeps_the_key_that_undoes_it_at_80_columns() {
     assert!(line.contains(&progress), "{progress:?} cut: {line}");
     assert!(line.contains("Esc undoes"), "{line}");
 }
+
+#[test]
+fn a_small_dialog_says_how_many_pre_checks_it_hides() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::Failover);
+    assert_eq!(a.ui.mode, crate::app::Mode::Confirm, "{:?}", a.flash);
+    let checks = a.confirm.as_ref().expect("dialog").plan.checks.len();
+    let marks = |text: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix('║'))
+            .filter(|l| ["✓ ", "✗ ", "? ", "· "].iter().any(|m| l.starts_with(m)))
+            .count()
+    };
+    let text = screen(&render(&a, 40, 10));
+    let shown = marks(&text);
+    assert!(shown < checks, "all {checks} fit:\n{text}");
+    let more = format!("… {} more pre-checks: enlarge terminal", checks - shown);
+    assert!(text.contains(&more), "{more:?} missing:\n{text}");
+    assert!(text.contains("Esc cancels"), "{text}");
+    assert!(!screen(&render(&a, 80, 24)).contains("more pre-check"));
+}
+
+#[test]
+fn a_small_dialog_shows_the_failed_pre_check_first() {
+    let (mut a, t0) = fixed_app();
+    vrrp(
+        &mut a,
+        t0 + Duration::from_secs(1),
+        1,
+        VrrpSample::Dump(None),
+    );
+    a.update(Action::Failover);
+    let plan = &a.confirm.as_ref().expect("dialog").plan;
+    let failed = plan
+        .checks
+        .iter()
+        .find(|c| c.state == crate::ops::CheckState::Failed)
+        .expect("a failed pre-check")
+        .what
+        .clone();
+    let text = screen(&render(&a, 40, 10));
+    let start: String = failed.chars().take(20).collect();
+    assert!(
+        text.contains(&format!("✗ {start}")),
+        "{failed:?} hidden:\n{text}"
+    );
+    assert!(text.contains("more pre-check"), "{text}");
+}
