@@ -862,3 +862,17 @@ fn a_small_dialog_shows_the_failed_pre_check_first() {
     );
     assert!(text.contains("more pre-check"), "{text}");
 }
+
+#[test]
+fn a_too_small_terminal_names_what_keys_act_on() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::Bottom);
+    let last = a.ui.selected_backend.clone().expect("selected");
+    let text = screen(&render(&a, 40, 10));
+    assert!(text.contains("terminal too small"), "{text}");
+    assert!(text.contains(&format!("▶ backend {last}")), "{text}");
+    a.update(Action::NextPane);
+    let text = screen(&render(&a, 40, 10));
+    assert!(!text.contains(&format!("▶ backend {last}")), "{text}");
+    assert!(text.contains("▶ "), "{text}");
+}
