@@ -52,8 +52,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
             hint(&mut spans, "Esc".into(), "clear");
         }
         Mode::Audit => {
-            spans.push(Span::styled(" AUDIT ", t.highlight));
-            spans.push(Span::styled("  any key closes", t.muted));
+            spans.push(Span::styled(" AUDIT  ", t.highlight));
+            // `a` switches between this cluster's actions and every cluster's.
+            let other = if app.ui.audit_all {
+                "this cluster"
+            } else {
+                "every cluster"
+            };
+            spans.push(Span::styled("a", t.key));
+            spans.push(Span::styled(
+                format!(" {other} · other keys close  "),
+                t.muted,
+            ));
         }
         Mode::Confirm => {
             spans.push(Span::styled(" CONFIRM ", t.alarm));

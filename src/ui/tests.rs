@@ -876,3 +876,25 @@ fn a_too_small_terminal_names_what_keys_act_on() {
     assert!(!text.contains(&format!("▶ backend {last}")), "{text}");
     assert!(text.contains("▶ "), "{text}");
 }
+
+#[test]
+fn the_audit_viewer_says_what_a_does() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::AuditLoaded(Vec::new()));
+    let line = status_line(&a, 80, 24);
+    assert!(
+        line.contains("a every cluster · other keys close"),
+        "{line}"
+    );
+    assert!(!line.contains("any key closes"), "{line}");
+    a.update(Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('a'),
+    )));
+    assert_eq!(
+        a.ui.mode,
+        crate::app::Mode::Audit,
+        "a keeps the viewer open"
+    );
+    let line = status_line(&a, 80, 24);
+    assert!(line.contains("a this cluster · other keys close"), "{line}");
+}
