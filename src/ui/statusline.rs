@@ -61,7 +61,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
             };
             spans.push(Span::styled("a", t.key));
             spans.push(Span::styled(
-                format!(" {other} · other keys close  "),
+                format!(" {other} · any key but a closes  "),
                 t.muted,
             ));
         }

@@ -883,7 +883,7 @@ fn the_audit_viewer_says_what_a_does() {
     a.update(Action::AuditLoaded(Vec::new()));
     let line = status_line(&a, 80, 24);
     assert!(
-        line.contains("a every cluster · other keys close"),
+        line.contains("a every cluster · any key but a closes"),
         "{line}"
     );
     assert!(!line.contains("any key closes"), "{line}");
@@ -896,5 +896,42 @@ fn the_audit_viewer_says_what_a_does() {
         "a keeps the viewer open"
     );
     let line = status_line(&a, 80, 24);
-    assert!(line.contains("a this cluster · other keys close"), "{line}");
+    assert!(
+        line.contains("a this cluster · any key but a closes"),
+        "{line}"
+    );
+}
+
+/// Help's text, scrolled to its end, on a screen tall enough for all of it.
+fn help_text(a: &mut App) -> String {
+    a.update(Action::Help);
+    let text = screen(&render(a, 100, 60));
+    a.update(Action::Help);
+    text
+}
+
+#[test]
+fn help_says_the_keys_are_the_defaults_when_no_keymap_file_was_read() {
+    let (mut a, _) = fixed_app();
+    a.keymap_path = Some("/tmp/x/.config/lbdeck/keys.toml".into());
+    let text = help_text(&mut a);
+    assert!(text.contains("default keys; to remap them"), "{text}");
+    assert!(text.contains("/tmp/x/.config/lbdeck/keys.toml"), "{text}");
+    assert!(!text.contains("keys are remapped"), "{text}");
+    a.keymap = crate::app::keys::Keymap::parse("/home/op/keys.toml", "").expect("keymap");
+    let text = help_text(&mut a);
+    assert!(text.contains("keys are remapped"), "{text}");
+    assert!(text.contains("/home/op/keys.toml"), "{text}");
+}
+
+#[test]
+fn read_only_help_hides_the_shell_it_refuses() {
+    let (mut a, _) = fixed_app();
+    let shell = "SSH into the selected balancer or backend";
+    assert!(help_text(&mut a).contains(shell));
+    a.read_only = true;
+    let text = help_text(&mut a);
+    assert!(!text.contains(shell), "{text}");
+    a.profile.shell_in_read_only = true;
+    assert!(help_text(&mut a).contains(shell));
 }
