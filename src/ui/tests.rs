@@ -935,3 +935,14 @@ fn read_only_help_hides_the_shell_it_refuses() {
     a.profile.shell_in_read_only = true;
     assert!(help_text(&mut a).contains(shell));
 }
+
+#[test]
+fn a_balancer_never_read_has_no_peak() {
+    let a = app();
+    let text = screen(&render(&a, 80, 30));
+    assert!(text.contains("Traffic req/s"), "{text}");
+    assert!(!text.contains("peak 0"), "{text}");
+    assert!(text.contains("not read yet"), "{text}");
+    let (a, _) = fixed_app();
+    assert!(screen(&render(&a, 80, 30)).contains("peak 0/s"));
+}
