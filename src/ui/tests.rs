@@ -946,3 +946,14 @@ fn a_balancer_never_read_has_no_peak() {
     let (a, _) = fixed_app();
     assert!(screen(&render(&a, 80, 30)).contains("peak 0/s"));
 }
+
+#[test]
+fn under_no_color_a_theme_change_says_colours_are_off() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::CycleTheme);
+    assert!(!status_line(&a, 100, 30).contains("NO_COLOR"));
+    a.no_color = true;
+    a.update(Action::CycleTheme);
+    let line = status_line(&a, 100, 30);
+    assert!(line.contains("colours off: NO_COLOR"), "{line}");
+}
