@@ -957,3 +957,23 @@ fn under_no_color_a_theme_change_says_colours_are_off() {
     let line = status_line(&a, 100, 30);
     assert!(line.contains("colours off: NO_COLOR"), "{line}");
 }
+
+#[test]
+fn at_60_columns_the_header_keeps_its_freshness_and_labels_are_words() {
+    let (a, _) = fixed_app();
+    let text = screen(&render(&a, 60, 20));
+    let head = text.lines().next().unwrap_or("");
+    assert!(head.contains("0s ago"), "{head}");
+    let header = text
+        .lines()
+        .find(|l| l.contains("role") && l.contains("prio"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(header.starts_with("│lb "), "{header}");
+    assert!(!header.contains("balanc "), "{header}");
+    let wide = screen(&render(&a, 100, 30));
+    assert!(
+        wide.contains("updated 0s ago") && wide.contains("12:00:00"),
+        "{wide}"
+    );
+    assert!(wide.contains("│balancer "), "{wide}");
+}
