@@ -327,7 +327,12 @@ impl App {
             Action::CycleTheme => {
                 self.theme_index = (self.theme_index + 1) % self.themes.themes.len().max(1);
                 self.apply_theme();
-                self.say(format!("theme: {}", self.theme.name));
+                let off = if self.no_color {
+                    " (colours off: NO_COLOR)"
+                } else {
+                    ""
+                };
+                self.say(format!("theme: {}{off}", self.theme.name));
             }
             Action::TrafficMetric => {
                 self.ui.traffic_connections = !self.ui.traffic_connections;

@@ -147,6 +147,8 @@ impl Eq for Action {}
 #[derive(Debug, Clone)]
 pub struct Keymap {
     map: HashMap<Key, Action>,
+    /// The file the bindings were read from; none for the defaults.
+    file: Option<String>,
 }
 
 /// The defaults, following htop/k9s habits.
@@ -192,11 +194,16 @@ impl Default for Keymap {
             .iter()
             .filter_map(|(k, a)| Key::parse(k).ok().map(|k| (k, a.clone())))
             .collect();
-        Keymap { map }
+        Keymap { map, file: None }
     }
 }
 
 impl Keymap {
+    /// The file the bindings were read from; none when they are the defaults.
+    pub fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
+
     /// The action bound to a key event, if any.
     pub fn action(&self, ev: &KeyEvent) -> Option<&Action> {
         self.map.get(&Key::from_event(ev))
@@ -230,7 +237,10 @@ impl Keymap {
     /// Defaults with a keymap file's text applied; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Keymap, ConfigError> {
         let raw: KeymapFile = parse_toml(file, text)?;
-        let mut km = Keymap::default();
+        let mut km = Keymap {
+            file: Some(file.to_string()),
+            ..Keymap::default()
+        };
         let mut taken: HashMap<Key, Action> = HashMap::new();
         for (action, keys) in &raw.keys {
             km.map.retain(|_, a| a != action);

@@ -40,7 +40,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
 
     let total = app.cluster.backends.len();
     let shown = rows_idx.len();
-    let mut title = format!("Backends {shown}");
+    // Where the window is, when not every row fits.
+    let mut title = if shown > rows.len() && !rows.is_empty() {
+        format!("Backends {}–{} of {shown}", offset + 1, offset + rows.len())
+    } else {
+        format!("Backends {shown}")
+    };
     if shown != total {
         title.push_str(&format!("/{total}"));
     }
@@ -223,7 +228,10 @@ fn cells(look: &Look, columns: &[BackendColumn], b: &Backend) -> Vec<Cell<'stati
                 };
                 Cell::from(Span::styled(count(fives), style))
             }
-            BackendColumn::ProbeLatency => look.number(millis(b.probe_latency_ms())),
+            // The last good latency is not current once the probe fails.
+            BackendColumn::ProbeLatency => look.number(millis(
+                b.probe_latency_ms().filter(|_| b.fresh.failing().is_none()),
+            )),
             BackendColumn::BalancerLatency => look.number(millis(b.balancer_latency_ms())),
             BackendColumn::P50 => look.number(millis(b.percentile_ms(50))),
             BackendColumn::P95 => look.number(millis(b.percentile_ms(95))),

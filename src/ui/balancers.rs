@@ -24,7 +24,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .into_iter()
         .filter(|c| c.shown(area.width, has_vrrp))
         .collect();
-    let header: Vec<&str> = columns.iter().map(|c| c.header()).collect();
     let widths: Vec<Constraint> = columns
         .iter()
         .map(|c| constraint(c.width(area.width), 0))
@@ -40,6 +39,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .split(inner)
         .iter()
         .map(|r| usize::from(r.width))
+        .collect();
+    // A header wider than its column takes a shorter word rather than being cut.
+    let header: Vec<String> = columns
+        .iter()
+        .zip(&room)
+        .map(|(&c, &w)| match c.header() {
+            h if h.chars().count() <= w => h.to_string(),
+            _ if c == BalancerColumn::Name => "lb".to_string(),
+            h => crate::text::clip(h, w.max(1)),
+        })
         .collect();
     let rows: Vec<Row> = app
         .cluster
@@ -177,7 +186,9 @@ fn priority_cell<'a>(app: &App, b: &Balancer) -> Cell<'a> {
     let Some(v) = &b.vrrp else {
         return Cell::from("");
     };
+    // A stopped keepalived has no priority: the last one read is not current.
     let prio = match (v.priority, v.base_priority) {
+        _ if v.running == Some(false) => "—".into(),
         (Some(p), Some(base)) if p != base => format!("{p}/{base}"),
         (Some(p), _) => p.to_string(),
         _ => "—".into(),

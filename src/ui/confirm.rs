@@ -2,7 +2,8 @@
 //! y/n for routine actions or the name typed for risky ones (the last healthy backends,
 //! production). A failed pre-check leaves only Esc, or typing `force` where the profile
 //! allows it and only unreadable balancers failed. The confirm/cancel lines stay
-//! visible at any size: the pre-checks are what gets cut.
+//! visible at any size: the pre-checks are what gets cut, failed ones last, and the
+//! dialog says how many are hidden.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -29,27 +30,28 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             format!(" on every balancer ({})?", plan.balancers.join(", "))
         }
     };
-    let mut body = vec![
-        Line::from(vec![
-            Span::styled(format!("{} ", op.title()), t.text),
-            Span::styled(plan.target.clone(), t.header),
-            Span::styled(question, t.text),
-        ]),
-        Line::from(Span::styled(op.explain(), t.muted)),
-        Line::from(""),
-    ];
-    for check in &plan.checks {
-        let style = match check.state {
-            CheckState::Passed => t.healthy,
-            CheckState::Failed => t.down,
-            CheckState::OnNode => t.degraded,
-            CheckState::Info => t.muted,
-        };
-        body.push(Line::from(vec![
-            Span::styled(format!("  {} ", check.mark()), style),
-            Span::styled(check.what.clone(), t.text),
-        ]));
-    }
+    let asked = Line::from(vec![
+        Span::styled(format!("{} ", op.title()), t.text),
+        Span::styled(plan.target.clone(), t.header),
+        Span::styled(question, t.text),
+    ]);
+    let checks: Vec<(bool, Line)> = plan
+        .checks
+        .iter()
+        .map(|check| {
+            let style = match check.state {
+                CheckState::Passed => t.healthy,
+                CheckState::Failed => t.down,
+                CheckState::OnNode => t.degraded,
+                CheckState::Info => t.muted,
+            };
+            let line = Line::from(vec![
+                Span::styled(format!("  {} ", check.mark()), style),
+                Span::styled(check.what.clone(), t.text),
+            ]);
+            (check.state == CheckState::Failed, line)
+        })
+        .collect();
     let typed_line = || {
         Line::from(vec![
             Span::styled("> ", t.key),
@@ -112,8 +114,40 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .map(|l| l.width().div_ceil(inner_width).max(1))
             .sum()
     };
+    let mut body = vec![
+        asked.clone(),
+        Line::from(Span::styled(op.explain(), t.muted)),
+        Line::from(""),
+    ];
+    body.extend(checks.iter().map(|(_, l)| l.clone()));
     let (body_rows, footer_rows) = (rows(&body), rows(&footer) as u16);
     let popup = centered(area, WIDTH, body_rows as u16 + 1 + footer_rows + 2);
+    // Too short for every pre-check: the failed ones first, and a line that says how
+    // many are hidden, so nothing is confirmed unseen without a word.
+    let room = usize::from(popup.height.saturating_sub(2 + footer_rows));
+    if body_rows > room {
+        body = vec![asked];
+        let mut order: Vec<&(bool, Line)> = checks.iter().filter(|c| c.0).collect();
+        order.extend(checks.iter().filter(|c| !c.0));
+        let mut hidden = order.len();
+        for (_, line) in order {
+            if rows(&body) + rows(std::slice::from_ref(line)) + 1 > room {
+                break;
+            }
+            body.push(line.clone());
+            hidden -= 1;
+        }
+        body.push(Line::from(Span::styled(
+            crate::text::clip(
+                &format!(
+                    "… {hidden} more pre-check{}: enlarge terminal",
+                    if hidden == 1 { "" } else { "s" }
+                ),
+                inner_width,
+            ),
+            t.degraded,
+        )));
+    }
     frame.render_widget(Clear, popup);
     let block = Block::default()
         .borders(Borders::ALL)

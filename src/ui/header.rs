@@ -86,14 +86,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             String::new(),
         ],
     };
-    let fresh = fresh
-        .into_iter()
-        .find(|f| f.chars().count() <= room)
-        .unwrap_or_default();
+    let pick = |room: usize| {
+        fresh
+            .iter()
+            .find(|f| f.chars().count() <= room)
+            .cloned()
+            .unwrap_or_default()
+    };
+    // Whether the numbers are current matters more than the time of day: on a narrow
+    // terminal the clock gives way first.
+    let (fresh, clock_fits) = match pick(room) {
+        f if f.is_empty() => {
+            let without = pick((area.width as usize).saturating_sub(used));
+            let keep_clock = without.is_empty();
+            (without, keep_clock)
+        }
+        f => (f, true),
+    };
     spans.push(Span::styled(fresh, if failing { t.down } else { t.muted }));
     let used: usize = spans.iter().map(Span::width).sum();
     let pad = (area.width as usize).saturating_sub(used + clock.len());
-    if used + clock.len() <= area.width as usize {
+    if clock_fits && used + clock.len() <= area.width as usize {
         spans.push(Span::raw(" ".repeat(pad)));
         spans.push(Span::styled(clock, t.text));
     }

@@ -21,11 +21,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Action::Failover,
         Action::Failback,
     ];
-    // Read-only hides the actions it refuses.
-    for (action, what) in Action::BINDABLE
-        .iter()
-        .filter(|(a, _)| !(app.read_only && actions.contains(a)))
-    {
+    // Read-only hides the actions it refuses: a shell too, unless the profile allows it.
+    let refused = |a: &Action| {
+        app.read_only
+            && (actions.contains(a) || (*a == Action::Shell && !app.profile.shell_in_read_only))
+    };
+    for (action, what) in Action::BINDABLE.iter().filter(|(a, _)| !refused(a)) {
         let keys: Vec<String> = app
             .keymap
             .keys_for(action)
@@ -46,12 +47,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
         lines.push(Line::from(spans));
     }
-    let path = app
-        .keymap_path
-        .as_ref()
-        .map_or("keys.toml in lbdeck's config directory".into(), |p| {
-            p.display().to_string()
-        });
+    // Where keys are remapped: the file read, or the one to create.
+    let (path, said) = match app.keymap.file() {
+        Some(file) => (
+            file.to_string(),
+            if names {
+                "  keys are remapped, by the names in brackets, in:"
+            } else {
+                "  keys are remapped in:"
+            },
+        ),
+        None => (
+            app.keymap_path
+                .as_ref()
+                .map_or("keys.toml in lbdeck's config directory".into(), |p| {
+                    p.display().to_string()
+                }),
+            if names {
+                "  default keys; to remap them by the names in brackets, create:"
+            } else {
+                "  default keys; to remap them, create:"
+            },
+        ),
+    };
     lines.extend([
         Line::from(""),
         Line::from(vec![
@@ -73,14 +91,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             t.muted,
         )),
         Line::from(Span::styled("  ▶ marks the focused pane", t.muted)),
-        Line::from(Span::styled(
-            if names {
-                "  keys are remapped, by the names in brackets, in:"
-            } else {
-                "  keys are remapped in:"
-            },
-            t.muted,
-        )),
+        Line::from(Span::styled(said, t.muted)),
         Line::from(Span::styled(format!("  {path}"), t.text)),
     ]);
     overlay(frame, area, app, "Help", lines, width);

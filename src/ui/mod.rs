@@ -171,6 +171,7 @@ fn too_small(frame: &mut Frame, area: Rect, app: &App, alerts: &[crate::model::A
         Some(Line::from(name)),
         Some(vip_line),
         Some(alarm),
+        Some(selection(app, w)),
         said,
         Some(need),
     ]
@@ -182,6 +183,27 @@ fn too_small(frame: &mut Frame, area: Rect, app: &App, alerts: &[crate::model::A
         Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
         area,
     );
+}
+
+/// The focused pane and what is selected in it: keys act on it even when the panes
+/// do not fit.
+fn selection(app: &App, w: usize) -> Line<'static> {
+    let t = &app.theme;
+    let text = match app.ui.focus {
+        Pane::Backends => format!(
+            "▶ backend {}",
+            app.ui.selected_backend.as_deref().unwrap_or("—")
+        ),
+        Pane::Balancers => format!(
+            "▶ balancer {}",
+            app.cluster
+                .balancers
+                .get(app.ui.selected_balancer)
+                .map_or("—", |b| b.name.as_str())
+        ),
+        Pane::Events => "▶ events".to_string(),
+    };
+    Line::from(Span::styled(crate::text::clip(&text, w), t.text))
 }
 
 /// An overlay in the middle of the screen called `name`, with `lines`, scrolled by the

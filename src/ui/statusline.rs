@@ -23,6 +23,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
         spans.push(Span::styled(format!(" {what}  "), t.muted));
     };
     let draining = app.drain_progress();
+    let showing_drain = app.flash.is_none() && draining.is_some();
     let right = match (&app.flash, alerts.len()) {
         (Some((_, msg)), _) => Span::styled(msg.clone(), t.text),
         (None, _) if draining.is_some() => Span::styled(draining.unwrap_or_default(), t.draining),
@@ -51,8 +52,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
             hint(&mut spans, "Esc".into(), "clear");
         }
         Mode::Audit => {
-            spans.push(Span::styled(" AUDIT ", t.highlight));
-            spans.push(Span::styled("  any key closes", t.muted));
+            spans.push(Span::styled(" AUDIT  ", t.highlight));
+            // `a` switches between this cluster's actions and every cluster's.
+            let other = if app.ui.audit_all {
+                "this cluster"
+            } else {
+                "every cluster"
+            };
+            spans.push(Span::styled("a", t.key));
+            spans.push(Span::styled(
+                format!(" {other} · any key but a closes  "),
+                t.muted,
+            ));
         }
         Mode::Confirm => {
             spans.push(Span::styled(" CONFIRM ", t.alarm));
@@ -92,7 +103,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
                     .sum()
             };
             let used: usize = spans.iter().map(Span::width).sum();
-            let message = right.content.chars().count().min(MESSAGE_ROOM) + 1;
+            // A drain's progress ends in the key that undoes it: it keeps all its room.
+            let room = if showing_drain {
+                usize::MAX
+            } else {
+                MESSAGE_ROOM
+            };
+            let message = right.content.chars().count().min(room) + 1;
             while hints.len() > 1 && used + width(&hints) + message > usize::from(area.width) {
                 let last = hints.iter().map(|h| h.0).max().unwrap_or(0);
                 hints.retain(|h| h.0 != last);
@@ -101,6 +118,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
                 hint(&mut spans, k(action), what);
             }
         }
+    }
+    // One space always parts the keys from the message, however long it is.
+    if spans.last().is_some_and(|s| !s.content.ends_with(' ')) {
+        spans.push(Span::raw(" "));
     }
     let used: usize = spans.iter().map(Span::width).sum();
     let room = (area.width as usize).saturating_sub(used + 1);

@@ -776,3 +776,272 @@ fn roles_seen_only_from_the_vip_are_marked_and_say_how() {
     assert!(row("lb2").contains("BACKUP~"), "{text}");
     assert!(row("lb1").contains("ip addr only"), "{text}");
 }
+
+#[test]
+fn a_failed_probe_shows_no_latency_as_current() {
+    let (mut a, t0) = fixed_app();
+    let row = |a: &App| {
+        screen(&render(a, 200, 60))
+            .lines()
+            .find(|l| l.contains("web1 "))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(row(&a).contains("2.0ms"), "{}", row(&a));
+    a.update(Action::Update(SourceUpdate::Health {
+        index: 0,
+        at: t0 + Duration::from_secs(1),
+        result: Err(SourceError::Timeout(Duration::from_secs(1))),
+    }));
+    let now = row(&a);
+    assert!(now.contains("DOWN"), "{now}");
+    assert!(
+        !now.contains("2.0ms"),
+        "the last good latency shown as current: {now}"
+    );
+}
+
+#[test]
+fn a_stopped_keepalived_shows_no_priority() {
+    let (mut a, t0) = fixed_app();
+    vrrp(
+        &mut a,
+        t0 + Duration::from_secs(1),
+        0,
+        VrrpSample::Dump(None),
+    );
+    let text = screen(&render(&a, 100, 30));
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("│lb1 "))
+        .expect("lb1 row");
+    assert!(row.contains("down"), "{row}");
+    assert!(!row.contains("150"), "last-known priority shown: {row}");
+}
+
+#[test]
+fn a_long_table_says_which_rows_are_shown() {
+    let (mut a, t0) = fixed_app();
+    let sim = crate::demo::Sim::new(20);
+    let stats = crate::sources::haproxy::parse_stat(&sim.show_stat(0)).expect("csv");
+    a.update(Action::Update(SourceUpdate::Balancer {
+        index: 0,
+        at: t0 + Duration::from_secs(1),
+        result: Ok(crate::sources::BalancerSample::Haproxy {
+            info: None,
+            stats,
+            admin: None,
+            access: None,
+        }),
+    }));
+    let title = |a: &App| {
+        screen(&render(a, 80, 24))
+            .lines()
+            .find(|l| l.contains("Backends "))
+            .unwrap_or("")
+            .to_string()
+    };
+    let top = title(&a);
+    assert!(top.contains("Backends 1–"), "{top}");
+    assert!(
+        top.contains(" of 20 · ") && top.contains("healthy"),
+        "{top}"
+    );
+    a.update(Action::Bottom);
+    let bottom = title(&a);
+    assert!(bottom.contains("–20 of 20 · "), "{bottom}");
+    assert!(!bottom.contains("Backends 1–"), "{bottom}");
+}
+
+fn status_line(a: &App, w: u16, h: u16) -> String {
+    screen(&render(a, w, h))
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn the_status_line_parts_the_keys_from_the_message() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::Alerts);
+    let line = status_line(&a, 80, 24);
+    assert!(line.contains("closes "), "{line}");
+    assert!(
+        !line.contains("closes2") && !line.contains("closes1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_drain_in_progress_keeps_the_key_that_undoes_it_at_80_columns() {
+    let (mut a, t0) = fixed_app();
+    a.draining = Some(("web1".into(), t0));
+    let progress = a.drain_progress().expect("draining");
+    let line = status_line(&a, 80, 24);
+    assert!(line.contains(&progress), "{progress:?} cut: {line}");
+    assert!(line.contains("Esc undoes"), "{line}");
+}
+
+#[test]
+fn a_small_dialog_says_how_many_pre_checks_it_hides() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::Failover);
+    assert_eq!(a.ui.mode, crate::app::Mode::Confirm, "{:?}", a.flash);
+    let checks = a.confirm.as_ref().expect("dialog").plan.checks.len();
+    let marks = |text: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix('║'))
+            .filter(|l| ["✓ ", "✗ ", "? ", "· "].iter().any(|m| l.starts_with(m)))
+            .count()
+    };
+    let text = screen(&render(&a, 40, 10));
+    let shown = marks(&text);
+    assert!(shown < checks, "all {checks} fit:\n{text}");
+    let more = format!("… {} more pre-checks: enlarge terminal", checks - shown);
+    assert!(text.contains(&more), "{more:?} missing:\n{text}");
+    assert!(text.contains("Esc cancels"), "{text}");
+    assert!(!screen(&render(&a, 80, 24)).contains("more pre-check"));
+}
+
+#[test]
+fn a_small_dialog_shows_the_failed_pre_check_first() {
+    let (mut a, t0) = fixed_app();
+    vrrp(
+        &mut a,
+        t0 + Duration::from_secs(1),
+        1,
+        VrrpSample::Dump(None),
+    );
+    a.update(Action::Failover);
+    let plan = &a.confirm.as_ref().expect("dialog").plan;
+    let failed = plan
+        .checks
+        .iter()
+        .find(|c| c.state == crate::ops::CheckState::Failed)
+        .expect("a failed pre-check")
+        .what
+        .clone();
+    let text = screen(&render(&a, 40, 10));
+    let start: String = failed.chars().take(20).collect();
+    assert!(
+        text.contains(&format!("✗ {start}")),
+        "{failed:?} hidden:\n{text}"
+    );
+    assert!(text.contains("more pre-check"), "{text}");
+}
+
+#[test]
+fn a_too_small_terminal_names_what_keys_act_on() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::Bottom);
+    let last = a.ui.selected_backend.clone().expect("selected");
+    let text = screen(&render(&a, 40, 10));
+    assert!(text.contains("terminal too small"), "{text}");
+    assert!(text.contains(&format!("▶ backend {last}")), "{text}");
+    a.update(Action::NextPane);
+    let text = screen(&render(&a, 40, 10));
+    assert!(!text.contains(&format!("▶ backend {last}")), "{text}");
+    assert!(text.contains("▶ "), "{text}");
+}
+
+#[test]
+fn the_audit_viewer_says_what_a_does() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::AuditLoaded(Vec::new()));
+    let line = status_line(&a, 80, 24);
+    assert!(
+        line.contains("a every cluster · any key but a closes"),
+        "{line}"
+    );
+    assert!(!line.contains("any key closes"), "{line}");
+    a.update(Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('a'),
+    )));
+    assert_eq!(
+        a.ui.mode,
+        crate::app::Mode::Audit,
+        "a keeps the viewer open"
+    );
+    let line = status_line(&a, 80, 24);
+    assert!(
+        line.contains("a this cluster · any key but a closes"),
+        "{line}"
+    );
+}
+
+/// Help's text, scrolled to its end, on a screen tall enough for all of it.
+fn help_text(a: &mut App) -> String {
+    a.update(Action::Help);
+    let text = screen(&render(a, 100, 60));
+    a.update(Action::Help);
+    text
+}
+
+#[test]
+fn help_says_the_keys_are_the_defaults_when_no_keymap_file_was_read() {
+    let (mut a, _) = fixed_app();
+    a.keymap_path = Some("/tmp/x/.config/lbdeck/keys.toml".into());
+    let text = help_text(&mut a);
+    assert!(text.contains("default keys; to remap them"), "{text}");
+    assert!(text.contains("/tmp/x/.config/lbdeck/keys.toml"), "{text}");
+    assert!(!text.contains("keys are remapped"), "{text}");
+    a.keymap = crate::app::keys::Keymap::parse("/home/op/keys.toml", "").expect("keymap");
+    let text = help_text(&mut a);
+    assert!(text.contains("keys are remapped"), "{text}");
+    assert!(text.contains("/home/op/keys.toml"), "{text}");
+}
+
+#[test]
+fn read_only_help_hides_the_shell_it_refuses() {
+    let (mut a, _) = fixed_app();
+    let shell = "SSH into the selected balancer or backend";
+    assert!(help_text(&mut a).contains(shell));
+    a.read_only = true;
+    let text = help_text(&mut a);
+    assert!(!text.contains(shell), "{text}");
+    a.profile.shell_in_read_only = true;
+    assert!(help_text(&mut a).contains(shell));
+}
+
+#[test]
+fn a_balancer_never_read_has_no_peak() {
+    let a = app();
+    let text = screen(&render(&a, 80, 30));
+    assert!(text.contains("Traffic req/s"), "{text}");
+    assert!(!text.contains("peak 0"), "{text}");
+    assert!(text.contains("not read yet"), "{text}");
+    let (a, _) = fixed_app();
+    assert!(screen(&render(&a, 80, 30)).contains("peak 0/s"));
+}
+
+#[test]
+fn under_no_color_a_theme_change_says_colours_are_off() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::CycleTheme);
+    assert!(!status_line(&a, 100, 30).contains("NO_COLOR"));
+    a.no_color = true;
+    a.update(Action::CycleTheme);
+    let line = status_line(&a, 100, 30);
+    assert!(line.contains("colours off: NO_COLOR"), "{line}");
+}
+
+#[test]
+fn at_60_columns_the_header_keeps_its_freshness_and_labels_are_words() {
+    let (a, _) = fixed_app();
+    let text = screen(&render(&a, 60, 20));
+    let head = text.lines().next().unwrap_or("");
+    assert!(head.contains("0s ago"), "{head}");
+    let header = text
+        .lines()
+        .find(|l| l.contains("role") && l.contains("prio"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(header.starts_with("│lb "), "{header}");
+    assert!(!header.contains("balanc "), "{header}");
+    let wide = screen(&render(&a, 100, 30));
+    assert!(
+        wide.contains("updated 0s ago") && wide.contains("12:00:00"),
+        "{wide}"
+    );
+    assert!(wide.contains("│balancer "), "{wide}");
+}

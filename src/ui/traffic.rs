@@ -16,6 +16,8 @@ struct Series<'a> {
     history: &'a History,
     now: String,
     backend: bool,
+    /// Read at least once: a peak of a balancer never reached says nothing.
+    read: bool,
 }
 
 /// Draws the pane.
@@ -47,6 +49,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 rate(b.metrics.req_rate)
             },
             backend: false,
+            read: !b.fresh.never(),
         })
         .collect();
     if let Some(i) = app.selected_backend() {
@@ -66,6 +69,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     rate(b.req_rate())
                 },
                 backend: true,
+                read: true,
             });
         }
     }
@@ -112,7 +116,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     t.text.add_modifier(ratatui::style::Modifier::BOLD),
                 ),
             ]),
-            Line::from(Span::styled(format!("peak {peak}{unit}"), t.muted)),
+            Line::from(Span::styled(
+                if s.read {
+                    format!("peak {peak}{unit}")
+                } else {
+                    "not read yet".into()
+                },
+                t.muted,
+            )),
         ];
         frame.render_widget(Paragraph::new(lines), label);
         let style = if s.backend {
