@@ -26,12 +26,7 @@ pub fn hint(app: &App, alerts: usize) -> String {
 
 /// The word for a level, so severity reads without colour.
 pub fn severity(level: Level) -> &'static str {
-    match level {
-        Level::Error => "ALARM",
-        Level::Warn => "warn",
-        Level::Info => "info",
-        Level::Ok => "ok",
-    }
+    level.word()
 }
 
 /// Draws the overlay.

@@ -117,13 +117,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 pub fn render_alarm(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
     let errors: Vec<&Alert> = alerts.iter().filter(|a| a.level == Level::Error).collect();
     let Some(first) = errors.first() else { return };
-    let more = if alerts.len() > 1 {
-        format!("  ({})", super::alerts::hint(app, alerts.len()))
-    } else {
-        String::new()
+    let width = area.width as usize;
+    let more = match alerts.len() {
+        0 | 1 => String::new(),
+        n => {
+            let long = format!("  ({})", super::alerts::hint(app, n));
+            // When the worst alert and the long hint do not fit together, a short hint
+            // leaves the alert's sentence its room.
+            if 3 + first.text.chars().count() + long.chars().count() <= width {
+                long
+            } else {
+                let key = app.keymap.hint(&crate::action::Action::Alerts);
+                format!("  (+{} more: {key})", n - 1)
+            }
+        }
     };
     // The way to every alert stays in view: the worst one's text is what gets cut.
-    let room = (area.width as usize).saturating_sub(3 + more.chars().count());
+    let room = width.saturating_sub(3 + more.chars().count());
     let text = format!(" ⚠ {}{more}", crate::text::clip(&first.text, room));
     let line = Line::from(Span::styled(
         format!("{text:<width$}", width = area.width as usize),
