@@ -16,6 +16,7 @@ pub mod sources;
 pub mod ssh;
 pub mod state;
 pub mod status;
+pub mod sudoers;
 pub mod text;
 pub mod tui;
 pub mod ui;

@@ -110,9 +110,9 @@ impl Cli {
                 measure,
                 ..
             }) => (None, Some(look), Some(guard), Some(measure)),
-            Some(Command::Status { target, .. }) | Some(Command::Traffic { target, .. }) => {
-                (Some(target), None, None, None)
-            }
+            Some(Command::Status { target, .. })
+            | Some(Command::Traffic { target, .. })
+            | Some(Command::Sudoers { target }) => (Some(target), None, None, None),
             Some(Command::Drain { target, guard, .. })
             | Some(Command::Undrain { target, guard, .. })
             | Some(Command::Failover { target, guard, .. })
@@ -299,6 +299,13 @@ enum Command {
         /// Only validate the files; connect to nothing.
         #[arg(long)]
         offline: bool,
+    },
+    /// Print, per balancer, the least sudoers rules the profile's SSH user needs to run
+    /// lbdeck with `[ssh] sudo = true` (install with `visudo -f /etc/sudoers.d/lbdeck`).
+    /// Commands no narrow rule can allow are listed as comments with the reason.
+    Sudoers {
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -588,6 +595,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if items.iter().any(|i| i.result.is_err()) {
                 return Err(Failure::Exit(1));
             }
+        }
+        Some(Command::Sudoers { .. }) => {
+            let (profile, _) = load_profile(&set)?;
+            lbdeck::out!("{}", lbdeck::sudoers::render(&profile));
         }
     }
     Ok(())

@@ -61,7 +61,20 @@ pub async fn failback_blocker(profile: &Profile, node_name: &str, pool: &Pool) -
             .nth(t.index)
             .is_some_and(|b| b.name == node_name)
     })?;
-    let check = match node.keepalived.failover.as_ref()? {
+    let check = failback_check(node.keepalived.failover.as_ref()?);
+    match pool.exec(&node.addr, &pool.privileged(&check)).await {
+        Ok(out) if out.status == Some(0) => None,
+        Ok(_) => Some(format!(
+            "nothing to fail back: no failover is in effect on {node_name}"
+        )),
+        Err(e) => Some(format!("cannot check {node_name}: {e}")),
+    }
+}
+
+/// Succeeds when a failover by `method` is in effect on the node (so a failback has
+/// something to undo).
+pub(crate) fn failback_check(method: &FailoverMethod) -> String {
+    match method {
         FailoverMethod::TrackFile { path, .. } => format!(
             "v=$(cat {} 2>/dev/null); [ -n \"$v\" ] && [ \"$v\" != 0 ]",
             shell_quote(path)
@@ -72,18 +85,11 @@ pub async fn failback_blocker(profile: &Profile, node_name: &str, pool: &Pool) -
         FailoverMethod::Priority { .. } => {
             "test -f /etc/keepalived/keepalived.conf.lbdeck-bak".to_string()
         }
-    };
-    match pool.exec(&node.addr, &pool.privileged(&check)).await {
-        Ok(out) if out.status == Some(0) => None,
-        Ok(_) => Some(format!(
-            "nothing to fail back: no failover is in effect on {node_name}"
-        )),
-        Err(e) => Some(format!("cannot check {node_name}: {e}")),
     }
 }
 
 /// The command that triggers the move on `node`.
-fn trigger(method: &FailoverMethod, dir: Direction) -> String {
+pub(crate) fn trigger(method: &FailoverMethod, dir: Direction) -> String {
     match (method, dir) {
         (FailoverMethod::TrackFile { path, value }, Direction::Failover) => {
             format!("printf '%s\\n' {value} > {}", shell_quote(path))

@@ -20,7 +20,7 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// The format is judged on this many of the newest lines: a balancer whose log held
 /// only foreign lines while it was BACKUP is followed again a few lines after it
 /// becomes MASTER, not after its whole history is outweighed.
-const RECENT_LINES: usize = 40;
+pub(crate) const RECENT_LINES: usize = 40;
 
 /// Fewer recent lines than this say nothing about the format.
 const JUDGED_FROM: usize = 20;

@@ -30,7 +30,7 @@ const KEEPALIVED_DOWN_RECHECK: Duration = Duration::from_secs(2);
 const CONFIRM_AFTER_VIP_MOVE: Duration = Duration::from_millis(300);
 
 /// Printed by the remote shell just before it opens the FIFO.
-const FIFO_MARKER: &str = "LBDECK-FIFO-OPEN";
+pub(crate) const FIFO_MARKER: &str = "LBDECK-FIFO-OPEN";
 
 /// What the VRRP follower learned.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,31 +81,9 @@ impl VrrpTarget {
         }
     }
 
-    /// The dump command: signal keepalived, wait for a complete file, print it. Prints
-    /// `KEEPALIVED-DOWN` when keepalived is not running; with no dump to read, only
-    /// whether it runs (`KEEPALIVED-UP`).
+    /// The dump command for this node (see [`dump_command`]).
     fn dump_command(&self, kind: DumpKind) -> String {
-        let running = "pid=$(cat /run/keepalived.pid 2>/dev/null); \
-             if [ -z \"$pid\" ] || ! kill -0 \"$pid\" 2>/dev/null; then echo KEEPALIVED-DOWN; exit 0; fi";
-        let (Some(signal), Some(file)) = (kind.signal(), self.dump_file(kind)) else {
-            return format!("{running}; echo KEEPALIVED-UP");
-        };
-        let dump = shell_quote(file);
-        format!(
-            "{running}; \
-             rm -f {dump}; kill -s {signal} \"$pid\" || exit 1; \
-             for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 0.05; [ -s {dump} ] && break; done; \
-             sleep 0.05; cat {dump}"
-        )
-    }
-
-    /// Where keepalived writes the dump of that kind.
-    fn dump_file(&self, kind: DumpKind) -> Option<&str> {
-        match kind {
-            DumpKind::Json => Some(&self.keepalived.json_dump),
-            DumpKind::Text { .. } => Some(&self.keepalived.text_dump),
-            DumpKind::IpAddrOnly => None,
-        }
+        dump_command(&self.keepalived, kind)
     }
 
     /// Which dump this node's keepalived writes, and the first reading of it. A dump
@@ -237,10 +215,7 @@ impl VrrpTarget {
         let fifo_path = match &self.keepalived.notify_fifo {
             Some(p) => {
                 let check = conn
-                    .exec(
-                        &pool.privileged(&format!("test -p {}", shell_quote(p))),
-                        pool.timeout(),
-                    )
+                    .exec(&pool.privileged(&fifo_check(p)), pool.timeout())
                     .await?;
                 (check.status == Some(0)).then(|| p.clone())
             }
@@ -248,7 +223,7 @@ impl VrrpTarget {
         };
         let mut fifo = match &fifo_path {
             Some(p) => {
-                let cmd = format!("echo {FIFO_MARKER}; exec cat {}", shell_quote(p));
+                let cmd = fifo_command(p);
                 Some(conn.stream_lines(&pool.privileged(&cmd)).await?)
             }
             None => None,
@@ -414,6 +389,43 @@ async fn recv(rx: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The dump command: signal keepalived, wait for a complete file, print it. Prints
+/// `KEEPALIVED-DOWN` when keepalived is not running; with no dump to read, only
+/// whether it runs (`KEEPALIVED-UP`).
+pub(crate) fn dump_command(keepalived: &KeepalivedSettings, kind: DumpKind) -> String {
+    let running = "pid=$(cat /run/keepalived.pid 2>/dev/null); \
+         if [ -z \"$pid\" ] || ! kill -0 \"$pid\" 2>/dev/null; then echo KEEPALIVED-DOWN; exit 0; fi";
+    let (Some(signal), Some(file)) = (kind.signal(), dump_file(keepalived, kind)) else {
+        return format!("{running}; echo KEEPALIVED-UP");
+    };
+    let dump = shell_quote(file);
+    format!(
+        "{running}; \
+         rm -f {dump}; kill -s {signal} \"$pid\" || exit 1; \
+         for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 0.05; [ -s {dump} ] && break; done; \
+         sleep 0.05; cat {dump}"
+    )
+}
+
+/// Where keepalived writes the dump of that kind.
+fn dump_file(keepalived: &KeepalivedSettings, kind: DumpKind) -> Option<&str> {
+    match kind {
+        DumpKind::Json => Some(&keepalived.json_dump),
+        DumpKind::Text { .. } => Some(&keepalived.text_dump),
+        DumpKind::IpAddrOnly => None,
+    }
+}
+
+/// Whether the notify FIFO exists (a missing one leaves the dump alone to follow).
+pub(crate) fn fifo_check(path: &str) -> String {
+    format!("test -p {}", shell_quote(path))
+}
+
+/// Reads the notify FIFO, after a marker saying it is open.
+pub(crate) fn fifo_command(path: &str) -> String {
+    format!("echo {FIFO_MARKER}; exec cat {}", shell_quote(path))
 }
 
 #[cfg(test)]

@@ -28,7 +28,8 @@ pub enum Relay {
 
 impl Relay {
     /// The command that joins stdin and stdout to `path`.
-    fn command(self, path: &Path) -> String {
+    /// The relay's command line joined to the socket at `path`.
+    pub fn command(self, path: &Path) -> String {
         let path = path.display().to_string();
         match self {
             Relay::Socat => format!(
@@ -100,7 +101,7 @@ pub(super) fn refusal(why: russh::ChannelOpenFailure) -> String {
 /// The shell probe run when sshd does not open the socket: the first of `paths` that is a
 /// socket, then the relay installed. It ends with `true`, so only a failing `sudo -n`
 /// makes it fail.
-fn probe(paths: &[PathBuf]) -> String {
+pub(crate) fn probe(paths: &[PathBuf]) -> String {
     let quoted: Vec<String> = paths
         .iter()
         .map(|p| shell_quote(&p.display().to_string()))
