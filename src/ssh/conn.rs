@@ -202,14 +202,18 @@ impl Ssh {
 
     /// Runs `command` and collects its output, within `timeout`.
     pub async fn exec(&self, command: &str, timeout: Duration) -> Result<Output, SshError> {
-        tokio::time::timeout(timeout, self.exec_inner(command))
+        let out = tokio::time::timeout(timeout, self.exec_inner(command))
             .await
             .unwrap_or_else(|_| {
                 Err(SshError::Timeout {
                     what: format!("{}: `{}`", self.addr.alias, crate::text::clip(command, 40)),
                     within: timeout,
                 })
-            })
+            })?;
+        match super::pool::sudo_refusal(&self.addr, command, &out) {
+            Some(refused) => Err(refused),
+            None => Ok(out),
+        }
     }
 
     /// A session channel running `command`.

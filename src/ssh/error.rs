@@ -113,6 +113,20 @@ pub enum SshError {
         /// How long.
         within: Duration,
     },
+    /// `sudo -n` refused a command: a password is needed or no rule allows it.
+    #[error(
+        "{node}: sudo refused `{command}` ({why}); this sudoers rule on {node} allows it: {rule}"
+    )]
+    SudoRefused {
+        /// The node's alias.
+        node: String,
+        /// The command as given to `sh -c`.
+        command: String,
+        /// sudo's own words, cut short.
+        why: String,
+        /// The sudoers line that would allow it (see `lbdeck sudoers`).
+        rule: String,
+    },
     /// The remote command exited with an error.
     #[error("{what} failed (exit {}){}", exit(.status), first_line(.stderr))]
     Command {

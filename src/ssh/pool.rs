@@ -154,11 +154,97 @@ impl Pool {
     }
 }
 
+/// The words `sudo -n` prints when it will not run a command without asking: a password
+/// is needed, or no rule allows it (sudo 1.8 and 1.9).
+const SUDO_REFUSALS: [&str; 4] = [
+    "a password is required",
+    "is not allowed to execute",
+    "a terminal is required",
+    "no tty present",
+];
+
+/// `out` as the refusal of a privileged `command` by `sudo -n`, naming the node, the
+/// command and the rule that would allow it; every exec passes through it, so a refusal
+/// is never read as the command's own failure (a failback check's "nothing to undo").
+pub(super) fn sudo_refusal(
+    addr: &NodeAddr,
+    command: &str,
+    out: &super::Output,
+) -> Option<SshError> {
+    let inner = unwrap_privileged(command)?;
+    let line = out.stderr.lines().find(|l| l.starts_with("sudo:"))?;
+    if out.status == Some(0) || !SUDO_REFUSALS.iter().any(|w| line.contains(w)) {
+        return None;
+    }
+    Some(SshError::SudoRefused {
+        node: addr.alias.clone(),
+        rule: crate::sudoers::rule(&addr.user, &inner),
+        why: crate::text::clip(line.trim_start_matches("sudo:").trim(), 120),
+        command: inner,
+    })
+}
+
+/// The command inside `sudo -n sh -c '…'` as [`Pool::privileged`] wrote it.
+fn unwrap_privileged(command: &str) -> Option<String> {
+    let quoted = command.strip_prefix("sudo -n sh -c ")?;
+    match quoted.strip_prefix('\'').and_then(|q| q.strip_suffix('\'')) {
+        Some(inner) => Some(inner.replace(r"'\''", "'")),
+        None => Some(quoted.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ssh2_config::{ParseRule, SshConfig};
 
     use super::*;
+
+    fn refused(command: &str, stderr: &str, status: Option<u32>) -> Option<SshError> {
+        let addr = NodeAddr {
+            alias: "lb1".into(),
+            hostname: "10.0.0.1".into(),
+            port: 22,
+            user: "ops".into(),
+            identity_files: Vec::new(),
+            jumps: Vec::new(),
+        };
+        let out = crate::ssh::Output {
+            stdout: String::new(),
+            stderr: stderr.into(),
+            status,
+        };
+        sudo_refusal(&addr, command, &out)
+    }
+
+    #[test]
+    fn a_sudo_refusal_names_the_node_the_command_and_the_rule() {
+        let command = "sudo -n sh -c 'printf '\\''0\\n'\\'' > /etc/keepalived/maintenance'";
+        let e = refused(command, "sudo: a password is required\n", Some(1)).expect("refused");
+        assert_eq!(
+            e.to_string(),
+            "lb1: sudo refused `printf '0\\n' > /etc/keepalived/maintenance` (a password is required); \
+             this sudoers rule on lb1 allows it: \
+             ops ALL=(root) NOPASSWD: /bin/sh -c printf '0\\\\n' > /etc/keepalived/maintenance"
+        );
+        let no_rule =
+            "sudo: sorry, user ops is not allowed to execute '/bin/sh -c nginx -T' as root on lb1.";
+        assert!(matches!(
+            refused("sudo -n sh -c 'nginx -T'", no_rule, Some(1)),
+            Some(SshError::SudoRefused { command, .. }) if command == "nginx -T"
+        ));
+    }
+
+    #[test]
+    fn a_command_failing_on_its_own_is_no_sudo_refusal() {
+        assert!(refused(
+            "sudo -n sh -c 'nginx -T'",
+            "nginx: [emerg] unknown directive",
+            Some(1)
+        )
+        .is_none());
+        assert!(refused("nginx -T", "sudo: a password is required", Some(1)).is_none());
+        assert!(refused("sudo -n sh -c 'nginx -T'", "", Some(0)).is_none());
+    }
     use crate::config::profile::SshSettings;
 
     #[test]
