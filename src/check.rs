@@ -63,6 +63,10 @@ pub async fn run(profile: &Profile) -> Vec<Item> {
     items
 }
 
+/// What `check` runs through `sudo -n` to see that sudo answers without a password
+/// (`sh -c` like every privileged command, so the same kind of rule allows it).
+pub(crate) const SUDO_PROBE: &str = "true";
+
 async fn node_checks(
     profile: &Profile,
     b: &BalancerSettings,
@@ -79,44 +83,7 @@ async fn node_checks(
         format!("{} answers", b.status_endpoint()),
         answered.unwrap_or_else(|| Err("no answer".into())),
     )];
-    let mut remote: Vec<(String, String)> = Vec::new();
-    if let Some(k) = &b.keepalived {
-        remote.push((
-            "keepalived running (its pid file names a live process)".into(),
-            "kill -0 \"$(cat /run/keepalived.pid)\"".into(),
-        ));
-        remote.push((
-            "keepalived can write its JSON dump (or, built without JSON, its text dump)".into(),
-            format!(
-                "case $({}) in JSON|DATA|USR1) ;; *) exit 1;; esac",
-                crate::sources::keepalived::DUMP_PROBE
-            ),
-        ));
-        if let Some(fifo) = &k.notify_fifo {
-            remote.push((
-                format!("notify FIFO {fifo} readable"),
-                format!("test -p {0} && test -r {0}", shell_quote(fifo)),
-            ));
-        }
-    }
-
-    if let StatusEndpoint::RuntimeApi(api) = b.status_endpoint() {
-        let paths: Vec<String> = api
-            .socket_paths()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        if !paths.is_empty() {
-            let tests: Vec<String> = paths
-                .iter()
-                .map(|p| format!("test -S {}", shell_quote(p)))
-                .collect();
-            remote.push((
-                format!("HAProxy socket {} present", paths.join(" or ")),
-                tests.join(" || "),
-            ));
-        }
-    }
+    let remote = remote_checks(b);
     if remote.is_empty() && b.kind != BalancerKind::Nginx {
         return out;
     }
@@ -136,7 +103,7 @@ async fn node_checks(
     if profile.ssh.sudo {
         let sudo = bounded(limit, async {
             let o = pool
-                .exec(addr, "sudo -n true")
+                .exec(addr, &pool.privileged(SUDO_PROBE))
                 .await
                 .map_err(|e| e.to_string())?;
             o.ok("sudo -n true").map(|_| ()).map_err(|e| e.to_string())
@@ -214,6 +181,50 @@ async fn node_checks(
 
 /// Which file defines the node's upstream: the profile's (or the stock one), or the one
 /// `nginx -T` shows.
+/// The privileged shell checks `check` runs on a balancer: what each shows and the
+/// command (also listed by `lbdeck sudoers`).
+pub(crate) fn remote_checks(b: &BalancerSettings) -> Vec<(String, String)> {
+    let mut remote: Vec<(String, String)> = Vec::new();
+    if let Some(k) = &b.keepalived {
+        remote.push((
+            "keepalived running (its pid file names a live process)".into(),
+            "kill -0 \"$(cat /run/keepalived.pid)\"".into(),
+        ));
+        remote.push((
+            "keepalived can write its JSON dump (or, built without JSON, its text dump)".into(),
+            format!(
+                "case $({}) in JSON|DATA|USR1) ;; *) exit 1;; esac",
+                crate::sources::keepalived::DUMP_PROBE
+            ),
+        ));
+        if let Some(fifo) = &k.notify_fifo {
+            remote.push((
+                format!("notify FIFO {fifo} readable"),
+                format!("test -p {0} && test -r {0}", shell_quote(fifo)),
+            ));
+        }
+    }
+
+    if let StatusEndpoint::RuntimeApi(api) = b.status_endpoint() {
+        let paths: Vec<String> = api
+            .socket_paths()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        if !paths.is_empty() {
+            let tests: Vec<String> = paths
+                .iter()
+                .map(|p| format!("test -S {}", shell_quote(p)))
+                .collect();
+            remote.push((
+                format!("HAProxy socket {} present", paths.join(" or ")),
+                tests.join(" || "),
+            ));
+        }
+    }
+    remote
+}
+
 async fn upstream_item(
     b: &BalancerSettings,
     addr: &NodeAddr,

@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use crate::config::profile::{BalancerKind, BalancerSettings, Profile, StatusEndpoint};
+use crate::config::profile::{
+    BalancerKind, BalancerSettings, Profile, StatusEndpoint, DEFAULT_UPSTREAM_FILE,
+};
 use crate::ops::failover::{failback_check, trigger};
 use crate::ops::operation::Direction;
 use crate::sources::access_log::RECENT_LINES;
@@ -40,6 +42,8 @@ pub struct NodeNeeds {
 
 /// Why an upstream-file edit has no narrow rule.
 const EDIT_VARIES: &str = "the script carries the file's new contents, different on every drain";
+/// Why reading an upstream file found through `nginx -T` has no rule here.
+const FILE_UNKNOWN: &str = "its name is only known on the node: set upstream_file in the profile";
 /// Why a runtime API command over a relay has no narrow rule.
 const LINE_VARIES: &str =
     "the command line carries the runtime API line (show stat, set server …), which varies";
@@ -91,15 +95,23 @@ fn node_needs(b: &BalancerSettings) -> Vec<Need> {
         }
     }
     if b.kind == BalancerKind::Nginx {
-        if let Some(file) = &b.upstream_file {
-            out.push(exact("upstream file", format!("cat {}", shell_quote(file))));
-            out.push(exact("nginx configuration", "nginx -T".into()));
+        // Without upstream_file, the stock file is read first and nginx -T shows the one
+        // defining the upstream: that file's name is only known on the node.
+        let file = b.upstream_file.as_deref().unwrap_or(DEFAULT_UPSTREAM_FILE);
+        out.push(exact("upstream file", format!("cat {}", shell_quote(file))));
+        out.push(exact("nginx configuration", "nginx -T".into()));
+        if b.upstream_file.is_none() {
             out.push(Need {
-                purpose: "drain: edit the upstream file, nginx -t, reload".into(),
-                command: crate::ops::drain::edit_script(file, "", crate::ops::drain::BACKUP_DIR),
-                unnarrowable: Some(EDIT_VARIES),
+                purpose: "the file nginx -T shows defining the upstream".into(),
+                command: "cat FILE".into(),
+                unnarrowable: Some(FILE_UNKNOWN),
             });
         }
+        out.push(Need {
+            purpose: "drain: edit the upstream file, nginx -t, reload".into(),
+            command: crate::ops::drain::edit_script(file, "", crate::ops::drain::BACKUP_DIR),
+            unnarrowable: Some(EDIT_VARIES),
+        });
     }
     if let Some(log) = &b.access_log {
         out.push(exact(
@@ -127,6 +139,19 @@ fn node_needs(b: &BalancerSettings) -> Vec<Need> {
                 });
             }
         }
+    }
+    out.push(exact(
+        "lbdeck check: sudo -n works",
+        crate::check::SUDO_PROBE.into(),
+    ));
+    for (need, command) in crate::check::remote_checks(b) {
+        out.push(exact(&format!("lbdeck check: {need}"), command));
+    }
+    if b.keepalived.is_some() {
+        out.push(exact(
+            "lbdeck check: how keepalived is started and stopped",
+            crate::ops::daemon::keepalived_control(),
+        ));
     }
     out
 }
@@ -265,6 +290,7 @@ mod tests {
         assert!(c.contains(&crate::ops::daemon::keepalived(false)));
         assert!(c.contains(&crate::ops::daemon::keepalived(true)));
         assert!(!c.iter().any(|c| c.contains("maintenance")));
+        assert!(c.contains(&crate::ops::daemon::keepalived_control()));
     }
 
     #[test]
