@@ -293,6 +293,29 @@ mod tests {
         assert!(c.contains(&crate::ops::daemon::keepalived_control()));
     }
 
+    /// sudoers joins a rule's arguments with single spaces, so a command holding a run
+    /// of blanks, a tab or a newline could never match its own rule.
+    #[test]
+    fn every_exact_command_of_every_bundled_profile_can_match_its_rule() {
+        let dir = format!("{}/profiles", env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("profiles") {
+            let path = entry.expect("entry").path();
+            let p = profile(&path.file_name().expect("name").to_string_lossy());
+            for node in 0..p.balancers.len() {
+                for c in commands(&p, node) {
+                    assert!(
+                        !c.contains("  ") && !c.contains(['\t', '\n']),
+                        "{}: {c:?}",
+                        path.display()
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 50, "only {seen} commands");
+    }
+
     #[test]
     fn a_rule_escapes_what_sudoers_reads_as_syntax_or_wildcards() {
         assert_eq!(
