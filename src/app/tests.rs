@@ -515,16 +515,21 @@ fn read_only_refuses_failover_and_failback_too() {
     }
 }
 
-#[test]
-fn a_balancer_that_could_not_be_read_blocks_the_drain() {
-    let mut a = app();
+/// The pair fed once, then lb2's next read refused.
+fn lb2_unreadable(a: &mut App) {
     let t0 = Instant::now();
-    feed(&mut a, t0);
+    feed(a, t0);
     a.update(Action::Update(SourceUpdate::Balancer {
         index: 1,
         at: t0,
         result: Err(crate::sources::SourceError::Connect("refused".into())),
     }));
+}
+
+#[test]
+fn a_balancer_that_could_not_be_read_blocks_the_drain() {
+    let mut a = app();
+    lb2_unreadable(&mut a);
     a.update(key('d'));
     let c = a.confirm.clone().expect("dialog");
     assert!(c.blocked());
@@ -540,13 +545,7 @@ fn a_balancer_that_could_not_be_read_blocks_the_drain() {
 fn where_the_profile_allows_it_typing_force_acts_past_an_unreadable_balancer() {
     let mut a = app();
     a.profile.allow_force = true;
-    let t0 = Instant::now();
-    feed(&mut a, t0);
-    a.update(Action::Update(SourceUpdate::Balancer {
-        index: 1,
-        at: t0,
-        result: Err(crate::sources::SourceError::Connect("refused".into())),
-    }));
+    lb2_unreadable(&mut a);
     a.update(key('d'));
     let c = a.confirm.clone().expect("dialog");
     assert!(c.blocked() && c.forceable());
