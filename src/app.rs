@@ -493,7 +493,7 @@ impl App {
                 self.failed_over = (*direction == Direction::Failover).then(|| r.target.clone());
             }
             (Operation::Server { backend, change }, done) => match change {
-                ServerChange::Drain if done => {
+                ServerChange::Drain | ServerChange::Maint if done => {
                     self.cluster.drained.insert(backend.clone());
                     self.draining = Some((backend.clone(), self.now));
                 }
@@ -505,7 +505,7 @@ impl App {
                         self.draining = None;
                     }
                 }
-                ServerChange::Drain => {}
+                _ => {}
             },
             _ => {}
         }

@@ -64,6 +64,31 @@ struct Look {
     keys: Option<PathBuf>,
 }
 
+/// How a server change is confirmed and forced.
+#[derive(Debug, Clone, Default, Args)]
+struct Act {
+    /// Confirmed: do not ask.
+    #[arg(long)]
+    yes: bool,
+    /// The name to type, for changes that need it typed, when there is no terminal (the
+    /// backend's; the profile's for a batch of several).
+    #[arg(long, value_name = "NAME")]
+    confirm: Option<String>,
+    /// Act even if a balancer's state could not be read first (recorded in the audit
+    /// line as forced). Without it such an action is refused (exit 3).
+    #[arg(long)]
+    force: bool,
+}
+
+/// A switch's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnOff {
+    /// Switched on.
+    On,
+    /// Switched off.
+    Off,
+}
+
 /// Whether anything may change a cluster.
 #[derive(Debug, Clone, Default, Args)]
 struct Guard {
@@ -114,7 +139,12 @@ impl Cli {
             | Some(Command::Traffic { target, .. })
             | Some(Command::Sudoers { target }) => (Some(target), None, None, None),
             Some(Command::Drain { target, guard, .. })
-            | Some(Command::Undrain { target, guard, .. })
+            | Some(Command::Ready { target, guard, .. })
+            | Some(Command::Maint { target, guard, .. })
+            | Some(Command::Weight { target, guard, .. })
+            | Some(Command::KillSessions { target, guard, .. })
+            | Some(Command::Health { target, guard, .. })
+            | Some(Command::Agent { target, guard, .. })
             | Some(Command::Failover { target, guard, .. })
             | Some(Command::Failback { target, guard, .. }) => {
                 (Some(target), None, Some(guard), None)
@@ -239,24 +269,92 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Put a drained backend back in rotation on every balancer, then read it back.
-    Undrain {
+    /// Put backends back in rotation (READY: drain and maintenance lifted) on every
+    /// balancer, then read it back. `undrain` is the same command.
+    #[command(alias = "undrain")]
+    Ready {
         #[command(flatten)]
         target: Target,
         #[command(flatten)]
         guard: Guard,
-        /// The backend: its name in the profile (the HAProxy server, the nginx upstream server).
-        backend: String,
-        /// Confirmed: do not ask.
-        #[arg(long)]
-        yes: bool,
-        /// The backend's name, for production profiles when there is no terminal.
-        #[arg(long, value_name = "NAME")]
-        confirm: Option<String>,
-        /// Act even if a balancer's state could not be read first (recorded in the
-        /// audit line as forced). Without it such an action is refused (exit 3).
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        act: Act,
+        /// The backends: their names in the profile. Several act as one confirmed batch.
+        #[arg(required = true)]
+        backends: Vec<String>,
+    },
+    /// Put backends in maintenance (MAINT) on every balancer: out of rotation at once,
+    /// persistent and sticky clients too (a drain lets those finish); open sessions are
+    /// not cut. nginx open source marks the server `down` (as its drain does).
+    Maint {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
+        #[command(flatten)]
+        act: Act,
+        /// The backends: their names in the profile. Several act as one confirmed batch.
+        #[arg(required = true)]
+        backends: Vec<String>,
+    },
+    /// Set backends' weight on every balancer and read it back: `N` (0–256; 0 takes it
+    /// out of rotation), `N%` of the configured weight, `+N`/`-N` from the current one,
+    /// or `initial` (the configured weight; on nginx the server line byte for byte as it
+    /// was). HAProxy's static algorithms take only 0% and 100%; nginx takes 1 and up.
+    #[command(allow_negative_numbers = true)]
+    Weight {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
+        #[command(flatten)]
+        act: Act,
+        /// The backends, then the weight: `web1 web2 50%`.
+        #[arg(required = true, num_args = 2.., value_name = "BACKEND… WEIGHT")]
+        args: Vec<String>,
+    },
+    /// End every session open on backends, on every HAProxy of the pair (`shutdown
+    /// sessions server`): clients are cut off. The name must be typed (--confirm NAME
+    /// without a terminal).
+    KillSessions {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
+        #[command(flatten)]
+        act: Act,
+        /// The backends: their names in the profile.
+        #[arg(required = true)]
+        backends: Vec<String>,
+    },
+    /// Switch HAProxy's health checks of backends on or off on every balancer (off: the
+    /// server keeps its last state whatever it answers).
+    Health {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
+        #[command(flatten)]
+        act: Act,
+        /// on or off.
+        switch: OnOff,
+        /// The backends: their names in the profile.
+        #[arg(required = true)]
+        backends: Vec<String>,
+    },
+    /// Switch HAProxy's agent checks of backends on or off on every balancer.
+    Agent {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
+        #[command(flatten)]
+        act: Act,
+        /// on or off.
+        switch: OnOff,
+        /// The backends: their names in the profile.
+        #[arg(required = true)]
+        backends: Vec<String>,
     },
     /// Move the VIP to the peer on purpose (the profile's failover method: write the track
     /// file or stop keepalived) after pre-checks, and follow it: when it left, arrived,
@@ -548,18 +646,28 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 lbdeck::ops::cli::act(&profile, op, &opts).await,
             ));
         }
-        Some(Command::Undrain {
-            backend,
-            yes,
-            confirm,
-            force,
-            ..
-        }) => {
+        Some(
+            cmd @ (Command::Ready { .. }
+            | Command::Maint { .. }
+            | Command::Weight { .. }
+            | Command::KillSessions { .. }
+            | Command::Health { .. }
+            | Command::Agent { .. }),
+        ) => {
+            let Some(asked) = server_change(cmd) else {
+                return Ok(());
+            };
+            let (change, backends, act) = asked.map_err(|e| {
+                Failure::Usage(format!("{e} (the weight comes last: weight web1 7)"))
+            })?;
             let (profile, _) = load_profile(&set)?;
-            let opts = action_options(&set, *yes, confirm, *force, None);
-            let op = lbdeck::ops::Operation::ready(backend);
+            let opts = action_options(&set, act.yes, &act.confirm, act.force, None);
+            let ops: Vec<lbdeck::ops::Operation> = backends
+                .iter()
+                .map(|b| lbdeck::ops::Operation::server(b, change))
+                .collect();
             return Err(Failure::Exit(
-                lbdeck::ops::cli::act(&profile, op, &opts).await,
+                lbdeck::ops::cli::act_all(&profile, ops, &opts).await,
             ));
         }
         Some(Command::Failover { yes, confirm, .. })
@@ -617,6 +725,41 @@ fn json_text(value: &impl serde::Serialize, pretty: bool) -> Result<String, Fail
 
 /// How an action command was asked for (the same for every operation); `wait` is the
 /// `--wait` limit when given.
+/// A server change asked on the command line: the change, its backends, its flags.
+type Asked<'a> = (lbdeck::ops::ServerChange, &'a [String], &'a Act);
+
+/// The server change a command asks for; None for commands that are not one; Err for a
+/// weight that does not read.
+fn server_change(cmd: &Command) -> Option<Result<Asked<'_>, String>> {
+    use lbdeck::ops::ServerChange;
+    let on = |s: &OnOff| *s == OnOff::On;
+    Some(Ok(match cmd {
+        Command::Ready { backends, act, .. } => (ServerChange::Ready, backends, act),
+        Command::Maint { backends, act, .. } => (ServerChange::Maint, backends, act),
+        Command::KillSessions { backends, act, .. } => (ServerChange::KillSessions, backends, act),
+        Command::Health {
+            backends,
+            act,
+            switch,
+            ..
+        } => (ServerChange::Health(on(switch)), backends, act),
+        Command::Agent {
+            backends,
+            act,
+            switch,
+            ..
+        } => (ServerChange::Agent(on(switch)), backends, act),
+        Command::Weight { args, act, .. } => {
+            let (weight, backends) = args.split_last()?;
+            match lbdeck::ops::Weight::parse(weight) {
+                Ok(w) => (ServerChange::Weight(w), backends, act),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        _ => return None,
+    }))
+}
+
 fn action_options(
     cli: &Settings,
     yes: bool,

@@ -22,6 +22,7 @@ fn acted(op: Operation, target: &str, outcome: Outcome) -> Action {
         started: chrono::Local::now(),
         took: Duration::from_millis(4),
         audit: "audit: a.jsonl".into(),
+        batch: None,
     }))
 }
 

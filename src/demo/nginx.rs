@@ -43,9 +43,12 @@ fn known(param: &str, known: &str) -> bool {
 /// Directives the demo's upstream block may hold besides `server`.
 const BLOCK_DIRECTIVES: [&str; 5] = ["zone", "ip_hash", "least_conn", "hash", "keepalive"];
 
-/// What `nginx -t` says of the file: each server's address and `down` flag in `upstream`,
-/// or nginx's `[emerg]` line.
-pub fn test(file: &str, text: &str, upstream: &str) -> Result<Vec<(String, bool)>, String> {
+/// One `server` line as `nginx -t` read it: address, `down`, weight.
+type ServerLine = (String, bool, u32);
+
+/// What `nginx -t` says of the file: each server's address, `down` flag and weight in
+/// `upstream`, or nginx's `[emerg]` line.
+pub fn test(file: &str, text: &str, upstream: &str) -> Result<Vec<ServerLine>, String> {
     let emerg = |line: usize, what: String| format!("nginx: [emerg] {what} in {file}:{line}");
     let mut servers = Vec::new();
     let mut depth = 0usize;
@@ -84,7 +87,17 @@ pub fn test(file: &str, text: &str, upstream: &str) -> Result<Vec<(String, bool)
                             {
                                 return Err(emerg(line, format!("invalid parameter \"{p}\"")));
                             }
-                            servers.push((address.to_string(), params.contains(&"down")));
+                            let weight = params
+                                .iter()
+                                .find_map(|p| p.strip_prefix("weight="))
+                                .map_or(Ok(1), |w| match w.parse::<u32>() {
+                                    Ok(n) if n > 0 => Ok(n),
+                                    _ => Err(emerg(
+                                        line,
+                                        format!("invalid parameter \"weight={w}\""),
+                                    )),
+                                })?;
+                            servers.push((address.to_string(), params.contains(&"down"), weight));
                         }
                         [d, ..] if BLOCK_DIRECTIVES.contains(d) => {}
                         [d, ..] => {
@@ -111,10 +124,11 @@ pub fn test(file: &str, text: &str, upstream: &str) -> Result<Vec<(String, bool)
 }
 
 /// `nginx -s reload` on balancer `lb`: the new workers send no request to a server marked
-/// `down` (nginx open source has no drain: `down` is maintenance).
-fn reload(sim: &mut Sim, lb: usize, servers: &[(String, bool)]) {
-    for (address, down) in servers {
+/// `down` (nginx open source has no drain: `down` is maintenance) and share by weight.
+fn reload(sim: &mut Sim, lb: usize, servers: &[ServerLine]) {
+    for (address, down, weight) in servers {
         if let Some(b) = sim.backends.iter_mut().find(|b| &b.address == address) {
+            b.weight[lb] = *weight;
             b.admin[lb] = if *down {
                 ServerState::Maint
             } else {

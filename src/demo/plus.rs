@@ -66,7 +66,7 @@ fn upstream(sim: &Sim, lb: usize) -> Value {
 fn server(sim: &Sim, lb: usize, i: usize) -> Value {
     let b = &sim.backends[i];
     json!({
-        "id": i, "server": b.address, "weight": 1, "max_conns": 0, "max_fails": 1,
+        "id": i, "server": b.address, "weight": b.weight[lb], "max_conns": 0, "max_fails": 1,
         "fail_timeout": "10s", "slow_start": "0s", "route": "", "backup": false,
         "down": b.admin[lb] == ServerState::Maint, "drain": b.admin[lb] == ServerState::Drain,
     })
@@ -78,8 +78,21 @@ fn patch(sim: &mut Sim, lb: usize, i: usize, body: &str) -> Result<(), (u16, Str
     let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(body) else {
         return Err(error(400, "invalid JSON", "JsonError"));
     };
-    let admin = &mut sim.backends[i].admin[lb];
-    for (key, value) in &fields {
+    let b = &mut sim.backends[i];
+    if let Some(w) = fields.get("weight") {
+        match w.as_u64().and_then(|w| u32::try_from(w).ok()) {
+            Some(w) if w > 0 => b.weight[lb] = w,
+            _ => {
+                return Err(error(
+                    400,
+                    "invalid \"weight\" field",
+                    "UpstreamConfFormatError",
+                ))
+            }
+        }
+    }
+    let admin = &mut b.admin[lb];
+    for (key, value) in fields.iter().filter(|(k, _)| *k != "weight") {
         let Some(on) = value.as_bool() else {
             return Err(error(
                 400,

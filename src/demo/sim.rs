@@ -38,7 +38,21 @@ pub struct SimBackend {
     pub hrsp: [[u64; 3]; 2],
     /// Typical response time, ms.
     pub rtime_ms: f64,
+    /// Load-balancing weight per balancer (HAProxy's user weight, nginx's `weight=`).
+    pub weight: [u32; 2],
+    /// The configured weight.
+    pub iweight: u32,
+    /// Health checks enabled per balancer (`disable health` turns them off).
+    pub checks: [bool; 2],
     carry: [f64; 2],
+}
+
+impl SimBackend {
+    /// Whether balancer `lb` sends it requests: up (or its checks off: the balancer
+    /// keeps its last state), ready there, weight above 0.
+    pub fn serves(&self, lb: usize) -> bool {
+        (self.up || !self.checks[lb]) && self.admin[lb] == ServerState::Up && self.weight[lb] > 0
+    }
 }
 
 /// The simulated cluster.
@@ -76,6 +90,9 @@ impl Sim {
                 stot: [0; 2],
                 hrsp: [[0; 3]; 2],
                 rtime_ms: 8.0 + (i as f64 * 7.0) % 40.0,
+                weight: [1; 2],
+                iweight: 1,
+                checks: [true; 2],
                 carry: [0.0; 2],
             })
             .collect();
@@ -103,9 +120,7 @@ impl Sim {
     /// Whether balancer `lb` has a backend to send a request to: up, and neither drained
     /// nor in maintenance there.
     pub fn has_server(&self, lb: usize) -> bool {
-        self.backends
-            .iter()
-            .any(|b| b.up && b.admin[lb] == ServerState::Up)
+        self.backends.iter().any(|b| b.serves(lb))
     }
 
     /// Advances the simulation by `dt` seconds.
@@ -128,13 +143,9 @@ impl Sim {
         let total_rps = 120.0 + 60.0 * (self.t / 20.0).sin() + 20.0 * self.noise();
         let m = self.master;
         let eligible: Vec<usize> = (0..self.backends.len())
-            .filter(|&i| self.backends[i].up && self.backends[i].admin[m] == ServerState::Up)
+            .filter(|&i| self.backends[i].serves(m))
             .collect();
-        let share = if eligible.is_empty() {
-            0.0
-        } else {
-            total_rps / eligible.len() as f64
-        };
+        let weights: u32 = eligible.iter().map(|&i| self.backends[i].weight[m]).sum();
         let served = if eligible.is_empty() {
             0.0
         } else {
@@ -147,6 +158,11 @@ impl Sim {
             let n = self.noise();
             let b = &mut self.backends[i];
             let serving = eligible.contains(&i);
+            let share = if serving {
+                total_rps * f64::from(b.weight[m]) / f64::from(weights.max(1))
+            } else {
+                0.0
+            };
             let target = if serving {
                 share * b.rtime_ms / 1000.0 * 4.0 + n * 2.0
             } else {
@@ -200,11 +216,13 @@ impl Sim {
     /// HAProxy's view of a server on balancer `lb`.
     fn status(&self, lb: usize, i: usize) -> (&'static str, &'static str) {
         let b = &self.backends[i];
-        match (b.admin[lb], b.up) {
+        let up = b.up || !b.checks[lb];
+        let check = |seen| if b.checks[lb] { seen } else { "" };
+        match (b.admin[lb], up) {
             (ServerState::Maint, _) => ("MAINT", ""),
-            (ServerState::Drain, true) => ("DRAIN", "L7OK"),
+            (ServerState::Drain, true) => ("DRAIN", check("L7OK")),
             (_, false) => ("DOWN", "L7STS"),
-            _ => ("UP", "L7OK"),
+            _ => ("UP", check("L7OK")),
         }
     }
 
@@ -237,10 +255,11 @@ impl Sim {
                 "0".into()
             };
             out.push_str(&format!(
-                "be_web,{},0,0,{},,,{},,,,,,0,0,0,0,{status},1,1,0,0,0,5,0,,1,3,{},,{},,2,0,,0,{check},200,2,0,{},0,{},{},0,0,,,,0,0,,,,,0,,,0,0,{rtime},{rtime},\n",
+                "be_web,{},0,0,{},,,{},,,,,,0,0,0,0,{status},{},1,0,0,0,5,0,,1,3,{},,{},,2,0,,0,{check},200,2,0,{},0,{},{},0,0,,,,0,0,,,,,0,,,0,0,{rtime},{rtime},\n",
                 b.name,
                 b.sessions[lb].round(),
                 b.stot[lb],
+                b.weight[lb],
                 i + 1,
                 b.stot[lb],
                 b.hrsp[lb][0],
@@ -286,10 +305,14 @@ impl Sim {
                 ServerState::Drain => 8,
                 _ => 0,
             };
+            // CHK_ST_CONFIGURED, plus CHK_ST_ENABLED while checks run; no agent.
+            let checks = if b.checks[lb] { 6 } else { 2 };
             out.push_str(&format!(
-                "3 be_web {} {} 127.0.0.1 {op} {admin} 1 1 5 15 3 3 6 0 0 0 - 80 - 0 0 - - 0\n",
+                "3 be_web {} {} 127.0.0.1 {op} {admin} {} {} 5 15 3 3 {checks} 0 0 0 - 80 - 0 0 - - 0\n",
                 i + 1,
-                b.name
+                b.name,
+                b.weight[lb],
+                b.iweight,
             ));
         }
         out.push('\n');
@@ -310,6 +333,57 @@ impl Sim {
             }
         };
         "\n".into()
+    }
+
+    /// `set server be_web/NAME weight N[%]`: the answer HAProxy gives (roundrobin: any
+    /// weight from 0 to 256; `N%` of the configured weight).
+    pub fn set_weight(&mut self, lb: usize, server: &str, weight: &str) -> String {
+        let Some(b) = self.backends.iter_mut().find(|b| b.name == server) else {
+            return "No such server.\n\n".into();
+        };
+        let n = match weight.strip_suffix('%') {
+            Some(p) => p.parse::<u32>().ok().map(|p| b.iweight * p / 100),
+            None => weight.parse::<u32>().ok(),
+        };
+        match n {
+            Some(n) if n <= 256 => {
+                b.weight[lb] = n;
+                "\n".into()
+            }
+            _ => "Require <weight> or <weight%>.\n\n".into(),
+        }
+    }
+
+    /// `get weight be_web/NAME`.
+    pub fn get_weight(&self, lb: usize, server: &str) -> String {
+        match self.backends.iter().find(|b| b.name == server) {
+            Some(b) => format!("{} (initial {})\n\n", b.weight[lb], b.iweight),
+            None => "No such server.\n\n".into(),
+        }
+    }
+
+    /// `enable|disable health|agent be_web/NAME`; the demo's servers have health checks
+    /// and no agent, as HAProxy answers for such servers.
+    pub fn set_checks(&mut self, lb: usize, server: &str, what: &str, on: bool) -> String {
+        let Some(b) = self.backends.iter_mut().find(|b| b.name == server) else {
+            return "No such server.\n\n".into();
+        };
+        if what == "agent" {
+            return "Agent was not configured on this server, cannot enable.\n\n".into();
+        }
+        b.checks[lb] = on;
+        "\n".into()
+    }
+
+    /// `shutdown sessions server be_web/NAME`: its sessions on `lb` end at once.
+    pub fn shutdown_sessions(&mut self, lb: usize, server: &str) -> String {
+        match self.backends.iter_mut().find(|b| b.name == server) {
+            Some(b) => {
+                b.sessions[lb] = 0.0;
+                "\n".into()
+            }
+            None => "No such server.\n\n".into(),
+        }
     }
 
     /// nginx stub_status for balancer `lb`.
@@ -396,8 +470,28 @@ fn answer_command(sim: &Arc<Mutex<Sim>>, lb: usize, command: &str) -> String {
         ["show", "stat", ..] => s.show_stat(lb),
         ["show", "info", ..] => s.show_info(lb),
         ["show", "servers", "state", ..] => s.show_servers_state(lb),
-        ["set", "server", target, "state", state] => match target.split_once('/') {
-            Some(("be_web", server)) => s.set_state(lb, server, state),
+        ["set", "server", target, what @ ("state" | "weight"), value] => {
+            match target.split_once('/') {
+                Some(("be_web", server)) if *what == "state" => s.set_state(lb, server, value),
+                Some(("be_web", server)) => s.set_weight(lb, server, value),
+                Some(_) => "No such backend.\n\n".into(),
+                None => "Require 'backend/server'.\n\n".into(),
+            }
+        }
+        ["get", "weight", target] => match target.split_once('/') {
+            Some(("be_web", server)) => s.get_weight(lb, server),
+            Some(_) => "No such backend.\n\n".into(),
+            None => "Require 'backend/server'.\n\n".into(),
+        },
+        [verb @ ("enable" | "disable"), what @ ("health" | "agent"), target] => {
+            match target.split_once('/') {
+                Some(("be_web", server)) => s.set_checks(lb, server, what, *verb == "enable"),
+                Some(_) => "No such backend.\n\n".into(),
+                None => "Require 'backend/server'.\n\n".into(),
+            }
+        }
+        ["shutdown", "sessions", "server", target] => match target.split_once('/') {
+            Some(("be_web", server)) => s.shutdown_sessions(lb, server),
             Some(_) => "No such backend.\n\n".into(),
             None => "Require 'backend/server'.\n\n".into(),
         },

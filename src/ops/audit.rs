@@ -23,8 +23,11 @@ pub struct Entry {
     pub profile_file: Option<String>,
     /// Who: the local user, this host, and the user lbdeck logs in as on the nodes.
     pub operator: Operator,
-    /// drain, undrain, failover, failback.
+    /// drain, undrain, maint, weight, kill-sessions, health, agent, failover, failback…
     pub action: String,
+    /// What the action set, when it takes a value: "7", "+1", "initial", "on", "off".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argument: Option<String>,
     /// The backend or balancer acted on.
     pub target: String,
     /// Balancers touched.
@@ -41,6 +44,9 @@ pub struct Entry {
     /// Failed pre-checks that `--force` overrode.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forced: Vec<String>,
+    /// The batch it ran in: every change confirmed together shares it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
     /// VIP moves: ms from the trigger until the VIP left, arrived and served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vip: Option<serde_json::Value>,
@@ -77,6 +83,7 @@ pub fn record(profile: &Profile, r: &super::run::Report) -> String {
             ssh_user: profile.ssh.user.clone(),
         },
         action: r.operation.verb().to_string(),
+        argument: r.operation.argument(),
         target: r.target.clone(),
         balancers: r.balancers.clone(),
         before: r.before.clone(),
@@ -84,6 +91,7 @@ pub fn record(profile: &Profile, r: &super::run::Report) -> String {
         outcome: r.outcome.clone(),
         duration_ms: r.took.as_millis() as u64,
         forced: r.forced.clone(),
+        batch: r.batch.clone(),
         vip: r.moved.as_ref().map(|(from, to, t)| {
             serde_json::json!({
                 "from": from, "to": to,

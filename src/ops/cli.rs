@@ -82,6 +82,128 @@ fn confirmed(c: &Confirmation, question: &str, opts: &Options) -> Result<(), Str
     }
 }
 
+/// Connects to the pair's balancers and reads it once (the VIP's holders too for a VIP
+/// move).
+async fn read_pair(
+    profile: &Profile,
+    with_vip: bool,
+) -> (std::sync::Arc<crate::ssh::Pool>, crate::model::Cluster) {
+    let resolver = crate::ssh::Resolver::load(&profile.ssh);
+    let nodes: Vec<crate::ssh::NodeAddr> = profile
+        .balancers()
+        .map(|b| resolver.resolve(&b.host))
+        .collect();
+    let pool = crate::ssh::Pool::for_profile(profile, resolver, nodes.iter(), true);
+    let pair = crate::status::poll(profile, Some(&pool), with_vip).await;
+    (pool, pair)
+}
+
+/// Runs server changes from the command line: one as [`act`] does, several as one
+/// confirmed batch — every change listed with its pre-checks, one question, each run and
+/// read back in turn with its own audit line, then "N of M done". Exit codes as [`act`].
+pub async fn act_all(profile: &Profile, mut ops: Vec<Operation>, opts: &Options) -> u8 {
+    if ops.len() == 1 {
+        return act(profile, ops.remove(0), opts).await;
+    }
+    if opts.read_only {
+        for op in &ops {
+            refused(
+                profile,
+                op,
+                op.backend().unwrap_or(""),
+                "--read-only".into(),
+            );
+        }
+        return EXIT_REFUSED;
+    }
+    let (pool, pair) = read_pair(profile, false).await;
+    let batch = match super::batch::plan(profile, &pair, &ops) {
+        Ok(b) => b,
+        Err(e @ PlanError::NoBackend { .. }) => {
+            eprintln!("lbdeck: {e}");
+            return EXIT_USAGE;
+        }
+        Err(e) => {
+            for op in &ops {
+                refused(profile, op, op.backend().unwrap_or(""), e.to_string());
+            }
+            return EXIT_REFUSED;
+        }
+    };
+    crate::outln!(
+        "batch {} of {} changes on every balancer of {}:",
+        batch.id,
+        batch.plans.len(),
+        profile.name
+    );
+    for p in &batch.plans {
+        crate::outln!("{}:", p.operation);
+        for c in &p.checks {
+            crate::outln!("  {} {}", c.mark(), c.what);
+        }
+    }
+    for c in &batch.checks {
+        crate::outln!("{} {}", c.mark(), c.what);
+    }
+    let blockers = batch.blockers(opts.force);
+    let why = if blockers.is_empty() {
+        let question = format!(
+            "{} changes on every balancer of {}?",
+            batch.plans.len(),
+            profile.name
+        );
+        confirmed(&batch.confirmation, &question, opts).err()
+    } else {
+        Some(format!("pre-checks failed: {}", blockers.join("; ")))
+    };
+    if let Some(why) = why {
+        for p in &batch.plans {
+            let r = super::run::refuse_in(
+                profile,
+                &p.operation,
+                &p.target,
+                why.clone(),
+                p.batch.clone(),
+            );
+            eprintln!("lbdeck: {} {}", p.operation, r.outcome);
+        }
+        return EXIT_REFUSED;
+    }
+    let forced: Vec<String> = if opts.force {
+        batch.blockers(false)
+    } else {
+        Vec::new()
+    };
+    let reports = super::batch::execute_all(profile, &batch, Some(&pool), &forced, &|line| {
+        crate::outln!("  {line}")
+    })
+    .await;
+    for r in &reports {
+        crate::outln!(
+            "{}: {} in {} ms (before: {}; after: {})",
+            r.operation,
+            r.outcome,
+            r.took.as_millis(),
+            super::run::states(&r.before),
+            super::run::states(&r.after)
+        );
+    }
+    crate::outln!("batch {}: {}", batch.id, super::batch::summary(&reports));
+    if let Some(r) = reports.last() {
+        crate::outln!("{}", r.audit);
+    }
+    if reports.iter().all(|r| r.done()) {
+        0
+    } else if reports
+        .iter()
+        .all(|r| matches!(r.outcome, Outcome::Refused { .. }))
+    {
+        EXIT_REFUSED
+    } else {
+        1
+    }
+}
+
 /// Runs `op` from the command line: reads the pair, plans, shows the pre-checks, asks,
 /// acts, reads back, audits. Returns the process exit code: 0 done, 1 not done on every
 /// balancer, 2 no such backend, 3 refused.
@@ -94,14 +216,8 @@ pub async fn act(profile: &Profile, op: Operation, opts: &Options) -> u8 {
             "--read-only".into(),
         );
     }
-    let resolver = crate::ssh::Resolver::load(&profile.ssh);
-    let nodes: Vec<crate::ssh::NodeAddr> = profile
-        .balancers()
-        .map(|b| resolver.resolve(&b.host))
-        .collect();
-    let pool = crate::ssh::Pool::for_profile(profile, resolver, nodes.iter(), true);
     let is_vip = matches!(op, Operation::Vip { .. });
-    let pair = crate::status::poll(profile, Some(&pool), is_vip).await;
+    let (pool, pair) = read_pair(profile, is_vip).await;
     let plan = match super::plan(profile, &pair, &op, None) {
         Ok(p) => p,
         Err(e @ PlanError::NoBackend { .. }) => {

@@ -39,9 +39,9 @@ pub enum StepError {
     #[error("reads back {found} instead of {wanted}")]
     ReadsBack {
         /// What it reads.
-        found: &'static str,
+        found: String,
         /// What the change should have set.
-        wanted: &'static str,
+        wanted: String,
     },
     /// The state could not be read back after the change.
     #[error("could not read the state back: {0}")]
@@ -93,15 +93,32 @@ pub const BACKUP_DIR: &str = "/var/backups/lbdeck";
 fn haproxy_word(change: ServerChange) -> &'static str {
     match change {
         ServerChange::Drain => "drain",
-        ServerChange::Ready => "ready",
+        ServerChange::Maint => "maint",
+        _ => "ready",
     }
 }
 
-/// The state a change should read back as.
-fn expected(change: ServerChange) -> ServerState {
+/// The state a state change should read back as (nginx open source has no drain: its
+/// drain is `down`, which reads MAINT).
+fn expected(change: ServerChange, nginx: bool) -> &'static str {
     match change {
-        ServerChange::Drain => ServerState::Drain,
-        ServerChange::Ready => ServerState::Up,
+        ServerChange::Drain if nginx => ServerState::Maint.label(),
+        ServerChange::Drain => ServerState::Drain.label(),
+        ServerChange::Maint => ServerState::Maint.label(),
+        _ => ServerState::Up.label(),
+    }
+}
+
+/// How a weight reads, before and after: "weight 7".
+fn weight_word(n: u32) -> String {
+    format!("weight {n}")
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
     }
 }
 
@@ -110,9 +127,9 @@ fn expected(change: ServerChange) -> ServerState {
 pub struct Applied {
     /// Balancers acted on.
     pub balancers: Vec<String>,
-    /// Operator-set state before, per balancer.
+    /// What the change is about before, per balancer: "UP", "weight 3", "health on"…
     pub before: Value,
-    /// Operator-set state read back after, per balancer.
+    /// The same, read back after.
     pub after: Value,
     /// How it ended.
     pub outcome: Outcome,
@@ -129,34 +146,152 @@ async fn with_timeout<T>(
 
 type Step<T> = Result<T, StepError>;
 
-/// The state an operator set for `server` on one HAProxy (READY shows as UP).
-async fn admin_state(api: &ApiTarget<'_>, backend: &str, server: &str) -> Step<ServerState> {
+/// What a change reads back as when it took ("DRAIN", "weight 7", "health off"); None
+/// when any reading will do (sessions killed: new ones may open at once).
+type Want = Option<String>;
+
+/// `server`'s row of `show servers state` on one HAProxy.
+async fn state_row(
+    api: &ApiTarget<'_>,
+    backend: &str,
+    server: &str,
+) -> Step<haproxy::ServerStateRow> {
     let (text, _) = api.ask(&format!("show servers state {backend}")).await?;
     let rows = haproxy::parse_servers_state(&text).map_err(|e| StepError::Remote(e.to_string()))?;
-    rows.iter()
+    rows.into_iter()
         .find(|r| r.server == server)
-        .map(haproxy::ServerStateRow::admin)
         .ok_or_else(|| StepError::NoServer {
             server: server.into(),
             backend: backend.into(),
         })
 }
 
-/// Whether a change took: it was applied and reads back as `expected`.
-fn confirmed(set: &Step<()>, after: &Step<ServerState>, expected: ServerState) -> Step<()> {
+/// `server`'s current and initial weight on one HAProxy (`get weight`).
+async fn get_weight(api: &ApiTarget<'_>, backend: &str, server: &str) -> Step<(u32, u32)> {
+    let (text, _) = api.ask(&format!("get weight {backend}/{server}")).await?;
+    haproxy::parse_weight(&text).ok_or_else(|| match text.trim() {
+        "No such server." | "No such backend." => StepError::NoServer {
+            server: server.into(),
+            backend: backend.into(),
+        },
+        other => StepError::Remote(crate::text::clip(other, 120)),
+    })
+}
+
+/// Sessions open on `server` on one HAProxy (`show stat`).
+async fn open_sessions(api: &ApiTarget<'_>, backend: &str, server: &str) -> Step<u64> {
+    let (text, _) = api.ask("show stat").await?;
+    let rows = haproxy::parse_stat(&text).map_err(|e| StepError::Remote(e.to_string()))?;
+    rows.into_iter()
+        .find(|r| r.pxname == backend && r.svname == server)
+        .map(|r| r.scur.unwrap_or(0))
+        .ok_or_else(|| StepError::NoServer {
+            server: server.into(),
+            backend: backend.into(),
+        })
+}
+
+/// What `change` is about on one HAProxy, in the words before/after use.
+async fn reading(
+    api: &ApiTarget<'_>,
+    backend: &str,
+    server: &str,
+    change: ServerChange,
+) -> Step<String> {
+    match change {
+        ServerChange::Weight(_) => Ok(weight_word(get_weight(api, backend, server).await?.0)),
+        ServerChange::KillSessions => Ok(format!(
+            "{} sessions",
+            open_sessions(api, backend, server).await?
+        )),
+        ServerChange::Health(_) | ServerChange::Agent(_) => {
+            let agent = matches!(change, ServerChange::Agent(_));
+            let row = state_row(api, backend, server).await?;
+            let word = row.checks(agent).ok_or(StepError::CannotAct(
+                "this HAProxy's `show servers state` does not say whether checks run",
+            ))?;
+            Ok(format!("{} {word}", if agent { "agent" } else { "health" }))
+        }
+        _ => Ok(state_row(api, backend, server)
+            .await?
+            .admin()
+            .label()
+            .into()),
+    }
+}
+
+/// Sends one runtime-API change: HAProxy answers an empty line on success, a sentence
+/// on failure.
+async fn send(api: &ApiTarget<'_>, command: &str) -> Step<()> {
+    let (answer, _) = api.ask(command).await?;
+    match answer.trim() {
+        "" => Ok(()),
+        "Permission denied" => Err(StepError::CannotAct(BELOW_ADMIN)),
+        text => Err(StepError::Remote(crate::text::clip(text, 160))),
+    }
+}
+
+/// One HAProxy: read, send the change's command, read back.
+async fn haproxy_set(
+    api: &ApiTarget<'_>,
+    backend: &str,
+    server: &str,
+    change: ServerChange,
+    within: Duration,
+) -> (Step<String>, Step<()>, Step<String>, Want) {
+    let target = format!("{backend}/{server}");
+    let before = with_timeout(within, reading(api, backend, server, change)).await;
+    let (command, want) = match change {
+        ServerChange::Weight(w) => {
+            match with_timeout(within, get_weight(api, backend, server)).await {
+                Ok((current, initial)) => {
+                    let n = w.resolve(current, initial);
+                    (
+                        format!("set server {target} weight {n}"),
+                        Some(weight_word(n)),
+                    )
+                }
+                Err(e) => return (before, Err(e.clone()), Err(e), None),
+            }
+        }
+        ServerChange::KillSessions => (format!("shutdown sessions server {target}"), None),
+        ServerChange::Health(on) | ServerChange::Agent(on) => {
+            let what = if matches!(change, ServerChange::Agent(_)) {
+                "agent"
+            } else {
+                "health"
+            };
+            let verb = if on { "enable" } else { "disable" };
+            (
+                format!("{verb} {what} {target}"),
+                Some(format!("{what} {}", on_off(on))),
+            )
+        }
+        _ => (
+            format!("set server {target} state {}", haproxy_word(change)),
+            Some(expected(change, false).to_string()),
+        ),
+    };
+    let set = with_timeout(within, send(api, &command)).await;
+    let after = with_timeout(within, reading(api, backend, server, change)).await;
+    (before, set, after, want)
+}
+
+/// Whether a change took: it was applied and reads back as wanted.
+fn confirmed(set: &Step<()>, after: &Step<String>, want: &Want) -> Step<()> {
     match (set, after) {
         (Err(e), _) => Err(e.clone()),
-        (Ok(()), Ok(s)) if *s == expected => Ok(()),
+        (Ok(()), Ok(s)) if want.as_ref().is_none_or(|w| w == s) => Ok(()),
         (Ok(()), Ok(s)) => Err(StepError::ReadsBack {
-            found: s.label(),
-            wanted: expected.label(),
+            found: s.clone(),
+            wanted: want.clone().unwrap_or_default(),
         }),
         (Ok(()), Err(e)) => Err(StepError::NoReadBack(Box::new(e.clone()))),
     }
 }
 
-/// One balancer's before, after (the same state words everywhere: UP, DRAIN, MAINT) and
-/// result.
+/// One balancer's before, after (the same words everywhere: UP, DRAIN, MAINT, weight 7)
+/// and result.
 type Acted = (String, Value, Value, Step<()>);
 
 /// A balancer that cannot be acted on: the same reason as its before, after and result.
@@ -165,9 +300,9 @@ fn unusable(name: String, e: StepError) -> Acted {
     (name, v.clone(), v, Err(e))
 }
 
-fn label(r: &Step<ServerState>) -> Value {
+fn label(r: &Step<String>) -> Value {
     match r {
-        Ok(s) => json!(s.label()),
+        Ok(s) => json!(s),
         Err(e) => json!({ "error": e.to_string() }),
     }
 }
@@ -246,10 +381,36 @@ fn edit_outcome(file: &str, out: crate::ssh::Output) -> Step<()> {
     )))
 }
 
-/// nginx open source, over SSH: mark the server `down` (or not) in the file that defines
-/// the upstream (see [`locate_upstream`]), written with [`edit_script`] (owner, mode and
-/// context kept, a backup, `nginx -t`, rolled back if it fails), then `nginx -s reload`;
-/// the file is read back.
+/// Why a kind of balancer cannot make `change`, in one sentence; None when it can.
+pub fn unsupported(kind: BalancerKind, change: ServerChange) -> Option<&'static str> {
+    use crate::ops::operation::Weight;
+    let nginx = kind != BalancerKind::Haproxy;
+    match (kind, change) {
+        (BalancerKind::Haproxy, _) => None,
+        (_, ServerChange::KillSessions) => Some(
+            "nginx cannot end one server's sessions (it can drain, put in maintenance and set weights)",
+        ),
+        (BalancerKind::Nginx, ServerChange::Health(_) | ServerChange::Agent(_)) => Some(
+            "nginx open source has no health checks to switch (its checks are passive: max_fails)",
+        ),
+        (_, ServerChange::Health(_) | ServerChange::Agent(_)) => {
+            Some("NGINX Plus's API does not switch one server's health checks")
+        }
+        (_, ServerChange::Weight(Weight::To(0) | Weight::Percent(0))) if nginx => {
+            Some("nginx takes weights from 1 up: drain it to take it out of rotation")
+        }
+        (BalancerKind::NginxPlus, ServerChange::Weight(Weight::Initial | Weight::Percent(_))) => {
+            Some("NGINX Plus's API does not give the configured weight: set a number")
+        }
+        _ => None,
+    }
+}
+
+/// nginx open source, over SSH: edit the server's line in the file that defines the
+/// upstream (see [`locate_upstream`]): `down` for a drain or maintenance, none for
+/// ready, `weight=N` (the configured weight noted on the line, put back byte for byte
+/// by `initial`). Written with [`edit_script`] (owner, mode and context kept, a backup,
+/// `nginx -t`, rolled back if it fails), then `nginx -s reload`; the file is read back.
 async fn nginx_set(
     pool: &crate::ssh::Pool,
     node: &crate::ssh::NodeAddr,
@@ -257,37 +418,57 @@ async fn nginx_set(
     upstream: &str,
     address: &str,
     change: ServerChange,
-) -> (Step<ServerState>, Step<()>, Step<ServerState>) {
+) -> (Step<String>, Step<()>, Step<String>, Want) {
+    use super::upstream as up;
     let Located { file, text, .. } = match locate_upstream(pool, node, configured, upstream).await {
         Ok(l) => l,
-        Err(e) => return (Err(e.clone()), Err(e.clone()), Err(e)),
+        Err(e) => return (Err(e.clone()), Err(e.clone()), Err(e), None),
     };
-    let state = |text: &str| {
-        super::upstream::is_down(text, upstream, address)
-            .map(|d| {
-                if d {
+    let bad = |error| StepError::Upstream {
+        file: file.clone(),
+        error,
+    };
+    let read = |text: &str| -> Step<String> {
+        match change {
+            ServerChange::Weight(_) => {
+                up::weights(text, upstream, address).map(|w| weight_word(w.0))
+            }
+            _ => up::is_down(text, upstream, address).map(|down| {
+                let s = if down {
                     ServerState::Maint
                 } else {
                     ServerState::Up
-                }
-            })
-            .map_err(|error| StepError::Upstream {
-                file: file.clone(),
-                error,
-            })
-    };
-    let before = state(&text);
-    let edited =
-        match super::upstream::set_down(&text, upstream, address, change == ServerChange::Drain) {
-            Ok(t) => t,
-            Err(error) => {
-                let e = StepError::Upstream {
-                    file: file.clone(),
-                    error,
                 };
-                return (before, Err(e.clone()), Err(e));
-            }
-        };
+                s.label().to_string()
+            }),
+        }
+        .map_err(bad)
+    };
+    let before = read(&text);
+    let edit = match change {
+        ServerChange::Drain | ServerChange::Maint | ServerChange::Ready => {
+            let down = change != ServerChange::Ready;
+            up::set_down(&text, upstream, address, down)
+                .map(|t| (t, expected(change, true).to_string()))
+        }
+        ServerChange::Weight(w) => up::weights(&text, upstream, address).and_then(|(c, i)| {
+            let n = w.resolve(c, i);
+            let keep = (n != i).then_some(n);
+            up::set_weight(&text, upstream, address, keep).map(|t| (t, weight_word(n)))
+        }),
+        _ => {
+            let why = unsupported(BalancerKind::Nginx, change).unwrap_or("not possible on nginx");
+            let e = StepError::CannotAct(why);
+            return (before, Err(e.clone()), Err(e), None);
+        }
+    };
+    let (edited, want) = match edit {
+        Ok(e) => e,
+        Err(error) => {
+            let e = bad(error);
+            return (before, Err(e.clone()), Err(e), None);
+        }
+    };
     let set = if edited == text {
         Ok(())
     } else {
@@ -298,35 +479,40 @@ async fn nginx_set(
         }
     };
     let after = match read_file(pool, node, &file).await {
-        Ok(t) => state(&t),
+        Ok(t) => read(&t),
         Err(e) => Err(e),
     };
-    (before, set, after)
+    (before, set, after, Some(want))
 }
 
-/// NGINX Plus: `PATCH …/upstreams/U/servers/ID {"drain": true|false}`, found by address
-/// and read back with a GET.
+/// NGINX Plus: `PATCH …/upstreams/U/servers/ID` with `drain`, `down` or `weight`, the
+/// server found by address and read back with a GET.
 async fn plus_set(
     base: &str,
     upstream: &str,
     address: &str,
     change: ServerChange,
     timeout: Duration,
-) -> (Step<ServerState>, Step<()>, Step<ServerState>) {
+) -> (Step<String>, Step<()>, Step<String>, Want) {
+    use crate::ops::operation::Weight;
     let client = crate::sources::http_client(timeout);
     let servers = format!(
         "{}/{}/http/upstreams/{upstream}/servers",
         base.trim_end_matches('/'),
         crate::sources::nginx_plus::API_VERSION
     );
-    let state_of = |v: &Value| -> ServerState {
-        if v["drain"].as_bool() == Some(true) {
+    let read = |v: &Value| -> String {
+        if let ServerChange::Weight(_) = change {
+            return weight_word(v["weight"].as_u64().unwrap_or(1) as u32);
+        }
+        let s = if v["drain"].as_bool() == Some(true) {
             ServerState::Drain
         } else if v["down"].as_bool() == Some(true) {
             ServerState::Maint
         } else {
             ServerState::Up
-        }
+        };
+        s.label().to_string()
     };
     let list = match get_text(&client, &servers, timeout).await {
         Ok(t) => serde_json::from_str::<Vec<Value>>(&t)
@@ -341,23 +527,48 @@ async fn plus_set(
                 backend: upstream.into(),
             })
     });
-    let (id, before) = match found {
+    let (id, server) = match found {
         Ok(s) => match s["id"].as_u64() {
-            Some(id) => (id, Ok(state_of(&s))),
+            Some(id) => (id, s),
             None => {
                 let e = StepError::Remote(format!("the API gives {address} no id to act on"));
-                return (Ok(state_of(&s)), Err(e.clone()), Err(e));
+                return (Ok(read(&s)), Err(e.clone()), Err(e), None);
             }
         },
-        Err(e) => return (Err(e.clone()), Err(e.clone()), Err(e)),
+        Err(e) => return (Err(e.clone()), Err(e.clone()), Err(e), None),
+    };
+    let before = Ok(read(&server));
+    let (body, want) = match change {
+        ServerChange::Drain => (json!({ "drain": true }), ServerState::Drain.label().into()),
+        ServerChange::Maint => (
+            json!({ "drain": false, "down": true }),
+            ServerState::Maint.label().into(),
+        ),
+        ServerChange::Ready => (
+            json!({ "drain": false, "down": false }),
+            ServerState::Up.label().into(),
+        ),
+        ServerChange::Weight(w @ (Weight::To(_) | Weight::By(_))) => {
+            let current = server["weight"].as_u64().unwrap_or(1) as u32;
+            let n = w.resolve(current, current);
+            if n == 0 {
+                let e = StepError::Upstream {
+                    file: format!("upstream {upstream}"),
+                    error: super::upstream::UpstreamError::Weight(0),
+                };
+                return (before, Err(e.clone()), Err(e), None);
+            }
+            (json!({ "weight": n }), weight_word(n))
+        }
+        _ => {
+            let why = unsupported(BalancerKind::NginxPlus, change)
+                .unwrap_or("not possible on NGINX Plus");
+            let e = StepError::CannotAct(why);
+            return (before, Err(e.clone()), Err(e), None);
+        }
     };
     let one = format!("{servers}/{id}");
-    let set = match client
-        .patch(&one)
-        .json(&json!({ "drain": change == ServerChange::Drain }))
-        .send()
-        .await
-    {
+    let set = match client.patch(&one).json(&body).send().await {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(StepError::Remote(format!(
             "PATCH answered HTTP {}",
@@ -367,11 +578,11 @@ async fn plus_set(
     };
     let after = match get_text(&client, &one, timeout).await {
         Ok(t) => serde_json::from_str::<Value>(&t)
-            .map(|v| state_of(&v))
+            .map(|v| read(&v))
             .map_err(|e| StepError::Remote(e.to_string())),
         Err(e) => Err(e.into()),
     };
-    (before, set, after)
+    (before, set, after, Some(want))
 }
 
 /// Applies `change` to `server` on every balancer of the profile, concurrently, and reads
@@ -396,6 +607,9 @@ pub async fn apply(
         let file = b.upstream_file.clone();
         let address = address.clone();
         async move {
+            if let Some(why) = unsupported(kind, change) {
+                return unusable(name, StepError::CannotAct(why));
+            }
             if kind == BalancerKind::Nginx {
                 let (Some(pool), Some(address)) = (pool, address) else {
                     let e = StepError::CannotAct(
@@ -406,19 +620,15 @@ pub async fn apply(
                 // Over SSH the steps take longer than one call: bound the whole edit.
                 let node = pool.node(&host);
                 let work = nginx_set(pool, &node, file.as_deref(), &backend, &address, change);
-                let (before, set, after) = match tokio::time::timeout(timeout * 6, work).await {
+                let (before, set, after, want) = match tokio::time::timeout(timeout * 6, work).await
+                {
                     Ok(r) => r,
                     Err(_) => {
                         let e = StepError::Timeout(timeout * 6);
-                        (Err(e.clone()), Err(e.clone()), Err(e))
+                        (Err(e.clone()), Err(e.clone()), Err(e), None)
                     }
                 };
-                // nginx open source has no drain state: `down` is what it can do.
-                let wanted = match change {
-                    ServerChange::Drain => ServerState::Maint,
-                    ServerChange::Ready => ServerState::Up,
-                };
-                let confirmed = confirmed(&set, &after, wanted);
+                let confirmed = confirmed(&set, &after, &want);
                 return (name, label(&before), label(&after), confirmed);
             }
             if let (BalancerKind::NginxPlus, StatusEndpoint::PlusApi(base)) = (kind, &endpoint) {
@@ -426,9 +636,9 @@ pub async fn apply(
                     let e = StepError::CannotAct("the backend's address is not in the profile");
                     return unusable(name, e);
                 };
-                let (before, set, after) =
+                let (before, set, after, want) =
                     plus_set(&base.0, &backend, &address, change, timeout).await;
-                let confirmed = confirmed(&set, &after, expected(change));
+                let confirmed = confirmed(&set, &after, &want);
                 return (name, label(&before), label(&after), confirmed);
             }
             let api = match (kind, endpoint) {
@@ -444,23 +654,9 @@ pub async fn apply(
             };
             let within = api_timeout(&api, timeout);
             let api = ApiTarget::new(&api, &host, pool);
-            let before = with_timeout(within, admin_state(&api, &backend, server)).await;
-            let command = format!(
-                "set server {backend}/{server} state {}",
-                haproxy_word(change)
-            );
-            let set = with_timeout(within, async {
-                let (answer, _) = api.ask(&command).await?;
-                // HAProxy answers an empty line on success, a sentence on failure.
-                match answer.trim() {
-                    "" => Ok(()),
-                    "Permission denied" => Err(StepError::CannotAct(BELOW_ADMIN)),
-                    text => Err(StepError::Remote(crate::text::clip(text, 120))),
-                }
-            })
-            .await;
-            let after = with_timeout(within, admin_state(&api, &backend, server)).await;
-            let confirmed = confirmed(&set, &after, expected(change));
+            let (before, set, after, want) =
+                haproxy_set(&api, &backend, server, change, within).await;
+            let confirmed = confirmed(&set, &after, &want);
             (name, label(&before), label(&after), confirmed)
         }
     });
@@ -513,18 +709,8 @@ pub async fn sessions(
             };
             let within = api_timeout(&api, timeout);
             let target = ApiTarget::new(&api, &host, pool);
-            let text = tokio::time::timeout(within, target.ask("show stat")).await;
-            let scur = match text {
-                Ok(Ok((t, _))) => haproxy::parse_stat(&t)
-                    .ok()
-                    .and_then(|rows| {
-                        rows.into_iter()
-                            .find(|r| r.pxname == backend && r.svname == server)
-                    })
-                    .and_then(|r| r.scur),
-                _ => None,
-            };
-            (name, scur)
+            let n = with_timeout(within, open_sessions(&target, &backend, server)).await;
+            (name, n.ok())
         }
     });
     futures::future::join_all(work).await

@@ -2,6 +2,7 @@
 //! state back, report done / partly done / failed, and append one audit line.
 
 pub mod audit;
+pub mod batch;
 pub mod cli;
 pub mod daemon;
 pub mod drain;
@@ -11,7 +12,7 @@ pub mod plan;
 pub mod run;
 pub use crate::sources::upstream;
 
-pub use operation::{Direction, Operation, ServerChange};
+pub use operation::{Direction, Operation, ServerChange, Weight};
 pub use plan::{plan, Check, CheckState, Confirmation, Plan, PlanError};
 pub use run::{execute, perform, refuse, Report};
 

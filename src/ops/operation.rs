@@ -34,10 +34,83 @@ pub enum Operation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerChange {
-    /// No new sessions; open ones finish.
+    /// No new sessions; open ones finish (sticky clients keep coming back).
     Drain,
-    /// Back in rotation.
+    /// Back in rotation: drain and maintenance lifted.
     Ready,
+    /// Out of rotation at once: no traffic at all, persistent clients included.
+    Maint,
+    /// A new load-balancing weight.
+    Weight(Weight),
+    /// Close every session open on it now.
+    KillSessions,
+    /// Health checks on (true) or off.
+    Health(bool),
+    /// Agent checks on (true) or off.
+    Agent(bool),
+}
+
+/// A weight change: absolute, relative to the initial weight, by a step from the
+/// current one, or back to the initial (configured) weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Weight {
+    /// This weight.
+    To(u32),
+    /// This percentage of the initial weight (HAProxy's `N%`).
+    Percent(u32),
+    /// The current weight plus (or minus) this.
+    By(i32),
+    /// The weight the configuration gives it.
+    Initial,
+}
+
+impl Weight {
+    /// Reads `7`, `50%`, `+1`, `-10` or `initial`.
+    pub fn parse(s: &str) -> Result<Weight, String> {
+        let s = s.trim();
+        let bad = || format!("{s:?} is not a weight: expected N, N%, +N, -N or initial");
+        if s == "initial" {
+            return Ok(Weight::Initial);
+        }
+        if let Some(p) = s.strip_suffix('%') {
+            return p.parse().map(Weight::Percent).map_err(|_| bad());
+        }
+        if s.starts_with(['+', '-']) {
+            return s.parse().map(Weight::By).map_err(|_| bad());
+        }
+        s.parse().map(Weight::To).map_err(|_| bad())
+    }
+
+    /// The weight it sets, given the current and the initial one (HAProxy caps at 256).
+    pub fn resolve(self, current: u32, initial: u32) -> u32 {
+        match self {
+            Weight::To(n) => n,
+            Weight::Percent(p) => (u64::from(initial) * u64::from(p) / 100) as u32,
+            Weight::By(d) => (i64::from(current) + i64::from(d)).clamp(0, 256) as u32,
+            Weight::Initial => initial,
+        }
+        .min(256)
+    }
+
+    /// Whether it may take the backend out of rotation (weight 0).
+    fn may_zero(self) -> bool {
+        matches!(
+            self,
+            Weight::To(0) | Weight::Percent(0) | Weight::By(i32::MIN..=-1)
+        )
+    }
+}
+
+impl fmt::Display for Weight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Weight::To(n) => write!(f, "{n}"),
+            Weight::Percent(p) => write!(f, "{p}%"),
+            Weight::By(d) => write!(f, "{d:+}"),
+            Weight::Initial => f.write_str("initial"),
+        }
+    }
 }
 
 /// Which way the VIP moves.
@@ -51,11 +124,16 @@ pub enum Direction {
     Failback,
 }
 
-/// The four shapes, for wording.
+/// The shapes, for wording.
 #[derive(Clone, Copy)]
 enum Kind {
     Drain,
     Ready,
+    Maint,
+    Weight,
+    Kill,
+    Health,
+    Agent,
     Failover,
     Failback,
     Shell,
@@ -78,6 +156,14 @@ impl Operation {
         }
     }
 
+    /// Any change to `backend`.
+    pub fn server(backend: &str, change: ServerChange) -> Operation {
+        Operation::Server {
+            backend: backend.to_string(),
+            change,
+        }
+    }
+
     /// Fail over (away from the MASTER).
     pub const FAILOVER: Operation = Operation::Vip {
         direction: Direction::Failover,
@@ -90,14 +176,15 @@ impl Operation {
 
     fn kind(&self) -> Kind {
         match self {
-            Operation::Server {
-                change: ServerChange::Drain,
-                ..
-            } => Kind::Drain,
-            Operation::Server {
-                change: ServerChange::Ready,
-                ..
-            } => Kind::Ready,
+            Operation::Server { change, .. } => match change {
+                ServerChange::Drain => Kind::Drain,
+                ServerChange::Ready => Kind::Ready,
+                ServerChange::Maint => Kind::Maint,
+                ServerChange::Weight(_) => Kind::Weight,
+                ServerChange::KillSessions => Kind::Kill,
+                ServerChange::Health(_) => Kind::Health,
+                ServerChange::Agent(_) => Kind::Agent,
+            },
             Operation::Vip {
                 direction: Direction::Failover,
             } => Kind::Failover,
@@ -108,12 +195,17 @@ impl Operation {
         }
     }
 
-    /// The word the audit log, the events and the CLI use: drain, undrain, failover,
-    /// failback.
+    /// The word the audit log, the events and the CLI use: drain, undrain, maint,
+    /// weight, kill-sessions, health, agent, failover, failback.
     pub fn verb(&self) -> &'static str {
         match self.kind() {
             Kind::Drain => "drain",
             Kind::Ready => "undrain",
+            Kind::Maint => "maint",
+            Kind::Weight => "weight",
+            Kind::Kill => "kill-sessions",
+            Kind::Health => "health",
+            Kind::Agent => "agent",
             Kind::Failover => "failover",
             Kind::Failback => "failback",
             Kind::Shell => "shell",
@@ -128,15 +220,40 @@ impl Operation {
         }
     }
 
-    /// Whether it takes a backend out of rotation (the capacity guard applies).
+    /// What the change sets, when it takes a value: "7", "+1", "initial", "on", "off".
+    pub fn argument(&self) -> Option<String> {
+        let on = |b: bool| if b { "on" } else { "off" }.to_string();
+        match self {
+            Operation::Server { change, .. } => match change {
+                ServerChange::Weight(w) => Some(w.to_string()),
+                ServerChange::Health(b) | ServerChange::Agent(b) => Some(on(*b)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The server change, when it is one.
+    pub fn change(&self) -> Option<ServerChange> {
+        match self {
+            Operation::Server { change, .. } => Some(*change),
+            _ => None,
+        }
+    }
+
+    /// Whether it takes a backend out of rotation (the capacity guard applies): drain,
+    /// maintenance, a weight that may reach 0.
     pub fn removes_capacity(&self) -> bool {
-        matches!(
-            self,
-            Operation::Server {
-                change: ServerChange::Drain,
-                ..
-            }
-        )
+        match self.change() {
+            Some(ServerChange::Drain | ServerChange::Maint) => true,
+            Some(ServerChange::Weight(w)) => w.may_zero(),
+            _ => false,
+        }
+    }
+
+    /// Whether it cuts clients off (their open sessions end): the name must be typed.
+    pub fn cuts_sessions(&self) -> bool {
+        self.change() == Some(ServerChange::KillSessions)
     }
 
     /// The ongoing form for the status line: "draining", "failing over from"…
@@ -144,6 +261,11 @@ impl Operation {
         match self.kind() {
             Kind::Drain => "draining",
             Kind::Ready => "undraining",
+            Kind::Maint => "stopping all traffic to",
+            Kind::Weight => "setting the weight of",
+            Kind::Kill => "killing the sessions of",
+            Kind::Health => "switching health checks of",
+            Kind::Agent => "switching agent checks of",
             Kind::Failover => "failing over from",
             Kind::Failback => "failing back to",
             Kind::Shell => "opening a shell on",
@@ -155,6 +277,11 @@ impl Operation {
         match self.kind() {
             Kind::Drain => "Drain",
             Kind::Ready => "Undrain",
+            Kind::Maint => "Maintenance for",
+            Kind::Weight => "Set the weight of",
+            Kind::Kill => "Kill the sessions of",
+            Kind::Health => "Health checks of",
+            Kind::Agent => "Agent checks of",
             Kind::Failover => "Fail over from",
             Kind::Failback => "Fail back to",
             Kind::Shell => "Shell on",
@@ -165,7 +292,12 @@ impl Operation {
     pub fn explain(&self) -> &'static str {
         match self.kind() {
             Kind::Drain => "No new sessions go to it; open ones finish. The state is read back from each balancer.",
-            Kind::Ready => "It goes back into rotation. The state is read back from each balancer.",
+            Kind::Ready => "It goes back into rotation (READY: drain and maintenance lifted). The state is read back from each balancer.",
+            Kind::Maint => "MAINT: out of rotation at once, persistent clients too; open sessions are not cut. Read back from each balancer.",
+            Kind::Weight => "Its share of new sessions changes; weight 0 takes it out of rotation. Read back from each balancer.",
+            Kind::Kill => "Every session open on it ends now, on each balancer: clients see their connection cut.",
+            Kind::Health => "HAProxy stops (or starts) checking it; with checks off its last state stays. Read back from each balancer.",
+            Kind::Agent => "HAProxy stops (or starts) asking its agent. Read back from each balancer.",
             Kind::Failover => "Pre-checks first (peer BACKUP and answering, backends healthy); the profile's method triggers it.",
             Kind::Failback => "The profile's failover method is undone on that node; lbdeck follows the VIP home.",
             Kind::Shell => "An interactive shell on the node; exit it to return to the console.",
@@ -176,7 +308,10 @@ impl Operation {
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self, self.backend()) {
-            (_, Some(b)) => write!(f, "{} {b}", self.verb()),
+            (_, Some(b)) => match self.argument() {
+                Some(a) => write!(f, "{} {b} {a}", self.verb()),
+                None => write!(f, "{} {b}", self.verb()),
+            },
             (Operation::Shell { host }, None) => write!(f, "shell {host}"),
             _ => f.write_str(self.verb()),
         }
@@ -203,5 +338,35 @@ mod tests {
             serde_json::to_value(&d).expect("json"),
             serde_json::json!({"op": "server", "backend": "web2", "change": "drain"})
         );
+        let w = Operation::server("web1", ServerChange::Weight(Weight::To(7)));
+        assert_eq!(w.to_string(), "weight web1 7");
+        assert!(!w.removes_capacity());
+        assert!(Operation::server("web1", ServerChange::Weight(Weight::By(-1))).removes_capacity());
+        assert!(Operation::server("web1", ServerChange::Maint).removes_capacity());
+        assert!(Operation::server("web1", ServerChange::KillSessions).cuts_sessions());
+        assert_eq!(
+            Operation::server("web1", ServerChange::Health(false)).to_string(),
+            "health web1 off"
+        );
+        assert_eq!(
+            serde_json::to_value(&w).expect("json"),
+            serde_json::json!({"op": "server", "backend": "web1", "change": {"weight": {"to": 7}}})
+        );
+    }
+
+    #[test]
+    fn weights_parse_and_resolve_as_haproxy_would() {
+        let p = |s: &str| Weight::parse(s).expect(s);
+        assert_eq!(p("7"), Weight::To(7));
+        assert_eq!(p("50%"), Weight::Percent(50));
+        assert_eq!(p("+1"), Weight::By(1));
+        assert_eq!(p("-10"), Weight::By(-10));
+        assert_eq!(p("initial"), Weight::Initial);
+        assert!(Weight::parse("heavy").is_err());
+        assert_eq!(p("50%").resolve(3, 10), 5);
+        assert_eq!(p("-10").resolve(3, 10), 0);
+        assert_eq!(p("+1").resolve(256, 10), 256);
+        assert_eq!(p("initial").resolve(3, 10), 10);
+        assert_eq!(p("-1").to_string(), "-1");
     }
 }

@@ -127,6 +127,8 @@ pub struct Plan {
     pub checks: Vec<Check>,
     /// How it must be confirmed.
     pub confirmation: Confirmation,
+    /// The batch it belongs to, when it was confirmed with others.
+    pub batch: Option<String>,
 }
 
 impl Plan {
@@ -192,6 +194,7 @@ pub fn plan(
         to: None,
         checks: Vec::new(),
         confirmation: Confirmation::YesNo,
+        batch: None,
     };
     match op {
         Operation::Server { backend, .. } => {
@@ -207,9 +210,13 @@ pub fn plan(
                 });
             };
             let mut p = empty(backend.clone());
-            p.checks = server_checks(profile, cluster, b);
-            let risk = if op.removes_capacity() {
-                capacity_risk(cluster, backend, profile.min_healthy_backends)
+            p.checks = server_checks(profile, cluster, b, op);
+            let risk = if op.cuts_sessions() {
+                Some(format!(
+                    "killing {backend}'s sessions cuts its clients off mid-request"
+                ))
+            } else if op.removes_capacity() {
+                capacity_risk(cluster, backend, profile.min_healthy_backends, op.doing())
             } else {
                 None
             };
@@ -247,34 +254,63 @@ fn serving(b: &Backend) -> bool {
         })
 }
 
-/// Why draining `backend` needs its name typed: it would leave fewer serving backends
-/// than the profile's minimum (at least one). None when a plain yes/no is enough.
-pub fn capacity_risk(cluster: &Cluster, backend: &str, minimum: Option<usize>) -> Option<String> {
+/// Why taking `backend` out of rotation (`doing`: "draining", "putting in maintenance"…)
+/// needs its name typed: it would leave fewer serving backends than the profile's minimum
+/// (at least one). None when a plain yes/no is enough.
+pub fn capacity_risk(
+    cluster: &Cluster,
+    backend: &str,
+    minimum: Option<usize>,
+    doing: &str,
+) -> Option<String> {
+    capacity_left(cluster, &[backend], minimum).map(|leaves| format!("{doing} {backend} {leaves}"))
+}
+
+/// Why taking every backend of `removed` out of rotation at once needs a name typed:
+/// "leaves 1 healthy backend in rotation; the minimum is 2". None when enough are left
+/// (or none of them is serving now).
+pub fn capacity_left(
+    cluster: &Cluster,
+    removed: &[&str],
+    minimum: Option<usize>,
+) -> Option<String> {
     let healthy: Vec<&str> = cluster
         .backends
         .iter()
         .filter(|b| serving(b))
         .map(|b| b.name.as_str())
         .collect();
-    if !healthy.contains(&backend) {
+    if !healthy.iter().any(|h| removed.contains(h)) {
         return None;
     }
-    let left = healthy.len() - 1;
+    let left = healthy.iter().filter(|h| !removed.contains(h)).count();
     let min = minimum.unwrap_or(1).max(1);
     let leaves = match left {
         0 => "no healthy backend".to_string(),
         1 => "1 healthy backend".to_string(),
         n => format!("{n} healthy backends"),
     };
-    (left < min)
-        .then(|| format!("draining {backend} leaves {leaves} in rotation; the minimum is {min}"))
+    let who = if removed.len() > 1 {
+        format!("taking {} out of rotation ", removed.join(", "))
+    } else {
+        String::new()
+    };
+    (left < min).then(|| format!("{who}leaves {leaves} in rotation; the minimum is {min}"))
 }
 
 /// Every balancer must have been read (else acting is blind), must offer a way to act,
 /// and the dialog shows where the backend stands on each.
-fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend) -> Vec<Check> {
+fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend, op: &Operation) -> Vec<Check> {
     let mut checks = Vec::new();
     for (i, lb) in cluster.balancers.iter().enumerate() {
+        let kind = profile.balancers().nth(i).map(|s| s.kind);
+        let why = kind
+            .zip(op.change())
+            .and_then(|(k, c)| super::drain::unsupported(k, c));
+        if let Some(why) = why {
+            checks.push(Check::new(false, format!("{}: {why}", lb.name)));
+            continue;
+        }
         let read = match (lb.fresh.last_ok, lb.fresh.failing()) {
             (Some(_), None) => Check::new(true, format!("{} read", lb.name)),
             (_, Some(why)) => Check::new(

@@ -42,6 +42,8 @@ pub struct Report {
     pub took: Duration,
     /// Where the audit line went, or why it was not written.
     pub audit: String,
+    /// The batch it ran in, if any.
+    pub batch: Option<String>,
 }
 
 impl Report {
@@ -60,6 +62,7 @@ impl Report {
             started,
             took: Duration::ZERO,
             audit: String::new(),
+            batch: None,
         }
     }
 
@@ -81,7 +84,19 @@ impl Report {
 /// Records an operation refused before acting (read-only, not confirmed, a pre-check)
 /// and returns its report.
 pub fn refuse(profile: &Profile, op: &Operation, target: &str, reason: String) -> Report {
+    refuse_in(profile, op, target, reason, None)
+}
+
+/// [`refuse`] for a change of a batch: its audit line names the batch.
+pub fn refuse_in(
+    profile: &Profile,
+    op: &Operation,
+    target: &str,
+    reason: String,
+    batch: Option<String>,
+) -> Report {
     let mut r = Report::new((op, &profile.name, target), Local::now());
+    r.batch = batch;
     r.outcome = Outcome::Refused {
         reason: crate::text::sentence(&reason),
     };
@@ -144,6 +159,7 @@ pub async fn execute(
 ) -> Report {
     let mut r = Report::new((&plan.operation, &plan.cluster, &plan.target), Local::now());
     r.forced = forced;
+    r.batch = plan.batch.clone();
     let t0 = Instant::now();
     match &plan.operation {
         Operation::Server { backend, change } => {

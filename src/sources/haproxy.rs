@@ -352,6 +352,18 @@ pub struct ServerStateRow {
     pub admin_state: u32,
     /// User weight.
     pub weight: u32,
+    /// srv_check_state (CHK_ST_* bits), when the version prints it.
+    pub check_state: Option<u32>,
+    /// srv_agent_state (CHK_ST_* bits), when the version prints it.
+    pub agent_state: Option<u32>,
+}
+
+/// srv_check_state / srv_agent_state bits (HAProxy's CHK_ST_*).
+pub mod check {
+    /// The check is configured on the server.
+    pub const CONFIGURED: u32 = 0x02;
+    /// The check is enabled (`disable health|agent` clears it).
+    pub const ENABLED: u32 = 0x04;
 }
 
 /// srv_admin_state bits (HAProxy's SRV_ADMF_*).
@@ -387,6 +399,29 @@ impl ServerStateRow {
             ServerState::Up
         }
     }
+
+    /// Whether the health (or the agent) check runs: "on", "off", or "not configured";
+    /// None when the version does not say.
+    pub fn checks(&self, agent: bool) -> Option<&'static str> {
+        let bits = if agent {
+            self.agent_state
+        } else {
+            self.check_state
+        }?;
+        Some(if bits & check::CONFIGURED == 0 {
+            "not configured"
+        } else if bits & check::ENABLED != 0 {
+            "on"
+        } else {
+            "off"
+        })
+    }
+}
+
+/// Parses `get weight BACKEND/SERVER`: "7 (initial 1)" → (7, 1).
+pub fn parse_weight(text: &str) -> Option<(u32, u32)> {
+    let (current, rest) = text.trim().split_once(" (initial ")?;
+    Some((current.parse().ok()?, rest.strip_suffix(')')?.parse().ok()?))
 }
 
 /// Parses `show servers state [backend]`.
@@ -421,6 +456,7 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError
         col("srv_admin_state")?,
         col("srv_uweight")?,
     );
+    let (cs, ags) = (cols.get("srv_check_state"), cols.get("srv_agent_state"));
     let mut rows = Vec::new();
     // The format lets any later line be a comment.
     for line in lines.filter(|l| !l.starts_with('#')) {
@@ -433,6 +469,8 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError
             op_state: get(op).parse().map_err(|_| bad())?,
             admin_state: get(ad).parse().map_err(|_| bad())?,
             weight: get(w).parse().map_err(|_| bad())?,
+            check_state: cs.and_then(|&i| get(i).parse().ok()),
+            agent_state: ags.and_then(|&i| get(i).parse().ok()),
         });
     }
     Ok(rows)
@@ -771,5 +809,17 @@ mod tests {
         .expect("parses");
         assert_eq!(all.len(), 3);
         assert!(all.iter().all(|r| r.op_state == 2 && r.backend == "be_web"));
+    }
+
+    #[test]
+    fn check_states_and_weights_read_as_haproxy_2_6_prints_them() {
+        // web1: health check on, agent check disabled at run time; web2: neither configured.
+        let text = include_str!("../../tests/fixtures/haproxy/show_servers_state_checks.txt");
+        let rows = parse_servers_state(text).expect("rows");
+        assert_eq!(rows[0].checks(false), Some("on"));
+        assert_eq!(rows[0].checks(true), Some("off"));
+        assert_eq!(rows[1].checks(false), Some("not configured"));
+        assert_eq!(parse_weight("7 (initial 1)\n\n"), Some((7, 1)));
+        assert_eq!(parse_weight("No such server.\n"), None);
     }
 }

@@ -119,6 +119,8 @@ fn word<'a>(text: &'a str, t: &Token) -> &'a str {
 /// One `server ADDRESS params…;` line of an upstream block: its words' tokens.
 struct ServerLine {
     words: Vec<Token>,
+    /// Where its `;` ends: a note lbdeck leaves on the line starts there.
+    end: usize,
 }
 
 impl ServerLine {
@@ -214,7 +216,10 @@ fn server_lines(
                     && word(text, &line[0]) == "server"
                     && same_address(word(text, &line[1]), address);
                 if is_server {
-                    lines.push(ServerLine { words: line });
+                    lines.push(ServerLine {
+                        words: line,
+                        end: t.span.end,
+                    });
                 }
             }
         }
@@ -320,23 +325,63 @@ pub fn servers(text: &str, upstream: &str) -> Result<Vec<(String, bool)>, Upstre
 /// The server's weight in the block (nginx's default 1 when none is written).
 pub fn weight(text: &str, upstream: &str, address: &str) -> Result<u32, UpstreamError> {
     let lines = server_lines(text, upstream, address)?;
-    let written = lines
+    Ok(written_weight(text, &lines).unwrap_or(1))
+}
+
+fn written_weight(text: &str, lines: &[ServerLine]) -> Option<u32> {
+    lines
         .iter()
         .flat_map(|l| l.params(text))
-        .find_map(|(_, w)| w.strip_prefix("weight=").and_then(|n| n.parse().ok()));
-    Ok(written.unwrap_or(1))
+        .find_map(|(_, w)| w.strip_prefix("weight=").and_then(|n| n.parse().ok()))
+}
+
+/// The note [`set_weight`] leaves after a server line's `;` the first time it changes
+/// the weight, so that the configured weight can be put back byte for byte: by whoever
+/// runs lbdeck next, and visible to anyone reading the file.
+const NOTE: &str = " # lbdeck: initial weight";
+/// The note's ending when no weight was written (nginx's default 1).
+const UNWRITTEN: &str = " unwritten (nginx's 1)";
+
+/// The note on a server line, if any: where it is and the weight it keeps (None: none
+/// was written).
+fn note(text: &str, line: &ServerLine) -> Option<(Range<usize>, Option<u32>)> {
+    let rest = text[line.end..].strip_prefix(NOTE)?;
+    if rest.starts_with(UNWRITTEN) {
+        return Some((line.end..line.end + NOTE.len() + UNWRITTEN.len(), None));
+    }
+    let digits = rest.strip_prefix('=')?;
+    let n = digits.len()
+        - digits
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .len();
+    let w = digits[..n].parse().ok()?;
+    Some((line.end..line.end + NOTE.len() + 1 + n, Some(w)))
+}
+
+/// The server's current and initial weight: the initial one is what lbdeck's note keeps,
+/// else the current one (nothing changed it).
+pub fn weights(text: &str, upstream: &str, address: &str) -> Result<(u32, u32), UpstreamError> {
+    let lines = server_lines(text, upstream, address)?;
+    let current = written_weight(text, &lines).unwrap_or(1);
+    let initial = lines
+        .iter()
+        .find_map(|l| note(text, l))
+        .map_or(current, |(_, w)| w.unwrap_or(1));
+    Ok((current, initial))
 }
 
 /// Sets `weight=N` on the server's line (replacing the one written, else added after the
-/// last parameter), leaving every other byte as it was.
+/// last parameter) and notes the configured weight after the `;` the first time; `None`
+/// puts the configured weight back and removes the note, leaving the line as it was
+/// before lbdeck touched it. Every other byte stays as it was.
 pub fn set_weight(
     text: &str,
     upstream: &str,
     address: &str,
-    weight: u32,
+    weight: Option<u32>,
 ) -> Result<String, UpstreamError> {
-    if weight == 0 {
-        return Err(UpstreamError::Weight(weight));
+    if weight == Some(0) {
+        return Err(UpstreamError::Weight(0));
     }
     let mut edits = Vec::new();
     for line in server_lines(text, upstream, address)? {
@@ -345,16 +390,32 @@ pub fn set_weight(
             .filter(|(_, w)| w.starts_with("weight="))
             .map(|(t, _)| t)
             .collect();
-        match written.as_slice() {
-            [] => {
-                let end = line.words.last().map_or(0, |t| t.span.end);
-                edits.push((end..end, format!(" weight={weight}")));
+        let noted = note(text, &line);
+        let (new, note_edit) = match (weight, noted) {
+            (Some(n), Some(_)) => (Some(n), None),
+            (Some(n), None) => {
+                let kept = match written.first() {
+                    Some(t) => format!("{NOTE}={}", &word(text, t)["weight=".len()..]),
+                    None => format!("{NOTE}{UNWRITTEN}"),
+                };
+                (Some(n), Some((line.end..line.end, kept)))
             }
-            many => edits.extend(
-                many.iter()
-                    .map(|t| (t.span.clone(), format!("weight={weight}"))),
-            ),
+            (None, Some((range, initial))) => (initial, Some((range, String::new()))),
+            (None, None) => continue,
+        };
+        match (new, written.as_slice()) {
+            (Some(n), []) => {
+                let end = line.words.last().map_or(0, |t| t.span.end);
+                edits.push((end..end, format!(" weight={n}")));
+            }
+            (Some(n), many) => {
+                edits.extend(many.iter().map(|t| (t.span.clone(), format!("weight={n}"))))
+            }
+            (None, many) => {
+                edits.extend(many.iter().map(|t| (removal(text, t), String::new())));
+            }
         }
+        edits.extend(note_edit);
     }
     Ok(splice(text, edits))
 }
@@ -578,7 +639,7 @@ mod tests {
     }
 
     #[test]
-    fn weights_are_read_and_set_in_place_or_added() {
+    fn weights_are_set_in_place_or_added_and_put_back_byte_for_byte() {
         assert_eq!(weight(SHAPES, "be_app", "app1.internal:8080"), Ok(3));
         assert_eq!(weight(SHAPES, "be_app", "10.0.0.9:8080"), Ok(1), "default");
         for (upstream, address, w, before, after) in [
@@ -587,51 +648,65 @@ mod tests {
                 "app1.internal:8080",
                 7,
                 "    server app1.internal:8080 weight=3 max_fails=2;",
-                "    server app1.internal:8080 weight=7 max_fails=2;",
+                "    server app1.internal:8080 weight=7 max_fails=2; # lbdeck: initial weight=3",
             ),
             (
                 "be_app",
                 "app2.internal:80",
                 2,
                 "    server app2.internal max_fails=2 fail_timeout=5s; # port 80 implied",
-                "    server app2.internal max_fails=2 fail_timeout=5s weight=2; # port 80 implied",
+                "    server app2.internal max_fails=2 fail_timeout=5s weight=2; # lbdeck: initial weight unwritten (nginx's 1) # port 80 implied",
             ),
             (
                 "be_app",
                 "unix:/run/app/app.sock",
                 5,
                 "    server unix:/run/app/app.sock fail_timeout=3s weight=2;",
-                "    server unix:/run/app/app.sock fail_timeout=3s weight=5;",
+                "    server unix:/run/app/app.sock fail_timeout=3s weight=5; # lbdeck: initial weight=2",
             ),
             (
                 "be_app",
                 "10.0.0.9:8080",
                 4,
                 "    server 10.0.0.9:8080 backup;",
-                "    server 10.0.0.9:8080 backup weight=4;",
+                "    server 10.0.0.9:8080 backup weight=4; # lbdeck: initial weight unwritten (nginx's 1)",
             ),
             (
                 "be_web",
                 "10.0.0.23:80",
                 3,
                 "        down;",
-                "        down weight=3;",
+                "        down weight=3; # lbdeck: initial weight unwritten (nginx's 1)",
             ),
         ] {
-            let set = set_weight(SHAPES, upstream, address, w).expect(address);
+            let set = set_weight(SHAPES, upstream, address, Some(w)).expect(address);
             assert_eq!(
                 changed_lines(SHAPES, &set),
                 vec![(before, after)],
                 "{address}"
             );
-            assert_eq!(weight(&set, upstream, address), Ok(w), "{address}");
+            let initial = weight(SHAPES, upstream, address).expect("initial");
+            assert_eq!(weights(&set, upstream, address), Ok((w, initial)));
             assert_eq!(
                 is_down(&set, upstream, address),
                 is_down(SHAPES, upstream, address)
             );
+            // A second change keeps the first note; going back leaves the file as it was.
+            let again = set_weight(&set, upstream, address, Some(w + 1)).expect("again");
+            assert_eq!(weights(&again, upstream, address), Ok((w + 1, initial)));
+            assert_eq!(
+                set_weight(&again, upstream, address, None).as_deref(),
+                Ok(SHAPES),
+                "{address}: byte for byte"
+            );
         }
         assert_eq!(
-            set_weight(SHAPES, "be_app", "10.0.0.9:8080", 0),
+            set_weight(SHAPES, "be_app", "10.0.0.9:8080", None).as_deref(),
+            Ok(SHAPES),
+            "nothing to put back"
+        );
+        assert_eq!(
+            set_weight(SHAPES, "be_app", "10.0.0.9:8080", Some(0)),
             Err(UpstreamError::Weight(0))
         );
     }
