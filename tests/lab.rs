@@ -28,6 +28,8 @@ use serde_json::Value;
 
 #[path = "lab/centos.rs"]
 mod centos;
+#[path = "lab/control.rs"]
+mod control;
 #[path = "lab/daemon.rs"]
 mod daemon;
 #[path = "lab/drills.rs"]
@@ -44,6 +46,7 @@ mod numbers;
 mod unix;
 
 use centos::*;
+use control::*;
 use daemon::*;
 use drills::*;
 use engine::*;
@@ -120,6 +123,9 @@ scenarios! {
     centos_drain_and_undrain_through_the_included_upstream_file,
     centos_without_a_readable_dump_roles_come_from_the_vip,
     centos_haproxy_through_rhels_stock_socket,
+    server_control_on_both_haproxy_balancers,
+    killing_sessions_cuts_a_slow_request,
+    nginx_weight_edits_one_line_and_initial_restores_the_file,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

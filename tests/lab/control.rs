@@ -1,0 +1,324 @@
+//! Lab scenarios for full server control on the real daemons: MAINT, READY, weights
+//! (absolute, `initial`), health checks off and on, sessions killed while a slow request
+//! is in flight, a batch of two with one audit line each, and nginx weights that leave
+//! the upstream file byte for byte as it was.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::harness::{lab_ok, root};
+use super::{admin_bits, lbdeck_in_lab, lbdeck_ok, upstream_file};
+
+/// What `COMMAND` answers on each lab balancer's own admin socket.
+fn ask_both(command: &str) -> Vec<String> {
+    ["lb1", "lb2"]
+        .iter()
+        .map(|node| {
+            let o = Command::new(root().join("scripts/lab"))
+                .args([
+                    "exec",
+                    node,
+                    "sh",
+                    "-c",
+                    &format!("echo '{command}' | socat -t2 - UNIX-CONNECT:/run/haproxy/admin.sock"),
+                ])
+                .output()
+                .expect("socat");
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        })
+        .collect()
+}
+
+/// Column `col` of `server`'s row of `show servers state be_web` on each balancer.
+fn state_column(server: &str, col: usize) -> Vec<String> {
+    ask_both("show servers state be_web")
+        .iter()
+        .map(|text| {
+            text.lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (f.get(3) == Some(&server)).then(|| f.get(col).copied().unwrap_or_default())
+                })
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The audit log's lines.
+fn audit(state: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(state.join("lbdeck/audit.jsonl"))
+        .expect("audit log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// MAINT and READY, weights and `initial`, health checks, a batch: each on both HAProxy
+/// balancers, read back from HAProxy itself.
+pub fn server_control_on_both_haproxy_balancers() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let p = "lab-haproxy";
+    let out = lbdeck_ok(&["maint", "--profile", p, "web2", "--yes"], state.path());
+    assert!(out.contains("maint web2: done"), "{out}");
+    assert_eq!(admin_bits("web2"), vec!["1", "1"], "MAINT (FMAINT) on both");
+    let out = lbdeck_ok(&["ready", "--profile", p, "web2", "--yes"], state.path());
+    assert!(out.contains("undrain web2: done"), "{out}");
+    assert_eq!(admin_bits("web2"), vec!["0", "0"]);
+
+    let out = lbdeck_ok(
+        &["weight", "--profile", p, "web1", "7", "--yes"],
+        state.path(),
+    );
+    assert!(out.contains("weight web1 7: done"), "{out}");
+    assert_eq!(
+        ask_both("get weight be_web/web1"),
+        vec!["7 (initial 1)", "7 (initial 1)"]
+    );
+    let out = lbdeck_ok(
+        &["weight", "--profile", p, "web1", "-2", "--yes"],
+        state.path(),
+    );
+    assert!(
+        out.contains("after: weight 5 on lb1, weight 5 on lb2"),
+        "{out}"
+    );
+    lbdeck_ok(
+        &["weight", "--profile", p, "web1", "initial", "--yes"],
+        state.path(),
+    );
+    assert_eq!(
+        ask_both("get weight be_web/web1"),
+        vec!["1 (initial 1)", "1 (initial 1)"]
+    );
+
+    // Health checks off (CHK_ST_ENABLED, 0x04, cleared in srv_check_state) and on.
+    lbdeck_ok(
+        &["health", "--profile", p, "off", "web3", "--yes"],
+        state.path(),
+    );
+    assert_eq!(
+        state_column("web3", 13),
+        vec!["2", "2"],
+        "checks off on both"
+    );
+    lbdeck_ok(
+        &["health", "--profile", p, "on", "web3", "--yes"],
+        state.path(),
+    );
+    assert_eq!(state_column("web3", 13), vec!["6", "6"], "checks on again");
+    // No agent is configured: HAProxy's own sentence, nothing changed, exit 1.
+    let o = lbdeck_in_lab(
+        &["agent", "--profile", p, "on", "web3", "--yes"],
+        state.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("not configured"), "{out}");
+
+    // A batch of two: one confirmation, one audit line each with the same batch id.
+    let out = lbdeck_ok(
+        &["maint", "--profile", p, "web1", "web2", "--yes"],
+        state.path(),
+    );
+    assert!(out.contains("2 of 2 done"), "{out}");
+    assert_eq!(admin_bits("web1"), vec!["1", "1"]);
+    assert_eq!(admin_bits("web2"), vec!["1", "1"]);
+    // Taking the last one too needs its name typed.
+    let o = lbdeck_in_lab(&["maint", "--profile", p, "web3", "--yes"], state.path());
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(admin_bits("web3"), vec!["0", "0"]);
+    lbdeck_ok(
+        &["ready", "--profile", p, "web1", "web2", "--yes"],
+        state.path(),
+    );
+    assert_eq!(admin_bits("web1"), vec!["0", "0"]);
+    assert_eq!(admin_bits("web2"), vec!["0", "0"]);
+
+    let lines = audit(state.path());
+    let actions: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {} {} {}",
+                l["action"].as_str().unwrap_or(""),
+                l["target"].as_str().unwrap_or(""),
+                l["argument"].as_str().unwrap_or("-"),
+                l["result"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "maint web2 - done",
+            "undrain web2 - done",
+            "weight web1 7 done",
+            "weight web1 -2 done",
+            "weight web1 initial done",
+            "health web3 off done",
+            "health web3 on done",
+            "agent web3 on failed",
+            "maint web1 - done",
+            "maint web2 - done",
+            "maint web3 - refused",
+            "undrain web1 - done",
+            "undrain web2 - done",
+        ]
+    );
+    let batch = |i: usize| lines[i]["batch"].as_str().unwrap_or("").to_string();
+    assert!(!batch(8).is_empty());
+    assert_eq!(batch(8), batch(9), "one batch id for the batch");
+    assert_ne!(batch(8), batch(11), "a new batch, a new id");
+    assert_eq!(
+        lines[0]["after"],
+        serde_json::json!({"lb1": "MAINT", "lb2": "MAINT"})
+    );
+    assert_eq!(
+        lines[2]["before"],
+        serde_json::json!({"lb1": "weight 1", "lb2": "weight 1"})
+    );
+}
+
+/// Sessions killed while a slow request is in flight: the client is cut off at once and
+/// HAProxy counts no session on the server any more.
+pub fn killing_sessions_cuts_a_slow_request() {
+    let state = tempfile::tempdir().expect("tempdir");
+    lab_ok(&["fault", "trickle", "web3"]);
+    // Three requests in a row through lb1's HAProxy: roundrobin sends one to web3, whose
+    // body takes 40 s to arrive.
+    let mut curls: Vec<std::process::Child> = (0..3)
+        .map(|_| {
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    "lbd-admin",
+                    "curl",
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-m",
+                    "30",
+                    "http://10.77.0.11:8000/",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("curl")
+        })
+        .collect();
+    let sessions = || {
+        ask_both("show stat")[0]
+            .lines()
+            .find(|l| l.starts_with("be_web,web3,"))
+            .and_then(|l| l.split(',').nth(4).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let t0 = Instant::now();
+    while sessions() == "0" && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_ne!(sessions(), "0", "a slow request to web3 is in flight");
+    // The name must be typed: --yes alone is refused.
+    let o = lbdeck_in_lab(
+        &["kill-sessions", "--profile", "lab-haproxy", "web3", "--yes"],
+        state.path(),
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert_ne!(sessions(), "0", "nothing cut");
+    let cut = Instant::now();
+    let out = lbdeck_ok(
+        &[
+            "kill-sessions",
+            "--profile",
+            "lab-haproxy",
+            "web3",
+            "--confirm",
+            "web3",
+        ],
+        state.path(),
+    );
+    assert!(out.contains("kill-sessions web3: done"), "{out}");
+    assert_eq!(sessions(), "0", "{out}");
+    // Every curl has ended well before its 30 s limit: the slow one was cut.
+    for c in &mut curls {
+        let limit = Instant::now() + Duration::from_secs(5);
+        while c.try_wait().expect("wait").is_none() && Instant::now() < limit {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let status = c.try_wait().expect("wait");
+        let _ = c.kill();
+        assert!(status.is_some(), "a request still hangs after the kill");
+    }
+    assert!(cut.elapsed() < Duration::from_secs(15));
+    lab_ok(&["lift", "trickle", "web3"]);
+}
+
+/// nginx: `weight web3 5` puts `weight=5` on that server's line only, on both balancers,
+/// and nginx accepts it; `initial` leaves both files byte for byte as they were.
+pub fn nginx_weight_edits_one_line_and_initial_restores_the_file() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let before: Vec<Vec<u8>> = ["lb1", "lb2"]
+        .iter()
+        .map(|lb| std::fs::read(upstream_file(lb)).expect("upstream"))
+        .collect();
+    let out = lbdeck_ok(
+        &["weight", "--profile", "lab", "web3", "5", "--yes"],
+        state.path(),
+    );
+    assert!(out.contains("weight web3 5: done"), "{out}");
+    for (lb, was) in ["lb1", "lb2"].iter().zip(&before) {
+        let now = std::fs::read_to_string(upstream_file(lb)).expect("upstream");
+        let was = String::from_utf8_lossy(was);
+        let changed: Vec<(&str, &str)> = was
+            .lines()
+            .zip(now.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(changed.len(), 1, "{lb}: one line changed: {changed:?}");
+        assert!(changed[0].0.contains("10.77.0.23:80"), "{changed:?}");
+        assert!(changed[0].1.contains("weight=5;"), "{changed:?}");
+        let t = Command::new(root().join("scripts/lab"))
+            .args(["exec", lb, "nginx", "-t"])
+            .output()
+            .expect("nginx -t");
+        assert!(t.status.success(), "{lb}: nginx -t refuses the edit");
+    }
+    lbdeck_ok(
+        &["weight", "--profile", "lab", "web3", "initial", "--yes"],
+        state.path(),
+    );
+    for (lb, was) in ["lb1", "lb2"].iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read(upstream_file(lb)).expect("upstream"),
+            was,
+            "{lb}: byte for byte as before"
+        );
+    }
+    // What nginx open source cannot do is said before anything is sent.
+    let o = lbdeck_in_lab(
+        &[
+            "kill-sessions",
+            "--profile",
+            "lab",
+            "web3",
+            "--confirm",
+            "web3",
+        ],
+        state.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("nginx cannot end one server's sessions"),
+        "{err}"
+    );
+}
