@@ -291,13 +291,13 @@ fn flash_messages_expire() {
 fn m_switches_the_traffic_pane_metric() {
     let mut a = app();
     assert!(!a.ui.traffic_connections);
-    a.update(key('m'));
+    a.update(key('c'));
     assert!(a.ui.traffic_connections);
     assert_eq!(
         a.flash.as_ref().map(|f| f.1.as_str()),
         Some("traffic: connections")
     );
-    a.update(key('m'));
+    a.update(key('c'));
     assert!(!a.ui.traffic_connections);
 }
 
@@ -956,4 +956,109 @@ fn d_with_nothing_selected_says_why() {
         "{:?}",
         a.flash
     );
+}
+
+#[test]
+fn weight_keys_step_from_the_current_weight_and_zero_goes_home() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    for (k, w) in [
+        ('+', Weight::By(1)),
+        ('-', Weight::By(-1)),
+        (']', Weight::By(10)),
+        ('0', Weight::Initial),
+    ] {
+        a.update(key(k));
+        assert_eq!(
+            runs(a.update(key('y'))),
+            Some((
+                Operation::server("web1", ServerChange::Weight(w)),
+                "web1".into()
+            )),
+            "{k}"
+        );
+    }
+    a.update(key('m'));
+    assert_eq!(
+        runs(a.update(key('y'))),
+        Some((
+            Operation::server("web1", ServerChange::Maint),
+            "web1".into()
+        ))
+    );
+}
+
+#[test]
+fn killing_sessions_needs_the_name_typed_even_outside_production() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    a.update(key('K'));
+    assert!(a.update(key('y')).is_empty(), "y is not enough");
+    a.update(code(KeyCode::Backspace));
+    for c in "web1".chars() {
+        a.update(key(c));
+    }
+    assert_eq!(
+        runs(a.update(code(KeyCode::Enter))),
+        Some((
+            Operation::server("web1", ServerChange::KillSessions),
+            "web1".into()
+        ))
+    );
+}
+
+#[test]
+fn marked_backends_act_as_one_batch_and_the_guard_counts_them_together() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    // web1 and web2 marked (space moves down as it marks).
+    a.update(key(' '));
+    a.update(key(' '));
+    assert_eq!(
+        a.ui.marked.iter().cloned().collect::<Vec<_>>(),
+        vec!["web1", "web2"]
+    );
+    a.update(key('m'));
+    let c = a.confirm.as_ref().expect("one dialog for the batch");
+    assert_eq!(c.plan.target, "web1, web2");
+    assert_eq!(c.batch.as_ref().map(|b| b.plans.len()), Some(2));
+    let effects = a.update(key('y'));
+    match effects.as_slice() {
+        [Effect::RunBatch { batch, forced }] => {
+            assert!(!forced);
+            let ops: Vec<String> = batch
+                .plans
+                .iter()
+                .map(|p| p.operation.to_string())
+                .collect();
+            assert_eq!(ops, vec!["maint web1", "maint web2"]);
+            assert!(batch
+                .plans
+                .iter()
+                .all(|p| p.batch.as_ref() == Some(&batch.id)));
+        }
+        other => panic!("expected one batch to run, got {other:?}"),
+    }
+    assert!(
+        a.ui.marked.is_empty(),
+        "marks go once the batch is confirmed"
+    );
+    // Esc unmarks; U too.
+    a.update(key(' '));
+    a.update(code(KeyCode::Esc));
+    assert!(a.ui.marked.is_empty());
+}
+
+#[test]
+fn read_only_refuses_a_batch_change_by_change() {
+    let mut a = staging();
+    a.read_only = true;
+    feed(&mut a, Instant::now());
+    a.update(key(' '));
+    a.update(key(' '));
+    let effects = a.update(key('d'));
+    assert_eq!(effects.len(), 2, "{effects:?}");
+    assert!(effects
+        .iter()
+        .all(|e| matches!(e, Effect::Refuse { reason, .. } if reason == "--read-only")));
 }

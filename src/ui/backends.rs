@@ -61,6 +61,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
     if !app.ui.filter.is_empty() {
         title.push_str(&format!(" · filter \"{}\"", app.ui.filter));
     }
+    if !app.ui.marked.is_empty() {
+        title.push_str(&format!(" · {} marked", app.ui.marked.len()));
+    }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(t.header))
         .column_spacing(1)
@@ -147,7 +150,9 @@ fn widest_value(app: &App, col: BackendColumn) -> usize {
     let names = app.cluster.backends.iter().map(|b| b.name.chars().count());
     match col {
         // An empty table keeps room for a short name.
-        BackendColumn::Name => names.max().unwrap_or(8),
+        BackendColumn::Name => {
+            names.max().unwrap_or(8) + if app.ui.marked.is_empty() { 0 } else { 2 }
+        }
         _ => col.header().map_or(0, str::len),
     }
 }
@@ -199,7 +204,15 @@ fn cells(look: &Look, columns: &[BackendColumn], b: &Backend) -> Vec<Cell<'stati
     let mut out = Vec::with_capacity(columns.len() + app.cluster.balancers.len());
     for &col in columns {
         let cell = match col {
-            BackendColumn::Name => Cell::from(Span::styled(b.name.clone(), name_style(app, b))),
+            BackendColumn::Name => {
+                // Marks are a character, not only a style: they read without colour.
+                let name = match (app.ui.marked.is_empty(), app.ui.marked.contains(&b.name)) {
+                    (true, _) => b.name.clone(),
+                    (false, true) => format!("* {}", b.name),
+                    (false, false) => format!("  {}", b.name),
+                };
+                Cell::from(Span::styled(name, name_style(app, b)))
+            }
             BackendColumn::Address => Cell::from(Span::styled(b.address.clone(), t.muted)),
             BackendColumn::Health => Cell::from(health_span(app, b, look.limit)),
             BackendColumn::State => {

@@ -547,6 +547,7 @@ fn help_scrolls_at_80x24_and_names_the_keymap_file_read() {
         crossterm::event::KeyCode::PageDown,
     ));
     a.update(page_down.clone());
+    a.update(page_down.clone());
     a.update(page_down);
     let text = screen(&render(&a, 80, 24));
     assert!(text.contains("list every alert"), "{text}");
