@@ -42,6 +42,8 @@ pub enum Mode {
     Audit,
     /// The alerts list is open.
     Alerts,
+    /// A backend's detail view is open.
+    Detail,
 }
 
 /// An operation waiting for the operator's confirmation.
@@ -73,6 +75,7 @@ impl Confirm {
 }
 
 pub mod columns;
+mod detail;
 pub mod keys;
 
 pub use columns::SortKey;
@@ -111,6 +114,8 @@ pub struct UiState {
     pub size: (u16, u16),
     /// The traffic pane shows connections instead of req/s.
     pub traffic_connections: bool,
+    /// The backend the detail view shows, by name (it stays while the selection moves).
+    pub detail: Option<String>,
 }
 
 /// Everything the console knows and shows.
@@ -220,6 +225,7 @@ impl App {
                 overlay_scroll: 0,
                 size: (80, 24),
                 traffic_connections: false,
+                detail: None,
             },
             now,
             dirty: true,
@@ -389,6 +395,7 @@ impl App {
                 self.say("polling now".into());
                 return vec![Effect::PollNow];
             }
+            Action::Detail => self.open_detail(),
         }
         Vec::new()
     }
@@ -688,7 +695,7 @@ impl App {
                 self.keep_selection();
                 Vec::new()
             }
-            Mode::Help | Mode::Alerts => {
+            Mode::Help | Mode::Alerts | Mode::Detail => {
                 let action = self.keymap.action(&key).cloned();
                 let page = self.page() as isize;
                 let scroll = match action {

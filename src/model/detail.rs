@@ -4,7 +4,10 @@
 //! source's wire format is mapped here; a kind that does not report a field leaves it
 //! `None`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use super::{Backend, Cluster};
+use crate::config::profile::BalancerKind;
 
 use crate::sources::haproxy::{ServerStateRow, StatRow};
 use crate::sources::nginx_plus::Peer;
@@ -16,6 +19,8 @@ const LINE_MAX: usize = 240;
 /// A server's details as one balancer reports them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerDetail {
+    /// When the balancer (or its upstream file) last listed the server.
+    pub at: Option<Instant>,
     /// How long the last health check took, ms (HAProxy).
     pub check_ms: Option<u64>,
     /// Health checks made (NGINX Plus).
@@ -63,9 +68,10 @@ pub struct ServerDetail {
 }
 
 impl ServerDetail {
-    /// From a `show stat` server row and its `show servers state` row, when read.
-    pub fn haproxy(row: &StatRow, state: Option<&ServerStateRow>) -> ServerDetail {
+    /// From a `show stat` server row and its `show servers state` row, when read at `at`.
+    pub fn haproxy(row: &StatRow, state: Option<&ServerStateRow>, at: Instant) -> ServerDetail {
         ServerDetail {
+            at: Some(at),
             check_ms: row.check_duration,
             check_fails: row.chkfail,
             weight: row.weight,
@@ -87,9 +93,10 @@ impl ServerDetail {
         }
     }
 
-    /// From an NGINX Plus peer.
-    pub fn plus(peer: &Peer) -> ServerDetail {
+    /// From an NGINX Plus peer read at `at`.
+    pub fn plus(peer: &Peer, at: Instant) -> ServerDetail {
         ServerDetail {
+            at: Some(at),
             checks: peer.health_checks.map(|h| h.checks),
             check_fails: peer.health_checks.map(|h| h.fails),
             weight: peer.weight,
@@ -100,9 +107,10 @@ impl ServerDetail {
         }
     }
 
-    /// From a `server` line of the upstream file `file` (nginx open source).
-    pub fn upstream(file: &str, server: &UpstreamServer) -> ServerDetail {
+    /// From a `server` line of the upstream file `file` (nginx open source), read at `at`.
+    pub fn upstream(file: &str, server: &UpstreamServer, at: Instant) -> ServerDetail {
         ServerDetail {
+            at: Some(at),
             source: Some(crate::text::clip(
                 &format!("{file}:{}", server.line),
                 LINE_MAX,
@@ -125,5 +133,21 @@ fn shown(line: &str) -> String {
         let mut cut: String = clean.chars().take(LINE_MAX - 1).collect();
         cut.push('…');
         cut
+    }
+}
+
+impl Cluster {
+    /// Whether balancer `index` still lists `backend`: its newest successful read (of
+    /// its servers, or for nginx open source of its upstream file) listed it. None when
+    /// it never did.
+    pub fn still_listed(&self, backend: &Backend, index: usize) -> Option<bool> {
+        let lb = self.balancers.get(index)?;
+        let seen = backend.views.get(index)?.as_ref()?.detail.as_ref()?.at?;
+        let read = if lb.kind == BalancerKind::Nginx {
+            &lb.upstream
+        } else {
+            &lb.fresh
+        };
+        Some(read.last_ok.is_none_or(|ok| ok <= seen))
     }
 }

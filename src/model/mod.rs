@@ -800,7 +800,7 @@ impl Cluster {
                 req_rate: None,
                 responses: [row.hrsp[1], row.hrsp[3], row.hrsp[4]],
                 latency_ms: row.rtime.filter(|_| row.responses().unwrap_or(0) > 0),
-                detail: Some(Box::new(ServerDetail::haproxy(row, state_row))),
+                detail: Some(Box::new(ServerDetail::haproxy(row, state_row, at))),
                 ..ServerView::default()
             };
             let total = row.responses().or(row.stot);
@@ -844,7 +844,7 @@ impl Cluster {
                     Some(p.responses.s5xx),
                 ],
                 latency_ms: p.response_time,
-                detail: Some(Box::new(ServerDetail::plus(p))),
+                detail: Some(Box::new(ServerDetail::plus(p, at))),
                 ..ServerView::default()
             };
             let server = p.server.clone();
@@ -1022,7 +1022,7 @@ impl Cluster {
                 self.events.push(wall, Level::Warn, &b.name, text);
             }
             view.admin = Some(admin);
-            view.detail = Some(Box::new(ServerDetail::upstream(&read.file, server)));
+            view.detail = Some(Box::new(ServerDetail::upstream(&read.file, server, at)));
         }
     }
 
