@@ -251,9 +251,9 @@ fn counter_lines(app: &App, v: &ServerView, d: &ServerDetail) -> Vec<Line<'stati
         ),
         row(
             app,
-            "changed",
+            "times",
             &[
-                d.since_change.map(|s| format!("{} ago", age(s))),
+                d.since_change.map(|s| format!("changed {} ago", age(s))),
                 d.downtime.map(|s| format!("down {} in total", age(s))),
             ],
         ),

@@ -253,7 +253,7 @@ address = "10.0.0.23:80"
         "state      DOWN (unhealthy) · set ready",
         "check      failed · checks 1820 · failed 120",
         "weight     1 now",
-        "changed    down 1m in total",
+        "times      down 1m in total",
         "sessions   0 now",
         "requests   total 1200 · 2xx 1100 · 4xx 0 · 5xx 100",
         "errors     failed 40",
