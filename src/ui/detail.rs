@@ -114,10 +114,12 @@ fn probe_line(app: &App, b: &Backend) -> Line<'static> {
         t.muted,
     );
     if !b.probed {
-        return Line::from(vec![
-            label,
-            Span::styled("not probed (no health_url)", t.muted),
-        ]);
+        let why = if b.configured {
+            "not probed"
+        } else {
+            "not probed (not in the profile)"
+        };
+        return Line::from(vec![label, Span::styled(why, t.muted)]);
     }
     let style = match b.health {
         Health::Healthy => t.healthy,
@@ -180,6 +182,9 @@ fn balancer_lines(app: &App, b: &Backend, index: usize, lb: &Balancer) -> Vec<Li
         let since = lb.fresh.age(app.now).map(age).unwrap_or_default();
         head.push(Span::styled(format!(" · stale {since}"), t.stale));
     }
+    if let Some(why) = lb.upstream.failing() {
+        head.push(Span::styled(format!(" · upstream file: {why}"), t.degraded));
+    }
     let mut lines = vec![Line::from(head)];
     let Some(view) = b.views.get(index).and_then(Option::as_ref) else {
         lines.push(Line::from(Span::styled(
@@ -210,12 +215,19 @@ fn state_line(app: &App, view: &ServerView, stale: bool) -> Line<'static> {
     let t = &app.theme;
     let mut spans = vec![Span::styled(format!("   {:<LABEL$} ", "state"), t.muted)];
     let shown = view.shown_state();
-    spans.push(match shown {
-        Some(_) => state_span(app, shown, stale, true),
-        None => Span::styled("not reported", t.muted),
-    });
-    if !view.status.is_empty() && shown.map(ServerState::label) != Some(view.status.as_str()) {
-        spans.push(Span::styled(format!(" ({})", view.status), t.text));
+    match shown {
+        // The balancer's own words ("DOWN 1/2", "MAINT (via be/s)") in the state's style.
+        Some(s) if view.status.starts_with(s.label()) => {
+            let style = state_span(app, shown, stale, true).style;
+            spans.push(Span::styled(view.status.clone(), style));
+        }
+        Some(_) => {
+            spans.push(state_span(app, shown, stale, true));
+            if !view.status.is_empty() {
+                spans.push(Span::styled(format!(" ({})", view.status), t.text));
+            }
+        }
+        None => spans.push(Span::styled("not reported", t.muted)),
     }
     if let Some(admin) = view.admin {
         let set = match admin {

@@ -265,3 +265,21 @@ address = "10.0.0.23:80"
         "no HAProxy counter, no upstream file:\n{text}"
     );
 }
+
+#[test]
+fn an_upstream_file_that_cannot_be_read_is_said_over_its_last_lines() {
+    let mut a = nginx_detail();
+    a.update(Action::Update(SourceUpdate::Upstream {
+        index: 1,
+        at: a.now,
+        result: Err(crate::sources::FetchError(
+            "lb2: reading /etc/nginx/conf.d/upstream.conf: Permission denied".into(),
+        )),
+    }));
+    let text = screen(&render(&a, 120, 30));
+    assert!(
+        text.contains("lb2 · nginx · upstream file: lb2: reading /etc/nginx/conf.d/upstream.conf: Permission denied"),
+        "{text}"
+    );
+    assert!(text.contains("an undrain (u) changes this line:"), "{text}");
+}
