@@ -30,6 +30,8 @@ use serde_json::Value;
 mod centos;
 #[path = "lab/daemon.rs"]
 mod daemon;
+#[path = "lab/detail.rs"]
+mod detail;
 #[path = "lab/drills.rs"]
 mod drills;
 #[path = "lab/engine.rs"]
@@ -45,6 +47,7 @@ mod unix;
 
 use centos::*;
 use daemon::*;
+use detail::*;
 use drills::*;
 use engine::*;
 use nginx::*;
@@ -120,6 +123,7 @@ scenarios! {
     centos_drain_and_undrain_through_the_included_upstream_file,
     centos_without_a_readable_dump_roles_come_from_the_vip,
     centos_haproxy_through_rhels_stock_socket,
+    detail_view_shows_both_balancers,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed
