@@ -283,3 +283,17 @@ fn an_upstream_file_that_cannot_be_read_is_said_over_its_last_lines() {
     );
     assert!(text.contains("an undrain (u) changes this line:"), "{text}");
 }
+
+#[test]
+fn tiny_terminals_do_not_panic_in_the_detail() {
+    let (mut a, _) = haproxy_detail();
+    a.update(Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::End,
+    )));
+    for w in [1, 2, 5, 20, 40] {
+        for h in [1, 2, 3, 5, 10] {
+            let text = screen(&render(&a, w, h));
+            assert_eq!(text.lines().count(), usize::from(h));
+        }
+    }
+}
