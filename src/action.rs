@@ -80,6 +80,9 @@ pub enum Action {
     Audit,
     /// List every current alert with its age and what to check.
     Alerts,
+    /// Open the selected backend's detail: every balancer's view of it, its counters
+    /// and its recent events.
+    Detail,
     /// A key press, resolved through the keymap (or typed into the filter).
     #[serde(skip)]
     Key(KeyEvent),
@@ -153,6 +156,10 @@ impl Action {
         (
             Action::Alerts,
             "list every alert: its age and what to check",
+        ),
+        (
+            Action::Detail,
+            "the selected backend in detail, on every balancer",
         ),
     ];
 

@@ -42,6 +42,8 @@ pub enum Mode {
     Audit,
     /// The alerts list is open.
     Alerts,
+    /// A backend's detail view is open.
+    Detail,
 }
 
 /// An operation waiting for the operator's confirmation.
@@ -75,6 +77,7 @@ impl Confirm {
 }
 
 pub mod columns;
+mod detail;
 pub mod keys;
 
 pub use columns::SortKey;
@@ -115,6 +118,8 @@ pub struct UiState {
     pub marked: std::collections::BTreeSet<String>,
     /// The traffic pane shows connections instead of req/s.
     pub traffic_connections: bool,
+    /// The backend the detail view shows, by name (it stays while the selection moves).
+    pub detail: Option<String>,
 }
 
 /// Everything the console knows and shows.
@@ -225,6 +230,7 @@ impl App {
                 size: (80, 24),
                 marked: Default::default(),
                 traffic_connections: false,
+                detail: None,
             },
             now,
             dirty: true,
@@ -409,6 +415,7 @@ impl App {
                 self.say("polling now".into());
                 return vec![Effect::PollNow];
             }
+            Action::Detail => self.open_detail(),
         }
         Vec::new()
     }
@@ -826,7 +833,7 @@ impl App {
                 self.keep_selection();
                 Vec::new()
             }
-            Mode::Help | Mode::Alerts => {
+            Mode::Help | Mode::Alerts | Mode::Detail => {
                 let action = self.keymap.action(&key).cloned();
                 let page = self.page() as isize;
                 let scroll = match action {

@@ -32,6 +32,8 @@ mod centos;
 mod control;
 #[path = "lab/daemon.rs"]
 mod daemon;
+#[path = "lab/detail.rs"]
+mod detail;
 #[path = "lab/drills.rs"]
 mod drills;
 #[path = "lab/engine.rs"]
@@ -48,6 +50,7 @@ mod unix;
 use centos::*;
 use control::*;
 use daemon::*;
+use detail::*;
 use drills::*;
 use engine::*;
 use nginx::*;
@@ -126,6 +129,7 @@ scenarios! {
     server_control_on_both_haproxy_balancers,
     killing_sessions_cuts_a_slow_request,
     nginx_weight_edits_one_line_and_initial_restores_the_file,
+    detail_view_shows_both_balancers,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

@@ -198,6 +198,7 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("B", Action::Failback),
     ("A", Action::Audit),
     ("!", Action::Alerts),
+    ("enter", Action::Detail),
 ];
 
 impl Default for Keymap {

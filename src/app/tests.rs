@@ -939,15 +939,20 @@ fn quit_during_an_operation_waits_for_its_report_unless_asked_twice() {
     assert!(matches!(a.update(key('q')).as_slice(), [Effect::Quit]));
 }
 
-#[test]
-fn d_with_nothing_selected_says_why() {
-    let mut a = app();
-    feed(&mut a, Instant::now());
+/// Keeps the filter `/nothing-like-this`: no backend shows, none is selected.
+fn filter_out_everything(a: &mut App) {
     a.update(key('/'));
     for c in "nothing-like-this".chars() {
         a.update(key(c));
     }
     a.update(code(KeyCode::Enter));
+}
+
+#[test]
+fn d_with_nothing_selected_says_why() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    filter_out_everything(&mut a);
     assert!(a.update(key('d')).is_empty());
     assert!(
         a.flash.as_ref().is_some_and(
@@ -1061,4 +1066,60 @@ fn read_only_refuses_a_batch_change_by_change() {
     assert!(effects
         .iter()
         .all(|e| matches!(e, Effect::Refuse { reason, .. } if reason == "--read-only")));
+}
+
+#[test]
+fn enter_opens_the_selected_backends_detail_and_esc_enter_or_q_close_it() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    a.update(key('j'));
+    assert!(a.update(code(KeyCode::Enter)).is_empty());
+    assert_eq!(a.ui.mode, Mode::Detail);
+    assert_eq!(a.ui.detail.as_deref(), Some("web2"));
+    assert_eq!(
+        a.detail_backend().map(|b| b.address.as_str()),
+        Some("10.77.0.22:80")
+    );
+    // Arrows scroll the view; the backend it shows stays while polls move rows.
+    a.update(key('j'));
+    assert_eq!((a.ui.mode, a.ui.overlay_scroll), (Mode::Detail, 1));
+    feed(&mut a, Instant::now());
+    assert_eq!(a.ui.detail.as_deref(), Some("web2"));
+    for close in [code(KeyCode::Esc), code(KeyCode::Enter), key('q')] {
+        assert!(a.update(close).is_empty(), "closing is not quitting");
+        assert_eq!(a.ui.mode, Mode::Normal);
+        a.update(code(KeyCode::Enter));
+        assert_eq!(a.ui.mode, Mode::Detail);
+        assert_eq!(a.ui.overlay_scroll, 0, "it opens at its top");
+    }
+}
+
+#[test]
+fn enter_with_no_backend_to_show_says_why() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    filter_out_everything(&mut a);
+    a.update(code(KeyCode::Enter));
+    assert_eq!(a.ui.mode, Mode::Normal);
+    assert_eq!(
+        a.flash.as_ref().map(|f| f.1.as_str()),
+        Some("no backend matches the filter /nothing-like-this: no detail to show")
+    );
+    a.update(code(KeyCode::Esc));
+    a.update(code(KeyCode::Tab));
+    a.update(code(KeyCode::Enter));
+    assert_eq!(a.ui.mode, Mode::Normal);
+    assert_eq!(
+        a.flash.as_ref().map(|f| f.1.as_str()),
+        Some("select a backend first (Tab to the backend table) to see its detail")
+    );
+}
+
+#[test]
+fn the_detail_key_is_remappable() {
+    let mut a = app();
+    a.keymap = Keymap::parse("k.toml", "[keys]\ndetail = [\"i\"]\n").expect("keymap");
+    feed(&mut a, Instant::now());
+    a.update(key('i'));
+    assert_eq!(a.ui.mode, Mode::Detail);
 }

@@ -1,6 +1,7 @@
 //! The pure domain: the cluster as lbdeck last saw it. Source updates are applied here;
 //! rates, staleness, state changes and alerts are derived here. No I/O, no terminal.
 
+pub mod detail;
 pub mod events;
 pub mod history;
 pub mod rate;
@@ -18,6 +19,7 @@ use crate::sources::nginx_plus::Peer;
 use crate::sources::{BalancerSample, SourceUpdate};
 pub use crate::state::{Role, ServerState};
 use crate::text::clip;
+pub use detail::ServerDetail;
 pub use events::{Event, EventLog, Level};
 pub use history::History;
 use rate::{Counter, Reading};
@@ -180,6 +182,9 @@ pub struct ServerView {
     pub p95_ms: Option<f64>,
     /// 99th percentile, ms.
     pub p99_ms: Option<f64>,
+    /// What the detail view shows beyond the table (boxed: most views are never opened).
+    #[serde(skip)]
+    pub detail: Option<Box<ServerDetail>>,
     #[serde(skip)]
     counter: Counter,
 }
@@ -781,12 +786,11 @@ impl Cluster {
             .iter()
             .filter(|r| r.pxname == backend && r.kind == Some(RowKind::Server))
         {
-            let admin = admin
-                .and_then(|rows| {
-                    rows.iter()
-                        .find(|a| a.backend == backend && a.server == row.svname)
-                })
-                .map(crate::sources::haproxy::ServerStateRow::admin);
+            let state_row = admin.and_then(|rows| {
+                rows.iter()
+                    .find(|a| a.backend == backend && a.server == row.svname)
+            });
+            let admin = state_row.map(crate::sources::haproxy::ServerStateRow::admin);
             let view = ServerView {
                 state: row.state(),
                 admin,
@@ -796,6 +800,7 @@ impl Cluster {
                 req_rate: None,
                 responses: [row.hrsp[1], row.hrsp[3], row.hrsp[4]],
                 latency_ms: row.rtime.filter(|_| row.responses().unwrap_or(0) > 0),
+                detail: Some(Box::new(ServerDetail::haproxy(row, state_row, at))),
                 ..ServerView::default()
             };
             let total = row.responses().or(row.stot);
@@ -839,6 +844,7 @@ impl Cluster {
                     Some(p.responses.s5xx),
                 ],
                 latency_ms: p.response_time,
+                detail: Some(Box::new(ServerDetail::plus(p, at))),
                 ..ServerView::default()
             };
             let server = p.server.clone();
@@ -963,14 +969,14 @@ impl Cluster {
         &mut self,
         index: usize,
         at: Instant,
-        result: Result<Vec<(String, bool)>, crate::sources::FetchError>,
+        result: Result<crate::sources::upstream::UpstreamRead, crate::sources::FetchError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let Some(lb) = self.balancers.get_mut(index) else {
             return;
         };
         let name = lb.name.clone();
-        let servers = match result {
+        let read = match result {
             Ok(s) => {
                 if lb.upstream.failing().is_some() {
                     let text = format!("{name} upstream file readable again");
@@ -989,10 +995,11 @@ impl Cluster {
                 return;
             }
         };
-        for (addr, down) in servers {
+        for server in &read.servers {
+            let (addr, down) = (&server.address, server.down);
             // nginx's default port is 80: `server 10.0.0.21;` is 10.0.0.21:80.
             let full = if addr.contains(':') {
-                addr
+                addr.clone()
             } else {
                 format!("{addr}:80")
             };
@@ -1015,6 +1022,7 @@ impl Cluster {
                 self.events.push(wall, Level::Warn, &b.name, text);
             }
             view.admin = Some(admin);
+            view.detail = Some(Box::new(ServerDetail::upstream(&read.file, server, at)));
         }
     }
 

@@ -302,7 +302,14 @@ fn health_span(app: &App, b: &Backend, limit: Duration) -> Span<'static> {
     }
 }
 
-fn state_span(app: &App, state: Option<ServerState>, stale: bool, reported: bool) -> Span<'static> {
+/// A server state in its theme style (the stale style when `stale`); `·` where a balancer
+/// reports the server without a state, `—` where it does not report it.
+pub(super) fn state_span(
+    app: &App,
+    state: Option<ServerState>,
+    stale: bool,
+    reported: bool,
+) -> Span<'static> {
     let t = &app.theme;
     let Some(s) = state else {
         // Reported without a state: nginx open source only has traffic numbers.
