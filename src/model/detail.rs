@@ -115,6 +115,8 @@ impl ServerDetail {
                 &format!("{file}:{}", server.line),
                 LINE_MAX,
             )),
+            weight: Some(u64::from(server.weight)),
+            weight_initial: Some(u64::from(server.initial_weight)),
             next_edit: server
                 .next
                 .as_ref()

@@ -182,6 +182,16 @@ pub struct ServerView {
     pub p95_ms: Option<f64>,
     /// 99th percentile, ms.
     pub p99_ms: Option<f64>,
+    /// The weight an operator set (HAProxy's user weight, nginx's `weight=`, NGINX
+    /// Plus's), when the balancer says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u64>,
+    /// The configured weight, when the balancer says (not NGINX Plus).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_initial: Option<u64>,
+    /// nginx open source: marked `backup` in the upstream file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<bool>,
     /// What the detail view shows beyond the table (boxed: most views are never opened).
     #[serde(skip)]
     pub detail: Option<Box<ServerDetail>>,
@@ -190,6 +200,21 @@ pub struct ServerView {
 }
 
 impl ServerView {
+    /// What the table adds after the state: " w5" while the weight differs from the
+    /// configured one, " backup" for an nginx backup server; empty otherwise.
+    pub fn marks(&self) -> String {
+        let mut out = String::new();
+        if let (Some(w), Some(i)) = (self.weight, self.weight_initial) {
+            if w != i {
+                out.push_str(&format!(" w{w}"));
+            }
+        }
+        if self.backup == Some(true) {
+            out.push_str(" backup");
+        }
+        out
+    }
+
     /// The state to show: what the balancer reports, else (nginx open source) a drain or
     /// maintenance an operator set in the upstream file.
     pub fn shown_state(&self) -> Option<ServerState> {
@@ -800,6 +825,8 @@ impl Cluster {
                 req_rate: None,
                 responses: [row.hrsp[1], row.hrsp[3], row.hrsp[4]],
                 latency_ms: row.rtime.filter(|_| row.responses().unwrap_or(0) > 0),
+                weight: state_row.map(|s| u64::from(s.weight)),
+                weight_initial: state_row.and_then(|s| s.iweight).map(u64::from),
                 detail: Some(Box::new(ServerDetail::haproxy(row, state_row, at))),
                 ..ServerView::default()
             };
@@ -844,6 +871,7 @@ impl Cluster {
                     Some(p.responses.s5xx),
                 ],
                 latency_ms: p.response_time,
+                weight: p.weight,
                 detail: Some(Box::new(ServerDetail::plus(p, at))),
                 ..ServerView::default()
             };
@@ -1022,6 +1050,9 @@ impl Cluster {
                 self.events.push(wall, Level::Warn, &b.name, text);
             }
             view.admin = Some(admin);
+            view.weight = Some(u64::from(server.weight));
+            view.weight_initial = Some(u64::from(server.initial_weight));
+            view.backup = Some(server.backup);
             view.detail = Some(Box::new(ServerDetail::upstream(&read.file, server, at)));
         }
     }

@@ -635,6 +635,9 @@ fn nginx_servers_marked_down_in_the_upstream_file_are_out_of_rotation() {
     let server = |address: &str, down: bool, line: usize| UpstreamServer {
         address: address.into(),
         down,
+        weight: 1,
+        initial_weight: 1,
+        backup: false,
         line,
         next: None,
     };
@@ -722,5 +725,24 @@ fn nginx_servers_marked_down_in_the_upstream_file_are_out_of_rotation() {
     assert_eq!(
         vip.text,
         "VIP 10.77.0.100 answers HTTP 503: no backend in rotation (undrain one)"
+    );
+}
+
+#[test]
+fn a_changed_weight_and_a_backup_server_are_marked_after_the_state() {
+    let mut v = ServerView {
+        weight: Some(5),
+        weight_initial: Some(1),
+        backup: Some(true),
+        ..ServerView::default()
+    };
+    assert_eq!(v.marks(), " w5 backup");
+    v.weight = Some(1);
+    v.backup = Some(false);
+    assert_eq!(v.marks(), "", "nothing to say at the configured weight");
+    let json = serde_json::to_value(&v).expect("json");
+    assert_eq!(
+        (json["weight"].clone(), json["backup"].clone()),
+        (serde_json::json!(1), serde_json::json!(false))
     );
 }

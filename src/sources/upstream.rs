@@ -300,6 +300,13 @@ pub struct UpstreamServer {
     pub address: String,
     /// Marked `down`.
     pub down: bool,
+    /// Its weight (nginx's default 1 when none is written).
+    pub weight: u32,
+    /// The configured weight: lbdeck's note on the line keeps it while lbdeck changed
+    /// the weight, else the weight written.
+    pub initial_weight: u32,
+    /// Marked `backup`.
+    pub backup: bool,
     /// The line (from 1) where its `server` statement starts.
     pub line: usize,
     /// The change the next drain or undrain would make ([`set_down`] with the flag
@@ -352,9 +359,18 @@ pub fn servers(text: &str, upstream: &str) -> Result<Vec<UpstreamServer>, Upstre
                     let next = set_down(text, upstream, address, !down)
                         .ok()
                         .and_then(|edited| first_changed_line(text, &edited));
+                    let weight = params
+                        .iter()
+                        .find_map(|w| w.strip_prefix("weight=").and_then(|n| n.parse().ok()))
+                        .unwrap_or(1);
+                    let initial_weight =
+                        note(text, t.span.end).map_or(weight, |(_, w)| w.unwrap_or(1));
                     out.push(UpstreamServer {
                         address: address.to_string(),
                         down,
+                        weight,
+                        initial_weight,
+                        backup: params.contains(&"backup"),
                         line,
                         next,
                     });
@@ -388,10 +404,10 @@ const UNWRITTEN: &str = " unwritten (nginx's 1)";
 
 /// The note on a server line, if any: where it is and the weight it keeps (None: none
 /// was written).
-fn note(text: &str, line: &ServerLine) -> Option<(Range<usize>, Option<u32>)> {
-    let rest = text[line.end..].strip_prefix(NOTE)?;
+fn note(text: &str, end: usize) -> Option<(Range<usize>, Option<u32>)> {
+    let rest = text.get(end..)?.strip_prefix(NOTE)?;
     if rest.starts_with(UNWRITTEN) {
-        return Some((line.end..line.end + NOTE.len() + UNWRITTEN.len(), None));
+        return Some((end..end + NOTE.len() + UNWRITTEN.len(), None));
     }
     let digits = rest.strip_prefix('=')?;
     let n = digits.len()
@@ -399,7 +415,7 @@ fn note(text: &str, line: &ServerLine) -> Option<(Range<usize>, Option<u32>)> {
             .trim_start_matches(|c: char| c.is_ascii_digit())
             .len();
     let w = digits[..n].parse().ok()?;
-    Some((line.end..line.end + NOTE.len() + 1 + n, Some(w)))
+    Some((end..end + NOTE.len() + 1 + n, Some(w)))
 }
 
 /// The server's current and initial weight: the initial one is what lbdeck's note keeps,
@@ -409,7 +425,7 @@ pub fn weights(text: &str, upstream: &str, address: &str) -> Result<(u32, u32), 
     let current = written_weight(text, &lines).unwrap_or(1);
     let initial = lines
         .iter()
-        .find_map(|l| note(text, l))
+        .find_map(|l| note(text, l.end))
         .map_or(current, |(_, w)| w.unwrap_or(1));
     Ok((current, initial))
 }
@@ -434,7 +450,7 @@ pub fn set_weight(
             .filter(|(_, w)| w.starts_with("weight="))
             .map(|(t, _)| t)
             .collect();
-        let noted = note(text, &line);
+        let noted = note(text, line.end);
         let (new, note_edit) = match (weight, noted) {
             (Some(n), Some(_)) => (Some(n), None),
             (Some(n), None) => {
@@ -787,6 +803,23 @@ mod tests {
             set_weight(SHAPES, "be_app", "10.0.0.9:8080", Some(0)),
             Err(UpstreamError::Weight(0))
         );
+    }
+
+    #[test]
+    fn servers_read_back_weight_initial_weight_and_backup() {
+        let row = |text: &str, address: &str| {
+            servers(text, "be_app")
+                .expect("servers")
+                .into_iter()
+                .find(|s| s.address == address)
+                .map(|s| (s.weight, s.initial_weight, s.backup))
+        };
+        assert_eq!(row(SHAPES, "app1.internal:8080"), Some((3, 3, false)));
+        assert_eq!(row(SHAPES, "10.0.0.9:8080"), Some((1, 1, true)));
+        let set = set_weight(SHAPES, "be_app", "app1.internal:8080", Some(7)).expect("set");
+        assert_eq!(row(&set, "app1.internal:8080"), Some((7, 3, false)));
+        let set = set_weight(SHAPES, "be_app", "10.0.0.9:8080", Some(4)).expect("set");
+        assert_eq!(row(&set, "10.0.0.9:8080"), Some((4, 1, true)));
     }
 
     #[test]

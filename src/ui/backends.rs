@@ -129,14 +129,23 @@ fn headings(app: &App, columns: &[BackendColumn]) -> (Vec<String>, Vec<Constrain
                 widths.push(constraint(col.width(), widest));
             }
             None => {
-                for b in &app.cluster.balancers {
+                for (li, b) in app.cluster.balancers.iter().enumerate() {
                     // A balancer whose numbers are stale says so in its column header.
                     let label = if b.fresh.stale(app.now, limit) {
                         format!("{}?", b.name)
                     } else {
                         b.name.clone()
                     };
-                    widths.push(constraint(col.width(), label.chars().count()));
+                    // Room for a weight or backup mark after the state, when one shows.
+                    let marked = app
+                        .cluster
+                        .backends
+                        .iter()
+                        .filter_map(|k| k.views.get(li).and_then(|v| v.as_ref()))
+                        .map(|v| 5 + v.marks().chars().count())
+                        .max()
+                        .unwrap_or(0);
+                    widths.push(constraint(col.width(), label.chars().count().max(marked)));
                     header.push(label);
                 }
             }
@@ -217,13 +226,22 @@ fn cells(look: &Look, columns: &[BackendColumn], b: &Backend) -> Vec<Cell<'stati
             BackendColumn::Health => Cell::from(health_span(app, b, look.limit)),
             BackendColumn::State => {
                 out.extend(app.cluster.balancers.iter().enumerate().map(|(li, lb)| {
-                    let view = b.views.get(li);
-                    Cell::from(state_span(
+                    let view = b.views.get(li).and_then(|v| v.as_ref());
+                    let state = state_span(
                         app,
-                        view.and_then(|v| v.as_ref()).and_then(|v| v.shown_state()),
+                        view.and_then(|v| v.shown_state()),
                         lb.fresh.stale(app.now, look.limit),
-                        view.is_some_and(|v| v.is_some()),
-                    ))
+                        view.is_some(),
+                    );
+                    let marks = view.map(|v| v.marks()).unwrap_or_default();
+                    if marks.is_empty() {
+                        Cell::from(state)
+                    } else {
+                        Cell::from(ratatui::text::Line::from(vec![
+                            state,
+                            Span::styled(marks, t.degraded),
+                        ]))
+                    }
                 }));
                 continue;
             }
