@@ -129,6 +129,7 @@ scenarios! {
     server_control_on_both_haproxy_balancers,
     killing_sessions_cuts_a_slow_request,
     nginx_weight_edits_one_line_and_initial_restores_the_file,
+    a_rolling_restart_keeps_the_vip_serving,
     detail_view_shows_both_balancers,
 }
 
