@@ -7,7 +7,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use super::operation::{Direction, Operation};
+use super::operation::{Direction, Operation, ServerChange};
 use crate::config::profile::{Environment, FailoverMethod, Profile};
 use crate::model::Role;
 use crate::model::ServerState;
@@ -337,6 +337,16 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend, op: &Operati
             .and_then(|v| crate::sources::haproxy::lacks(v, &super::drain::HAPROXY_COMMANDS));
         if let Some(why) = lacking {
             checks.push(Check::new(false, format!("{}: {why}", lb.name)));
+        }
+        let lasting = matches!(
+            op.change(),
+            Some(ServerChange::Drain | ServerChange::Maint | ServerChange::Weight(_))
+        );
+        if lasting && lb.keeps_state == Some(false) {
+            checks.push(Check::info(format!(
+                "a reload of HAProxy on {} will undo this (no server-state-file)",
+                lb.name
+            )));
         }
         let level = lb.api.as_ref().and_then(|a| a.level);
         if let Some(why) = level.and_then(crate::sources::api::Level::refusal) {
