@@ -125,6 +125,9 @@ pub struct Balancer {
     /// HAProxy: whether its configuration keeps runtime server state across a reload
     /// (None until read, or when it cannot be).
     pub keeps_state: Option<bool>,
+    /// HAProxy: the backend's `balance` algorithm when it is static (weights only 0% or
+    /// 100% at run time), from its configuration.
+    pub static_balance: Option<String>,
     requests: Counter,
     uptime: Option<u64>,
 }
@@ -503,6 +506,7 @@ impl Cluster {
                 log_lines: None,
                 upstream: Freshness::default(),
                 keeps_state: None,
+                static_balance: None,
                 vrrp: b.keepalived.as_ref().map(|_| vrrp::VrrpView::default()),
                 api: None,
                 requests: Counter::default(),
@@ -642,7 +646,9 @@ impl Cluster {
             }
             SourceUpdate::HaproxyConfig { index, result, .. } => {
                 if let Some(lb) = self.balancers.get_mut(index) {
-                    lb.keeps_state = result.ok();
+                    let config = result.ok();
+                    lb.keeps_state = config.as_ref().map(|c| c.keeps_state);
+                    lb.static_balance = config.and_then(|c| c.static_balance);
                 }
             }
             SourceUpdate::Vip { at, result } => {

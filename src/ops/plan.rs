@@ -348,6 +348,22 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend, op: &Operati
                 lb.name
             )));
         }
+        // Refused before sending, as HAProxy would refuse it.
+        if let (Some(ServerChange::Weight(w)), Some(algo)) = (op.change(), &lb.static_balance) {
+            let view = b.views.get(i).and_then(|v| v.as_ref());
+            if let Some((now, initial)) = view.and_then(|v| Some((v.weight?, v.weight_initial?))) {
+                let to = u64::from(w.resolve(now as u32, initial as u32));
+                if to != 0 && to != initial {
+                    checks.push(Check::new(
+                        false,
+                        format!(
+                            "{}: Backend is using a static LB algorithm and only accepts weights '0%' and '100%' (balance {algo}): weight {to} would be refused",
+                            lb.name
+                        ),
+                    ));
+                }
+            }
+        }
         let level = lb.api.as_ref().and_then(|a| a.level);
         if let Some(why) = level.and_then(crate::sources::api::Level::refusal) {
             checks.push(Check::new(false, format!("{}: {why}", lb.name)));

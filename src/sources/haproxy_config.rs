@@ -34,14 +34,32 @@ const SECTIONS: [&str; 12] = [
     "ring",
 ];
 
-/// Whether the configuration `cfg` keeps `backend`'s runtime server state across a
-/// reload (see the module's note).
-pub fn keeps_state(cfg: &str, backend: &str) -> bool {
+/// What an HAProxy's configuration says about the backend lbdeck changes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BackendConfig {
+    /// Runtime server state survives a reload (see the module's note).
+    pub keeps_state: bool,
+    /// The backend's `balance` algorithm when it is static — only weights 0% and 100%
+    /// can be set at run time (`static-rr`, or a hash without `hash-type consistent`).
+    pub static_balance: Option<String>,
+}
+
+/// Algorithms that hash: static unless `hash-type consistent`.
+const HASHING: [&str; 6] = ["source", "uri", "url_param", "hdr", "rdp-cookie", "hash"];
+
+/// Reads what `cfg` says about `backend`: a `defaults` section applies to the sections
+/// after it; the backend's own lines override.
+pub fn backend_config(cfg: &str, backend: &str) -> BackendConfig {
+    #[derive(Clone, Copy, Default)]
+    struct Said<'a> {
+        load: Option<bool>,
+        balance: Option<&'a str>,
+        consistent: Option<bool>,
+    }
     let mut file = false;
-    let mut defaults: Option<bool> = None;
-    let mut own: Option<bool> = None;
-    let mut section = ("", String::new());
-    let mut inherited = None;
+    let mut defaults = Said::default();
+    let mut own: Option<Said> = None;
+    let mut section = ("", "");
     for line in cfg.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -49,24 +67,41 @@ pub fn keeps_state(cfg: &str, backend: &str) -> bool {
             continue;
         };
         if let Some(kw) = SECTIONS.iter().find(|k| **k == first) {
-            section = (kw, words.get(1).copied().unwrap_or("").to_string());
+            section = (kw, words.get(1).copied().unwrap_or(""));
             if (*kw == "backend" || *kw == "listen") && section.1 == backend {
-                inherited = Some(defaults);
+                own = Some(defaults);
             }
             continue;
         }
-        match (section.0, first) {
-            ("global", "server-state-file") => file = true,
-            ("defaults", "load-server-state-from-file") => {
-                defaults = words.get(1).map(|v| *v != "none");
+        let said = match section.0 {
+            "defaults" => &mut defaults,
+            "backend" | "listen" if section.1 == backend => match own.as_mut() {
+                Some(o) => o,
+                None => continue,
+            },
+            "global" => {
+                file |= first == "server-state-file";
+                continue;
             }
-            ("backend" | "listen", "load-server-state-from-file") if section.1 == backend => {
-                own = words.get(1).map(|v| *v != "none");
-            }
+            _ => continue,
+        };
+        let value = words.get(1).copied();
+        match first {
+            "load-server-state-from-file" => said.load = value.map(|v| v != "none"),
+            // `hdr(Host)`, `url_param userid`: the algorithm is the word before any `(`.
+            "balance" => said.balance = value.map(|v| v.split('(').next().unwrap_or(v)),
+            "hash-type" => said.consistent = value.map(|v| v == "consistent"),
             _ => {}
         }
     }
-    file && own.or(inherited.flatten()).unwrap_or(false)
+    let said = own.unwrap_or_default();
+    let static_balance = said
+        .balance
+        .filter(|b| *b == "static-rr" || (HASHING.contains(b) && said.consistent != Some(true)));
+    BackendConfig {
+        keeps_state: file && said.load.unwrap_or(false),
+        static_balance: static_balance.map(str::to_string),
+    }
 }
 
 /// One HAProxy balancer's configuration, read over SSH.
@@ -107,7 +142,7 @@ impl ConfigTarget {
             .exec(&self.addr, &cmd)
             .await
             .and_then(|o| o.ok(&format!("reading {}", self.path)))
-            .map(|cfg| keeps_state(&cfg, &self.backend))
+            .map(|cfg| backend_config(&cfg, &self.backend))
             .map_err(|e| FetchError(e.to_string()));
         SourceUpdate::HaproxyConfig {
             index: self.index,
@@ -135,6 +170,7 @@ mod tests {
 
     #[test]
     fn state_is_kept_only_with_a_file_and_a_load_for_the_backend() {
+        let keeps_state = |cfg: &str, b: &str| backend_config(cfg, b).keeps_state;
         let lab = "global\n    stats socket /run/haproxy/admin.sock level admin\n\
                    defaults\n    mode http\nbackend be_web\n    server web1 10.0.0.1:80\n";
         assert!(
@@ -161,5 +197,35 @@ mod tests {
             "    # load-server-state-from-file global",
         );
         assert!(!keeps_state(&commented, "be_web"));
+    }
+
+    #[test]
+    fn static_algorithms_are_found_with_their_hash_type() {
+        let balance = |lines: &str| {
+            let cfg = format!(
+                "defaults\n    mode http\nbackend be_web\n{lines}    server a 1.2.3.4:80\n"
+            );
+            backend_config(&cfg, "be_web").static_balance
+        };
+        assert_eq!(balance("    balance roundrobin\n"), None);
+        assert_eq!(balance(""), None, "roundrobin by default");
+        assert_eq!(
+            balance("    balance static-rr\n").as_deref(),
+            Some("static-rr")
+        );
+        assert_eq!(balance("    balance source\n").as_deref(), Some("source"));
+        assert_eq!(balance("    balance hdr(Host)\n").as_deref(), Some("hdr"));
+        assert_eq!(
+            balance("    balance source\n    hash-type consistent\n"),
+            None,
+            "consistent hashing takes weights"
+        );
+        let inherited = "defaults\n    balance uri\nbackend be_web\n    server a 1.2.3.4:80\n";
+        assert_eq!(
+            backend_config(inherited, "be_web")
+                .static_balance
+                .as_deref(),
+            Some("uri")
+        );
     }
 }

@@ -96,8 +96,8 @@ pub enum SourceUpdate {
         index: usize,
         /// When the configuration was read.
         at: Instant,
-        /// Whether it keeps the state, or why the configuration could not be read.
-        result: Result<bool, FetchError>,
+        /// What it says of the backend, or why it could not be read.
+        result: Result<haproxy_config::BackendConfig, FetchError>,
     },
     /// Per-backend traffic from balancer `index`'s access log (nginx).
     Traffic {
