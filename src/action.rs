@@ -72,6 +72,9 @@ pub enum Action {
     Mark,
     /// Unmark every backend.
     ClearMarks,
+    /// Rolling maintenance over the marked backends (or the selected one): each drained,
+    /// worked on (the profile's `roll_exec`), healthy again, back — one at a time.
+    Roll,
     /// Move the VIP away from the MASTER (confirmed first; pre-checks, then followed).
     Failover,
     /// Undo a failover: the VIP back to the node with the highest priority.
@@ -150,6 +153,10 @@ impl Action {
             "mark a backend: actions act on all marked at once",
         ),
         (Action::ClearMarks, "unmark every backend"),
+        (
+            Action::Roll,
+            "rolling maintenance over the marked backends, one at a time",
+        ),
         (Action::Failover, "fail over: move the VIP to the peer"),
         (Action::Failback, "fail back: the VIP home again"),
         (Action::Audit, "show the audit log"),
@@ -190,6 +197,8 @@ pub enum Effect {
         /// Why.
         reason: String,
     },
+    /// Stop the running roll once its current backend is back in rotation.
+    StopRoll,
     /// Run a confirmed batch: the runner reads the pair again, plans it anew, runs each
     /// change and reports [`Action::Acted`] for each, then the batch's summary.
     RunBatch {

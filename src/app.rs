@@ -376,12 +376,35 @@ impl App {
                 return self.act_on_backends(ServerChange::Health(on));
             }
             Action::Mark => self.mark(),
+            Action::Roll => {
+                let mut backends: Vec<String> = self.ui.marked.iter().cloned().collect();
+                if backends.is_empty() {
+                    match self.backend_to_act_on("roll through") {
+                        Some(b) => backends.push(b),
+                        None => return Vec::new(),
+                    }
+                }
+                backends.sort_by(|a, b| natural(a, b));
+                self.ui.marked.clear();
+                return self.ask(Operation::Roll {
+                    backends,
+                    exec: self.profile.roll_exec.clone(),
+                });
+            }
             Action::ClearMarks => {
                 let n = std::mem::take(&mut self.ui.marked).len();
                 self.say(format!("{n} backend(s) unmarked"));
             }
             Action::Progress(line) if self.quit_asked => {
                 self.say(format!("{line} · quitting when it ends"))
+            }
+            // A roll's steps are a list worth keeping: they go to the event log too.
+            Action::Progress(line) if matches!(self.running, Some((Operation::Roll { .. }, _))) => {
+                let wall = self.wall(self.now);
+                self.cluster
+                    .events
+                    .push(wall, crate::model::Level::Info, "roll", line.clone());
+                self.say(line);
             }
             Action::Progress(line) => self.say(line),
             Action::Audit => return vec![Effect::LoadAudit],
@@ -795,6 +818,7 @@ impl App {
         let what = match op {
             Operation::Vip { .. } => "pre-checks, then following the VIP…",
             Operation::Server { .. } | Operation::Shell { .. } => "on every balancer…",
+            Operation::Roll { .. } => "one at a time (Esc stops after the current one)…",
         };
         self.say(format!("{} {} {what}", op.doing(), c.plan.target));
         self.running = Some((op.clone(), c.plan.target.clone()));
@@ -887,6 +911,13 @@ impl App {
                 }
                 if key.code == KeyCode::Esc && !self.ui.marked.is_empty() {
                     return self.update(Action::ClearMarks);
+                }
+                // Esc during a roll stops it once the backend in hand is back.
+                if key.code == KeyCode::Esc
+                    && matches!(self.running, Some((Operation::Roll { .. }, _)))
+                {
+                    self.say("the roll stops once the current backend is back in rotation".into());
+                    return vec![Effect::StopRoll];
                 }
                 // Esc during a drain offers to undo it.
                 if key.code == KeyCode::Esc && !self.read_only {

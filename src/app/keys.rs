@@ -194,6 +194,7 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("H", Action::HealthChecks),
     ("space", Action::Mark),
     ("U", Action::ClearMarks),
+    ("R", Action::Roll),
     ("F", Action::Failover),
     ("B", Action::Failback),
     ("A", Action::Audit),

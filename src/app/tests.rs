@@ -1147,3 +1147,25 @@ fn a_weight_a_static_algorithm_would_refuse_is_refused_before_sending() {
     a.update(key('0'));
     assert!(!a.confirm.as_ref().expect("dialog").blocked());
 }
+
+#[test]
+fn r_rolls_through_the_marked_backends_and_esc_stops_it() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    a.update(key(' '));
+    a.update(key(' '));
+    a.update(key('R'));
+    let c = a.confirm.as_ref().expect("dialog");
+    assert_eq!(c.plan.target, "web1, web2");
+    assert!(c
+        .plan
+        .checks
+        .iter()
+        .any(|c| c.what == "nothing is run on the backends (no roll_exec in the profile)"));
+    let roll = Operation::Roll {
+        backends: vec!["web1".into(), "web2".into()],
+        exec: None,
+    };
+    assert_eq!(runs(a.update(key('y'))), Some((roll, "web1, web2".into())));
+    assert_eq!(a.update(code(KeyCode::Esc)), vec![Effect::StopRoll]);
+}

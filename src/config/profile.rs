@@ -41,6 +41,11 @@ pub struct Profile {
     /// command line. Off: such a dialog offers only Esc.
     #[serde(default)]
     pub allow_force: bool,
+    /// What a rolling maintenance started with `R` in the console runs on each backend
+    /// while it is out of rotation (over SSH), e.g. `systemctl restart apache2`; none:
+    /// the roll drains, waits until healthy and puts back.
+    #[serde(default)]
+    pub roll_exec: Option<String>,
     /// How the console reaches nodes over SSH.
     #[serde(default)]
     pub ssh: SshSettings,

@@ -22,6 +22,14 @@ pub enum Operation {
         /// Which way.
         direction: Direction,
     },
+    /// Rolling maintenance: each backend in turn drained, worked on, healthy again and
+    /// back in rotation.
+    Roll {
+        /// The backends, in the order taken.
+        backends: Vec<String>,
+        /// Run on each while it is out of rotation (over SSH).
+        exec: Option<String>,
+    },
     /// An interactive shell on a node: anything can change from there, so it is
     /// refused under `--read-only` and audited like the other operations.
     Shell {
@@ -136,6 +144,7 @@ enum Kind {
     Agent,
     Failover,
     Failback,
+    Roll,
     Shell,
 }
 
@@ -191,6 +200,7 @@ impl Operation {
             Operation::Vip {
                 direction: Direction::Failback,
             } => Kind::Failback,
+            Operation::Roll { .. } => Kind::Roll,
             Operation::Shell { .. } => Kind::Shell,
         }
     }
@@ -208,6 +218,7 @@ impl Operation {
             Kind::Agent => "agent",
             Kind::Failover => "failover",
             Kind::Failback => "failback",
+            Kind::Roll => "roll",
             Kind::Shell => "shell",
         }
     }
@@ -216,7 +227,7 @@ impl Operation {
     pub fn backend(&self) -> Option<&str> {
         match self {
             Operation::Server { backend, .. } => Some(backend),
-            Operation::Vip { .. } | Operation::Shell { .. } => None,
+            Operation::Vip { .. } | Operation::Shell { .. } | Operation::Roll { .. } => None,
         }
     }
 
@@ -268,6 +279,7 @@ impl Operation {
             Kind::Agent => "switching agent checks of",
             Kind::Failover => "failing over from",
             Kind::Failback => "failing back to",
+            Kind::Roll => "rolling through",
             Kind::Shell => "opening a shell on",
         }
     }
@@ -285,6 +297,7 @@ impl Operation {
             Kind::Agent => format!("Agent checks {arg} for"),
             Kind::Failover => "Fail over from".into(),
             Kind::Failback => "Fail back to".into(),
+            Kind::Roll => "Roll through".into(),
             Kind::Shell => "Shell on".into(),
         }
     }
@@ -301,6 +314,7 @@ impl Operation {
             Kind::Agent => "HAProxy stops (or starts) asking its agent. Read back from each balancer.",
             Kind::Failover => "Pre-checks first (peer BACKUP and answering, backends healthy); the profile's method triggers it.",
             Kind::Failback => "The profile's failover method is undone on that node; lbdeck follows the VIP home.",
+            Kind::Roll => "One at a time: drain, wait for its sessions, run the profile's roll_exec, wait until healthy, back in rotation. Stops at the first step that fails (Esc stops it after the current backend).",
             Kind::Shell => "An interactive shell on the node; exit it to return to the console.",
         }
     }
@@ -314,6 +328,7 @@ impl fmt::Display for Operation {
                 None => write!(f, "{} {b}", self.verb()),
             },
             (Operation::Shell { host }, None) => write!(f, "shell {host}"),
+            (Operation::Roll { backends, .. }, None) => write!(f, "roll {}", backends.join(", ")),
             _ => f.write_str(self.verb()),
         }
     }

@@ -224,6 +224,46 @@ pub fn plan(
             Ok(p)
         }
         Operation::Shell { host } => Ok(empty(host.clone())),
+        Operation::Roll { backends, exec } => {
+            let mut p = empty(backends.join(", "));
+            for name in backends {
+                let drain = Operation::drain(name);
+                let Some(b) = cluster.backends.iter().find(|b| &b.name == name) else {
+                    return Err(PlanError::NoBackend {
+                        name: name.clone(),
+                        known: cluster
+                            .backends
+                            .iter()
+                            .map(|b| b.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                };
+                p.checks.extend(
+                    server_checks(profile, cluster, b, &drain)
+                        .into_iter()
+                        .map(|c| Check {
+                            what: if c.what.starts_with(name.as_str()) {
+                                c.what
+                            } else {
+                                format!("{name}: {}", c.what)
+                            },
+                            ..c
+                        }),
+                );
+            }
+            p.checks.push(Check::info(match exec {
+                Some(cmd) => format!("on each backend while out of rotation: `{cmd}`"),
+                None => "nothing is run on the backends (no roll_exec in the profile)".into(),
+            }));
+            p.checks.push(Check::info(format!(
+                "one at a time; a step that would leave fewer than {} healthy backend(s) in rotation stops the roll",
+                profile.min_healthy_backends.unwrap_or(1).max(1)
+            )));
+            p.confirmation =
+                Confirmation::rule(&profile.name, profile.environment, &profile.name, None);
+            Ok(p)
+        }
         Operation::Vip { direction } => {
             let holders: Vec<String> = cluster
                 .vip_holders()

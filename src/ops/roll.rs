@@ -13,6 +13,20 @@ use crate::config::profile::Profile;
 use crate::model::{Health, ServerState};
 use crate::ssh::Pool;
 
+/// How long a backend may take to be healthy again, in a roll started from the console.
+pub const WAIT_HEALTHY: Duration = Duration::from_secs(30);
+
+/// How long a drained backend's sessions may take to end, in a roll from the console.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Asked to stop after the backend in hand (the console's Esc during a roll).
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops the roll running in this process once its current backend is back.
+pub fn stop() {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// What to do when a drained backend's sessions do not end in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnTimeout {
@@ -60,7 +74,70 @@ impl Rolled {
     pub fn done(&self, of: usize) -> bool {
         self.turns.len() == of && self.turns.iter().all(|(_, t)| *t == Turn::Done)
     }
+
+    /// How the roll over `of` backends ended, as an operation's outcome.
+    pub fn outcome(&self, of: usize) -> super::Outcome {
+        if self.done(of) {
+            return super::Outcome::Done;
+        }
+        let reached: Vec<String> = self
+            .turns
+            .iter()
+            .map(|(name, t)| match t {
+                Turn::Done => format!("{name} done"),
+                Turn::Skipped => format!("{name} skipped"),
+                Turn::Stopped(why) => format!("stopped at {name}: {why}"),
+            })
+            .collect();
+        let left = of.saturating_sub(self.turns.len());
+        let mut reason = reached.join("; ");
+        if left > 0 {
+            reason.push_str(&format!("; {left} not reached"));
+        }
+        super::Outcome::Failed { reason }
+    }
+
+    /// Each backend's turn, for the audit line: {"web1": "done", "web2": "stopped: …"}.
+    pub fn as_json(&self) -> serde_json::Value {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .turns
+            .iter()
+            .map(|(name, t)| {
+                let word = match t {
+                    Turn::Done => "done".to_string(),
+                    Turn::Skipped => "skipped".to_string(),
+                    Turn::Stopped(why) => format!("stopped: {why}"),
+                };
+                (name.clone(), serde_json::Value::String(word))
+            })
+            .collect();
+        serde_json::Value::Object(map)
+    }
 }
+
+/// Waits until no balancer that counts sessions has one open on `server` (HAProxy), or
+/// `timeout`; true when they ended. nginx open source counts none: a short grace is
+/// waited instead, as its connections to a `down` server finish.
+pub async fn sessions_end(profile: &Profile, server: &str, timeout: Duration, pool: &Pool) -> bool {
+    let t0 = Instant::now();
+    loop {
+        let counts = super::drain::sessions(profile, server, Some(pool)).await;
+        if counts.is_empty() {
+            tokio::time::sleep(NGINX_GRACE).await;
+            return true;
+        }
+        if counts.iter().all(|(_, n)| *n == Some(0)) {
+            return true;
+        }
+        if t0.elapsed() >= timeout {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// How long a roll waits on an nginx backend that counts no sessions after draining it.
+const NGINX_GRACE: Duration = Duration::from_secs(3);
 
 /// The host part of a backend's `host:port`, for SSH.
 fn host_of(address: &str) -> String {
@@ -96,7 +173,8 @@ async fn step(
         return Err(risk);
     }
     p.batch = Some(id.to_string());
-    let r = super::execute(profile, &p, Some(pool), Vec::new(), &|_| {}).await;
+    // Boxed: a roll is itself run by `execute`.
+    let r = Box::pin(super::execute(profile, &p, Some(pool), Vec::new(), &|_| {})).await;
     if r.done() {
         Ok(())
     } else {
@@ -136,7 +214,12 @@ where
 {
     let id = format!("roll-{}", new_id());
     let mut turns = Vec::new();
+    STOP.store(false, std::sync::atomic::Ordering::SeqCst);
     for (i, name) in backends.iter().enumerate() {
+        if STOP.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            say(format!("stopped before {name}, as asked"));
+            break;
+        }
         say(format!("[{}/{}] {name}: draining", i + 1, backends.len()));
         if let Err(why) = step(profile, Operation::drain(name), &id, pool, true).await {
             turns.push((name.clone(), Turn::Stopped(format!("not drained: {why}"))));

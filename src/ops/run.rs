@@ -192,6 +192,37 @@ pub async fn execute(
             r.outcome = moved.outcome;
             r.moved = Some((plan.from.clone(), to, moved.timing));
         }
+        Operation::Roll { backends, exec } => {
+            let Some(pool) = pool else {
+                r.outcome = Outcome::Failed {
+                    reason: "no SSH: a roll needs it for its checks and commands".into(),
+                };
+                r.audit = super::audit::record(profile, &r);
+                return r;
+            };
+            let opts = super::roll::RollOptions {
+                exec: exec.clone(),
+                wait_healthy: super::roll::WAIT_HEALTHY,
+                drain_timeout: super::roll::DRAIN_TIMEOUT,
+            };
+            let wait = |name: String| async move {
+                super::roll::sessions_end(profile, &name, super::roll::DRAIN_TIMEOUT, pool).await
+            };
+            let rolled = super::roll::roll(
+                profile,
+                backends,
+                &opts,
+                pool,
+                progress,
+                &|_| super::roll::OnTimeout::Abort,
+                wait,
+            )
+            .await;
+            r.balancers = profile.balancers().map(|b| b.name.clone()).collect();
+            r.after = rolled.as_json();
+            r.batch = Some(rolled.id.clone());
+            r.outcome = rolled.outcome(backends.len());
+        }
         Operation::Shell { .. } => {
             r.outcome = Outcome::Refused {
                 reason: "a shell needs the console's terminal".into(),

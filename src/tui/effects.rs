@@ -118,6 +118,7 @@ impl Runner {
                     }
                 });
             }
+            Effect::StopRoll => crate::ops::roll::stop(),
             Effect::Quit | Effect::Shell(_) => return Some(effect),
         }
         None

@@ -26,6 +26,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let question = match op {
         Operation::Vip { .. } => "? The VIP moves; lbdeck follows it.".to_string(),
         Operation::Shell { .. } => "?".to_string(),
+        Operation::Roll { .. } => format!(
+            " on every balancer ({}), one at a time?",
+            plan.balancers.join(", ")
+        ),
         Operation::Server { .. } => {
             format!(" on every balancer ({})?", plan.balancers.join(", "))
         }
@@ -88,6 +92,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Confirmation::Typed { name, because } => {
                 let whose = match op {
                     Operation::Vip { .. } | Operation::Shell { .. } => "node's",
+                    Operation::Roll { .. } => "cluster's",
                     Operation::Server { .. } if plan.batch.is_some() => "cluster's",
                     Operation::Server { .. } => "backend's",
                 };
