@@ -140,7 +140,7 @@ fn reload(sim: &mut Sim, lb: usize, servers: &[ServerLine]) {
 
 /// One shell word at the start of `s` (plain or single-quoted, `'\''` included) and what
 /// follows it.
-fn shell_word(s: &str) -> (String, &str) {
+pub(super) fn shell_word(s: &str) -> (String, &str) {
     let mut word = String::new();
     let mut quoted = false;
     let mut chars = s.char_indices();

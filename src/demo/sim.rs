@@ -108,6 +108,8 @@ pub struct Sim {
     pub accepts: [u64; 2],
     /// Each balancer's files that lbdeck reads or edits over SSH: path → text.
     pub files: [BTreeMap<String, String>; 2],
+    /// Who holds each balancer's lbdeck lock (one operator at a time).
+    pub locks: [Option<String>; 2],
     rng: u64,
 }
 
@@ -141,6 +143,7 @@ impl Sim {
             requests: [0; 2],
             accepts: [0; 2],
             files: Default::default(),
+            locks: Default::default(),
             rng: 0x9e37_79b9_7f4a_7c15,
         }
     }

@@ -304,6 +304,9 @@ async fn exec(
     if let Some(answer) = control(lb, sim, cmd) {
         return answer;
     }
+    if let Some(answer) = lock(lb, sim, cmd) {
+        return answer;
+    }
     let Ok(mut s) = sim.lock() else {
         return ("simulation stopped\n".into(), 1);
     };
@@ -386,6 +389,39 @@ fn control(lb: Option<usize>, sim: &Arc<Mutex<Sim>>, cmd: &str) -> Option<(Strin
         s.pair.stop(l);
     } else {
         s.pair.start(l);
+    }
+    Some((String::new(), 0))
+}
+
+/// lbdeck's lock on a balancer (`ops::lock`): taken once, named to whoever finds it
+/// held, given back only by its holder.
+fn lock(lb: Option<usize>, sim: &Arc<Mutex<Sim>>, cmd: &str) -> Option<(String, u32)> {
+    if !cmd.contains(crate::ops::lock::LOCK_DIR) {
+        return None;
+    }
+    let (Some(l), Ok(mut s)) = (lb, sim.lock()) else {
+        return Some((String::new(), 0));
+    };
+    let quoted_after = |marker: &str| {
+        cmd.find(marker)
+            .map(|i| super::nginx::shell_word(&cmd[i + marker.len()..]).0)
+    };
+    if cmd.contains("LBDECK-LOCKED") {
+        let owner = quoted_after("printf '%s\\n' ").unwrap_or_default();
+        return Some(match &s.locks[l] {
+            None => {
+                s.locks[l] = Some(owner);
+                ("LBDECK-LOCKED\n".into(), 0)
+            }
+            Some(held) => (format!("{held}\nLBDECK-HELD 0\n"), 0),
+        });
+    }
+    if cmd.contains("LBDECK-RELEASED") {
+        let owner = quoted_after("\" = ");
+        if s.locks[l].is_some() && s.locks[l] == owner {
+            s.locks[l] = None;
+        }
+        return Some(("LBDECK-RELEASED\n".into(), 0));
     }
     Some((String::new(), 0))
 }

@@ -225,8 +225,36 @@ pub async fn perform_all(
             })
             .collect()
     };
+    let held = match pool {
+        Some(pool) => {
+            let what = format!("batch of {}", confirmed.plans.len());
+            match super::lock::acquire(profile, pool, &what).await {
+                Ok(h) => Some(h),
+                Err(busy) => return refuse_all(busy.to_string()),
+            }
+        }
+        None => None,
+    };
+    let reports =
+        perform_locked(profile, confirmed, &ops, forced, pool, progress, refuse_all).await;
+    if let (Some(h), Some(pool)) = (held, pool) {
+        h.release(pool).await;
+    }
+    reports
+}
+
+/// [`perform_all`] once the pair is locked.
+async fn perform_locked(
+    profile: &Profile,
+    confirmed: &Batch,
+    ops: &[Operation],
+    forced: bool,
+    pool: Option<&Pool>,
+    progress: &(dyn Fn(String) + Sync),
+    refuse_all: impl Fn(String) -> Vec<Report>,
+) -> Vec<Report> {
     let fresh = crate::status::poll(profile, pool, false).await;
-    let mut batch = match plan(profile, &fresh, &ops) {
+    let mut batch = match plan(profile, &fresh, ops) {
         Ok(b) => b,
         Err(e) => return refuse_all(e.to_string()),
     };

@@ -254,12 +254,9 @@ pub async fn act(profile: &Profile, op: Operation, opts: &Options) -> u8 {
     if let Err(why) = confirmed(&plan.confirmation, &question, opts) {
         return refused(profile, &op, &plan.target, why);
     }
-    let forced: Vec<String> = if opts.force {
-        plan.forced_past().into_iter().map(str::to_string).collect()
-    } else {
-        Vec::new()
-    };
-    let r = super::execute(profile, &plan, Some(&pool), forced, &|line| {
+    // Read again and planned anew under the pair's lock, as the console does: what
+    // another operator changed meanwhile is seen before acting.
+    let r = super::perform(profile, &plan, None, opts.force, Some(&pool), &|line| {
         crate::outln!("  {line}")
     })
     .await;
@@ -364,6 +361,17 @@ pub async fn roll(
             }
         }
     };
+    let held = match super::lock::acquire(profile, &pool, "roll").await {
+        Ok(h) => h,
+        Err(busy) => {
+            return refused(
+                profile,
+                &first,
+                first.backend().unwrap_or(""),
+                busy.to_string(),
+            )
+        }
+    };
     let timeout = ropts.drain_timeout;
     let p = &pool;
     let rolled = super::roll::roll(
@@ -376,6 +384,7 @@ pub async fn roll(
         |name: String| async move { wait_drained(profile, &name, timeout, p).await == 0 },
     )
     .await;
+    held.release(&pool).await;
     for (name, turn) in &rolled.turns {
         let how = match turn {
             Turn::Done => "done".to_string(),

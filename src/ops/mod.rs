@@ -7,6 +7,7 @@ pub mod cli;
 pub mod daemon;
 pub mod drain;
 pub mod failover;
+pub mod lock;
 pub mod operation;
 pub mod plan;
 pub mod roll;

@@ -220,6 +220,7 @@ where
             say(format!("stopped before {name}, as asked"));
             break;
         }
+        super::lock::refresh(profile, pool).await;
         say(format!("[{}/{}] {name}: draining", i + 1, backends.len()));
         if let Err(why) = step(profile, Operation::drain(name), &id, pool, true).await {
             turns.push((name.clone(), Turn::Stopped(format!("not drained: {why}"))));

@@ -246,11 +246,38 @@ pub async fn perform(
     progress: &(dyn Fn(String) + Sync),
 ) -> Report {
     let op = &confirmed.operation;
+    // One operator at a time: the pair is read again under the lock, so a change
+    // another lbdeck made a moment ago is what this plan sees.
+    let held = match pool {
+        Some(pool) => match super::lock::acquire(profile, pool, &op.to_string()).await {
+            Ok(h) => Some(h),
+            Err(busy) => return refuse(profile, op, &confirmed.target, busy.to_string()),
+        },
+        None => None,
+    };
+    let r = perform_locked(profile, confirmed, failed_over, forced, pool, progress).await;
+    if let (Some(h), Some(pool)) = (held, pool) {
+        h.release(pool).await;
+    }
+    r
+}
+
+/// [`perform`] once the pair is locked.
+async fn perform_locked(
+    profile: &Profile,
+    confirmed: &Plan,
+    failed_over: Option<&str>,
+    forced: bool,
+    pool: Option<&Pool>,
+    progress: &(dyn Fn(String) + Sync),
+) -> Report {
+    let op = &confirmed.operation;
     let fresh = crate::status::poll(profile, pool, matches!(op, Operation::Vip { .. })).await;
-    let plan = match plan::plan(profile, &fresh, op, failed_over) {
+    let mut plan = match plan::plan(profile, &fresh, op, failed_over) {
         Ok(p) => p,
         Err(e) => return refuse(profile, op, &confirmed.target, e.to_string()),
     };
+    plan.batch = confirmed.batch.clone();
     if plan.target != confirmed.target {
         let why = format!(
             "the pair changed since the dialog: it would now act on {}",
