@@ -59,6 +59,8 @@ pub enum Action {
     Audit,
     /// List every current alert with its age and what to check.
     Alerts,
+    /// Open the runtime prompt: a command for HAProxy's runtime API on every balancer.
+    Runtime,
     /// A key press, resolved through the keymap (or typed into the filter).
     #[serde(skip)]
     Key(KeyEvent),
@@ -112,6 +114,10 @@ impl Action {
         ),
         (Action::Failover, "fail over: move the VIP to the peer"),
         (Action::Failback, "fail back: the VIP home again"),
+        (
+            Action::Runtime,
+            "HAProxy runtime API command (changes are confirmed)",
+        ),
         (Action::Audit, "show the audit log"),
         (
             Action::Alerts,

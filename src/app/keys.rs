@@ -186,6 +186,7 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("B", Action::Failback),
     ("A", Action::Audit),
     ("!", Action::Alerts),
+    (":", Action::Runtime),
 ];
 
 impl Default for Keymap {

@@ -10,6 +10,7 @@ pub mod failover;
 pub mod operation;
 pub mod plan;
 pub mod run;
+pub mod runtime;
 pub use crate::sources::upstream;
 
 pub use operation::{Direction, Operation, ServerChange, Weight};

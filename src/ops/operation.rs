@@ -28,6 +28,14 @@ pub enum Operation {
         /// The host the shell is opened on.
         host: String,
     },
+    /// A raw HAProxy runtime-API command: `show`, `get` and `help` only read (see
+    /// [`Operation::is_read`]); anything else is confirmed and audited like a change.
+    Runtime {
+        /// The one balancer it goes to; every balancer of the pair when None.
+        balancer: Option<String>,
+        /// The command line, as HAProxy gets it.
+        command: String,
+    },
 }
 
 /// What can be done to a backend on every balancer.
@@ -137,6 +145,7 @@ enum Kind {
     Failover,
     Failback,
     Shell,
+    Runtime,
 }
 
 impl Operation {
@@ -192,6 +201,7 @@ impl Operation {
                 direction: Direction::Failback,
             } => Kind::Failback,
             Operation::Shell { .. } => Kind::Shell,
+            Operation::Runtime { .. } => Kind::Runtime,
         }
     }
 
@@ -209,6 +219,7 @@ impl Operation {
             Kind::Failover => "failover",
             Kind::Failback => "failback",
             Kind::Shell => "shell",
+            Kind::Runtime => "runtime",
         }
     }
 
@@ -216,7 +227,7 @@ impl Operation {
     pub fn backend(&self) -> Option<&str> {
         match self {
             Operation::Server { backend, .. } => Some(backend),
-            Operation::Vip { .. } | Operation::Shell { .. } => None,
+            Operation::Vip { .. } | Operation::Shell { .. } | Operation::Runtime { .. } => None,
         }
     }
 
@@ -229,6 +240,7 @@ impl Operation {
                 ServerChange::Health(b) | ServerChange::Agent(b) => Some(on(*b)),
                 _ => None,
             },
+            Operation::Runtime { command, .. } => Some(command.clone()),
             _ => None,
         }
     }
@@ -251,6 +263,12 @@ impl Operation {
         }
     }
 
+    /// Whether it only reads (a runtime `show`, `get` or `help`): sent at once, not
+    /// audited, allowed under `--read-only`.
+    pub fn is_read(&self) -> bool {
+        matches!(self, Operation::Runtime { command, .. } if super::runtime::is_free(command))
+    }
+
     /// Whether it cuts clients off (their open sessions end): the name must be typed.
     pub fn cuts_sessions(&self) -> bool {
         self.change() == Some(ServerChange::KillSessions)
@@ -269,6 +287,7 @@ impl Operation {
             Kind::Failover => "failing over from",
             Kind::Failback => "failing back to",
             Kind::Shell => "opening a shell on",
+            Kind::Runtime => "sending a runtime command to",
         }
     }
 
@@ -285,6 +304,7 @@ impl Operation {
             Kind::Failover => "Fail over from",
             Kind::Failback => "Fail back to",
             Kind::Shell => "Shell on",
+            Kind::Runtime => "Runtime command on",
         }
     }
 
@@ -301,6 +321,7 @@ impl Operation {
             Kind::Failover => "Pre-checks first (peer BACKUP and answering, backends healthy); the profile's method triggers it.",
             Kind::Failback => "The profile's failover method is undone on that node; lbdeck follows the VIP home.",
             Kind::Shell => "An interactive shell on the node; exit it to return to the console.",
+            Kind::Runtime => "Sent as typed to each HAProxy; nothing is read back: check it with a show or get command.",
         }
     }
 }
@@ -313,6 +334,13 @@ impl fmt::Display for Operation {
                 None => write!(f, "{} {b}", self.verb()),
             },
             (Operation::Shell { host }, None) => write!(f, "shell {host}"),
+            (Operation::Runtime { balancer, command }, None) => {
+                let on = balancer
+                    .as_deref()
+                    .map(|b| format!(" on {b}"))
+                    .unwrap_or_default();
+                write!(f, "runtime{on} '{}'", crate::text::sanitize(command))
+            }
             _ => f.write_str(self.verb()),
         }
     }

@@ -29,6 +29,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Operation::Server { .. } => {
             format!(" on every balancer ({})?", plan.balancers.join(", "))
         }
+        Operation::Runtime { .. } => format!(" ({})?", plan.balancers.join(", ")),
     };
     let asked = Line::from(vec![
         Span::styled(format!("{} ", op.title()), t.text),
@@ -89,6 +90,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 let whose = match op {
                     Operation::Vip { .. } | Operation::Shell { .. } => "node's",
                     Operation::Server { .. } => "backend's",
+                    Operation::Runtime {
+                        balancer: Some(_), ..
+                    } => "balancer's",
+                    Operation::Runtime { balancer: None, .. } => "cluster's",
                 };
                 vec![
                     Line::from(Span::styled(

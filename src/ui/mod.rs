@@ -9,6 +9,7 @@ mod confirm;
 mod events;
 mod header;
 mod help;
+mod runtime;
 mod statusline;
 mod traffic;
 
@@ -45,7 +46,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Mode::Alerts => alerts::render(frame, area, app, &alerts),
         Mode::Audit => audit::render(frame, area, app),
         Mode::Confirm => confirm::render(frame, area, app),
-        Mode::Normal | Mode::Filter => {}
+        Mode::RuntimeAnswer => runtime::render(frame, area, app),
+        Mode::Normal | Mode::Filter | Mode::Runtime => {}
     }
 }
 
