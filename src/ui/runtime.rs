@@ -27,7 +27,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(r) = &app.runtime.answer else { return };
     let t = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
-    for a in answers(r) {
+    let all = answers(r);
+    let took = all.iter().filter(|a| a.failed.is_none()).count();
+    for a in all.iter() {
         if !lines.is_empty() {
             lines.push(Line::from(""));
         }
@@ -43,13 +45,72 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         if a.text.is_empty() && a.failed.is_none() {
             lines.push(Line::from(Span::styled("  (empty answer)", t.muted)));
         }
-        lines.extend(
-            a.text
-                .lines()
-                .map(|l| Line::from(Span::styled(crate::text::sanitize(l), t.text))),
-        );
+        lines.extend(a.text.lines().map(|l| {
+            Line::from(Span::styled(
+                format!("  {}", crate::text::sanitize(l)),
+                t.text,
+            ))
+        }));
     }
-    let name = format!("Runtime · {} · {}", r.operation, r.summary());
+    let name = format!(
+        "Runtime · {} · {took} of {} took it",
+        r.operation,
+        all.len()
+    );
     let width = area.width.saturating_sub(4).max(20);
     overlay(frame, area, app, &name, lines, width);
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    use super::*;
+    use crate::action::Action;
+    use crate::app::runtime::tests::answered;
+    use crate::app::tests::app;
+
+    /// The overlay alone, on a blank `w`×`h` screen.
+    fn overlay_text(a: &App, w: u16, h: u16) -> (Terminal<TestBackend>, String) {
+        let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        term.draw(|f| render(f, f.area(), a)).expect("draw");
+        let buf = term.backend().buffer().clone();
+        let text = (0..h)
+            .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+            .collect();
+        (term, text)
+    }
+
+    #[test]
+    fn the_answers_show_per_balancer_sanitised_and_scroll() {
+        let mut a = app();
+        let info = "Name: HAProxy\nVersion: 2.6.12\nevil\x1b]0;owned\x07\x1b[2J\nUptime_sec: 3600";
+        a.update(answered("show info", info, Err("Unknown command")));
+        let (term, text) = overlay_text(&a, 80, 16);
+        assert!(!text.contains('\x1b'), "an escape reached the screen");
+        assert!(text.contains("evil\\x1b]0;owned\\x07\\x1b[2J"), "{text}");
+        insta::assert_snapshot!(term.backend());
+
+        let long: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+        a.update(answered("show stat", &long, Ok("")));
+        let (_, text) = overlay_text(&a, 80, 16);
+        assert!(text.contains("lines 1-14 of 44"), "{text}");
+        a.update(Action::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::End,
+        )));
+        let (_, text) = overlay_text(&a, 80, 16);
+        assert!(text.contains("(empty answer)"), "{text}");
+        assert!(text.contains("lines 31-44 of 44"), "{text}");
+    }
+
+    #[test]
+    fn a_long_command_keeps_its_end_in_view() {
+        assert_eq!(typed("show info", 20), "show info");
+        assert_eq!(
+            typed("set server be_web/web1 weight 50", 12),
+            "…1 weight 50"
+        );
+        assert_eq!(typed("a\x1bb", 20), "a\\x1bb");
+    }
 }
