@@ -42,6 +42,8 @@ mod harness;
 mod nginx;
 #[path = "lab/numbers.rs"]
 mod numbers;
+#[path = "lab/runtime.rs"]
+mod runtime;
 #[path = "lab/unix.rs"]
 mod unix;
 
@@ -52,6 +54,7 @@ use drills::*;
 use engine::*;
 use nginx::*;
 use numbers::*;
+use runtime::*;
 use unix::*;
 
 /// Each scenario as a test of its own, `scenario::NAME`, run by the shared lab harness.
@@ -126,6 +129,7 @@ scenarios! {
     server_control_on_both_haproxy_balancers,
     killing_sessions_cuts_a_slow_request,
     nginx_weight_edits_one_line_and_initial_restores_the_file,
+    the_runtime_prompt_on_both_haproxy_balancers,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

@@ -513,7 +513,7 @@ fn answer_command(sim: &Arc<Mutex<Sim>>, lb: usize, command: &str) -> String {
             Some(_) => "No such backend.\n\n".into(),
             None => "Require 'backend/server'.\n\n".into(),
         },
-        _ => "Unknown command. Please enter one of the following commands only :\n  help           : full commands list\n\n".into(),
+        _ => "Unknown command, but maybe one of the following ones is a better match:\n  help [<command>]                        : list matching or all commands\n  quit                                    : disconnect\n\n".into(),
     }
 }
 

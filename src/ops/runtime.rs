@@ -371,16 +371,23 @@ mod tests {
 
     #[test]
     fn haproxys_refusals_are_read_from_the_first_line() {
-        let unknown = "Unknown command: 'bogus'. Please enter one of the following commands only :\n  help : full commands list\n\n";
+        // HAProxy 2.6, and 1.8 (which answers `help` so too).
+        let unknown = "Unknown command, but maybe one of the following ones is a better match:\n  help [<command>] : list matching or all commands\n\n";
+        let old = "Unknown command. Please enter one of the following commands only :\n  help : full commands list\n\n";
         assert_eq!(
             refusal("bogus", unknown).as_deref(),
-            Some("Unknown command: 'bogus'. Please enter one of the following commands only :")
+            Some("Unknown command, but maybe one of the following ones is a better match:")
         );
+        assert!(refusal("bogus", old).is_some());
         assert_eq!(
-            refusal("help", unknown),
+            refusal(
+                "set server be_web/web1 weight abc",
+                "Empty weight string empty or preceded by garbage\n\n"
+            ),
             None,
-            "old versions answer help so"
+            "an unusual refusal reads as an answer; it is shown all the same"
         );
+        assert_eq!(refusal("help", old), None, "old versions answer help so");
         assert_eq!(
             refusal("set server be_web/web9 weight 5", "No such server.\n\n").as_deref(),
             Some("No such server.")
