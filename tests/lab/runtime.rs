@@ -3,31 +3,13 @@
 //! `get weight` (through lbdeck and on each balancer's own admin socket), put back, and
 //! HAProxy's own refusal of an unknown command.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use super::harness::root;
-use super::{lbdeck_in_lab, lbdeck_ok};
+use super::{ask_both, lbdeck_in_lab, lbdeck_ok};
 
 /// `get weight be_web/web1` on each lab balancer's own admin socket.
 fn weight_on_both() -> Vec<String> {
-    ["lb1", "lb2"]
-        .iter()
-        .map(|node| {
-            let o = Command::new(root().join("scripts/lab"))
-                .args([
-                    "exec",
-                    node,
-                    "sh",
-                    "-c",
-                    "echo 'get weight be_web/web1' | socat -t2 - UNIX-CONNECT:/run/haproxy/admin.sock",
-                ])
-                .output()
-                .expect("socat");
-            String::from_utf8_lossy(&o.stdout).trim().to_string()
-        })
-        .collect()
+    ask_both("get weight be_web/web1")
 }
 
 /// `show info`, a weight set and read back on both balancers, then put back; an unknown
