@@ -15,9 +15,17 @@ const WAIT: Duration = Duration::from_secs(10);
 /// `:` COMMAND Enter.
 fn send(t: &Tmux, command: &str) {
     t.keys(&[":"]);
-    t.wait_for("the prompt", WAIT, |s| s.contains(" RUNTIME "));
+    // The prompt's own hints: the answers overlay also says RUNTIME.
+    t.wait_for("the prompt", WAIT, |s| s.contains("Enter send"));
     t.type_text(command);
     t.keys(&["Enter"]);
+}
+
+/// Esc on the answers, and waits until they are gone (an Esc followed at once by a key
+/// would read as Alt and that key).
+fn close(t: &Tmux) {
+    t.keys(&["Escape"]);
+    t.wait_for("the answers closed", WAIT, |s| !s.contains("took it"));
 }
 
 #[test]
@@ -41,7 +49,7 @@ fn the_runtime_prompt_on_the_haproxy_demo() {
         s.contains("✓ lb1  answered") && s.contains("✓ lb2  answered"),
         "{s}"
     );
-    t.keys(&["Escape"]);
+    close(&t);
 
     send(&t, "set server be_web/web1 weight 5");
     t.wait_for("the dialog", WAIT, |s| {
@@ -51,13 +59,13 @@ fn the_runtime_prompt_on_the_haproxy_demo() {
     t.wait_for("both took it", WAIT, |s| {
         s.contains("runtime 'set server be_web/web1 weight 5' · 2 of 2 took it")
     });
-    t.keys(&["Escape"]);
+    close(&t);
     send(&t, "get weight be_web/web1");
     let s = t.wait_for("the weight read back", WAIT, |s| {
         s.contains("2 of 2 took it")
     });
     assert_eq!(s.matches("5 (initial 1)").count(), 2, "{s}");
-    t.keys(&["Escape"]);
+    close(&t);
 
     send(&t, "bogus");
     t.wait_for("the dialog", WAIT, |s| {
@@ -66,7 +74,8 @@ fn the_runtime_prompt_on_the_haproxy_demo() {
     t.keys(&["y"]);
     let s = t.wait_for("HAProxy's refusal", WAIT, |s| s.contains("0 of 2 took it"));
     assert!(s.contains("✗ lb1  Unknown command"), "{s}");
-    t.keys(&["Escape", "q"]);
+    close(&t);
+    t.keys(&["q"]);
 
     let audit = home.path().join("state/lbdeck/demo-audit.jsonl");
     t.wait_for("the audit log", WAIT, |_| audit.exists());
