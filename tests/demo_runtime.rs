@@ -53,7 +53,7 @@ fn the_runtime_prompt_on_the_haproxy_demo() {
 
     send(&t, "set server be_web/web1 weight 5");
     t.wait_for("the dialog", WAIT, |s| {
-        s.contains("Runtime command on demo (lb1, lb2)?")
+        s.contains("Runtime command on demo (lb1, lb2): set server be_web/web1 weight 5?")
     });
     t.keys(&["y"]);
     t.wait_for("both took it", WAIT, |s| {

@@ -232,12 +232,12 @@ pub fn plan(
             Ok(p)
         }
         Operation::Shell { host } => Ok(empty(host.clone())),
-        Operation::Runtime { balancer, command } => {
+        Operation::Runtime { balancer, .. } => {
             // Every balancer of the pair is named by the cluster's name (typed when the
             // profile is production), one balancer by its own.
             let mut p = empty(balancer.clone().unwrap_or_else(|| profile.name.clone()));
             p.balancers = super::runtime::targets(profile, balancer.as_deref())?;
-            p.checks = super::runtime::checks(profile, &p.balancers, command);
+            p.checks = super::runtime::checks(profile, &p.balancers);
             p.confirmation =
                 Confirmation::rule(&profile.name, profile.environment, &p.target, None);
             Ok(p)

@@ -87,9 +87,9 @@ pub fn unreachable(b: &BalancerSettings) -> Option<String> {
 }
 
 /// The plan's checks: each balancer's runtime API (a balancer without one blocks a
-/// change, so it is sent everywhere or nowhere), then the command itself.
-pub fn checks(profile: &Profile, balancers: &[String], command: &str) -> Vec<Check> {
-    let mut checks: Vec<Check> = profile
+/// change, so it is sent everywhere or nowhere).
+pub fn checks(profile: &Profile, balancers: &[String]) -> Vec<Check> {
+    profile
         .balancers()
         .filter(|b| balancers.contains(&b.name))
         .map(|b| match (unreachable(b), b.status_endpoint()) {
@@ -104,13 +104,7 @@ pub fn checks(profile: &Profile, balancers: &[String], command: &str) -> Vec<Che
                 forceable: false,
             },
         })
-        .collect();
-    checks.push(Check {
-        state: CheckState::Info,
-        what: format!("command: {}", crate::text::sanitize(command)),
-        forceable: false,
-    });
-    checks
+        .collect()
 }
 
 /// HAProxy's answer, made safe and bounded: line ends and tabs as a terminal shows them,
@@ -423,7 +417,7 @@ kind = "nginx"
                 known: "lb1, lb2".into()
             })
         );
-        let checks = checks(&profile, &["lb1".into(), "lb2".into()], "show info");
+        let checks = checks(&profile, &["lb1".into(), "lb2".into()]);
         let said: Vec<(CheckState, &str)> =
             checks.iter().map(|c| (c.state, c.what.as_str())).collect();
         assert_eq!(
@@ -434,7 +428,6 @@ kind = "nginx"
                     CheckState::Failed,
                     "lb2: nginx has no runtime API: the runtime prompt speaks to HAProxy only"
                 ),
-                (CheckState::Info, "command: show info"),
             ]
         );
     }

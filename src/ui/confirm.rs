@@ -29,7 +29,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Operation::Server { .. } => {
             format!(" on every balancer ({})?", plan.balancers.join(", "))
         }
-        Operation::Runtime { .. } => format!(" ({})?", plan.balancers.join(", ")),
+        Operation::Runtime { command, .. } => format!(
+            " ({}): {}?",
+            plan.balancers.join(", "),
+            crate::text::sanitize(command)
+        ),
     };
     let asked = Line::from(vec![
         Span::styled(format!("{} ", op.title()), t.text),

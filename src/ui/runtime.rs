@@ -105,6 +105,36 @@ mod tests {
     }
 
     #[test]
+    fn a_changes_dialog_names_the_command_and_the_prompt_shows_what_is_typed() {
+        let mut a = app();
+        a.update(Action::Runtime);
+        for c in "set server be_web/web1 weight 50".chars() {
+            a.update(Action::Key(crossterm::event::KeyEvent::from(
+                crossterm::event::KeyCode::Char(c),
+            )));
+        }
+        let mut term = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        term.draw(|f| crate::ui::draw(f, &a)).expect("draw");
+        let text = format!("{}", term.backend());
+        assert!(
+            text.contains(" RUNTIME  :set server be_web/web1 weight 50▏  Enter send"),
+            "{text}"
+        );
+        a.update(Action::Key(crossterm::event::KeyEvent::from(
+            crossterm::event::KeyCode::Enter,
+        )));
+        term.draw(|f| crate::ui::draw(f, &a)).expect("draw");
+        let text = format!("{}", term.backend());
+        for needle in [
+            "Runtime command on shop (lb1, lb2): set server be_web/web1 weight 50?",
+            "✓ lb1: runtime API tcp://10.77.0.11:9999",
+            "shop is production: type the cluster's name (shop) to confirm.",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+    }
+
+    #[test]
     fn a_long_command_keeps_its_end_in_view() {
         assert_eq!(typed("show info", 20), "show info");
         assert_eq!(
