@@ -51,6 +51,27 @@ pub enum Action {
     Drain,
     /// Put the selected backend back in rotation on every balancer (confirmed first).
     Undrain,
+    /// Put the selected (or marked) backends in maintenance on every balancer.
+    Maint,
+    /// Raise the selected (or marked) backends' weight by 1 on every balancer.
+    WeightUp,
+    /// Lower their weight by 1.
+    WeightDown,
+    /// Raise their weight by 10.
+    WeightUpTen,
+    /// Lower their weight by 10.
+    WeightDownTen,
+    /// Put their weight back to the configured one.
+    WeightInitial,
+    /// End every session open on the selected (or marked) backends (name typed).
+    KillSessions,
+    /// Switch the selected (or marked) backends' health checks off, or on when they are off.
+    HealthChecks,
+    /// Mark or unmark the selected backend: an action then acts on every marked one as
+    /// one confirmed batch.
+    Mark,
+    /// Unmark every backend.
+    ClearMarks,
     /// Move the VIP away from the MASTER (confirmed first; pre-checks, then followed).
     Failover,
     /// Undo a failover: the VIP back to the node with the highest priority.
@@ -59,6 +80,9 @@ pub enum Action {
     Audit,
     /// List every current alert with its age and what to check.
     Alerts,
+    /// Open the selected backend's detail: every balancer's view of it, its counters
+    /// and its recent events.
+    Detail,
     /// Open the runtime prompt: a command for HAProxy's runtime API on every balancer.
     Runtime,
     /// A key press, resolved through the keymap (or typed into the filter).
@@ -110,8 +134,24 @@ impl Action {
         ),
         (
             Action::Undrain,
-            "undrain the selected backend on every balancer",
+            "ready: back in rotation (drain and maintenance lifted)",
         ),
+        (
+            Action::Maint,
+            "maintenance: out of rotation at once, sticky clients too",
+        ),
+        (Action::WeightUp, "weight +1 on every balancer"),
+        (Action::WeightDown, "weight −1 on every balancer"),
+        (Action::WeightUpTen, "weight +10"),
+        (Action::WeightDownTen, "weight −10"),
+        (Action::WeightInitial, "weight back to the configured one"),
+        (Action::KillSessions, "kill every open session (name typed)"),
+        (Action::HealthChecks, "health checks off (or on again)"),
+        (
+            Action::Mark,
+            "mark a backend: actions act on all marked at once",
+        ),
+        (Action::ClearMarks, "unmark every backend"),
         (Action::Failover, "fail over: move the VIP to the peer"),
         (Action::Failback, "fail back: the VIP home again"),
         (
@@ -122,6 +162,10 @@ impl Action {
         (
             Action::Alerts,
             "list every alert: its age and what to check",
+        ),
+        (
+            Action::Detail,
+            "the selected backend in detail, on every balancer",
         ),
     ];
 
@@ -151,6 +195,14 @@ pub enum Effect {
         operation: crate::ops::Operation,
         /// Why.
         reason: String,
+    },
+    /// Run a confirmed batch: the runner reads the pair again, plans it anew, runs each
+    /// change and reports [`Action::Acted`] for each, then the batch's summary.
+    RunBatch {
+        /// What was confirmed.
+        batch: Box<crate::ops::batch::Batch>,
+        /// `force` was typed.
+        forced: bool,
     },
     /// Run a confirmed plan: the runner reads the pair again, plans anew, acts, reads
     /// back and audits, then reports [`Action::Acted`].

@@ -12,7 +12,7 @@ use crate::app::keys::Keymap;
 use crate::config::profile::{Environment, Profile};
 use crate::config::theme::{Theme, ThemeSet};
 use crate::model::Cluster;
-use crate::ops::{Confirmation, Direction, Operation, ServerChange};
+use crate::ops::{Confirmation, Direction, Operation, ServerChange, Weight};
 
 /// The panes that take focus, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub enum Mode {
     Audit,
     /// The alerts list is open.
     Alerts,
+    /// A backend's detail view is open.
+    Detail,
     /// Keys edit the runtime prompt's command.
     Runtime,
     /// The runtime command's answers are open.
@@ -57,6 +59,8 @@ pub struct Confirm {
     pub typed: String,
     /// The profile's `allow_force`.
     pub allow_force: bool,
+    /// A batch: the plan above shows all of it; this is what runs.
+    pub batch: Option<crate::ops::batch::Batch>,
 }
 
 impl Confirm {
@@ -77,6 +81,7 @@ impl Confirm {
 }
 
 pub mod columns;
+mod detail;
 pub mod keys;
 pub mod runtime;
 
@@ -114,8 +119,12 @@ pub struct UiState {
     pub overlay_scroll: usize,
     /// Terminal size.
     pub size: (u16, u16),
+    /// Marked backends, by name: an action acts on all of them as one batch.
+    pub marked: std::collections::BTreeSet<String>,
     /// The traffic pane shows connections instead of req/s.
     pub traffic_connections: bool,
+    /// The backend the detail view shows, by name (it stays while the selection moves).
+    pub detail: Option<String>,
 }
 
 /// Everything the console knows and shows.
@@ -226,7 +235,9 @@ impl App {
                 event_rows: std::cell::Cell::new(1),
                 overlay_scroll: 0,
                 size: (80, 24),
+                marked: Default::default(),
                 traffic_connections: false,
+                detail: None,
             },
             now,
             dirty: true,
@@ -352,16 +363,31 @@ impl App {
                 };
                 self.say(format!("traffic: {what}"));
             }
-            Action::Drain | Action::Undrain => {
-                let Some(backend) = self.backend_to_act_on(action == Action::Drain) else {
-                    return Vec::new();
-                };
-                let op = if action == Action::Drain {
-                    Operation::drain(&backend)
-                } else {
-                    Operation::ready(&backend)
-                };
-                return self.ask(op);
+            Action::Drain => return self.act_on_backends(ServerChange::Drain),
+            Action::Undrain => return self.act_on_backends(ServerChange::Ready),
+            Action::Maint => return self.act_on_backends(ServerChange::Maint),
+            Action::WeightUp => return self.act_on_backends(ServerChange::Weight(Weight::By(1))),
+            Action::WeightDown => {
+                return self.act_on_backends(ServerChange::Weight(Weight::By(-1)))
+            }
+            Action::WeightUpTen => {
+                return self.act_on_backends(ServerChange::Weight(Weight::By(10)))
+            }
+            Action::WeightDownTen => {
+                return self.act_on_backends(ServerChange::Weight(Weight::By(-10)))
+            }
+            Action::WeightInitial => {
+                return self.act_on_backends(ServerChange::Weight(Weight::Initial))
+            }
+            Action::KillSessions => return self.act_on_backends(ServerChange::KillSessions),
+            Action::HealthChecks => {
+                let on = !self.checks_running();
+                return self.act_on_backends(ServerChange::Health(on));
+            }
+            Action::Mark => self.mark(),
+            Action::ClearMarks => {
+                let n = std::mem::take(&mut self.ui.marked).len();
+                self.say(format!("{n} backend(s) unmarked"));
             }
             Action::Progress(line) if self.quit_asked => {
                 self.say(format!("{line} · quitting when it ends"))
@@ -398,14 +424,117 @@ impl App {
                 self.say("polling now".into());
                 return vec![Effect::PollNow];
             }
+            Action::Detail => self.open_detail(),
         }
         Vec::new()
     }
 
-    /// Under --read-only, says the action is refused and returns true.
+    /// `change` on the marked backends as one batch, or on the selected one when none is
+    /// marked: planned and its confirmation opened.
+    fn act_on_backends(&mut self, change: ServerChange) -> Vec<Effect> {
+        // What the balancers' kind cannot do is said, not offered.
+        let why = self
+            .profile
+            .balancers()
+            .find_map(|b| crate::ops::drain::unsupported(b.kind, change));
+        if let Some(why) = why {
+            self.say(why.to_string());
+            return Vec::new();
+        }
+        let marked: Vec<String> = self.ui.marked.iter().cloned().collect();
+        if marked.len() > 1 {
+            let ops = marked
+                .iter()
+                .map(|b| Operation::server(b, change))
+                .collect();
+            return self.ask_batch(ops);
+        }
+        let op = Operation::server("", change);
+        let backend = match marked.into_iter().next() {
+            Some(b) => b,
+            None => match self.backend_to_act_on(op.verb()) {
+                Some(b) => b,
+                None => return Vec::new(),
+            },
+        };
+        self.ask(Operation::server(&backend, change))
+    }
+
+    /// Whether the balancers run health checks on the backends an action would act on
+    /// (a check result is reported for one of them).
+    fn checks_running(&self) -> bool {
+        let names: Vec<String> = if self.ui.marked.is_empty() {
+            self.selected_backend()
+                .map(|i| self.cluster.backends[i].name.clone())
+                .into_iter()
+                .collect()
+        } else {
+            self.ui.marked.iter().cloned().collect()
+        };
+        self.cluster
+            .backends
+            .iter()
+            .filter(|b| names.contains(&b.name))
+            .flat_map(|b| b.views.iter().flatten())
+            .any(|v| !v.check.is_empty())
+    }
+
+    /// Marks (or unmarks) the selected backend and moves to the next, as htop's space does.
+    fn mark(&mut self) {
+        let Some(i) = self
+            .selected_backend()
+            .filter(|_| self.ui.focus == Pane::Backends)
+        else {
+            self.say("select a backend first (Tab to the backend table) to mark it".into());
+            return;
+        };
+        let name = self.cluster.backends[i].name.clone();
+        if !self.ui.marked.remove(&name) {
+            self.ui.marked.insert(name);
+        }
+        self.move_selection(1);
+        let n = self.ui.marked.len();
+        self.say(format!(
+            "{n} marked: the next action acts on every marked backend as one batch (U unmarks)"
+        ));
+    }
+
+    /// Plans several server changes as one batch and opens its confirmation; refused
+    /// (each audited) under `--read-only`.
+    fn ask_batch(&mut self, ops: Vec<Operation>) -> Vec<Effect> {
+        if self.read_only {
+            let verb = ops.first().map_or("", |o| o.verb());
+            self.say(format!(
+                "read-only: {verb} is refused (started with --read-only)"
+            ));
+            return ops
+                .into_iter()
+                .map(|operation| Effect::Refuse {
+                    operation,
+                    reason: "--read-only".into(),
+                })
+                .collect();
+        }
+        match crate::ops::batch::plan(&self.profile, &self.cluster, &ops) {
+            Ok(batch) => {
+                let Some(plan) = batch.as_plan() else {
+                    return Vec::new();
+                };
+                self.confirm = Some(Confirm {
+                    plan,
+                    typed: String::new(),
+                    allow_force: self.profile.allow_force,
+                    batch: Some(batch),
+                });
+                self.ui.mode = Mode::Confirm;
+            }
+            Err(e) => self.say(e.to_string()),
+        }
+        Vec::new()
+    }
+
     /// The selected backend, when the backend table has the focus (else says why not).
-    fn backend_to_act_on(&mut self, drain: bool) -> Option<String> {
-        let verb = if drain { "drain" } else { "undrain" };
+    fn backend_to_act_on(&mut self, verb: &str) -> Option<String> {
         if self.ui.focus != Pane::Backends {
             self.say(format!(
                 "select a backend first (Tab to the backend table) to {verb} it"
@@ -449,6 +578,7 @@ impl App {
                     plan,
                     typed: String::new(),
                     allow_force: self.profile.allow_force,
+                    batch: None,
                 });
                 self.ui.mode = Mode::Confirm;
             }
@@ -637,6 +767,21 @@ impl App {
         };
         self.ui.mode = Mode::Normal;
         let op = &c.plan.operation;
+        if let Some(batch) = c.batch {
+            self.say(format!(
+                "{} {} on every balancer…",
+                op.doing(),
+                c.plan.target
+            ));
+            if let Some(last) = batch.plans.last() {
+                self.running = Some((last.operation.clone(), last.target.clone()));
+            }
+            self.ui.marked.clear();
+            return vec![Effect::RunBatch {
+                batch: Box::new(batch),
+                forced,
+            }];
+        }
         let what = match op {
             Operation::Vip { .. } => "pre-checks, then following the VIP…",
             Operation::Server { .. } | Operation::Shell { .. } => "on every balancer…",
@@ -708,7 +853,7 @@ impl App {
                 self.keep_selection();
                 Vec::new()
             }
-            Mode::Help | Mode::Alerts | Mode::RuntimeAnswer => {
+            Mode::Help | Mode::Alerts | Mode::Detail | Mode::RuntimeAnswer => {
                 let action = self.keymap.action(&key).cloned();
                 let page = self.page() as isize;
                 let scroll = match action {
@@ -734,6 +879,9 @@ impl App {
                 if key.code == KeyCode::Esc && !self.ui.filter.is_empty() {
                     self.ui.filter.clear();
                     return Vec::new();
+                }
+                if key.code == KeyCode::Esc && !self.ui.marked.is_empty() {
+                    return self.update(Action::ClearMarks);
                 }
                 // Esc during a drain offers to undo it.
                 if key.code == KeyCode::Esc && !self.read_only {

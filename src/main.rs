@@ -80,6 +80,17 @@ struct Act {
     force: bool,
 }
 
+/// What a roll does when a backend's sessions do not end in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Timeout {
+    /// Kill them and go on.
+    Kill,
+    /// Put the backend back untouched and go on.
+    Skip,
+    /// Stop, leaving it drained.
+    Abort,
+}
+
 /// A switch's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum OnOff {
@@ -145,6 +156,7 @@ impl Cli {
             | Some(Command::KillSessions { target, guard, .. })
             | Some(Command::Health { target, guard, .. })
             | Some(Command::Agent { target, guard, .. })
+            | Some(Command::Roll { target, guard, .. })
             | Some(Command::Failover { target, guard, .. })
             | Some(Command::Failback { target, guard, .. })
             | Some(Command::Runtime { target, guard, .. }) => {
@@ -342,6 +354,36 @@ enum Command {
         /// The backends: their names in the profile.
         #[arg(required = true)]
         backends: Vec<String>,
+    },
+    /// Rolling maintenance: for each backend in turn — drain it on every balancer, wait
+    /// for its sessions to end, run --exec on it over SSH (its output shown), wait until
+    /// our probe and every balancer see it healthy, put it back — then the next. The
+    /// capacity guard runs before each drain; a failed step stops the roll where it is
+    /// (said, and in the audit log, whose lines carry the roll's id). Confirmed once.
+    Roll {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
+        #[command(flatten)]
+        act: Act,
+        /// The backends, in the order to take them.
+        #[arg(required = true)]
+        backends: Vec<String>,
+        /// Run this on each backend while it is out of rotation (e.g. `systemctl restart
+        /// apache2`), over SSH as the profile's SSH user; a non-zero exit stops the roll.
+        #[arg(long, value_name = "CMD")]
+        exec: Option<String>,
+        /// How long a backend may take to be healthy again.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        wait_healthy: std::time::Duration,
+        /// How long a drained backend's sessions may take to end.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        drain_timeout: std::time::Duration,
+        /// When sessions do not end in time: kill them, skip the backend, or abort. On a
+        /// terminal lbdeck asks; without one the default is abort.
+        #[arg(long, value_enum)]
+        on_timeout: Option<Timeout>,
     },
     /// Switch HAProxy's agent checks of backends on or off on every balancer.
     Agent {
@@ -694,6 +736,32 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .collect();
             return Err(Failure::Exit(
                 lbdeck::ops::cli::act_all(&profile, ops, &opts).await,
+            ));
+        }
+        Some(Command::Roll {
+            act,
+            backends,
+            exec,
+            wait_healthy,
+            drain_timeout,
+            on_timeout,
+            ..
+        }) => {
+            use lbdeck::ops::roll::{OnTimeout, RollOptions};
+            let (profile, _) = load_profile(&set)?;
+            let opts = action_options(&set, act.yes, &act.confirm, act.force, None);
+            let ropts = RollOptions {
+                exec: exec.clone(),
+                wait_healthy: *wait_healthy,
+                drain_timeout: *drain_timeout,
+            };
+            let decide = on_timeout.map(|t| match t {
+                Timeout::Kill => OnTimeout::Kill,
+                Timeout::Skip => OnTimeout::Skip,
+                Timeout::Abort => OnTimeout::Abort,
+            });
+            return Err(Failure::Exit(
+                lbdeck::ops::cli::roll(&profile, backends, &ropts, decide, &opts).await,
             ));
         }
         Some(Command::Failover { yes, confirm, .. })

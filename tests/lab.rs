@@ -32,6 +32,8 @@ mod centos;
 mod control;
 #[path = "lab/daemon.rs"]
 mod daemon;
+#[path = "lab/detail.rs"]
+mod detail;
 #[path = "lab/drills.rs"]
 mod drills;
 #[path = "lab/engine.rs"]
@@ -50,6 +52,7 @@ mod unix;
 use centos::*;
 use control::*;
 use daemon::*;
+use detail::*;
 use drills::*;
 use engine::*;
 use nginx::*;
@@ -129,6 +132,8 @@ scenarios! {
     server_control_on_both_haproxy_balancers,
     killing_sessions_cuts_a_slow_request,
     nginx_weight_edits_one_line_and_initial_restores_the_file,
+    a_rolling_restart_keeps_the_vip_serving,
+    detail_view_shows_both_balancers,
     the_runtime_prompt_on_both_haproxy_balancers,
 }
 

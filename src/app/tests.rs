@@ -291,13 +291,13 @@ fn flash_messages_expire() {
 fn m_switches_the_traffic_pane_metric() {
     let mut a = app();
     assert!(!a.ui.traffic_connections);
-    a.update(key('m'));
+    a.update(key('c'));
     assert!(a.ui.traffic_connections);
     assert_eq!(
         a.flash.as_ref().map(|f| f.1.as_str()),
         Some("traffic: connections")
     );
-    a.update(key('m'));
+    a.update(key('c'));
     assert!(!a.ui.traffic_connections);
 }
 
@@ -939,15 +939,20 @@ fn quit_during_an_operation_waits_for_its_report_unless_asked_twice() {
     assert!(matches!(a.update(key('q')).as_slice(), [Effect::Quit]));
 }
 
-#[test]
-fn d_with_nothing_selected_says_why() {
-    let mut a = app();
-    feed(&mut a, Instant::now());
+/// Keeps the filter `/nothing-like-this`: no backend shows, none is selected.
+fn filter_out_everything(a: &mut App) {
     a.update(key('/'));
     for c in "nothing-like-this".chars() {
         a.update(key(c));
     }
     a.update(code(KeyCode::Enter));
+}
+
+#[test]
+fn d_with_nothing_selected_says_why() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    filter_out_everything(&mut a);
     assert!(a.update(key('d')).is_empty());
     assert!(
         a.flash.as_ref().is_some_and(
@@ -956,4 +961,165 @@ fn d_with_nothing_selected_says_why() {
         "{:?}",
         a.flash
     );
+}
+
+#[test]
+fn weight_keys_step_from_the_current_weight_and_zero_goes_home() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    for (k, w) in [
+        ('+', Weight::By(1)),
+        ('-', Weight::By(-1)),
+        (']', Weight::By(10)),
+        ('0', Weight::Initial),
+    ] {
+        a.update(key(k));
+        assert_eq!(
+            runs(a.update(key('y'))),
+            Some((
+                Operation::server("web1", ServerChange::Weight(w)),
+                "web1".into()
+            )),
+            "{k}"
+        );
+    }
+    a.update(key('m'));
+    assert_eq!(
+        runs(a.update(key('y'))),
+        Some((
+            Operation::server("web1", ServerChange::Maint),
+            "web1".into()
+        ))
+    );
+}
+
+#[test]
+fn killing_sessions_needs_the_name_typed_even_outside_production() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    a.update(key('K'));
+    assert!(a.update(key('y')).is_empty(), "y is not enough");
+    a.update(code(KeyCode::Backspace));
+    for c in "web1".chars() {
+        a.update(key(c));
+    }
+    assert_eq!(
+        runs(a.update(code(KeyCode::Enter))),
+        Some((
+            Operation::server("web1", ServerChange::KillSessions),
+            "web1".into()
+        ))
+    );
+}
+
+#[test]
+fn marked_backends_act_as_one_batch_and_the_guard_counts_them_together() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    // web1 and web2 marked (space moves down as it marks).
+    a.update(key(' '));
+    a.update(key(' '));
+    assert_eq!(
+        a.ui.marked.iter().cloned().collect::<Vec<_>>(),
+        vec!["web1", "web2"]
+    );
+    a.update(key('m'));
+    let c = a.confirm.as_ref().expect("one dialog for the batch");
+    assert_eq!(c.plan.target, "web1, web2");
+    assert_eq!(c.batch.as_ref().map(|b| b.plans.len()), Some(2));
+    let effects = a.update(key('y'));
+    match effects.as_slice() {
+        [Effect::RunBatch { batch, forced }] => {
+            assert!(!forced);
+            let ops: Vec<String> = batch
+                .plans
+                .iter()
+                .map(|p| p.operation.to_string())
+                .collect();
+            assert_eq!(ops, vec!["maint web1", "maint web2"]);
+            assert!(batch
+                .plans
+                .iter()
+                .all(|p| p.batch.as_ref() == Some(&batch.id)));
+        }
+        other => panic!("expected one batch to run, got {other:?}"),
+    }
+    assert!(
+        a.ui.marked.is_empty(),
+        "marks go once the batch is confirmed"
+    );
+    // Esc unmarks; U too.
+    a.update(key(' '));
+    a.update(code(KeyCode::Esc));
+    assert!(a.ui.marked.is_empty());
+}
+
+#[test]
+fn read_only_refuses_a_batch_change_by_change() {
+    let mut a = staging();
+    a.read_only = true;
+    feed(&mut a, Instant::now());
+    a.update(key(' '));
+    a.update(key(' '));
+    let effects = a.update(key('d'));
+    assert_eq!(effects.len(), 2, "{effects:?}");
+    assert!(effects
+        .iter()
+        .all(|e| matches!(e, Effect::Refuse { reason, .. } if reason == "--read-only")));
+}
+
+#[test]
+fn enter_opens_the_selected_backends_detail_and_esc_enter_or_q_close_it() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    a.update(key('j'));
+    assert!(a.update(code(KeyCode::Enter)).is_empty());
+    assert_eq!(a.ui.mode, Mode::Detail);
+    assert_eq!(a.ui.detail.as_deref(), Some("web2"));
+    assert_eq!(
+        a.detail_backend().map(|b| b.address.as_str()),
+        Some("10.77.0.22:80")
+    );
+    // Arrows scroll the view; the backend it shows stays while polls move rows.
+    a.update(key('j'));
+    assert_eq!((a.ui.mode, a.ui.overlay_scroll), (Mode::Detail, 1));
+    feed(&mut a, Instant::now());
+    assert_eq!(a.ui.detail.as_deref(), Some("web2"));
+    for close in [code(KeyCode::Esc), code(KeyCode::Enter), key('q')] {
+        assert!(a.update(close).is_empty(), "closing is not quitting");
+        assert_eq!(a.ui.mode, Mode::Normal);
+        a.update(code(KeyCode::Enter));
+        assert_eq!(a.ui.mode, Mode::Detail);
+        assert_eq!(a.ui.overlay_scroll, 0, "it opens at its top");
+    }
+}
+
+#[test]
+fn enter_with_no_backend_to_show_says_why() {
+    let mut a = app();
+    feed(&mut a, Instant::now());
+    filter_out_everything(&mut a);
+    a.update(code(KeyCode::Enter));
+    assert_eq!(a.ui.mode, Mode::Normal);
+    assert_eq!(
+        a.flash.as_ref().map(|f| f.1.as_str()),
+        Some("no backend matches the filter /nothing-like-this: no detail to show")
+    );
+    a.update(code(KeyCode::Esc));
+    a.update(code(KeyCode::Tab));
+    a.update(code(KeyCode::Enter));
+    assert_eq!(a.ui.mode, Mode::Normal);
+    assert_eq!(
+        a.flash.as_ref().map(|f| f.1.as_str()),
+        Some("select a backend first (Tab to the backend table) to see its detail")
+    );
+}
+
+#[test]
+fn the_detail_key_is_remappable() {
+    let mut a = app();
+    a.keymap = Keymap::parse("k.toml", "[keys]\ndetail = [\"i\"]\n").expect("keymap");
+    feed(&mut a, Instant::now());
+    a.update(key('i'));
+    assert_eq!(a.ui.mode, Mode::Detail);
 }

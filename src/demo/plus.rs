@@ -34,6 +34,7 @@ fn peer_state(sim: &Sim, lb: usize, i: usize) -> &'static str {
 fn peer(sim: &Sim, lb: usize, i: usize) -> Value {
     let b = &sim.backends[i];
     let [ok, not_found, errors] = b.hrsp[lb];
+    let f = &b.faults[lb];
     let rtime = if b.stot[lb] > 0 {
         b.rtime_ms.round() as u64
     } else {
@@ -48,11 +49,12 @@ fn peer(sim: &Sim, lb: usize, i: usize) -> Value {
             "total": ok + not_found + errors,
         },
         "sent": b.stot[lb] * 420, "received": b.stot[lb] * 5120,
-        "fails": 0, "unavail": 0,
+        "fails": f.econ, "unavail": f.chkdown,
         "health_checks": {
-            "checks": sim.t as u64, "fails": 0, "unhealthy": 0, "last_passed": b.up,
+            "checks": sim.t as u64, "fails": f.chkfail, "unhealthy": f.chkdown,
+            "last_passed": b.up,
         },
-        "downtime": 0,
+        "downtime": (b.down_s * 1000.0) as u64,
     })
 }
 

@@ -44,6 +44,10 @@ pub struct SimBackend {
     pub iweight: u32,
     /// Health checks enabled per balancer (`disable health` turns them off).
     pub checks: [bool; 2],
+    /// What each balancer counts of its failures and state changes.
+    pub faults: [Faults; 2],
+    /// Seconds its health endpoint failed, in total.
+    pub down_s: f64,
     carry: [f64; 2],
 }
 
@@ -54,6 +58,36 @@ impl SimBackend {
         (self.up || !self.checks[lb]) && self.admin[lb] == ServerState::Up && self.weight[lb] > 0
     }
 }
+
+/// What a balancer counts about a server beyond its traffic: failures seen while
+/// sending it requests, failed checks, the busiest moment, the last state change.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Faults {
+    /// Most sessions at once.
+    pub smax: u64,
+    /// Connections that failed (`econ`; NGINX Plus `fails`).
+    pub econ: u64,
+    /// Responses that broke off (`eresp`).
+    pub eresp: u64,
+    /// Connections retried (`wretr`).
+    pub retries: u64,
+    /// Requests sent to another server (`wredis`).
+    pub redispatches: u64,
+    /// Checks failed (`chkfail`).
+    pub chkfail: u64,
+    /// UP to DOWN transitions (`chkdown`).
+    pub chkdown: u64,
+    /// Simulated second of the last state change.
+    pub changed_at: f64,
+}
+
+/// HAProxy's check interval in the demo's configuration, seconds.
+const CHECK_EVERY: f64 = 2.0;
+/// Failed checks before HAProxy marks a server DOWN (`fall`).
+const FALL: u64 = 3;
+/// Bytes a request carries to a backend, and a response back, on average.
+const REQUEST_BYTES: u64 = 420;
+const RESPONSE_BYTES: u64 = 5120;
 
 /// The simulated cluster.
 #[derive(Debug)]
@@ -93,6 +127,8 @@ impl Sim {
                 weight: [1; 2],
                 iweight: 1,
                 checks: [true; 2],
+                faults: [Faults::default(); 2],
+                down_s: 0.0,
                 carry: [0.0; 2],
             })
             .collect();
@@ -137,8 +173,11 @@ impl Sim {
         self.master = holder;
         let flapper = self.backends.len().min(4).saturating_sub(1);
         let phase = self.t % FLAP_CYCLE;
+        let master = holder;
+        let checked = (self.t / CHECK_EVERY).floor() != ((self.t - dt) / CHECK_EVERY).floor();
         if let Some(b) = self.backends.get_mut(flapper) {
-            b.up = !(FLAP_DOWN.0..FLAP_DOWN.1).contains(&phase);
+            let up = !(FLAP_DOWN.0..FLAP_DOWN.1).contains(&phase);
+            b.failing(up, self.t, dt, checked, master);
         }
         let total_rps = 120.0 + 60.0 * (self.t / 20.0).sin() + 20.0 * self.noise();
         let m = self.master;
@@ -170,6 +209,7 @@ impl Sim {
             };
             // Sessions drain smoothly (half-life ~1.5 s) rather than vanishing.
             b.sessions[m] += (target - b.sessions[m]) * (dt / 1.5).min(1.0);
+            b.faults[m].smax = b.faults[m].smax.max(b.sessions[m].round() as u64);
             if !serving && b.sessions[m] < 0.5 {
                 b.sessions[m] = 0.0;
             }
@@ -182,6 +222,8 @@ impl Sim {
                 let errors = if n > 0.97 { 1 } else { 0 };
                 let not_found = if n < 0.05 { 1 } else { 0 };
                 b.hrsp[m][2] += errors.min(k);
+                // Now and then a 5xx is a response the backend broke off.
+                b.faults[m].eresp += u64::from(n > 0.995).min(k);
                 b.hrsp[m][1] += not_found.min(k.saturating_sub(errors));
                 b.hrsp[m][0] += k.saturating_sub(errors + not_found);
                 if self.access_log {
@@ -211,6 +253,22 @@ impl Sim {
             let other = 1 - m;
             b.sessions[other] = 0.0;
         }
+    }
+
+    /// Seconds since the server's last state change on balancer `lb`.
+    fn since_change(&self, lb: usize, i: usize) -> u64 {
+        (self.t - self.backends[i].faults[lb].changed_at).max(0.0) as u64
+    }
+
+    /// The last health check's duration on balancer `lb`, ms: about a tenth of the
+    /// backend's response time, wobbling.
+    fn check_ms(&self, lb: usize, i: usize) -> u64 {
+        let b = &self.backends[i];
+        let wobble = ((self.t / CHECK_EVERY).floor() + (i + lb) as f64)
+            .sin()
+            .abs()
+            * 2.0;
+        (b.rtime_ms / 10.0 + wobble).round() as u64
     }
 
     /// HAProxy's view of a server on balancer `lb`.
@@ -254,14 +312,27 @@ impl Sim {
             } else {
                 "0".into()
             };
+            let f = &b.faults[lb];
             out.push_str(&format!(
-                "be_web,{},0,0,{},,,{},,,,,,0,0,0,0,{status},{},1,0,0,0,5,0,,1,3,{},,{},,2,0,,0,{check},200,2,0,{},0,{},{},0,0,,,,0,0,,,,,0,,,0,0,{rtime},{rtime},\n",
+                "be_web,{},0,0,{},{},,{},{},{},,0,,{},{},{},{},{status},{},1,0,{},{},{},{},,1,3,{},,{},,2,0,,0,{check},200,{},0,{},0,{},{},0,0,,,,0,0,,,,,0,,,0,0,{rtime},{rtime},\n",
                 b.name,
                 b.sessions[lb].round(),
+                f.smax,
                 b.stot[lb],
+                b.stot[lb] * REQUEST_BYTES,
+                b.stot[lb] * RESPONSE_BYTES,
+                f.econ,
+                f.eresp,
+                f.retries,
+                f.redispatches,
                 b.weight[lb],
+                f.chkfail,
+                f.chkdown,
+                self.since_change(lb, i),
+                b.down_s as u64,
                 i + 1,
                 b.stot[lb],
+                self.check_ms(lb, i),
                 b.hrsp[lb][0],
                 b.hrsp[lb][1],
                 b.hrsp[lb][2],
@@ -308,11 +379,12 @@ impl Sim {
             // CHK_ST_CONFIGURED, plus CHK_ST_ENABLED while checks run; no agent.
             let checks = if b.checks[lb] { 6 } else { 2 };
             out.push_str(&format!(
-                "3 be_web {} {} 127.0.0.1 {op} {admin} {} {} 5 15 3 3 {checks} 0 0 0 - 80 - 0 0 - - 0\n",
+                "3 be_web {} {} 127.0.0.1 {op} {admin} {} {} {} 15 3 3 {checks} 0 0 0 - 80 - 0 0 - - 0\n",
                 i + 1,
                 b.name,
                 b.weight[lb],
                 b.iweight,
+                self.since_change(lb, i),
             ));
         }
         out.push('\n');
@@ -321,9 +393,11 @@ impl Sim {
 
     /// `set server be_web/NAME state ready|drain|maint`: the answer HAProxy gives.
     pub fn set_state(&mut self, lb: usize, server: &str, state: &str) -> String {
+        let t = self.t;
         let Some(b) = self.backends.iter_mut().find(|b| b.name == server) else {
             return "No such server.\n\n".into();
         };
+        b.faults[lb].changed_at = t;
         b.admin[lb] = match state {
             "ready" => ServerState::Up,
             "drain" => ServerState::Drain,
@@ -399,6 +473,37 @@ impl Sim {
             writing,
             (active - writing).max(0.0).round()
         )
+    }
+}
+
+impl SimBackend {
+    /// Its health endpoint is `up` (or not) at simulated second `t`, `dt` after the last
+    /// step; `checked` when the balancers ran a check in between. Going down is seen by
+    /// the balancer carrying traffic first as failed connections, retried elsewhere.
+    fn failing(&mut self, up: bool, t: f64, dt: f64, checked: bool, master: usize) {
+        if up != self.up {
+            for f in &mut self.faults {
+                f.changed_at = t;
+            }
+            if !up {
+                let f = &mut self.faults[master];
+                f.econ += 2;
+                f.retries += 2;
+                f.redispatches += 1;
+                for f in &mut self.faults {
+                    f.chkfail += FALL;
+                    f.chkdown += 1;
+                }
+            }
+        } else if !up && checked {
+            for f in &mut self.faults {
+                f.chkfail += 1;
+            }
+        }
+        if !up {
+            self.down_s += dt;
+        }
+        self.up = up;
     }
 }
 
@@ -559,6 +664,39 @@ mod tests {
         let state =
             haproxy::parse_servers_state(&sim.show_servers_state(1)).expect("servers state");
         assert_eq!(state.len(), 6);
+    }
+
+    #[test]
+    fn the_flapping_backend_leaves_the_counters_a_real_haproxy_would() {
+        let mut sim = Sim::new(6);
+        for _ in 0..(50.0 / 0.25) as usize {
+            sim.step(0.25);
+        }
+        let rows = haproxy::parse_stat(&sim.show_stat(0)).expect("csv");
+        let row = |name: &str| rows.iter().find(|r| r.svname == name).expect(name).clone();
+        let (web1, web4) = (row("web1"), row("web4"));
+        assert_eq!(web4.status, "DOWN", "web4 flaps from 45 s");
+        assert!(web4.econ >= Some(2) && web4.wretr >= Some(2) && web4.wredis >= Some(1));
+        assert!(
+            web4.chkfail > Some(FALL) && web4.downtime >= Some(4),
+            "{web4:?}"
+        );
+        assert!(web4.lastchg <= Some(5), "it changed 5 s ago: {web4:?}");
+        assert!(web1.lastchg >= Some(50), "web1 never changed: {web1:?}");
+        assert_eq!(
+            (web1.econ, web1.chkfail, web1.downtime),
+            (Some(0), Some(0), Some(0))
+        );
+        assert!(web1.bin > Some(0) && web1.bout > web1.bin && web1.smax >= web1.scur);
+        assert!(web1.check_duration.is_some_and(|ms| ms < 10), "{web1:?}");
+        let backup = haproxy::parse_stat(&sim.show_stat(1)).expect("csv");
+        let web4_lb2 = backup.iter().find(|r| r.svname == "web4").expect("web4");
+        assert_eq!(
+            web4_lb2.econ,
+            Some(0),
+            "the backup balancer sent it nothing to fail"
+        );
+        assert_eq!(web4_lb2.chkfail, web4.chkfail, "both balancers check it");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The pure domain: the cluster as lbdeck last saw it. Source updates are applied here;
 //! rates, staleness, state changes and alerts are derived here. No I/O, no terminal.
 
+pub mod detail;
 pub mod events;
 pub mod history;
 pub mod rate;
@@ -18,6 +19,7 @@ use crate::sources::nginx_plus::Peer;
 use crate::sources::{BalancerSample, SourceUpdate};
 pub use crate::state::{Role, ServerState};
 use crate::text::clip;
+pub use detail::ServerDetail;
 pub use events::{Event, EventLog, Level};
 pub use history::History;
 use rate::{Counter, Reading};
@@ -180,11 +182,39 @@ pub struct ServerView {
     pub p95_ms: Option<f64>,
     /// 99th percentile, ms.
     pub p99_ms: Option<f64>,
+    /// The weight an operator set (HAProxy's user weight, nginx's `weight=`, NGINX
+    /// Plus's), when the balancer says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u64>,
+    /// The configured weight, when the balancer says (not NGINX Plus).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_initial: Option<u64>,
+    /// nginx open source: marked `backup` in the upstream file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<bool>,
+    /// What the detail view shows beyond the table (boxed: most views are never opened).
+    #[serde(skip)]
+    pub detail: Option<Box<ServerDetail>>,
     #[serde(skip)]
     counter: Counter,
 }
 
 impl ServerView {
+    /// What the table adds after the state: " w5" while the weight differs from the
+    /// configured one, " backup" for an nginx backup server; empty otherwise.
+    pub fn marks(&self) -> String {
+        let mut out = String::new();
+        if let (Some(w), Some(i)) = (self.weight, self.weight_initial) {
+            if w != i {
+                out.push_str(&format!(" w{w}"));
+            }
+        }
+        if self.backup == Some(true) {
+            out.push_str(" backup");
+        }
+        out
+    }
+
     /// The state to show: what the balancer reports, else (nginx open source) a drain or
     /// maintenance an operator set in the upstream file.
     pub fn shown_state(&self) -> Option<ServerState> {
@@ -781,12 +811,11 @@ impl Cluster {
             .iter()
             .filter(|r| r.pxname == backend && r.kind == Some(RowKind::Server))
         {
-            let admin = admin
-                .and_then(|rows| {
-                    rows.iter()
-                        .find(|a| a.backend == backend && a.server == row.svname)
-                })
-                .map(crate::sources::haproxy::ServerStateRow::admin);
+            let state_row = admin.and_then(|rows| {
+                rows.iter()
+                    .find(|a| a.backend == backend && a.server == row.svname)
+            });
+            let admin = state_row.map(crate::sources::haproxy::ServerStateRow::admin);
             let view = ServerView {
                 state: row.state(),
                 admin,
@@ -796,6 +825,9 @@ impl Cluster {
                 req_rate: None,
                 responses: [row.hrsp[1], row.hrsp[3], row.hrsp[4]],
                 latency_ms: row.rtime.filter(|_| row.responses().unwrap_or(0) > 0),
+                weight: state_row.map(|s| u64::from(s.weight)),
+                weight_initial: state_row.and_then(|s| s.iweight).map(u64::from),
+                detail: Some(Box::new(ServerDetail::haproxy(row, state_row, at))),
                 ..ServerView::default()
             };
             let total = row.responses().or(row.stot);
@@ -839,6 +871,8 @@ impl Cluster {
                     Some(p.responses.s5xx),
                 ],
                 latency_ms: p.response_time,
+                weight: p.weight,
+                detail: Some(Box::new(ServerDetail::plus(p, at))),
                 ..ServerView::default()
             };
             let server = p.server.clone();
@@ -963,14 +997,14 @@ impl Cluster {
         &mut self,
         index: usize,
         at: Instant,
-        result: Result<Vec<(String, bool)>, crate::sources::FetchError>,
+        result: Result<crate::sources::upstream::UpstreamRead, crate::sources::FetchError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let Some(lb) = self.balancers.get_mut(index) else {
             return;
         };
         let name = lb.name.clone();
-        let servers = match result {
+        let read = match result {
             Ok(s) => {
                 if lb.upstream.failing().is_some() {
                     let text = format!("{name} upstream file readable again");
@@ -989,10 +1023,11 @@ impl Cluster {
                 return;
             }
         };
-        for (addr, down) in servers {
+        for server in &read.servers {
+            let (addr, down) = (&server.address, server.down);
             // nginx's default port is 80: `server 10.0.0.21;` is 10.0.0.21:80.
             let full = if addr.contains(':') {
-                addr
+                addr.clone()
             } else {
                 format!("{addr}:80")
             };
@@ -1015,6 +1050,10 @@ impl Cluster {
                 self.events.push(wall, Level::Warn, &b.name, text);
             }
             view.admin = Some(admin);
+            view.weight = Some(u64::from(server.weight));
+            view.weight_initial = Some(u64::from(server.initial_weight));
+            view.backup = Some(server.backup);
+            view.detail = Some(Box::new(ServerDetail::upstream(&read.file, server, at)));
         }
     }
 

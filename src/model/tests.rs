@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::profile::Profile;
+use crate::sources::upstream::{UpstreamRead, UpstreamServer};
 use crate::sources::{haproxy, nginx, SourceError};
 
 const PROFILE: &str = r#"
@@ -84,6 +85,25 @@ fn the_operator_set_state_comes_from_show_servers_state() {
         Some(ServerState::Up),
         "web3 is DOWN by its checks, not by an operator"
     );
+    let web1 = c.backends[0].views[0]
+        .as_ref()
+        .and_then(|v| v.detail.as_deref())
+        .expect("web1's detail");
+    assert_eq!(
+        (
+            web1.weight,
+            web1.weight_initial,
+            web1.bytes_in,
+            web1.bytes_out
+        ),
+        (Some(1), Some(1), Some(830), Some(1270))
+    );
+    assert_eq!(
+        (web1.since_change, web1.downtime),
+        (Some(Duration::from_secs(3)), Some(Duration::from_secs(5)))
+    );
+    assert_eq!(web1.denied_req, None, "a blank column stays unknown");
+    assert_eq!(web1.source, None, "HAProxy has no upstream file");
 }
 
 #[test]
@@ -612,12 +632,24 @@ fn nginx_servers_marked_down_in_the_upstream_file_are_out_of_rotation() {
     for b in &mut c.backends {
         b.health = Health::Healthy;
     }
+    let server = |address: &str, down: bool, line: usize| UpstreamServer {
+        address: address.into(),
+        down,
+        weight: 1,
+        initial_weight: 1,
+        backup: false,
+        line,
+        next: None,
+    };
     let file = |web1_down: bool| {
-        Ok(vec![
-            ("10.77.0.21:80".to_string(), web1_down),
-            // nginx's default port.
-            ("10.77.0.22".to_string(), true),
-        ])
+        Ok(UpstreamRead {
+            file: "/etc/nginx/conf.d/upstream.conf".into(),
+            servers: vec![
+                server("10.77.0.21:80", web1_down, 2),
+                // nginx's default port.
+                server("10.77.0.22", true, 3),
+            ],
+        })
     };
     for index in 0..2 {
         c.apply(
@@ -630,6 +662,20 @@ fn nginx_servers_marked_down_in_the_upstream_file_are_out_of_rotation() {
         );
     }
     assert_eq!(c.in_rotation(), Some(1), "web2 is down in both files");
+    let source = |b: usize| {
+        c.backends[b].views[0]
+            .as_ref()
+            .and_then(|v| v.detail.as_ref())
+            .and_then(|d| d.source.clone())
+    };
+    assert_eq!(
+        (source(0).as_deref(), source(1).as_deref()),
+        (
+            Some("/etc/nginx/conf.d/upstream.conf:2"),
+            Some("/etc/nginx/conf.d/upstream.conf:3")
+        ),
+        "each server's line, the one written without a port too"
+    );
     assert_eq!(
         c.backends[1].views[0]
             .as_ref()
@@ -679,5 +725,24 @@ fn nginx_servers_marked_down_in_the_upstream_file_are_out_of_rotation() {
     assert_eq!(
         vip.text,
         "VIP 10.77.0.100 answers HTTP 503: no backend in rotation (undrain one)"
+    );
+}
+
+#[test]
+fn a_changed_weight_and_a_backup_server_are_marked_after_the_state() {
+    let mut v = ServerView {
+        weight: Some(5),
+        weight_initial: Some(1),
+        backup: Some(true),
+        ..ServerView::default()
+    };
+    assert_eq!(v.marks(), " w5 backup");
+    v.weight = Some(1);
+    v.backup = Some(false);
+    assert_eq!(v.marks(), "", "nothing to say at the configured weight");
+    let json = serde_json::to_value(&v).expect("json");
+    assert_eq!(
+        (json["weight"].clone(), json["backup"].clone()),
+        (serde_json::json!(1), serde_json::json!(false))
     );
 }

@@ -153,3 +153,103 @@ pub fn summary(reports: &[Report]) -> String {
     }
     s
 }
+
+impl Batch {
+    /// The batch as one plan for the confirmation dialog: titled by its first change,
+    /// targeting every backend, each change's pre-checks named by its backend, then the
+    /// batch's own; confirmed as the batch must be.
+    pub fn as_plan(&self) -> Option<Plan> {
+        let first = self.plans.first()?;
+        let mut checks: Vec<Check> = self
+            .plans
+            .iter()
+            .flat_map(|p| {
+                p.checks.iter().map(move |c| Check {
+                    what: if c.what.starts_with(&p.target) {
+                        c.what.clone()
+                    } else {
+                        format!("{}: {}", p.target, c.what)
+                    },
+                    ..c.clone()
+                })
+            })
+            .collect();
+        checks.extend(self.checks.iter().cloned());
+        Some(Plan {
+            operation: first.operation.clone(),
+            cluster: first.cluster.clone(),
+            target: self
+                .plans
+                .iter()
+                .map(|p| p.target.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            balancers: first.balancers.clone(),
+            from: None,
+            to: None,
+            checks,
+            confirmation: self.confirmation.clone(),
+            batch: Some(self.id.clone()),
+        })
+    }
+}
+
+/// The console's path for a batch: the pair is read again and the batch planned anew
+/// (keeping its id); it runs only if no pre-check fails now (`forced`: past those
+/// `--force` overrides) and it asks for no more than the operator gave; otherwise every
+/// change is refused, audited with the batch id.
+pub async fn perform_all(
+    profile: &Profile,
+    confirmed: &Batch,
+    forced: bool,
+    pool: Option<&Pool>,
+    progress: &(dyn Fn(String) + Sync),
+) -> Vec<Report> {
+    let ops: Vec<Operation> = confirmed
+        .plans
+        .iter()
+        .map(|p| p.operation.clone())
+        .collect();
+    let refuse_all = |why: String| -> Vec<Report> {
+        confirmed
+            .plans
+            .iter()
+            .map(|p| {
+                super::run::refuse_in(
+                    profile,
+                    &p.operation,
+                    &p.target,
+                    why.clone(),
+                    Some(confirmed.id.clone()),
+                )
+            })
+            .collect()
+    };
+    let fresh = crate::status::poll(profile, pool, false).await;
+    let mut batch = match plan(profile, &fresh, &ops) {
+        Ok(b) => b,
+        Err(e) => return refuse_all(e.to_string()),
+    };
+    batch.id = confirmed.id.clone();
+    for p in &mut batch.plans {
+        p.batch = Some(batch.id.clone());
+    }
+    let blockers = batch.blockers(forced);
+    if !blockers.is_empty() {
+        return refuse_all(format!("pre-checks failed: {}", blockers.join("; ")));
+    }
+    if batch.confirmation.stricter_than(&confirmed.confirmation) {
+        return refuse_all(match &batch.confirmation {
+            Confirmation::Typed { because, .. } => {
+                format!("{because}: the name must be typed now; confirm again")
+            }
+            Confirmation::YesNo => "confirm again".into(),
+        });
+    }
+    let overridden = if forced {
+        batch.blockers(false)
+    } else {
+        Vec::new()
+    };
+    execute_all(profile, &batch, pool, &overridden, progress).await
+}

@@ -297,6 +297,122 @@ pub async fn act(profile: &Profile, op: Operation, opts: &Options) -> u8 {
     }
 }
 
+/// Rolls through `backends` from the command line (see [`super::roll`]): confirmed once,
+/// then each backend in turn with its progress printed. A backend whose sessions do not
+/// end in time asks (kill / skip / abort) on a terminal, else does what `on_timeout`
+/// says (abort without one). Exit 0 when every backend came back, 1 when the roll
+/// stopped (it says where), 2 for an unknown backend, 3 when refused.
+pub async fn roll(
+    profile: &Profile,
+    backends: &[String],
+    ropts: &super::roll::RollOptions,
+    on_timeout: Option<super::roll::OnTimeout>,
+    opts: &Options,
+) -> u8 {
+    use super::roll::{OnTimeout, Turn};
+    let first = Operation::drain(backends.first().map_or("", String::as_str));
+    if opts.read_only {
+        return refused(
+            profile,
+            &first,
+            first.backend().unwrap_or(""),
+            "--read-only".into(),
+        );
+    }
+    let earlier: Vec<serde_json::Value> = super::audit::path(profile)
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(where_) = super::roll::unfinished(&earlier) {
+        crate::outln!("note: an earlier {where_}");
+    }
+    let (pool, pair) = read_pair(profile, false).await;
+    for b in backends {
+        if let Err(e @ PlanError::NoBackend { .. }) =
+            super::plan(profile, &pair, &Operation::drain(b), None)
+        {
+            eprintln!("lbdeck: {e}");
+            return EXIT_USAGE;
+        }
+    }
+    let work = match &ropts.exec {
+        Some(cmd) => format!("drain, run `{cmd}`, wait until healthy, ready"),
+        None => "drain, wait until healthy, ready".into(),
+    };
+    crate::outln!(
+        "roll through {} on every balancer of {}: {work}, one at a time",
+        backends.join(", "),
+        profile.name
+    );
+    let confirmation = Confirmation::rule(&profile.name, profile.environment, &profile.name, None);
+    if let Err(why) = confirmed(&confirmation, "roll?", opts) {
+        return refused(profile, &first, first.backend().unwrap_or(""), why);
+    }
+    let interactive = std::io::stdin().is_terminal();
+    let decide = |name: &str| -> OnTimeout {
+        match (on_timeout, interactive) {
+            (Some(d), _) => d,
+            (None, false) => OnTimeout::Abort,
+            (None, true) => {
+                let answer = ask(&format!(
+                    "{name}'s sessions did not end in time: k kill them, s skip it, a abort [a] "
+                ));
+                match answer.as_deref() {
+                    Some("k") => OnTimeout::Kill,
+                    Some("s") => OnTimeout::Skip,
+                    _ => OnTimeout::Abort,
+                }
+            }
+        }
+    };
+    let timeout = ropts.drain_timeout;
+    let p = &pool;
+    let rolled = super::roll::roll(
+        profile,
+        backends,
+        ropts,
+        &pool,
+        &|line| crate::outln!("{line}"),
+        &decide,
+        |name: String| async move { wait_drained(profile, &name, timeout, p).await == 0 },
+    )
+    .await;
+    for (name, turn) in &rolled.turns {
+        let how = match turn {
+            Turn::Done => "done".to_string(),
+            Turn::Skipped => "skipped".to_string(),
+            Turn::Stopped(why) => format!("STOPPED: {why}"),
+        };
+        crate::outln!("  {name}: {how}");
+    }
+    let untouched: Vec<&str> = backends
+        .iter()
+        .skip(rolled.turns.len())
+        .map(String::as_str)
+        .collect();
+    if !untouched.is_empty() {
+        crate::outln!("  not reached: {}", untouched.join(", "));
+    }
+    crate::outln!(
+        "{} (audit lines carry batch {})",
+        if rolled.done(backends.len()) {
+            "roll done"
+        } else {
+            "roll not finished"
+        },
+        rolled.id
+    );
+    if rolled.done(backends.len()) {
+        0
+    } else {
+        1
+    }
+}
+
 /// How long a window of the access log is read when waiting on requests.
 const QUIET_WINDOW: Duration = Duration::from_secs(2);
 

@@ -9,6 +9,7 @@ pub mod drain;
 pub mod failover;
 pub mod operation;
 pub mod plan;
+pub mod roll;
 pub mod run;
 pub mod runtime;
 pub use crate::sources::upstream;

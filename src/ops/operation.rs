@@ -291,20 +291,21 @@ impl Operation {
         }
     }
 
-    /// The dialog's title verb: "Drain", "Undrain", "Fail over from", "Fail back to".
-    pub fn title(&self) -> &'static str {
+    /// The dialog's title verb: "Drain", "Weight +1 for", "Fail over from"…
+    pub fn title(&self) -> String {
+        let arg = self.argument().unwrap_or_default();
         match self.kind() {
-            Kind::Drain => "Drain",
-            Kind::Ready => "Undrain",
-            Kind::Maint => "Maintenance for",
-            Kind::Weight => "Set the weight of",
-            Kind::Kill => "Kill the sessions of",
-            Kind::Health => "Health checks of",
-            Kind::Agent => "Agent checks of",
-            Kind::Failover => "Fail over from",
-            Kind::Failback => "Fail back to",
-            Kind::Shell => "Shell on",
-            Kind::Runtime => "Runtime command on",
+            Kind::Drain => "Drain".into(),
+            Kind::Ready => "Undrain".into(),
+            Kind::Maint => "Maintenance for".into(),
+            Kind::Weight => format!("Weight {arg} for"),
+            Kind::Kill => "Kill the sessions of".into(),
+            Kind::Health => format!("Health checks {arg} for"),
+            Kind::Agent => format!("Agent checks {arg} for"),
+            Kind::Failover => "Fail over from".into(),
+            Kind::Failback => "Fail back to".into(),
+            Kind::Shell => "Shell on".into(),
+            Kind::Runtime => "Runtime command on".into(),
         }
     }
 

@@ -62,6 +62,29 @@ pub struct StatRow {
     pub ttime: Option<u64>,
     /// Server address.
     pub addr: String,
+    /// Most requests ever queued.
+    pub qmax: Option<u64>,
+    /// Most sessions ever at once.
+    pub smax: Option<u64>,
+    /// Bytes in, from clients (counter).
+    pub bin: Option<u64>,
+    /// Bytes out, to clients (counter).
+    pub bout: Option<u64>,
+    /// Requests denied by security rules (counter; empty on server rows of older
+    /// versions).
+    pub dreq: Option<u64>,
+    /// Responses denied by security rules (counter).
+    pub dresp: Option<u64>,
+    /// Errors connecting to the server (counter).
+    pub econ: Option<u64>,
+    /// Response errors: the server closed or answered badly (counter).
+    pub eresp: Option<u64>,
+    /// Connection attempts retried (counter).
+    pub wretr: Option<u64>,
+    /// Requests sent to another server after a failure (counter).
+    pub wredis: Option<u64>,
+    /// Seconds the server was down, in total.
+    pub downtime: Option<u64>,
 }
 
 impl StatRow {
@@ -225,6 +248,17 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
             rtime: num("rtime"),
             ttime: num("ttime"),
             addr: get("addr").to_string(),
+            qmax: num("qmax"),
+            smax: num("smax"),
+            bin: num("bin"),
+            bout: num("bout"),
+            dreq: num("dreq"),
+            dresp: num("dresp"),
+            econ: num("econ"),
+            eresp: num("eresp"),
+            wretr: num("wretr"),
+            wredis: num("wredis"),
+            downtime: num("downtime"),
         });
     }
     Ok(rows)
@@ -352,6 +386,8 @@ pub struct ServerStateRow {
     pub admin_state: u32,
     /// User weight.
     pub weight: u32,
+    /// Initial weight, from the configuration (srv_iweight).
+    pub iweight: Option<u32>,
     /// srv_check_state (CHK_ST_* bits), when the version prints it.
     pub check_state: Option<u32>,
     /// srv_agent_state (CHK_ST_* bits), when the version prints it.
@@ -457,6 +493,7 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError
         col("srv_uweight")?,
     );
     let (cs, ags) = (cols.get("srv_check_state"), cols.get("srv_agent_state"));
+    let iw = cols.get("srv_iweight").copied();
     let mut rows = Vec::new();
     // The format lets any later line be a comment.
     for line in lines.filter(|l| !l.starts_with('#')) {
@@ -469,6 +506,7 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, ParseError
             op_state: get(op).parse().map_err(|_| bad())?,
             admin_state: get(ad).parse().map_err(|_| bad())?,
             weight: get(w).parse().map_err(|_| bad())?,
+            iweight: iw.and_then(|i| get(i).parse().ok()),
             check_state: cs.and_then(|&i| get(i).parse().ok()),
             agent_state: ags.and_then(|&i| get(i).parse().ok()),
         });
@@ -524,6 +562,30 @@ mod tests {
             .expect("frontend");
         assert_eq!(fe.kind, Some(RowKind::Frontend));
         assert_eq!(fe.req_tot, Some(30));
+    }
+
+    #[test]
+    fn a_server_rows_counters_are_read_by_name() {
+        let rows = parse_stat(MIXED).expect("parses");
+        let web1 = rows.iter().find(|r| r.svname == "web1").expect("web1 row");
+        assert_eq!(
+            (web1.qcur, web1.qmax, web1.scur, web1.smax),
+            (Some(0), Some(0), Some(0), Some(1))
+        );
+        assert_eq!((web1.bin, web1.bout), (Some(830), Some(1270)));
+        assert_eq!(web1.dreq, None, "HAProxy 2.6 leaves dreq empty on a server");
+        assert_eq!(web1.dresp, Some(0));
+        assert_eq!(
+            (web1.econ, web1.eresp, web1.wretr, web1.wredis),
+            (Some(0), Some(0), Some(0), Some(0))
+        );
+        assert_eq!((web1.lastchg, web1.downtime), (Some(3), Some(5)));
+        let rows = parse_stat(STAT_3_X).expect("3.x");
+        let web5 = rows.iter().find(|r| r.svname == "web5").expect("web5 row");
+        assert_eq!(
+            (web5.downtime, web5.bin, web5.smax),
+            (Some(30), Some(80000), Some(4))
+        );
     }
 
     #[test]
@@ -708,6 +770,12 @@ mod tests {
         ))
         .expect("3.x");
         assert_eq!(agent[1].weight, 0);
+        assert_eq!(agent[1].iweight, Some(1), "the configured weight stays");
+        let no_initial = parse_servers_state(
+            "1\n# be_id be_name srv_id srv_name srv_op_state srv_admin_state srv_uweight\n3 be 1 s1 2 0 4\n",
+        )
+        .expect("without srv_iweight");
+        assert_eq!((no_initial[0].weight, no_initial[0].iweight), (4, None));
     }
 
     #[test]

@@ -85,8 +85,8 @@ pub enum SourceUpdate {
         index: usize,
         /// When the file was read.
         at: Instant,
-        /// `(address, down)` per server line, or why the file could not be read.
-        result: Result<Vec<(String, bool)>, FetchError>,
+        /// The file and its server lines, or why it could not be read.
+        result: Result<upstream::UpstreamRead, FetchError>,
     },
     /// Per-backend traffic from balancer `index`'s access log (nginx).
     Traffic {

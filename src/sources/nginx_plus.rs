@@ -35,6 +35,15 @@ pub struct Peer {
     /// Active health checks.
     #[serde(default)]
     pub health_checks: Option<HealthChecks>,
+    /// The weight in use.
+    #[serde(default)]
+    pub weight: Option<u64>,
+    /// Requests that failed to reach it (counter).
+    #[serde(default)]
+    pub fails: Option<u64>,
+    /// Milliseconds it was unavailable for selection, in total.
+    #[serde(default)]
+    pub downtime: Option<u64>,
 }
 
 impl Peer {
@@ -76,6 +85,9 @@ pub struct Responses {
 /// Active health check results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 pub struct HealthChecks {
+    /// Checks made (counter).
+    #[serde(default)]
+    pub checks: u64,
     /// Checks failed (counter).
     #[serde(default)]
     pub fails: u64,
@@ -116,6 +128,14 @@ mod tests {
         assert_eq!(
             peers[2].health_checks.and_then(|h| h.last_passed),
             Some(false)
+        );
+        assert_eq!(
+            peers[2].health_checks.map(|h| (h.checks, h.fails)),
+            Some((1820, 120))
+        );
+        assert_eq!(
+            (peers[2].weight, peers[2].fails, peers[2].downtime),
+            (Some(1), Some(40), Some(61000))
         );
         let err = parse_upstream(text, "nope").expect_err("missing upstream");
         assert!(err.to_string().contains("no upstream named"));

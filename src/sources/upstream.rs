@@ -293,16 +293,56 @@ pub fn is_down(text: &str, upstream: &str, address: &str) -> Result<bool, Upstre
         .any(|l| l.params(text).any(|(_, w)| w == "down")))
 }
 
-/// Every `server` line of the block: its address and whether it is marked `down`.
-pub fn servers(text: &str, upstream: &str) -> Result<Vec<(String, bool)>, UpstreamError> {
+/// One `server` line of an upstream block, as its file has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamServer {
+    /// The address as written (`10.0.0.21:80`, `app2.internal`, `unix:/run/a.sock`).
+    pub address: String,
+    /// Marked `down`.
+    pub down: bool,
+    /// Its weight (nginx's default 1 when none is written).
+    pub weight: u32,
+    /// The configured weight: lbdeck's note on the line keeps it while lbdeck changed
+    /// the weight, else the weight written.
+    pub initial_weight: u32,
+    /// Marked `backup`.
+    pub backup: bool,
+    /// The line (from 1) where its `server` statement starts.
+    pub line: usize,
+    /// The change the next drain or undrain would make ([`set_down`] with the flag
+    /// flipped): the first changed line before and after.
+    pub next: Option<(String, String)>,
+}
+
+/// What one read of an upstream file gave: the file and its servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRead {
+    /// The file that defines the upstream.
+    pub file: String,
+    /// Every `server` line of the block, in file order.
+    pub servers: Vec<UpstreamServer>,
+}
+
+/// The first line that differs between `before` and `after`, as (before, after).
+fn first_changed_line(before: &str, after: &str) -> Option<(String, String)> {
+    before
+        .lines()
+        .zip(after.lines())
+        .find(|(a, b)| a != b)
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+}
+
+/// Every `server` line of the block: its address, whether it is marked `down`, where it
+/// is and what the next drain or undrain of it would change.
+pub fn servers(text: &str, upstream: &str) -> Result<Vec<UpstreamServer>, UpstreamError> {
     let toks = tokens(text);
     let body = block(text, &toks, upstream)?;
     let mut out = Vec::new();
-    let mut words: Vec<&str> = Vec::new();
+    let mut words: Vec<&Token> = Vec::new();
     let mut depth = 0usize;
     for t in &toks[body] {
         match t.kind {
-            Kind::Word => words.push(word(text, t)),
+            Kind::Word => words.push(t),
             Kind::Open | Kind::Close => {
                 depth = if t.kind == Kind::Open {
                     depth + 1
@@ -312,8 +352,28 @@ pub fn servers(text: &str, upstream: &str) -> Result<Vec<(String, bool)>, Upstre
                 words.clear();
             }
             Kind::Semi => {
-                if let (0, ["server", address, params @ ..]) = (depth, words.as_slice()) {
-                    out.push((address.to_string(), params.contains(&"down")));
+                let said: Vec<&str> = words.iter().map(|t| word(text, t)).collect();
+                if let (0, ["server", address, params @ ..]) = (depth, said.as_slice()) {
+                    let down = params.contains(&"down");
+                    let line = text[..words[0].span.start].matches('\n').count() + 1;
+                    let next = set_down(text, upstream, address, !down)
+                        .ok()
+                        .and_then(|edited| first_changed_line(text, &edited));
+                    let weight = params
+                        .iter()
+                        .find_map(|w| w.strip_prefix("weight=").and_then(|n| n.parse().ok()))
+                        .unwrap_or(1);
+                    let initial_weight =
+                        note(text, t.span.end).map_or(weight, |(_, w)| w.unwrap_or(1));
+                    out.push(UpstreamServer {
+                        address: address.to_string(),
+                        down,
+                        weight,
+                        initial_weight,
+                        backup: params.contains(&"backup"),
+                        line,
+                        next,
+                    });
                 }
                 words.clear();
             }
@@ -344,10 +404,10 @@ const UNWRITTEN: &str = " unwritten (nginx's 1)";
 
 /// The note on a server line, if any: where it is and the weight it keeps (None: none
 /// was written).
-fn note(text: &str, line: &ServerLine) -> Option<(Range<usize>, Option<u32>)> {
-    let rest = text[line.end..].strip_prefix(NOTE)?;
+fn note(text: &str, end: usize) -> Option<(Range<usize>, Option<u32>)> {
+    let rest = text.get(end..)?.strip_prefix(NOTE)?;
     if rest.starts_with(UNWRITTEN) {
-        return Some((line.end..line.end + NOTE.len() + UNWRITTEN.len(), None));
+        return Some((end..end + NOTE.len() + UNWRITTEN.len(), None));
     }
     let digits = rest.strip_prefix('=')?;
     let n = digits.len()
@@ -355,7 +415,7 @@ fn note(text: &str, line: &ServerLine) -> Option<(Range<usize>, Option<u32>)> {
             .trim_start_matches(|c: char| c.is_ascii_digit())
             .len();
     let w = digits[..n].parse().ok()?;
-    Some((line.end..line.end + NOTE.len() + 1 + n, Some(w)))
+    Some((end..end + NOTE.len() + 1 + n, Some(w)))
 }
 
 /// The server's current and initial weight: the initial one is what lbdeck's note keeps,
@@ -365,7 +425,7 @@ pub fn weights(text: &str, upstream: &str, address: &str) -> Result<(u32, u32), 
     let current = written_weight(text, &lines).unwrap_or(1);
     let initial = lines
         .iter()
-        .find_map(|l| note(text, l))
+        .find_map(|l| note(text, l.end))
         .map_or(current, |(_, w)| w.unwrap_or(1));
     Ok((current, initial))
 }
@@ -390,7 +450,7 @@ pub fn set_weight(
             .filter(|(_, w)| w.starts_with("weight="))
             .map(|(t, _)| t)
             .collect();
-        let noted = note(text, &line);
+        let noted = note(text, line.end);
         let (new, note_edit) = match (weight, noted) {
             (Some(n), Some(_)) => (Some(n), None),
             (Some(n), None) => {
@@ -476,28 +536,62 @@ mod tests {
     /// `server` lines (one of them for a server that is also live).
     const SHAPES: &str = include_str!("../../tests/fixtures/nginx/upstreams_shapes.conf");
 
+    /// `(address, down)` of every server line.
+    fn flags(text: &str, upstream: &str) -> Result<Vec<(String, bool)>, UpstreamError> {
+        servers(text, upstream).map(|all| all.into_iter().map(|s| (s.address, s.down)).collect())
+    }
+
     #[test]
     fn every_server_line_is_listed_with_its_down_flag() {
         let drained = set_down(CONF, "be_web", "10.77.0.22:80", true).expect("drain");
         assert_eq!(
-            servers(&drained, "be_web").expect("servers"),
+            flags(&drained, "be_web").expect("servers"),
             vec![
                 ("10.77.0.21:80".to_string(), false),
                 ("10.77.0.22:80".to_string(), true)
             ]
         );
         assert_eq!(
-            servers(CONF, "be_api"),
+            flags(CONF, "be_api"),
             Err(UpstreamError::NoBlock("be_api".into()))
         );
         // Commented-out lines are not servers; a `down` on a line of its own counts.
         assert_eq!(
-            servers(SHAPES, "be_web").expect("servers"),
+            flags(SHAPES, "be_web").expect("servers"),
             vec![
                 ("10.0.0.21:80".to_string(), false),
                 ("10.0.0.22:80".to_string(), false),
                 ("10.0.0.23:80".to_string(), true),
             ]
+        );
+    }
+
+    #[test]
+    fn each_server_says_its_line_and_the_edit_a_drain_or_undrain_would_make() {
+        let all = servers(SHAPES, "be_web").expect("servers");
+        let at: Vec<usize> = all.iter().map(|s| s.line).collect();
+        assert_eq!(at, [7, 8, 9]);
+        assert_eq!(
+            all[1].next,
+            Some((
+                "    server 10.0.0.22:80 weight=2 max_fails=1 fail_timeout=2s;".into(),
+                "    server 10.0.0.22:80 weight=2 max_fails=1 fail_timeout=2s down;".into()
+            )),
+            "a drain adds down"
+        );
+        assert_eq!(
+            all[2].next,
+            Some(("        down;".into(), "        ;".into())),
+            "an undrain removes the down on its own line, and only that line changes"
+        );
+        let app = servers(SHAPES, "be_app").expect("servers");
+        let implied = app
+            .iter()
+            .find(|s| s.address == "app2.internal")
+            .expect("app2");
+        assert_eq!(
+            implied.next.as_ref().map(|(_, after)| after.as_str()),
+            Some("    server app2.internal max_fails=2 fail_timeout=5s down; # port 80 implied")
         );
     }
 
@@ -709,6 +803,23 @@ mod tests {
             set_weight(SHAPES, "be_app", "10.0.0.9:8080", Some(0)),
             Err(UpstreamError::Weight(0))
         );
+    }
+
+    #[test]
+    fn servers_read_back_weight_initial_weight_and_backup() {
+        let row = |text: &str, address: &str| {
+            servers(text, "be_app")
+                .expect("servers")
+                .into_iter()
+                .find(|s| s.address == address)
+                .map(|s| (s.weight, s.initial_weight, s.backup))
+        };
+        assert_eq!(row(SHAPES, "app1.internal:8080"), Some((3, 3, false)));
+        assert_eq!(row(SHAPES, "10.0.0.9:8080"), Some((1, 1, true)));
+        let set = set_weight(SHAPES, "be_app", "app1.internal:8080", Some(7)).expect("set");
+        assert_eq!(row(&set, "app1.internal:8080"), Some((7, 3, false)));
+        let set = set_weight(SHAPES, "be_app", "10.0.0.9:8080", Some(4)).expect("set");
+        assert_eq!(row(&set, "10.0.0.9:8080"), Some((4, 1, true)));
     }
 
     #[test]

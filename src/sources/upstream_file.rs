@@ -132,7 +132,7 @@ impl UpstreamTarget {
             .collect()
     }
 
-    /// Reads the file once: every server line and whether it is `down`. The file is the
+    /// Reads the file once: every server line, whether it is `down` and where. The file is the
     /// one that defines the upstream: `path`, else the one `nginx -T` shows.
     pub async fn once(&self, pool: &Pool) -> SourceUpdate {
         let known = self.found.lock().ok().and_then(|f| f.clone());
@@ -153,6 +153,10 @@ impl UpstreamTarget {
                     }
                 }
                 upstream::servers(&l.text, &self.upstream)
+                    .map(|servers| upstream::UpstreamRead {
+                        file: l.file.clone(),
+                        servers,
+                    })
                     .map_err(|e| FetchError(format!("{}: {e}", l.file)))
             }
         };

@@ -75,6 +75,33 @@ impl Runner {
                     let _ = tx.send(Action::Acted(Box::new(report))).await;
                 });
             }
+            Effect::RunBatch { batch, forced } => {
+                let (tx, profile, pool) =
+                    (self.tx.clone(), self.profile.clone(), self.pool.clone());
+                tokio::spawn(async move {
+                    let progress = |line: String| {
+                        let _ = tx.try_send(Action::Progress(line));
+                    };
+                    let reports = crate::ops::batch::perform_all(
+                        &profile,
+                        &batch,
+                        forced,
+                        pool.as_deref(),
+                        &progress,
+                    )
+                    .await;
+                    let summary = crate::ops::batch::summary(&reports);
+                    for r in reports {
+                        let _ = tx.send(Action::Acted(Box::new(r))).await;
+                    }
+                    let _ = tx
+                        .send(Action::Progress(format!(
+                            "batch of {}: {summary}",
+                            batch.plans.len()
+                        )))
+                        .await;
+                });
+            }
             Effect::Refuse { operation, reason } => {
                 let (tx, profile) = (self.tx.clone(), self.profile.clone());
                 tokio::spawn(async move {

@@ -61,6 +61,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
     if !app.ui.filter.is_empty() {
         title.push_str(&format!(" · filter \"{}\"", app.ui.filter));
     }
+    if !app.ui.marked.is_empty() {
+        title.push_str(&format!(" · {} marked", app.ui.marked.len()));
+    }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(t.header))
         .column_spacing(1)
@@ -126,14 +129,23 @@ fn headings(app: &App, columns: &[BackendColumn]) -> (Vec<String>, Vec<Constrain
                 widths.push(constraint(col.width(), widest));
             }
             None => {
-                for b in &app.cluster.balancers {
+                for (li, b) in app.cluster.balancers.iter().enumerate() {
                     // A balancer whose numbers are stale says so in its column header.
                     let label = if b.fresh.stale(app.now, limit) {
                         format!("{}?", b.name)
                     } else {
                         b.name.clone()
                     };
-                    widths.push(constraint(col.width(), label.chars().count()));
+                    // Room for a weight or backup mark after the state, when one shows.
+                    let marked = app
+                        .cluster
+                        .backends
+                        .iter()
+                        .filter_map(|k| k.views.get(li).and_then(|v| v.as_ref()))
+                        .map(|v| 5 + v.marks().chars().count())
+                        .max()
+                        .unwrap_or(0);
+                    widths.push(constraint(col.width(), label.chars().count().max(marked)));
                     header.push(label);
                 }
             }
@@ -147,7 +159,9 @@ fn widest_value(app: &App, col: BackendColumn) -> usize {
     let names = app.cluster.backends.iter().map(|b| b.name.chars().count());
     match col {
         // An empty table keeps room for a short name.
-        BackendColumn::Name => names.max().unwrap_or(8),
+        BackendColumn::Name => {
+            names.max().unwrap_or(8) + if app.ui.marked.is_empty() { 0 } else { 2 }
+        }
         _ => col.header().map_or(0, str::len),
     }
 }
@@ -199,18 +213,35 @@ fn cells(look: &Look, columns: &[BackendColumn], b: &Backend) -> Vec<Cell<'stati
     let mut out = Vec::with_capacity(columns.len() + app.cluster.balancers.len());
     for &col in columns {
         let cell = match col {
-            BackendColumn::Name => Cell::from(Span::styled(b.name.clone(), name_style(app, b))),
+            BackendColumn::Name => {
+                // Marks are a character, not only a style: they read without colour.
+                let name = match (app.ui.marked.is_empty(), app.ui.marked.contains(&b.name)) {
+                    (true, _) => b.name.clone(),
+                    (false, true) => format!("* {}", b.name),
+                    (false, false) => format!("  {}", b.name),
+                };
+                Cell::from(Span::styled(name, name_style(app, b)))
+            }
             BackendColumn::Address => Cell::from(Span::styled(b.address.clone(), t.muted)),
             BackendColumn::Health => Cell::from(health_span(app, b, look.limit)),
             BackendColumn::State => {
                 out.extend(app.cluster.balancers.iter().enumerate().map(|(li, lb)| {
-                    let view = b.views.get(li);
-                    Cell::from(state_span(
+                    let view = b.views.get(li).and_then(|v| v.as_ref());
+                    let state = state_span(
                         app,
-                        view.and_then(|v| v.as_ref()).and_then(|v| v.shown_state()),
+                        view.and_then(|v| v.shown_state()),
                         lb.fresh.stale(app.now, look.limit),
-                        view.is_some_and(|v| v.is_some()),
-                    ))
+                        view.is_some(),
+                    );
+                    let marks = view.map(|v| v.marks()).unwrap_or_default();
+                    if marks.is_empty() {
+                        Cell::from(state)
+                    } else {
+                        Cell::from(ratatui::text::Line::from(vec![
+                            state,
+                            Span::styled(marks, t.degraded),
+                        ]))
+                    }
                 }));
                 continue;
             }
@@ -289,7 +320,14 @@ fn health_span(app: &App, b: &Backend, limit: Duration) -> Span<'static> {
     }
 }
 
-fn state_span(app: &App, state: Option<ServerState>, stale: bool, reported: bool) -> Span<'static> {
+/// A server state in its theme style (the stale style when `stale`); `·` where a balancer
+/// reports the server without a state, `—` where it does not report it.
+pub(super) fn state_span(
+    app: &App,
+    state: Option<ServerState>,
+    stale: bool,
+    reported: bool,
+) -> Span<'static> {
     let t = &app.theme;
     let Some(s) = state else {
         // Reported without a state: nginx open source only has traffic numbers.

@@ -93,6 +93,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Confirmation::Typed { name, because } => {
                 let whose = match op {
                     Operation::Vip { .. } | Operation::Shell { .. } => "node's",
+                    Operation::Server { .. } if plan.batch.is_some() => "cluster's",
                     Operation::Server { .. } => "backend's",
                     Operation::Runtime {
                         balancer: Some(_), ..

@@ -6,6 +6,7 @@ mod audit;
 mod backends;
 mod balancers;
 mod confirm;
+mod detail;
 mod events;
 mod header;
 mod help;
@@ -46,6 +47,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Mode::Alerts => alerts::render(frame, area, app, &alerts),
         Mode::Audit => audit::render(frame, area, app),
         Mode::Confirm => confirm::render(frame, area, app),
+        Mode::Detail => detail::render(frame, area, app),
         Mode::RuntimeAnswer => runtime::render(frame, area, app),
         Mode::Normal | Mode::Filter | Mode::Runtime => {}
     }

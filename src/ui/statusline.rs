@@ -91,11 +91,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
             spans.push(Span::styled(" CONFIRM ", t.alarm));
             spans.push(Span::styled("  see the dialog · Esc cancels  ", t.muted));
         }
-        Mode::Help | Mode::Alerts => {
-            let name = if app.ui.mode == Mode::Help {
-                " HELP "
-            } else {
-                " ALERTS "
+        Mode::Help | Mode::Alerts | Mode::Detail => {
+            let name = match app.ui.mode {
+                Mode::Help => " HELP ",
+                Mode::Detail => " DETAIL ",
+                _ => " ALERTS ",
             };
             spans.push(Span::styled(name, t.highlight));
             spans.push(Span::styled("  ↑↓ scroll · any other key closes", t.muted));

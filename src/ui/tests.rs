@@ -13,6 +13,8 @@ use crate::sources::keepalived::{DumpInstance, DumpKind, FifoEvent};
 use crate::sources::vrrp::VrrpSample;
 use crate::sources::{SourceError, SourceUpdate};
 
+mod detail;
+
 fn fixed_app() -> (App, Instant) {
     let mut a = app();
     let t0 = Instant::now();
@@ -547,6 +549,7 @@ fn help_scrolls_at_80x24_and_names_the_keymap_file_read() {
         crossterm::event::KeyCode::PageDown,
     ));
     a.update(page_down.clone());
+    a.update(page_down.clone());
     a.update(page_down);
     let text = screen(&render(&a, 80, 24));
     assert!(text.contains("list every alert"), "{text}");
@@ -632,7 +635,7 @@ fn overlays_fit_a_40x10_terminal() {
         crossterm::event::KeyCode::End,
     )));
     let text = screen(&render(&a, 40, 10));
-    assert!(text.contains("!  list every alert: its…│"), "{text}");
+    assert!(text.contains("Enter  the selected backend …│"), "{text}");
     a.update(Action::Help);
     a.update(Action::Alerts);
     let text = screen(&render(&a, 40, 10));

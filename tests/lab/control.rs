@@ -322,3 +322,100 @@ pub fn nginx_weight_edits_one_line_and_initial_restores_the_file() {
         "{err}"
     );
 }
+
+/// A rolling run over web1..web3 restarting nginx on each backend: a request loop through
+/// the VIP sees no failed request, every backend ends READY, and the audit log has each
+/// step under the roll's id.
+pub fn a_rolling_restart_keeps_the_vip_serving() {
+    let state = tempfile::tempdir().expect("tempdir");
+    // At most 600 requests, 60 s: one every 50 ms through the VIP's HAProxy.
+    let looped = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "lbd-admin",
+            "timeout",
+            "60",
+            "sh",
+            "-c",
+            "for i in $(seq 600); do curl -s -o /dev/null -m 2 -w '%{http_code}\\n' \
+             http://10.77.0.100:8000/; sleep 0.05; [ -e /tmp/lbdeck-roll-done ] && break; done",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("request loop");
+    // Requests before, during and after the roll.
+    std::thread::sleep(Duration::from_secs(1));
+    let restart = "nginx -s quit; for i in $(seq 50); do [ -e /run/nginx.pid ] || break; \
+                   sleep 0.1; done; nginx && echo restarted";
+    let out = lbdeck_ok(
+        &[
+            "roll",
+            "--profile",
+            "lab-haproxy",
+            "web1",
+            "web2",
+            "web3",
+            "--exec",
+            restart,
+            "--wait-healthy",
+            "20s",
+            "--drain-timeout",
+            "20s",
+            "--yes",
+        ],
+        state.path(),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = std::fs::write("/tmp/lbdeck-roll-done", "");
+    let codes = looped.wait_with_output().expect("loop");
+    let _ = std::fs::remove_file("/tmp/lbdeck-roll-done");
+    let codes = String::from_utf8_lossy(&codes.stdout).into_owned();
+    let all: Vec<&str> = codes.lines().collect();
+    let failed: Vec<&&str> = all.iter().filter(|c| **c != "200").collect();
+    assert!(
+        all.len() > 20,
+        "the loop ran: {} requests\n{out}",
+        all.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "failed requests through the VIP: {failed:?}\n{out}"
+    );
+    for web in ["web1", "web2", "web3"] {
+        assert!(out.contains(&format!("{web}: done")), "{out}");
+        assert!(
+            out.contains(&format!("{web}>   restarted"))
+                || out.contains(&format!("{web}> restarted")),
+            "{out}"
+        );
+        assert_eq!(admin_bits(web), vec!["0", "0"], "{web} READY on both");
+    }
+    assert!(out.contains("roll done"), "{out}");
+    let lines = audit(state.path());
+    let roll = lines[0]["batch"].as_str().unwrap_or("").to_string();
+    assert!(roll.starts_with("roll-"), "{lines:?}");
+    let steps: Vec<String> = lines
+        .iter()
+        .filter(|l| l["batch"].as_str() == Some(roll.as_str()))
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["action"].as_str().unwrap_or(""),
+                l["target"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            "drain web1",
+            "undrain web1",
+            "drain web2",
+            "undrain web2",
+            "drain web3",
+            "undrain web3"
+        ]
+    );
+}

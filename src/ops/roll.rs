@@ -1,0 +1,288 @@
+//! Rolling maintenance: backends one at a time — drain, wait for its sessions to end,
+//! optionally run a command on it over SSH, wait until our probe and every balancer see
+//! it healthy, ready, next — with the capacity guard before each step. Every change is
+//! an ordinary operation (planned, run on the whole pair, read back, audited) carrying
+//! the roll's id, so the audit log tells where a roll stopped.
+
+use std::time::{Duration, Instant};
+
+use super::batch::new_id;
+use super::plan;
+use super::{Operation, ServerChange};
+use crate::config::profile::Profile;
+use crate::model::{Health, ServerState};
+use crate::ssh::Pool;
+
+/// What to do when a drained backend's sessions do not end in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnTimeout {
+    /// Kill its sessions and go on.
+    Kill,
+    /// Put it back in rotation untouched and go on to the next.
+    Skip,
+    /// Stop the roll, leaving it drained.
+    Abort,
+}
+
+/// How a roll runs.
+#[derive(Debug, Clone)]
+pub struct RollOptions {
+    /// Run on each backend (over SSH) while it is out of rotation.
+    pub exec: Option<String>,
+    /// How long a backend may take to be healthy again.
+    pub wait_healthy: Duration,
+    /// How long its sessions may take to end.
+    pub drain_timeout: Duration,
+}
+
+/// How one backend's turn ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Turn {
+    /// Drained, worked on, healthy and back in rotation.
+    Done,
+    /// Left as it was (sessions did not end and skipping was chosen).
+    Skipped,
+    /// The roll stopped here: why, and the state it leaves the backend in.
+    Stopped(String),
+}
+
+/// What a roll did.
+#[derive(Debug, Clone)]
+pub struct Rolled {
+    /// Its id, in every audit line it wrote.
+    pub id: String,
+    /// Each backend it reached, with how its turn ended.
+    pub turns: Vec<(String, Turn)>,
+}
+
+impl Rolled {
+    /// Every backend it was given came back.
+    pub fn done(&self, of: usize) -> bool {
+        self.turns.len() == of && self.turns.iter().all(|(_, t)| *t == Turn::Done)
+    }
+}
+
+/// The host part of a backend's `host:port`, for SSH.
+fn host_of(address: &str) -> String {
+    address
+        .rsplit_once(':')
+        .map_or(address, |(h, _)| h)
+        .trim_matches(['[', ']'])
+        .to_string()
+}
+
+/// Runs one operation on the pair as read now; Err(why) unless it was done everywhere.
+async fn step(
+    profile: &Profile,
+    op: Operation,
+    id: &str,
+    pool: &Pool,
+    guard: bool,
+) -> Result<(), String> {
+    let pair = crate::status::poll(profile, Some(pool), false).await;
+    let mut p = plan::plan(profile, &pair, &op, None).map_err(|e| e.to_string())?;
+    let blockers = p.blockers(false);
+    if !blockers.is_empty() {
+        let why = format!("pre-checks failed: {}", blockers.join("; "));
+        super::run::refuse_in(profile, &op, &p.target, why.clone(), Some(id.into()));
+        return Err(why);
+    }
+    // The roll was confirmed once; a step that would leave too little in rotation is not.
+    let risk = guard
+        .then(|| plan::capacity_risk(&pair, &p.target, profile.min_healthy_backends, op.doing()))
+        .flatten();
+    if let Some(risk) = risk {
+        super::run::refuse_in(profile, &op, &p.target, risk.clone(), Some(id.into()));
+        return Err(risk);
+    }
+    p.batch = Some(id.to_string());
+    let r = super::execute(profile, &p, Some(pool), Vec::new(), &|_| {}).await;
+    if r.done() {
+        Ok(())
+    } else {
+        Err(format!("{op}: {}", r.outcome))
+    }
+}
+
+/// Whether our probe and every balancer that checks it see `backend` healthy (a drained
+/// server counts: it is up, only out of rotation).
+async fn healthy(profile: &Profile, backend: &str, pool: &Pool) -> bool {
+    let pair = crate::status::poll(profile, Some(pool), false).await;
+    pair.backends.iter().any(|b| {
+        b.name == backend
+            && b.health == Health::Healthy
+            && b.views
+                .iter()
+                .flatten()
+                .all(|v| !matches!(v.state, Some(ServerState::Down | ServerState::Maint)))
+    })
+}
+
+/// Rolls through `backends` in order. `say` gets every line of progress (the command's
+/// output too); `decide` is asked when sessions do not end in time; `wait_drained`
+/// waits for a drained backend's sessions (true: they ended).
+pub async fn roll<W, F>(
+    profile: &Profile,
+    backends: &[String],
+    opts: &RollOptions,
+    pool: &Pool,
+    say: &(dyn Fn(String) + Sync),
+    decide: &(dyn Fn(&str) -> OnTimeout + Sync),
+    wait_drained: W,
+) -> Rolled
+where
+    W: Fn(String) -> F,
+    F: std::future::Future<Output = bool>,
+{
+    let id = format!("roll-{}", new_id());
+    let mut turns = Vec::new();
+    for (i, name) in backends.iter().enumerate() {
+        say(format!("[{}/{}] {name}: draining", i + 1, backends.len()));
+        if let Err(why) = step(profile, Operation::drain(name), &id, pool, true).await {
+            turns.push((name.clone(), Turn::Stopped(format!("not drained: {why}"))));
+            break;
+        }
+        if !wait_drained(name.clone()).await {
+            match decide(name) {
+                OnTimeout::Kill => {
+                    say(format!("{name}: killing its remaining sessions"));
+                    let op = Operation::server(name, ServerChange::KillSessions);
+                    if let Err(why) = step(profile, op, &id, pool, false).await {
+                        turns.push((name.clone(), Turn::Stopped(format!("drained; {why}"))));
+                        break;
+                    }
+                }
+                OnTimeout::Skip => {
+                    say(format!("{name}: skipped, back in rotation untouched"));
+                    let back = step(profile, Operation::ready(name), &id, pool, false).await;
+                    let turn = match back {
+                        Ok(()) => Turn::Skipped,
+                        Err(why) => Turn::Stopped(format!("drained, not ready again: {why}")),
+                    };
+                    let stop = matches!(turn, Turn::Stopped(_));
+                    turns.push((name.clone(), turn));
+                    if stop {
+                        break;
+                    }
+                    continue;
+                }
+                OnTimeout::Abort => {
+                    turns.push((
+                        name.clone(),
+                        Turn::Stopped("drained; its sessions did not end in time".into()),
+                    ));
+                    break;
+                }
+            }
+        }
+        if let Some(cmd) = &opts.exec {
+            let address = profile
+                .backends()
+                .find(|b| &b.name == name)
+                .map(|b| b.address.0.clone())
+                .unwrap_or_default();
+            let node = pool.node(&host_of(&address));
+            say(format!("{name}: running `{cmd}` on {}", node.alias));
+            match pool.exec(&node, cmd).await {
+                Ok(out) => {
+                    for line in out.stdout.lines().chain(out.stderr.lines()).take(40) {
+                        say(format!("  {name}> {}", crate::text::sanitize(line)));
+                    }
+                    if out.status != Some(0) {
+                        let why = format!(
+                            "drained; `{cmd}` exited {}",
+                            out.status.map_or("?".into(), |s| s.to_string())
+                        );
+                        turns.push((name.clone(), Turn::Stopped(why)));
+                        break;
+                    }
+                }
+                Err(e) => {
+                    turns.push((
+                        name.clone(),
+                        Turn::Stopped(format!("drained; `{cmd}` could not run: {e}")),
+                    ));
+                    break;
+                }
+            }
+        }
+        say(format!(
+            "{name}: waiting until our probe and every balancer see it healthy (up to {})",
+            humantime::format_duration(opts.wait_healthy)
+        ));
+        let t0 = Instant::now();
+        let mut well = false;
+        while t0.elapsed() < opts.wait_healthy {
+            if healthy(profile, name, pool).await {
+                well = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if !well {
+            turns.push((
+                name.clone(),
+                Turn::Stopped("drained; not healthy again in time".into()),
+            ));
+            break;
+        }
+        say(format!("{name}: back in rotation"));
+        if let Err(why) = step(profile, Operation::ready(name), &id, pool, false).await {
+            turns.push((
+                name.clone(),
+                Turn::Stopped(format!("healthy but not ready: {why}")),
+            ));
+            break;
+        }
+        turns.push((name.clone(), Turn::Done));
+    }
+    Rolled { id, turns }
+}
+
+/// Where the newest roll in the audit log lines `lines` stopped, when it left a backend
+/// drained: "roll-… stopped at web2 (drained, not ready again)". None when it finished.
+pub fn unfinished(lines: &[serde_json::Value]) -> Option<String> {
+    let last = lines
+        .iter()
+        .rev()
+        .find_map(|l| l["batch"].as_str().filter(|b| b.starts_with("roll-")))?;
+    let mine: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["batch"].as_str() == Some(last))
+        .collect();
+    let end = mine.last()?;
+    let target = end["target"].as_str().unwrap_or("?");
+    let action = end["action"].as_str().unwrap_or("?");
+    let result = end["result"].as_str().unwrap_or("?");
+    let finished = action == "undrain" && result == "done";
+    (!finished).then(|| {
+        format!("{last} stopped at {target} (its last change: {action} {result}); `lbdeck ready {target}` puts it back, or roll again from it")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unfinished_roll_is_found_in_the_audit_log() {
+        let line = |batch: &str, action: &str, target: &str, result: &str| serde_json::json!({"batch": batch, "action": action, "target": target, "result": result});
+        let done = vec![
+            line("roll-1", "drain", "web1", "done"),
+            line("roll-1", "undrain", "web1", "done"),
+        ];
+        assert_eq!(unfinished(&done), None);
+        let mut stopped = done.clone();
+        stopped.push(line("roll-2", "drain", "web1", "done"));
+        stopped.push(line("roll-2", "undrain", "web1", "done"));
+        stopped.push(line("roll-2", "drain", "web2", "done"));
+        stopped.push(serde_json::json!({"action": "drain", "target": "web3", "result": "done"}));
+        let said = unfinished(&stopped).expect("stopped");
+        assert!(
+            said.starts_with("roll-2 stopped at web2 (its last change: drain done)"),
+            "{said}"
+        );
+        assert_eq!(host_of("10.0.0.21:80"), "10.0.0.21");
+        assert_eq!(host_of("[::1]:80"), "::1");
+    }
+}
