@@ -135,6 +135,7 @@ scenarios! {
     a_rolling_restart_keeps_the_vip_serving,
     detail_view_shows_both_balancers,
     the_runtime_prompt_on_both_haproxy_balancers,
+    the_runtime_prompt_over_sockets_and_in_the_console,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

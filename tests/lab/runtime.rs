@@ -1,11 +1,14 @@
-//! Lab scenario for the runtime prompt on the real HAProxy pair: a read answered by both
+//! Lab scenarios for the runtime prompt on the real HAProxy pair: a read answered by both
 //! balancers, a weight changed on both through `lbdeck runtime --yes` and read back with
 //! `get weight` (through lbdeck and on each balancer's own admin socket), put back, and
-//! HAProxy's own refusal of an unknown command.
+//! HAProxy's own refusal of an unknown command; the same read over the unix sockets
+//! reached through SSH; and `:` in the console, where a change shows in the table.
+
+use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{ask_both, lbdeck_in_lab, lbdeck_ok};
+use super::{admin_bits, ask_both, console, lbdeck_in_lab, lbdeck_ok, Tmux};
 
 /// `get weight be_web/web1` on each lab balancer's own admin socket.
 fn weight_on_both() -> Vec<String> {
@@ -92,4 +95,79 @@ pub fn the_runtime_prompt_on_both_haproxy_balancers() {
         ],
         "one line per change, none for the reads"
     );
+}
+
+/// `:` COMMAND Enter in the console, then `y` when the command is a change.
+fn prompt(t: &Tmux, command: &str, change: bool) {
+    t.keys(&[":"]);
+    t.wait_for("the prompt", Duration::from_secs(2), |s| {
+        s.contains("Enter send")
+    });
+    t.type_text(command);
+    t.keys(&["Enter"]);
+    if change {
+        t.wait_for("the dialog", Duration::from_secs(2), |s| {
+            s.contains("Runtime command on lab-haproxy (lb1, lb2)")
+        });
+        t.keys(&["y"]);
+    }
+}
+
+/// Esc on the answers, and waits until they are gone (an Esc followed at once by a key
+/// reads as Alt and that key).
+fn close(t: &Tmux) {
+    t.keys(&["Escape"]);
+    t.wait_for("the answers closed", Duration::from_secs(2), |s| {
+        !s.contains("took it")
+    });
+}
+
+/// The runtime prompt over the unix sockets (reached over SSH), and `:` in the console:
+/// a read answered in the overlay, a MAINT set and lifted on both balancers, shown in
+/// the backend table after each.
+pub fn the_runtime_prompt_over_sockets_and_in_the_console() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = lbdeck_ok(
+        &["runtime", "--profile", "lab-haproxy-unix", "show info"],
+        home.path(),
+    );
+    assert_eq!(out.matches("\nName: HAProxy\n").count(), 2, "{out}");
+
+    let t = console("lab-haproxy", 120, 32, &home);
+    prompt(&t, "show servers state be_web", false);
+    let s = t.wait_for("both answers", Duration::from_secs(5), |s| {
+        s.contains("2 of 2 took it")
+    });
+    assert!(
+        s.contains("✓ lb1  answered") && s.contains("✓ lb2  answered"),
+        "{s}"
+    );
+    assert!(s.contains(" be_web "), "{s}");
+    close(&t);
+
+    let web2 = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("┃web2 "))
+            .unwrap_or("")
+            .to_string()
+    };
+    prompt(&t, "set server be_web/web2 state maint", true);
+    t.wait_for("both took it", Duration::from_secs(5), |s| {
+        s.contains("2 of 2 took it")
+    });
+    assert_eq!(admin_bits("web2"), vec!["1", "1"], "MAINT on both");
+    close(&t);
+    t.wait_for("MAINT in the table", Duration::from_secs(5), |s| {
+        web2(s).matches("MAINT").count() == 2
+    });
+    prompt(&t, "set server be_web/web2 state ready", true);
+    t.wait_for("both took it", Duration::from_secs(5), |s| {
+        s.contains("2 of 2 took it")
+    });
+    assert_eq!(admin_bits("web2"), vec!["0", "0"], "ready on both");
+    close(&t);
+    t.wait_for("UP in the table", Duration::from_secs(5), |s| {
+        !web2(s).contains("MAINT")
+    });
+    t.keys(&["q"]);
 }
