@@ -31,6 +31,9 @@ pub enum CommandError {
     /// A line break or another control character: HAProxy would read a second line.
     #[error("a runtime command is one line of text: control characters are not sent")]
     Control,
+    /// `prompt` would keep HAProxy's session open, waiting for more lines.
+    #[error("prompt keeps HAProxy's session open: lbdeck sends one command line per connection")]
+    Prompt,
 }
 
 /// The command as sent: trimmed, one line, not empty.
@@ -41,6 +44,12 @@ pub fn check(command: &str) -> Result<String, CommandError> {
     }
     if command.chars().any(char::is_control) {
         return Err(CommandError::Control);
+    }
+    if command
+        .split(';')
+        .any(|p| p.split_whitespace().next() == Some("prompt"))
+    {
+        return Err(CommandError::Prompt);
     }
     Ok(command.to_string())
 }
@@ -350,6 +359,8 @@ mod tests {
             Err(CommandError::Control)
         );
         assert_eq!(check("show\x1b[2J"), Err(CommandError::Control));
+        assert_eq!(check("prompt; show info"), Err(CommandError::Prompt));
+        assert_eq!(check("show info; prompt"), Err(CommandError::Prompt));
     }
 
     #[test]
