@@ -638,6 +638,31 @@ impl App {
                 self.failed_over = (*direction == Direction::Failover).then(|| r.target.clone());
             }
             (Operation::Server { backend, change }, done) => match change {
+                ServerChange::Weight(w) if done => {
+                    // What every balancer read back: "weight 7".
+                    let set = r
+                        .after
+                        .as_object()
+                        .and_then(|m| m.values().next())
+                        .and_then(|v| v.as_str())
+                        .and_then(|s| s.strip_prefix("weight "))
+                        .and_then(|n| n.parse().ok());
+                    match (w, set) {
+                        (Weight::Initial, _) | (_, None) => {
+                            self.cluster.weights_set.remove(backend);
+                        }
+                        (_, Some(n)) => {
+                            self.cluster.weights_set.insert(backend.clone(), n);
+                        }
+                    }
+                }
+                ServerChange::Health(on) if done => {
+                    if *on {
+                        self.cluster.checks_off.remove(backend);
+                    } else {
+                        self.cluster.checks_off.insert(backend.clone());
+                    }
+                }
                 ServerChange::Drain | ServerChange::Maint if done => {
                     self.cluster.drained.insert(backend.clone());
                     self.draining = Some((backend.clone(), self.now));

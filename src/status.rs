@@ -222,6 +222,8 @@ pub async fn poll(profile: &Profile, pool: Option<&crate::ssh::Pool>, keepalived
     // nginx open source: what an operator set is in the upstream files; a runtime-API
     // socket on a balancer is read over SSH too.
     let upstreams = crate::sources::upstream_file::UpstreamTarget::for_profile(profile, &resolver);
+    // HAProxy reached over SSH anyway: whether a reload keeps what an action sets.
+    let configs = crate::sources::haproxy_config::ConfigTarget::for_profile(profile, &resolver);
     let sockets: Vec<crate::ssh::NodeAddr> = profile
         .balancers()
         .filter(|b| b.api_over_ssh())
@@ -241,11 +243,17 @@ pub async fn poll(profile: &Profile, pool: Option<&crate::ssh::Pool>, keepalived
         let Some(pool) = pool else {
             return Vec::new();
         };
-        let (keepalived, files) = futures::join!(
+        let (keepalived, files, configs) = futures::join!(
             futures::future::join_all(vrrp.iter().map(|t| t.once(pool))),
-            futures::future::join_all(upstreams.iter().map(|t| t.once(pool)))
+            futures::future::join_all(upstreams.iter().map(|t| t.once(pool))),
+            futures::future::join_all(configs.iter().map(|t| t.once(pool)))
         );
-        keepalived.concat().into_iter().chain(files).collect()
+        keepalived
+            .concat()
+            .into_iter()
+            .chain(files)
+            .chain(configs)
+            .collect()
     };
     let (http, ssh) = futures::join!(crate::sources::poll_once(profile, pool), over_ssh);
     for update in http.into_iter().chain(ssh) {

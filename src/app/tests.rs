@@ -1123,3 +1123,27 @@ fn the_detail_key_is_remappable() {
     a.update(key('i'));
     assert_eq!(a.ui.mode, Mode::Detail);
 }
+
+#[test]
+fn a_weight_a_static_algorithm_would_refuse_is_refused_before_sending() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    a.cluster.balancers[0].static_balance = Some("source".into());
+    for v in a.cluster.backends[0].views.iter_mut().flatten() {
+        v.weight = Some(1);
+        v.weight_initial = Some(1);
+    }
+    a.update(key('+'));
+    let c = a.confirm.as_ref().expect("dialog");
+    assert!(
+        c.blocked(),
+        "weight 2 on `balance source` cannot be confirmed"
+    );
+    assert!(c.plan.blockers(false).iter().any(|b| b.starts_with(
+        "lb1: Backend is using a static LB algorithm and only accepts weights '0%' and '100%' (balance source)"
+    )));
+    a.update(code(KeyCode::Esc));
+    // Back to the configured weight (100%) is what a static algorithm takes.
+    a.update(key('0'));
+    assert!(!a.confirm.as_ref().expect("dialog").blocked());
+}

@@ -122,6 +122,12 @@ pub struct Balancer {
     pub vrrp: Option<vrrp::VrrpView>,
     /// HAProxy: how its runtime API is reached and the socket's level, once learned.
     pub api: Option<crate::sources::api::Access>,
+    /// HAProxy: whether its configuration keeps runtime server state across a reload
+    /// (None until read, or when it cannot be).
+    pub keeps_state: Option<bool>,
+    /// HAProxy: the backend's `balance` algorithm when it is static (weights only 0% or
+    /// 100% at run time), from its configuration.
+    pub static_balance: Option<String>,
     requests: Counter,
     uptime: Option<u64>,
 }
@@ -458,6 +464,11 @@ pub struct Cluster {
     index: HashMap<String, usize>,
     /// Backends this console drained and has not undrained: watched for drift.
     pub drained: std::collections::BTreeSet<String>,
+    /// Weights this console set (backend → weight) and has not put back: watched for
+    /// drift.
+    pub weights_set: std::collections::BTreeMap<String, u64>,
+    /// Backends whose health checks this console switched off: watched for drift.
+    pub checks_off: std::collections::BTreeSet<String>,
     /// Fewer backends in rotation than this is an alarm (the profile's
     /// `min_healthy_backends`, default 1).
     pub min_in_rotation: usize,
@@ -494,6 +505,8 @@ impl Cluster {
                 traffic: Freshness::default(),
                 log_lines: None,
                 upstream: Freshness::default(),
+                keeps_state: None,
+                static_balance: None,
                 vrrp: b.keepalived.as_ref().map(|_| vrrp::VrrpView::default()),
                 api: None,
                 requests: Counter::default(),
@@ -525,6 +538,8 @@ impl Cluster {
             poll_interval: profile.poll_interval,
             timeout: profile.timeout,
             drained: Default::default(),
+            weights_set: Default::default(),
+            checks_off: Default::default(),
             min_in_rotation: profile.min_healthy_backends.unwrap_or(1),
             backend_names: profile
                 .balancers()
@@ -628,6 +643,13 @@ impl Cluster {
             }
             SourceUpdate::Upstream { index, at, result } => {
                 self.apply_upstream(index, at, result, wall)
+            }
+            SourceUpdate::HaproxyConfig { index, result, .. } => {
+                if let Some(lb) = self.balancers.get_mut(index) {
+                    let config = result.ok();
+                    lb.keeps_state = config.as_ref().map(|c| c.keeps_state);
+                    lb.static_balance = config.and_then(|c| c.static_balance);
+                }
             }
             SourceUpdate::Vip { at, result } => {
                 let was = self.vip.serving();
@@ -1336,6 +1358,46 @@ impl Cluster {
                             "DRIFT: {} was drained from lbdeck but {} report(s) it ready again: someone undid it, or a reload lost it",
                             b.name,
                             ready.join(", ")
+                        ),
+                    });
+                }
+            }
+            if let Some(&set) = self.weights_set.get(&b.name) {
+                let other: Vec<String> = self
+                    .balancers
+                    .iter()
+                    .zip(&b.views)
+                    .filter_map(|(lb, v)| {
+                        let w = v.as_ref()?.weight?;
+                        (w != set).then(|| format!("{} reports {w}", lb.name))
+                    })
+                    .collect();
+                if !other.is_empty() {
+                    out.push(Alert {
+                        level: Level::Error,
+                        text: format!(
+                            "DRIFT: {}'s weight was set to {set} from lbdeck but {}: someone changed it, or a reload lost it",
+                            b.name,
+                            other.join(", ")
+                        ),
+                    });
+                }
+            }
+            if self.checks_off.contains(&b.name) {
+                let checking: Vec<&str> = self
+                    .balancers
+                    .iter()
+                    .zip(&b.views)
+                    .filter(|(_, v)| v.as_ref().is_some_and(|v| !v.check.is_empty()))
+                    .map(|(lb, _)| lb.name.as_str())
+                    .collect();
+                if !checking.is_empty() {
+                    out.push(Alert {
+                        level: Level::Error,
+                        text: format!(
+                            "DRIFT: {}'s health checks were switched off from lbdeck but {} check(s) it again: someone switched them on, or a reload did",
+                            b.name,
+                            checking.join(", ")
                         ),
                     });
                 }

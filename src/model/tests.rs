@@ -746,3 +746,44 @@ fn a_changed_weight_and_a_backup_server_are_marked_after_the_state() {
         (serde_json::json!(1), serde_json::json!(false))
     );
 }
+
+#[test]
+fn a_weight_set_from_here_and_lost_again_is_drift() {
+    let mut c = cluster();
+    let t0 = Instant::now();
+    let ready = include_str!("../../tests/fixtures/haproxy/show_servers_state.txt");
+    let sample = BalancerSample::Haproxy {
+        info: None,
+        stats: haproxy::parse_stat(include_str!("../../tests/fixtures/haproxy/show_stat.csv"))
+            .expect("csv"),
+        admin: Some(haproxy::parse_servers_state(ready).expect("state")),
+        access: None,
+    };
+    c.apply(
+        SourceUpdate::Balancer {
+            index: 0,
+            at: t0,
+            result: Ok(sample),
+        },
+        wall(),
+    );
+    let now = c.backends[0].views[0]
+        .as_ref()
+        .and_then(|v| v.weight)
+        .expect("weight read");
+    c.weights_set.insert("web1".into(), now);
+    assert!(!c.alerts(t0).iter().any(|a| a.text.starts_with("DRIFT")));
+    c.weights_set.insert("web1".into(), now + 6);
+    let alerts = c.alerts(t0);
+    let drift = alerts
+        .iter()
+        .find(|a| a.text.starts_with("DRIFT"))
+        .expect("drift");
+    assert_eq!(
+        drift.text,
+        format!(
+            "DRIFT: web1's weight was set to {} from lbdeck but lb1 reports {now}: someone changed it, or a reload lost it",
+            now + 6
+        )
+    );
+}

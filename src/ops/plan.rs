@@ -7,7 +7,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use super::operation::{Direction, Operation};
+use super::operation::{Direction, Operation, ServerChange};
 use crate::config::profile::{Environment, FailoverMethod, Profile};
 use crate::model::Role;
 use crate::model::ServerState;
@@ -355,6 +355,32 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend, op: &Operati
             .and_then(|v| crate::sources::haproxy::lacks(v, &super::drain::HAPROXY_COMMANDS));
         if let Some(why) = lacking {
             checks.push(Check::new(false, format!("{}: {why}", lb.name)));
+        }
+        let lasting = matches!(
+            op.change(),
+            Some(ServerChange::Drain | ServerChange::Maint | ServerChange::Weight(_))
+        );
+        if lasting && lb.keeps_state == Some(false) {
+            checks.push(Check::info(format!(
+                "a reload of HAProxy on {} will undo this (no server-state-file)",
+                lb.name
+            )));
+        }
+        // Refused before sending, as HAProxy would refuse it.
+        if let (Some(ServerChange::Weight(w)), Some(algo)) = (op.change(), &lb.static_balance) {
+            let view = b.views.get(i).and_then(|v| v.as_ref());
+            if let Some((now, initial)) = view.and_then(|v| Some((v.weight?, v.weight_initial?))) {
+                let to = u64::from(w.resolve(now as u32, initial as u32));
+                if to != 0 && to != initial {
+                    checks.push(Check::new(
+                        false,
+                        format!(
+                            "{}: Backend is using a static LB algorithm and only accepts weights '0%' and '100%' (balance {algo}): weight {to} would be refused",
+                            lb.name
+                        ),
+                    ));
+                }
+            }
         }
         let level = lb.api.as_ref().and_then(|a| a.level);
         if let Some(why) = level.and_then(crate::sources::api::Level::refusal) {

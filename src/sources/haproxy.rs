@@ -277,6 +277,9 @@ pub struct Info {
     pub cum_req: Option<u64>,
     /// Process id.
     pub pid: Option<u64>,
+    /// The process is soft-stopping (`Stopping: 1`): a reload replaced it, and it only
+    /// finishes what it had — its state is no longer the balancer's.
+    pub stopping: bool,
 }
 
 /// Parses `show info` (`Key: value` lines).
@@ -301,6 +304,7 @@ pub fn parse_info(text: &str) -> Result<Info, ParseError> {
         curr_conns: num("CurrConns"),
         cum_req: num("CumReq"),
         pid: num("Pid"),
+        stopping: num("Stopping") == Some(1),
     })
 }
 
@@ -889,5 +893,15 @@ mod tests {
         assert_eq!(rows[1].checks(false), Some("not configured"));
         assert_eq!(parse_weight("7 (initial 1)\n\n"), Some((7, 1)));
         assert_eq!(parse_weight("No such server.\n"), None);
+    }
+
+    #[test]
+    fn a_process_a_reload_replaced_says_it_is_stopping() {
+        // What the old process answered on a connection kept open across `-sf` (2.6).
+        let old =
+            "Name: HAProxy\nVersion: 2.6.12-1+deb12u4\nPid: 14977\nUptime_sec: 2\nStopping: 1\n";
+        assert!(parse_info(old).expect("info").stopping);
+        let live = include_str!("../../tests/fixtures/haproxy/show_info.txt");
+        assert!(!parse_info(live).expect("info").stopping);
     }
 }

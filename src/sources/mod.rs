@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod api;
 mod error;
 pub mod haproxy;
+pub mod haproxy_config;
 pub mod health;
 pub mod keepalived;
 pub mod nginx;
@@ -88,6 +89,16 @@ pub enum SourceUpdate {
         /// The file and its server lines, or why it could not be read.
         result: Result<upstream::UpstreamRead, FetchError>,
     },
+    /// Whether HAProxy balancer `index` keeps runtime server state across a reload (its
+    /// configuration read over SSH).
+    HaproxyConfig {
+        /// Profile order.
+        index: usize,
+        /// When the configuration was read.
+        at: Instant,
+        /// What it says of the backend, or why it could not be read.
+        result: Result<haproxy_config::BackendConfig, FetchError>,
+    },
     /// Per-backend traffic from balancer `index`'s access log (nginx).
     Traffic {
         /// Profile order.
@@ -118,6 +129,7 @@ impl SourceUpdate {
             | SourceUpdate::Vrrp { at, .. }
             | SourceUpdate::Traffic { at, .. }
             | SourceUpdate::Upstream { at, .. }
+            | SourceUpdate::HaproxyConfig { at, .. }
             | SourceUpdate::Vip { at, .. } => *at,
         }
     }
@@ -294,7 +306,15 @@ async fn fetch_balancer(
             let commands = haproxy::poll_commands(backend);
             let (reply, access) = match session {
                 Some(s) => {
-                    let reply = s.ask(&target, &commands).await?;
+                    let mut reply = s.ask(&target, &commands).await?;
+                    // A kept connection outlives a reload: the old process keeps answering
+                    // it with its own, stale state. Asked again on a new connection, the
+                    // new process answers.
+                    let (info, _, _) = haproxy::split_poll_reply(&reply);
+                    if haproxy::parse_info(info).is_ok_and(|i| i.stopping) {
+                        s.reset();
+                        reply = s.ask(&target, &commands).await?;
+                    }
                     (reply, s.access().cloned())
                 }
                 None => {

@@ -15,6 +15,8 @@ pub struct Remote {
     pub logs: Vec<crate::sources::access_log::LogTarget>,
     /// Upstream-file readers (nginx open source).
     pub upstreams: Vec<crate::sources::upstream_file::UpstreamTarget>,
+    /// HAProxy configuration readers (whether a reload keeps runtime state).
+    pub configs: Vec<crate::sources::haproxy_config::ConfigTarget>,
     /// The shared connections (None when nothing is followed over SSH).
     pub pool: Option<std::sync::Arc<crate::ssh::Pool>>,
 }
@@ -30,6 +32,7 @@ impl Remote {
         let logs = crate::sources::access_log::LogTarget::for_profile(profile, &resolver);
         let upstreams =
             crate::sources::upstream_file::UpstreamTarget::for_profile(profile, &resolver);
+        let configs = crate::sources::haproxy_config::ConfigTarget::for_profile(profile, &resolver);
         let sockets: Vec<crate::ssh::NodeAddr> = profile
             .balancers()
             .filter(|b| b.api_over_ssh())
@@ -52,6 +55,7 @@ impl Remote {
             vrrp,
             logs,
             upstreams,
+            configs,
             pool,
         }
     }
@@ -65,7 +69,11 @@ impl Remote {
         let Some(pool) = self.pool else {
             return Vec::new();
         };
-        if self.vrrp.is_empty() && self.logs.is_empty() && self.upstreams.is_empty() {
+        if self.vrrp.is_empty()
+            && self.logs.is_empty()
+            && self.upstreams.is_empty()
+            && self.configs.is_empty()
+        {
             return Vec::new();
         }
         let mut out: Vec<tokio::task::JoinHandle<()>> = self
@@ -82,6 +90,11 @@ impl Remote {
             self.upstreams
                 .into_iter()
                 .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone(), every))),
+        );
+        out.extend(
+            self.configs
+                .into_iter()
+                .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone()))),
         );
         out
     }

@@ -419,3 +419,63 @@ pub fn a_rolling_restart_keeps_the_vip_serving() {
         ]
     );
 }
+
+/// The lab's HAProxy has no server-state-file: a drain says a reload will undo it before
+/// acting, and when a reload of lb1's HAProxy does, the console raises the drift alarm.
+pub fn a_reload_that_undoes_a_drain_raises_drift() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = lbdeck_ok(
+        &["drain", "--profile", "lab-haproxy", "web2", "--yes"],
+        state.path(),
+    );
+    for lb in ["lb1", "lb2"] {
+        assert!(
+            out.contains(&format!(
+                "a reload of HAProxy on {lb} will undo this (no server-state-file)"
+            )),
+            "{out}"
+        );
+    }
+    lbdeck_ok(
+        &["ready", "--profile", "lab-haproxy", "web2", "--yes"],
+        state.path(),
+    );
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = super::console("lab-haproxy", 140, 40, &home);
+    t.keys(&["j"]);
+    t.keys(&["d"]);
+    t.wait_for("the dialog warns", Duration::from_secs(5), |s| {
+        s.contains("Drain web2 on every balancer")
+            && s.contains("a reload of HAProxy on lb1 will undo this")
+    });
+    t.keys(&["y"]);
+    t.wait_for("drained", Duration::from_secs(5), |s| {
+        s.contains("drain web2: done")
+    });
+    assert_eq!(admin_bits("web2"), vec!["8", "8"]);
+    // A reload of lb1's HAProxy: a new process, without the runtime change.
+    lab_ok(&[
+        "exec",
+        "lb1",
+        "sh",
+        "-c",
+        "haproxy -f /etc/haproxy/haproxy.cfg -sf $(cat /run/haproxy.pid)",
+    ]);
+    t.wait_for("the drift alarm", Duration::from_secs(10), |s| {
+        s.contains("DRIFT: web2 was drained from lbdeck but lb1")
+    });
+    assert_eq!(
+        admin_bits("web2")[0],
+        "0",
+        "the reload put web2 back on lb1"
+    );
+    t.keys(&["u"]);
+    t.wait_for("the dialog", Duration::from_secs(5), |s| {
+        s.contains("Undrain web2")
+    });
+    t.keys(&["y"]);
+    t.wait_for("undrained", Duration::from_secs(5), |s| {
+        s.contains("undrain web2: done") && !s.contains("DRIFT")
+    });
+    assert_eq!(admin_bits("web2"), vec!["0", "0"]);
+}
