@@ -86,6 +86,8 @@ pub enum Action {
     /// Open the selected backend's detail: every balancer's view of it, its counters
     /// and its recent events.
     Detail,
+    /// Open the runtime prompt: a command for HAProxy's runtime API on every balancer.
+    Runtime,
     /// A key press, resolved through the keymap (or typed into the filter).
     #[serde(skip)]
     Key(KeyEvent),
@@ -159,6 +161,10 @@ impl Action {
         ),
         (Action::Failover, "fail over: move the VIP to the peer"),
         (Action::Failback, "fail back: the VIP home again"),
+        (
+            Action::Runtime,
+            "HAProxy runtime API command (changes are confirmed)",
+        ),
         (Action::Audit, "show the audit log"),
         (
             Action::Alerts,

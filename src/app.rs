@@ -44,6 +44,10 @@ pub enum Mode {
     Alerts,
     /// A backend's detail view is open.
     Detail,
+    /// Keys edit the runtime prompt's command.
+    Runtime,
+    /// The runtime command's answers are open.
+    RuntimeAnswer,
 }
 
 /// An operation waiting for the operator's confirmation.
@@ -79,6 +83,7 @@ impl Confirm {
 pub mod columns;
 mod detail;
 pub mod keys;
+pub mod runtime;
 
 pub use columns::SortKey;
 use columns::SORT_KEYS;
@@ -175,6 +180,8 @@ pub struct App {
     pub audit: Vec<String>,
     /// When each current alert was first seen, by [`alert_key`] (for its age).
     pub alert_since: HashMap<String, Instant>,
+    /// The runtime prompt: what is typed, sent, and answered.
+    pub runtime: runtime::Prompt,
     start: (Instant, DateTime<Local>),
 }
 
@@ -244,6 +251,7 @@ impl App {
             quit_asked: false,
             audit: Vec::new(),
             alert_since: HashMap::new(),
+            runtime: runtime::Prompt::default(),
             profile: profile.clone(),
             start: (now, Local::now()),
         };
@@ -305,6 +313,7 @@ impl App {
             Action::Quit => return self.quit(),
             Action::Help => self.toggle_overlay(Mode::Help),
             Action::Alerts => self.toggle_overlay(Mode::Alerts),
+            Action::Runtime => self.open_prompt(),
             Action::Up => self.move_selection(-1),
             Action::Down => self.move_selection(1),
             Action::PageUp => self.move_selection(-(self.page() as isize)),
@@ -631,6 +640,12 @@ impl App {
                 return vec![Effect::Quit];
             }
         }
+        if let Operation::Runtime { .. } = r.operation {
+            self.runtime_answered(r);
+            if r.operation.is_read() {
+                return Vec::new();
+            }
+        }
         let level = match &r.outcome {
             crate::ops::Outcome::Done => crate::model::Level::Ok,
             crate::ops::Outcome::Refused { .. } => crate::model::Level::Warn,
@@ -819,6 +834,7 @@ impl App {
             Operation::Vip { .. } => "pre-checks, then following the VIP…",
             Operation::Server { .. } | Operation::Shell { .. } => "on every balancer…",
             Operation::Roll { .. } => "one at a time (Esc stops after the current one)…",
+            Operation::Runtime { .. } => "…",
         };
         self.say(format!("{} {} {what}", op.doing(), c.plan.target));
         self.running = Some((op.clone(), c.plan.target.clone()));
@@ -840,6 +856,10 @@ impl App {
         }
         match self.ui.mode {
             Mode::Confirm => self.on_confirm_key(key),
+            Mode::Runtime => self.on_prompt_key(key),
+            Mode::RuntimeAnswer if self.keymap.action(&key) == Some(&Action::Runtime) => {
+                self.update(Action::Runtime)
+            }
             Mode::Audit => {
                 if key.code == KeyCode::Char('a') {
                     self.ui.audit_all = !self.ui.audit_all;
@@ -882,7 +902,7 @@ impl App {
                 self.keep_selection();
                 Vec::new()
             }
-            Mode::Help | Mode::Alerts | Mode::Detail => {
+            Mode::Help | Mode::Alerts | Mode::Detail | Mode::RuntimeAnswer => {
                 let action = self.keymap.action(&key).cloned();
                 let page = self.page() as isize;
                 let scroll = match action {

@@ -158,7 +158,8 @@ impl Cli {
             | Some(Command::Agent { target, guard, .. })
             | Some(Command::Roll { target, guard, .. })
             | Some(Command::Failover { target, guard, .. })
-            | Some(Command::Failback { target, guard, .. }) => {
+            | Some(Command::Failback { target, guard, .. })
+            | Some(Command::Runtime { target, guard, .. }) => {
                 (Some(target), None, Some(guard), None)
             }
             Some(Command::Check { target, look, .. }) => (Some(target), Some(look), None, None),
@@ -446,6 +447,31 @@ enum Command {
     Sudoers {
         #[command(flatten)]
         target: Target,
+    },
+    /// Send a command to HAProxy's runtime API on every HAProxy balancer of the pair (or
+    /// --balancer NAME) and print each one's answer under its name, e.g.
+    /// `lbdeck runtime --profile shop 'show servers state be_web'`. show, get and help
+    /// only read: they run at once, under --read-only too. Anything else is confirmed
+    /// (--yes, or --confirm NAME for production), audited, and refused under
+    /// --read-only (exit 3). Exit 0 when every balancer took it, 1 when not every one.
+    Runtime {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        guard: Guard,
+        /// Only this balancer (its name in the profile).
+        #[arg(long, value_name = "NAME")]
+        balancer: Option<String>,
+        /// Confirmed: do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// The balancer's name, or the profile's for every balancer, for production
+        /// profiles when there is no terminal.
+        #[arg(long, value_name = "NAME")]
+        confirm: Option<String>,
+        /// The command, as HAProxy's CLI takes it (quoted, or as several words).
+        #[arg(required = true, value_name = "COMMAND")]
+        command: Vec<String>,
     },
 }
 
@@ -775,6 +801,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Sudoers { .. }) => {
             let (profile, _) = load_profile(&set)?;
             lbdeck::out!("{}", lbdeck::sudoers::render(&profile));
+        }
+        Some(Command::Runtime {
+            balancer,
+            yes,
+            confirm,
+            command,
+            ..
+        }) => {
+            let (profile, _) = load_profile(&set)?;
+            let opts = action_options(&set, *yes, confirm, false, None);
+            let command = command.join(" ");
+            return Err(Failure::Exit(
+                lbdeck::ops::runtime::act(&profile, balancer.clone(), &command, &opts).await,
+            ));
         }
     }
     Ok(())

@@ -44,6 +44,8 @@ mod harness;
 mod nginx;
 #[path = "lab/numbers.rs"]
 mod numbers;
+#[path = "lab/runtime.rs"]
+mod runtime;
 #[path = "lab/unix.rs"]
 mod unix;
 
@@ -55,6 +57,7 @@ use drills::*;
 use engine::*;
 use nginx::*;
 use numbers::*;
+use runtime::*;
 use unix::*;
 
 /// Each scenario as a test of its own, `scenario::NAME`, run by the shared lab harness.
@@ -132,6 +135,8 @@ scenarios! {
     a_rolling_restart_keeps_the_vip_serving,
     a_reload_that_undoes_a_drain_raises_drift,
     detail_view_shows_both_balancers,
+    the_runtime_prompt_on_both_haproxy_balancers,
+    the_runtime_prompt_over_sockets_and_in_the_console,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

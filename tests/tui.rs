@@ -328,7 +328,11 @@ fn shift_a_shows_the_audit_log() {
     t.wait_for("empty viewer", Duration::from_secs(2), |s| {
         s.contains("Audit log") && s.contains("no actions recorded yet")
     });
+    // Esc followed at once by a key would read as Alt and that key.
     t.keys(&["Escape"]);
+    t.wait_for("the viewer closed", Duration::from_secs(2), |s| {
+        !s.contains("Audit log")
+    });
     t.keys(&["d"]);
     t.wait_for("the dialog", Duration::from_secs(2), |s| {
         s.contains("Drain web1")

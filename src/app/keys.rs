@@ -200,6 +200,7 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("A", Action::Audit),
     ("!", Action::Alerts),
     ("enter", Action::Detail),
+    (":", Action::Runtime),
 ];
 
 impl Default for Keymap {

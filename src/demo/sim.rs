@@ -569,12 +569,30 @@ pub fn serve_runtime_api(listener: TcpListener, lb: usize, sim: Arc<Mutex<Sim>>)
     })
 }
 
+/// `help` as HAProxy 2.6 answers it at level admin, cut to the commands the simulation
+/// answers.
+const HELP: &str = "The following commands are valid at this level:
+  disable agent                           : disable agent checks
+  disable health                          : disable health checks
+  enable agent                            : enable agent checks
+  enable health                           : enable health checks
+  get weight <bk>/<srv>                   : report a server's current weight
+  help [<command>]                        : list matching or all commands
+  set server <bk>/<srv> [opts]            : change a server's state, weight, address or ssl
+  show info [desc|json|typed|float]*      : report information about the running process
+  show servers state [<backend>]          : dump volatile server information (all or for a single backend)
+  show stat [desc|json|no-maint|typed|up]*: report counters for each proxy and server
+  shutdown sessions server <bk>/<srv>     : kill sessions on a server
+
+";
+
 fn answer_command(sim: &Arc<Mutex<Sim>>, lb: usize, command: &str) -> String {
     let Ok(mut s) = sim.lock() else {
         return "Internal error.\n\n".into();
     };
     let words: Vec<&str> = command.split_whitespace().collect();
     match words.as_slice() {
+        ["help", ..] => HELP.into(),
         ["show", "stat", ..] => s.show_stat(lb),
         ["show", "info", ..] => s.show_info(lb),
         ["show", "servers", "state", ..] => s.show_servers_state(lb),
@@ -603,7 +621,7 @@ fn answer_command(sim: &Arc<Mutex<Sim>>, lb: usize, command: &str) -> String {
             Some(_) => "No such backend.\n\n".into(),
             None => "Require 'backend/server'.\n\n".into(),
         },
-        _ => "Unknown command. Please enter one of the following commands only :\n  help           : full commands list\n\n".into(),
+        _ => "Unknown command, but maybe one of the following ones is a better match:\n  help [<command>]                        : list matching or all commands\n  quit                                    : disconnect\n\n".into(),
     }
 }
 
@@ -611,6 +629,21 @@ fn answer_command(sim: &Arc<Mutex<Sim>>, lb: usize, command: &str) -> String {
 mod tests {
     use super::*;
     use crate::sources::{haproxy, nginx};
+
+    #[test]
+    fn the_runtime_prompt_is_answered_as_haproxy_answers() {
+        let sim = Arc::new(Mutex::new(Sim::new(2)));
+        let ask = |lb: usize, c: &str| answer_command(&sim, lb, c);
+        assert!(ask(0, "help").starts_with("The following commands are valid at this level:"));
+        assert!(ask(0, "bogus").starts_with("Unknown command"));
+        assert_eq!(ask(0, "set server be_web/web1 weight 50"), "\n");
+        assert_eq!(ask(0, "get weight be_web/web1"), "50 (initial 1)\n\n");
+        assert_eq!(ask(1, "get weight be_web/web1"), "1 (initial 1)\n\n");
+        assert_eq!(
+            ask(0, "set server be_web/web9 state maint"),
+            "No such server.\n\n"
+        );
+    }
 
     #[test]
     fn the_simulation_speaks_the_formats_our_parsers_read() {

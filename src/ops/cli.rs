@@ -41,7 +41,7 @@ fn ask(question: &str) -> Option<String> {
 }
 
 /// Refuses `op` (audited) and returns the exit code.
-fn refused(profile: &Profile, op: &Operation, target: &str, reason: String) -> u8 {
+pub(super) fn refused(profile: &Profile, op: &Operation, target: &str, reason: String) -> u8 {
     let r = super::refuse(profile, op, target, reason);
     // The outcome reads "refused: REASON".
     eprintln!("lbdeck: {op} {} ({})", r.outcome, r.audit);
@@ -49,7 +49,7 @@ fn refused(profile: &Profile, op: &Operation, target: &str, reason: String) -> u
 }
 
 /// Confirms on the terminal, or checks `--yes`/`--confirm`; Err(why) when not confirmed.
-fn confirmed(c: &Confirmation, question: &str, opts: &Options) -> Result<(), String> {
+pub(super) fn confirmed(c: &Confirmation, question: &str, opts: &Options) -> Result<(), String> {
     let interactive = std::io::stdin().is_terminal();
     match (c, interactive) {
         (Confirmation::Typed { name, because }, true) => {
@@ -88,14 +88,19 @@ async fn read_pair(
     profile: &Profile,
     with_vip: bool,
 ) -> (std::sync::Arc<crate::ssh::Pool>, crate::model::Cluster) {
+    let pool = connect(profile);
+    let pair = crate::status::poll(profile, Some(&pool), with_vip).await;
+    (pool, pair)
+}
+
+/// The SSH connections to the pair's balancers (a key's passphrase asked now).
+pub(super) fn connect(profile: &Profile) -> std::sync::Arc<crate::ssh::Pool> {
     let resolver = crate::ssh::Resolver::load(&profile.ssh);
     let nodes: Vec<crate::ssh::NodeAddr> = profile
         .balancers()
         .map(|b| resolver.resolve(&b.host))
         .collect();
-    let pool = crate::ssh::Pool::for_profile(profile, resolver, nodes.iter(), true);
-    let pair = crate::status::poll(profile, Some(&pool), with_vip).await;
-    (pool, pair)
+    crate::ssh::Pool::for_profile(profile, resolver, nodes.iter(), true)
 }
 
 /// Runs server changes from the command line: one as [`act`] does, several as one

@@ -135,7 +135,7 @@ pub struct Applied {
     pub outcome: Outcome,
 }
 
-async fn with_timeout<T>(
+pub(super) async fn with_timeout<T>(
     t: Duration,
     f: impl std::future::Future<Output = Result<T, StepError>>,
 ) -> Result<T, StepError> {
@@ -678,7 +678,7 @@ pub async fn apply(
 }
 
 /// How long one runtime-API call may take: a socket over SSH may have to connect first.
-fn api_timeout(api: &crate::config::profile::RuntimeApi, timeout: Duration) -> Duration {
+pub(super) fn api_timeout(api: &crate::config::profile::RuntimeApi, timeout: Duration) -> Duration {
     if api.socket_paths().is_empty() {
         timeout
     } else {

@@ -12,6 +12,7 @@ pub mod operation;
 pub mod plan;
 pub mod roll;
 pub mod run;
+pub mod runtime;
 pub use crate::sources::upstream;
 
 pub use operation::{Direction, Operation, ServerChange, Weight};

@@ -36,6 +36,14 @@ pub enum Operation {
         /// The host the shell is opened on.
         host: String,
     },
+    /// A raw HAProxy runtime-API command: `show`, `get` and `help` only read (see
+    /// [`Operation::is_read`]); anything else is confirmed and audited like a change.
+    Runtime {
+        /// The one balancer it goes to; every balancer of the pair when None.
+        balancer: Option<String>,
+        /// The command line, as HAProxy gets it.
+        command: String,
+    },
 }
 
 /// What can be done to a backend on every balancer.
@@ -146,6 +154,7 @@ enum Kind {
     Failback,
     Roll,
     Shell,
+    Runtime,
 }
 
 impl Operation {
@@ -202,6 +211,7 @@ impl Operation {
             } => Kind::Failback,
             Operation::Roll { .. } => Kind::Roll,
             Operation::Shell { .. } => Kind::Shell,
+            Operation::Runtime { .. } => Kind::Runtime,
         }
     }
 
@@ -220,6 +230,7 @@ impl Operation {
             Kind::Failback => "failback",
             Kind::Roll => "roll",
             Kind::Shell => "shell",
+            Kind::Runtime => "runtime",
         }
     }
 
@@ -227,7 +238,10 @@ impl Operation {
     pub fn backend(&self) -> Option<&str> {
         match self {
             Operation::Server { backend, .. } => Some(backend),
-            Operation::Vip { .. } | Operation::Shell { .. } | Operation::Roll { .. } => None,
+            Operation::Vip { .. }
+            | Operation::Shell { .. }
+            | Operation::Roll { .. }
+            | Operation::Runtime { .. } => None,
         }
     }
 
@@ -240,6 +254,7 @@ impl Operation {
                 ServerChange::Health(b) | ServerChange::Agent(b) => Some(on(*b)),
                 _ => None,
             },
+            Operation::Runtime { command, .. } => Some(command.clone()),
             _ => None,
         }
     }
@@ -262,6 +277,12 @@ impl Operation {
         }
     }
 
+    /// Whether it only reads (a runtime `show`, `get` or `help`): sent at once, not
+    /// audited, allowed under `--read-only`.
+    pub fn is_read(&self) -> bool {
+        matches!(self, Operation::Runtime { command, .. } if super::runtime::is_free(command))
+    }
+
     /// Whether it cuts clients off (their open sessions end): the name must be typed.
     pub fn cuts_sessions(&self) -> bool {
         self.change() == Some(ServerChange::KillSessions)
@@ -281,6 +302,7 @@ impl Operation {
             Kind::Failback => "failing back to",
             Kind::Roll => "rolling through",
             Kind::Shell => "opening a shell on",
+            Kind::Runtime => "sending a runtime command to",
         }
     }
 
@@ -299,6 +321,7 @@ impl Operation {
             Kind::Failback => "Fail back to".into(),
             Kind::Roll => "Roll through".into(),
             Kind::Shell => "Shell on".into(),
+            Kind::Runtime => "Runtime command on".into(),
         }
     }
 
@@ -316,6 +339,7 @@ impl Operation {
             Kind::Failback => "The profile's failover method is undone on that node; lbdeck follows the VIP home.",
             Kind::Roll => "One at a time: drain, wait for its sessions, run the profile's roll_exec, wait until healthy, back in rotation. Stops at the first step that fails (Esc stops it after the current backend).",
             Kind::Shell => "An interactive shell on the node; exit it to return to the console.",
+            Kind::Runtime => "Sent as typed to each HAProxy; nothing is read back: check it with a show or get command.",
         }
     }
 }
@@ -329,6 +353,13 @@ impl fmt::Display for Operation {
             },
             (Operation::Shell { host }, None) => write!(f, "shell {host}"),
             (Operation::Roll { backends, .. }, None) => write!(f, "roll {}", backends.join(", ")),
+            (Operation::Runtime { balancer, command }, None) => {
+                let on = balancer
+                    .as_deref()
+                    .map(|b| format!(" on {b}"))
+                    .unwrap_or_default();
+                write!(f, "runtime{on} '{}'", crate::text::sanitize(command))
+            }
             _ => f.write_str(self.verb()),
         }
     }

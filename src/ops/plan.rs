@@ -162,6 +162,14 @@ pub enum PlanError {
         /// The backends there are, comma-separated.
         known: String,
     },
+    /// The balancer named is not in the profile.
+    #[error("no balancer named {name:?}; known: {known}")]
+    NoBalancer {
+        /// What was asked for.
+        name: String,
+        /// The balancers there are, comma-separated.
+        known: String,
+    },
     /// No balancer holds the VIP.
     #[error("no balancer holds the VIP: nothing to fail over")]
     NoVipHolder,
@@ -262,6 +270,16 @@ pub fn plan(
             )));
             p.confirmation =
                 Confirmation::rule(&profile.name, profile.environment, &profile.name, None);
+            Ok(p)
+        }
+        Operation::Runtime { balancer, .. } => {
+            // Every balancer of the pair is named by the cluster's name (typed when the
+            // profile is production), one balancer by its own.
+            let mut p = empty(balancer.clone().unwrap_or_else(|| profile.name.clone()));
+            p.balancers = super::runtime::targets(profile, balancer.as_deref())?;
+            p.checks = super::runtime::checks(profile, &p.balancers);
+            p.confirmation =
+                Confirmation::rule(&profile.name, profile.environment, &p.target, None);
             Ok(p)
         }
         Operation::Vip { direction } => {

@@ -228,9 +228,19 @@ pub async fn execute(
                 reason: "a shell needs the console's terminal".into(),
             };
         }
+        Operation::Runtime { command, .. } => {
+            let sent = super::runtime::send(profile, &plan.balancers, command, pool).await;
+            r.balancers = sent.balancers;
+            r.after = sent.answers;
+            r.outcome = sent.outcome;
+        }
     }
     r.took = t0.elapsed();
-    r.audit = super::audit::record(profile, &r);
+    r.audit = if plan.operation.is_read() {
+        super::runtime::NOT_AUDITED.into()
+    } else {
+        super::audit::record(profile, &r)
+    };
     r
 }
 
@@ -248,7 +258,7 @@ pub async fn perform(
     let op = &confirmed.operation;
     // One operator at a time: the pair is read again under the lock, so a change
     // another lbdeck made a moment ago is what this plan sees.
-    let held = match pool {
+    let held = match pool.filter(|_| !op.is_read()) {
         Some(pool) => match super::lock::acquire(profile, pool, &op.to_string()).await {
             Ok(h) => Some(h),
             Err(busy) => return refuse(profile, op, &confirmed.target, busy.to_string()),
@@ -272,6 +282,11 @@ async fn perform_locked(
     progress: &(dyn Fn(String) + Sync),
 ) -> Report {
     let op = &confirmed.operation;
+    // A runtime command's plan reads only the profile: planning it again would find the
+    // same, and the pair need not be read first.
+    if let Operation::Runtime { .. } = op {
+        return execute(profile, confirmed, pool, Vec::new(), progress).await;
+    }
     let fresh = crate::status::poll(profile, pool, matches!(op, Operation::Vip { .. })).await;
     let mut plan = match plan::plan(profile, &fresh, op, failed_over) {
         Ok(p) => p,

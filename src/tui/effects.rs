@@ -107,6 +107,9 @@ impl Runner {
                 tokio::spawn(async move {
                     let target = match &operation {
                         crate::ops::Operation::Shell { host } => host.clone(),
+                        crate::ops::Operation::Runtime { balancer, .. } => {
+                            balancer.clone().unwrap_or_else(|| profile.name.clone())
+                        }
                         op => op.backend().unwrap_or_default().to_string(),
                     };
                     let report = tokio::task::spawn_blocking(move || {

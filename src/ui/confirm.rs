@@ -33,6 +33,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Operation::Server { .. } => {
             format!(" on every balancer ({})?", plan.balancers.join(", "))
         }
+        Operation::Runtime { command, .. } => format!(
+            " ({}): {}?",
+            plan.balancers.join(", "),
+            crate::text::sanitize(command)
+        ),
     };
     let asked = Line::from(vec![
         Span::styled(format!("{} ", op.title()), t.text),
@@ -95,6 +100,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     Operation::Roll { .. } => "cluster's",
                     Operation::Server { .. } if plan.batch.is_some() => "cluster's",
                     Operation::Server { .. } => "backend's",
+                    Operation::Runtime {
+                        balancer: Some(_), ..
+                    } => "balancer's",
+                    Operation::Runtime { balancer: None, .. } => "cluster's",
                 };
                 vec![
                     Line::from(Span::styled(

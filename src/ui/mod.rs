@@ -10,6 +10,7 @@ mod detail;
 mod events;
 mod header;
 mod help;
+mod runtime;
 mod statusline;
 mod traffic;
 
@@ -47,7 +48,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Mode::Audit => audit::render(frame, area, app),
         Mode::Confirm => confirm::render(frame, area, app),
         Mode::Detail => detail::render(frame, area, app),
-        Mode::Normal | Mode::Filter => {}
+        Mode::RuntimeAnswer => runtime::render(frame, area, app),
+        Mode::Normal | Mode::Filter | Mode::Runtime => {}
     }
 }
 

@@ -65,6 +65,28 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
                 t.muted,
             ));
         }
+        Mode::Runtime => {
+            spans.push(Span::styled(" RUNTIME ", t.highlight));
+            let room = usize::from(area.width).saturating_sub(44).max(8);
+            spans.push(Span::styled(
+                format!(" :{}", super::runtime::typed(&app.runtime.input, room)),
+                t.text,
+            ));
+            spans.push(Span::styled("▏  ", t.key));
+            hint(&mut spans, "Enter".into(), "send");
+            hint(&mut spans, "↑".into(), "previous");
+            hint(&mut spans, "Esc".into(), "cancel");
+        }
+        Mode::RuntimeAnswer => {
+            spans.push(Span::styled(" RUNTIME ", t.highlight));
+            spans.push(Span::styled(
+                format!(
+                    "  ↑↓ scroll · {} another command · any other key closes",
+                    k(&Action::Runtime)
+                ),
+                t.muted,
+            ));
+        }
         Mode::Confirm => {
             spans.push(Span::styled(" CONFIRM ", t.alarm));
             spans.push(Span::styled("  see the dialog · Esc cancels  ", t.muted));

@@ -12,7 +12,7 @@ use super::harness::{lab_ok, root};
 use super::{admin_bits, lbdeck_in_lab, lbdeck_ok, upstream_file};
 
 /// What `COMMAND` answers on each lab balancer's own admin socket.
-fn ask_both(command: &str) -> Vec<String> {
+pub fn ask_both(command: &str) -> Vec<String> {
     ["lb1", "lb2"]
         .iter()
         .map(|node| {
