@@ -134,6 +134,7 @@ scenarios! {
     nginx_weight_edits_one_line_and_initial_restores_the_file,
     a_rolling_restart_keeps_the_vip_serving,
     a_reload_that_undoes_a_drain_raises_drift,
+    two_operators_cannot_drain_past_the_floor,
     detail_view_shows_both_balancers,
     the_runtime_prompt_on_both_haproxy_balancers,
     the_runtime_prompt_over_sockets_and_in_the_console,

@@ -479,3 +479,76 @@ pub fn a_reload_that_undoes_a_drain_raises_drift() {
     });
     assert_eq!(admin_bits("web2"), vec!["0", "0"]);
 }
+
+/// Two operators at once cannot drain past the floor: with `min_healthy_backends = 2`
+/// and three healthy backends, two drains started together end with one done and the
+/// other refused (it read the pair again under the lock, after the first). A lock someone
+/// else holds is named in the refusal.
+pub fn two_operators_cannot_drain_past_the_floor() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(root().join("profiles/lab-haproxy.toml")).expect("profile");
+    let floor = text.replacen(
+        "timeout = \"1s\"\n",
+        "timeout = \"1s\"\nmin_healthy_backends = 2\n",
+        1,
+    );
+    assert_ne!(floor, text);
+    let p = state.path().join("floor.toml");
+    std::fs::write(&p, floor).expect("write");
+    let p = p.display().to_string();
+    let run = |web: &'static str| {
+        let (p, dir) = (p.clone(), state.path().to_path_buf());
+        std::thread::spawn(move || {
+            let o = lbdeck_in_lab(&["drain", "--profile", &p, web, "--yes"], &dir);
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr),
+            )
+        })
+    };
+    let (a, b) = (run("web1"), run("web2"));
+    let (a, b) = (a.join().expect("first"), b.join().expect("second"));
+    let mut codes = [a.0, b.0];
+    codes.sort();
+    assert_eq!(
+        codes,
+        [Some(0), Some(3)],
+        "one done, one refused:\n{}\n{}",
+        a.1,
+        b.1
+    );
+    let refused = if a.0 == Some(3) { &a.1 } else { &b.1 };
+    assert!(
+        refused.contains("leaves 1 healthy backend in rotation; the minimum is 2")
+            || refused.contains("another lbdeck is acting on this pair"),
+        "{refused}"
+    );
+    let drained = ["web1", "web2"]
+        .iter()
+        .filter(|w| admin_bits(w) == vec!["8", "8"])
+        .count();
+    assert_eq!(drained, 1, "exactly one drained");
+    for web in ["web1", "web2"] {
+        if admin_bits(web) != vec!["0", "0"] {
+            lbdeck_ok(&["ready", "--profile", &p, web, "--yes"], state.path());
+        }
+    }
+    // A lock another operator holds: named, nothing changed.
+    lab_ok(&[
+        "exec",
+        "lb1",
+        "sh",
+        "-c",
+        "mkdir -p /run/lock/lbdeck && echo 'ops@admin2 pid 4242 10:00:00: drain web3' > /run/lock/lbdeck/owner",
+    ]);
+    let o = lbdeck_in_lab(&["drain", "--profile", &p, "web3", "--yes"], state.path());
+    lab_ok(&["exec", "lb1", "rm", "-rf", "/run/lock/lbdeck"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("another lbdeck is acting on this pair (ops@admin2 pid 4242 10:00:00: drain web3 on lb1"),
+        "{err}"
+    );
+    assert_eq!(admin_bits("web3"), vec!["0", "0"]);
+}
