@@ -205,6 +205,8 @@ pub enum Effect {
     },
     /// Stop the running roll once its current backend is back in rotation.
     StopRoll,
+    /// Pause the running roll before its next backend, or let it go on.
+    PauseRoll,
     /// Run a confirmed batch: the runner reads the pair again, plans it anew, runs each
     /// change and reports [`Action::Acted`] for each, then the batch's summary.
     RunBatch {

@@ -385,6 +385,9 @@ impl App {
                 return self.act_on_backends(ServerChange::Health(on));
             }
             Action::Mark => self.mark(),
+            Action::Roll if matches!(self.running, Some((Operation::Roll { .. }, _))) => {
+                return vec![Effect::PauseRoll];
+            }
             Action::Roll => {
                 let mut backends: Vec<String> = self.ui.marked.iter().cloned().collect();
                 if backends.is_empty() {

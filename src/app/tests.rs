@@ -1167,5 +1167,10 @@ fn r_rolls_through_the_marked_backends_and_esc_stops_it() {
         exec: None,
     };
     assert_eq!(runs(a.update(key('y'))), Some((roll, "web1, web2".into())));
+    assert_eq!(
+        a.update(key('R')),
+        vec![Effect::PauseRoll],
+        "R pauses a running roll"
+    );
     assert_eq!(a.update(code(KeyCode::Esc)), vec![Effect::StopRoll]);
 }

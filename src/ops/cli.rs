@@ -265,6 +265,11 @@ pub async fn act(profile: &Profile, op: Operation, opts: &Options) -> u8 {
         crate::outln!("  {line}")
     })
     .await;
+    // Refused when read again under the lock: said as every refusal is.
+    if let Outcome::Refused { .. } = r.outcome {
+        eprintln!("lbdeck: {op} {} ({})", r.outcome, r.audit);
+        return EXIT_REFUSED;
+    }
     match &r.moved {
         Some((from, to, timing)) => {
             crate::outln!("{}", super::failover::describe(from.as_deref(), to, timing));

@@ -117,6 +117,23 @@ pub async fn refresh(profile: &Profile, pool: &Pool) {
     }
 }
 
+/// [`refresh`] at most once a minute: a paused roll keeps its lock without a stream of
+/// SSH commands.
+pub async fn refresh_if_stale(profile: &Profile, pool: &Pool) {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let due = {
+        let Ok(mut last) = LAST.lock() else { return };
+        let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
+    };
+    if due {
+        refresh(profile, pool).await;
+    }
+}
+
 impl Held {
     /// Gives the locks back.
     pub async fn release(self, pool: &Pool) {

@@ -337,7 +337,7 @@ impl Operation {
             Kind::Agent => "HAProxy stops (or starts) asking its agent. Read back from each balancer.",
             Kind::Failover => "Pre-checks first (peer BACKUP and answering, backends healthy); the profile's method triggers it.",
             Kind::Failback => "The profile's failover method is undone on that node; lbdeck follows the VIP home.",
-            Kind::Roll => "One at a time: drain, wait for its sessions, run the profile's roll_exec, wait until healthy, back in rotation. Stops at the first step that fails (Esc stops it after the current backend).",
+            Kind::Roll => "One at a time: drain, wait for its sessions, run the profile's roll_exec, wait until healthy, back in rotation. Stops at the first step that fails (while it runs, R pauses it before the next backend and Esc stops it after the current one).",
             Kind::Shell => "An interactive shell on the node; exit it to return to the console.",
             Kind::Runtime => "Sent as typed to each HAProxy; nothing is read back: check it with a show or get command.",
         }

@@ -27,6 +27,15 @@ pub fn stop() {
     STOP.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Held between two backends (the console's `R` during a roll).
+static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Pauses the roll running in this process before its next backend, or lets it go on;
+/// returns whether it is now paused.
+pub fn toggle_pause() -> bool {
+    !PAUSED.fetch_xor(true, std::sync::atomic::Ordering::SeqCst)
+}
+
 /// What to do when a drained backend's sessions do not end in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnTimeout {
@@ -215,7 +224,17 @@ where
     let id = format!("roll-{}", new_id());
     let mut turns = Vec::new();
     STOP.store(false, std::sync::atomic::Ordering::SeqCst);
+    PAUSED.store(false, std::sync::atomic::Ordering::SeqCst);
     for (i, name) in backends.iter().enumerate() {
+        if PAUSED.load(std::sync::atomic::Ordering::SeqCst) {
+            say(format!("paused before {name} (R goes on, Esc stops)"));
+            while PAUSED.load(std::sync::atomic::Ordering::SeqCst)
+                && !STOP.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                super::lock::refresh_if_stale(profile, pool).await;
+            }
+        }
         if STOP.swap(false, std::sync::atomic::Ordering::SeqCst) {
             say(format!("stopped before {name}, as asked"));
             break;

@@ -122,6 +122,15 @@ impl Runner {
                 });
             }
             Effect::StopRoll => crate::ops::roll::stop(),
+            Effect::PauseRoll => {
+                let paused = crate::ops::roll::toggle_pause();
+                let line = if paused {
+                    "the roll pauses before its next backend (R goes on, Esc stops)"
+                } else {
+                    "the roll goes on"
+                };
+                let _ = self.tx.try_send(Action::Progress(line.into()));
+            }
             Effect::Quit | Effect::Shell(_) => return Some(effect),
         }
         None
