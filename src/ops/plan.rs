@@ -684,15 +684,12 @@ address = "10.0.0.22:80"
         view.state = Some(ServerState::Up);
         view.weight = Some(0);
         cluster.backends[1].views = vec![Some(view)];
-        let p = plan(&profile, &cluster, &Operation::drain("web1"), None).expect("plan");
-        assert_eq!(
-            p.confirmation,
-            Confirmation::Typed {
-                name: "web1".into(),
-                because: "draining web1 leaves no healthy backend in rotation; the minimum is 1"
-                    .into()
-            }
-        );
+        let drain = Operation::drain("web1");
+        let p = plan(&profile, &cluster, &drain, None).expect("plan");
+        assert!(matches!(p.confirmation, Confirmation::Typed { .. }));
+        let (_, down) = pair([true, false]);
+        let q = plan(&profile, &down, &drain, None).expect("plan");
+        assert_eq!(p.confirmation, q.confirmation, "as if web2 were down");
     }
 
     #[test]
