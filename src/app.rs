@@ -528,6 +528,9 @@ impl App {
     /// Plans several server changes as one batch and opens its confirmation; refused
     /// (each audited) under `--read-only`.
     fn ask_batch(&mut self, ops: Vec<Operation>) -> Vec<Effect> {
+        if let Some(refused) = self.refuse_while_rolling(&ops) {
+            return refused;
+        }
         if self.read_only {
             let verb = ops.first().map_or("", |o| o.verb());
             self.say(format!(
@@ -583,6 +586,9 @@ impl App {
     /// pre-checks, and y/n or the name typed, as the plan's risk says. Under
     /// `--read-only` it is refused instead, said and audited like any refusal.
     fn ask(&mut self, op: Operation) -> Vec<Effect> {
+        if let Some(refused) = self.refuse_while_rolling(std::slice::from_ref(&op)) {
+            return refused;
+        }
         if self.read_only {
             self.say(format!(
                 "read-only: {} is refused (started with --read-only)",
@@ -611,6 +617,28 @@ impl App {
             Err(e) => self.say(e.to_string()),
         }
         Vec::new()
+    }
+
+    /// A change asked for while this console's roll runs is refused at once (said and
+    /// audited): the roll holds the pair's lock, so it could only be refused after its
+    /// dialog, and the console would follow it in the roll's place — R and Esc would no
+    /// longer reach the roll, left paused with the lock held.
+    fn refuse_while_rolling(&mut self, ops: &[Operation]) -> Option<Vec<Effect>> {
+        if !matches!(self.running, Some((Operation::Roll { .. }, _))) {
+            return None;
+        }
+        let verb = ops.first().map_or("", |o| o.verb());
+        self.say(format!(
+            "{verb} is refused while the roll runs (R pauses or goes on, Esc stops it)"
+        ));
+        Some(
+            ops.iter()
+                .map(|op| Effect::Refuse {
+                    operation: op.clone(),
+                    reason: "a roll is running in this console".into(),
+                })
+                .collect(),
+        )
     }
 
     /// Quits, unless an operation confirmed here is still running: then the console

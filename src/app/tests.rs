@@ -1174,3 +1174,20 @@ fn r_rolls_through_the_marked_backends_and_esc_stops_it() {
     );
     assert_eq!(a.update(code(KeyCode::Esc)), vec![Effect::StopRoll]);
 }
+
+#[test]
+fn a_change_while_the_roll_runs_is_refused_and_r_still_reaches_the_roll() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    a.update(key('R'));
+    assert!(runs(a.update(key('y'))).is_some(), "the roll starts");
+    assert_eq!(
+        a.update(key('m')),
+        vec![Effect::Refuse {
+            operation: Operation::server("web1", ServerChange::Maint),
+            reason: "a roll is running in this console".into(),
+        }]
+    );
+    assert!(a.confirm.is_none(), "no dialog opens");
+    assert_eq!(a.update(key('R')), vec![Effect::PauseRoll]);
+}

@@ -355,8 +355,9 @@ impl Backend {
             .max_by_key(|s| state_rank(*s))
     }
 
-    /// Whether the balancers send it traffic: every state reported is UP and no operator
-    /// state says DRAIN or MAINT. None when no balancer reports a state (open-source nginx).
+    /// Whether the balancers send it traffic: every state reported is UP, no operator
+    /// state says DRAIN or MAINT and no weight is 0. None when no balancer reports a state
+    /// (open-source nginx).
     pub fn in_rotation(&self) -> Option<bool> {
         // A state the balancer reports, or (nginx open source) only the one an operator
         // set in the upstream file.
@@ -372,6 +373,7 @@ impl Backend {
         Some(views.iter().all(|v| {
             v.state.is_none_or(|s| s == ServerState::Up)
                 && !matches!(v.admin, Some(ServerState::Drain | ServerState::Maint))
+                && v.weight != Some(0)
         }))
     }
 

@@ -729,6 +729,19 @@ fn nginx_servers_marked_down_in_the_upstream_file_are_out_of_rotation() {
 }
 
 #[test]
+fn a_backend_at_weight_0_is_out_of_rotation() {
+    let mut b = Backend::new("web1".into(), "10.0.0.21:80".into(), true, 1);
+    b.views = vec![Some(ServerView {
+        state: Some(ServerState::Up),
+        weight: Some(5),
+        ..ServerView::default()
+    })];
+    assert_eq!(b.in_rotation(), Some(true));
+    b.views[0].as_mut().expect("view").weight = Some(0);
+    assert_eq!(b.in_rotation(), Some(false));
+}
+
+#[test]
 fn a_changed_weight_and_a_backup_server_are_marked_after_the_state() {
     let mut v = ServerView {
         weight: Some(5),

@@ -303,12 +303,13 @@ pub fn plan(
 }
 
 /// A server counts as serving when our probe says healthy and every balancer that
-/// reports it has it UP and ready.
+/// reports it has it UP and ready, at a weight above 0 (weight 0 takes no new sessions).
 fn serving(b: &Backend) -> bool {
     b.health == Health::Healthy
         && b.views.iter().flatten().all(|v| {
             v.state.is_none_or(|s| s == ServerState::Up)
                 && v.admin.is_none_or(|s| s == ServerState::Up)
+                && v.weight != Some(0)
         })
 }
 
@@ -674,6 +675,21 @@ address = "10.0.0.22:80"
             b.health = if ok { Health::Healthy } else { Health::Down };
         }
         (profile, cluster)
+    }
+
+    #[test]
+    fn a_backend_at_weight_0_does_not_count_as_serving() {
+        let (profile, mut cluster) = pair([true, true]);
+        let mut view = crate::model::ServerView::default();
+        view.state = Some(ServerState::Up);
+        view.weight = Some(0);
+        cluster.backends[1].views = vec![Some(view)];
+        let drain = Operation::drain("web1");
+        let p = plan(&profile, &cluster, &drain, None).expect("plan");
+        assert!(matches!(p.confirmation, Confirmation::Typed { .. }));
+        let (_, down) = pair([true, false]);
+        let q = plan(&profile, &down, &drain, None).expect("plan");
+        assert_eq!(p.confirmation, q.confirmation, "as if web2 were down");
     }
 
     #[test]

@@ -152,14 +152,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             body.push(line.clone());
             hidden -= 1;
         }
+        // Every pre-check may fit while the sentence saying what the action does did not.
+        let notice = match hidden {
+            0 => "… what it does is hidden: enlarge terminal".to_string(),
+            1 => "… 1 more pre-check: enlarge terminal".to_string(),
+            n => format!("… {n} more pre-checks: enlarge terminal"),
+        };
         body.push(Line::from(Span::styled(
-            crate::text::clip(
-                &format!(
-                    "… {hidden} more pre-check{}: enlarge terminal",
-                    if hidden == 1 { "" } else { "s" }
-                ),
-                inner_width,
-            ),
+            crate::text::clip(&notice, inner_width),
             t.degraded,
         )));
     }

@@ -605,6 +605,21 @@ fn a_dialog_keeps_its_confirm_line_on_a_small_terminal() {
 }
 
 #[test]
+fn a_small_dialog_that_hides_only_its_explanation_says_so() {
+    let (mut a, _) = fixed_app();
+    a.update(Action::Drain);
+    let texts: Vec<String> = (10..20).map(|h| screen(&render(&a, 40, h))).collect();
+    for text in &texts {
+        assert!(!text.contains("… 0 more"), "{text}");
+    }
+    assert!(
+        texts.iter().any(|t| t.contains("… what it does is hidden")),
+        "{}",
+        texts.join("\n")
+    );
+}
+
+#[test]
 fn a_long_audit_reason_is_cut_with_an_ellipsis() {
     let (mut a, _) = fixed_app();
     let line = serde_json::json!({
