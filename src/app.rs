@@ -497,12 +497,17 @@ impl App {
         } else {
             self.ui.marked.iter().cloned().collect()
         };
+        // Switched off from here: they are off. Otherwise a check result says they run;
+        // a server in maintenance shows none either way, so they count as running.
+        if names.iter().any(|n| self.cluster.checks_off.contains(n)) {
+            return false;
+        }
         self.cluster
             .backends
             .iter()
             .filter(|b| names.contains(&b.name))
             .flat_map(|b| b.views.iter().flatten())
-            .any(|v| !v.check.is_empty())
+            .any(|v| !v.check.is_empty() || v.admin == Some(crate::model::ServerState::Maint))
     }
 
     /// Marks (or unmarks) the selected backend and moves to the next, as htop's space does.

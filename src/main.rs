@@ -322,9 +322,12 @@ enum Command {
         guard: Guard,
         #[command(flatten)]
         act: Act,
-        /// The backends, then the weight: `web1 web2 50%`.
-        #[arg(required = true, num_args = 2.., value_name = "BACKEND… WEIGHT")]
-        args: Vec<String>,
+        /// The backends, by their names in the profile.
+        #[arg(required = true, value_name = "BACKEND")]
+        backends: Vec<String>,
+        /// The weight, last: `7`, `50%`, `+1`, `-10` or `initial`.
+        #[arg(required = true, value_name = "WEIGHT")]
+        weight: String,
     },
     /// End every session open on backends, on every HAProxy of the pair (`shutdown
     /// sessions server`): clients are cut off. The name must be typed (--confirm NAME
@@ -857,13 +860,15 @@ fn server_change(cmd: &Command) -> Option<Result<Asked<'_>, String>> {
             switch,
             ..
         } => (ServerChange::Agent(on(switch)), backends, act),
-        Command::Weight { args, act, .. } => {
-            let (weight, backends) = args.split_last()?;
-            match lbdeck::ops::Weight::parse(weight) {
-                Ok(w) => (ServerChange::Weight(w), backends, act),
-                Err(e) => return Some(Err(e)),
-            }
-        }
+        Command::Weight {
+            backends,
+            weight,
+            act,
+            ..
+        } => match lbdeck::ops::Weight::parse(weight) {
+            Ok(w) => (ServerChange::Weight(w), backends, act),
+            Err(e) => return Some(Err(e)),
+        },
         _ => return None,
     }))
 }

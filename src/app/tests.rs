@@ -1191,3 +1191,22 @@ fn a_change_while_the_roll_runs_is_refused_and_r_still_reaches_the_roll() {
     assert!(a.confirm.is_none(), "no dialog opens");
     assert_eq!(a.update(key('R')), vec![Effect::PauseRoll]);
 }
+
+#[test]
+fn h_on_a_server_in_maintenance_offers_checks_off_and_on_after_this_console_switched_them_off() {
+    let mut a = staging();
+    feed(&mut a, Instant::now());
+    // web1 is MAINT on lb1 (no check result shown there).
+    a.update(key('H'));
+    assert_eq!(
+        a.confirm.as_ref().map(|c| c.plan.operation.clone()),
+        Some(Operation::server("web1", ServerChange::Health(false)))
+    );
+    a.update(code(KeyCode::Esc));
+    a.cluster.checks_off.insert("web1".into());
+    a.update(key('H'));
+    assert_eq!(
+        a.confirm.as_ref().map(|c| c.plan.operation.clone()),
+        Some(Operation::server("web1", ServerChange::Health(true)))
+    );
+}

@@ -312,14 +312,12 @@ pub async fn roll(
     opts: &Options,
 ) -> u8 {
     use super::roll::{OnTimeout, Turn};
-    let first = Operation::drain(backends.first().map_or("", String::as_str));
+    let first = Operation::Roll {
+        backends: backends.to_vec(),
+        exec: ropts.exec.clone(),
+    };
     if opts.read_only {
-        return refused(
-            profile,
-            &first,
-            first.backend().unwrap_or(""),
-            "--read-only".into(),
-        );
+        return refused(profile, &first, &backends.join(", "), "--read-only".into());
     }
     let earlier: Vec<serde_json::Value> = super::audit::path(profile)
         .and_then(|p| std::fs::read_to_string(p).ok())
@@ -352,7 +350,7 @@ pub async fn roll(
     );
     let confirmation = Confirmation::rule(&profile.name, profile.environment, &profile.name, None);
     if let Err(why) = confirmed(&confirmation, "roll?", opts) {
-        return refused(profile, &first, first.backend().unwrap_or(""), why);
+        return refused(profile, &first, &backends.join(", "), why);
     }
     let interactive = std::io::stdin().is_terminal();
     let decide = |name: &str| -> OnTimeout {
@@ -373,14 +371,7 @@ pub async fn roll(
     };
     let held = match super::lock::acquire(profile, &pool, "roll").await {
         Ok(h) => h,
-        Err(busy) => {
-            return refused(
-                profile,
-                &first,
-                first.backend().unwrap_or(""),
-                busy.to_string(),
-            )
-        }
+        Err(busy) => return refused(profile, &first, &backends.join(", "), busy.to_string()),
     };
     let timeout = ropts.drain_timeout;
     let p = &pool;

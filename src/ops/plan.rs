@@ -407,6 +407,25 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend, op: &Operati
                 lb.name
             )));
         }
+        // nginx takes weights from 1 up: a step to 0 is refused before the dialog.
+        if let (Some(ServerChange::Weight(w)), Some(kind)) = (op.change(), kind) {
+            let now = b
+                .views
+                .get(i)
+                .and_then(|v| v.as_ref())
+                .and_then(|v| v.weight);
+            if kind != crate::config::profile::BalancerKind::Haproxy
+                && now.is_some_and(|n| w.resolve(n as u32, n as u32) == 0)
+            {
+                checks.push(Check::new(
+                    false,
+                    format!(
+                        "{}: nginx takes weights from 1 up: drain it (d) or put it in maintenance (m) to take it out of rotation",
+                        lb.name
+                    ),
+                ));
+            }
+        }
         // Refused before sending, as HAProxy would refuse it.
         if let (Some(ServerChange::Weight(w)), Some(algo)) = (op.change(), &lb.static_balance) {
             let view = b.views.get(i).and_then(|v| v.as_ref());

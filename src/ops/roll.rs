@@ -76,6 +76,8 @@ pub struct Rolled {
     pub id: String,
     /// Each backend it reached, with how its turn ended.
     pub turns: Vec<(String, Turn)>,
+    /// It stopped early because the operator asked (Esc).
+    pub stopped: bool,
 }
 
 impl Rolled {
@@ -88,6 +90,16 @@ impl Rolled {
     pub fn outcome(&self, of: usize) -> super::Outcome {
         if self.done(of) {
             return super::Outcome::Done;
+        }
+        let all_done = self.turns.iter().all(|(_, t)| *t == Turn::Done);
+        if self.stopped && all_done {
+            // Stopped as asked: what it did is done, the rest was not started.
+            return super::Outcome::PartlyDone {
+                failed: vec![(
+                    format!("{} backend(s)", of.saturating_sub(self.turns.len())),
+                    "not reached: stopped as asked".into(),
+                )],
+            };
         }
         let reached: Vec<String> = self
             .turns
@@ -223,6 +235,7 @@ where
 {
     let id = format!("roll-{}", new_id());
     let mut turns = Vec::new();
+    let mut stopped = false;
     STOP.store(false, std::sync::atomic::Ordering::SeqCst);
     PAUSED.store(false, std::sync::atomic::Ordering::SeqCst);
     for (i, name) in backends.iter().enumerate() {
@@ -237,6 +250,7 @@ where
         }
         if STOP.swap(false, std::sync::atomic::Ordering::SeqCst) {
             say(format!("stopped before {name}, as asked"));
+            stopped = true;
             break;
         }
         super::lock::refresh(profile, pool).await;
@@ -339,7 +353,7 @@ where
         }
         turns.push((name.clone(), Turn::Done));
     }
-    Rolled { id, turns }
+    Rolled { id, turns, stopped }
 }
 
 /// Where the newest roll in the audit log lines `lines` stopped, when it left a backend
@@ -386,6 +400,27 @@ mod tests {
             "{said}"
         );
         assert_eq!(host_of("10.0.0.21:80"), "10.0.0.21");
+        let asked = Rolled {
+            id: "roll-1".into(),
+            turns: vec![("web1".into(), Turn::Done)],
+            stopped: true,
+        };
+        assert_eq!(
+            asked.outcome(3).to_string(),
+            "partly done: not confirmed on 2 backend(s) (not reached: stopped as asked)"
+        );
+        let failed = Rolled {
+            stopped: false,
+            turns: vec![(
+                "web1".into(),
+                Turn::Stopped("drained; not healthy again in time".into()),
+            )],
+            ..asked
+        };
+        assert_eq!(
+            failed.outcome(2).to_string(),
+            "failed: stopped at web1: drained; not healthy again in time; 1 not reached"
+        );
         assert_eq!(host_of("[::1]:80"), "::1");
     }
 }
