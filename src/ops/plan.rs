@@ -465,6 +465,23 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend, op: &Operati
         })
         .collect();
     checks.push(Check::info(format!("{} now: {}", b.name, now.join(", "))));
+    // A weight change says the weights it goes from and to, per balancer.
+    if let Some(ServerChange::Weight(w)) = op.change() {
+        let moves: Vec<String> = cluster
+            .balancers
+            .iter()
+            .zip(&b.views)
+            .filter_map(|(lb, v)| {
+                let v = v.as_ref()?;
+                let now = v.weight?;
+                let to = w.resolve(now as u32, v.weight_initial.unwrap_or(now) as u32);
+                Some(format!("{now} → {to} on {}", lb.name))
+            })
+            .collect();
+        if !moves.is_empty() {
+            checks.push(Check::info(format!("weight {}", moves.join(", "))));
+        }
+    }
     checks
 }
 
