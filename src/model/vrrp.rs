@@ -2,7 +2,7 @@
 //! no master, keepalived down, a dead balancer daemon on the MASTER, no peer able to
 //! take over.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
 use serde::Serialize;
@@ -17,7 +17,7 @@ use crate::sources::SourceError;
 const PREEMPT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// keepalived as seen on one balancer.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct VrrpView {
     /// The dump read and how transitions reach us ("text dump, notify FIFO
     /// /run/keepalived.fifo").
@@ -72,6 +72,34 @@ impl VrrpView {
 }
 
 impl Cluster {
+    /// How long keepalived's view may go unread before it is in doubt: transitions are
+    /// pushed, its dump is read only every [`crate::sources::vrrp::DUMP_EVERY`].
+    pub fn vrrp_stale_after(&self) -> Duration {
+        self.stale_after() * 10
+    }
+
+    /// Applies a reading of keepalived on balancer `index` and says whether it changed
+    /// anything shown: not when it only confirms, soon enough to keep the view from going
+    /// stale, what the view already held.
+    pub(super) fn apply_vrrp_reading(
+        &mut self,
+        index: usize,
+        at: Instant,
+        result: Result<VrrpSample, SourceError>,
+        wall: DateTime<Local>,
+    ) -> bool {
+        let view = |c: &Cluster| c.balancers.get(index).and_then(|b| b.vrrp.clone());
+        let before = view(self);
+        let events = self.events.total();
+        self.apply_vrrp(index, at, result, wall);
+        let (Some(mut before), Some(after)) = (before, view(self)) else {
+            return true;
+        };
+        let in_doubt = before.fresh.stale(at, self.vrrp_stale_after());
+        before.fresh.last_ok = after.fresh.last_ok;
+        in_doubt || before != after || self.events.total() != events
+    }
+
     /// Applies what the VRRP follower of balancer `index` learned.
     pub(super) fn apply_vrrp(
         &mut self,
