@@ -460,6 +460,62 @@ status_url = "http://10.77.0.12:8080/nginx_status"
         );
     }
 
+    #[test]
+    fn a_reading_that_confirms_the_view_changes_nothing_shown() {
+        let mut c = pair(DumpKind::Json);
+        let dump = |role, priority| {
+            VrrpSample::Dump(Some(crate::sources::keepalived::DumpInstance {
+                name: "VI_1".into(),
+                vrid: 51,
+                role,
+                wantstate: Some(role),
+                base_priority: 150,
+                effective_priority: priority,
+                nopreempt: false,
+                last_transition: 0.0,
+                vips: Vec::new(),
+                become_master: None,
+                release_master: None,
+            }))
+        };
+        let t0 = Instant::now();
+        let read = |c: &mut Cluster, secs, sample| {
+            let at = t0 + std::time::Duration::from_secs(secs);
+            c.apply(
+                crate::sources::SourceUpdate::Vrrp {
+                    index: 0,
+                    at,
+                    result: Ok(sample),
+                },
+                Local::now(),
+            )
+        };
+        assert!(read(&mut c, 0, dump(Role::Master, 150)), "the first role");
+        assert!(!read(&mut c, 10, dump(Role::Master, 150)), "the same again");
+        assert!(read(&mut c, 20, dump(Role::Master, 50)), "another priority");
+        assert!(read(&mut c, 30, dump(Role::Backup, 50)), "another role");
+        // Read after the view went stale, the same values are news: no longer in doubt.
+        let late = 30 + c.vrrp_stale_after().as_secs() + 1;
+        assert!(
+            read(&mut c, late, dump(Role::Backup, 50)),
+            "stale, then confirmed"
+        );
+        let failed = c.apply(
+            crate::sources::SourceUpdate::Vrrp {
+                index: 0,
+                at: t0 + std::time::Duration::from_secs(late + 1),
+                result: Err(SourceError::Timeout(std::time::Duration::from_secs(1))),
+            },
+            Local::now(),
+        );
+        assert!(failed, "a failure is shown");
+        assert!(
+            read(&mut c, late + 2, dump(Role::Backup, 50)),
+            "readable again"
+        );
+        assert_eq!(roles(&c)[0], (Some(Role::Backup), false));
+    }
+
     impl Cluster {
         fn vrrp_alerts_now(&self) -> Vec<Alert> {
             let mut out = Vec::new();
