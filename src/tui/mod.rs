@@ -243,10 +243,11 @@ struct Frames {
     last: Instant,
     /// Since when an undrawn change waits, and whether the operator caused it.
     pending: Option<(Instant, bool)>,
-    /// Answers a round brings, and how many of the current round's are still out: once
-    /// all are in, nothing is left to wait [`SETTLE`] for.
+    /// Answers a round brings, and how many of the open round's are still out: once all
+    /// are in, nothing is left to wait [`SETTLE`] for. None from the round's frame until
+    /// the clock's next tick opens another.
     round: usize,
-    awaiting: usize,
+    awaiting: Option<usize>,
     stats: Option<FrameStats>,
 }
 
@@ -256,7 +257,7 @@ impl Frames {
             last: Instant::now() - MIN_FRAME,
             pending: None,
             round,
-            awaiting: round,
+            awaiting: Some(round),
             stats,
         }
     }
@@ -266,12 +267,12 @@ impl Frames {
     fn count(&mut self, actions: &[Action]) {
         for a in actions {
             match a {
-                Action::Tick(_) => self.awaiting = self.round,
+                Action::Tick(_) => self.awaiting = Some(self.round),
                 Action::Update(
                     SourceUpdate::Balancer { .. }
                     | SourceUpdate::Health { .. }
                     | SourceUpdate::Vip { .. },
-                ) => self.awaiting = self.awaiting.saturating_sub(1),
+                ) => self.awaiting = self.awaiting.map(|n| n.saturating_sub(1)),
                 _ => {}
             }
         }
@@ -300,7 +301,7 @@ impl Frames {
         match self.pending {
             _ if urgent => Duration::ZERO,
             // Measured frames (`--frame-stats`) keep their 50 ms beat: no settling.
-            Some((since, false)) if self.stats.is_none() && self.awaiting > 0 => {
+            Some((since, false)) if self.stats.is_none() && self.awaiting != Some(0) => {
                 paced.max(SETTLE.saturating_sub(since.elapsed()))
             }
             _ => paced,
@@ -324,6 +325,9 @@ impl Frames {
         app.dirty = false;
         app.urgent = false;
         self.pending = None;
+        if self.awaiting == Some(0) {
+            self.awaiting = None;
+        }
         self.last = Instant::now();
         if let Some(s) = self.stats.as_mut() {
             s.frame(
