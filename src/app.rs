@@ -287,14 +287,20 @@ impl App {
 
     /// Applies one action and returns what the run loop must do.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let was_dirty = self.dirty;
         self.dirty = true;
         match action {
             Action::Key(key) => return self.on_key(key),
             Action::Resize(w, h) => self.ui.size = (w, h),
             Action::Update(u) => {
-                self.urgent |= matches!(u, crate::sources::SourceUpdate::Vrrp { .. });
+                let vrrp = matches!(u, crate::sources::SourceUpdate::Vrrp { .. });
                 let wall = self.wall(u.at());
-                self.cluster.apply(u, wall);
+                if self.cluster.apply(u, wall) {
+                    self.urgent |= vrrp;
+                } else {
+                    // keepalived's slow reading confirmed what is shown: no frame for it.
+                    self.dirty = was_dirty;
+                }
                 self.keep_selection();
                 self.watch_drain(wall);
                 self.track_alerts();

@@ -622,13 +622,16 @@ impl Cluster {
         self.poll_interval * 2 + self.timeout
     }
 
-    /// Applies one source result; state changes become events stamped `wall`.
-    pub fn apply(&mut self, update: SourceUpdate, wall: chrono::DateTime<chrono::Local>) {
+    /// Applies one source result; state changes become events stamped `wall`. False when
+    /// it changed nothing shown (a keepalived reading that confirms the view).
+    pub fn apply(&mut self, update: SourceUpdate, wall: chrono::DateTime<chrono::Local>) -> bool {
         match update {
             SourceUpdate::Balancer { index, at, result } => {
                 self.apply_balancer(index, at, result, wall)
             }
-            SourceUpdate::Vrrp { index, at, result } => self.apply_vrrp(index, at, result, wall),
+            SourceUpdate::Vrrp { index, at, result } => {
+                return self.apply_vrrp_reading(index, at, result, wall)
+            }
             SourceUpdate::Traffic {
                 index,
                 at,
@@ -682,6 +685,7 @@ impl Cluster {
                 }
             }
         }
+        true
     }
 
     fn vip_problem(&self) -> String {

@@ -2,7 +2,7 @@
 //! no master, keepalived down, a dead balancer daemon on the MASTER, no peer able to
 //! take over.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local};
 use serde::Serialize;
@@ -17,7 +17,7 @@ use crate::sources::SourceError;
 const PREEMPT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// keepalived as seen on one balancer.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct VrrpView {
     /// The dump read and how transitions reach us ("text dump, notify FIFO
     /// /run/keepalived.fifo").
@@ -72,6 +72,34 @@ impl VrrpView {
 }
 
 impl Cluster {
+    /// How long keepalived's view may go unread before it is in doubt: transitions are
+    /// pushed, its dump is read only every [`crate::sources::vrrp::DUMP_EVERY`].
+    pub fn vrrp_stale_after(&self) -> Duration {
+        self.stale_after() * 10
+    }
+
+    /// Applies a reading of keepalived on balancer `index` and says whether it changed
+    /// anything shown: not when it only confirms, soon enough to keep the view from going
+    /// stale, what the view already held.
+    pub(super) fn apply_vrrp_reading(
+        &mut self,
+        index: usize,
+        at: Instant,
+        result: Result<VrrpSample, SourceError>,
+        wall: DateTime<Local>,
+    ) -> bool {
+        let view = |c: &Cluster| c.balancers.get(index).and_then(|b| b.vrrp.clone());
+        let before = view(self);
+        let events = self.events.total();
+        self.apply_vrrp(index, at, result, wall);
+        let (Some(mut before), Some(after)) = (before, view(self)) else {
+            return true;
+        };
+        let in_doubt = before.fresh.stale(at, self.vrrp_stale_after());
+        before.fresh.last_ok = after.fresh.last_ok;
+        in_doubt || before != after || self.events.total() != events
+    }
+
     /// Applies what the VRRP follower of balancer `index` learned.
     pub(super) fn apply_vrrp(
         &mut self,
@@ -430,6 +458,62 @@ status_url = "http://10.77.0.12:8080/nginx_status"
             c.balancers[0].vrrp.as_ref().and_then(|v| v.dump),
             Some(DumpKind::Text { signum: true })
         );
+    }
+
+    #[test]
+    fn a_reading_that_confirms_the_view_changes_nothing_shown() {
+        let mut c = pair(DumpKind::Json);
+        let dump = |role, priority| {
+            VrrpSample::Dump(Some(crate::sources::keepalived::DumpInstance {
+                name: "VI_1".into(),
+                vrid: 51,
+                role,
+                wantstate: Some(role),
+                base_priority: 150,
+                effective_priority: priority,
+                nopreempt: false,
+                last_transition: 0.0,
+                vips: Vec::new(),
+                become_master: None,
+                release_master: None,
+            }))
+        };
+        let t0 = Instant::now();
+        let read = |c: &mut Cluster, secs, sample| {
+            let at = t0 + std::time::Duration::from_secs(secs);
+            c.apply(
+                crate::sources::SourceUpdate::Vrrp {
+                    index: 0,
+                    at,
+                    result: Ok(sample),
+                },
+                Local::now(),
+            )
+        };
+        assert!(read(&mut c, 0, dump(Role::Master, 150)), "the first role");
+        assert!(!read(&mut c, 10, dump(Role::Master, 150)), "the same again");
+        assert!(read(&mut c, 20, dump(Role::Master, 50)), "another priority");
+        assert!(read(&mut c, 30, dump(Role::Backup, 50)), "another role");
+        // Read after the view went stale, the same values are news: no longer in doubt.
+        let late = 30 + c.vrrp_stale_after().as_secs() + 1;
+        assert!(
+            read(&mut c, late, dump(Role::Backup, 50)),
+            "stale, then confirmed"
+        );
+        let failed = c.apply(
+            crate::sources::SourceUpdate::Vrrp {
+                index: 0,
+                at: t0 + std::time::Duration::from_secs(late + 1),
+                result: Err(SourceError::Timeout(std::time::Duration::from_secs(1))),
+            },
+            Local::now(),
+        );
+        assert!(failed, "a failure is shown");
+        assert!(
+            read(&mut c, late + 2, dump(Role::Backup, 50)),
+            "readable again"
+        );
+        assert_eq!(roles(&c)[0], (Some(Role::Backup), false));
     }
 
     impl Cluster {

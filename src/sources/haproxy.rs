@@ -171,6 +171,87 @@ fn csv_fields(line: &str) -> Vec<std::borrow::Cow<'_, str>> {
     }
 }
 
+/// Where each column a [`StatRow`] is read from sits in the header: looked up once a
+/// reply, not once a row.
+struct StatColumns {
+    pxname: Option<usize>,
+    svname: Option<usize>,
+    kind: Option<usize>,
+    status: Option<usize>,
+    scur: Option<usize>,
+    qcur: Option<usize>,
+    stot: Option<usize>,
+    rate: Option<usize>,
+    weight: Option<usize>,
+    chkfail: Option<usize>,
+    lastchg: Option<usize>,
+    check_status: Option<usize>,
+    check_duration: Option<usize>,
+    hrsp_1xx: Option<usize>,
+    hrsp_2xx: Option<usize>,
+    hrsp_3xx: Option<usize>,
+    hrsp_4xx: Option<usize>,
+    hrsp_5xx: Option<usize>,
+    hrsp_other: Option<usize>,
+    req_tot: Option<usize>,
+    rtime: Option<usize>,
+    ttime: Option<usize>,
+    addr: Option<usize>,
+    qmax: Option<usize>,
+    smax: Option<usize>,
+    bin: Option<usize>,
+    bout: Option<usize>,
+    dreq: Option<usize>,
+    dresp: Option<usize>,
+    econ: Option<usize>,
+    eresp: Option<usize>,
+    wretr: Option<usize>,
+    wredis: Option<usize>,
+    downtime: Option<usize>,
+}
+
+impl StatColumns {
+    fn find(cols: &HashMap<&str, usize>) -> StatColumns {
+        let at = |name: &str| cols.get(name).copied();
+        StatColumns {
+            pxname: at("pxname"),
+            svname: at("svname"),
+            kind: at("type"),
+            status: at("status"),
+            scur: at("scur"),
+            qcur: at("qcur"),
+            stot: at("stot"),
+            rate: at("rate"),
+            weight: at("weight"),
+            chkfail: at("chkfail"),
+            lastchg: at("lastchg"),
+            check_status: at("check_status"),
+            check_duration: at("check_duration"),
+            hrsp_1xx: at("hrsp_1xx"),
+            hrsp_2xx: at("hrsp_2xx"),
+            hrsp_3xx: at("hrsp_3xx"),
+            hrsp_4xx: at("hrsp_4xx"),
+            hrsp_5xx: at("hrsp_5xx"),
+            hrsp_other: at("hrsp_other"),
+            req_tot: at("req_tot"),
+            rtime: at("rtime"),
+            ttime: at("ttime"),
+            addr: at("addr"),
+            qmax: at("qmax"),
+            smax: at("smax"),
+            bin: at("bin"),
+            bout: at("bout"),
+            dreq: at("dreq"),
+            dresp: at("dresp"),
+            econ: at("econ"),
+            eresp: at("eresp"),
+            wretr: at("wretr"),
+            wredis: at("wredis"),
+            downtime: at("downtime"),
+        }
+    }
+}
+
 /// Parses `show stat` / `/stats;csv` output.
 pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -194,27 +275,24 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
             });
         }
     }
+    let c = StatColumns::find(&cols);
     let mut rows = Vec::new();
     for line in lines {
         let f = csv_fields(line);
-        let get = |name: &str| {
-            cols.get(name)
-                .and_then(|&i| f.get(i))
-                .map_or("", |v| v.as_ref())
-        };
-        let num = |name: &str| get(name).parse::<u64>().ok();
-        let kind = match get("type") {
+        let get = |at: Option<usize>| at.and_then(|i| f.get(i)).map_or("", |v| v.as_ref());
+        let num = |at: Option<usize>| get(at).parse::<u64>().ok();
+        let kind = match get(c.kind) {
             "0" => Some(RowKind::Frontend),
             "1" => Some(RowKind::Backend),
             "2" => Some(RowKind::Server),
             "3" => Some(RowKind::Listener),
-            _ => match get("svname") {
+            _ => match get(c.svname) {
                 "FRONTEND" => Some(RowKind::Frontend),
                 "BACKEND" => Some(RowKind::Backend),
                 _ => None,
             },
         };
-        if get("pxname").is_empty() {
+        if get(c.pxname).is_empty() {
             return Err(ParseError::expected(
                 "show stat",
                 "a row with a proxy name",
@@ -222,43 +300,43 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
             ));
         }
         rows.push(StatRow {
-            pxname: get("pxname").to_string(),
-            svname: get("svname").to_string(),
+            pxname: get(c.pxname).to_string(),
+            svname: get(c.svname).to_string(),
             kind,
-            status: get("status").to_string(),
-            scur: num("scur"),
-            qcur: num("qcur"),
-            stot: num("stot"),
-            rate: num("rate"),
-            weight: num("weight"),
-            chkfail: num("chkfail"),
-            lastchg: num("lastchg"),
+            status: get(c.status).to_string(),
+            scur: num(c.scur),
+            qcur: num(c.qcur),
+            stot: num(c.stot),
+            rate: num(c.rate),
+            weight: num(c.weight),
+            chkfail: num(c.chkfail),
+            lastchg: num(c.lastchg),
             // "* L7OK": HAProxy marks the last result while the next check runs.
-            check_status: get("check_status").trim_start_matches("* ").to_string(),
-            check_duration: num("check_duration"),
+            check_status: get(c.check_status).trim_start_matches("* ").to_string(),
+            check_duration: num(c.check_duration),
             hrsp: [
-                num("hrsp_1xx"),
-                num("hrsp_2xx"),
-                num("hrsp_3xx"),
-                num("hrsp_4xx"),
-                num("hrsp_5xx"),
-                num("hrsp_other"),
+                num(c.hrsp_1xx),
+                num(c.hrsp_2xx),
+                num(c.hrsp_3xx),
+                num(c.hrsp_4xx),
+                num(c.hrsp_5xx),
+                num(c.hrsp_other),
             ],
-            req_tot: num("req_tot"),
-            rtime: num("rtime"),
-            ttime: num("ttime"),
-            addr: get("addr").to_string(),
-            qmax: num("qmax"),
-            smax: num("smax"),
-            bin: num("bin"),
-            bout: num("bout"),
-            dreq: num("dreq"),
-            dresp: num("dresp"),
-            econ: num("econ"),
-            eresp: num("eresp"),
-            wretr: num("wretr"),
-            wredis: num("wredis"),
-            downtime: num("downtime"),
+            req_tot: num(c.req_tot),
+            rtime: num(c.rtime),
+            ttime: num(c.ttime),
+            addr: get(c.addr).to_string(),
+            qmax: num(c.qmax),
+            smax: num(c.smax),
+            bin: num(c.bin),
+            bout: num(c.bout),
+            dreq: num(c.dreq),
+            dresp: num(c.dresp),
+            econ: num(c.econ),
+            eresp: num(c.eresp),
+            wretr: num(c.wretr),
+            wredis: num(c.wredis),
+            downtime: num(c.downtime),
         });
     }
     Ok(rows)
@@ -284,12 +362,25 @@ pub struct Info {
 
 /// Parses `show info` (`Key: value` lines).
 pub fn parse_info(text: &str) -> Result<Info, ParseError> {
-    let map: HashMap<&str, &str> = text
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect();
-    if !map.contains_key("Name") && !map.contains_key("Version") {
+    // One pass over the lines, keeping the few keys read (the last of a repeated key).
+    let mut named = false;
+    let mut version = None;
+    let (mut uptime_sec, mut curr_conns, mut cum_req, mut pid) = (None, None, None, None);
+    let mut stopping = None;
+    for (k, v) in text.lines().filter_map(|l| l.split_once(':')) {
+        let v = v.trim();
+        match k.trim() {
+            "Name" => named = true,
+            "Version" => version = Some(v),
+            "Uptime_sec" => uptime_sec = Some(v),
+            "CurrConns" => curr_conns = Some(v),
+            "CumReq" => cum_req = Some(v),
+            "Pid" => pid = Some(v),
+            "Stopping" => stopping = Some(v),
+            _ => {}
+        }
+    }
+    if !named && version.is_none() {
         let first = text.lines().next().unwrap_or_default();
         return Err(ParseError::expected(
             "show info",
@@ -297,14 +388,14 @@ pub fn parse_info(text: &str) -> Result<Info, ParseError> {
             first,
         ));
     }
-    let num = |k: &str| map.get(k).and_then(|v| v.parse().ok());
+    let num = |v: Option<&str>| v.and_then(|v| v.parse().ok());
     Ok(Info {
-        version: map.get("Version").copied().unwrap_or_default().to_string(),
-        uptime_sec: num("Uptime_sec"),
-        curr_conns: num("CurrConns"),
-        cum_req: num("CumReq"),
-        pid: num("Pid"),
-        stopping: num("Stopping") == Some(1),
+        version: version.unwrap_or_default().to_string(),
+        uptime_sec: num(uptime_sec),
+        curr_conns: num(curr_conns),
+        cum_req: num(cum_req),
+        pid: num(pid),
+        stopping: num(stopping) == Some(1),
     })
 }
 

@@ -380,6 +380,7 @@ pub async fn get_text(
 pub struct Poller {
     handles: Vec<JoinHandle<()>>,
     poke: watch::Sender<u64>,
+    start: tokio::time::Instant,
 }
 
 impl Poller {
@@ -395,6 +396,9 @@ impl Poller {
         let (poke, poke_rx) = watch::channel(0u64);
         let interval = profile.poll_interval;
         let timeout = profile.timeout;
+        // One schedule for every target: a round's requests leave on one timer, so the
+        // process wakes once for them, not once per target.
+        let start = tokio::time::Instant::now();
         let handles = targets(profile)
             .into_iter()
             .map(|target| {
@@ -404,7 +408,7 @@ impl Poller {
                 let pool = pool.clone();
                 tokio::spawn(async move {
                     let mut session = Session::default();
-                    let mut ticker = tokio::time::interval(interval);
+                    let mut ticker = tokio::time::interval_at(start, interval);
                     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                     loop {
                         tokio::select! {
@@ -421,7 +425,21 @@ impl Poller {
                 })
             })
             .collect();
-        Poller { handles, poke }
+        Poller {
+            handles,
+            poke,
+            start,
+        }
+    }
+
+    /// When the first round started: rounds start every poll interval after it.
+    pub fn start(&self) -> tokio::time::Instant {
+        self.start
+    }
+
+    /// How many answers a round brings (one per target).
+    pub fn round(&self) -> usize {
+        self.handles.len()
     }
 
     /// Asks every task to poll now.

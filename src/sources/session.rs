@@ -150,11 +150,16 @@ async fn read_to_prompt<S: AsyncRead + Unpin + ?Sized>(
             return Err(SourceError::TooBig);
         }
         body.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&body);
+        // Prompts are ASCII: counted on the bytes, the answer made text once, when whole.
+        let prompt = PROMPT.as_bytes();
+        if !(body.ends_with(prompt) || body == b"> ") {
+            continue;
+        }
         // The first prompt of a session has no newline before it.
-        let prompts = text.matches(PROMPT).count() + usize::from(text.starts_with("> "));
-        if text.ends_with(PROMPT) && prompts >= answers || text == "> " {
-            return Ok(text
+        let prompts = body.windows(prompt.len()).filter(|w| *w == prompt).count()
+            + usize::from(body.starts_with(b"> "));
+        if prompts >= answers || body == b"> " {
+            return Ok(String::from_utf8_lossy(&body)
                 .replace(PROMPT, "\n")
                 .trim_start_matches("> ")
                 .to_string());

@@ -16,7 +16,7 @@ use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
-use tokio::time::{interval, Interval, MissedTickBehavior};
+use tokio::time::{interval, interval_at, Interval, MissedTickBehavior};
 
 use crate::action::{Action, Effect};
 use crate::app::App;
@@ -63,6 +63,7 @@ async fn run_loop(
     let (tx, sources) = mpsc::channel(4096);
     let pool = remote.pool.clone();
     let poller = Poller::spawn(profile, tx.clone(), pool.clone());
+    let (rounds_from, round) = (poller.start(), poller.round());
     let _followers = AbortOnDrop(remote.spawn(&tx, profile.poll_interval));
     drop(tx);
     let (acted_tx, acted) = mpsc::channel::<Action>(16);
@@ -72,18 +73,20 @@ async fn run_loop(
         keys,
         sources,
         acted,
-        clock: Clock::new(stats.is_some())?,
+        clock: Clock::new(stats.is_some(), rounds_from)?,
     };
     let size = term.size()?;
     app.update(Action::Resize(size.width, size.height));
-    let mut frames = Frames::new(stats);
+    let mut frames = Frames::new(stats, round);
     let mut timeline = timeline::Timeline::open(profile);
     loop {
         let wait = app.dirty.then(|| frames.due_in(app.urgent));
         let Some(actions) = inputs.next(wait, app).await? else {
             return Ok(());
         };
-        frames.batch(&actions);
+        let operator = Frames::operator(&actions);
+        frames.count(&actions);
+        let batch = !actions.is_empty();
         for action in actions {
             if let Action::Resize(w, h) = action {
                 terminal::fit(term, w, h)?;
@@ -104,6 +107,15 @@ async fn run_loop(
                     _ => {}
                 }
             }
+        }
+        if batch {
+            // Ages count from now; the time moving on alone is the clock's tick to draw.
+            let dirty = app.dirty;
+            app.update(Action::Tick(Instant::now()));
+            app.dirty = dirty;
+        }
+        if app.dirty {
+            frames.batch(operator);
         }
         timeline.write(&app.cluster.events);
         frames.draw_if_due(term, app)?;
@@ -153,9 +165,6 @@ impl Inputs {
         while let Ok(u) = self.sources.try_recv() {
             actions.push(Action::Update(u));
         }
-        if !actions.is_empty() {
-            actions.push(Action::Tick(Instant::now()));
-        }
         Ok(Some(actions))
     }
 }
@@ -194,15 +203,16 @@ struct Clock {
 }
 
 impl Clock {
-    fn new(measuring: bool) -> io::Result<Clock> {
-        let every = |d| {
-            let mut i = interval(d);
+    /// The tick keeps the polls' schedule (`rounds_from`): where the poll interval is a
+    /// second, the clock and a round's results share one frame and one wakeup.
+    fn new(measuring: bool, rounds_from: tokio::time::Instant) -> io::Result<Clock> {
+        let every = |mut i: Interval| {
             i.set_missed_tick_behavior(MissedTickBehavior::Skip);
             i
         };
         Ok(Clock {
-            tick: every(TICK),
-            heartbeat: measuring.then(|| every(crate::frames::HEARTBEAT)),
+            tick: every(interval_at(rounds_from, TICK)),
+            heartbeat: measuring.then(|| every(interval(crate::frames::HEARTBEAT))),
             sigterm: signal(SignalKind::terminate())?,
             sighup: signal(SignalKind::hangup())?,
         })
@@ -233,30 +243,54 @@ struct Frames {
     last: Instant,
     /// Since when an undrawn change waits, and whether the operator caused it.
     pending: Option<(Instant, bool)>,
+    /// Answers a round brings, and how many of the open round's are still out: once all
+    /// are in, nothing is left to wait [`SETTLE`] for. None from the round's frame until
+    /// the clock's next tick opens another.
+    round: usize,
+    awaiting: Option<usize>,
     stats: Option<FrameStats>,
 }
 
 impl Frames {
-    fn new(stats: Option<FrameStats>) -> Frames {
+    fn new(stats: Option<FrameStats>, round: usize) -> Frames {
         Frames {
             last: Instant::now() - MIN_FRAME,
             pending: None,
+            round,
+            awaiting: Some(round),
             stats,
         }
     }
 
-    /// Notes a batch of input: keys, resizes and operation results are drawn as soon as
-    /// the pacing allows; the rest may wait [`SETTLE`] for company.
-    fn batch(&mut self, actions: &[Action]) {
-        if actions.is_empty() {
-            return;
+    /// Follows the round: the clock's tick starts one (it keeps the polls' schedule),
+    /// each poll's answer comes in.
+    fn count(&mut self, actions: &[Action]) {
+        for a in actions {
+            match a {
+                Action::Tick(_) => self.awaiting = Some(self.round),
+                Action::Update(
+                    SourceUpdate::Balancer { .. }
+                    | SourceUpdate::Health { .. }
+                    | SourceUpdate::Vip { .. },
+                ) => self.awaiting = self.awaiting.map(|n| n.saturating_sub(1)),
+                _ => {}
+            }
         }
-        let operator = actions.iter().any(|a| {
+    }
+
+    /// Whether the operator caused a batch of input (keys, resizes, operation results).
+    fn operator(actions: &[Action]) -> bool {
+        actions.iter().any(|a| {
             matches!(
                 a,
                 Action::Key(_) | Action::Resize(..) | Action::Acted(_) | Action::Progress(_)
             )
-        });
+        })
+    }
+
+    /// Notes a change to draw: the operator's as soon as the pacing allows; the rest may
+    /// wait [`SETTLE`] for company.
+    fn batch(&mut self, operator: bool) {
         let (since, was) = self.pending.unwrap_or((Instant::now(), false));
         self.pending = Some((since, was || operator));
     }
@@ -267,7 +301,7 @@ impl Frames {
         match self.pending {
             _ if urgent => Duration::ZERO,
             // Measured frames (`--frame-stats`) keep their 50 ms beat: no settling.
-            Some((since, false)) if self.stats.is_none() => {
+            Some((since, false)) if self.stats.is_none() && self.awaiting != Some(0) => {
                 paced.max(SETTLE.saturating_sub(since.elapsed()))
             }
             _ => paced,
@@ -291,6 +325,9 @@ impl Frames {
         app.dirty = false;
         app.urgent = false;
         self.pending = None;
+        if self.awaiting == Some(0) {
+            self.awaiting = None;
+        }
         self.last = Instant::now();
         if let Some(s) = self.stats.as_mut() {
             s.frame(

@@ -1,9 +1,9 @@
 //! The terminal itself: taken (raw mode, alternate screen, a panic hook that gives it
-//! back), given back, and drawn on in synchronized updates.
+//! back), given back, and drawn on in synchronized updates, each frame one write.
 
-use std::io::{self, Stdout, Write};
+use std::io::{self, Write};
 
-use crossterm::{execute, terminal};
+use crossterm::{execute, queue, terminal};
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
@@ -11,7 +11,37 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 use crate::app::App;
 
 /// The console's terminal.
-pub type Term = Terminal<CrosstermBackend<Stdout>>;
+pub type Term = Terminal<CrosstermBackend<Batched>>;
+
+/// What the terminal is sent, held until [`send`] writes it out in one system call: ratatui
+/// and crossterm flush after the frame, after hiding the cursor and around each
+/// synchronized update, which would be four writes to the terminal a frame.
+#[derive(Default)]
+pub struct Batched(Vec<u8>);
+
+impl Write for Batched {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    /// Holds on: [`send`] writes.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes out what the terminal was given since the last time, in one go.
+fn send(term: &mut Term) -> io::Result<()> {
+    let out = &mut term.backend_mut().writer_mut().0;
+    if out.is_empty() {
+        return Ok(());
+    }
+    let mut stdout = io::stdout().lock();
+    let sent = stdout.write_all(out).and_then(|()| stdout.flush());
+    out.clear();
+    sent
+}
 
 /// Puts the terminal back as the shell had it. Safe to call twice.
 pub fn restore() {
@@ -54,7 +84,7 @@ pub fn setup() -> io::Result<Term> {
 pub fn fresh() -> io::Result<Term> {
     let (w, h) = terminal::size()?;
     Terminal::with_options(
-        CrosstermBackend::new(io::stdout()),
+        CrosstermBackend::new(Batched::default()),
         TerminalOptions {
             viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
         },
@@ -63,13 +93,15 @@ pub fn fresh() -> io::Result<Term> {
 
 /// Follows a resize: the next frame is drawn whole at the new size.
 pub fn fit(term: &mut Term, w: u16, h: u16) -> io::Result<()> {
-    term.resize(Rect::new(0, 0, w, h))
+    term.resize(Rect::new(0, 0, w, h))?;
+    send(term)
 }
 
-/// Draws one frame as a synchronized update (no tearing in terminals that support it).
+/// Draws one frame as a synchronized update (no tearing in terminals that support it),
+/// written to the terminal at once.
 pub fn draw(term: &mut Term, app: &App) -> io::Result<()> {
-    execute!(io::stdout(), terminal::BeginSynchronizedUpdate)?;
+    queue!(term.backend_mut(), terminal::BeginSynchronizedUpdate)?;
     term.draw(|f| crate::ui::draw(f, app))?;
-    execute!(io::stdout(), terminal::EndSynchronizedUpdate)?;
-    io::stdout().flush()
+    queue!(term.backend_mut(), terminal::EndSynchronizedUpdate)?;
+    send(term)
 }
