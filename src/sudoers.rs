@@ -1,8 +1,8 @@
 //! The least sudoers rules a non-root operator needs on each balancer for a profile:
 //! one exact rule per shell command lbdeck runs there through `sudo -n sh -c`, built by
 //! the same functions that build the commands, so a rule cannot drift from what is sent.
-//! Commands whose text changes from run to run (a file's new contents, a runtime API
-//! line) have no narrow rule; they are listed with the reason instead.
+//! Commands whose text changes from run to run (an upstream file's new contents) have no
+//! narrow rule; they are listed with the reason instead.
 
 use std::fmt::Write as _;
 
@@ -44,9 +44,6 @@ pub struct NodeNeeds {
 const EDIT_VARIES: &str = "the script carries the file's new contents, different on every drain";
 /// Why reading an upstream file found through `nginx -T` has no rule here.
 const FILE_UNKNOWN: &str = "its name is only known on the node: set upstream_file in the profile";
-/// Why a runtime API command over a relay has no narrow rule.
-const LINE_VARIES: &str =
-    "the command line carries the runtime API line (show stat, set server …), which varies";
 
 /// The commands lbdeck runs as root on each balancer of `profile`.
 pub fn needs(profile: &Profile) -> Vec<NodeNeeds> {
@@ -130,13 +127,11 @@ fn node_needs(b: &BalancerSettings) -> Vec<Need> {
         }
         for path in &paths {
             for relay in [Relay::Socat, Relay::Nc] {
-                let joined = relay.command(path);
-                out.push(exact("runtime API stream", format!("exec {joined}")));
-                out.push(Need {
-                    purpose: "runtime API command".into(),
-                    command: format!("printf '%s\\n' LINE | {joined}"),
-                    unnarrowable: Some(LINE_VARIES),
-                });
+                // Commands and the kept-open stream alike: the API line goes on stdin.
+                out.push(exact(
+                    "runtime API relay",
+                    format!("exec {}", relay.command(path)),
+                ));
             }
         }
     }

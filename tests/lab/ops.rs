@@ -1,7 +1,8 @@
 //! The lab run by the non-root operator `ops` (profiles/lab-ops.toml and
 //! lab-haproxy-ops.toml: `[ssh] user = "ops"`, `sudo = true`): every privileged command
 //! goes through `sudo -n`, allowed only by the rules `lbdeck sudoers` prints for those
-//! profiles, installed by `scripts/lab sudoers`. The nginx drain's edit script has no
+//! profiles, installed by `scripts/lab sudoers`; HAProxy's runtime API as root's unix
+//! socket is reached through `sudo -n socat`, the API line on its stdin. The nginx drain's edit script has no
 //! narrow rule (it carries the file's new contents), so with those rules it is refused
 //! and nothing changes; a rule taken away gives the refusal that names it.
 
@@ -12,21 +13,26 @@ use std::process::{Command, Stdio};
 
 use super::common::bin;
 use super::harness::{lab, root, state_dir};
-use super::{drain_and_undrain, failover_and_failback, lbdeck_in_lab, roles_in_status};
+use super::unix::NoTcpApi;
+use super::{
+    drain_and_undrain, failover_and_failback, haproxy_pair_status, lbdeck_in_lab, roles_in_status,
+};
 
 /// The nginx pair as `ops`.
 const OPS_NGINX: &str = "lab-ops";
 /// The HAProxy pair (runtime API on TCP) as `ops`.
 const OPS_HAPROXY: &str = "lab-haproxy-ops";
+/// The HAProxy pair (runtime API as the unix socket only) as `ops`.
+const OPS_UNIX: &str = "lab-haproxy-unix-ops";
 
 /// The rule that lets `ops` fail over by lb1's and lb2's track file, as printed (a
 /// backslash of the command is four in the rule).
 const FAILOVER_RULE: &str =
     r"ops ALL=(root) NOPASSWD: /bin/sh -c printf '%s\\\\n' -100 > /etc/keepalived/maintenance";
 
-/// What `lbdeck sudoers` prints for both `ops` profiles.
+/// What `lbdeck sudoers` prints for the `ops` profiles.
 fn printed_rules() -> String {
-    [OPS_NGINX, OPS_HAPROXY]
+    [OPS_NGINX, OPS_HAPROXY, OPS_UNIX]
         .iter()
         .map(|p| {
             let o = Command::new(bin())
@@ -135,6 +141,24 @@ pub fn ops_status_check_and_roles() {
 pub fn ops_drain_and_undrain_on_the_haproxy_pair() {
     let _rules = Rules::printed();
     drain_and_undrain(OPS_HAPROXY);
+}
+
+/// With the TCP listeners cut, `ops` reads both balancers' runtime API through root's
+/// unix socket by `sudo -n socat` (its own login may not open it, so sshd's forwarding
+/// cannot), roles too, and drains and undrains through it.
+pub fn ops_unix_socket_through_sudo_socat() {
+    let _rules = Rules::printed();
+    let _cut = NoTcpApi::cut();
+    let v = haproxy_pair_status(OPS_UNIX);
+    for i in 0..2 {
+        assert_eq!(
+            v["balancers"][i]["runtime_api"],
+            serde_json::json!({"reach": "sudo socat", "socket": "/run/haproxy/admin.sock", "level": "admin"}),
+            "{v:#}"
+        );
+    }
+    roles_in_status(OPS_UNIX);
+    drain_and_undrain(OPS_UNIX);
 }
 
 /// Failover and failback by the track file as `ops`: the file written through sudo keeps
