@@ -144,6 +144,7 @@ scenarios! {
     ops_status_check_and_roles,
     ops_drain_and_undrain_on_the_haproxy_pair,
     ops_unix_socket_through_sudo_socat,
+    ops_console_follows_the_vip_and_drains,
     ops_failover_and_failback_by_the_track_file,
     ops_nginx_drain_without_a_rule_for_its_edit_is_refused,
     ops_a_removed_rule_is_named_and_nothing_changes,

@@ -10,12 +10,14 @@ use std::io::Write as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use super::common::bin;
-use super::harness::{lab, root, state_dir};
+use super::harness::{lab, lab_ok, root, state_dir};
 use super::unix::NoTcpApi;
 use super::{
-    drain_and_undrain, failover_and_failback, haproxy_pair_status, lbdeck_in_lab, roles_in_status,
+    console, drain_and_undrain, drain_from_the_console, failover_and_failback, haproxy_pair_status,
+    lbdeck_in_lab, roles_in_status, screen_row,
 };
 
 /// The nginx pair as `ops`.
@@ -159,6 +161,48 @@ pub fn ops_unix_socket_through_sudo_socat() {
     }
     roles_in_status(OPS_UNIX);
     drain_and_undrain(OPS_UNIX);
+}
+
+/// The console as `ops`: keepalived's roles on screen, its notify FIFO followed through
+/// `sudo -n` (ops' sudo runs the reader), a VIP move made on the node seen (and back),
+/// then a drain and an undrain from the keyboard.
+pub fn ops_console_follows_the_vip_and_drains() {
+    let _rules = Rules::printed();
+    {
+        let home = tempfile::tempdir().expect("tempdir");
+        let t = console(OPS_HAPROXY, 200, 30, &home);
+        let roles = |s: &str, master: &str, backup: &str| {
+            screen_row(s, master).contains("MASTER") && screen_row(s, backup).contains("BACKUP")
+        };
+        t.wait_for("lb1 MASTER, lb2 BACKUP", Duration::from_secs(5), |s| {
+            roles(s, "lb1", "lb2")
+        });
+        let fifo_reader = || {
+            Command::new("pgrep")
+                .args(["-U", "ops", "-f", "^sudo -n sh -c echo LBDECK-FIFO-OPEN"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let started = std::time::Instant::now();
+        while !fifo_reader() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no FIFO reader through sudo"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let track = "echo {} > /etc/keepalived/maintenance";
+        lab_ok(&["exec", "lb1", "sh", "-c", &track.replace("{}", "-100")]);
+        t.wait_for("lb2 MASTER", Duration::from_secs(10), |s| {
+            roles(s, "lb2", "lb1")
+        });
+        lab_ok(&["exec", "lb1", "sh", "-c", &track.replace("{}", "0")]);
+        t.wait_for("lb1 MASTER again", Duration::from_secs(10), |s| {
+            roles(s, "lb1", "lb2")
+        });
+        t.keys(&["q"]);
+    }
+    drain_from_the_console(OPS_HAPROXY);
 }
 
 /// Failover and failback by the track file as `ops`: the file written through sudo keeps
