@@ -1,8 +1,8 @@
 //! The least sudoers rules a non-root operator needs on each balancer for a profile:
 //! one exact rule per shell command lbdeck runs there through `sudo -n sh -c`, built by
 //! the same functions that build the commands, so a rule cannot drift from what is sent.
-//! Commands whose text changes from run to run (a file's new contents, a runtime API
-//! line) have no narrow rule; they are listed with the reason instead.
+//! Commands whose text changes from run to run (an upstream file's new contents) have no
+//! narrow rule; they are listed with the reason instead.
 
 use std::fmt::Write as _;
 
@@ -44,9 +44,6 @@ pub struct NodeNeeds {
 const EDIT_VARIES: &str = "the script carries the file's new contents, different on every drain";
 /// Why reading an upstream file found through `nginx -T` has no rule here.
 const FILE_UNKNOWN: &str = "its name is only known on the node: set upstream_file in the profile";
-/// Why a runtime API command over a relay has no narrow rule.
-const LINE_VARIES: &str =
-    "the command line carries the runtime API line (show stat, set server …), which varies";
 
 /// The commands lbdeck runs as root on each balancer of `profile`.
 pub fn needs(profile: &Profile) -> Vec<NodeNeeds> {
@@ -130,13 +127,11 @@ fn node_needs(b: &BalancerSettings) -> Vec<Need> {
         }
         for path in &paths {
             for relay in [Relay::Socat, Relay::Nc] {
-                let joined = relay.command(path);
-                out.push(exact("runtime API stream", format!("exec {joined}")));
-                out.push(Need {
-                    purpose: "runtime API command".into(),
-                    command: format!("printf '%s\\n' LINE | {joined}"),
-                    unnarrowable: Some(LINE_VARIES),
-                });
+                // Commands and the kept-open stream alike: the API line goes on stdin.
+                out.push(exact(
+                    "runtime API relay",
+                    format!("exec {}", relay.command(path)),
+                ));
             }
         }
     }
@@ -165,12 +160,19 @@ fn exact(purpose: &str, command: String) -> Need {
 }
 
 /// `command` as a sudoers command specification: `/bin/sh -c` and the command, with
-/// the characters sudoers reads as syntax (`\\ , : = #`) or as wildcards (`* ? [ ] !`)
-/// escaped, so the rule matches that exact text and nothing else.
+/// the characters sudoers reads as syntax (`, : = #`) or as wildcards (`* ? [ ] !`)
+/// escaped, so the rule matches that exact text and nothing else. A backslash is four:
+/// sudoers reads `\\` as one, and sudo matches the arguments as an fnmatch pattern, where
+/// a backslash escapes again (sudo 1.9.13 in the lab: `'0\\\\n'` allows `printf '0\n'`,
+/// `'0\\n'` only `printf '0n'`).
 pub fn command_spec(command: &str) -> String {
     let mut out = format!("{SHELL} -c ");
     for c in command.chars() {
-        if "\\,:=#*?[]!".contains(c) {
+        if c == '\\' {
+            out.push_str(r"\\\\");
+            continue;
+        }
+        if ",:=#*?[]!".contains(c) {
             out.push('\\');
         }
         out.push(c);
@@ -314,6 +316,14 @@ mod tests {
             }
         }
         assert!(seen > 50, "only {seen} commands");
+    }
+
+    #[test]
+    fn a_backslash_is_written_so_that_sudo_matches_one() {
+        assert_eq!(
+            rule("ops", "printf '0\\n' > /etc/keepalived/maintenance"),
+            r"ops ALL=(root) NOPASSWD: /bin/sh -c printf '0\\\\n' > /etc/keepalived/maintenance"
+        );
     }
 
     #[test]

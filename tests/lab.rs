@@ -44,6 +44,8 @@ mod harness;
 mod nginx;
 #[path = "lab/numbers.rs"]
 mod numbers;
+#[path = "lab/ops.rs"]
+mod ops;
 #[path = "lab/runtime.rs"]
 mod runtime;
 #[path = "lab/unix.rs"]
@@ -57,6 +59,7 @@ use drills::*;
 use engine::*;
 use nginx::*;
 use numbers::*;
+use ops::*;
 use runtime::*;
 use unix::*;
 
@@ -138,6 +141,13 @@ scenarios! {
     detail_view_shows_both_balancers,
     the_runtime_prompt_on_both_haproxy_balancers,
     the_runtime_prompt_over_sockets_and_in_the_console,
+    ops_status_check_and_roles,
+    ops_drain_and_undrain_on_the_haproxy_pair,
+    ops_unix_socket_through_sudo_socat,
+    ops_console_follows_the_vip_and_drains,
+    ops_failover_and_failback_by_the_track_file,
+    ops_nginx_drain_without_a_rule_for_its_edit_is_refused,
+    ops_a_removed_rule_is_named_and_nothing_changes,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

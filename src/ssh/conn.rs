@@ -202,7 +202,28 @@ impl Ssh {
 
     /// Runs `command` and collects its output, within `timeout`.
     pub async fn exec(&self, command: &str, timeout: Duration) -> Result<Output, SshError> {
-        let out = tokio::time::timeout(timeout, self.exec_inner(command))
+        self.exec_fed(command, None, timeout).await
+    }
+
+    /// Runs `command` with `input` on its stdin (then end of file), and collects its
+    /// output, within `timeout`: the text sent stays out of the command line, so a sudoers
+    /// rule can name the command exactly.
+    pub async fn exec_with_input(
+        &self,
+        command: &str,
+        input: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
+        self.exec_fed(command, Some(input), timeout).await
+    }
+
+    async fn exec_fed(
+        &self,
+        command: &str,
+        input: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
+        let out = tokio::time::timeout(timeout, self.exec_inner(command, input))
             .await
             .unwrap_or_else(|_| {
                 Err(SshError::Timeout {
@@ -230,8 +251,12 @@ impl Ssh {
         Ok(channel)
     }
 
-    async fn exec_inner(&self, command: &str) -> Result<Output, SshError> {
+    async fn exec_inner(&self, command: &str, input: Option<&[u8]>) -> Result<Output, SshError> {
         let mut channel = self.started(command).await?;
+        if let Some(input) = input {
+            channel.data(input).await.map_err(|e| self.lost(e))?;
+            channel.eof().await.map_err(|e| self.lost(e))?;
+        }
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let mut status = None;
         while let Some(msg) = channel.wait().await {

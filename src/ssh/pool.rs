@@ -172,10 +172,16 @@ pub(super) fn sudo_refusal(
     out: &super::Output,
 ) -> Option<SshError> {
     let inner = unwrap_privileged(command)?;
-    let line = out.stderr.lines().find(|l| l.starts_with("sudo:"))?;
-    if out.status == Some(0) || !SUDO_REFUSALS.iter().any(|w| line.contains(w)) {
+    if out.status == Some(0) {
         return None;
     }
+    // sudo may warn first ("unable to resolve host lb1" where the node's name is not in
+    // its /etc/hosts): the refusal is whichever of its lines says so.
+    let line = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("sudo:"))
+        .find(|l| SUDO_REFUSALS.iter().any(|w| l.contains(w)))?;
     Some(SshError::SudoRefused {
         node: addr.alias.clone(),
         rule: crate::sudoers::rule(&addr.user, &inner),
@@ -224,7 +230,7 @@ mod tests {
             e.to_string(),
             "lb1: sudo refused `printf '0\\n' > /etc/keepalived/maintenance` (a password is required); \
              this sudoers rule on lb1 allows it: \
-             ops ALL=(root) NOPASSWD: /bin/sh -c printf '0\\\\n' > /etc/keepalived/maintenance"
+             ops ALL=(root) NOPASSWD: /bin/sh -c printf '0\\\\\\\\n' > /etc/keepalived/maintenance"
         );
         let no_rule =
             "sudo: sorry, user ops is not allowed to execute '/bin/sh -c nginx -T' as root on lb1.";
@@ -232,6 +238,22 @@ mod tests {
             refused("sudo -n sh -c 'nginx -T'", no_rule, Some(1)),
             Some(SshError::SudoRefused { command, .. }) if command == "nginx -T"
         ));
+    }
+
+    #[test]
+    fn a_refusal_after_a_warning_from_sudo_is_still_a_refusal() {
+        let stderr = "sudo: unable to resolve host lb1: Temporary failure in name resolution\n\
+                      sudo: a password is required\n";
+        let e = refused("sudo -n sh -c 'nginx -T'", stderr, Some(1)).expect("refused");
+        assert!(
+            e.to_string()
+                .starts_with("lb1: sudo refused `nginx -T` (a password is required);"),
+            "{e}"
+        );
+        let warned_only =
+            "sudo: unable to resolve host lb1: Temporary failure in name resolution\n\
+                           nginx: [emerg] unknown directive\n";
+        assert!(refused("sudo -n sh -c 'nginx -T'", warned_only, Some(1)).is_none());
     }
 
     #[test]

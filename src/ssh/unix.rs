@@ -272,13 +272,18 @@ impl Pool {
                 }),
             };
         };
-        let command = format!(
-            "printf '%s\\n' {} | {}",
-            shell_quote(line),
-            tool.command(&socket.path)
-        );
+        // The line goes on the relay's stdin, not in its command line: the command is the
+        // same as the kept-open stream's, so one exact sudoers rule allows both.
+        let command = format!("exec {}", tool.command(&socket.path));
         let what = format!("{} {}", tool.name(), socket.path.display());
-        self.exec(addr, &self.privileged(&command)).await?.ok(&what)
+        let conn = self.get(addr).await?;
+        conn.exec_with_input(
+            &self.privileged(&command),
+            format!("{line}\n").as_bytes(),
+            self.timeout(),
+        )
+        .await?
+        .ok(&what)
     }
 }
 
