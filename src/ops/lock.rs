@@ -48,7 +48,8 @@ fn owner(what: &str) -> String {
     )
 }
 
-/// The script that takes the lock: `LBDECK-LOCKED`, or the holder and `LBDECK-HELD AGE`.
+/// The script that takes the lock: `LBDECK-LOCKED`, the holder and `LBDECK-HELD AGE`, or
+/// `LBDECK-NOLOCK` where no lock can be made (no writable `/run/lock`): nothing to respect.
 fn acquire_script(owner: &str) -> String {
     let o = crate::ssh::shell_quote(owner);
     let d = crate::ssh::shell_quote(LOCK_DIR);
@@ -57,6 +58,7 @@ fn acquire_script(owner: &str) -> String {
         "d={d}; mkdir -p \"$(dirname \"$d\")\" 2>/dev/null; \
          take() {{ mkdir \"$d\" 2>/dev/null && printf '%s\\n' {o} > \"$d/owner\" && echo LBDECK-LOCKED; }}; \
          take && exit 0; \
+         [ -d \"$d\" ] || {{ echo LBDECK-NOLOCK; exit 0; }}; \
          age=$(( $(date +%s) - $(stat -c %Y \"$d\" 2>/dev/null || date +%s) )); \
          if [ \"$age\" -gt {stale} ]; then rm -rf \"$d\" 2>/dev/null; take && exit 0; fi; \
          head -c 200 \"$d/owner\" 2>/dev/null | head -n1; echo \"LBDECK-HELD $age\""
@@ -173,5 +175,16 @@ mod tests {
         );
         sh(&release_script(a), dir.path());
         assert!(sh(&acquire_script(b), dir.path()).contains("LBDECK-LOCKED"));
+        // Where no lock can be made, nobody holds one.
+        let nowhere = acquire_script(a).replace(LOCK_DIR, "/proc/lbdeck-cannot-be-made");
+        let out = std::process::Command::new("sh")
+            .args(["-c", &nowhere])
+            .output()
+            .expect("sh");
+        let out = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.contains("LBDECK-NOLOCK") && !out.contains("LBDECK-HELD"),
+            "{out}"
+        );
     }
 }
