@@ -1123,13 +1123,9 @@ impl App {
                 .balancers
                 .get(self.ui.selected_balancer)
                 .map(|b| b.host.clone()),
-            Pane::Backends => self.selected_backend().map(|i| {
-                let addr = &self.cluster.backends[i].address;
-                addr.rsplit_once(':')
-                    .map_or(addr.as_str(), |(h, _)| h)
-                    .trim_matches(['[', ']'])
-                    .to_string()
-            }),
+            Pane::Backends => self
+                .selected_backend()
+                .map(|i| crate::ssh::host_of(&self.cluster.backends[i].address)),
             Pane::Events => None,
         }
     }

@@ -267,12 +267,7 @@ async fn perform_locked(
         return refuse_all(format!("pre-checks failed: {}", blockers.join("; ")));
     }
     if batch.confirmation.stricter_than(&confirmed.confirmation) {
-        return refuse_all(match &batch.confirmation {
-            Confirmation::Typed { because, .. } => {
-                format!("{because}: the name must be typed now; confirm again")
-            }
-            Confirmation::YesNo => "confirm again".into(),
-        });
+        return refuse_all(batch.confirmation.again());
     }
     let overridden = if forced {
         batch.blockers(false)

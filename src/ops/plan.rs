@@ -98,6 +98,16 @@ impl Confirmation {
         }
     }
 
+    /// Why an operation confirmed with less must be confirmed again.
+    pub fn again(&self) -> String {
+        match self {
+            Confirmation::Typed { because, .. } => {
+                format!("{because}: the name must be typed now; confirm again")
+            }
+            Confirmation::YesNo => "confirm again".into(),
+        }
+    }
+
     /// Whether `self` asks for more than `given` did (a y/n given where a name is now
     /// needed).
     pub fn stricter_than(&self, given: &Confirmation) -> bool {
@@ -206,17 +216,7 @@ pub fn plan(
     };
     match op {
         Operation::Server { backend, .. } => {
-            let Some(b) = cluster.backends.iter().find(|b| &b.name == backend) else {
-                return Err(PlanError::NoBackend {
-                    name: backend.clone(),
-                    known: cluster
-                        .backends
-                        .iter()
-                        .map(|b| b.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            };
+            let b = find_backend(cluster, backend)?;
             let mut p = empty(backend.clone());
             p.checks = server_checks(profile, cluster, b, op);
             let risk = if op.cuts_sessions() {
@@ -236,17 +236,7 @@ pub fn plan(
             let mut p = empty(backends.join(", "));
             for name in backends {
                 let drain = Operation::drain(name);
-                let Some(b) = cluster.backends.iter().find(|b| &b.name == name) else {
-                    return Err(PlanError::NoBackend {
-                        name: name.clone(),
-                        known: cluster
-                            .backends
-                            .iter()
-                            .map(|b| b.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                };
+                let b = find_backend(cluster, name)?;
                 p.checks.extend(
                     server_checks(profile, cluster, b, &drain)
                         .into_iter()
@@ -300,6 +290,23 @@ pub fn plan(
             Ok(p)
         }
     }
+}
+
+/// The backend named `name`, or the error that lists the ones there are.
+fn find_backend<'a>(cluster: &'a Cluster, name: &str) -> Result<&'a Backend, PlanError> {
+    cluster
+        .backends
+        .iter()
+        .find(|b| b.name == name)
+        .ok_or_else(|| PlanError::NoBackend {
+            name: name.to_string(),
+            known: cluster
+                .backends
+                .iter()
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// A server counts as serving when our probe says healthy and every balancer that

@@ -160,15 +160,6 @@ pub async fn sessions_end(profile: &Profile, server: &str, timeout: Duration, po
 /// How long a roll waits on an nginx backend that counts no sessions after draining it.
 const NGINX_GRACE: Duration = Duration::from_secs(3);
 
-/// The host part of a backend's `host:port`, for SSH.
-fn host_of(address: &str) -> String {
-    address
-        .rsplit_once(':')
-        .map_or(address, |(h, _)| h)
-        .trim_matches(['[', ']'])
-        .to_string()
-}
-
 /// Runs one operation on the pair as read now; Err(why) unless it was done everywhere.
 async fn step(
     profile: &Profile,
@@ -298,7 +289,7 @@ where
                 .find(|b| &b.name == name)
                 .map(|b| b.address.0.clone())
                 .unwrap_or_default();
-            let node = pool.node(&host_of(&address));
+            let node = pool.node(&crate::ssh::host_of(&address));
             say(format!("{name}: running `{cmd}` on {}", node.alias));
             match pool.exec(&node, cmd).await {
                 Ok(out) => {
@@ -399,7 +390,7 @@ mod tests {
             said.starts_with("roll-2 stopped at web2 (its last change: drain done)"),
             "{said}"
         );
-        assert_eq!(host_of("10.0.0.21:80"), "10.0.0.21");
+        assert_eq!(crate::ssh::host_of("10.0.0.21:80"), "10.0.0.21");
         let asked = Rolled {
             id: "roll-1".into(),
             turns: vec![("web1".into(), Turn::Done)],
@@ -421,6 +412,6 @@ mod tests {
             failed.outcome(2).to_string(),
             "failed: stopped at web1: drained; not healthy again in time; 1 not reached"
         );
-        assert_eq!(host_of("[::1]:80"), "::1");
+        assert_eq!(crate::ssh::host_of("[::1]:80"), "::1");
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::failover::{self, Timing};
 use super::operation::{Direction, Operation};
-use super::plan::{self, Confirmation, Plan};
+use super::plan::{self, Plan};
 use super::{drain, Outcome};
 use crate::config::profile::Profile;
 use crate::ssh::Pool;
@@ -306,13 +306,7 @@ async fn perform_locked(
         return refuse(profile, op, &plan.target, why);
     }
     if plan.confirmation.stricter_than(&confirmed.confirmation) {
-        let why = match &plan.confirmation {
-            Confirmation::Typed { because, .. } => {
-                format!("{because}: the name must be typed now; confirm again")
-            }
-            Confirmation::YesNo => "confirm again".into(),
-        };
-        return refuse(profile, op, &plan.target, why);
+        return refuse(profile, op, &plan.target, plan.confirmation.again());
     }
     let overridden = if forced {
         plan.forced_past().into_iter().map(String::from).collect()

@@ -31,6 +31,16 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
+/// The host part of a `host:port` (brackets of an IPv6 address dropped): what SSH
+/// connects to for a backend.
+pub fn host_of(address: &str) -> String {
+    address
+        .rsplit_once(':')
+        .map_or(address, |(h, _)| h)
+        .trim_matches(['[', ']'])
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
