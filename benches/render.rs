@@ -15,8 +15,9 @@ use lbdeck::config::log_format::{LogFormat, DEFAULT_FORMAT};
 use lbdeck::config::profile::Profile;
 use lbdeck::config::theme::ThemeSet;
 use lbdeck::demo::Sim;
-use lbdeck::sources::health::Probe;
-use lbdeck::sources::{access_log, haproxy, keepalived, nginx, BalancerSample, SourceUpdate};
+use lbdeck::sources::{access_log, BalancerSample, SourceUpdate};
+use lbdeck::wire::health::Probe;
+use lbdeck::wire::{haproxy, keepalived, nginx};
 
 const BACKENDS: usize = 1000;
 

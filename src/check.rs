@@ -194,7 +194,7 @@ pub(crate) fn remote_checks(b: &BalancerSettings) -> Vec<(String, String)> {
             "keepalived can write its JSON dump (or, built without JSON, its text dump)".into(),
             format!(
                 "case $({}) in JSON|DATA|USR1) ;; *) exit 1;; esac",
-                crate::sources::keepalived::DUMP_PROBE
+                crate::wire::keepalived::DUMP_PROBE
             ),
         ));
         if let Some(fifo) = &k.notify_fifo {
@@ -296,7 +296,7 @@ fn version_item(b: &BalancerSettings, sample: &crate::sources::BalancerSample) -
         return None;
     };
     let result =
-        match crate::sources::haproxy::lacks(&info.version, &crate::ops::drain::HAPROXY_COMMANDS) {
+        match crate::wire::haproxy::lacks(&info.version, &crate::ops::drain::HAPROXY_COMMANDS) {
             Some(why) => Err(why),
             None => Ok(()),
         };
@@ -348,8 +348,8 @@ pub fn human(items: &[Item]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::haproxy::Info;
     use crate::sources::BalancerSample;
+    use crate::wire::haproxy::Info;
 
     #[test]
     fn an_haproxy_version_is_checked_against_the_commands_sent() {

@@ -20,3 +20,4 @@ pub mod sudoers;
 pub mod text;
 pub mod tui;
 pub mod ui;
+pub mod wire;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::profile::{Environment, Profile};
 use crate::model::{Alert, BalancerMetrics, Cluster, Health, ServerView};
-use crate::sources::health::Probe;
+use crate::wire::health::Probe;
 
 /// The whole snapshot.
 #[derive(Debug, Serialize)]
@@ -81,7 +81,7 @@ pub struct BalancerReport {
     pub vrrp: Option<VrrpReport>,
     /// HAProxy: how its runtime API was reached and the socket's level (null when not
     /// read through a runtime API).
-    pub runtime_api: Option<crate::sources::api::Access>,
+    pub runtime_api: Option<crate::wire::api::Access>,
 }
 
 /// keepalived on one balancer.
@@ -272,10 +272,7 @@ fn source(b: &BalancerReport) -> String {
         Some(socket) => format!("runtime API {socket} via {}", api.reach),
         None => b.source.clone(),
     };
-    match api
-        .level
-        .filter(|l| *l != crate::sources::api::Level::Admin)
-    {
+    match api.level.filter(|l| *l != crate::wire::api::Level::Admin) {
         Some(l) => format!("{base}, level {}", l.word()),
         None => base,
     }
@@ -602,7 +599,8 @@ pub fn human_all(r: &AllReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::{haproxy, BalancerSample, SourceUpdate};
+    use crate::sources::{BalancerSample, SourceUpdate};
+    use crate::wire::haproxy;
 
     const PROFILE: &str = r#"
 name = "t"
@@ -617,7 +615,7 @@ address = "10.77.0.21:80"
 "#;
 
     /// The report after lb1 answered `show stat` with `stat`, reached as `access` says.
-    fn report_of(stat: &str, access: Option<crate::sources::api::Access>) -> Report {
+    fn report_of(stat: &str, access: Option<crate::wire::api::Access>) -> Report {
         let profile = Profile::parse("t.toml", PROFILE).expect("profile");
         let mut cluster = Cluster::new(&profile);
         let now = Instant::now();
@@ -654,7 +652,7 @@ address = "10.77.0.21:80"
 
     #[test]
     fn a_socket_on_the_balancer_is_named_with_how_it_was_reached() {
-        use crate::sources::api::{Access, Level};
+        use crate::wire::api::{Access, Level};
         let access = Access {
             reach: "sudo socat".into(),
             socket: Some("/var/lib/haproxy/stats".into()),

@@ -12,9 +12,9 @@ use crate::config::profile::{
 use crate::ops::failover::{failback_check, trigger};
 use crate::ops::operation::Direction;
 use crate::sources::access_log::RECENT_LINES;
-use crate::sources::keepalived::{DumpKind, DUMP_PROBE};
 use crate::ssh::shell_quote;
 use crate::ssh::unix::Relay;
+use crate::wire::keepalived::{DumpKind, DUMP_PROBE};
 
 /// The shell every privileged command runs in (`sudo -n sh -c '…'`); sudo matches
 /// `/usr/bin/sh` too where /bin is a link to it, as it compares the files.

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use lbdeck::app::keys::Keymap;
 use lbdeck::config::log_format::{LogFormat, DEFAULT_FORMAT};
 use lbdeck::config::profile::Profile;
-use lbdeck::sources::{access_log, haproxy, keepalived, nginx, nginx_plus};
+use lbdeck::sources::access_log;
+use lbdeck::wire::{haproxy, keepalived, nginx, nginx_plus};
 
 const STAT: &str = include_str!("fixtures/haproxy/show_stat_mixed.csv");
 const INFO: &str = include_str!("fixtures/haproxy/show_info.txt");

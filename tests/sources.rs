@@ -137,7 +137,7 @@ async fn a_trickling_server_is_cut_at_the_timeout() {
 
 #[tokio::test]
 async fn an_oversized_reply_is_cut_off_with_a_message() {
-    let body = "x".repeat(lbdeck::sources::MAX_REPLY + 1024);
+    let body = "x".repeat(lbdeck::wire::MAX_REPLY + 1024);
     let addr = http_server(body, Duration::ZERO).await;
     let p = profile(
         &format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""),
@@ -234,10 +234,10 @@ async fn resetting_server() -> std::net::SocketAddr {
 async fn a_reset_kept_alive_connection_is_not_an_outage() {
     let addr = resetting_server().await;
     let timeout = Duration::from_secs(2);
-    let client = lbdeck::sources::http_client(timeout);
+    let client = lbdeck::wire::http_client(timeout);
     let url = format!("http://{addr}/");
     for round in 0..3 {
-        let probe = lbdeck::sources::health::probe(&client, &url, timeout).await;
+        let probe = lbdeck::wire::health::probe(&client, &url, timeout).await;
         assert_eq!(
             probe.map(|p| p.status).map_err(|e| e.to_string()),
             Ok(200),
@@ -252,9 +252,9 @@ async fn a_refused_probe_still_fails_at_once() {
     let addr = l.local_addr().expect("addr");
     drop(l);
     let timeout = Duration::from_secs(2);
-    let client = lbdeck::sources::http_client(timeout);
+    let client = lbdeck::wire::http_client(timeout);
     let started = Instant::now();
-    let probe = lbdeck::sources::health::probe(&client, &format!("http://{addr}/"), timeout).await;
+    let probe = lbdeck::wire::health::probe(&client, &format!("http://{addr}/"), timeout).await;
     assert!(probe.is_err(), "{probe:?}");
     assert!(started.elapsed() < Duration::from_secs(1));
 }

@@ -5,7 +5,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::*;
 use crate::config::theme::ThemeSet;
 use crate::ops::{Outcome, Report};
-use crate::sources::{haproxy, BalancerSample, SourceUpdate};
+use crate::sources::{BalancerSample, SourceUpdate};
+use crate::wire::haproxy;
 
 /// What the runner reports after `op` on `target`.
 fn acted(op: Operation, target: &str, outcome: Outcome) -> Action {
@@ -405,8 +406,8 @@ fn outside_production_a_routine_drain_is_y_n() {
 #[test]
 fn f_asks_to_fail_over_the_vip_holder_and_b_fails_back() {
     use crate::model::Role;
-    use crate::sources::keepalived::DumpInstance;
     use crate::sources::vrrp::VrrpSample;
+    use crate::wire::keepalived::DumpInstance;
     let mut a = app();
     let t0 = Instant::now();
     assert!(a.update(key('F')).is_empty());
@@ -523,7 +524,7 @@ fn lb2_unreadable(a: &mut App) {
     a.update(Action::Update(SourceUpdate::Balancer {
         index: 1,
         at: t0,
-        result: Err(crate::sources::SourceError::Connect("refused".into())),
+        result: Err(crate::wire::SourceError::Connect("refused".into())),
     }));
 }
 
@@ -808,8 +809,8 @@ fn the_events_stop_scrolling_back_at_the_oldest_full_page() {
 #[test]
 fn failback_cannot_start_a_keepalived_its_method_did_not_stop() {
     use crate::model::Role;
-    use crate::sources::keepalived::DumpInstance;
     use crate::sources::vrrp::VrrpSample;
+    use crate::wire::keepalived::DumpInstance;
     let mut a = app();
     let t0 = Instant::now();
     feed(&mut a, t0);
@@ -855,8 +856,8 @@ fn failback_cannot_start_a_keepalived_its_method_did_not_stop() {
 #[test]
 fn a_higher_priority_backup_is_an_alarm_only_once_it_had_time_to_preempt() {
     use crate::model::Role;
-    use crate::sources::keepalived::DumpInstance;
     use crate::sources::vrrp::VrrpSample;
+    use crate::wire::keepalived::DumpInstance;
     let mut a = app();
     let t0 = Instant::now();
     let dump = |role, priority| DumpInstance {

@@ -8,7 +8,7 @@ use super::Sim;
 use crate::model::ServerState;
 
 /// The API version the demo answers (the one lbdeck speaks).
-const VERSION: u32 = crate::sources::nginx_plus::API_VERSION;
+const VERSION: u32 = crate::wire::nginx_plus::API_VERSION;
 
 /// NGINX Plus's error body: `{"error": {"status", "text", "code"}}`.
 fn error(status: u16, text: &str, code: &str) -> (u16, String) {
@@ -156,7 +156,7 @@ pub fn answer(sim: &mut Sim, lb: usize, method: &str, path: &str, body: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::nginx_plus::parse_upstream;
+    use crate::wire::nginx_plus::parse_upstream;
 
     #[test]
     fn the_api_speaks_the_shapes_lbdeck_reads_and_drains_one_balancer() {

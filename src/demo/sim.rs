@@ -628,7 +628,7 @@ fn answer_command(sim: &Arc<Mutex<Sim>>, lb: usize, command: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::{haproxy, nginx};
+    use crate::wire::{haproxy, nginx};
 
     #[test]
     fn the_runtime_prompt_is_answered_as_haproxy_answers() {

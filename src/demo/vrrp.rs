@@ -224,7 +224,7 @@ impl Default for Pair {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::keepalived;
+    use crate::wire::keepalived;
 
     fn run(p: &mut Pair, from: f64, to: f64) {
         let mut t = from;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use super::{Backend, Cluster};
 use crate::config::profile::BalancerKind;
 
-use crate::sources::haproxy::{ServerStateRow, StatRow};
-use crate::sources::nginx_plus::Peer;
-use crate::sources::upstream::UpstreamServer;
+use crate::wire::haproxy::{ServerStateRow, StatRow};
+use crate::wire::nginx_plus::Peer;
+use crate::wire::upstream::UpstreamServer;
 
 /// Longest upstream-file line kept: the view cuts it to the screen anyway.
 const LINE_MAX: usize = 240;

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::profile::{BalancerKind, Profile};
-use crate::sources::haproxy::{RowKind, StatRow};
-use crate::sources::health::Probe;
-use crate::sources::nginx_plus::Peer;
 use crate::sources::{BalancerSample, SourceUpdate};
 pub use crate::state::{Role, ServerState};
 use crate::text::clip;
+use crate::wire::haproxy::{RowKind, StatRow};
+use crate::wire::health::Probe;
+use crate::wire::nginx_plus::Peer;
 pub use detail::ServerDetail;
 pub use events::{Event, EventLog, Level};
 pub use history::History;
@@ -121,7 +121,7 @@ pub struct Balancer {
     /// keepalived on this node, when the profile has a keepalived block.
     pub vrrp: Option<vrrp::VrrpView>,
     /// HAProxy: how its runtime API is reached and the socket's level, once learned.
-    pub api: Option<crate::sources::api::Access>,
+    pub api: Option<crate::wire::api::Access>,
     /// HAProxy: whether its configuration keeps runtime server state across a reload
     /// (None until read, or when it cannot be).
     pub keeps_state: Option<bool>,
@@ -700,7 +700,7 @@ impl Cluster {
         &mut self,
         index: usize,
         at: Instant,
-        result: Result<BalancerSample, crate::sources::SourceError>,
+        result: Result<BalancerSample, crate::wire::SourceError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let min = self.min_rate_interval();
@@ -797,9 +797,9 @@ impl Cluster {
         &mut self,
         index: usize,
         at: Instant,
-        info: Option<crate::sources::haproxy::Info>,
+        info: Option<crate::wire::haproxy::Info>,
         stats: &[StatRow],
-        admin: Option<&[crate::sources::haproxy::ServerStateRow]>,
+        admin: Option<&[crate::wire::haproxy::ServerStateRow]>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let backend = self.backend_names[index].clone();
@@ -843,7 +843,7 @@ impl Cluster {
                 rows.iter()
                     .find(|a| a.backend == backend && a.server == row.svname)
             });
-            let admin = state_row.map(crate::sources::haproxy::ServerStateRow::admin);
+            let admin = state_row.map(crate::wire::haproxy::ServerStateRow::admin);
             let view = ServerView {
                 state: row.state(),
                 admin,
@@ -936,7 +936,7 @@ impl Cluster {
         &mut self,
         index: usize,
         at: Instant,
-        result: Result<Vec<crate::sources::access_log::BackendTraffic>, crate::sources::FetchError>,
+        result: Result<Vec<crate::sources::access_log::BackendTraffic>, crate::wire::FetchError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let Some(lb) = self.balancers.get_mut(index) else {
@@ -1025,7 +1025,7 @@ impl Cluster {
         &mut self,
         index: usize,
         at: Instant,
-        result: Result<crate::sources::upstream::UpstreamRead, crate::sources::FetchError>,
+        result: Result<crate::wire::upstream::UpstreamRead, crate::wire::FetchError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let Some(lb) = self.balancers.get_mut(index) else {
@@ -1155,7 +1155,7 @@ impl Cluster {
         &mut self,
         index: usize,
         at: Instant,
-        result: Result<Probe, crate::sources::SourceError>,
+        result: Result<Probe, crate::wire::SourceError>,
         wall: chrono::DateTime<chrono::Local>,
     ) {
         let Some(b) = self.backends.get_mut(index) else {

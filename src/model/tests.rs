@@ -2,8 +2,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::profile::Profile;
-use crate::sources::upstream::{UpstreamRead, UpstreamServer};
-use crate::sources::{haproxy, nginx, SourceError};
+use crate::wire::upstream::{UpstreamRead, UpstreamServer};
+use crate::wire::{haproxy, nginx, SourceError};
 
 const PROFILE: &str = r#"
 name = "t"
@@ -366,7 +366,7 @@ fn failures_make_values_stale_with_a_sentence() {
 fn health_transitions_are_events() {
     let mut c = cluster();
     let t0 = Instant::now();
-    let ok = crate::sources::health::Probe {
+    let ok = crate::wire::health::Probe {
         status: 200,
         latency: Duration::from_millis(3),
     };
@@ -397,7 +397,7 @@ fn health_transitions_are_events() {
 fn vip_serving_follows_the_check() {
     let mut c = cluster();
     let t0 = Instant::now();
-    let ok = crate::sources::health::Probe {
+    let ok = crate::wire::health::Probe {
         status: 200,
         latency: Duration::from_millis(3),
     };
@@ -427,11 +427,11 @@ fn vip_serving_follows_the_check() {
 fn a_backend_that_keeps_changing_is_flapping() {
     let mut c = cluster();
     let t0 = Instant::now();
-    let ok = crate::sources::health::Probe {
+    let ok = crate::wire::health::Probe {
         status: 200,
         latency: Duration::from_millis(3),
     };
-    let bad = crate::sources::health::Probe {
+    let bad = crate::wire::health::Probe {
         status: 503,
         latency: Duration::from_millis(3),
     };
@@ -526,7 +526,7 @@ fn everything_drained_is_healthy_but_out_of_rotation_and_an_alarm() {
     let mut c = cluster();
     let t0 = Instant::now();
     let ok = include_str!("../../tests/fixtures/haproxy/show_stat.csv");
-    let probe = crate::sources::health::Probe {
+    let probe = crate::wire::health::Probe {
         status: 200,
         latency: Duration::from_millis(3),
     };
@@ -598,7 +598,7 @@ fn a_log_no_longer_followed_shows_no_rates() {
             index: 1,
             at: t0 + Duration::from_secs(1),
             lines: None,
-            result: Err(crate::sources::FetchError(
+            result: Err(crate::wire::FetchError(
                 "lb2: the access log stream ended".into(),
             )),
         },
@@ -710,7 +710,7 @@ fn nginx_servers_marked_down_in_the_upstream_file_are_out_of_rotation() {
     c.apply(
         SourceUpdate::Vip {
             at: t0 + Duration::from_secs(1),
-            result: Ok(crate::sources::health::Probe {
+            result: Ok(crate::wire::health::Probe {
                 status: 503,
                 latency: Duration::from_millis(1),
             }),

@@ -8,9 +8,9 @@ use chrono::{DateTime, Local};
 use serde::Serialize;
 
 use super::{Alert, Cluster, Freshness, Level, Role};
-use crate::sources::keepalived::DumpKind;
 use crate::sources::vrrp::VrrpSample;
-use crate::sources::SourceError;
+use crate::wire::keepalived::DumpKind;
+use crate::wire::SourceError;
 
 /// How long a higher-priority BACKUP may take to preempt before it is an alarm: keepalived
 /// preempts within about three advert intervals (1 s by default).
@@ -368,7 +368,7 @@ impl Cluster {
 mod tests {
     use super::*;
     use crate::config::profile::Profile;
-    use crate::sources::keepalived::FifoEvent;
+    use crate::wire::keepalived::FifoEvent;
 
     const PROFILE: &str = r#"
 name = "t"
@@ -464,7 +464,7 @@ status_url = "http://10.77.0.12:8080/nginx_status"
     fn a_reading_that_confirms_the_view_changes_nothing_shown() {
         let mut c = pair(DumpKind::Json);
         let dump = |role, priority| {
-            VrrpSample::Dump(Some(crate::sources::keepalived::DumpInstance {
+            VrrpSample::Dump(Some(crate::wire::keepalived::DumpInstance {
                 name: "VI_1".into(),
                 vrid: 51,
                 role,

@@ -10,10 +10,10 @@ use super::operation::ServerChange;
 use super::Outcome;
 use crate::config::profile::{BalancerKind, Profile, StatusEndpoint};
 use crate::model::ServerState;
-use crate::sources::api::ApiTarget;
-use crate::sources::haproxy;
-use crate::sources::upstream_file::{LocateError, Located};
-use crate::sources::{get_text, SourceError};
+use crate::wire::api::ApiTarget;
+use crate::wire::haproxy;
+use crate::wire::upstream_file::{LocateError, Located};
+use crate::wire::{get_text, SourceError};
 
 /// Why a change did not take on one balancer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -308,7 +308,7 @@ fn label(r: &Step<String>) -> Value {
 }
 
 /// Finds the file that defines `upstream` on a node (see
-/// [`crate::sources::upstream_file::locate`]): the profile's `upstream_file`, the stock
+/// [`crate::wire::upstream_file::locate`]): the profile's `upstream_file`, the stock
 /// path when none is set.
 pub async fn locate_upstream(
     pool: &crate::ssh::Pool,
@@ -317,7 +317,7 @@ pub async fn locate_upstream(
     upstream: &str,
 ) -> Step<Located> {
     let first = configured.unwrap_or(crate::config::profile::DEFAULT_UPSTREAM_FILE);
-    Ok(crate::sources::upstream_file::locate(pool, node, first, upstream).await?)
+    Ok(crate::wire::upstream_file::locate(pool, node, first, upstream).await?)
 }
 
 /// A file's text on a node (through `sudo -n` when the profile says so).
@@ -326,7 +326,7 @@ async fn read_file(
     node: &crate::ssh::NodeAddr,
     file: &str,
 ) -> Step<String> {
-    Ok(crate::sources::upstream_file::read(pool, node, file).await?)
+    Ok(crate::wire::upstream_file::read(pool, node, file).await?)
 }
 
 /// The script that puts `text` in place of `file` on a node and has nginx load it. The
@@ -495,11 +495,11 @@ async fn plus_set(
     timeout: Duration,
 ) -> (Step<String>, Step<()>, Step<String>, Want) {
     use crate::ops::operation::Weight;
-    let client = crate::sources::http_client(timeout);
+    let client = crate::wire::http_client(timeout);
     let servers = format!(
         "{}/{}/http/upstreams/{upstream}/servers",
         base.trim_end_matches('/'),
-        crate::sources::nginx_plus::API_VERSION
+        crate::wire::nginx_plus::API_VERSION
     );
     let read = |v: &Value| -> String {
         if let ServerChange::Weight(_) = change {
@@ -682,7 +682,7 @@ pub(super) fn api_timeout(api: &crate::config::profile::RuntimeApi, timeout: Dur
     if api.socket_paths().is_empty() {
         timeout
     } else {
-        timeout * crate::sources::SSH_BUDGET
+        timeout * crate::wire::SSH_BUDGET
     }
 }
 

@@ -158,7 +158,7 @@ pub async fn run(
         "+0.0 s: triggered on {} ({})",
         plan.target, command
     ));
-    let client = crate::sources::http_client(Duration::from_millis(500));
+    let client = crate::wire::http_client(Duration::from_millis(500));
     let check = profile.vip.as_ref().and_then(|v| v.check_url.clone());
     let from = plan.from.clone();
     let to = plan.to.clone().unwrap_or_default();
@@ -214,7 +214,7 @@ pub async fn run(
         if timing.arrived.is_some() && timing.serving.is_none() {
             match &check {
                 Some(url) => {
-                    if crate::sources::health::probe(&client, &url.0, Duration::from_millis(500))
+                    if crate::wire::health::probe(&client, &url.0, Duration::from_millis(500))
                         .await
                         .is_ok_and(|p| p.healthy())
                     {
@@ -304,7 +304,7 @@ impl Stamps {
         for (node, rx) in &mut self.streams {
             while let Ok(line) = rx.try_recv() {
                 if let Some((at, change)) =
-                    crate::sources::keepalived::parse_stamped_monitor_line(&line)
+                    crate::wire::keepalived::parse_stamped_monitor_line(&line)
                 {
                     if change.address == self.vip {
                         self.seen.push((node.clone(), change.added, at));

@@ -13,7 +13,7 @@ pub mod plan;
 pub mod roll;
 pub mod run;
 pub mod runtime;
-pub use crate::sources::upstream;
+pub use crate::wire::upstream;
 
 pub use operation::{Direction, Operation, ServerChange, Weight};
 pub use plan::{plan, Check, CheckState, Confirmation, Plan, PlanError};

@@ -400,7 +400,7 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend, op: &Operati
             .metrics
             .version
             .as_deref()
-            .and_then(|v| crate::sources::haproxy::lacks(v, &super::drain::HAPROXY_COMMANDS));
+            .and_then(|v| crate::wire::haproxy::lacks(v, &super::drain::HAPROXY_COMMANDS));
         if let Some(why) = lacking {
             checks.push(Check::new(false, format!("{}: {why}", lb.name)));
         }
@@ -450,7 +450,7 @@ fn server_checks(profile: &Profile, cluster: &Cluster, b: &Backend, op: &Operati
             }
         }
         let level = lb.api.as_ref().and_then(|a| a.level);
-        if let Some(why) = level.and_then(crate::sources::api::Level::refusal) {
+        if let Some(why) = level.and_then(crate::wire::api::Level::refusal) {
             checks.push(Check::new(false, format!("{}: {why}", lb.name)));
         }
     }
@@ -823,7 +823,7 @@ address = "10.0.0.22:80"
 
     #[test]
     fn a_socket_below_admin_blocks_changes_even_forced() {
-        use crate::sources::api::{Access, Level};
+        use crate::wire::api::{Access, Level};
         let (profile, mut cluster) = pair([true, true]);
         cluster.balancers[0].api = Some(Access {
             reach: "ssh-socket".into(),

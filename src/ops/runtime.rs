@@ -10,7 +10,7 @@ use super::drain::{api_timeout, with_timeout, StepError};
 use super::plan::{Check, CheckState, PlanError};
 use super::{Outcome, Report};
 use crate::config::profile::{BalancerKind, BalancerSettings, Profile, StatusEndpoint};
-use crate::sources::api::ApiTarget;
+use crate::wire::api::ApiTarget;
 
 /// The first words of the commands that only read.
 pub const FREE: [&str; 3] = ["show", "get", "help"];

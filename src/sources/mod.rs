@@ -1,18 +1,10 @@
-//! Sources: one module per thing lbdeck reads. Each has a pure parser tested on captures
-//! from the real daemon; this module fetches them with timeouts and runs one polling task
-//! per target, sending results (errors included) to the app as [`SourceUpdate`]s.
+//! Sources: the pollers. One task per target reads a daemon with a timeout through the
+//! parsers and transport in [`crate::wire`] and sends each result (errors included) to the
+//! app as a [`SourceUpdate`].
 
 pub mod access_log;
-pub mod api;
-mod error;
-pub mod haproxy;
 pub mod haproxy_config;
-pub mod health;
-pub mod keepalived;
-pub mod nginx;
-pub mod nginx_plus;
 mod session;
-pub mod upstream;
 pub mod upstream_file;
 pub mod vrrp;
 
@@ -23,11 +15,11 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use crate::config::profile::{Profile, StatusEndpoint};
-pub use error::{FetchError, ParseError, SourceError};
-
-/// Largest reply accepted from any source: a stats page of ~10,000 servers fits; anything
-/// bigger is cut off with a message rather than filling memory.
-pub const MAX_REPLY: usize = 16 * 1024 * 1024;
+use crate::wire::{
+    api, get_text, haproxy, health, http_client, keepalived, nginx, nginx_plus, upstream,
+    SSH_BUDGET,
+};
+use crate::wire::{FetchError, SourceError};
 
 /// A balancer's numbers from one poll.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,24 +177,7 @@ pub fn targets(profile: &Profile) -> Vec<Target> {
     out
 }
 
-/// The HTTP client every source shares: no redirects followed for status pages, no proxy
-/// from the environment (status pages are on the admin network), bounded connections.
-pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .no_proxy()
-        .pool_max_idle_per_host(2)
-        .user_agent(concat!("lbdeck/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
-}
-
 pub use session::Session;
-
-/// How many timeouts a runtime-API socket over SSH may take: the SSH connection is made
-/// (up to two timeouts, as every SSH connect) before the API is asked (one more).
-pub const SSH_BUDGET: u32 = 3;
 
 impl Target {
     /// Polls this target once; never takes longer than `timeout` (plus scheduling), or
@@ -345,35 +320,6 @@ async fn fetch_balancer(
             )?))
         }
     }
-}
-
-/// GETs a URL's body as text, refusing non-2xx answers and bodies over [`MAX_REPLY`].
-pub async fn get_text(
-    client: &reqwest::Client,
-    url: &str,
-    timeout: Duration,
-) -> Result<String, SourceError> {
-    let reqwest_err = |e: reqwest::Error| SourceError::from_reqwest(&e, timeout);
-    let mut resp = client
-        .get(url)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(reqwest_err)?;
-    if !resp.status().is_success() {
-        return Err(SourceError::Status {
-            status: resp.status(),
-            url: url.to_string(),
-        });
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(reqwest_err)? {
-        if body.len() + chunk.len() > MAX_REPLY {
-            return Err(SourceError::TooBig);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Running polling tasks; dropping it stops them.

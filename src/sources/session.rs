@@ -5,8 +5,10 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use super::api::{parse_level, probed_level, Access, ApiTarget, Stream, ADMIN_PROBE, LEVEL_PROBE};
-use super::{SourceError, MAX_REPLY};
+use crate::wire::api::{
+    parse_level, probed_level, Access, ApiTarget, Stream, ADMIN_PROBE, LEVEL_PROBE,
+};
+use crate::wire::{SourceError, MAX_REPLY};
 
 /// Why a read ended without an answer.
 const CLOSED: &str = "HAProxy closed the session";
@@ -237,7 +239,7 @@ mod tests {
         let access = s.access().expect("learned on connecting");
         assert_eq!(
             (access.reach.as_str(), access.level),
-            ("tcp", Some(super::super::api::Level::Admin))
+            ("tcp", Some(crate::wire::api::Level::Admin))
         );
     }
 

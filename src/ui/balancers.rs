@@ -216,7 +216,7 @@ fn vip_cell<'a>(app: &App, b: &Balancer) -> Cell<'a> {
 /// How the runtime API is reached when it is not plain TCP at level admin (the usual
 /// case, left unsaid): " api ssh-socket", " api sudo socat (user)".
 fn api(b: &Balancer) -> String {
-    use crate::sources::api::Level;
+    use crate::wire::api::Level;
     let Some(a) = &b.api else {
         return String::new();
     };

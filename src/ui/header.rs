@@ -151,7 +151,8 @@ mod tests {
 
     use crate::action::Action;
     use crate::app::tests::app;
-    use crate::sources::{SourceError, SourceUpdate};
+    use crate::sources::SourceUpdate;
+    use crate::wire::SourceError;
 
     fn header(a: &crate::app::App, width: u16) -> String {
         let mut term = Terminal::new(TestBackend::new(width, 1)).expect("terminal");

@@ -8,10 +8,11 @@ use crate::action::Action;
 use crate::app::tests::{app, feed};
 use crate::app::App;
 use crate::model::{Level, Role};
-use crate::sources::health::Probe;
-use crate::sources::keepalived::{DumpInstance, DumpKind, FifoEvent};
 use crate::sources::vrrp::VrrpSample;
-use crate::sources::{SourceError, SourceUpdate};
+use crate::sources::SourceUpdate;
+use crate::wire::health::Probe;
+use crate::wire::keepalived::{DumpInstance, DumpKind, FifoEvent};
+use crate::wire::SourceError;
 
 mod detail;
 
@@ -203,7 +204,7 @@ fn a_dead_balancer_says_why() {
 fn hostile_server_names_never_reach_the_terminal_raw() {
     let (mut a, t0) = fixed_app();
     let csv = "# pxname,svname,status,type,scur\nbe_web,evil\x1b]0;owned\x07\x1b[2J,UP,2,1\n";
-    let stats = crate::sources::haproxy::parse_stat(csv).expect("csv");
+    let stats = crate::wire::haproxy::parse_stat(csv).expect("csv");
     a.update(Action::Update(SourceUpdate::Balancer {
         index: 0,
         at: t0,
@@ -221,7 +222,7 @@ fn hostile_server_names_never_reach_the_terminal_raw() {
 
 #[test]
 fn the_balancer_pane_says_how_a_runtime_api_socket_is_reached() {
-    use crate::sources::api::{Access, Level};
+    use crate::wire::api::{Access, Level};
     let (mut a, t0) = fixed_app();
     let csv = "# pxname,svname,status,type,scur\nbe_web,web1,UP,2,0\n";
     for (index, reach, level) in [(0, "tcp", Level::Admin), (1, "sudo socat", Level::User)] {
@@ -230,7 +231,7 @@ fn the_balancer_pane_says_how_a_runtime_api_socket_is_reached() {
             at: t0 + Duration::from_secs(1),
             result: Ok(crate::sources::BalancerSample::Haproxy {
                 info: None,
-                stats: crate::sources::haproxy::parse_stat(csv).expect("csv"),
+                stats: crate::wire::haproxy::parse_stat(csv).expect("csv"),
                 admin: None,
                 access: Some(Access {
                     reach: reach.into(),
@@ -268,7 +269,7 @@ fn tiny_terminals_do_not_panic() {
 fn the_selection_stays_in_view_in_a_long_table() {
     let (mut a, t0) = fixed_app();
     let sim = crate::demo::Sim::new(50);
-    let stats = crate::sources::haproxy::parse_stat(&sim.show_stat(0)).expect("csv");
+    let stats = crate::wire::haproxy::parse_stat(&sim.show_stat(0)).expect("csv");
     a.update(Action::Update(SourceUpdate::Balancer {
         index: 0,
         at: t0 + Duration::from_secs(1),
@@ -685,8 +686,8 @@ fn readme_app() -> App {
     for (second, step) in [(1, 0.0), (2, 1.0)] {
         sim.step(step);
         for lb in 0..2 {
-            let stats = crate::sources::haproxy::parse_stat(&sim.show_stat(lb)).expect("csv");
-            let info = crate::sources::haproxy::parse_info(&sim.show_info(lb)).expect("info");
+            let stats = crate::wire::haproxy::parse_stat(&sim.show_stat(lb)).expect("csv");
+            let info = crate::wire::haproxy::parse_info(&sim.show_info(lb)).expect("info");
             a.update(Action::Update(SourceUpdate::Balancer {
                 index: lb,
                 at: t0 + Duration::from_secs(second),
@@ -764,7 +765,7 @@ address = "10.77.0.21:80"
     a.update(Action::Update(SourceUpdate::Traffic {
         index: 0,
         at: t0 + Duration::from_secs(1),
-        result: Err(crate::sources::FetchError(
+        result: Err(crate::wire::FetchError(
             "lb1: the access log stream ended".into(),
         )),
         lines: None,
@@ -841,7 +842,7 @@ fn a_stopped_keepalived_shows_no_priority() {
 fn a_long_table_says_which_rows_are_shown() {
     let (mut a, t0) = fixed_app();
     let sim = crate::demo::Sim::new(20);
-    let stats = crate::sources::haproxy::parse_stat(&sim.show_stat(0)).expect("csv");
+    let stats = crate::wire::haproxy::parse_stat(&sim.show_stat(0)).expect("csv");
     a.update(Action::Update(SourceUpdate::Balancer {
         index: 0,
         at: t0 + Duration::from_secs(1),

@@ -8,8 +8,9 @@ use super::{fixed_app, render, screen};
 use crate::action::Action;
 use crate::app::tests::app_from;
 use crate::app::{App, Mode};
-use crate::sources::health::Probe;
-use crate::sources::{haproxy, nginx, upstream, BalancerSample, SourceUpdate};
+use crate::sources::{BalancerSample, SourceUpdate};
+use crate::wire::health::Probe;
+use crate::wire::{haproxy, nginx, upstream};
 
 /// A poll of the captured pair where web1 is MAINT, web2 DRAIN and web3 DOWN, with
 /// `show servers state`.
@@ -237,7 +238,7 @@ address = "10.0.0.23:80"
 "#,
     );
     let t0 = Instant::now();
-    let peers = crate::sources::nginx_plus::parse_upstream(
+    let peers = crate::wire::nginx_plus::parse_upstream(
         include_str!("../../../tests/fixtures/nginx_plus/upstreams.json"),
         "be_web",
     )
@@ -272,7 +273,7 @@ fn an_upstream_file_that_cannot_be_read_is_said_over_its_last_lines() {
     a.update(Action::Update(SourceUpdate::Upstream {
         index: 1,
         at: a.now,
-        result: Err(crate::sources::FetchError(
+        result: Err(crate::wire::FetchError(
             "lb2: reading /etc/nginx/conf.d/upstream.conf: Permission denied".into(),
         )),
     }));

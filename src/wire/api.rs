@@ -12,7 +12,7 @@ use crate::config::profile::RuntimeApi;
 use crate::ssh::{NodeAddr, Pool};
 
 /// A connection to the API, whatever carries it.
-pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Asks the session's level (HAProxy 2.0 and later).
@@ -185,7 +185,7 @@ impl<'a> ApiTarget<'a> {
     }
 
     /// A connection to keep open, and how it was made.
-    pub(super) async fn open(&self) -> Result<(Box<dyn Stream>, Access), SourceError> {
+    pub(crate) async fn open(&self) -> Result<(Box<dyn Stream>, Access), SourceError> {
         if let RuntimeApi::Tcp(addr) = self.api {
             let stream = self.tcp(addr).await?;
             return Ok((Box::new(stream), Access::tcp()));

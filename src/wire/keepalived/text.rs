@@ -7,8 +7,8 @@
 //! `Base priority`, `Preempt disabled`): each field accepts every spelling.
 
 use super::{role_from_word, DumpInstance};
-use crate::sources::ParseError;
 use crate::state::Role;
+use crate::wire::ParseError;
 
 /// The format's name in errors.
 const WHAT: &str = "keepalived text dump";
@@ -186,7 +186,7 @@ fn state(value: &str) -> Result<Role, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::keepalived::parse_dump;
+    use crate::wire::keepalived::parse_dump;
 
     /// Each text fixture was captured with the JSON dump of the same moment.
     const CAPTURES: [(&str, &str, &str); 6] = [

@@ -1,0 +1,68 @@
+//! The daemons' wire formats and how lbdeck reaches them: one pure parser per format
+//! (tested on captures from the real daemon), the runtime-API and HTTP transport, the
+//! health probe and the nginx upstream file. Shared by the pollers in `sources` and the
+//! changes in `ops`, neither of which depends on the other.
+
+pub mod api;
+mod error;
+pub mod haproxy;
+pub mod health;
+pub mod keepalived;
+pub mod nginx;
+pub mod nginx_plus;
+pub mod upstream;
+pub mod upstream_file;
+
+use std::time::Duration;
+
+pub use error::{FetchError, ParseError, SourceError};
+
+/// Largest reply accepted from any source: a stats page of ~10,000 servers fits; anything
+/// bigger is cut off with a message rather than filling memory.
+pub const MAX_REPLY: usize = 16 * 1024 * 1024;
+
+/// How many timeouts a runtime-API socket over SSH may take: the SSH connection is made
+/// (up to two timeouts, as every SSH connect) before the API is asked (one more).
+pub const SSH_BUDGET: u32 = 3;
+
+/// The HTTP client every source shares: no redirects followed for status pages, no proxy
+/// from the environment (status pages are on the admin network), bounded connections.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .no_proxy()
+        .pool_max_idle_per_host(2)
+        .user_agent(concat!("lbdeck/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// GETs a URL's body as text, refusing non-2xx answers and bodies over [`MAX_REPLY`].
+pub async fn get_text(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<String, SourceError> {
+    let reqwest_err = |e: reqwest::Error| SourceError::from_reqwest(&e, timeout);
+    let mut resp = client
+        .get(url)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(reqwest_err)?;
+    if !resp.status().is_success() {
+        return Err(SourceError::Status {
+            status: resp.status(),
+            url: url.to_string(),
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(reqwest_err)? {
+        if body.len() + chunk.len() > MAX_REPLY {
+            return Err(SourceError::TooBig);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
