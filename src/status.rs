@@ -215,7 +215,7 @@ pub async fn poll(profile: &Profile, pool: Option<&crate::ssh::Pool>, keepalived
         |p| p.resolver().clone(),
     );
     let vrrp = if keepalived {
-        crate::sources::vrrp::targets(profile, &resolver)
+        crate::wire::keepalived::targets(profile, &resolver)
     } else {
         Vec::new()
     };

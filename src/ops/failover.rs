@@ -10,8 +10,8 @@ use super::operation::Direction;
 use super::plan::Plan;
 use super::Outcome;
 use crate::config::profile::{FailoverMethod, Profile};
-use crate::sources::vrrp::VrrpTarget;
 use crate::ssh::{shell_quote, Pool};
+use crate::wire::keepalived::VrrpTarget;
 
 /// How long to wait for the VIP to arrive.
 pub const MOVE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,7 +54,7 @@ impl Moved {
 /// Before a failback: is a failover actually in effect on the node (track file not 0,
 /// keepalived stopped, or lbdeck's keepalived.conf backup present)? Some(reason) when not.
 pub async fn failback_blocker(profile: &Profile, node_name: &str, pool: &Pool) -> Option<String> {
-    let targets = crate::sources::vrrp::targets(profile, pool.resolver());
+    let targets = crate::wire::keepalived::targets(profile, pool.resolver());
     let node = targets.iter().find(|t| {
         profile
             .balancers()
@@ -121,7 +121,7 @@ pub async fn run(
     pool: &Pool,
     progress: &(dyn Fn(String) + Sync),
 ) -> Moved {
-    let targets = crate::sources::vrrp::targets(profile, pool.resolver());
+    let targets = crate::wire::keepalived::targets(profile, pool.resolver());
     let Some(node) = targets.iter().find(|t| {
         profile
             .balancers()

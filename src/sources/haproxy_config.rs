@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::{FetchError, SourceUpdate};
+use super::SourceUpdate;
 use crate::config::profile::{BalancerKind, Profile};
 use crate::ssh::{NodeAddr, Pool, Resolver};
+use crate::wire::FetchError;
 
 /// Where Debian and RHEL put HAProxy's configuration.
 pub const DEFAULT_CONFIG: &str = "/etc/haproxy/haproxy.cfg";

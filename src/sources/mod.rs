@@ -16,8 +16,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::config::profile::{Profile, StatusEndpoint};
 use crate::wire::{
-    api, get_text, haproxy, health, http_client, keepalived, nginx, nginx_plus, upstream,
-    SSH_BUDGET,
+    api, get_text, haproxy, health, http_client, nginx, nginx_plus, upstream, SSH_BUDGET,
 };
 use crate::wire::{FetchError, SourceError};
 

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::{FetchError, SourceUpdate};
+use super::SourceUpdate;
 use crate::config::profile::{BalancerKind, Profile};
 use crate::ssh::{NodeAddr, Pool, Resolver};
 use crate::wire::upstream;
 use crate::wire::upstream_file::locate;
+use crate::wire::FetchError;
 
 /// One nginx balancer's upstream file.
 #[derive(Debug, Clone)]

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::keepalived::{self, DumpInstance, DumpKind, FifoEvent};
-use super::{SourceError, SourceUpdate};
+use super::SourceUpdate;
 use crate::config::profile::KeepalivedSettings;
-use crate::ssh::{shell_quote, NodeAddr, Pool, Ssh, SshError};
+use crate::ssh::{shell_quote, Pool, Ssh, SshError};
+use crate::wire::keepalived::{self, DumpInstance, DumpKind, FifoEvent, VrrpTarget};
+use crate::wire::SourceError;
 
 /// How often the dump is read while following: keepalived writes it asynchronously
 /// and upstream discourages frequent dumps.
@@ -52,19 +53,6 @@ pub enum VrrpSample {
     Dump(Option<DumpInstance>),
     /// keepalived runs on a node where no dump can be read.
     Running,
-}
-
-/// Where and how to follow one balancer's keepalived.
-#[derive(Debug, Clone)]
-pub struct VrrpTarget {
-    /// Balancer index (profile order).
-    pub index: usize,
-    /// SSH address.
-    pub addr: NodeAddr,
-    /// The profile's keepalived block.
-    pub keepalived: KeepalivedSettings,
-    /// The VIP address, when the profile has one.
-    pub vip: Option<String>,
 }
 
 impl VrrpTarget {
@@ -363,26 +351,6 @@ enum Followed {
     Again,
 }
 
-/// The keepalived followers a profile asks for, with SSH addresses resolved through the
-/// run's `resolver` (its `~/.ssh/config`, read once).
-pub fn targets(
-    profile: &crate::config::profile::Profile,
-    resolver: &crate::ssh::Resolver,
-) -> Vec<VrrpTarget> {
-    profile
-        .balancers()
-        .enumerate()
-        .filter_map(|(index, b)| {
-            b.keepalived.as_ref().map(|k| VrrpTarget {
-                index,
-                addr: resolver.resolve(&b.host),
-                keepalived: k.clone(),
-                vip: profile.vip.as_ref().map(|v| v.address.clone()),
-            })
-        })
-        .collect()
-}
-
 /// Next line of an optional stream; pending forever when there is none.
 async fn recv(rx: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
     match rx {
@@ -431,6 +399,7 @@ pub(crate) fn fifo_command(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ssh::NodeAddr;
 
     fn target() -> VrrpTarget {
         VrrpTarget {

@@ -10,7 +10,7 @@ use crate::config::profile::Profile;
 /// What lbdeck follows over SSH: keepalived on each balancer, nginx access logs.
 pub struct Remote {
     /// keepalived followers.
-    pub vrrp: Vec<crate::sources::vrrp::VrrpTarget>,
+    pub vrrp: Vec<crate::wire::keepalived::VrrpTarget>,
     /// Access-log followers.
     pub logs: Vec<crate::sources::access_log::LogTarget>,
     /// Upstream-file readers (nginx open source).
@@ -28,7 +28,7 @@ impl Remote {
         // ~/.ssh/config is read here, once for the run; the pool keeps it for the
         // shell and the actions.
         let resolver = crate::ssh::Resolver::load(&profile.ssh);
-        let vrrp = crate::sources::vrrp::targets(profile, &resolver);
+        let vrrp = crate::wire::keepalived::targets(profile, &resolver);
         let logs = crate::sources::access_log::LogTarget::for_profile(profile, &resolver);
         let upstreams =
             crate::sources::upstream_file::UpstreamTarget::for_profile(profile, &resolver);

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub use text::parse_data;
 
 use super::ParseError;
+use crate::config::profile::KeepalivedSettings;
+use crate::ssh::NodeAddr;
 use crate::state::Role;
 
 /// keepalived's word for a state (the notify FIFO).
@@ -309,6 +311,39 @@ pub fn vip_in_addr_json(text: &str, vip: &str) -> Result<bool, ParseError> {
         .iter()
         .flat_map(|l| &l.addr_info)
         .any(|a| a.local == vip))
+}
+
+/// Where and how to reach one balancer's keepalived (followed by `sources::vrrp`, driven by `ops::failover`).
+#[derive(Debug, Clone)]
+pub struct VrrpTarget {
+    /// Balancer index (profile order).
+    pub index: usize,
+    /// SSH address.
+    pub addr: NodeAddr,
+    /// The profile's keepalived block.
+    pub keepalived: KeepalivedSettings,
+    /// The VIP address, when the profile has one.
+    pub vip: Option<String>,
+}
+
+/// The keepalived followers a profile asks for, with SSH addresses resolved through the
+/// run's `resolver` (its `~/.ssh/config`, read once).
+pub fn targets(
+    profile: &crate::config::profile::Profile,
+    resolver: &crate::ssh::Resolver,
+) -> Vec<VrrpTarget> {
+    profile
+        .balancers()
+        .enumerate()
+        .filter_map(|(index, b)| {
+            b.keepalived.as_ref().map(|k| VrrpTarget {
+                index,
+                addr: resolver.resolve(&b.host),
+                keepalived: k.clone(),
+                vip: profile.vip.as_ref().map(|v| v.address.clone()),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
