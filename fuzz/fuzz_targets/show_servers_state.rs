@@ -5,5 +5,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let _ = lbdeck::sources::haproxy::parse_servers_state(&text);
+    let _ = lbdeck::wire::haproxy::parse_servers_state(&text);
 });
