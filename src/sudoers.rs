@@ -72,6 +72,8 @@ fn node_needs(b: &BalancerSettings) -> Vec<Need> {
         ] {
             out.push(exact(what, crate::sources::vrrp::dump_command(k, kind)));
         }
+        // The notify log is read as the operator (contrib/lbdeck-notify makes it
+        // world-readable): it needs no rule.
         if let Some(fifo) = &k.notify_fifo {
             out.push(exact(
                 "notify FIFO present",

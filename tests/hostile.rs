@@ -17,6 +17,7 @@ const STUB: &str = include_str!("fixtures/nginx/stub_status.txt");
 const DUMP: &str = include_str!("fixtures/keepalived/dump_master.json");
 const DATA: &str = include_str!("fixtures/keepalived/data_two_instances.txt");
 const FIFO: &str = include_str!("fixtures/keepalived/fifo_failover_lb1.txt");
+const NOTIFY_LOG: &str = include_str!("fixtures/keepalived/notify_log_lb1.jsonl");
 const MONITOR: &str = include_str!("fixtures/ip/monitor_lb2.txt");
 const LOG: &str = include_str!("fixtures/nginx/access_lbdeck.log");
 const PLUS: &str = include_str!("fixtures/nginx_plus/upstreams.json");
@@ -49,6 +50,7 @@ fn all_parsers(text: &str) {
     let fmt = LogFormat::parse(DEFAULT_FORMAT).expect("format");
     for line in text.lines() {
         let _ = keepalived::parse_fifo_line(line);
+        let _ = keepalived::parse_notify_log_line(line);
         let _ = keepalived::parse_monitor_line(line);
         let _ = access_log::parse_line(&fmt, line);
     }
@@ -69,7 +71,8 @@ proptest! {
     #[test]
     fn mutated_captures_never_panic(
         text in prop_oneof![mutate(STAT), mutate(INFO), mutate(STATE), mutate(STUB), mutate(DUMP),
-                            mutate(DATA), mutate(FIFO), mutate(MONITOR), mutate(LOG), mutate(PLUS)]
+                            mutate(DATA), mutate(FIFO), mutate(NOTIFY_LOG), mutate(MONITOR), mutate(LOG),
+                            mutate(PLUS)]
     ) {
         all_parsers(&text);
     }

@@ -28,6 +28,8 @@ use serde_json::Value;
 
 #[path = "lab/centos.rs"]
 mod centos;
+#[path = "lab/consoles.rs"]
+mod consoles;
 #[path = "lab/control.rs"]
 mod control;
 #[path = "lab/daemon.rs"]
@@ -52,6 +54,7 @@ mod runtime;
 mod unix;
 
 use centos::*;
+use consoles::*;
 use control::*;
 use daemon::*;
 use detail::*;
@@ -148,6 +151,8 @@ scenarios! {
     ops_failover_and_failback_by_the_track_file,
     ops_nginx_drain_without_a_rule_for_its_edit_is_refused,
     ops_a_removed_rule_is_named_and_nothing_changes,
+    two_consoles_show_every_failover_within_the_budget,
+    a_console_on_the_notify_fifo_alone_shows_the_failover,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

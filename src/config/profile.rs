@@ -286,7 +286,13 @@ pub struct KeepalivedSettings {
     /// The vrrp_instance name.
     #[serde(default = "default_instance")]
     pub instance: String,
-    /// keepalived's notify FIFO, followed for pushed transitions.
+    /// The file `contrib/lbdeck-notify` appends each transition to, followed for pushed
+    /// transitions by any number of consoles; preferred to the FIFO where it exists on
+    /// the node. Empty: none is looked for.
+    #[serde(default = "default_notify_log")]
+    pub notify_log: String,
+    /// keepalived's notify FIFO, followed for pushed transitions where no notify log
+    /// exists (keepalived gives each line to one reader only).
     #[serde(default)]
     pub notify_fifo: Option<String>,
     /// Where keepalived writes its JSON dump.
@@ -302,6 +308,17 @@ pub struct KeepalivedSettings {
 
 fn default_instance() -> String {
     "VI_1".into()
+}
+
+impl KeepalivedSettings {
+    /// The notify log to look for, None when the profile turned it off.
+    pub fn notify_log(&self) -> Option<&str> {
+        Some(self.notify_log.as_str()).filter(|p| !p.is_empty())
+    }
+}
+
+fn default_notify_log() -> String {
+    crate::wire::keepalived::DEFAULT_NOTIFY_LOG.into()
 }
 
 fn default_json_dump() -> String {

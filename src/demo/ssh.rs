@@ -1,5 +1,5 @@
 //! The demo's nodes over SSH (russh's server side, on loopback): they answer the commands
-//! the console sends to real nodes — the notify FIFO, `ip monitor`, `ip -j addr`, the
+//! the console sends to real nodes — the notify log and the notify FIFO, `ip monitor`, `ip -j addr`, the
 //! keepalived JSON dump, `tail -F` of the access log, the track-file write that fails
 //! over, the nginx upstream file and its drain edit — and offer a small interactive
 //! shell in which `systemctl stop keepalived` or a track-file write moves the VIP.
@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 
 use super::vrrp::NodeEvent;
 use super::Sim;
+use crate::sources::vrrp::LOG_MARKER;
+use crate::wire::keepalived::DEFAULT_NOTIFY_LOG as NOTIFY_LOG;
 
 /// A demo node: its name, and which balancer it is (None for backends).
 #[derive(Debug, Clone)]
@@ -216,8 +218,9 @@ async fn exec(
             loop {
                 match rx.recv().await {
                     Ok(e) => {
+                        // keepalived gone: its FIFO closes, the log's reader ends.
                         if matches!(e, NodeEvent::FifoClosed { lb: l } if Some(l) == lb)
-                            && cmd_is_fifo(cmd)
+                            && (cmd_is_fifo(cmd) || cmd_is_log(cmd))
                         {
                             return;
                         }
@@ -238,6 +241,24 @@ async fn exec(
         }
     };
     let running = |s: &Sim| lb.is_some_and(|l| s.pair.nodes[l].running);
+    // The notify log is there once keepalived ran: on every balancer.
+    if cmd.starts_with("test -f ") && cmd.contains(NOTIFY_LOG) {
+        return (String::new(), if lb.is_some() { 0 } else { 1 });
+    }
+    if cmd_is_log(cmd) {
+        let Some(me) = lb else {
+            return (format!("wc: {NOTIFY_LOG}: No such file or directory\n"), 1);
+        };
+        stream(
+            Box::new(move |e| match e {
+                NodeEvent::Fifo { lb, line } if *lb == me => notify_log_line(line),
+                _ => None,
+            }),
+            Some(LOG_MARKER.to_string()),
+        )
+        .await;
+        return (String::new(), 0);
+    }
     if cmd.contains("test -p") {
         let ok = lb.is_some() && sim.lock().is_ok_and(|s| running(&s));
         return (String::new(), if ok { 0 } else { 1 });
@@ -430,6 +451,28 @@ fn cmd_is_fifo(cmd: &str) -> bool {
     cmd.contains("cat /run/keepalived.fifo")
 }
 
+fn cmd_is_log(cmd: &str) -> bool {
+    cmd.contains(LOG_MARKER) && cmd.contains(NOTIFY_LOG)
+}
+
+/// The line `contrib/lbdeck-notify` appends for a transition the simulated keepalived
+/// notified on its FIFO.
+fn notify_log_line(fifo_line: &str) -> Option<String> {
+    let ev = crate::wire::keepalived::parse_fifo_line(fifo_line).ok()?;
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    let line = serde_json::json!({
+        "time": time,
+        "type": if ev.group { "GROUP" } else { "INSTANCE" },
+        "name": ev.name,
+        "state": ev.role?.label(),
+        "priority": ev.priority,
+    });
+    Some(line.to_string())
+}
+
 /// The demo shell: a prompt, line editing, a few commands that act on the simulation.
 async fn shell(
     node: NodeInfo,
@@ -576,6 +619,21 @@ fn run_shell_command(node: &NodeInfo, sim: &Arc<Mutex<Sim>>, cmd: &str) -> (Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_simulated_keepalived_writes_the_notify_log_lbdeck_reads() {
+        let line = notify_log_line("INSTANCE \"VI_1\" MASTER 100").expect("a log line");
+        let (at, ev) =
+            crate::wire::keepalived::parse_notify_log_line(&line).expect("lbdeck reads it");
+        assert_eq!(
+            (ev.group, ev.name.as_str(), ev.role, ev.priority),
+            (false, "VI_1", Some(crate::model::Role::Master), Some(100))
+        );
+        let age = chrono::Utc::now() - at;
+        assert!(age >= chrono::TimeDelta::zero() && age < chrono::TimeDelta::seconds(5));
+        let cmd = crate::sources::vrrp::log_command(NOTIFY_LOG);
+        assert!(cmd_is_log(&cmd) && !cmd_is_fifo(&cmd), "{cmd}");
+    }
 
     #[test]
     fn the_shell_shows_a_balancers_upstream_file() {

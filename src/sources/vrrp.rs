@@ -1,5 +1,7 @@
-//! keepalived roles, followed over SSH. Transitions are pushed: the notify FIFO when the
-//! profile names one, and `ip -o monitor address` for the VIP in any case. keepalived's
+//! keepalived roles, followed over SSH. Transitions are pushed: the notify log that
+//! `contrib/lbdeck-notify` appends to where the node has one (any number of readers), else
+//! the notify FIFO when the profile names one (one reader per line), and `ip -o monitor
+//! address` for the VIP in any case. keepalived's
 //! dump — JSON where the build has it, else the text dump — is read only slowly, for
 //! priorities and to correct anything a stream missed. Which dump a node writes is asked
 //! once per node; where neither can be read, roles come from the VIP and the FIFO.
@@ -13,7 +15,7 @@ use super::SourceUpdate;
 use crate::config::profile::KeepalivedSettings;
 use crate::ssh::{shell_quote, Pool, Ssh, SshError};
 use crate::wire::keepalived::{self, DumpInstance, DumpKind, FifoEvent, VrrpTarget};
-use crate::wire::SourceError;
+use crate::wire::{ParseError, SourceError};
 
 /// How often the dump is read while following: keepalived writes it asynchronously
 /// and upstream discourages frequent dumps.
@@ -33,6 +35,14 @@ const CONFIRM_AFTER_VIP_MOVE: Duration = Duration::from_millis(300);
 /// Printed by the remote shell just before it opens the FIFO.
 pub(crate) const FIFO_MARKER: &str = "LBDECK-FIFO-OPEN";
 
+/// Printed by the remote shell once it knows where the notify log ends: every line
+/// after it is news.
+pub(crate) const LOG_MARKER: &str = "LBDECK-LOG-OPEN";
+
+/// How often `tail` looks whether keepalived still runs: a killed keepalived writes no
+/// last line, so the stream's end is what says it is gone.
+const LOG_PID_CHECK: &str = "0.2";
+
 /// What the VRRP follower learned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VrrpSample {
@@ -45,7 +55,7 @@ pub enum VrrpSample {
         /// The dump read on this node.
         dump: DumpKind,
     },
-    /// A notify-FIFO line.
+    /// A transition keepalived notified (a notify-FIFO or notify-log line).
     Fifo(FifoEvent),
     /// Whether the VIP is on this node (initial check or an `ip monitor` change).
     Vip(bool),
@@ -148,6 +158,27 @@ impl VrrpTarget {
         Ok(Some(keepalived::vip_in_addr_json(&out, vip)?))
     }
 
+    /// Which stream pushes this node's transitions: the notify log where it is readable
+    /// (as the operator, no sudo), else the FIFO where the profile names one and it
+    /// exists.
+    async fn pushed(&self, conn: &Ssh, pool: &Pool) -> Result<Pushed, SourceError> {
+        if let Some(p) = self.keepalived.notify_log() {
+            let check = conn.exec(&log_check(p), pool.timeout()).await?;
+            if check.status == Some(0) {
+                return Ok(Pushed::Log(p.to_string()));
+            }
+        }
+        if let Some(p) = &self.keepalived.notify_fifo {
+            let check = conn
+                .exec(&pool.privileged(&fifo_check(p)), pool.timeout())
+                .await?;
+            if check.status == Some(0) {
+                return Ok(Pushed::Fifo(p.clone()));
+            }
+        }
+        Ok(Pushed::Nothing)
+    }
+
     /// One look (for `lbdeck status`): VIP presence and the dump.
     pub async fn once(&self, pool: &Pool) -> Vec<SourceUpdate> {
         let conn = match pool.get(&self.addr).await {
@@ -200,21 +231,14 @@ impl VrrpTarget {
         dump: &mut Option<(DumpKind, Option<String>)>,
     ) -> Result<Followed, SourceError> {
         let conn = pool.get(&self.addr).await?;
-        let fifo_path = match &self.keepalived.notify_fifo {
-            Some(p) => {
-                let check = conn
-                    .exec(&pool.privileged(&fifo_check(p)), pool.timeout())
-                    .await?;
-                (check.status == Some(0)).then(|| p.clone())
-            }
-            None => None,
-        };
-        let mut fifo = match &fifo_path {
-            Some(p) => {
-                let cmd = fifo_command(p);
-                Some(conn.stream_lines(&pool.privileged(&cmd)).await?)
-            }
-            None => None,
+        let pushed = self.pushed(&conn, pool).await?;
+        let mut fifo = match &pushed {
+            Pushed::Log(p) => Some(conn.stream_lines(&log_command(p)).await?),
+            Pushed::Fifo(p) => Some(
+                conn.stream_lines(&pool.privileged(&fifo_command(p)))
+                    .await?,
+            ),
+            Pushed::Nothing => None,
         };
         let mut monitor = match &self.vip {
             // Stamped by the node in UTC, so the VIP's comings and goings carry their own
@@ -226,19 +250,26 @@ impl VrrpTarget {
             None => None,
         };
         if let Some(f) = fifo.as_mut() {
-            // Up to the marker, then until the backlog burst is over.
-            let marker = tokio::time::timeout(pool.timeout(), async {
+            let (marker, unopened) = match pushed {
+                Pushed::Log(_) => (LOG_MARKER, SourceError::NotifyLogUnopened as fn(_) -> _),
+                _ => (FIFO_MARKER, SourceError::FifoUnopened as fn(_) -> _),
+            };
+            let seen = tokio::time::timeout(pool.timeout(), async {
                 while let Some(l) = f.recv().await {
-                    if l == FIFO_MARKER {
+                    if l == marker {
                         return true;
                     }
                 }
                 false
             });
-            if !matches!(marker.await, Ok(true)) {
-                return Err(SourceError::FifoUnopened(self.addr.alias.clone()));
+            if !matches!(seen.await, Ok(true)) {
+                return Err(unopened(self.addr.alias.clone()));
             }
-            while let Ok(Some(_)) = tokio::time::timeout(BACKLOG_QUIET, f.recv()).await {}
+            // The FIFO hands over what it buffered before we opened it in one burst; the
+            // log is read from its end on.
+            if matches!(pushed, Pushed::Fifo(_)) {
+                while let Ok(Some(_)) = tokio::time::timeout(BACKLOG_QUIET, f.recv()).await {}
+            }
         }
         // Read after the FIFO opened: a transition since is in the FIFO, one before in
         // this first reading.
@@ -251,10 +282,11 @@ impl VrrpTarget {
             }
         };
         let why = dump.as_ref().and_then(|(_, why)| why.clone());
-        let transitions = match (&fifo_path, &self.keepalived.notify_fifo) {
-            (Some(p), _) => format!("notify FIFO {p}"),
-            (None, Some(p)) => format!("ip monitor (no FIFO at {p})"),
-            (None, None) => "ip monitor".to_string(),
+        let transitions = match (&pushed, &self.keepalived.notify_fifo) {
+            (Pushed::Log(p), _) => format!("notify log {p}"),
+            (Pushed::Fifo(p), _) => format!("notify FIFO {p}"),
+            (Pushed::Nothing, Some(p)) => format!("ip monitor (no FIFO at {p})"),
+            (Pushed::Nothing, None) => "ip monitor".to_string(),
         };
         // The dump first: a narrow column cuts the end.
         let method = match why {
@@ -286,13 +318,14 @@ impl VrrpTarget {
             let mut at = None;
             let sample = tokio::select! {
                 line = recv(&mut fifo) => match line {
-                    Some(l) => match keepalived::parse_fifo_line(&l) {
+                    Some(l) => match pushed.parse(&l, &mut at) {
                         Ok(ev) if ev.name == self.keepalived.instance && !ev.group => Ok(VrrpSample::Fifo(ev)),
                         Ok(_) => continue,
                         Err(e) => Err(e.into()),
                     },
-                    // keepalived closed the FIFO: it stopped. Say so now; the FIFO is
-                    // reopened once a dump finds keepalived running again.
+                    // keepalived closed the FIFO, or the log's reader saw it gone: it
+                    // stopped. Say so now; the stream is opened again once a dump finds
+                    // keepalived running again.
                     None => {
                         fifo = None;
                         tick.reset_after(KEEPALIVED_DOWN_RECHECK);
@@ -313,7 +346,7 @@ impl VrrpTarget {
                 },
                 _ = tick.tick() => {
                     let state = self.read(&conn, pool, kind).await;
-                    if fifo.is_none() && fifo_path.is_some() {
+                    if fifo.is_none() && !matches!(pushed, Pushed::Nothing) {
                         if matches!(state, Ok(VrrpSample::Dump(Some(_)) | VrrpSample::Running)) {
                             return Ok(Followed::Again);
                         }
@@ -335,11 +368,40 @@ impl VrrpTarget {
 fn stamped(line: &str, at: &mut Option<Instant>) -> Option<keepalived::AddrChange> {
     match keepalived::parse_stamped_monitor_line(line) {
         Some((when, change)) => {
-            let ago = (chrono::Utc::now() - when).to_std().unwrap_or_default();
-            *at = Instant::now().checked_sub(ago);
+            *at = instant_of(when);
             Some(change)
         }
         None => keepalived::parse_monitor_line(line),
+    }
+}
+
+/// The moment a node stamped, on this machine's clock (now, for a stamp from its future).
+fn instant_of(when: chrono::DateTime<chrono::Utc>) -> Option<Instant> {
+    let ago = (chrono::Utc::now() - when).to_std().unwrap_or_default();
+    Instant::now().checked_sub(ago)
+}
+
+/// Where a node's transitions are pushed from, as found when following starts.
+enum Pushed {
+    /// The notify log at this path (any number of readers).
+    Log(String),
+    /// The notify FIFO at this path (one reader per line).
+    Fifo(String),
+    /// Neither: the VIP and the dump alone.
+    Nothing,
+}
+
+impl Pushed {
+    /// One line of the stream; a notify-log line also sets `at` to when the node wrote it.
+    fn parse(&self, line: &str, at: &mut Option<Instant>) -> Result<FifoEvent, ParseError> {
+        match self {
+            Pushed::Log(_) => {
+                let (when, ev) = keepalived::parse_notify_log_line(line)?;
+                *at = instant_of(when);
+                Ok(ev)
+            }
+            _ => keepalived::parse_fifo_line(line),
+        }
     }
 }
 
@@ -396,6 +458,25 @@ pub(crate) fn fifo_command(path: &str) -> String {
     format!("echo {FIFO_MARKER}; exec cat {}", shell_quote(path))
 }
 
+/// Whether the notify log is there for the operator to read.
+pub(crate) fn log_check(path: &str) -> String {
+    let f = shell_quote(path);
+    format!("test -f {f} && test -r {f}")
+}
+
+/// Follows the notify log from where it ends when the marker is printed (a line written
+/// between the marker and `tail` opening the file is not lost), across rotation, and ends
+/// when keepalived does (GNU tail's `--pid`; elsewhere it follows on, and the slow dump
+/// says keepalived is gone). tail's notes on a rotated file would read as bad lines.
+pub(crate) fn log_command(path: &str) -> String {
+    let f = shell_quote(path);
+    format!(
+        "n=$(wc -c < {f}) || exit 1; p=$(cat /run/keepalived.pid 2>/dev/null); \
+         tail --pid=$$ -n 0 /dev/null 2>/dev/null || p=; echo {LOG_MARKER}; \
+         exec tail -c +$((n + 1)) -F -s {LOG_PID_CHECK} ${{p:+--pid=$p}} {f} 2>/dev/null"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +496,55 @@ mod tests {
             keepalived: toml::from_str("").expect("keepalived defaults"),
             vip: None,
         }
+    }
+
+    /// The notify-log reader, run by a local shell on a file holding two lines already:
+    /// the marker first, then exactly the line appended after it, whole.
+    #[test]
+    fn the_notify_log_is_followed_from_its_end_at_the_marker() {
+        use std::io::{BufRead, Write};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vrrp.jsonl");
+        let old = include_str!("../../tests/fixtures/keepalived/notify_log_lb1.jsonl");
+        std::fs::write(
+            &path,
+            old.lines()
+                .take(2)
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
+        )
+        .expect("write");
+        let path = path.display().to_string();
+        assert!(std::process::Command::new("sh")
+            .args(["-c", &log_check(&path)])
+            .status()
+            .is_ok_and(|s| s.success()));
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &log_command(&path)])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let next = || rx.recv_timeout(Duration::from_secs(5));
+        assert_eq!(next().as_deref(), Ok(LOG_MARKER));
+        let new = old.lines().nth(2).expect("a third line");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        writeln!(f, "{new}").expect("append");
+        let got = next();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(got.as_deref(), Ok(new));
     }
 
     #[test]

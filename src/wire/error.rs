@@ -158,6 +158,9 @@ pub enum SourceError {
     /// keepalived's notify FIFO did not open on the node.
     #[error("{0}: the notify FIFO could not be opened")]
     FifoUnopened(String),
+    /// The notify log could not be followed on the node.
+    #[error("{0}: the notify log could not be followed")]
+    NotifyLogUnopened(String),
 }
 
 impl SourceError {

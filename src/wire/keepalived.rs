@@ -1,5 +1,5 @@
-//! keepalived, read from the node itself: notify FIFO lines (pushed transitions), the
-//! JSON dump or, on builds without JSON, the text dump (priorities; written
+//! keepalived, read from the node itself: pushed transitions (notify FIFO lines, and the
+//! notify log's JSON lines that `contrib/lbdeck-notify` appends), the JSON dump or, on builds without JSON, the text dump (priorities; written
 //! asynchronously, so a half-written file is an error, never a value), and the
 //! zero-cooperation signals — `ip -o monitor address` lines and `ip -j addr` — for whether
 //! the VIP is on the node.
@@ -41,7 +41,8 @@ fn role_from_number(n: i64) -> Option<Role> {
     })
 }
 
-/// One notify-FIFO line: `INSTANCE "VI_1" MASTER 150`.
+/// One transition keepalived notified: a notify-FIFO line (`INSTANCE "VI_1" MASTER 150`)
+/// or a notify-log line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FifoEvent {
     /// INSTANCE or GROUP.
@@ -68,16 +69,7 @@ pub fn parse_fifo_line(line: &str) -> Result<FifoEvent, ParseError> {
     let rest = rest.trim_start().strip_prefix('"').ok_or_else(bad)?;
     let (name, rest) = rest.split_once('"').ok_or_else(bad)?;
     let mut words = rest.split_whitespace();
-    let state = words.next().ok_or_else(bad)?;
-    let role = role_from_word(state);
-    if role.is_none()
-        && !matches!(
-            state,
-            "MASTER_PRIORITY" | "BACKUP_PRIORITY" | "MASTER_RX_LOWER_PRI"
-        )
-    {
-        return Err(bad());
-    }
+    let role = words.next().and_then(notified_state).ok_or_else(bad)?;
     let priority = match words.next() {
         Some(p) => Some(p.parse().map_err(|_| bad())?),
         None => None,
@@ -88,6 +80,74 @@ pub fn parse_fifo_line(line: &str) -> Result<FifoEvent, ParseError> {
         role,
         priority,
     })
+}
+
+/// A state word keepalived notifies: Some(role), or Some(None) for a priority-only
+/// notification (MASTER_PRIORITY…); None for a word it never sends.
+fn notified_state(word: &str) -> Option<Option<Role>> {
+    match role_from_word(word) {
+        Some(role) => Some(Some(role)),
+        None => matches!(
+            word,
+            "MASTER_PRIORITY" | "BACKUP_PRIORITY" | "MASTER_RX_LOWER_PRI"
+        )
+        .then_some(None),
+    }
+}
+
+/// Where `contrib/lbdeck-notify` appends by default, and so where lbdeck looks when the
+/// profile names no notify log.
+pub const DEFAULT_NOTIFY_LOG: &str = "/run/lbdeck/vrrp.jsonl";
+
+#[derive(Deserialize)]
+struct RawNotice {
+    time: f64,
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    state: String,
+    #[serde(default)]
+    priority: Option<u16>,
+}
+
+/// Parses one notify-log line, as `contrib/lbdeck-notify` writes it:
+/// `{"time":1764209000.123456789,"type":"INSTANCE","name":"VI_1","state":"MASTER",
+/// "priority":150}`; returns the transition and when the node wrote it.
+pub fn parse_notify_log_line(
+    line: &str,
+) -> Result<(chrono::DateTime<chrono::Utc>, FifoEvent), ParseError> {
+    const WHAT: &str = "notify log";
+    let raw: RawNotice = serde_json::from_str(line.trim()).map_err(|e| ParseError::Json {
+        what: WHAT,
+        detail: e.to_string(),
+    })?;
+    let invalid = |message: String| ParseError::Invalid {
+        what: WHAT,
+        message,
+    };
+    let group = match raw.kind.as_str() {
+        "INSTANCE" => false,
+        "GROUP" => true,
+        other => return Err(invalid(format!("type {other:?}, not INSTANCE or GROUP"))),
+    };
+    let role = notified_state(&raw.state)
+        .ok_or_else(|| invalid(format!("unknown state {:?}", raw.state)))?;
+    let at = (raw.time.is_finite() && raw.time >= 0.0)
+        .then(|| {
+            let micros = (raw.time * 1e6).round() as i64;
+            chrono::DateTime::from_timestamp_micros(micros)
+        })
+        .flatten()
+        .ok_or_else(|| invalid(format!("time {} is no Unix time", raw.time)))?;
+    Ok((
+        at,
+        FifoEvent {
+            group,
+            name: raw.name,
+            role,
+            priority: raw.priority,
+        },
+    ))
 }
 
 /// One instance from keepalived's JSON or text dump.
@@ -350,6 +410,14 @@ pub fn targets(
 mod tests {
     use super::*;
 
+    /// lb1's roles and priorities through a track-file failover (-100) and back.
+    const FAILOVER_AND_BACK: [(Option<Role>, Option<u16>); 4] = [
+        (Some(Role::Backup), Some(150)),
+        (Some(Role::Master), Some(150)),
+        (Some(Role::Backup), Some(50)),
+        (Some(Role::Master), Some(150)),
+    ];
+
     #[test]
     fn fifo_lines_captured_during_a_track_file_failover() {
         let lines: Vec<FifoEvent> =
@@ -359,15 +427,7 @@ mod tests {
                 .collect();
         let seen: Vec<(Option<Role>, Option<u16>)> =
             lines.iter().map(|e| (e.role, e.priority)).collect();
-        assert_eq!(
-            seen,
-            vec![
-                (Some(Role::Backup), Some(150)),
-                (Some(Role::Master), Some(150)),
-                (Some(Role::Backup), Some(50)),
-                (Some(Role::Master), Some(150)),
-            ]
-        );
+        assert_eq!(seen, FAILOVER_AND_BACK);
         assert!(lines.iter().all(|e| e.name == "VI_1" && !e.group));
     }
 
@@ -393,6 +453,59 @@ mod tests {
             "INSTANCE \"VI_1\" MASTER x",
         ] {
             assert!(parse_fifo_line(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn notify_log_lines_written_by_the_script_in_the_lab() {
+        // lb1 through a track-file failover and back, then keepalived stopped and started.
+        let lines: Vec<(chrono::DateTime<chrono::Utc>, FifoEvent)> =
+            include_str!("../../tests/fixtures/keepalived/notify_log_lb1.jsonl")
+                .lines()
+                .map(|l| parse_notify_log_line(l).expect("parses"))
+                .collect();
+        let seen: Vec<(Option<Role>, Option<u16>)> =
+            lines.iter().map(|(_, e)| (e.role, e.priority)).collect();
+        assert_eq!(seen[..4], FAILOVER_AND_BACK);
+        assert_eq!(
+            seen[4..],
+            [
+                (Some(Role::Stop), Some(150)),
+                (Some(Role::Backup), Some(150)),
+                (Some(Role::Master), Some(150)),
+            ]
+        );
+        assert!(lines.iter().all(|(_, e)| e.name == "VI_1" && !e.group));
+        assert!(lines.windows(2).all(|w| w[0].0 < w[1].0), "in time order");
+        // Sub-second: the first line was written at .265496309.
+        assert_eq!(lines[0].0.timestamp_subsec_micros(), 265_496);
+    }
+
+    #[test]
+    fn notify_log_variants_and_garbage() {
+        let (_, e) = parse_notify_log_line(
+            r#"{"time":1795745827,"type":"GROUP","name":"G \"1\"","state":"FAULT","priority":null}"#,
+        )
+        .expect("a group without priority");
+        assert_eq!(
+            (e.group, e.name.as_str(), e.role, e.priority),
+            (true, "G \"1\"", Some(Role::Fault), None)
+        );
+        let (_, e) = parse_notify_log_line(
+            r#"{"time":1.5,"type":"INSTANCE","name":"VI_1","state":"MASTER_PRIORITY","priority":120,"host":"lb1"}"#,
+        )
+        .expect("a priority change, a field lbdeck does not read");
+        assert_eq!((e.role, e.priority), (None, Some(120)));
+        for bad in [
+            "",
+            "tail: '/run/lbdeck/vrrp.jsonl' has been replaced; following new file",
+            r#"{"time":1,"type":"VRRP","name":"VI_1","state":"MASTER","priority":1}"#,
+            r#"{"time":1,"type":"INSTANCE","name":"VI_1","state":"SLEEPING","priority":1}"#,
+            r#"{"time":-1,"type":"INSTANCE","name":"VI_1","state":"MASTER","priority":1}"#,
+            r#"{"type":"INSTANCE","name":"VI_1","state":"MASTER","priority":1}"#,
+            r#"{"time":1,"type":"INSTANCE","name":"VI_1","state":"MASTER","priority":1"#,
+        ] {
+            assert!(parse_notify_log_line(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -284,7 +284,7 @@ fn balancer_link_down(profile: &str, timeout_shown: bool) {
         },
         |s| {
             let r = screen_row(s, "lb2");
-            r.contains(" UP ") && r.contains("BACKUP ") && r.contains("notify FIFO")
+            r.contains(" UP ") && r.contains("BACKUP ") && r.contains("notify log")
         },
     );
     c.finish_with(
@@ -322,7 +322,7 @@ fn sshd_blackholed(profile: &str) {
     });
     c.lift("ssh-blackhole", "lb2", |s| {
         let r = screen_row(s, "lb2");
-        r.contains("BACKUP ") && r.contains("notify FIFO") && r.contains(" UP ")
+        r.contains("BACKUP ") && r.contains("notify log") && r.contains(" UP ")
     });
     c.finish_with(
         "ssh-blackhole on lb2",
