@@ -380,6 +380,7 @@ pub async fn get_text(
 pub struct Poller {
     handles: Vec<JoinHandle<()>>,
     poke: watch::Sender<u64>,
+    pace: watch::Sender<Duration>,
     start: tokio::time::Instant,
 }
 
@@ -394,6 +395,7 @@ impl Poller {
     ) -> Poller {
         let client = http_client(profile.timeout);
         let (poke, poke_rx) = watch::channel(0u64);
+        let (pace, pace_rx) = watch::channel(profile.poll_interval);
         let interval = profile.poll_interval;
         let timeout = profile.timeout;
         // One schedule for every target: a round's requests leave on one timer, so the
@@ -405,6 +407,7 @@ impl Poller {
                 let tx = tx.clone();
                 let client = client.clone();
                 let mut poke_rx = poke_rx.clone();
+                let mut pace_rx = pace_rx.clone();
                 let pool = pool.clone();
                 tokio::spawn(async move {
                     let mut session = Session::default();
@@ -412,8 +415,25 @@ impl Poller {
                     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                     loop {
                         tokio::select! {
+                            // The tick first: a pace set right after the spawn must not
+                            // cost the first, immediate poll.
+                            biased;
                             _ = ticker.tick() => {}
                             changed = poke_rx.changed() => if changed.is_err() { return },
+                            changed = pace_rx.changed() => {
+                                if changed.is_err() {
+                                    return;
+                                }
+                                // The new pace starts one interval from now: a change of
+                                // pace is not a poll (a poke asks for one).
+                                let every = *pace_rx.borrow_and_update();
+                                ticker = tokio::time::interval_at(
+                                    tokio::time::Instant::now() + every,
+                                    every,
+                                );
+                                ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                                continue;
+                            }
                         }
                         let update = target
                             .fetch(&client, timeout, Some(&mut session), pool.as_deref())
@@ -428,6 +448,7 @@ impl Poller {
         Poller {
             handles,
             poke,
+            pace,
             start,
         }
     }
@@ -440,6 +461,17 @@ impl Poller {
     /// How many answers a round brings (one per target).
     pub fn round(&self) -> usize {
         self.handles.len()
+    }
+
+    /// Polls every `every` from now on (the fleet slows a cluster that is not in front
+    /// down to its `background_interval`, and speeds it up again); connections and
+    /// sessions are kept.
+    pub fn set_interval(&self, every: Duration) {
+        self.pace.send_if_modified(|now| {
+            let changed = *now != every;
+            *now = every;
+            changed
+        });
     }
 
     /// Asks every task to poll now.
