@@ -227,6 +227,7 @@ impl Fleet {
             if let Some(app) = m.app_mut() {
                 app.in_fleet = true;
                 app.set_theme(theme_index);
+                pace(app, false);
             }
         }
         fleet.ui.selected = fleet.rows().first().map(|r| r.index);
@@ -250,6 +251,7 @@ impl Fleet {
         fleet.front = Some(0);
         if let Some(app) = fleet.members[0].app_mut() {
             app.in_fleet = false;
+            pace(app, true);
         }
         fleet
     }
@@ -529,7 +531,7 @@ impl Fleet {
             app.ui.size = size;
             app.now = now;
             app.dirty = true;
-            out.push((index, Effect::Pace(app.profile.poll_interval)));
+            out.push((index, pace(app, true)));
             out.push((index, Effect::PollNow));
         }
         self.badge();
@@ -552,7 +554,7 @@ impl Fleet {
         let i = self.front?;
         let app = self.members.get_mut(i)?.app_mut()?;
         app.others_alarming = 0;
-        Some((i, Effect::Pace(app.profile.background_every())))
+        Some((i, pace(app, false)))
     }
 
     fn use_theme(&mut self, index: usize) {
@@ -685,6 +687,19 @@ impl Fleet {
         });
         rows
     }
+}
+
+/// Paces a cluster for the front (its `poll_interval`) or the background (its
+/// `background_interval`): what counts as stale, and the span rates are measured over,
+/// follow the pace, so a background cluster is not called stale between its polls.
+fn pace(app: &mut App, front: bool) -> Effect {
+    let every = if front {
+        app.profile.poll_interval
+    } else {
+        app.profile.background_every()
+    };
+    app.cluster.poll_interval = every;
+    Effect::Pace(every)
 }
 
 /// Whether a cluster has an error-level alert.
@@ -850,4 +865,4 @@ fn edit_text(text: &mut String, key: KeyEvent) -> Edit {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

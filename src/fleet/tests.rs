@@ -41,47 +41,69 @@ runtime_api = "tcp://127.0.0.1:9"
 
 const BROKEN: &str = "name = \"broken\"\nbalancers = 3\n";
 
-/// Three profiles read from a directory as `lbdeck` reads them: an nginx pair, an
-/// HAProxy pair and a broken one.
-pub(crate) fn three() -> (Fleet, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (file, text) in [
-        ("a-nginx.toml", NGINX),
-        ("b-haproxy.toml", HAPROXY),
-        ("c-broken.toml", BROKEN),
-    ] {
-        std::fs::write(dir.path().join(file), text).expect("write");
-    }
-    let members = crate::status::profile_files(&[dir.path().to_path_buf()])
-        .into_iter()
-        .map(|path| {
-            let shown = path.display().to_string();
-            match Profile::load(&shown) {
-                Ok(l) => Member {
-                    name: l.profile.name.clone(),
-                    state: Ok(Box::new(App::new(
-                        &l.profile,
-                        Keymap::default(),
-                        ThemeSet::load_from(None).expect("themes"),
-                        0,
-                        false,
-                    ))),
-                },
-                Err(e) => Member {
-                    name: "c-broken".into(),
-                    state: Err(e.to_string()),
-                },
-            }
+/// A fleet of profiles parsed from `(file, text)`, as `lbdeck` loads them: a broken one
+/// keeps its one-line error, named after its file.
+pub(crate) fn fleet_of(files: &[(&str, &str)]) -> Fleet {
+    let members = files
+        .iter()
+        .map(|(file, text)| match Profile::parse(file, text) {
+            Ok(p) => Member {
+                name: p.name.clone(),
+                state: Ok(Box::new(App::new(
+                    &p,
+                    Keymap::default(),
+                    ThemeSet::load_from(None).expect("themes"),
+                    0,
+                    false,
+                ))),
+            },
+            Err(e) => Member {
+                name: std::path::Path::new(file)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                state: Err(e.to_string()),
+            },
         })
         .collect();
-    let fleet = Fleet::new(
+    Fleet::new(
         members,
         Keymap::default(),
         ThemeSet::load_from(None).expect("themes"),
         0,
         false,
-    );
-    (fleet, dir)
+    )
+}
+
+/// The three profiles as files in a directory, listed as `lbdeck` lists them.
+pub(crate) const THREE: [(&str, &str); 3] = [
+    ("a-nginx.toml", NGINX),
+    ("b-haproxy.toml", HAPROXY),
+    ("c-broken.toml", BROKEN),
+];
+
+/// Three profiles read from a directory as `lbdeck` reads them: an nginx pair, an
+/// HAProxy pair and a broken one.
+fn three() -> (Fleet, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (file, text) in THREE {
+        std::fs::write(dir.path().join(file), text).expect("write");
+    }
+    let files: Vec<String> = crate::status::profile_files(&[dir.path().to_path_buf()])
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let texts: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).expect("read"))
+        .collect();
+    let pairs: Vec<(&str, &str)> = files
+        .iter()
+        .map(String::as_str)
+        .zip(texts.iter().map(String::as_str))
+        .collect();
+    (fleet_of(&pairs), dir)
 }
 
 fn key(code: KeyCode) -> Action {
@@ -138,6 +160,9 @@ fn enter_opens_esc_goes_back_and_the_paces_follow() {
         effects,
         vec![(nginx, Effect::Pace(Duration::from_secs(15)))]
     );
+    // In the background, stale means late for its own pace.
+    let app = f.members[nginx].app().expect("app");
+    assert_eq!(app.cluster.poll_interval, Duration::from_secs(15));
     // Its state was kept: opened again, the selection is where it was.
     f.update(key(KeyCode::Enter));
     assert_eq!(

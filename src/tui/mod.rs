@@ -130,11 +130,9 @@ async fn run_loop(
     for (i, remote) in remotes.into_iter().enumerate() {
         let started = match (remote, fleet.members[i].app()) {
             (Some(remote), Some(app)) => {
-                let every = if fleet.front == Some(i) {
-                    app.profile.poll_interval
-                } else {
-                    app.profile.background_every()
-                };
+                // The fleet set each cluster's pace: the front's own, the others'
+                // background one.
+                let every = app.cluster.poll_interval;
                 let (r, from) = start(i, &app.profile, remote, every, (&tx, &acted_tx));
                 rounds_from.get_or_insert(from);
                 Some(r)

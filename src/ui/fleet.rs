@@ -2,7 +2,7 @@
 //! fleet: the overview, or the cluster in front, with the picker over either.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
@@ -44,19 +44,18 @@ pub fn overview(frame: &mut Frame, area: Rect, fleet: &Fleet) {
     header(frame, head, fleet);
     let lines: Vec<Row> = rows.iter().map(|r| row(t, r)).collect();
     let widths = [
-        Constraint::Length(16),
-        Constraint::Length(10),
-        Constraint::Length(8),
-        Constraint::Length(18),
-        Constraint::Length(9),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(7),
+        Constraint::Length(14),
         Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(10),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(4),
         Constraint::Fill(1),
     ];
     let header = Row::new([
-        "CLUSTER", "ENV", "VIP", "ROLES", "PAIR", "ROTATN", "HEALTHY", "REQ/S", "AGE", "ALARM",
+        "CLUSTER", "ENV", "VIP", "ROLES", "IN ROT", "HEALTHY", "REQ/S", "AGE", "ALARM",
     ])
     .style(t.header);
     let mut title = format!(
@@ -144,24 +143,21 @@ fn status_line(frame: &mut Frame, area: Rect, fleet: &Fleet) {
 /// One cluster's row; a broken profile's row carries its error.
 fn row<'a>(t: &Theme, r: &FleetRow) -> Row<'a> {
     let bold = t.text.add_modifier(Modifier::BOLD);
-    let name = ratatui::widgets::Cell::from(Span::styled(clip(&r.name, 16), bold));
+    let name = ratatui::widgets::Cell::from(Span::styled(clip(&r.name, 14), bold));
     if let Some(e) = &r.error {
-        return Row::new(vec![
+        let mut cells = vec![
             name,
             Span::styled("—", t.muted).into(),
             Span::styled("BROKEN", t.down).into(),
-            "".into(),
-            "".into(),
-            "".into(),
-            "".into(),
-            "".into(),
-            "".into(),
-            Span::styled(format!("✖ {e}"), t.down).into(),
-        ]);
+        ];
+        cells.extend((0..5).map(|_| ratatui::widgets::Cell::from("")));
+        cells.push(Span::styled(format!("✖ {e}"), t.down).into());
+        return Row::new(cells);
     }
+    // Production is marked loudly, as the header of its console does.
     let env = match r.environment {
-        Some(Environment::Production) => Span::styled("PRODUCTION", t.production_frame),
-        Some(Environment::Staging) => Span::styled("staging", t.staging_frame),
+        Some(Environment::Production) => Span::styled("PROD", t.production_frame),
+        Some(Environment::Staging) => Span::styled("stage", t.staging_frame),
         Some(Environment::Lab) => Span::styled("lab", t.muted),
         None => Span::raw(""),
     };
@@ -169,23 +165,6 @@ fn row<'a>(t: &Theme, r: &FleetRow) -> Row<'a> {
         Some(true) => Span::styled("● up", t.healthy),
         Some(false) => Span::styled("✖ DOWN", t.down),
         None => Span::styled("—", t.muted),
-    };
-    let roles: Vec<Span> = r
-        .roles
-        .iter()
-        .map(|(_, role)| match role {
-            Some(Role::Master) => Span::styled("M ", t.master),
-            Some(Role::Backup) => Span::styled("B ", t.backup),
-            Some(Role::Fault) => Span::styled("F ", t.fault),
-            Some(other) => Span::styled(format!("{} ", &other.label()[..1]), t.degraded),
-            None => Span::styled("? ", t.muted),
-        })
-        .collect();
-    let pair = match r.pair {
-        Pair::Ok => Span::styled("ok", t.healthy),
-        Pair::SplitBrain => Span::styled("SPLIT", t.alarm),
-        Pair::NoMaster => Span::styled("NO MSTR", t.alarm),
-        Pair::Unknown => Span::styled("—", t.muted),
     };
     let fraction = |(n, m): (usize, usize)| {
         let style = if n < m { t.degraded } else { t.text };
@@ -204,24 +183,38 @@ fn row<'a>(t: &Theme, r: &FleetRow) -> Row<'a> {
         ),
     };
     let age = r.age.map_or("—".to_string(), age);
-    let style = if r.environment == Some(Environment::Production) {
-        Style::default().add_modifier(Modifier::BOLD)
-    } else {
-        Style::default()
-    };
     Row::new(vec![
         name,
         env.into(),
         vip.into(),
-        Line::from(roles).into(),
-        pair.into(),
+        roles(t, r).into(),
         rotation.into(),
         fraction(r.healthy).into(),
         Span::styled(rate(r.req_rate), t.text).into(),
         Span::styled(age, t.muted).into(),
         alarm.into(),
     ])
-    .style(style)
+}
+
+/// Each balancer's role by its initial (M, B, F…), or what is wrong with the pair.
+fn roles<'a>(t: &Theme, r: &FleetRow) -> Line<'a> {
+    match r.pair {
+        Pair::SplitBrain => return Line::from(Span::styled("SPLIT", t.alarm)),
+        Pair::NoMaster => return Line::from(Span::styled("NO MASTER", t.alarm)),
+        Pair::Ok | Pair::Unknown => {}
+    }
+    let spans: Vec<Span> = r
+        .roles
+        .iter()
+        .map(|(_, role)| match role {
+            Some(Role::Master) => Span::styled("M ", t.master),
+            Some(Role::Backup) => Span::styled("B ", t.backup),
+            Some(Role::Fault) => Span::styled("F ", t.fault),
+            Some(other) => Span::styled(format!("{} ", &other.label()[..1]), t.degraded),
+            None => Span::styled("? ", t.muted),
+        })
+        .collect();
+    Line::from(spans)
 }
 
 /// The cluster picker: what is typed and the clusters that match, best first.

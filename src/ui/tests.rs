@@ -14,6 +14,7 @@ use crate::sources::vrrp::VrrpSample;
 use crate::sources::{SourceError, SourceUpdate};
 
 mod detail;
+mod fleet;
 
 fn fixed_app() -> (App, Instant) {
     let mut a = app();
