@@ -711,13 +711,19 @@ fn load_fleet(cli: &Settings, dir: Option<&std::path::Path>) -> Result<Fleet, Fa
                     name: loaded.profile.name.clone(),
                     state: Ok(Box::new(new_app(cli, &look, &loaded.profile))),
                 },
-                Err(e) => Member {
-                    name: path
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or(shown),
-                    state: Err(e.to_string()),
-                },
+                Err(mut e) => {
+                    // The directory is the fleet's: the row names the file alone.
+                    if let Some(name) = path.file_name() {
+                        e.file = name.to_string_lossy().into_owned();
+                    }
+                    Member {
+                        name: path
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or(shown),
+                        state: Err(e.to_string()),
+                    }
+                }
             }
         })
         .collect();

@@ -413,11 +413,11 @@ impl Poller {
                     let mut session = Session::default();
                     let mut ticker = tokio::time::interval_at(start, interval);
                     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                    // A pace set before the first tick fired must not cost the
+                    // first, immediate poll.
+                    let mut polled = false;
                     loop {
                         tokio::select! {
-                            // The tick first: a pace set right after the spawn must not
-                            // cost the first, immediate poll.
-                            biased;
                             _ = ticker.tick() => {}
                             changed = poke_rx.changed() => if changed.is_err() { return },
                             changed = pace_rx.changed() => {
@@ -432,9 +432,12 @@ impl Poller {
                                     every,
                                 );
                                 ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                                continue;
+                                if polled {
+                                    continue;
+                                }
                             }
                         }
+                        polled = true;
                         let update = target
                             .fetch(&client, timeout, Some(&mut session), pool.as_deref())
                             .await;
@@ -497,4 +500,36 @@ pub async fn poll_once(profile: &Profile, pool: Option<&crate::ssh::Pool>) -> Ve
         .iter()
         .map(|t| t.fetch(&client, profile.timeout, None, pool));
     futures::future::join_all(futures).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A balancer where nothing listens.
+    const PROFILE: &str = r#"
+name = "t"
+timeout = "200ms"
+[[balancers]]
+name = "lb1"
+host = "127.0.0.1"
+kind = "nginx"
+status_url = "http://127.0.0.1:9/nginx_status"
+"#;
+
+    #[tokio::test]
+    async fn a_poller_slowed_down_at_once_still_polls_at_once_then_at_its_pace() {
+        let profile = Profile::parse("t.toml", PROFILE).expect("profile");
+        let (tx, mut rx) = mpsc::channel(16);
+        let poller = Poller::spawn(&profile, tx, None);
+        poller.set_interval(Duration::from_secs(10));
+        let first = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
+        assert!(
+            matches!(first, Ok(Some(SourceUpdate::Balancer { .. }))),
+            "{first:?}"
+        );
+        // The next one waits for the slower pace.
+        let next = tokio::time::timeout(Duration::from_millis(1500), rx.recv()).await;
+        assert!(next.is_err(), "{next:?}");
+    }
 }

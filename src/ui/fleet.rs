@@ -44,7 +44,7 @@ pub fn overview(frame: &mut Frame, area: Rect, fleet: &Fleet) {
     header(frame, head, fleet);
     let lines: Vec<Row> = rows.iter().map(|r| row(t, r)).collect();
     let widths = [
-        Constraint::Length(14),
+        Constraint::Length(16),
         Constraint::Length(5),
         Constraint::Length(6),
         Constraint::Length(10),
@@ -143,7 +143,7 @@ fn status_line(frame: &mut Frame, area: Rect, fleet: &Fleet) {
 /// One cluster's row; a broken profile's row carries its error.
 fn row<'a>(t: &Theme, r: &FleetRow) -> Row<'a> {
     let bold = t.text.add_modifier(Modifier::BOLD);
-    let name = ratatui::widgets::Cell::from(Span::styled(clip(&r.name, 14), bold));
+    let name = ratatui::widgets::Cell::from(Span::styled(clip(&r.name, 16), bold));
     if let Some(e) = &r.error {
         let mut cells = vec![
             name,
