@@ -543,11 +543,13 @@ fn backend_count(s: &str) -> Result<usize, String> {
 const AFTER_HELP: &str = "\
 Examples:
   lbdeck demo                         the console on a simulated cluster (start here)
+  lbdeck                              the fleet overview: every profile, one row each
   lbdeck --profile shop               the console on profiles/shop.toml
   lbdeck status --profile shop --json one snapshot for scripts
   lbdeck check --profile shop         validate a profile
 
-Keys in the console: ? help, / filter, o sort, t theme, Tab next pane, q quit.
+Keys in the console: ? help, / filter, o sort, t theme, Tab next pane, q quit;
+in a fleet: Enter opens a cluster, Esc back to the overview, C picks one by name.
 Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or configuration.";
 
 /// Lines the log writer's queue holds before it drops new ones.
