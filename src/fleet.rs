@@ -295,10 +295,14 @@ impl Fleet {
         }
     }
 
-    /// Moves the clock to `now` without asking for a frame of its own.
+    /// Moves the clock of what is on screen to `now` without asking for a frame of its
+    /// own (the clock's tick moves every cluster's, once a second).
     pub fn settle(&mut self, now: Instant) {
         let dirty = self.is_dirty();
-        self.update(Action::Tick(now));
+        self.now = now;
+        if let Some(app) = self.front_app_mut() {
+            app.update(Action::Tick(now));
+        }
         if !dirty {
             self.drawn();
         }
@@ -309,11 +313,15 @@ impl Fleet {
     }
 
     /// Applies an action for the screen (keys, resize, time) and returns what the run
-    /// loop must do, each effect with the cluster it is for.
+    /// loop must do, each effect with the cluster it is for ([`Effect::Quit`] is for the
+    /// whole console, whatever its index).
     pub fn update(&mut self, action: Action) -> Vec<(usize, Effect)> {
-        let out = match action {
+        match action {
             Action::Tick(now) => {
                 self.now = now;
+                // The other clusters' alarms are counted once a tick: the badge is at
+                // most a second behind, and a burst of results costs no recount.
+                self.badge();
                 for m in &mut self.members {
                     if let Some(app) = m.app_mut() {
                         app.update(Action::Tick(now));
@@ -351,9 +359,7 @@ impl Fleet {
                     self.on_overview(action)
                 }
             },
-        };
-        self.badge();
-        out
+        }
     }
 
     /// Applies an action that came from cluster `index`'s own sources or runner (a
@@ -363,9 +369,7 @@ impl Fleet {
             return Vec::new();
         };
         let effects = app.update(action);
-        let out = self.route(index, effects);
-        self.badge();
-        out
+        self.route(index, effects)
     }
 
     /// An action for the cluster in front; what only the fleet can do is done here.

@@ -254,6 +254,8 @@ fn a_background_alarm_reaches_the_overview_and_the_badge() {
         );
     }
     assert_eq!(f.front, Some(nginx));
+    // Counted at the next tick.
+    f.update(Action::Tick(now));
     assert_eq!(f.front_app().map(|a| a.others_alarming), Some(1));
     f.update(key(KeyCode::Esc));
     let row = f.rows().into_iter().find(|r| r.index == shop).expect("row");
