@@ -119,3 +119,40 @@ fn the_demo_fleet_shows_three_simulated_pairs_with_their_roles() {
     t.keys(&["q"]);
     t.wait_for("exit", Duration::from_secs(3), |s| s.contains("EXITED 0"));
 }
+
+#[test]
+fn status_all_prints_one_compact_json_line_per_cluster_of_profiles_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (file, text) in PROFILES {
+        std::fs::write(dir.path().join(file), text).expect("write");
+    }
+    let o = std::process::Command::new(bin())
+        .args(["status", "--all", "--json", "--profiles"])
+        .arg(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("none"))
+        .env_remove("LBDECK_PROFILE")
+        .output()
+        .expect("run lbdeck");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "alerts and a broken profile → exit 1"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON value a line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let names: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["profile"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["shop-haproxy", "web-nginx"], "{out}");
+    let error = lines[2]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("zz-broken.toml:2:"), "{out}");
+    assert!(lines[0]["alerts"][0]["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("no balancer answers")));
+}

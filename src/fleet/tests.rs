@@ -299,3 +299,31 @@ fn switching_takes_well_under_a_frame_budget() {
     eprintln!("switch (update + frame): {each:?}");
     assert!(each < Duration::from_millis(100), "{each:?}");
 }
+
+#[test]
+fn the_picker_and_back_keys_are_remappable() {
+    let (mut f, _dir) = three();
+    f.keymap = Keymap::parse(
+        "k.toml",
+        "[keys]\nclusters = [\"ctrl-k\"]\nback = [\"left\"]\n",
+    )
+    .expect("keymap");
+    for m in &mut f.members {
+        if let Ok(app) = m.state.as_mut() {
+            app.keymap = f.keymap.clone();
+        }
+    }
+    f.update(key(KeyCode::Enter));
+    assert!(f.front.is_some());
+    // Esc is no longer bound: the cluster stays in front.
+    f.update(key(KeyCode::Esc));
+    assert!(f.front.is_some());
+    f.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('k'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(f.ui.picker.is_some());
+    f.update(key(KeyCode::Esc));
+    f.update(key(KeyCode::Left));
+    assert_eq!(f.front, None);
+}
