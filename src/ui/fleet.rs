@@ -14,6 +14,20 @@ use crate::fleet::{Fleet, FleetMode, Pair, Row as FleetRow};
 use crate::model::{Level, Role};
 use crate::text::clip;
 
+/// The overview's columns, header and width; [`row`] gives the cells in this order.
+const COLUMNS: [(&str, Constraint); 9] = [
+    ("CLUSTER", Constraint::Length(16)),
+    ("ENV", Constraint::Length(5)),
+    ("VIP", Constraint::Length(6)),
+    ("ROLES", Constraint::Length(10)),
+    ("IN ROT", Constraint::Length(6)),
+    ("HEALTHY", Constraint::Length(7)),
+    ("REQ/S", Constraint::Length(6)),
+    ("AGE", Constraint::Length(4)),
+    // The alarm takes what is left: on 80 columns it still shows its start.
+    ("ALARM", Constraint::Fill(1)),
+];
+
 /// The picker's width when the terminal has room.
 const PICKER_WIDTH: u16 = 50;
 /// The most matches the picker lists.
@@ -43,21 +57,8 @@ pub fn overview(frame: &mut Frame, area: Rect, fleet: &Fleet) {
     let rows = fleet.rows();
     header(frame, head, fleet);
     let lines: Vec<Row> = rows.iter().map(|r| row(t, r)).collect();
-    let widths = [
-        Constraint::Length(16),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Length(10),
-        Constraint::Length(6),
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(4),
-        Constraint::Fill(1),
-    ];
-    let header = Row::new([
-        "CLUSTER", "ENV", "VIP", "ROLES", "IN ROT", "HEALTHY", "REQ/S", "AGE", "ALARM",
-    ])
-    .style(t.header);
+    let widths = COLUMNS.map(|(_, w)| w);
+    let header = Row::new(COLUMNS.map(|(h, _)| h)).style(t.header);
     let mut title = format!(
         "clusters · sort {}{}",
         fleet.ui.sort.label(),
@@ -150,7 +151,8 @@ fn row<'a>(t: &Theme, r: &FleetRow) -> Row<'a> {
             Span::styled("—", t.muted).into(),
             Span::styled("BROKEN", t.down).into(),
         ];
-        cells.extend((0..5).map(|_| ratatui::widgets::Cell::from("")));
+        // Nothing to show between the state and the error.
+        cells.extend((cells.len()..COLUMNS.len() - 1).map(|_| ratatui::widgets::Cell::from("")));
         cells.push(Span::styled(format!("✖ {e}"), t.down).into());
         return Row::new(cells);
     }
