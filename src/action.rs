@@ -88,6 +88,10 @@ pub enum Action {
     Detail,
     /// Open the runtime prompt: a command for HAProxy's runtime API on every balancer.
     Runtime,
+    /// Open the cluster picker: type part of a cluster's name, Enter opens it.
+    Clusters,
+    /// Back from the cluster in front to the fleet overview.
+    Back,
     /// A key press, resolved through the keymap (or typed into the filter).
     #[serde(skip)]
     Key(KeyEvent),
@@ -174,6 +178,8 @@ impl Action {
             Action::Detail,
             "the selected backend in detail, on every balancer",
         ),
+        (Action::Clusters, "switch cluster: pick one by name"),
+        (Action::Back, "back to the fleet overview"),
     ];
 
     /// The keymap name of a bindable action.
@@ -205,6 +211,13 @@ pub enum Effect {
     },
     /// Stop the running roll once its current backend is back in rotation.
     StopRoll,
+    /// Open the cluster picker (the fleet does; a console on one profile says so).
+    PickCluster,
+    /// Show the fleet overview again.
+    Back,
+    /// Poll the cluster at this interval from now on (the fleet's front cluster at its
+    /// `poll_interval`, the others at their `background_interval`).
+    Pace(std::time::Duration),
     /// Pause the running roll before its next backend, or let it go on.
     PauseRoll,
     /// Run a confirmed batch: the runner reads the pair again, plans it anew, runs each

@@ -182,6 +182,11 @@ pub struct App {
     pub alert_since: HashMap<String, Instant>,
     /// The runtime prompt: what is typed, sent, and answered.
     pub runtime: runtime::Prompt,
+    /// Opened from the fleet overview: Esc goes back to it, the picker switches.
+    pub in_fleet: bool,
+    /// How many other clusters of the fleet have an error-level alert (the header's
+    /// badge).
+    pub others_alarming: usize,
     start: (Instant, DateTime<Local>),
 }
 
@@ -252,6 +257,8 @@ impl App {
             audit: Vec::new(),
             alert_since: HashMap::new(),
             runtime: runtime::Prompt::default(),
+            in_fleet: false,
+            others_alarming: 0,
             profile: profile.clone(),
             start: (now, Local::now()),
         };
@@ -275,14 +282,16 @@ impl App {
         }
     }
 
+    /// Uses theme `index` of the set (the fleet keeps every cluster on one theme).
+    pub fn set_theme(&mut self, index: usize) {
+        if index != self.theme_index && index < self.themes.themes.len() {
+            self.theme_index = index;
+            self.apply_theme();
+        }
+    }
+
     fn apply_theme(&mut self) {
-        let t = self
-            .themes
-            .themes
-            .get(self.theme_index)
-            .cloned()
-            .unwrap_or_default();
-        self.theme = if self.no_color { t.without_colour() } else { t };
+        self.theme = resolve_theme(&self.themes, self.theme_index, self.no_color);
     }
 
     /// Applies one action and returns what the run loop must do.
@@ -457,6 +466,12 @@ impl App {
                 return vec![Effect::PollNow];
             }
             Action::Detail => self.open_detail(),
+            Action::Clusters if self.in_fleet => return vec![Effect::PickCluster],
+            Action::Clusters => self.say(
+                "one cluster is open: start lbdeck without --profile to see every cluster".into(),
+            ),
+            Action::Back if self.in_fleet => return vec![Effect::Back],
+            Action::Back => self.dirty = was_dirty,
         }
         Vec::new()
     }
@@ -1137,6 +1152,16 @@ impl App {
     }
 }
 
+/// Theme `index` of `themes`, colourless under NO_COLOR.
+pub fn resolve_theme(themes: &ThemeSet, index: usize, no_color: bool) -> Theme {
+    let t = themes.themes.get(index).cloned().unwrap_or_default();
+    if no_color {
+        t.without_colour()
+    } else {
+        t
+    }
+}
+
 /// An alert's identity over time: what is wrong, before the colon and without the
 /// parenthesised detail, so its age does not restart when a figure or reason in it
 /// changes ("no answer for 12s", "(3 health changes in 60s)").
@@ -1165,7 +1190,8 @@ fn natural(a: &str, b: &str) -> std::cmp::Ordering {
     split(a).cmp(&split(b)).then_with(|| a.cmp(b))
 }
 
-fn step(current: usize, delta: isize, len: usize) -> usize {
+/// `current` moved by `delta` within `0..len`, stopping at either end.
+pub(crate) fn step(current: usize, delta: isize, len: usize) -> usize {
     if len == 0 {
         return 0;
     }
@@ -1174,7 +1200,8 @@ fn step(current: usize, delta: isize, len: usize) -> usize {
         .clamp(0, len as isize - 1) as usize
 }
 
-fn cycle<T: Copy + PartialEq>(all: &[T], current: T, delta: isize) -> T {
+/// The item `delta` places after `current` in `all`, wrapping around.
+pub(crate) fn cycle<T: Copy + PartialEq>(all: &[T], current: T, delta: isize) -> T {
     let i = all.iter().position(|x| *x == current).unwrap_or(0) as isize;
     let n = all.len() as isize;
     all[((i + delta).rem_euclid(n)) as usize]

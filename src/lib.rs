@@ -9,6 +9,7 @@ pub mod app;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod fleet;
 pub mod frames;
 pub mod model;
 pub mod ops;

@@ -12,6 +12,7 @@ use lbdeck::app::App;
 use lbdeck::config::profile::{BalancerKind, Profile};
 use lbdeck::config::theme::ThemeSet;
 use lbdeck::config::{config_dir, state_dir, ConfigError};
+use lbdeck::fleet::{Fleet, Member};
 
 /// lbdeck — an operations console for load-balanced web clusters: an nginx or HAProxy
 /// balancer pair kept highly available by keepalived, and the backends behind it.
@@ -31,6 +32,9 @@ struct Cli {
     #[command(flatten)]
     guard: Guard,
 
+    #[command(flatten)]
+    dir: ProfileDir,
+
     /// Log file (default: $XDG_STATE_HOME/lbdeck/lbdeck.log). The screen never shows logs.
     #[arg(long, global = true, value_name = "FILE")]
     log_file: Option<PathBuf>,
@@ -49,6 +53,16 @@ struct Target {
     /// ./profiles/) or a path to a .toml file.
     #[arg(short, long, env = "LBDECK_PROFILE")]
     profile: Option<String>,
+}
+
+/// Where the fleet's profiles are.
+#[derive(Debug, Clone, Default, Args)]
+struct ProfileDir {
+    /// The profile directory the fleet overview opens when no --profile is given, and
+    /// `status --all` polls (default: $XDG_CONFIG_HOME/lbdeck/profiles/, then
+    /// ./profiles/).
+    #[arg(long, value_name = "DIR")]
+    profiles: Option<PathBuf>,
 }
 
 /// How the console looks and answers keys.
@@ -130,6 +144,17 @@ struct Settings {
 }
 
 impl Cli {
+    /// `--profiles DIR`, given before or after the command.
+    fn profile_dir(&self) -> Option<&std::path::Path> {
+        let sub = match &self.command {
+            Some(Command::Watch { dir, .. }) | Some(Command::Status { dir, .. }) => {
+                dir.profiles.as_deref()
+            }
+            _ => None,
+        };
+        sub.or(self.dir.profiles.as_deref())
+    }
+
     fn settings(&self) -> Settings {
         let none = (None, None, None, None);
         let (t, l, g, m) = match &self.command {
@@ -139,6 +164,7 @@ impl Cli {
                 look,
                 guard,
                 measure,
+                ..
             }) => (Some(target), Some(look), Some(guard), Some(measure)),
             Some(Command::Demo {
                 look,
@@ -192,10 +218,13 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Open the console on a cluster profile (the default when --profile is given).
+    /// Open the console on a cluster profile (the default when --profile is given);
+    /// without one, the fleet overview of every profile.
     Watch {
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        dir: ProfileDir,
         #[command(flatten)]
         look: Look,
         #[command(flatten)]
@@ -217,6 +246,10 @@ enum Command {
         /// Number of backends.
         #[arg(long, default_value_t = lbdeck::demo::DEMO_BACKENDS, value_parser = backend_count)]
         backends: usize,
+        /// Simulate a fleet: an HAProxy, an nginx and an NGINX Plus pair at once, shown
+        /// in the fleet overview (Enter opens one, Esc comes back).
+        #[arg(long, conflicts_with = "kind")]
+        fleet: bool,
     },
     /// Poll every source once and print a snapshot: a table, or JSON with --json.
     /// Unreachable parts are reported inside the snapshot; the exit code is 0 unless the
@@ -224,9 +257,11 @@ enum Command {
     Status {
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        dir: ProfileDir,
         /// Print JSON (profile, vip, balancers, backends with health and per-balancer
         /// state, alerts): indented on a terminal, one compact line otherwise (for
-        /// scripts and `jq`).
+        /// scripts and `jq`). With --all: one compact line per cluster.
         #[arg(long)]
         json: bool,
         /// Indent the JSON even when stdout is not a terminal.
@@ -508,11 +543,13 @@ fn backend_count(s: &str) -> Result<usize, String> {
 const AFTER_HELP: &str = "\
 Examples:
   lbdeck demo                         the console on a simulated cluster (start here)
+  lbdeck                              the fleet overview: every profile, one row each
   lbdeck --profile shop               the console on profiles/shop.toml
   lbdeck status --profile shop --json one snapshot for scripts
   lbdeck check --profile shop         validate a profile
 
-Keys in the console: ? help, / filter, o sort, t theme, Tab next pane, q quit.
+Keys in the console: ? help, / filter, o sort, t theme, Tab next pane, q quit;
+in a fleet: Enter opens a cluster, Esc back to the overview, C picks one by name.
 Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or configuration.";
 
 /// Lines the log writer's queue holds before it drops new ones.
@@ -587,7 +624,15 @@ fn load_profile(cli: &Settings) -> Result<(Profile, Option<String>), Failure> {
     Ok((loaded.profile, loaded.path.map(|p| p.display().to_string())))
 }
 
-fn build_app(cli: &Settings, profile: &Profile) -> Result<App, Failure> {
+/// The theme set, the theme to start with, the keymap and NO_COLOR, as asked.
+struct LookChosen {
+    themes: ThemeSet,
+    index: usize,
+    keymap: Keymap,
+    no_color: bool,
+}
+
+fn look(cli: &Settings) -> Result<LookChosen, Failure> {
     let themes = ThemeSet::load()?;
     let index = match cli.look.theme.as_deref() {
         None => themes.for_background(std::env::var("COLORFGBG").ok().as_deref()),
@@ -606,21 +651,139 @@ fn build_app(cli: &Settings, profile: &Profile) -> Result<App, Failure> {
         },
     };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let mut app = App::new(profile, keymap, themes, index, no_color);
+    Ok(LookChosen {
+        themes,
+        index,
+        keymap,
+        no_color,
+    })
+}
+
+fn new_app(cli: &Settings, look: &LookChosen, profile: &Profile) -> App {
+    let mut app = App::new(
+        profile,
+        look.keymap.clone(),
+        look.themes.clone(),
+        look.index,
+        look.no_color,
+    );
     app.read_only = cli.guard.read_only;
     if let Some(path) = &cli.look.keys {
         app.keymap_path = Some(path.clone());
     }
-    Ok(app)
+    app
+}
+
+fn build_app(cli: &Settings, profile: &Profile) -> Result<App, Failure> {
+    Ok(new_app(cli, &look(cli)?, profile))
+}
+
+/// The profile files the fleet opens: `--profiles DIR`, or the usual directories.
+fn fleet_files(dir: Option<&std::path::Path>) -> Vec<PathBuf> {
+    match dir {
+        Some(d) => lbdeck::status::profile_files(&[d.to_path_buf()]),
+        None => lbdeck::status::all_profile_files(),
+    }
+}
+
+/// Every profile of the fleet's directory, each a console; a broken one keeps its error.
+fn load_fleet(cli: &Settings, dir: Option<&std::path::Path>) -> Result<Fleet, Failure> {
+    let files = fleet_files(dir);
+    if files.is_empty() {
+        let looked = match dir {
+            Some(d) => d.display().to_string(),
+            None => lbdeck::config::profile::search_dirs()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and "),
+        };
+        return Err(Failure::Usage(format!(
+            "no profile given and none found in {looked}: use --profile NAME|PATH, \
+             --profiles DIR, or try `lbdeck demo` first"
+        )));
+    }
+    let look = look(cli)?;
+    let members = files
+        .iter()
+        .map(|path| {
+            let shown = path.display().to_string();
+            match Profile::load(&shown) {
+                Ok(loaded) => Member {
+                    name: loaded.profile.name.clone(),
+                    state: Ok(Box::new(new_app(cli, &look, &loaded.profile))),
+                },
+                Err(mut e) => {
+                    // The directory is the fleet's: the row names the file alone.
+                    if let Some(name) = path.file_name() {
+                        e.file = name.to_string_lossy().into_owned();
+                    }
+                    Member {
+                        name: path
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or(shown),
+                        state: Err(e.to_string()),
+                    }
+                }
+            }
+        })
+        .collect();
+    Ok(Fleet::new(
+        members,
+        look.keymap,
+        look.themes,
+        look.index,
+        look.no_color,
+    ))
+}
+
+/// `demo --fleet`: one simulated pair of each kind, kept running while the console is.
+async fn demo_fleet(
+    cli: &Settings,
+    backends: usize,
+) -> Result<(Fleet, Vec<lbdeck::demo::Demo>), Failure> {
+    let look = look(cli)?;
+    let mut demos = Vec::new();
+    let mut members = Vec::new();
+    for (kind, name) in [
+        (BalancerKind::Haproxy, "demo-haproxy"),
+        (BalancerKind::Nginx, "demo-nginx"),
+        (BalancerKind::NginxPlus, "demo-nginx-plus"),
+    ] {
+        let mut demo = lbdeck::demo::start(kind, backends).await?;
+        demo.profile.name = name.to_string();
+        let mut app = new_app(cli, &look, &demo.profile);
+        app.demo = true;
+        members.push(Member {
+            name: name.to_string(),
+            state: Ok(Box::new(app)),
+        });
+        demos.push(demo);
+    }
+    let fleet = Fleet::new(members, look.keymap, look.themes, look.index, look.no_color);
+    Ok((fleet, demos))
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let set = cli.settings();
     match &cli.command {
+        None | Some(Command::Watch { .. }) if set.target.profile.is_none() => {
+            let fleet = load_fleet(&set, cli.profile_dir())?;
+            lbdeck::tui::run_fleet(fleet, frame_stats(&set)?).await?;
+        }
         None | Some(Command::Watch { .. }) => {
             let (profile, _) = load_profile(&set)?;
             let app = build_app(&set, &profile)?;
-            lbdeck::tui::run(app, &profile, frame_stats(&set)?).await?;
+            lbdeck::tui::run(app, frame_stats(&set)?).await?;
+        }
+        Some(Command::Demo {
+            backends,
+            fleet: true,
+            ..
+        }) => {
+            let (fleet, _demos) = demo_fleet(&set, *backends).await?;
+            lbdeck::tui::run_fleet(fleet, frame_stats(&set)?).await?;
         }
         Some(Command::Demo { kind, backends, .. }) => {
             let kind = match kind {
@@ -631,7 +794,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let demo = lbdeck::demo::start(kind, *backends).await?;
             let mut app = build_app(&set, &demo.profile)?;
             app.demo = true;
-            lbdeck::tui::run(app, &demo.profile, frame_stats(&set)?).await?;
+            lbdeck::tui::run(app, frame_stats(&set)?).await?;
         }
         Some(Command::Status {
             json,
@@ -639,9 +802,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             all: true,
             ..
         }) => {
-            let report = lbdeck::status::collect_all().await;
-            if *json {
-                lbdeck::outln!("{}", json_text(&report, *pretty)?);
+            let report = lbdeck::status::collect_all(fleet_files(cli.profile_dir())).await;
+            if *json && *pretty {
+                lbdeck::outln!("{}", json_text(&report.clusters, true)?);
+            } else if *json {
+                let lines =
+                    lbdeck::status::json_lines(&report).map_err(|e| Failure::Runtime(e.into()))?;
+                lbdeck::out!("{lines}");
             } else {
                 lbdeck::out!("{}", lbdeck::status::human_all(&report));
             }

@@ -463,9 +463,15 @@ pub fn traffic_human(r: &TrafficReport) -> String {
 /// Every profile found (`$XDG_CONFIG_HOME/lbdeck/profiles/`, then `./profiles/`; a name
 /// in an earlier directory hides the same name in a later one), by name.
 pub fn all_profile_files() -> Vec<std::path::PathBuf> {
+    profile_files(&crate::config::profile::search_dirs())
+}
+
+/// Every `*.toml` file in `dirs`, by name; a name in an earlier directory hides the same
+/// name in a later one.
+pub fn profile_files(dirs: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
     let mut seen = std::collections::BTreeMap::new();
-    for dir in crate::config::profile::search_dirs() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
         for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
@@ -503,10 +509,10 @@ pub struct AllReport {
     pub clusters: Vec<ClusterLine>,
 }
 
-/// Polls every profile found, concurrently.
-pub async fn collect_all() -> AllReport {
+/// Polls every profile of `files`, concurrently.
+pub async fn collect_all(files: Vec<std::path::PathBuf>) -> AllReport {
     let started = Instant::now();
-    let rounds = all_profile_files().into_iter().map(|path| async move {
+    let rounds = files.into_iter().map(|path| async move {
         let shown = path.display().to_string();
         match Profile::load(&shown) {
             Ok(loaded) => {
@@ -533,6 +539,17 @@ impl AllReport {
             ClusterLine::Broken { .. } => true,
         })
     }
+}
+
+/// `status --all --json`: one compact JSON line per cluster (its snapshot, as `status
+/// --json` prints it, or the broken profile's file and error), for scripts and cron.
+pub fn json_lines(r: &AllReport) -> Result<String, serde_json::Error> {
+    let mut out = String::new();
+    for c in &r.clusters {
+        out.push_str(&serde_json::to_string(c)?);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// `status --all` as a table: one line per cluster.

@@ -358,9 +358,13 @@ fn status_all_lists_every_profile_and_names_a_broken_one() {
         .output()
         .expect("run lbdeck");
     assert_eq!(o.status.code(), Some(1), "trouble → exit 1: {}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
-    let clusters = v["clusters"].as_array().expect("clusters");
-    assert_eq!(clusters.len(), 1, "{v}");
+    // One compact JSON line per cluster.
+    let out = String::from_utf8_lossy(&o.stdout);
+    let clusters: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(clusters.len(), 1, "{out}");
     let error = clusters[0]["error"].as_str().expect("an error");
     assert!(error.contains("broken.toml:2:"), "{error}");
 }

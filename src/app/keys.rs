@@ -201,6 +201,8 @@ const DEFAULTS: &[(&str, Action)] = &[
     ("!", Action::Alerts),
     ("enter", Action::Detail),
     (":", Action::Runtime),
+    ("C", Action::Clusters),
+    ("esc", Action::Back),
 ];
 
 impl Default for Keymap {

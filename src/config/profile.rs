@@ -29,6 +29,10 @@ pub struct Profile {
     /// Upper bound for any one remote call.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// How often the fleet overview polls this cluster while it is not the one open in
+    /// front (its alarms still reach the overview and the header badge).
+    #[serde(default = "default_background", with = "humantime_serde")]
+    pub background_interval: Duration,
     /// Draining below this many healthy backends needs the backend's name typed.
     #[serde(default)]
     pub min_healthy_backends: Option<usize>,
@@ -80,6 +84,10 @@ fn default_poll() -> Duration {
 
 fn default_timeout() -> Duration {
     Duration::from_secs(2)
+}
+
+fn default_background() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// The kind of cluster: decides how loudly the screen warns and how much confirmation
@@ -585,6 +593,12 @@ impl Profile {
             }
         }
         Ok(())
+    }
+
+    /// How often the cluster is polled in the background: `background_interval`, never
+    /// faster than its `poll_interval`.
+    pub fn background_every(&self) -> Duration {
+        self.background_interval.max(self.poll_interval)
     }
 
     /// The balancers without their spans.

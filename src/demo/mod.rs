@@ -130,6 +130,7 @@ pub async fn start(kind: BalancerKind, backends: usize) -> anyhow::Result<Demo> 
 
     let mut toml = format!(
         "name = \"demo\"\nenvironment = \"lab\"\npoll_interval = \"1s\"\ntimeout = \"1s\"\n\
+         background_interval = \"2s\"\n\
          [ssh]\nuser = \"root\"\nport = {ssh_port}\nidentity_file = {:?}\nknown_hosts = {:?}\n",
         client_file.display().to_string(),
         known_file.display().to_string()

@@ -325,6 +325,7 @@ async fn fetch_balancer(
 pub struct Poller {
     handles: Vec<JoinHandle<()>>,
     poke: watch::Sender<u64>,
+    pace: watch::Sender<Duration>,
     start: tokio::time::Instant,
 }
 
@@ -339,6 +340,7 @@ impl Poller {
     ) -> Poller {
         let client = http_client(profile.timeout);
         let (poke, poke_rx) = watch::channel(0u64);
+        let (pace, pace_rx) = watch::channel(profile.poll_interval);
         let interval = profile.poll_interval;
         let timeout = profile.timeout;
         // One schedule for every target: a round's requests leave on one timer, so the
@@ -350,16 +352,37 @@ impl Poller {
                 let tx = tx.clone();
                 let client = client.clone();
                 let mut poke_rx = poke_rx.clone();
+                let mut pace_rx = pace_rx.clone();
                 let pool = pool.clone();
                 tokio::spawn(async move {
                     let mut session = Session::default();
                     let mut ticker = tokio::time::interval_at(start, interval);
                     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                    // A pace set before the first tick fired must not cost the
+                    // first, immediate poll.
+                    let mut polled = false;
                     loop {
                         tokio::select! {
                             _ = ticker.tick() => {}
                             changed = poke_rx.changed() => if changed.is_err() { return },
+                            changed = pace_rx.changed() => {
+                                if changed.is_err() {
+                                    return;
+                                }
+                                // The new pace starts one interval from now: a change of
+                                // pace is not a poll (a poke asks for one).
+                                let every = *pace_rx.borrow_and_update();
+                                ticker = tokio::time::interval_at(
+                                    tokio::time::Instant::now() + every,
+                                    every,
+                                );
+                                ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                                if polled {
+                                    continue;
+                                }
+                            }
                         }
+                        polled = true;
                         let update = target
                             .fetch(&client, timeout, Some(&mut session), pool.as_deref())
                             .await;
@@ -373,6 +396,7 @@ impl Poller {
         Poller {
             handles,
             poke,
+            pace,
             start,
         }
     }
@@ -385,6 +409,17 @@ impl Poller {
     /// How many answers a round brings (one per target).
     pub fn round(&self) -> usize {
         self.handles.len()
+    }
+
+    /// Polls every `every` from now on (the fleet slows a cluster that is not in front
+    /// down to its `background_interval`, and speeds it up again); connections and
+    /// sessions are kept.
+    pub fn set_interval(&self, every: Duration) {
+        self.pace.send_if_modified(|now| {
+            let changed = *now != every;
+            *now = every;
+            changed
+        });
     }
 
     /// Asks every task to poll now.
@@ -410,4 +445,36 @@ pub async fn poll_once(profile: &Profile, pool: Option<&crate::ssh::Pool>) -> Ve
         .iter()
         .map(|t| t.fetch(&client, profile.timeout, None, pool));
     futures::future::join_all(futures).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A balancer where nothing listens.
+    const PROFILE: &str = r#"
+name = "t"
+timeout = "200ms"
+[[balancers]]
+name = "lb1"
+host = "127.0.0.1"
+kind = "nginx"
+status_url = "http://127.0.0.1:9/nginx_status"
+"#;
+
+    #[tokio::test]
+    async fn a_poller_slowed_down_at_once_still_polls_at_once_then_at_its_pace() {
+        let profile = Profile::parse("t.toml", PROFILE).expect("profile");
+        let (tx, mut rx) = mpsc::channel(16);
+        let poller = Poller::spawn(&profile, tx, None);
+        poller.set_interval(Duration::from_secs(10));
+        let first = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
+        assert!(
+            matches!(first, Ok(Some(SourceUpdate::Balancer { .. }))),
+            "{first:?}"
+        );
+        // The next one waits for the slower pace.
+        let next = tokio::time::timeout(Duration::from_millis(1500), rx.recv()).await;
+        assert!(next.is_err(), "{next:?}");
+    }
 }

@@ -122,6 +122,9 @@ impl Runner {
                 });
             }
             Effect::StopRoll => crate::ops::roll::stop(),
+            Effect::Pace(every) => self.poller.set_interval(every),
+            // The fleet acts on these before effects reach a cluster's runner.
+            Effect::PickCluster | Effect::Back => {}
             Effect::PauseRoll => {
                 let paused = crate::ops::roll::toggle_pause();
                 let line = if paused {

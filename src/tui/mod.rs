@@ -21,6 +21,7 @@ use tokio::time::{interval, interval_at, Interval, MissedTickBehavior};
 use crate::action::{Action, Effect};
 use crate::app::App;
 use crate::config::profile::Profile;
+use crate::fleet::Fleet;
 use crate::frames::FrameStats;
 use crate::sources::{Poller, SourceUpdate};
 use remote::AbortOnDrop;
@@ -37,7 +38,13 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// Runs the console until the operator quits or SIGTERM/SIGHUP arrives.
 /// With `stats`, frames are forced every [`crate::frames::HEARTBEAT`] and measured.
-pub async fn run(mut app: App, profile: &Profile, stats: Option<FrameStats>) -> anyhow::Result<()> {
+pub async fn run(app: App, stats: Option<FrameStats>) -> anyhow::Result<()> {
+    run_fleet(Fleet::single(app), stats).await
+}
+
+/// Runs the console on a fleet: every cluster polled, the overview or one cluster in
+/// front, until the operator quits or SIGTERM/SIGHUP arrives.
+pub async fn run_fleet(mut fleet: Fleet, stats: Option<FrameStats>) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         anyhow::bail!(
@@ -46,62 +53,150 @@ pub async fn run(mut app: App, profile: &Profile, stats: Option<FrameStats>) -> 
         );
     }
     // Credentials first: a key passphrase is asked on the plain terminal, once.
-    let remote = Remote::for_profile(profile);
+    let remotes: Vec<Option<Remote>> = fleet
+        .members
+        .iter()
+        .map(|m| m.app().map(|a| Remote::for_profile(&a.profile)))
+        .collect();
     let mut term = terminal::setup()?;
-    let result = run_loop(&mut app, profile, &mut term, remote, stats).await;
+    let result = run_loop(&mut fleet, &mut term, remotes, stats).await;
     restore();
     result
 }
 
-async fn run_loop(
-    app: &mut App,
+/// One cluster's machinery: its runner (with its pollers), its SSH followers, and the
+/// task that tags what they send with the cluster.
+struct Running {
+    runner: effects::Runner,
+    round: usize,
+    timeline: timeline::Timeline,
+    _tasks: AbortOnDrop,
+}
+
+/// A channel whose messages carry the cluster they came from.
+type Tagged<T> = mpsc::Sender<(usize, T)>;
+
+/// Starts cluster `index`'s pollers and followers, at `every`, sending to `tx` and
+/// `acted_tx` tagged with `index`.
+fn start(
+    index: usize,
     profile: &Profile,
-    term: &mut Term,
     remote: Remote,
+    every: Duration,
+    (tx, acted_tx): (&Tagged<SourceUpdate>, &Tagged<Action>),
+) -> (Running, tokio::time::Instant) {
+    let (own_tx, mut own) = mpsc::channel::<SourceUpdate>(1024);
+    let (own_acted, mut acted) = mpsc::channel::<Action>(16);
+    let pool = remote.pool.clone();
+    let poller = Poller::spawn(profile, own_tx.clone(), pool.clone());
+    poller.set_interval(every);
+    let (rounds_from, round) = (poller.start(), poller.round());
+    let mut tasks = remote.spawn(&own_tx, profile.poll_interval);
+    drop(own_tx);
+    let (tx, acted_tx) = (tx.clone(), acted_tx.clone());
+    tasks.push(tokio::spawn(async move {
+        while let Some(u) = own.recv().await {
+            if tx.send((index, u)).await.is_err() {
+                return;
+            }
+        }
+    }));
+    tasks.push(tokio::spawn(async move {
+        while let Some(a) = acted.recv().await {
+            if acted_tx.send((index, a)).await.is_err() {
+                return;
+            }
+        }
+    }));
+    let running = Running {
+        runner: effects::Runner::new(profile, pool, poller, own_acted),
+        round,
+        timeline: timeline::Timeline::open(profile),
+        _tasks: AbortOnDrop(tasks),
+    };
+    (running, rounds_from)
+}
+
+async fn run_loop(
+    fleet: &mut Fleet,
+    term: &mut Term,
+    remotes: Vec<Option<Remote>>,
     stats: Option<FrameStats>,
 ) -> anyhow::Result<()> {
     let (tx, sources) = mpsc::channel(4096);
-    let pool = remote.pool.clone();
-    let poller = Poller::spawn(profile, tx.clone(), pool.clone());
-    let (rounds_from, round) = (poller.start(), poller.round());
-    let _followers = AbortOnDrop(remote.spawn(&tx, profile.poll_interval));
-    drop(tx);
-    let (acted_tx, acted) = mpsc::channel::<Action>(16);
-    let runner = effects::Runner::new(profile, pool, poller, acted_tx);
+    let (acted_tx, acted) = mpsc::channel::<(usize, Action)>(16);
+    let mut running: Vec<Option<Running>> = Vec::new();
+    let mut rounds_from = None;
+    for (i, remote) in remotes.into_iter().enumerate() {
+        let started = match (remote, fleet.members[i].app()) {
+            (Some(remote), Some(app)) => {
+                // The fleet set each cluster's pace: the front's own, the others'
+                // background one.
+                let every = app.cluster.poll_interval;
+                let (r, from) = start(i, &app.profile, remote, every, (&tx, &acted_tx));
+                rounds_from.get_or_insert(from);
+                Some(r)
+            }
+            _ => None,
+        };
+        running.push(started);
+    }
+    drop((tx, acted_tx));
     let (keys, _reader) = terminal_events();
     let mut inputs = Inputs {
         keys,
         sources,
         acted,
-        clock: Clock::new(stats.is_some(), rounds_from)?,
+        clock: Clock::new(
+            stats.is_some(),
+            rounds_from.unwrap_or_else(tokio::time::Instant::now),
+        )?,
     };
     let size = term.size()?;
-    app.update(Action::Resize(size.width, size.height));
-    let mut frames = Frames::new(stats, round);
-    let mut timeline = timeline::Timeline::open(profile);
+    fleet.update(Action::Resize(size.width, size.height));
+    let round = |fleet: &Fleet, running: &[Option<Running>]| {
+        fleet
+            .front
+            .and_then(|i| running.get(i)?.as_ref())
+            .map_or(0, |r| r.round)
+    };
+    let mut frames = Frames::new(stats, round(fleet, &running));
     loop {
-        let wait = app.dirty.then(|| frames.due_in(app.urgent));
-        let Some(actions) = inputs.next(wait, app).await? else {
+        let wait = fleet.is_dirty().then(|| frames.due_in(fleet.is_urgent()));
+        let Some(inputs_now) = inputs.next(wait, fleet).await? else {
             return Ok(());
         };
-        let operator = Frames::operator(&actions);
-        frames.count(&actions);
-        let batch = !actions.is_empty();
-        for action in actions {
-            if let Action::Resize(w, h) = action {
+        let operator = Frames::operator(&inputs_now);
+        frames.round = round(fleet, &running);
+        frames.count(&inputs_now, fleet.front);
+        let batch = !inputs_now.is_empty();
+        for input in inputs_now {
+            if let Input::Screen(Action::Resize(w, h)) = input {
                 terminal::fit(term, w, h)?;
             }
-            for effect in app.update(action) {
-                match runner.run(effect) {
+            let effects = match input {
+                Input::Screen(a) => fleet.update(a),
+                Input::Cluster(i, a) => fleet.update_cluster(i, a),
+            };
+            for (i, effect) in effects {
+                if effect == Effect::Quit {
+                    return Ok(());
+                }
+                let Some(r) = running.get(i).and_then(Option::as_ref) else {
+                    continue;
+                };
+                match r.runner.run(effect) {
                     Some(Effect::Quit) => return Ok(()),
                     Some(Effect::Shell(host)) => {
                         let (keys, sources) = (&mut inputs.keys, &mut inputs.sources);
                         let opened = Instant::now();
                         let ended =
-                            shell::shell(term, app, keys, sources, runner.pool(), &host).await;
-                        runner.shell_ended(&host, opened.elapsed(), ended.clone());
-                        app.flash = Some((Instant::now(), ended.unwrap_or_else(|e| e)));
-                        app.dirty = true;
+                            shell::shell(term, fleet, keys, sources, r.runner.pool(), &host).await;
+                        r.runner.shell_ended(&host, opened.elapsed(), ended.clone());
+                        if let Some(app) = fleet.front_app_mut() {
+                            app.flash = Some((Instant::now(), ended.unwrap_or_else(|e| e)));
+                        }
+                        fleet.dirty = true;
                         frames.paused();
                     }
                     _ => {}
@@ -110,23 +205,33 @@ async fn run_loop(
         }
         if batch {
             // Ages count from now; the time moving on alone is the clock's tick to draw.
-            let dirty = app.dirty;
-            app.update(Action::Tick(Instant::now()));
-            app.dirty = dirty;
+            fleet.settle(Instant::now());
         }
-        if app.dirty {
+        if fleet.is_dirty() {
             frames.batch(operator);
         }
-        timeline.write(&app.cluster.events);
-        frames.draw_if_due(term, app)?;
+        for (m, r) in fleet.members.iter().zip(running.iter_mut()) {
+            if let (Some(app), Some(r)) = (m.app(), r.as_mut()) {
+                r.timeline.write(&app.cluster.events);
+            }
+        }
+        frames.draw_if_due(term, fleet)?;
     }
+}
+
+/// One input for the fleet: the screen's (keys, resize, time) or a cluster's own.
+enum Input {
+    /// For the screen.
+    Screen(Action),
+    /// From cluster `.0`'s sources or runner.
+    Cluster(usize, Action),
 }
 
 /// Everything the loop waits on.
 struct Inputs {
     keys: mpsc::Receiver<io::Result<Event>>,
-    sources: mpsc::Receiver<SourceUpdate>,
-    acted: mpsc::Receiver<Action>,
+    sources: mpsc::Receiver<(usize, SourceUpdate)>,
+    acted: mpsc::Receiver<(usize, Action)>,
     clock: Clock,
 }
 
@@ -136,8 +241,8 @@ impl Inputs {
     async fn next(
         &mut self,
         wait: Option<Duration>,
-        app: &mut App,
-    ) -> io::Result<Option<Vec<Action>>> {
+        fleet: &mut Fleet,
+    ) -> io::Result<Option<Vec<Input>>> {
         let mut actions = Vec::new();
         let frame_due = async {
             match wait {
@@ -147,23 +252,23 @@ impl Inputs {
         };
         tokio::select! {
             ev = self.keys.recv() => match ev {
-                Some(Ok(Event::Key(k))) => actions.push(Action::Key(k)),
-                Some(Ok(Event::Resize(w, h))) => actions.push(Action::Resize(w, h)),
+                Some(Ok(Event::Key(k))) => actions.push(Input::Screen(Action::Key(k))),
+                Some(Ok(Event::Resize(w, h))) => actions.push(Input::Screen(Action::Resize(w, h))),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => return Ok(None),
             },
-            Some(u) = self.sources.recv() => actions.push(Action::Update(u)),
-            Some(a) = self.acted.recv() => actions.push(a),
+            Some((i, u)) = self.sources.recv() => actions.push(Input::Cluster(i, Action::Update(u))),
+            Some((i, a)) = self.acted.recv() => actions.push(Input::Cluster(i, a)),
             beat = self.clock.next() => match beat {
-                Beat::Tick => actions.push(Action::Tick(Instant::now())),
-                Beat::Heartbeat => app.dirty = true,
+                Beat::Tick => actions.push(Input::Screen(Action::Tick(Instant::now()))),
+                Beat::Heartbeat => fleet.dirty = true,
                 Beat::Stop => return Ok(None),
             },
             _ = frame_due => {}
         }
-        while let Ok(u) = self.sources.try_recv() {
-            actions.push(Action::Update(u));
+        while let Ok((i, u)) = self.sources.try_recv() {
+            actions.push(Input::Cluster(i, Action::Update(u)));
         }
         Ok(Some(actions))
     }
@@ -262,28 +367,34 @@ impl Frames {
         }
     }
 
-    /// Follows the round: the clock's tick starts one (it keeps the polls' schedule),
-    /// each poll's answer comes in.
-    fn count(&mut self, actions: &[Action]) {
-        for a in actions {
-            match a {
-                Action::Tick(_) => self.awaiting = Some(self.round),
-                Action::Update(
-                    SourceUpdate::Balancer { .. }
-                    | SourceUpdate::Health { .. }
-                    | SourceUpdate::Vip { .. },
-                ) => self.awaiting = self.awaiting.map(|n| n.saturating_sub(1)),
+    /// Follows the round of the cluster in front: the clock's tick starts one (it keeps
+    /// the polls' schedule), each poll's answer comes in.
+    fn count(&mut self, inputs: &[Input], front: Option<usize>) {
+        for input in inputs {
+            match input {
+                Input::Screen(Action::Tick(_)) => self.awaiting = Some(self.round),
+                Input::Cluster(
+                    i,
+                    Action::Update(
+                        SourceUpdate::Balancer { .. }
+                        | SourceUpdate::Health { .. }
+                        | SourceUpdate::Vip { .. },
+                    ),
+                ) if Some(*i) == front => {
+                    self.awaiting = self.awaiting.map(|n| n.saturating_sub(1))
+                }
                 _ => {}
             }
         }
     }
 
     /// Whether the operator caused a batch of input (keys, resizes, operation results).
-    fn operator(actions: &[Action]) -> bool {
-        actions.iter().any(|a| {
+    fn operator(inputs: &[Input]) -> bool {
+        inputs.iter().any(|input| {
             matches!(
-                a,
-                Action::Key(_) | Action::Resize(..) | Action::Acted(_) | Action::Progress(_)
+                input,
+                Input::Screen(Action::Key(_) | Action::Resize(..))
+                    | Input::Cluster(_, Action::Acted(_) | Action::Progress(_))
             )
         })
     }
@@ -316,25 +427,23 @@ impl Frames {
         self.last = Instant::now() - MIN_FRAME;
     }
 
-    fn draw_if_due(&mut self, term: &mut Term, app: &mut App) -> io::Result<()> {
-        if !app.dirty || !self.due_in(app.urgent).is_zero() {
+    fn draw_if_due(&mut self, term: &mut Term, fleet: &mut Fleet) -> io::Result<()> {
+        if !fleet.is_dirty() || !self.due_in(fleet.is_urgent()).is_zero() {
             return Ok(());
         }
         let started = Instant::now();
-        terminal::draw(term, app)?;
-        app.dirty = false;
-        app.urgent = false;
+        terminal::draw(term, fleet)?;
+        fleet.drawn();
         self.pending = None;
         if self.awaiting == Some(0) {
             self.awaiting = None;
         }
         self.last = Instant::now();
         if let Some(s) = self.stats.as_mut() {
-            s.frame(
-                started,
-                self.last - started,
-                app.cluster.oldest_poll(self.last),
-            );
+            let oldest = fleet
+                .front_app()
+                .and_then(|app| app.cluster.oldest_poll(self.last));
+            s.frame(started, self.last - started, oldest);
         }
         Ok(())
     }

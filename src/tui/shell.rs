@@ -11,15 +11,16 @@ use tokio::sync::mpsc;
 use super::terminal::{draw, Term};
 use crate::action::Action;
 use crate::app::App;
+use crate::fleet::Fleet;
 
 /// Hands the terminal to a shell on `host` until it exits. Sources keep running and the
 /// model keeps updating meanwhile; the console is redrawn as it was afterwards. Returns
 /// the status-line message (Err: the shell could not be opened).
 pub async fn shell(
     term: &mut Term,
-    app: &mut App,
+    fleet: &mut Fleet,
     events: &mut mpsc::Receiver<io::Result<Event>>,
-    rx: &mut mpsc::Receiver<crate::sources::SourceUpdate>,
+    rx: &mut mpsc::Receiver<(usize, crate::sources::SourceUpdate)>,
     pool: Option<&crate::ssh::Pool>,
     host: &str,
 ) -> Result<String, String> {
@@ -28,11 +29,16 @@ pub async fn shell(
         return Err("SSH is not available here".into());
     };
     let addr = pool.node(host);
-    app.flash = Some((
-        Instant::now(),
-        format!("connecting to {}@{}…", addr.user, addr.known_hosts_name()),
-    ));
-    let _ = draw(term, app);
+    let name = fleet
+        .front_app()
+        .map_or(host.to_string(), |app| node_name(app, host));
+    if let Some(app) = fleet.front_app_mut() {
+        app.flash = Some((
+            Instant::now(),
+            format!("connecting to {}@{}…", addr.user, addr.known_hosts_name()),
+        ));
+    }
+    let _ = draw(term, fleet);
     let conn = match pool.get(&addr).await {
         Ok(c) => c,
         Err(e) => return Err(crate::text::clip(&e.to_string(), 300)),
@@ -55,7 +61,7 @@ pub async fn shell(
     let _ = write!(
         out,
         "lbdeck: shell on {} ({}@{}); exit it to return to the console\r\n",
-        node_name(app, host),
+        name,
         addr.user,
         addr.known_hosts_name()
     );
@@ -71,7 +77,7 @@ pub async fn shell(
                     }
                 }
                 Some(Ok(Event::Resize(w, h))) => {
-                    app.update(Action::Resize(w, h));
+                    fleet.update(Action::Resize(w, h));
                     let _ = channel.window_change(u32::from(w), u32::from(h), 0, 0).await;
                 }
                 Some(Ok(_)) => {}
@@ -87,8 +93,8 @@ pub async fn shell(
                 Some(ChannelMsg::Close) | None => break,
                 Some(_) => {}
             },
-            Some(u) = rx.recv() => {
-                app.update(Action::Update(u));
+            Some((i, u)) = rx.recv() => {
+                fleet.update_cluster(i, Action::Update(u));
             }
         }
     }
@@ -104,8 +110,7 @@ pub async fn shell(
     if let Ok(fresh) = super::terminal::fresh() {
         *term = fresh;
     }
-    app.update(Action::Tick(Instant::now()));
-    let name = node_name(app, host);
+    fleet.update(Action::Tick(Instant::now()));
     match status {
         Some(code) => Ok(format!("shell on {name} ended (exit {code})")),
         None => Ok(format!("shell on {name} ended")),

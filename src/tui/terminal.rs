@@ -8,7 +8,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
-use crate::app::App;
+use crate::fleet::Fleet;
 
 /// The console's terminal.
 pub type Term = Terminal<CrosstermBackend<Batched>>;
@@ -99,9 +99,9 @@ pub fn fit(term: &mut Term, w: u16, h: u16) -> io::Result<()> {
 
 /// Draws one frame as a synchronized update (no tearing in terminals that support it),
 /// written to the terminal at once.
-pub fn draw(term: &mut Term, app: &App) -> io::Result<()> {
+pub fn draw(term: &mut Term, fleet: &Fleet) -> io::Result<()> {
     queue!(term.backend_mut(), terminal::BeginSynchronizedUpdate)?;
-    term.draw(|f| crate::ui::draw(f, app))?;
+    term.draw(|f| crate::ui::fleet::draw(f, fleet))?;
     queue!(term.backend_mut(), terminal::EndSynchronizedUpdate)?;
     send(term)
 }

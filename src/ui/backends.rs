@@ -82,16 +82,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, rows_idx: &[usize]) {
         } else {
             "no backend matches the filter (Esc clears it)"
         };
-        let inner = Rect {
-            x: area.x + 2,
-            y: area.y + 2,
-            width: area.width.saturating_sub(4),
-            height: 1.min(area.height.saturating_sub(3)),
-        };
-        frame.render_widget(
-            ratatui::widgets::Paragraph::new(Span::styled(msg, t.muted)),
-            inner,
-        );
+        super::empty_note(frame, area, Span::styled(msg, t.muted));
     }
 }
 

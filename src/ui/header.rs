@@ -34,6 +34,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Environment::Lab => Span::styled(" lab ", t.muted),
     };
     spans.push(env);
+    if app.others_alarming > 0 {
+        let n = app.others_alarming;
+        let s = if n == 1 { "" } else { "s" };
+        spans.push(Span::styled(
+            format!("  ✖ {n} other cluster{s} alarming"),
+            t.alarm,
+        ));
+    }
     let vip = &app.cluster.vip;
     if let Some(addr) = &vip.address {
         spans.push(Span::styled("  VIP ", t.muted));

@@ -8,6 +8,7 @@ mod balancers;
 mod confirm;
 mod detail;
 mod events;
+pub mod fleet;
 mod header;
 mod help;
 mod runtime;
@@ -330,6 +331,17 @@ fn pane<'a>(app: &App, title: String, pane: Option<Pane>) -> Block<'a> {
             },
             t.title,
         ))
+}
+
+/// Says why a table in `area` (inside its border, under its header) has no rows.
+fn empty_note(frame: &mut Frame, area: Rect, note: Span) {
+    let inner = Rect {
+        x: area.x + 2,
+        y: area.y + 2,
+        width: area.width.saturating_sub(4),
+        height: 1.min(area.height.saturating_sub(3)),
+    };
+    frame.render_widget(Paragraph::new(note), inner);
 }
 
 /// "12s", "3m", "2h": the age of a value.

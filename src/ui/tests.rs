@@ -15,6 +15,7 @@ use crate::wire::keepalived::{DumpInstance, DumpKind, FifoEvent};
 use crate::wire::SourceError;
 
 mod detail;
+mod fleet;
 
 fn fixed_app() -> (App, Instant) {
     let mut a = app();
@@ -651,7 +652,7 @@ fn overlays_fit_a_40x10_terminal() {
         crossterm::event::KeyCode::End,
     )));
     let text = screen(&render(&a, 40, 10));
-    assert!(text.contains("Enter  the selected backend …│"), "{text}");
+    assert!(text.contains("Esc  back to the fleet ove…│"), "{text}");
     a.update(Action::Help);
     a.update(Action::Alerts);
     let text = screen(&render(&a, 40, 10));
