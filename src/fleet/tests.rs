@@ -236,7 +236,8 @@ fn actions_on_the_overview_are_refused_and_filter_and_sort_work() {
 
 #[test]
 fn a_background_alarm_reaches_the_overview_and_the_badge() {
-    use crate::sources::{SourceError, SourceUpdate};
+    use crate::sources::SourceUpdate;
+    use crate::wire::SourceError;
     let (mut f, _dir) = three();
     let shop = f.ui.selected.expect("shop");
     f.update(ch('j'));

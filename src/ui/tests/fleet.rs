@@ -10,7 +10,8 @@ use super::screen;
 use crate::action::Action;
 use crate::fleet::tests::{fleet_of, THREE};
 use crate::fleet::Fleet;
-use crate::sources::{SourceError, SourceUpdate};
+use crate::sources::SourceUpdate;
+use crate::wire::SourceError;
 
 fn draw(f: &Fleet, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
