@@ -11,6 +11,7 @@ pub mod health;
 pub mod keepalived;
 pub mod nginx;
 pub mod nginx_plus;
+pub mod prometheus;
 mod session;
 pub mod upstream;
 pub mod upstream_file;
@@ -353,6 +354,24 @@ pub async fn get_text(
     url: &str,
     timeout: Duration,
 ) -> Result<String, SourceError> {
+    let (status, body) = get_any(client, url, timeout, false).await?;
+    if !status.is_success() {
+        return Err(SourceError::Status {
+            status,
+            url: url.to_string(),
+        });
+    }
+    Ok(body)
+}
+
+/// GETs a URL's status and body as text (bodies over [`MAX_REPLY`] refused); the body of
+/// a non-2xx answer is read only when `error_body` asks for it (an API explaining why).
+pub async fn get_any(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    error_body: bool,
+) -> Result<(reqwest::StatusCode, String), SourceError> {
     let reqwest_err = |e: reqwest::Error| SourceError::from_reqwest(&e, timeout);
     let mut resp = client
         .get(url)
@@ -360,11 +379,9 @@ pub async fn get_text(
         .send()
         .await
         .map_err(reqwest_err)?;
-    if !resp.status().is_success() {
-        return Err(SourceError::Status {
-            status: resp.status(),
-            url: url.to_string(),
-        });
+    let status = resp.status();
+    if !status.is_success() && !error_body {
+        return Ok((status, String::new()));
     }
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(reqwest_err)? {
@@ -373,12 +390,13 @@ pub async fn get_text(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(String::from_utf8_lossy(&body).into_owned())
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Running polling tasks; dropping it stops them.
 pub struct Poller {
     handles: Vec<JoinHandle<()>>,
+    answers: usize,
     poke: watch::Sender<u64>,
     start: tokio::time::Instant,
 }
@@ -399,8 +417,15 @@ impl Poller {
         // One schedule for every target: a round's requests leave on one timer, so the
         // process wakes once for them, not once per target.
         let start = tokio::time::Instant::now();
-        let handles = targets(profile)
+        // Read through Prometheus, one task asks it for every balancer and keepalived;
+        // the health probes and the VIP check stay lbdeck's own.
+        let plan = (profile.source == crate::config::profile::SourceKind::Prometheus)
+            .then(|| prometheus::Plan::for_profile(profile))
+            .flatten();
+        let mut answers = 0;
+        let mut handles: Vec<JoinHandle<()>> = targets(profile)
             .into_iter()
+            .filter(|t| plan.is_none() || !matches!(t, Target::Balancer { .. }))
             .map(|target| {
                 let tx = tx.clone();
                 let client = client.clone();
@@ -410,11 +435,7 @@ impl Poller {
                     let mut session = Session::default();
                     let mut ticker = tokio::time::interval_at(start, interval);
                     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                    loop {
-                        tokio::select! {
-                            _ = ticker.tick() => {}
-                            changed = poke_rx.changed() => if changed.is_err() { return },
-                        }
+                    while next_round(&mut ticker, &mut poke_rx).await {
                         let update = target
                             .fetch(&client, timeout, Some(&mut session), pool.as_deref())
                             .await;
@@ -425,8 +446,25 @@ impl Poller {
                 })
             })
             .collect();
+        answers += handles.len();
+        if let Some(plan) = plan {
+            answers += plan.answers();
+            let mut poke_rx = poke_rx.clone();
+            handles.push(tokio::spawn(async move {
+                let mut ticker = tokio::time::interval_at(start, interval);
+                ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                while next_round(&mut ticker, &mut poke_rx).await {
+                    for update in prometheus::poll(&client, &plan, timeout).await {
+                        if tx.send(update).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }));
+        }
         Poller {
             handles,
+            answers,
             poke,
             start,
         }
@@ -437,14 +475,23 @@ impl Poller {
         self.start
     }
 
-    /// How many answers a round brings (one per target).
+    /// How many answers a round brings (one per target; through Prometheus, one per
+    /// balancer and keepalived on it).
     pub fn round(&self) -> usize {
-        self.handles.len()
+        self.answers
     }
 
     /// Asks every task to poll now.
     pub fn poll_now(&self) {
         self.poke.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Waits for the next tick or a poke; false once the poller is gone.
+async fn next_round(ticker: &mut tokio::time::Interval, poke: &mut watch::Receiver<u64>) -> bool {
+    tokio::select! {
+        _ = ticker.tick() => true,
+        changed = poke.changed() => changed.is_ok(),
     }
 }
 
