@@ -46,6 +46,8 @@ mod nginx;
 mod numbers;
 #[path = "lab/ops.rs"]
 mod ops;
+#[path = "lab/prometheus.rs"]
+mod prometheus;
 #[path = "lab/runtime.rs"]
 mod runtime;
 #[path = "lab/unix.rs"]
@@ -60,6 +62,7 @@ use engine::*;
 use nginx::*;
 use numbers::*;
 use ops::*;
+use prometheus::*;
 use runtime::*;
 use unix::*;
 
@@ -148,6 +151,9 @@ scenarios! {
     ops_failover_and_failback_by_the_track_file,
     ops_nginx_drain_without_a_rule_for_its_edit_is_refused,
     ops_a_removed_rule_is_named_and_nothing_changes,
+    prometheus_and_direct_polling_agree_on_both_pairs,
+    prometheus_shows_a_drain_within_two_scrapes,
+    prometheus_stopped_exporter_is_down_with_its_reason_not_a_dead_balancer,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed
