@@ -1240,10 +1240,17 @@ impl Cluster {
             .map(|b| b.name.as_str())
             .collect();
         for b in self.balancers.iter().filter(|b| b.exporter_down) {
+            // HAProxy's exporter is HAProxy itself: its target down may be HAProxy down.
+            let check = match b.kind {
+                BalancerKind::Haproxy => {
+                    format!("check HAProxy on {}, whose exporter it is", b.host)
+                }
+                _ => "check its exporter".to_string(),
+            };
             out.push(Alert {
                 level: Level::Warn,
                 text: format!(
-                    "{} is not read through Prometheus ({}): {} itself is not judged — check its exporter",
+                    "{} is not read through Prometheus ({}): {} itself is not judged — {check}",
                     b.name,
                     b.fresh.failing().unwrap_or("no sample"),
                     b.name

@@ -771,6 +771,29 @@ mod tests {
     }
 
     #[test]
+    fn haproxys_own_exporter_down_points_at_haproxy() {
+        let mut r = round("steady");
+        for t in r
+            .targets
+            .iter_mut()
+            .filter(|t| t.instance == "10.77.0.12:8405")
+        {
+            t.up = false;
+            t.last_error = "connect: connection refused".into();
+        }
+        let c = cluster(HAPROXY, &r);
+        assert!(c.balancers[1].exporter_down);
+        let alerts = c.alerts(Instant::now());
+        assert!(
+            alerts.iter().any(|a| a.text.ends_with(
+                "lb2 itself is not judged — check HAProxy on 10.77.0.12, whose exporter it is"
+            )),
+            "{alerts:?}"
+        );
+        assert_eq!(c.vip_holders(), vec!["lb1"]);
+    }
+
+    #[test]
     fn nginx_open_source_reports_no_server_state() {
         let c = cluster(NGINX, &round("steady"));
         assert!(c.balancers.iter().all(|b| b.fresh.failing().is_none()));
