@@ -18,10 +18,13 @@ use super::vrrp::VrrpSample;
 use super::{get_any, BalancerSample, ParseError, SourceError, SourceUpdate};
 use crate::config::profile::{BalancerKind, Profile};
 
-/// The series read each round, by name. One-hot state families are asked apart, only
-/// where they are 1 (the others are zeros, five to sixteen per server).
+/// One-hot state families, asked apart and only where they are 1: the others are zeros,
+/// five to sixteen series per server that would fill most of every answer.
 const ONE_HOT: &str = "haproxy_server_status|haproxy_server_check_status";
-const VALUES: &str = "up|haproxy_server_current_sessions|haproxy_server_weight|\
+/// Every other series read each round, by name, in one query (one answer per round
+/// however many balancers). A target's health comes from `/api/v1/targets`, which has
+/// Prometheus' reason where `up` is only 0.
+const VALUES: &str = "haproxy_server_current_sessions|haproxy_server_weight|\
 haproxy_server_sessions_total|haproxy_server_http_responses_total|\
 haproxy_backend_current_sessions|haproxy_backend_current_queue|\
 haproxy_backend_sessions_total|haproxy_backend_http_responses_total|\
@@ -677,7 +680,7 @@ mod tests {
                 "{{__name__=~\"haproxy_server_status|haproxy_server_check_status\",{sel}}} == 1"
             )
         );
-        assert!(values.starts_with("{__name__=~\"up|haproxy_server_current_sessions|"));
+        assert!(values.starts_with("{__name__=~\"haproxy_server_current_sessions|"));
         assert!(values.ends_with(&format!("keepalived_vrrp_state\",{sel}}}")));
         assert_eq!(stamps, format!("timestamp(up{{{sel}}})"));
         assert_eq!(
