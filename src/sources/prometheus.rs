@@ -483,7 +483,7 @@ impl Round {
     /// keepalived's state on `b`'s host: from the target carrying `keepalived_vrrp_state`
     /// for its instance, else from one carrying `keepalived_up`.
     fn vrrp(&self, b: &Watched, name: &str) -> Result<(Duration, VrrpSample), SourceError> {
-        let on_host = |s: &&Sample| host_of(s.label("instance")) == b.host;
+        let on_host = |s: &&Sample| crate::ssh::host_of(s.label("instance")) == b.host;
         let state = self
             .values
             .iter()
@@ -499,7 +499,7 @@ impl Round {
             let exporter = self
                 .targets
                 .iter()
-                .filter(|t| host_of(&t.instance) == b.host && t.instance != b.instance)
+                .filter(|t| crate::ssh::host_of(&t.instance) == b.host && t.instance != b.instance)
                 .find(|t| !t.up);
             return Err(match exporter {
                 Some(t) => SourceError::ExporterDown {
@@ -577,15 +577,6 @@ fn stamped<T>(
         Ok((age, sample)) => (now.checked_sub(age).unwrap_or(now), Ok(sample)),
         Err(e) => (now, Err(e)),
     }
-}
-
-/// The host part of an `instance` label (`10.0.0.11:9100` → `10.0.0.11`).
-fn host_of(instance: &str) -> &str {
-    instance
-        .rsplit_once(':')
-        .map_or(instance, |(h, _)| h)
-        .trim_start_matches('[')
-        .trim_end_matches(']')
 }
 
 /// Every update a failed round means: each balancer, and keepalived on it, unread for
