@@ -216,7 +216,7 @@ impl App {
         let now = Instant::now();
         let theme_index = theme_index.min(themes.themes.len().saturating_sub(1));
         let mut app = App {
-            cluster: Cluster::new(profile),
+            cluster: crate::status::new_cluster(profile),
             profile_name: crate::text::clip(&profile.name, 40),
             environment: profile.environment,
             demo: false,

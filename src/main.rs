@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use lbdeck::app::keys::Keymap;
 use lbdeck::app::App;
-use lbdeck::config::profile::{BalancerKind, Profile};
+use lbdeck::config::profile::{BalancerKind, Profile, SourceKind};
 use lbdeck::config::theme::ThemeSet;
 use lbdeck::config::{config_dir, state_dir, ConfigError};
 use lbdeck::fleet::{Fleet, Member};
@@ -42,8 +42,29 @@ struct Cli {
     #[command(flatten)]
     measure: Measure,
 
+    #[command(flatten)]
+    read: Read,
+
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Where the console and `status` read a cluster from.
+#[derive(Debug, Clone, Default, Args)]
+struct Read {
+    /// Read the balancers and keepalived from the profile's [prometheus] server
+    /// (`prometheus`) or from the nodes themselves (`direct`); default: the profile's
+    /// `source`. Actions always go to the nodes.
+    #[arg(long, value_enum)]
+    source: Option<SourceArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SourceArg {
+    /// Poll every node: status pages, runtime API, keepalived over SSH.
+    Direct,
+    /// PromQL instant queries to the profile's [prometheus] server.
+    Prometheus,
 }
 
 /// Which cluster.
@@ -141,6 +162,7 @@ struct Settings {
     look: Look,
     guard: Guard,
     measure: Measure,
+    source: Option<SourceArg>,
 }
 
 impl Cli {
@@ -190,7 +212,12 @@ impl Cli {
             }
             Some(Command::Check { target, look, .. }) => (Some(target), Some(look), None, None),
         };
+        let source = match &self.command {
+            Some(Command::Watch { read, .. }) | Some(Command::Status { read, .. }) => read.source,
+            _ => None,
+        };
         Settings {
+            source: source.or(self.read.source),
             target: Target {
                 profile: t
                     .and_then(|t| t.profile.clone())
@@ -231,6 +258,8 @@ enum Command {
         guard: Guard,
         #[command(flatten)]
         measure: Measure,
+        #[command(flatten)]
+        read: Read,
     },
     /// Open the console on a simulated cluster on loopback: no setup needed.
     Demo {
@@ -259,6 +288,8 @@ enum Command {
         target: Target,
         #[command(flatten)]
         dir: ProfileDir,
+        #[command(flatten)]
+        read: Read,
         /// Print JSON (profile, vip, balancers, backends with health and per-balancer
         /// state, alerts): indented on a terminal, one compact line otherwise (for
         /// scripts and `jq`). With --all: one compact line per cluster.
@@ -620,7 +651,18 @@ fn load_profile(cli: &Settings) -> Result<(Profile, Option<String>), Failure> {
             "no profile given: use --profile NAME|PATH, or try `lbdeck demo` first".into(),
         ));
     };
-    let loaded = Profile::load(name)?;
+    let mut loaded = Profile::load(name)?;
+    match cli.source {
+        Some(SourceArg::Direct) => loaded.profile.source = SourceKind::Direct,
+        Some(SourceArg::Prometheus) => {
+            loaded.profile.source = SourceKind::Prometheus;
+            loaded
+                .profile
+                .prometheus_ready()
+                .map_err(|(_, why)| Failure::Usage(format!("--source prometheus: {why}")))?;
+        }
+        None => {}
+    }
     Ok((loaded.profile, loaded.path.map(|p| p.display().to_string())))
 }
 

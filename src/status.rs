@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::profile::{Environment, Profile};
+use crate::config::profile::{Environment, Profile, SourceKind};
 use crate::model::{Alert, BalancerMetrics, Cluster, Health, ServerView};
 use crate::wire::health::Probe;
 
@@ -14,6 +14,8 @@ use crate::wire::health::Probe;
 pub struct Report {
     /// Which cluster.
     pub profile: ProfileInfo,
+    /// Where the balancers and keepalived were read: `direct` or `prometheus`.
+    pub source: SourceKind,
     /// When the round finished (RFC 3339).
     pub time: String,
     /// The VIP.
@@ -74,6 +76,10 @@ pub struct BalancerReport {
     pub up: bool,
     /// Why not.
     pub error: Option<String>,
+    /// Read through Prometheus, its exporter is down or stale: `up` false says nothing
+    /// of the balancer itself (absent when read directly).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exporter_down: bool,
     /// Its numbers (null fields where unknown).
     #[serde(flatten)]
     pub metrics: BalancerMetrics,
@@ -146,6 +152,7 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
             source: b.endpoint.clone(),
             up: b.fresh.last_ok.is_some() && b.fresh.failing().is_none(),
             error: b.fresh.failing().map(str::to_string),
+            exporter_down: b.exporter_down,
             metrics: b.metrics.clone(),
             vrrp: b.vrrp.as_ref().map(|v| VrrpReport {
                 view: v.clone(),
@@ -189,6 +196,7 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
             environment: profile.environment,
             file,
         },
+        source: profile.source,
         time: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         vip,
         balancers,
@@ -199,10 +207,61 @@ pub fn report(profile: &Profile, file: Option<String>, cluster: &Cluster, now: I
     }
 }
 
-/// Polls everything once (keepalived over SSH too) and builds the report.
+/// Polls everything once (keepalived over SSH too, or all of it through Prometheus as
+/// the profile's `source` says) and builds the report.
 pub async fn collect(profile: &Profile, file: Option<String>) -> Report {
-    let cluster = poll(profile, None, true).await;
+    let cluster = match profile.source {
+        SourceKind::Direct => poll(profile, None, true).await,
+        SourceKind::Prometheus => poll_prometheus(profile).await,
+    };
     report(profile, file, &cluster, Instant::now())
+}
+
+/// The cluster a profile describes, each balancer named by where its numbers are read
+/// (its exporter in Prometheus with `source = "prometheus"`).
+pub fn new_cluster(profile: &Profile) -> Cluster {
+    let mut cluster = Cluster::new(profile);
+    let plan = (profile.source == SourceKind::Prometheus)
+        .then(|| crate::sources::prometheus::Plan::for_profile(profile))
+        .flatten();
+    if let Some(plan) = plan {
+        for (i, b) in cluster.balancers.iter_mut().enumerate() {
+            if let Some(endpoint) = plan.endpoint(i) {
+                b.endpoint = endpoint;
+            }
+        }
+    }
+    cluster
+}
+
+/// One round through Prometheus into a fresh model: balancers and keepalived from its
+/// queries; the health probes and the VIP check, which are lbdeck's own, as always.
+pub async fn poll_prometheus(profile: &Profile) -> Cluster {
+    let mut cluster = new_cluster(profile);
+    let client = crate::wire::http_client(profile.timeout);
+    let probes: Vec<crate::sources::Target> = crate::sources::targets(profile)
+        .into_iter()
+        .filter(|t| !matches!(t, crate::sources::Target::Balancer { .. }))
+        .collect();
+    let prometheus = async {
+        match crate::sources::prometheus::Plan::for_profile(profile) {
+            Some(plan) => crate::sources::prometheus::poll(&client, &plan, profile.timeout).await,
+            None => Vec::new(),
+        }
+    };
+    let (balancers, probes) = futures::join!(
+        prometheus,
+        futures::future::join_all(probes.iter().map(|t| t.fetch(
+            &client,
+            profile.timeout,
+            None,
+            None
+        )))
+    );
+    for update in balancers.into_iter().chain(probes) {
+        cluster.apply(update, chrono::Local::now());
+    }
+    cluster
 }
 
 /// One complete poll round into a fresh model: every balancer, probe and the VIP, and

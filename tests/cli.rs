@@ -382,3 +382,58 @@ fn the_console_without_a_terminal_says_so_in_one_clean_line() {
         o.stdout
     );
 }
+
+#[test]
+fn source_prometheus_needs_the_prometheus_table() {
+    assert_config_error(
+        &[
+            "status",
+            "--profile",
+            "profiles/lab-haproxy.toml",
+            "--source",
+            "prometheus",
+        ],
+        &["--source prometheus: source \"prometheus\" needs a [prometheus] table"],
+    );
+}
+
+#[test]
+fn an_unreachable_prometheus_is_reported_on_every_balancer_in_the_json() {
+    // The lab's addresses exist only inside its namespaces: from here nothing answers.
+    let o = lbdeck(&[
+        "status",
+        "--profile",
+        "profiles/lab-haproxy-prom.toml",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["source"], "prometheus");
+    for b in v["balancers"].as_array().expect("balancers") {
+        assert_eq!(b["up"], false, "{b:#}");
+        let error = b["error"].as_str().unwrap_or("");
+        assert!(
+            error.starts_with("Prometheus: http://10.77.0.2:9090: "),
+            "{b:#}"
+        );
+        assert_eq!(b["vrrp"]["error"], b["error"], "{b:#}");
+        assert!(b["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("Prometheus http://10.77.0.2:9090 instance 10.77.0.1")));
+    }
+    // Direct polling of the same profile is still a flag away.
+    let o = lbdeck(&[
+        "status",
+        "--profile",
+        "profiles/lab-haproxy-prom.toml",
+        "--source",
+        "direct",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["source"], "direct");
+    assert_eq!(
+        v["balancers"][0]["source"],
+        "runtime API tcp://10.77.0.11:9999"
+    );
+}

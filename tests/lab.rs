@@ -48,6 +48,8 @@ mod nginx;
 mod numbers;
 #[path = "lab/ops.rs"]
 mod ops;
+#[path = "lab/prometheus.rs"]
+mod prometheus;
 #[path = "lab/runtime.rs"]
 mod runtime;
 #[path = "lab/unix.rs"]
@@ -63,6 +65,7 @@ use engine::*;
 use nginx::*;
 use numbers::*;
 use ops::*;
+use prometheus::*;
 use runtime::*;
 use unix::*;
 
@@ -153,6 +156,9 @@ scenarios! {
     ops_a_removed_rule_is_named_and_nothing_changes,
     two_consoles_show_every_failover_within_the_budget,
     a_console_on_the_notify_fifo_alone_shows_the_failover,
+    prometheus_and_direct_polling_agree_on_both_pairs,
+    prometheus_shows_a_drain_within_two_scrapes,
+    prometheus_stopped_exporter_is_down_with_its_reason_not_a_dead_balancer,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

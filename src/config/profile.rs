@@ -56,6 +56,13 @@ pub struct Profile {
     /// The virtual IP keepalived moves between the balancers.
     #[serde(default)]
     pub vip: Option<VipSettings>,
+    /// Where the cluster is read from: the nodes themselves (`direct`, the default) or
+    /// a Prometheus server (`prometheus`, which needs the `[prometheus]` table).
+    #[serde(default)]
+    pub source: SourceKind,
+    /// The Prometheus server that scrapes this cluster's exporters.
+    #[serde(default)]
+    pub prometheus: Option<Spanned<PrometheusSettings>>,
     /// The balancers of the pair.
     pub balancers: Vec<Spanned<BalancerSettings>>,
     /// The web servers behind the balancers.
@@ -170,6 +177,47 @@ pub struct VipSettings {
     pub check_url: Option<HttpUrl>,
 }
 
+/// Where a cluster's balancers and keepalived are read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Each node polled directly: status pages, runtime API, SSH.
+    #[default]
+    Direct,
+    /// PromQL instant queries to the profile's Prometheus server.
+    Prometheus,
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceKind::Direct => "direct",
+            SourceKind::Prometheus => "prometheus",
+        })
+    }
+}
+
+/// The `[prometheus]` table: the server whose HTTP API answers for this cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSettings {
+    /// The server's base URL (`http://prometheus:9090`); `/api/v1/…` is appended.
+    pub url: HttpUrl,
+    /// Label matchers added to every query (`{ env = "prod" }`), for a server that
+    /// scrapes more than one cluster under the same instance names.
+    #[serde(default)]
+    pub matchers: std::collections::BTreeMap<String, String>,
+}
+
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn label_name_ok(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Which daemon balances on a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -225,6 +273,10 @@ pub struct BalancerSettings {
     /// keepalived on this node.
     #[serde(default)]
     pub keepalived: Option<KeepalivedSettings>,
+    /// The `instance` label of this balancer's exporter target in Prometheus
+    /// (`10.0.0.11:8405`); keepalived's state is looked for on any target of the same host.
+    #[serde(default)]
+    pub prometheus_instance: Option<HostPort>,
 }
 
 /// Stock Debian path of the nginx upstream file lbdeck edits to drain.
@@ -564,6 +616,7 @@ impl Profile {
                 }
             }
         }
+        self.check_prometheus(file, text)?;
         let mut seen = std::collections::HashSet::new();
         for b in &self.balancers {
             if !seen.insert(b.get_ref().name.clone()) {
@@ -599,6 +652,57 @@ impl Profile {
     /// faster than its `poll_interval`.
     pub fn background_every(&self) -> Duration {
         self.background_interval.max(self.poll_interval)
+    }
+
+    /// The `[prometheus]` table's matchers are label names, and with `source =
+    /// "prometheus"` the table and every balancer's `prometheus_instance` are there.
+    fn check_prometheus(&self, file: &str, text: &str) -> Result<(), ConfigError> {
+        if let Some(p) = &self.prometheus {
+            if let Some(bad) = p.get_ref().matchers.keys().find(|k| !label_name_ok(k)) {
+                return Err(ConfigError::at(
+                    file,
+                    text,
+                    p.span(),
+                    format!("prometheus.matchers: {bad:?} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"),
+                ));
+            }
+        }
+        if self.source != SourceKind::Prometheus {
+            return Ok(());
+        }
+        self.prometheus_ready()
+            .map_err(|(span, message)| match span {
+                Some(span) => ConfigError::at(file, text, span, message),
+                None => ConfigError::file(file, message),
+            })
+    }
+
+    /// Whether the profile can be read through Prometheus: a `[prometheus]` table and a
+    /// `prometheus_instance` on every balancer. Else the sentence, and the balancer's
+    /// table where one lacks it.
+    pub fn prometheus_ready(&self) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
+        if self.prometheus.is_none() {
+            return Err((
+                None,
+                "source \"prometheus\" needs a [prometheus] table with url = \"http://…:9090\""
+                    .into(),
+            ));
+        }
+        match self
+            .balancers
+            .iter()
+            .find(|b| b.get_ref().prometheus_instance.is_none())
+        {
+            Some(b) => Err((
+                Some(b.span()),
+                format!(
+                    "balancer {:?} has no prometheus_instance (the instance label of its exporter, e.g. \"{}:8405\"), which source \"prometheus\" needs",
+                    b.get_ref().name,
+                    b.get_ref().host
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The balancers without their spans.
@@ -721,6 +825,55 @@ health_url = "http://10.0.0.21/health"
         );
         let be = p.backends().next().expect("one backend");
         assert_eq!(be.address.host(), "10.0.0.21");
+    }
+
+    #[test]
+    fn prometheus_as_the_source_needs_its_table_and_every_instance() {
+        let lab = include_str!("../../profiles/lab-haproxy-prom.toml");
+        let p = Profile::parse("t.toml", lab).expect("parses");
+        assert_eq!(p.source, SourceKind::Prometheus);
+        assert_eq!(
+            p.balancers()
+                .next()
+                .and_then(|b| b.prometheus_instance.clone()),
+            Some(HostPort("10.77.0.11:8405".into()))
+        );
+        let without_table = lab.replace("[prometheus]\nurl = \"http://10.77.0.2:9090\"\n", "");
+        let e = Profile::parse("t.toml", &without_table).expect_err("no table");
+        assert!(e.to_string().contains("needs a [prometheus] table"), "{e}");
+        let without_instance = lab.replace("prometheus_instance = \"10.77.0.12:8405\"\n", "");
+        let e = Profile::parse("t.toml", &without_instance).expect_err("no instance");
+        // The error points at lb2's [[balancers]] header, the line before its name
+        // (one-based: the name's zero-based index).
+        let line = lab
+            .lines()
+            .position(|l| l == "name = \"lb2\"")
+            .expect("lb2");
+        assert!(e.to_string().starts_with(&format!("t.toml:{line}:")), "{e}");
+        assert!(
+            e.to_string()
+                .contains("balancer \"lb2\" has no prometheus_instance"),
+            "{e}"
+        );
+        // Direct polling needs neither.
+        let direct = without_instance.replace("source = \"prometheus\"\n", "");
+        assert_eq!(
+            Profile::parse("t.toml", &direct).expect("direct").source,
+            SourceKind::Direct
+        );
+        let bad = lab.replace(
+            "url = \"http://10.77.0.2:9090\"",
+            "url = \"http://10.77.0.2:9090\"\nmatchers = { \"env-name\" = \"x\" }",
+        );
+        let e = Profile::parse("t.toml", &bad).expect_err("bad label");
+        assert!(
+            e.to_string()
+                .contains("\"env-name\" is not a Prometheus label name"),
+            "{e}"
+        );
+        let bad = lab.replace("10.77.0.11:8405", "10.77.0.11");
+        let e = Profile::parse("t.toml", &bad).expect_err("no port");
+        assert!(e.to_string().contains("expected host:port"), "{e}");
     }
 
     #[test]

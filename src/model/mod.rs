@@ -122,6 +122,9 @@ pub struct Balancer {
     pub vrrp: Option<vrrp::VrrpView>,
     /// HAProxy: how its runtime API is reached and the socket's level, once learned.
     pub api: Option<crate::wire::api::Access>,
+    /// Read through Prometheus, its exporter is down or stale: its numbers are unknown,
+    /// the balancer itself is not judged.
+    pub exporter_down: bool,
     /// HAProxy: whether its configuration keeps runtime server state across a reload
     /// (None until read, or when it cannot be).
     pub keeps_state: Option<bool>,
@@ -511,6 +514,7 @@ impl Cluster {
                 static_balance: None,
                 vrrp: b.keepalived.as_ref().map(|_| vrrp::VrrpView::default()),
                 api: None,
+                exporter_down: false,
                 requests: Counter::default(),
                 uptime: None,
             })
@@ -712,16 +716,23 @@ impl Cluster {
             Err(e) => {
                 let first_failure = lb.fresh.failing().is_none();
                 lb.fresh.err(at, clip(&e.to_string(), 160));
+                lb.exporter_down = e.exporter_side();
                 if first_failure {
+                    let (level, what) = if lb.exporter_down {
+                        (Level::Warn, "not read through Prometheus")
+                    } else {
+                        (Level::Error, "unreachable")
+                    };
                     self.events.push(
                         wall,
-                        Level::Error,
+                        level,
                         &name,
-                        format!("{name} unreachable: {}", clip(&e.to_string(), 160)),
+                        format!("{name} {what}: {}", clip(&e.to_string(), 160)),
                     );
                 }
             }
             Ok(sample) => {
+                lb.exporter_down = false;
                 let recovered = lb.fresh.failing().is_some();
                 let first = lb.fresh.never();
                 lb.fresh.ok(at);
@@ -1225,8 +1236,27 @@ impl Cluster {
             .filter(|b| {
                 b.fresh.failing().is_some() || (b.fresh.never() && b.fresh.last_err.is_some())
             })
+            .filter(|b| !b.exporter_down)
             .map(|b| b.name.as_str())
             .collect();
+        for b in self.balancers.iter().filter(|b| b.exporter_down) {
+            // HAProxy's exporter is HAProxy itself: its target down may be HAProxy down.
+            let check = match b.kind {
+                BalancerKind::Haproxy => {
+                    format!("check HAProxy on {}, whose exporter it is", b.host)
+                }
+                _ => "check its exporter".to_string(),
+            };
+            out.push(Alert {
+                level: Level::Warn,
+                text: format!(
+                    "{} is not read through Prometheus ({}): {} itself is not judged — {check}",
+                    b.name,
+                    b.fresh.failing().unwrap_or("no sample"),
+                    b.name
+                ),
+            });
+        }
         if !down.is_empty() && down.len() == self.balancers.len() {
             out.push(Alert {
                 level: Level::Error,

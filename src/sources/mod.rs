@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod haproxy_config;
+pub mod prometheus;
 mod session;
 pub mod upstream_file;
 pub mod vrrp;
@@ -324,6 +325,7 @@ async fn fetch_balancer(
 /// Running polling tasks; dropping it stops them.
 pub struct Poller {
     handles: Vec<JoinHandle<()>>,
+    answers: usize,
     poke: watch::Sender<u64>,
     pace: watch::Sender<Duration>,
     start: tokio::time::Instant,
@@ -346,43 +348,27 @@ impl Poller {
         // One schedule for every target: a round's requests leave on one timer, so the
         // process wakes once for them, not once per target.
         let start = tokio::time::Instant::now();
-        let handles = targets(profile)
+        // Read through Prometheus, one task asks it for every balancer and keepalived;
+        // the health probes and the VIP check stay lbdeck's own.
+        let plan = (profile.source == crate::config::profile::SourceKind::Prometheus)
+            .then(|| prometheus::Plan::for_profile(profile))
+            .flatten();
+        let mut answers = 0;
+        let mut handles: Vec<JoinHandle<()>> = targets(profile)
             .into_iter()
+            .filter(|t| plan.is_none() || !matches!(t, Target::Balancer { .. }))
             .map(|target| {
                 let tx = tx.clone();
                 let client = client.clone();
-                let mut poke_rx = poke_rx.clone();
-                let mut pace_rx = pace_rx.clone();
+                let poke_rx = poke_rx.clone();
+                let pace_rx = pace_rx.clone();
                 let pool = pool.clone();
                 tokio::spawn(async move {
                     let mut session = Session::default();
                     let mut ticker = tokio::time::interval_at(start, interval);
                     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                    // A pace set before the first tick fired must not cost the
-                    // first, immediate poll.
-                    let mut polled = false;
-                    loop {
-                        tokio::select! {
-                            _ = ticker.tick() => {}
-                            changed = poke_rx.changed() => if changed.is_err() { return },
-                            changed = pace_rx.changed() => {
-                                if changed.is_err() {
-                                    return;
-                                }
-                                // The new pace starts one interval from now: a change of
-                                // pace is not a poll (a poke asks for one).
-                                let every = *pace_rx.borrow_and_update();
-                                ticker = tokio::time::interval_at(
-                                    tokio::time::Instant::now() + every,
-                                    every,
-                                );
-                                ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                                if polled {
-                                    continue;
-                                }
-                            }
-                        }
-                        polled = true;
+                    let mut round = Round::new(ticker, poke_rx, pace_rx);
+                    while round.next().await {
                         let update = target
                             .fetch(&client, timeout, Some(&mut session), pool.as_deref())
                             .await;
@@ -393,8 +379,27 @@ impl Poller {
                 })
             })
             .collect();
+        answers += handles.len();
+        if let Some(plan) = plan {
+            answers += plan.answers();
+            let poke_rx = poke_rx.clone();
+            let pace_rx = pace_rx.clone();
+            handles.push(tokio::spawn(async move {
+                let mut ticker = tokio::time::interval_at(start, interval);
+                ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                let mut round = Round::new(ticker, poke_rx, pace_rx);
+                while round.next().await {
+                    for update in prometheus::poll(&client, &plan, timeout).await {
+                        if tx.send(update).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }));
+        }
         Poller {
             handles,
+            answers,
             poke,
             pace,
             start,
@@ -406,9 +411,10 @@ impl Poller {
         self.start
     }
 
-    /// How many answers a round brings (one per target).
+    /// How many answers a round brings (one per target; through Prometheus, one per
+    /// balancer and keepalived on it).
     pub fn round(&self) -> usize {
-        self.handles.len()
+        self.answers
     }
 
     /// Polls every `every` from now on (the fleet slows a cluster that is not in front
@@ -425,6 +431,56 @@ impl Poller {
     /// Asks every task to poll now.
     pub fn poll_now(&self) {
         self.poke.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// One polling task's rounds: every tick, on a poke, at the pace last set.
+struct Round {
+    ticker: tokio::time::Interval,
+    poke: watch::Receiver<u64>,
+    pace: watch::Receiver<Duration>,
+    /// A round has run: a pace set before the first tick fired must not cost the first,
+    /// immediate poll.
+    polled: bool,
+}
+
+impl Round {
+    fn new(
+        ticker: tokio::time::Interval,
+        poke: watch::Receiver<u64>,
+        pace: watch::Receiver<Duration>,
+    ) -> Round {
+        Round {
+            ticker,
+            poke,
+            pace,
+            polled: false,
+        }
+    }
+
+    /// Waits for the next round; false once the poller is gone.
+    async fn next(&mut self) -> bool {
+        loop {
+            tokio::select! {
+                _ = self.ticker.tick() => {}
+                changed = self.poke.changed() => if changed.is_err() { return false },
+                changed = self.pace.changed() => {
+                    if changed.is_err() {
+                        return false;
+                    }
+                    // The new pace starts one interval from now: a change of pace is not
+                    // a poll (a poke asks for one).
+                    let every = *self.pace.borrow_and_update();
+                    self.ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                    self.ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                    if self.polled {
+                        continue;
+                    }
+                }
+            }
+            self.polled = true;
+            return true;
+        }
     }
 }
 

@@ -28,11 +28,19 @@ impl Remote {
         // ~/.ssh/config is read here, once for the run; the pool keeps it for the
         // shell and the actions.
         let resolver = crate::ssh::Resolver::load(&profile.ssh);
-        let vrrp = crate::wire::keepalived::targets(profile, &resolver);
-        let logs = crate::sources::access_log::LogTarget::for_profile(profile, &resolver);
-        let upstreams =
+        let mut vrrp = crate::wire::keepalived::targets(profile, &resolver);
+        let mut logs = crate::sources::access_log::LogTarget::for_profile(profile, &resolver);
+        let mut upstreams =
             crate::sources::upstream_file::UpstreamTarget::for_profile(profile, &resolver);
-        let configs = crate::sources::haproxy_config::ConfigTarget::for_profile(profile, &resolver);
+        let mut configs =
+            crate::sources::haproxy_config::ConfigTarget::for_profile(profile, &resolver);
+        if profile.source == crate::config::profile::SourceKind::Prometheus {
+            // Prometheus answers for the nodes: nothing is followed on them.
+            vrrp.clear();
+            logs.clear();
+            upstreams.clear();
+            configs.clear();
+        }
         let sockets: Vec<crate::ssh::NodeAddr> = profile
             .balancers()
             .filter(|b| b.api_over_ssh())

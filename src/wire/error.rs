@@ -155,6 +155,34 @@ pub enum SourceError {
         /// "ip monitor"…
         stream: &'static str,
     },
+    /// Prometheus could not answer: unreachable, or its API said why.
+    #[error("Prometheus: {0}")]
+    Prometheus(String),
+    /// The exporter Prometheus scrapes for this node is down (`up == 0`): the node's
+    /// numbers are unknown, which says nothing of the node itself.
+    #[error("exporter {instance} ({job}) is DOWN for Prometheus: {reason}")]
+    ExporterDown {
+        /// The target's `instance` label.
+        instance: String,
+        /// Its `job` label.
+        job: String,
+        /// Prometheus' `lastError` for it.
+        reason: String,
+    },
+    /// Prometheus' newest sample of a target is older than two scrape intervals.
+    #[error(
+        "stale: Prometheus' newest sample of {instance} is {:.1} s old (scraped every {})",
+        .age.as_secs_f64(),
+        humantime::format_duration(*.interval)
+    )]
+    Stale {
+        /// The target's `instance` label.
+        instance: String,
+        /// Age of its newest sample.
+        age: Duration,
+        /// Its scrape interval.
+        interval: Duration,
+    },
     /// keepalived's notify FIFO did not open on the node.
     #[error("{0}: the notify FIFO could not be opened")]
     FifoUnopened(String),
@@ -164,6 +192,15 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The numbers are missing because the exporter Prometheus scrapes is down or its
+    /// samples are stale: nothing is known of the node itself.
+    pub fn exporter_side(&self) -> bool {
+        matches!(
+            self,
+            SourceError::ExporterDown { .. } | SourceError::Stale { .. }
+        )
+    }
+
     /// Turns a reqwest error into its kind, with the innermost cause's sentence.
     pub fn from_reqwest(e: &reqwest::Error, timeout: Duration) -> Self {
         if e.is_timeout() {

@@ -29,7 +29,7 @@ fn role_from_word(w: &str) -> Option<Role> {
 }
 
 /// keepalived's numeric state in the JSON dump.
-fn role_from_number(n: i64) -> Option<Role> {
+pub(crate) fn role_from_number(n: i64) -> Option<Role> {
     Some(match n {
         0 => Role::Init,
         1 => Role::Backup,

@@ -44,6 +44,24 @@ pub async fn get_text(
     url: &str,
     timeout: Duration,
 ) -> Result<String, SourceError> {
+    let (status, body) = get_any(client, url, timeout, false).await?;
+    if !status.is_success() {
+        return Err(SourceError::Status {
+            status,
+            url: url.to_string(),
+        });
+    }
+    Ok(body)
+}
+
+/// GETs a URL's status and body as text (bodies over [`MAX_REPLY`] refused); the body of
+/// a non-2xx answer is read only when `error_body` asks for it (an API explaining why).
+pub async fn get_any(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    error_body: bool,
+) -> Result<(reqwest::StatusCode, String), SourceError> {
     let reqwest_err = |e: reqwest::Error| SourceError::from_reqwest(&e, timeout);
     let mut resp = client
         .get(url)
@@ -51,11 +69,9 @@ pub async fn get_text(
         .send()
         .await
         .map_err(reqwest_err)?;
-    if !resp.status().is_success() {
-        return Err(SourceError::Status {
-            status: resp.status(),
-            url: url.to_string(),
-        });
+    let status = resp.status();
+    if !status.is_success() && !error_body {
+        return Ok((status, String::new()));
     }
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(reqwest_err)? {
@@ -64,5 +80,5 @@ pub async fn get_text(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(String::from_utf8_lossy(&body).into_owned())
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
