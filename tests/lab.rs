@@ -30,6 +30,8 @@ use serde_json::Value;
 mod centos;
 #[path = "lab/control.rs"]
 mod control;
+#[path = "lab/creds.rs"]
+mod creds;
 #[path = "lab/daemon.rs"]
 mod daemon;
 #[path = "lab/detail.rs"]
@@ -53,6 +55,7 @@ mod unix;
 
 use centos::*;
 use control::*;
+use creds::*;
 use daemon::*;
 use detail::*;
 use drills::*;
@@ -148,6 +151,11 @@ scenarios! {
     ops_failover_and_failback_by_the_track_file,
     ops_nginx_drain_without_a_rule_for_its_edit_is_refused,
     ops_a_removed_rule_is_named_and_nothing_changes,
+    creds_agent_status_check_and_drain,
+    creds_each_failure_is_named,
+    creds_passphrase_typed_on_the_cli,
+    creds_ssh_config_user_port_identity_and_password,
+    creds_console_asks_then_shells_by_password,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

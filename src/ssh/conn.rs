@@ -4,15 +4,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use russh::client::{self, Handle};
+use russh::client::{self, AuthResult, Handle};
+use russh::keys::agent::client::AgentClient;
 use russh::keys::{
     check_known_hosts_path, Error as KeyError, HashAlg, PrivateKeyWithHashAlg, PublicKey,
     PublicKeyOrCertificate,
 };
 use russh::ChannelMsg;
+use russh::MethodKind;
 use tokio::sync::mpsc;
 
-use super::{Credentials, LinkError, NodeAddr, SshError};
+use super::{Credentials, LinkError, NoMethod, NodeAddr, SshError};
 
 /// Most output kept from one command (stdout and stderr together): a runaway command
 /// cannot fill the console's memory. As large as the biggest HTTP reply the sources read.
@@ -393,49 +395,156 @@ fn refusal(
     }
 }
 
+/// What was offered to one server, to say why it refused.
+#[derive(Debug, Default)]
+struct Offered {
+    /// What became of ssh-agent: how many of its keys were offered, or why none.
+    agent: AgentSeen,
+    /// Key files offered.
+    keys: Vec<String>,
+    /// The password was offered.
+    password: bool,
+}
+
+/// ssh-agent as one connection saw it.
+#[derive(Debug, Default)]
+enum AgentSeen {
+    /// `SSH_AUTH_SOCK` is not set.
+    #[default]
+    Unset,
+    /// Not asked: the server takes no keys.
+    NotAsked,
+    /// Its socket would not answer.
+    Unreachable(String, String),
+    /// It holds no key.
+    Empty(String),
+    /// It holds keys, and IdentitiesOnly lets none of them through.
+    Filtered(usize),
+    /// This many of its keys were offered.
+    Offered(usize),
+}
+
+impl Offered {
+    fn anything(&self) -> bool {
+        matches!(self.agent, AgentSeen::Offered(n) if n > 0)
+            || !self.keys.is_empty()
+            || self.password
+    }
+
+    /// "2 keys from ssh-agent, /home/me/.ssh/id_ed25519, a password".
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        match self.agent {
+            AgentSeen::Offered(n) if n > 0 => parts.push(format!("{} from ssh-agent", keys(n))),
+            _ => {}
+        }
+        parts.extend(self.keys.iter().cloned());
+        if self.password {
+            parts.push("a password".into());
+        }
+        let mut said = parts.join(", ");
+        if let AgentSeen::Filtered(n) = self.agent {
+            said.push_str(&format!(
+                "; IdentitiesOnly yes kept ssh-agent's {} back",
+                keys(n)
+            ));
+        }
+        said
+    }
+
+    /// Why nothing could be offered, one clause per way.
+    fn nothing(&self, unusable: &[super::UnusableKey], server_takes_password: bool) -> String {
+        let agent = match &self.agent {
+            AgentSeen::Unset | AgentSeen::NotAsked => {
+                "no ssh-agent (SSH_AUTH_SOCK is not set)".to_string()
+            }
+            AgentSeen::Unreachable(socket, why) => {
+                format!("the ssh-agent at {socket} does not answer ({why})")
+            }
+            AgentSeen::Empty(socket) => format!("the ssh-agent at {socket} holds no keys"),
+            AgentSeen::Filtered(n) | AgentSeen::Offered(n) => format!(
+                "IdentitiesOnly yes lets none of ssh-agent's {} through",
+                keys(*n)
+            ),
+        };
+        let files = if unusable.is_empty() {
+            "no key file (none named by identity_file or IdentityFile, and no ~/.ssh/id_ed25519, \
+             id_ecdsa or id_rsa)"
+                .to_string()
+        } else {
+            unusable
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut clauses = vec![agent, files];
+        if server_takes_password {
+            clauses.push("no password (password = true in [ssh] asks for one)".into());
+        }
+        clauses.join("; ")
+    }
+}
+
+fn keys(n: usize) -> String {
+    if n == 1 {
+        "1 key".into()
+    } else {
+        format!("{n} keys")
+    }
+}
+
+/// Logs in as OpenSSH does: first with nothing, to hear which methods the server
+/// takes; then ssh-agent's keys (only those named for the host under IdentitiesOnly),
+/// the host's key files (OpenSSH's defaults when it names none), and the password.
+/// A refusal says which of them was missing or refused.
 async fn authenticate(
     h: &mut Handle<Verifier>,
     addr: &NodeAddr,
     creds: &Credentials,
 ) -> Result<(), SshError> {
     let user = addr.user.clone();
+    let host = addr.known_hosts_name();
     let fail = |e: russh::Error| SshError::Auth {
         user: addr.user.clone(),
         host: addr.known_hosts_name(),
         why: e.into(),
     };
-    let rsa_hash = h.best_supported_rsa_hash().await.map_err(fail)?.flatten();
-    if creds.agent {
-        if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
-            if let Ok(ids) = agent.request_identities().await {
-                for id in ids {
-                    let key = id.public_key().into_owned();
-                    if let Ok(r) = h
-                        .authenticate_publickey_with(user.clone(), key, rsa_hash, &mut agent)
-                        .await
-                    {
-                        if r.success() {
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    for (_, key) in &creds.keys {
-        let r = h
-            .authenticate_publickey(
-                user.clone(),
-                PrivateKeyWithHashAlg::new(key.clone(), rsa_hash),
-            )
-            .await
-            .map_err(fail)?;
-        if r.success() {
+    let accepts = match h.authenticate_none(user.clone()).await.map_err(fail)? {
+        AuthResult::Success => return Ok(()),
+        AuthResult::Failure {
+            remaining_methods, ..
+        } => remaining_methods,
+    };
+    let takes_keys = accepts.contains(&MethodKind::PublicKey);
+    let takes_password = accepts.contains(&MethodKind::Password);
+    let files = host_key_files(addr);
+    let mut offered = Offered::default();
+    if takes_keys {
+        let rsa_hash = h.best_supported_rsa_hash().await.map_err(fail)?.flatten();
+        if agent_login(h, addr, creds, &files, rsa_hash, &mut offered).await? {
             return Ok(());
         }
+        for (path, key) in creds.keys.iter().filter(|(p, _)| files.contains(p)) {
+            offered.keys.push(path.display().to_string());
+            let r = h
+                .authenticate_publickey(
+                    user.clone(),
+                    PrivateKeyWithHashAlg::new(key.clone(), rsa_hash),
+                )
+                .await
+                .map_err(fail)?;
+            if r.success() {
+                return Ok(());
+            }
+        }
+    } else if creds.agent.is_some() {
+        offered.agent = AgentSeen::NotAsked;
     }
-    if let Some(pw) = &creds.password {
-        if h.authenticate_password(user.clone(), pw.clone())
+    if let Some(pw) = creds.password.as_ref().filter(|_| takes_password) {
+        offered.password = true;
+        let pw: String = pw.as_str().to_owned();
+        if h.authenticate_password(user.clone(), pw)
             .await
             .map_err(fail)?
             .success()
@@ -443,22 +552,120 @@ async fn authenticate(
             return Ok(());
         }
     }
-    let tried = format!(
-        "{}{} key(s){}",
-        if creds.agent { "ssh-agent, " } else { "" },
-        creds.keys.len(),
-        if creds.password.is_some() {
-            ", password"
-        } else {
-            ""
+    let unusable: Vec<_> = creds
+        .notes
+        .iter()
+        .filter(|n| files.contains(&n.path))
+        .cloned()
+        .collect();
+    if offered.anything() {
+        return Err(SshError::AuthRefused {
+            user,
+            host,
+            offered: offered.describe(),
+            unusable,
+        });
+    }
+    let why = if !takes_keys && !takes_password {
+        NoMethod::Unsupported(
+            accepts
+                .iter()
+                .map(<&str>::from)
+                .filter(|m| *m != "none")
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    } else if !takes_keys {
+        NoMethod::PasswordOnly
+    } else if let Some(k) = unusable
+        .iter()
+        .find(|k| k.why == super::KeyProblem::WrongPassphrase)
+    {
+        return Err(SshError::WrongPassphrase {
+            user,
+            host,
+            key: k.path.clone(),
+        });
+    } else if let (AgentSeen::Empty(socket), true) = (&offered.agent, unusable.is_empty()) {
+        return Err(SshError::AgentEmpty {
+            user,
+            host,
+            socket: socket.clone(),
+        });
+    } else {
+        NoMethod::Nothing(offered.nothing(&unusable, takes_password))
+    };
+    Err(SshError::NoMethod { user, host, why })
+}
+
+/// The key files for `addr`: those it names, or OpenSSH's defaults when it names none.
+fn host_key_files(addr: &NodeAddr) -> Vec<std::path::PathBuf> {
+    if addr.identity_files.is_empty() {
+        super::auth::DEFAULT_KEYS
+            .iter()
+            .map(|p| crate::config::expand_home(p))
+            .collect()
+    } else {
+        addr.identity_files.clone()
+    }
+}
+
+/// Offers ssh-agent's keys (under IdentitiesOnly, those of `files` only); true once one
+/// is accepted. An agent that cannot be asked is noted, not an error: keys and password
+/// come next.
+async fn agent_login(
+    h: &mut Handle<Verifier>,
+    addr: &NodeAddr,
+    creds: &Credentials,
+    files: &[std::path::PathBuf],
+    rsa_hash: Option<HashAlg>,
+    offered: &mut Offered,
+) -> Result<bool, SshError> {
+    let Some(socket) = &creds.agent else {
+        return Ok(false);
+    };
+    let shown = socket.display().to_string();
+    let listed = match AgentClient::connect_uds(socket).await {
+        Ok(mut agent) => agent.request_identities().await.map(|ids| (agent, ids)),
+        Err(e) => Err(e),
+    };
+    let (mut agent, ids) = match listed {
+        Ok(found) => found,
+        Err(e) => {
+            offered.agent = AgentSeen::Unreachable(shown, e.to_string());
+            return Ok(false);
         }
-    );
-    Err(SshError::AuthRefused {
-        user,
-        host: addr.known_hosts_name(),
-        tried,
-        unusable: creds.notes.first().cloned().map(Box::new),
-    })
+    };
+    if ids.is_empty() {
+        offered.agent = AgentSeen::Empty(shown);
+        return Ok(false);
+    }
+    let allowed: Vec<&PublicKey> = creds
+        .publics
+        .iter()
+        .filter(|(p, _)| files.contains(p))
+        .map(|(_, k)| k)
+        .collect();
+    let held = ids.len();
+    let usable: Vec<PublicKey> = ids
+        .iter()
+        .map(|id| id.public_key().into_owned())
+        .filter(|k| !addr.identities_only || allowed.iter().any(|a| a.key_data() == k.key_data()))
+        .collect();
+    offered.agent = if usable.is_empty() {
+        AgentSeen::Filtered(held)
+    } else {
+        AgentSeen::Offered(usable.len())
+    };
+    for key in usable {
+        let r = h
+            .authenticate_publickey_with(addr.user.clone(), key, rsa_hash, &mut agent)
+            .await;
+        if r.is_ok_and(|r| r.success()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -472,6 +679,7 @@ mod tests {
             port,
             user: "ops".into(),
             identity_files: Vec::new(),
+            identities_only: false,
             jumps: Vec::new(),
         }
     }
