@@ -156,6 +156,7 @@ scenarios! {
     creds_passphrase_typed_on_the_cli,
     creds_ssh_config_user_port_identity_and_password,
     creds_console_asks_then_shells_by_password,
+    creds_proxyjump_as_ops_through_the_agent,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod conn;
 mod error;
+mod login;
 pub mod pool;
 pub mod shell;
 pub mod unix;

@@ -560,3 +560,47 @@ pub fn creds_console_asks_then_shells_by_password() {
     t.wait_for("exit", Duration::from_secs(5), |s| s.contains("EXITED 0"));
     home.assert_kept("", &[PASSPHRASE, &password]);
 }
+
+/// lb1 refusing SSH from the admin node while this lives: only a hop reaches it.
+struct Cut;
+
+impl Cut {
+    fn lb1_ssh_from_admin() -> Cut {
+        let o = lab(&[
+            "exec",
+            "lb1",
+            "sh",
+            "-c",
+            "nft add table inet lbdcreds && \
+             nft 'add chain inet lbdcreds input { type filter hook input priority 0; }' && \
+             nft add rule inet lbdcreds input ip saddr 10.77.0.2 tcp dport 22 drop",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Cut
+    }
+}
+
+impl Drop for Cut {
+    fn drop(&mut self) {
+        let _ = lab(&["exec", "lb1", "nft", "delete", "table", "inet", "lbdcreds"]);
+    }
+}
+
+/// `ProxyJump` from ~/.ssh/config as `ops` through the agent: with lb1 closed to the
+/// admin node, lb1 is reached through web1 (the jump logs in as `ops` too, by the
+/// `User` of the same Host block); without the jump, lb1 cannot be read.
+pub fn creds_proxyjump_as_ops_through_the_agent() {
+    let _rules = Rules::printed();
+    let agent = Agent::start();
+    agent.add(&admin_key());
+    let home = Home::new("root", None, false).with_agent(&agent);
+    let _cut = Cut::lb1_ssh_from_admin();
+    home.ssh_config("Host 10.77.0.*\n    User ops\n");
+    let v = status(&home);
+    assert!(
+        v["balancers"][0]["vrrp"]["role"] != "MASTER" && !ssh_error(&v, 0).is_empty(),
+        "lb1 is closed to the admin node: {v:#}"
+    );
+    home.ssh_config("Host 10.77.0.11\n    ProxyJump 10.77.0.21\nHost 10.77.0.*\n    User ops\n");
+    assert_roles(&status(&home));
+}
