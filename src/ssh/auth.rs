@@ -110,7 +110,19 @@ impl Credentials {
             seen.push(p.clone());
             new
         });
+        let in_agent = creds.agent.as_deref().map(agent_keys).unwrap_or_default();
         for path in candidates {
+            // A locked key whose public half ssh-agent holds is signed for by the agent,
+            // as OpenSSH does: its passphrase is not asked.
+            if let Some(public) = load_public_key(pub_file(&path))
+                .ok()
+                .filter(|k| k.to_bytes().is_ok_and(|b| in_agent.contains(&b)))
+            {
+                if load_secret_key(&path, None).is_err() {
+                    creds.publics.push((path, public));
+                    continue;
+                }
+            }
             match load_key(&path, prompt.as_deref_mut()) {
                 Ok(k) => {
                     creds.publics.push((path.clone(), k.public_key().clone()));
@@ -131,6 +143,57 @@ impl Credentials {
         }
         creds
     }
+}
+
+/// Longest answer read from ssh-agent: a few hundred keys.
+const AGENT_ANSWER_MAX: usize = 256 * 1024;
+
+/// The key blobs ssh-agent at `socket` holds (empty when it cannot be asked): its
+/// protocol's identities request, made before any async runtime may be running.
+fn agent_keys(socket: &Path) -> Vec<Vec<u8>> {
+    fn ask(socket: &Path) -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Write};
+        let mut agent = std::os::unix::net::UnixStream::connect(socket)?;
+        agent.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+        // SSH_AGENTC_REQUEST_IDENTITIES (11), length-prefixed.
+        agent.write_all(&[0, 0, 0, 1, 11])?;
+        let mut len = [0u8; 4];
+        agent.read_exact(&mut len)?;
+        let len = u32::from_be_bytes(len) as usize;
+        if len > AGENT_ANSWER_MAX {
+            return Err(std::io::ErrorKind::InvalidData.into());
+        }
+        let mut answer = vec![0; len];
+        agent.read_exact(&mut answer)?;
+        Ok(answer)
+    }
+    ask(socket)
+        .ok()
+        .and_then(|a| identities(&a))
+        .unwrap_or_default()
+}
+
+/// The key blobs of an SSH_AGENT_IDENTITIES_ANSWER (12): a count, then a blob and a
+/// comment per key.
+fn identities(answer: &[u8]) -> Option<Vec<Vec<u8>>> {
+    fn string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let s = rest.get(4..4 + len)?;
+        *rest = &rest[4 + len..];
+        Some(s)
+    }
+    let (&kind, mut rest) = answer.split_first()?;
+    if kind != 12 {
+        return None;
+    }
+    let count = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?);
+    rest = &rest[4..];
+    let mut blobs = Vec::new();
+    for _ in 0..count {
+        blobs.push(string(&mut rest)?.to_vec());
+        string(&mut rest)?;
+    }
+    Some(blobs)
 }
 
 /// `key.pub` next to `key`.
@@ -201,6 +264,24 @@ mod tests {
         let mut a = Answers(answers, Vec::new());
         let creds = Credentials::load_with(&[PathBuf::from(LOCKED)], false, password, Some(&mut a));
         (creds, a.1)
+    }
+
+    #[test]
+    fn the_agents_answer_gives_its_key_blobs() {
+        let mut answer = vec![12, 0, 0, 0, 2];
+        for (blob, comment) in [(&b"key-one"[..], &b"me@a"[..]), (b"k2", b"")] {
+            answer.extend_from_slice(&(blob.len() as u32).to_be_bytes());
+            answer.extend_from_slice(blob);
+            answer.extend_from_slice(&(comment.len() as u32).to_be_bytes());
+            answer.extend_from_slice(comment);
+        }
+        assert_eq!(
+            identities(&answer),
+            Some(vec![b"key-one".to_vec(), b"k2".to_vec()])
+        );
+        assert_eq!(identities(&answer[..answer.len() - 1]), None, "cut short");
+        assert_eq!(identities(&[5]), None, "a failure answer");
+        assert!(agent_keys(Path::new("/nonexistent/agent.sock")).is_empty());
     }
 
     #[test]

@@ -397,7 +397,8 @@ pub fn creds_each_failure_is_named() {
 /// A key encrypted with a passphrase, named by `identity_file`: the passphrase typed on
 /// the terminal (a wrong one first: asked again), never echoed; `status` and a drain
 /// work with it. Three wrong ones leave it locked, and the refusal says so. The
-/// passphrase is in none of lbdeck's output, log or audit.
+/// passphrase is in none of lbdeck's output, log or audit. With the same key in
+/// ssh-agent, nothing is asked.
 pub fn creds_passphrase_typed_on_the_cli() {
     let _rules = Rules::printed();
     let keys = Keys::make();
@@ -438,6 +439,21 @@ pub fn creds_passphrase_typed_on_the_cli() {
         &format!("{out}{err}"),
         &[PASSPHRASE, "wrong 1", "not the passphrase"],
     );
+    // The same key in ssh-agent: the agent signs, the passphrase is not asked.
+    let agent = Agent::start();
+    let unlocked = keys.dir.path().join("id_unlocked");
+    std::fs::copy(keys.locked(), &unlocked).expect("copy key");
+    let o = Command::new("ssh-keygen")
+        .args(["-q", "-p", "-P", PASSPHRASE, "-N", "", "-f"])
+        .arg(&unlocked)
+        .output()
+        .expect("ssh-keygen -p");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    agent.add(&unlocked);
+    let home = Home::new("ops", Some(&keys.locked()), false).with_agent(&agent);
+    let (code, out, err) = home.typed("status --json", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_roles(&json(&out));
 }
 
 /// ~/.ssh/config decides: `User ops` over the profile's root, `IdentityFile` an
