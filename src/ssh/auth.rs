@@ -1,6 +1,7 @@
 //! Credentials, gathered once before the console starts: keys (a passphrase is asked
-//! on the terminal, once per run, and kept only in memory), an optional password, and
-//! ssh-agent (asked for its keys on every connection when `SSH_AUTH_SOCK` is set).
+//! on the terminal, once per run, and kept only in memory; not at all when ssh-agent
+//! holds the key), an optional password, and ssh-agent (asked for its keys on every
+//! connection when `SSH_AUTH_SOCK` is set).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
