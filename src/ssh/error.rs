@@ -325,8 +325,8 @@ pub enum NoMethod {
          to be asked for it at start"
     )]
     PasswordOnly,
-    /// The server offers only methods lbdeck does not speak.
-    #[error("the server accepts only {0}, which lbdeck cannot do")]
+    /// The server offers only methods lbdeck does not speak (listed, or "none").
+    #[error("the server accepts no method lbdeck can use (it offers: {0})")]
     Unsupported(String),
 }
 
@@ -389,8 +389,8 @@ mod tests {
                  stayed locked and was not offered (start lbdeck again to retype it)",
                 "ssh ops@10.77.0.11: the server accepts only a password and none was given: set \
                  password = true in [ssh] to be asked for it at start",
-                "ssh ops@10.77.0.11: the server accepts only keyboard-interactive, which lbdeck \
-                 cannot do",
+                "ssh ops@10.77.0.11: the server accepts no method lbdeck can use (it offers: \
+                 keyboard-interactive)",
             ]
         );
     }

@@ -28,8 +28,6 @@ enum AgentSeen {
     /// `SSH_AUTH_SOCK` is not set.
     #[default]
     Unset,
-    /// Not asked: the server takes no keys.
-    NotAsked,
     /// Its socket would not answer.
     Unreachable(String, String),
     /// It holds no key.
@@ -71,9 +69,7 @@ impl Offered {
     /// Why nothing could be offered, one clause per way.
     fn nothing(&self, unusable: &[UnusableKey], server_takes_password: bool) -> String {
         let agent = match &self.agent {
-            AgentSeen::Unset | AgentSeen::NotAsked => {
-                "no ssh-agent (SSH_AUTH_SOCK is not set)".to_string()
-            }
+            AgentSeen::Unset => "no ssh-agent (SSH_AUTH_SOCK is not set)".to_string(),
             AgentSeen::Unreachable(socket, why) => {
                 format!("the ssh-agent at {socket} does not answer ({why})")
             }
@@ -154,8 +150,6 @@ pub(super) async fn authenticate<H: client::Handler>(
                 return Ok(());
             }
         }
-    } else if creds.agent.is_some() {
-        offered.agent = AgentSeen::NotAsked;
     }
     if let Some(pw) = creds.password.as_ref().filter(|_| takes_password) {
         offered.password = true;
@@ -183,14 +177,16 @@ pub(super) async fn authenticate<H: client::Handler>(
         });
     }
     let why = if !takes_keys && !takes_password {
-        NoMethod::Unsupported(
-            accepts
-                .iter()
-                .map(<&str>::from)
-                .filter(|m| *m != "none")
-                .collect::<Vec<_>>()
-                .join(", "),
-        )
+        let offers: Vec<&str> = accepts
+            .iter()
+            .map(<&str>::from)
+            .filter(|m| *m != "none")
+            .collect();
+        NoMethod::Unsupported(if offers.is_empty() {
+            "none".into()
+        } else {
+            offers.join(", ")
+        })
     } else if !takes_keys {
         NoMethod::PasswordOnly
     } else if let Some(k) = unusable
