@@ -32,6 +32,8 @@ mod centos;
 mod consoles;
 #[path = "lab/control.rs"]
 mod control;
+#[path = "lab/creds.rs"]
+mod creds;
 #[path = "lab/daemon.rs"]
 mod daemon;
 #[path = "lab/detail.rs"]
@@ -58,6 +60,7 @@ mod unix;
 use centos::*;
 use consoles::*;
 use control::*;
+use creds::*;
 use daemon::*;
 use detail::*;
 use drills::*;
@@ -159,6 +162,12 @@ scenarios! {
     prometheus_and_direct_polling_agree_on_both_pairs,
     prometheus_shows_a_drain_within_two_scrapes,
     prometheus_stopped_exporter_is_down_with_its_reason_not_a_dead_balancer,
+    creds_agent_status_check_and_drain,
+    creds_each_failure_is_named,
+    creds_passphrase_typed_on_the_cli,
+    creds_ssh_config_user_port_identity_and_password,
+    creds_console_asks_then_shells_by_password,
+    creds_proxyjump_as_ops_through_the_agent,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

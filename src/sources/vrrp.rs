@@ -491,6 +491,7 @@ mod tests {
                 port: 22,
                 user: "root".into(),
                 identity_files: Vec::new(),
+                identities_only: false,
                 jumps: Vec::new(),
             },
             keepalived: toml::from_str("").expect("keepalived defaults"),

@@ -1,6 +1,6 @@
 //! Where a node is reached: the profile's host and `[ssh]` block, with `~/.ssh/config`
 //! applied as OpenSSH would (Host aliases, HostName, User, Port, IdentityFile,
-//! ProxyJump), parsed by the maintained `ssh2-config` crate.
+//! IdentitiesOnly, ProxyJump), parsed by the maintained `ssh2-config` crate.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +8,11 @@ use ssh2_config::{ParseRule, SshConfig};
 
 use crate::config::expand_home;
 use crate::config::profile::SshSettings;
+
+/// Unknown and unsupported keywords are kept, not refused: a real ssh_config is full of
+/// them, and IdentitiesOnly is one the crate leaves to its caller.
+const PARSE_RULES: ParseRule =
+    ParseRule::ALLOW_UNKNOWN_FIELDS.union(ParseRule::ALLOW_UNSUPPORTED_FIELDS);
 
 /// How to reach one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +27,8 @@ pub struct NodeAddr {
     pub user: String,
     /// Keys to try, in order.
     pub identity_files: Vec<PathBuf>,
+    /// Offer only `identity_files`, not every key ssh-agent holds (`IdentitiesOnly yes`).
+    pub identities_only: bool,
     /// Hosts to hop through, outermost first.
     pub jumps: Vec<NodeAddr>,
 }
@@ -77,9 +84,7 @@ fn load_user_config() -> Option<SshConfig> {
 pub fn load_config(path: &Path) -> Option<SshConfig> {
     let file = std::fs::File::open(path).ok()?;
     let mut reader = std::io::BufReader::new(file);
-    SshConfig::default()
-        .parse(&mut reader, ParseRule::ALLOW_UNKNOWN_FIELDS)
-        .ok()
+    SshConfig::default().parse(&mut reader, PARSE_RULES).ok()
 }
 
 /// Resolves `host` for SSH: the profile's `[ssh]` settings win over ssh_config for the
@@ -122,6 +127,11 @@ fn resolve_depth(
     if let Some(files) = params.as_ref().and_then(|p| p.identity_file.clone()) {
         identity_files.extend(files.iter().map(|f| expand_home(&f.to_string_lossy())));
     }
+    let identities_only = params
+        .as_ref()
+        .and_then(|p| p.unsupported_fields.get("identitiesonly"))
+        .and_then(|args| args.first())
+        .is_some_and(|v| v.eq_ignore_ascii_case("yes"));
     let jumps = if depth < 4 {
         params
             .as_ref()
@@ -140,6 +150,7 @@ fn resolve_depth(
         port,
         user,
         identity_files,
+        identities_only,
         jumps,
     }
 }
@@ -150,7 +161,7 @@ mod tests {
 
     fn cfg(text: &str) -> SshConfig {
         SshConfig::default()
-            .parse(&mut text.as_bytes(), ParseRule::ALLOW_UNKNOWN_FIELDS)
+            .parse(&mut text.as_bytes(), PARSE_RULES)
             .expect("ssh config")
     }
 
@@ -169,6 +180,21 @@ mod tests {
         assert_eq!(a.jumps.len(), 1);
         assert_eq!(a.jumps[0].hostname, "203.0.113.9");
         assert_eq!(a.jumps[0].user, "jump");
+        assert!(!a.identities_only);
+    }
+
+    #[test]
+    fn identities_only_and_unsupported_keywords_keep_the_rest_of_the_file() {
+        let c = cfg(
+            "Host 10.77.*\n  User ops\n  StrictHostKeyChecking yes\n  IdentitiesOnly yes\n  IdentityFile /keys/ops\n\
+             Host *\n  IdentitiesOnly no\n  ForwardAgent no\n  Port 2200\n",
+        );
+        let r = Resolver::new(SshSettings::default(), Some(c));
+        let a = r.resolve("10.77.0.11");
+        assert_eq!((a.user.as_str(), a.port), ("ops", 2200));
+        assert!(a.identities_only, "the first value found wins");
+        assert_eq!(a.identity_files, vec![PathBuf::from("/keys/ops")]);
+        assert!(!r.resolve("192.0.2.1").identities_only);
     }
 
     #[test]

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use russh::client::{self, Handle};
 use russh::keys::{
-    check_known_hosts_path, Error as KeyError, HashAlg, PrivateKeyWithHashAlg, PublicKey,
-    PublicKeyOrCertificate,
+    check_known_hosts_path, Error as KeyError, HashAlg, PublicKey, PublicKeyOrCertificate,
 };
 use russh::ChannelMsg;
 use tokio::sync::mpsc;
 
+use super::login::authenticate;
 use super::{Credentials, LinkError, NodeAddr, SshError};
 
 /// Most output kept from one command (stdout and stderr together): a runaway command
@@ -393,74 +393,6 @@ fn refusal(
     }
 }
 
-async fn authenticate(
-    h: &mut Handle<Verifier>,
-    addr: &NodeAddr,
-    creds: &Credentials,
-) -> Result<(), SshError> {
-    let user = addr.user.clone();
-    let fail = |e: russh::Error| SshError::Auth {
-        user: addr.user.clone(),
-        host: addr.known_hosts_name(),
-        why: e.into(),
-    };
-    let rsa_hash = h.best_supported_rsa_hash().await.map_err(fail)?.flatten();
-    if creds.agent {
-        if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
-            if let Ok(ids) = agent.request_identities().await {
-                for id in ids {
-                    let key = id.public_key().into_owned();
-                    if let Ok(r) = h
-                        .authenticate_publickey_with(user.clone(), key, rsa_hash, &mut agent)
-                        .await
-                    {
-                        if r.success() {
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    for (_, key) in &creds.keys {
-        let r = h
-            .authenticate_publickey(
-                user.clone(),
-                PrivateKeyWithHashAlg::new(key.clone(), rsa_hash),
-            )
-            .await
-            .map_err(fail)?;
-        if r.success() {
-            return Ok(());
-        }
-    }
-    if let Some(pw) = &creds.password {
-        if h.authenticate_password(user.clone(), pw.clone())
-            .await
-            .map_err(fail)?
-            .success()
-        {
-            return Ok(());
-        }
-    }
-    let tried = format!(
-        "{}{} key(s){}",
-        if creds.agent { "ssh-agent, " } else { "" },
-        creds.keys.len(),
-        if creds.password.is_some() {
-            ", password"
-        } else {
-            ""
-        }
-    );
-    Err(SshError::AuthRefused {
-        user,
-        host: addr.known_hosts_name(),
-        tried,
-        unusable: creds.notes.first().cloned().map(Box::new),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,6 +404,7 @@ mod tests {
             port,
             user: "ops".into(),
             identity_files: Vec::new(),
+            identities_only: false,
             jumps: Vec::new(),
         }
     }

@@ -51,17 +51,53 @@ pub enum SshError {
         /// What reading it said.
         why: String,
     },
-    /// The server accepted none of the agent's identities, keys or password.
-    #[error("ssh {user}@{host}: authentication refused (tried {tried}){}", unusable_key(.unusable))]
+    /// The server accepted none of the agent's identities, keys or password offered.
+    #[error("ssh {user}@{host}: authentication refused (offered {offered}){}", not_offered(.unusable))]
     AuthRefused {
         /// Remote user.
         user: String,
         /// `host` or `[host]:port`.
         host: String,
-        /// What was offered, e.g. "ssh-agent, 1 key(s), password".
-        tried: String,
-        /// A key that could not even be offered, and why: often the real cause.
-        unusable: Option<Box<UnusableKey>>,
+        /// What was offered, e.g. "2 keys from ssh-agent, /home/me/.ssh/id_ed25519, a password".
+        offered: String,
+        /// Key files that could not even be offered, and why: often the real cause.
+        unusable: Vec<UnusableKey>,
+    },
+    /// ssh-agent runs but holds no key, and nothing else could be offered.
+    #[error(
+        "ssh {user}@{host}: the ssh-agent at {socket} holds no keys and no key file or password \
+         was offered: add a key to it with ssh-add, or name one with identity_file in [ssh]"
+    )]
+    AgentEmpty {
+        /// Remote user.
+        user: String,
+        /// `host` or `[host]:port`.
+        host: String,
+        /// The agent's socket (SSH_AUTH_SOCK).
+        socket: String,
+    },
+    /// The only key there was stayed locked: its passphrase was wrong.
+    #[error(
+        "ssh {user}@{host}: wrong passphrase for {}: the key stayed locked and was not offered \
+         (start lbdeck again to retype it)", .key.display()
+    )]
+    WrongPassphrase {
+        /// Remote user.
+        user: String,
+        /// `host` or `[host]:port`.
+        host: String,
+        /// The key file.
+        key: PathBuf,
+    },
+    /// Nothing lbdeck holds is something the server accepts, or lbdeck holds nothing.
+    #[error("ssh {user}@{host}: {why}")]
+    NoMethod {
+        /// Remote user.
+        user: String,
+        /// `host` or `[host]:port`.
+        host: String,
+        /// Which way is missing.
+        why: NoMethod,
     },
     /// The link broke off while authenticating.
     #[error("ssh {user}@{host}: {why} while authenticating")]
@@ -163,8 +199,8 @@ pub enum SshError {
     },
 }
 
-fn unusable_key(k: &Option<Box<UnusableKey>>) -> String {
-    k.as_ref().map(|k| format!("; {k}")).unwrap_or_default()
+fn not_offered(keys: &[UnusableKey]) -> String {
+    keys.iter().map(|k| format!("; not offered: {k}")).collect()
 }
 
 fn exit(status: &Option<u32>) -> String {
@@ -261,17 +297,37 @@ pub enum KeyProblem {
     #[error("no such key file")]
     Missing,
     /// Encrypted, and the passphrase cannot be asked for.
-    #[error("encrypted and no terminal to ask the passphrase on")]
+    #[error("encrypted, and no terminal to ask its passphrase on")]
     NoTerminal,
     /// The passphrase could not be read from the terminal.
     #[error("cannot read the passphrase: {0}")]
     NoPassphrase(String),
-    /// The passphrase did not unlock it.
-    #[error("cannot unlock: {0}")]
-    Locked(String),
+    /// No passphrase typed unlocked it.
+    #[error("wrong passphrase, left locked")]
+    WrongPassphrase,
+    /// An empty passphrase was typed: the key was left locked on purpose.
+    #[error("no passphrase typed, left locked")]
+    Skipped,
     /// Not a key lbdeck can read.
     #[error("{0}")]
     Unreadable(String),
+}
+
+/// Why no authentication could even be tried.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NoMethod {
+    /// No agent, no usable key file, no password.
+    #[error("nothing to log in with: {0}")]
+    Nothing(String),
+    /// The server takes a password only, and none was asked for.
+    #[error(
+        "the server accepts only a password and none was given: set password = true in [ssh] \
+         to be asked for it at start"
+    )]
+    PasswordOnly,
+    /// The server offers only methods lbdeck does not speak (listed, or "none").
+    #[error("the server accepts no method lbdeck can use (it offers: {0})")]
+    Unsupported(String),
 }
 
 #[cfg(test)]
@@ -298,19 +354,62 @@ mod tests {
     }
 
     #[test]
+    fn each_way_authentication_fails_has_its_own_sentence() {
+        let (user, host) = ("ops".to_string(), "10.77.0.11".to_string());
+        let said = [
+            SshError::AgentEmpty {
+                user: user.clone(),
+                host: host.clone(),
+                socket: "/tmp/agent.sock".into(),
+            },
+            SshError::WrongPassphrase {
+                user: user.clone(),
+                host: host.clone(),
+                key: "/home/ops/.ssh/id_ed25519".into(),
+            },
+            SshError::NoMethod {
+                user: user.clone(),
+                host: host.clone(),
+                why: NoMethod::PasswordOnly,
+            },
+            SshError::NoMethod {
+                user,
+                host,
+                why: NoMethod::Unsupported("keyboard-interactive".into()),
+            },
+        ]
+        .map(|e| e.to_string());
+        assert_eq!(
+            said,
+            [
+                "ssh ops@10.77.0.11: the ssh-agent at /tmp/agent.sock holds no keys and no key \
+                 file or password was offered: add a key to it with ssh-add, or name one with \
+                 identity_file in [ssh]",
+                "ssh ops@10.77.0.11: wrong passphrase for /home/ops/.ssh/id_ed25519: the key \
+                 stayed locked and was not offered (start lbdeck again to retype it)",
+                "ssh ops@10.77.0.11: the server accepts only a password and none was given: set \
+                 password = true in [ssh] to be asked for it at start",
+                "ssh ops@10.77.0.11: the server accepts no method lbdeck can use (it offers: \
+                 keyboard-interactive)",
+            ]
+        );
+    }
+
+    #[test]
     fn a_refusal_names_the_key_that_could_not_be_offered() {
         let e = SshError::AuthRefused {
             user: "ops".into(),
             host: "[lb1]:2222".into(),
-            tried: "ssh-agent, 0 key(s)".into(),
-            unusable: Some(Box::new(UnusableKey {
+            offered: "1 key from ssh-agent".into(),
+            unusable: vec![UnusableKey {
                 path: "/keys/lb".into(),
                 why: KeyProblem::Missing,
-            })),
+            }],
         };
         assert_eq!(
             e.to_string(),
-            "ssh ops@[lb1]:2222: authentication refused (tried ssh-agent, 0 key(s)); /keys/lb: no such key file"
+            "ssh ops@[lb1]:2222: authentication refused (offered 1 key from ssh-agent); \
+             not offered: /keys/lb: no such key file"
         );
         let t = SshError::Timeout {
             what: "ssh ops@lb1".into(),

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod conn;
 mod error;
+mod login;
 pub mod pool;
 pub mod shell;
 pub mod unix;
@@ -15,7 +16,7 @@ pub mod unix;
 pub use auth::Credentials;
 pub use config::{NodeAddr, Resolver};
 pub use conn::{Output, Ssh};
-pub use error::{KeyProblem, LinkError, SshError, UnusableKey};
+pub use error::{KeyProblem, LinkError, NoMethod, SshError, UnusableKey};
 pub use pool::Pool;
 pub use unix::{Relay, Socket, SocketStream, SocketWay};
 

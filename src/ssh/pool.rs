@@ -47,18 +47,19 @@ impl Pool {
         prompt: bool,
     ) -> Arc<Pool> {
         let mut keys: Vec<PathBuf> = Vec::new();
+        // OpenSSH's default keys are for the hosts that name none.
+        let mut defaults = false;
         for n in nodes {
-            for k in n
-                .identity_files
-                .iter()
-                .chain(n.jumps.iter().flat_map(|j| j.identity_files.iter()))
-            {
-                if !keys.contains(k) {
-                    keys.push(k.clone());
+            for hop in n.jumps.iter().chain(std::iter::once(n)) {
+                defaults |= hop.identity_files.is_empty();
+                for k in &hop.identity_files {
+                    if !keys.contains(k) {
+                        keys.push(k.clone());
+                    }
                 }
             }
         }
-        let creds = Credentials::load(&keys, profile.ssh.password, prompt);
+        let creds = Credentials::load(&keys, defaults, profile.ssh.password, prompt);
         Arc::new(Pool::new(
             resolver,
             creds,
@@ -212,6 +213,7 @@ mod tests {
             port: 22,
             user: "ops".into(),
             identity_files: Vec::new(),
+            identities_only: false,
             jumps: Vec::new(),
         };
         let out = crate::ssh::Output {

@@ -68,10 +68,11 @@ fn install(rules: &str) {
 
 /// The printed rules installed for `ops` while it lives, and again when it goes (a
 /// scenario that took one away leaves them whole).
-struct Rules;
+pub struct Rules;
 
 impl Rules {
-    fn printed() -> Rules {
+    /// The rules `lbdeck sudoers` prints for the `ops` profiles, installed.
+    pub fn printed() -> Rules {
         install(&printed_rules());
         Rules
     }
