@@ -10,6 +10,7 @@ pub mod check;
 pub mod config;
 pub mod demo;
 pub mod frames;
+pub mod init;
 pub mod model;
 pub mod ops;
 pub mod sources;
