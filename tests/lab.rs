@@ -40,6 +40,8 @@ mod drills;
 mod engine;
 #[path = "lab/harness.rs"]
 mod harness;
+#[path = "lab/init.rs"]
+mod init;
 #[path = "lab/nginx.rs"]
 mod nginx;
 #[path = "lab/numbers.rs"]
@@ -57,6 +59,7 @@ use daemon::*;
 use detail::*;
 use drills::*;
 use engine::*;
+use init::*;
 use nginx::*;
 use numbers::*;
 use ops::*;
@@ -148,6 +151,8 @@ scenarios! {
     ops_failover_and_failback_by_the_track_file,
     ops_nginx_drain_without_a_rule_for_its_edit_is_refused,
     ops_a_removed_rule_is_named_and_nothing_changes,
+    init_writes_profiles_for_both_lab_pairs,
+    init_on_a_pair_with_the_upstream_in_nginx_conf_and_no_track_file,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

@@ -28,6 +28,8 @@ pub struct Node {
     pub haproxy: Option<Result<haproxy::Haproxy, String>>,
     /// `nginx -T`, when nginx runs there.
     pub nginx: Option<Result<nginx::Nginx, String>>,
+    /// Server host names and the address the node resolves each to (`getent hosts`).
+    pub resolved: Vec<(String, String)>,
 }
 
 /// Why discovery stopped.
@@ -189,7 +191,9 @@ pub async fn read_node(pool: &Pool, host: &str) -> Result<Node, InitError> {
     } else {
         None
     };
+    let resolved = resolve_names(pool, &addr, &haproxy, &nginx).await;
     Ok(Node {
+        resolved,
         host: host.to_string(),
         hostname: if hostname.is_empty() {
             host.to_string()
@@ -200,6 +204,62 @@ pub async fn read_node(pool: &Pool, host: &str) -> Result<Node, InitError> {
         haproxy,
         nginx,
     })
+}
+
+/// The server host names in the configuration that are names, not addresses, as the node
+/// resolves them (a name in the balancer's own /etc/hosts may mean nothing elsewhere).
+async fn resolve_names(
+    pool: &Pool,
+    addr: &NodeAddr,
+    haproxy: &Option<Result<haproxy::Haproxy, String>>,
+    nginx: &Option<Result<nginx::Nginx, String>>,
+) -> Vec<(String, String)> {
+    let mut names: Vec<String> = Vec::new();
+    let servers = haproxy
+        .iter()
+        .flatten()
+        .flat_map(|h| {
+            h.backends
+                .iter()
+                .flat_map(|b| b.servers.iter().map(|s| s.1.clone()))
+        })
+        .chain(nginx.iter().flatten().flat_map(|n| {
+            n.upstreams
+                .iter()
+                .flat_map(|u| u.servers.iter().map(|s| s.address.clone()))
+        }));
+    for address in servers {
+        let host = address
+            .rsplit_once(':')
+            .map_or(address.as_str(), |(h, _)| h);
+        let plain = host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c));
+        if plain && host.parse::<std::net::IpAddr>().is_err() && !names.iter().any(|n| n == host) {
+            names.push(host.to_string());
+        }
+    }
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let out = run(
+        pool,
+        addr,
+        &format!("getent hosts {}; true", names.join(" ")),
+    )
+    .await
+    .unwrap_or_default();
+    let mut found = Vec::new();
+    for line in out.lines() {
+        let mut words = line.split_whitespace();
+        let Some(ip) = words.next() else { continue };
+        for name in words {
+            if names.iter().any(|n| n == name) {
+                found.push((name.to_string(), ip.to_string()));
+            }
+        }
+    }
+    found
 }
 
 /// The kinds that run on every node read.

@@ -15,6 +15,8 @@ pub struct UpstreamServer {
     pub down: bool,
     /// `backup`.
     pub backup: bool,
+    /// Its line.
+    pub line: usize,
 }
 
 /// One `upstream` block.
@@ -99,6 +101,7 @@ pub fn read(dump: &str) -> Result<Nginx, ConfError> {
                                     .find_map(|f| f.strip_prefix("weight=")?.parse().ok()),
                                 down: flags.iter().any(|f| f == "down"),
                                 backup: flags.iter().any(|f| f == "backup"),
+                                line: s.line,
                             })
                         })
                         .collect(),

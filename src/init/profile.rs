@@ -42,12 +42,22 @@ fn q(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
+/// A backend as one balancer's configuration has it.
+struct Server {
+    name: String,
+    address: String,
+    /// The path HAProxy checks it on.
+    check: Option<String>,
+    /// Where it is.
+    at: String,
+}
+
 /// One balancer's block and what it lacks.
 struct Block {
     text: String,
     missing: Vec<String>,
-    /// The backends' servers: (name, address, health path, where).
-    servers: Vec<(String, String, Option<String>, String)>,
+    /// The backends' servers.
+    servers: Vec<Server>,
     /// The port the VIP serves on and where that was found.
     serve_port: Option<u16>,
     /// The priority of the chosen instance.
@@ -67,7 +77,7 @@ fn haproxy_block(
     h: &haproxy::Haproxy,
     out: &mut String,
     missing: &mut Vec<String>,
-) -> (Vec<(String, String, Option<String>, String)>, Option<u16>) {
+) -> (Vec<Server>, Option<u16>) {
     let name = &node.hostname;
     // The runtime API: an admin-level TCP socket reachable from here, else an admin unix
     // socket on the balancer (reached over SSH), else any socket (read-only).
@@ -145,7 +155,12 @@ fn haproxy_block(
     let servers = b
         .servers
         .iter()
-        .map(|(n, a, at)| (n.clone(), a.clone(), b.check_path.clone(), at.clone()))
+        .map(|(n, a, at)| Server {
+            name: n.clone(),
+            address: a.clone(),
+            check: b.check_path.clone(),
+            at: at.clone(),
+        })
         .collect();
     (servers, fe.and_then(|f| f.ports.first().copied()))
 }
@@ -160,7 +175,7 @@ fn nginx_block(
     plus: bool,
     out: &mut String,
     missing: &mut Vec<String>,
-) -> (Vec<(String, String, Option<String>, String)>, Option<u16>) {
+) -> (Vec<Server>, Option<u16>) {
     let name = &node.hostname;
     if plus {
         if let Some(api) = n.plus_api.first() {
@@ -249,16 +264,44 @@ fn nginx_block(
     let servers = u
         .servers
         .iter()
-        .map(|s| {
-            (
-                name_of(&s.address),
-                s.address.clone(),
-                None,
-                format!("{}:{}", u.file, u.line),
-            )
+        .map(|s| Server {
+            name: name_of(&s.address),
+            address: s.address.clone(),
+            check: None,
+            at: format!("{}:{}", u.file, s.line),
         })
         .collect();
     (servers, port)
+}
+
+/// The `health_url` line for a backend, when the default (`http://ADDRESS/`) will not do:
+/// HAProxy checks another path, or its host name resolves only on the balancer.
+fn health_url(nodes: &[Node], address: &str, check: Option<&str>) -> Option<String> {
+    let (host, port) = address.rsplit_once(':').unwrap_or((address, "80"));
+    let here =
+        std::net::ToSocketAddrs::to_socket_addrs(&(host, port.parse().unwrap_or(80))).is_ok();
+    let elsewhere = nodes.iter().find_map(|n| {
+        n.resolved
+            .iter()
+            .find(|(name, _)| name == host)
+            .map(|(_, ip)| (n, ip))
+    });
+    let (target, why) = match elsewhere {
+        Some((n, ip)) if !here => (
+            format!("{ip}:{port}"),
+            format!(
+                "{host} does not resolve here; {} resolves it to {ip}",
+                n.hostname
+            ),
+        ),
+        _ if check.is_some() => (address.to_string(), "option httpchk".to_string()),
+        _ => return None,
+    };
+    let target = target.strip_suffix(":80").unwrap_or(&target);
+    Some(format!(
+        "health_url = {}   # {why}",
+        q(&format!("http://{target}{}", check.unwrap_or("/")))
+    ))
 }
 
 /// A backend's name from its address: the host's first label, or the IP.
@@ -534,12 +577,12 @@ pub fn write(nodes: &[Node], choice: &Choice) -> Result<Written, InitError> {
         let sa: Vec<_> = blocks[0]
             .servers
             .iter()
-            .map(|s| (s.0.clone(), s.1.clone()))
+            .map(|s| (s.name.clone(), s.address.clone()))
             .collect();
         let sb: Vec<_> = blocks[1]
             .servers
             .iter()
-            .map(|s| (s.0.clone(), s.1.clone()))
+            .map(|s| (s.name.clone(), s.address.clone()))
             .collect();
         for s in sa.iter().filter(|s| !sb.contains(s)) {
             w.differences
@@ -586,7 +629,13 @@ pub fn write(nodes: &[Node], choice: &Choice) -> Result<Written, InitError> {
     // Backends: the union over both balancers, in the first's order.
     let mut seen: Vec<(String, String)> = Vec::new();
     for b in &blocks {
-        for (name, address, check, at) in &b.servers {
+        for Server {
+            name,
+            address,
+            check,
+            at,
+        } in &b.servers
+        {
             if seen.iter().any(|(n, a)| n == name || a == address) {
                 continue;
             }
@@ -594,12 +643,8 @@ pub fn write(nodes: &[Node], choice: &Choice) -> Result<Written, InitError> {
             let _ = writeln!(out, "[[backends]]");
             let _ = writeln!(out, "name = {}   # {at}", q(name));
             let _ = writeln!(out, "address = {}", q(address));
-            if let Some(path) = check {
-                let _ = writeln!(
-                    out,
-                    "health_url = {}   # option httpchk",
-                    q(&format!("http://{address}{path}"))
-                );
+            if let Some(url) = health_url(nodes, address, check.as_deref()) {
+                let _ = writeln!(out, "{url}");
             }
             out.push('\n');
         }
