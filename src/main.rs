@@ -181,7 +181,7 @@ impl Cli {
                 (Some(target), None, Some(guard), None)
             }
             Some(Command::Check { target, look, .. }) => (Some(target), Some(look), None, None),
-            Some(Command::Init { .. }) => none,
+            Some(Command::Init { .. } | Command::Completions { .. } | Command::Man) => none,
         };
         Settings {
             target: Target {
@@ -509,6 +509,16 @@ enum Command {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Print a shell completion script, e.g. `lbdeck completions bash >
+    /// /usr/share/bash-completion/completions/lbdeck` (the Debian package installs all
+    /// three).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `lbdeck man | man -l -`.
+    Man,
     /// Print, per balancer, the least sudoers rules the profile's SSH user needs to run
     /// lbdeck with `[ssh] sudo = true` (install with `visudo -f /etc/sudoers.d/lbdeck`).
     /// Commands no narrow rule can allow are listed as comments with the reason.
@@ -897,6 +907,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 timeout: *timeout,
             };
             return Err(Failure::Exit(lbdeck::init::cli::run(args).await));
+        }
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "lbdeck", &mut out);
+            lbdeck::out!("{}", String::from_utf8_lossy(&out));
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            let page = Cli::command().about(
+                "an operations console for load-balanced web clusters (nginx or HAProxy pairs with keepalived)",
+            );
+            clap_mangen::Man::new(page)
+                .render(&mut out)
+                .map_err(|e| Failure::Runtime(e.into()))?;
+            lbdeck::out!("{}", String::from_utf8_lossy(&out));
         }
         Some(Command::Sudoers { .. }) => {
             let (profile, _) = load_profile(&set)?;
