@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod fleet;
 pub mod frames;
+pub mod init;
 pub mod model;
 pub mod ops;
 pub mod sources;

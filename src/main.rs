@@ -126,6 +126,24 @@ enum Timeout {
     Abort,
 }
 
+/// A balancing daemon, for `init --kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KindArg {
+    /// nginx (open source, or NGINX Plus when its API is configured).
+    Nginx,
+    /// HAProxy.
+    Haproxy,
+}
+
+impl KindArg {
+    fn kind(self) -> BalancerKind {
+        match self {
+            KindArg::Nginx => BalancerKind::Nginx,
+            KindArg::Haproxy => BalancerKind::Haproxy,
+        }
+    }
+}
+
 /// A switch's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum OnOff {
@@ -211,6 +229,7 @@ impl Cli {
                 (Some(target), None, Some(guard), None)
             }
             Some(Command::Check { target, look, .. }) => (Some(target), Some(look), None, None),
+            Some(Command::Init { .. } | Command::Completions { .. } | Command::Man) => none,
         };
         let source = match &self.command {
             Some(Command::Watch { read, .. }) | Some(Command::Status { read, .. }) => read.source,
@@ -510,6 +529,62 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Discover a balancer pair from its own configuration and write its profile: reads
+    /// keepalived.conf (and includes), the running HAProxy's config files and `nginx -T` on
+    /// both nodes over SSH, writes every value with the file:line it came from, lists the
+    /// differences between the two and what it could not find (with how to add it), then
+    /// runs `check` on the result. Exit 0 all found and reachable, 1 written with findings,
+    /// 2 nothing written.
+    Init {
+        /// The two balancers: addresses or ~/.ssh/config aliases.
+        #[arg(num_args = 2, required = true, value_name = "HOST")]
+        hosts: Vec<String>,
+        /// The profile's name (default: the balancers' common host-name stem and the kind,
+        /// e.g. lb-haproxy).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where to write (default: $XDG_CONFIG_HOME/lbdeck/profiles/NAME.toml).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print the profile instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Overwrite the file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Which balancer, when both nginx and HAProxy run on the nodes.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        /// Which vrrp_instance, when keepalived has several (one profile each).
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+        /// SSH user (default: ~/.ssh/config's, else root).
+        #[arg(long)]
+        user: Option<String>,
+        /// SSH private key (default: ssh-agent and ~/.ssh/config's IdentityFile).
+        #[arg(long, value_name = "FILE")]
+        identity_file: Option<String>,
+        /// known_hosts file (default: ~/.ssh/known_hosts).
+        #[arg(long, value_name = "FILE")]
+        known_hosts: Option<String>,
+        /// Read the configuration through `sudo -n` (a non-root SSH user), and write
+        /// `sudo = true` into the profile.
+        #[arg(long)]
+        sudo: bool,
+        /// How long each SSH step may take.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Print a shell completion script, e.g. `lbdeck completions bash >
+    /// /usr/share/bash-completion/completions/lbdeck` (the Debian package installs all
+    /// three).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `lbdeck man | man -l -`.
+    Man,
     /// Print, per balancer, the least sudoers rules the profile's SSH user needs to run
     /// lbdeck with `[ssh] sudo = true` (install with `visudo -f /etc/sudoers.d/lbdeck`).
     /// Commands no narrow rule can allow are listed as comments with the reason.
@@ -1009,6 +1084,55 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if items.iter().any(|i| i.result.is_err()) {
                 return Err(Failure::Exit(1));
             }
+        }
+        Some(Command::Init {
+            hosts,
+            name,
+            out,
+            dry_run,
+            force,
+            kind,
+            instance,
+            user,
+            identity_file,
+            known_hosts,
+            sudo,
+            timeout,
+        }) => {
+            let args = lbdeck::init::cli::Args {
+                hosts: hosts.clone(),
+                choice: lbdeck::init::Choice {
+                    name: name.clone().unwrap_or_default(),
+                    kind: kind.map(KindArg::kind),
+                    instance: instance.clone(),
+                    user: user.clone(),
+                    identity_file: identity_file.clone(),
+                    known_hosts: known_hosts.clone(),
+                    sudo: *sudo,
+                },
+                out: out.clone(),
+                dry_run: *dry_run,
+                force: *force,
+                timeout: *timeout,
+            };
+            return Err(Failure::Exit(lbdeck::init::cli::run(args).await));
+        }
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "lbdeck", &mut out);
+            lbdeck::out!("{}", String::from_utf8_lossy(&out));
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            let page = Cli::command().about(
+                "an operations console for load-balanced web clusters (nginx or HAProxy pairs with keepalived)",
+            );
+            clap_mangen::Man::new(page)
+                .render(&mut out)
+                .map_err(|e| Failure::Runtime(e.into()))?;
+            lbdeck::out!("{}", String::from_utf8_lossy(&out));
         }
         Some(Command::Sudoers { .. }) => {
             let (profile, _) = load_profile(&set)?;

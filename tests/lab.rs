@@ -44,6 +44,8 @@ mod drills;
 mod engine;
 #[path = "lab/harness.rs"]
 mod harness;
+#[path = "lab/init.rs"]
+mod init;
 #[path = "lab/nginx.rs"]
 mod nginx;
 #[path = "lab/numbers.rs"]
@@ -65,6 +67,7 @@ use daemon::*;
 use detail::*;
 use drills::*;
 use engine::*;
+use init::*;
 use nginx::*;
 use numbers::*;
 use ops::*;
@@ -168,6 +171,8 @@ scenarios! {
     creds_ssh_config_user_port_identity_and_password,
     creds_console_asks_then_shells_by_password,
     creds_proxyjump_as_ops_through_the_agent,
+    init_writes_profiles_for_both_lab_pairs,
+    init_on_a_pair_with_the_upstream_in_nginx_conf_and_no_track_file,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

@@ -46,6 +46,18 @@ impl Pool {
         nodes: impl Iterator<Item = &'a NodeAddr>,
         prompt: bool,
     ) -> Arc<Pool> {
+        Pool::for_nodes(&profile.ssh, profile.timeout, resolver, nodes, prompt)
+    }
+
+    /// The pool for these nodes under these `[ssh]` settings, as [`Pool::for_profile`]
+    /// (used before there is a profile: `init`).
+    pub fn for_nodes<'a>(
+        ssh: &crate::config::profile::SshSettings,
+        timeout: Duration,
+        resolver: Resolver,
+        nodes: impl Iterator<Item = &'a NodeAddr>,
+        prompt: bool,
+    ) -> Arc<Pool> {
         let mut keys: Vec<PathBuf> = Vec::new();
         // OpenSSH's default keys are for the hosts that name none.
         let mut defaults = false;
@@ -59,13 +71,13 @@ impl Pool {
                 }
             }
         }
-        let creds = Credentials::load(&keys, defaults, profile.ssh.password, prompt);
+        let creds = Credentials::load(&keys, defaults, ssh.password, prompt);
         Arc::new(Pool::new(
             resolver,
             creds,
-            crate::config::expand_home(&profile.ssh.known_hosts),
-            profile.timeout,
-            profile.ssh.sudo,
+            crate::config::expand_home(&ssh.known_hosts),
+            timeout,
+            ssh.sudo,
         ))
     }
 
