@@ -146,7 +146,8 @@ scenarios! {
     ops_unix_socket_through_sudo_socat,
     ops_console_follows_the_vip_and_drains,
     ops_failover_and_failback_by_the_track_file,
-    ops_nginx_drain_without_a_rule_for_its_edit_is_refused,
+    ops_nginx_drain_and_undrain_by_the_printed_rules,
+    ops_the_nginx_edit_rule_removed_is_named_and_nothing_changes,
     ops_a_removed_rule_is_named_and_nothing_changes,
 }
 

@@ -50,6 +50,7 @@ pub fn serve(
                 client: client.clone(),
                 tasks: HashMap::new(),
                 shells: HashMap::new(),
+                inputs: HashMap::new(),
             };
             let config = config.clone();
             tokio::spawn(async move {
@@ -67,6 +68,8 @@ struct Node {
     client: PublicKey,
     tasks: HashMap<ChannelId, JoinHandle<()>>,
     shells: HashMap<ChannelId, mpsc::UnboundedSender<Vec<u8>>>,
+    /// What a command's stdin has received so far; closed at end of file.
+    inputs: HashMap<ChannelId, mpsc::UnboundedSender<Vec<u8>>>,
 }
 
 impl Drop for Node {
@@ -129,8 +132,15 @@ impl server::Handler for Node {
         let handle = session.handle();
         let node = self.node.clone();
         let sim = self.sim.clone();
+        let (input_tx, input_rx) = mpsc::unbounded_channel();
+        self.inputs.insert(channel, input_tx);
         let task = tokio::spawn(async move {
-            let (out, status) = exec(&node, &sim, &command, &handle, channel).await;
+            let input = if reads_stdin(&command) {
+                stdin(input_rx).await
+            } else {
+                Vec::new()
+            };
+            let (out, status) = exec(&node, &sim, &command, &input, &handle, channel).await;
             // A failing command's words go to stderr, where callers look for the reason.
             let _ = match status {
                 0 => handle.data(channel, out.into_bytes()).await,
@@ -166,9 +176,18 @@ impl server::Handler for Node {
         data: &[u8],
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let Some(tx) = self.shells.get(&channel) {
+        if let Some(tx) = self.shells.get(&channel).or(self.inputs.get(&channel)) {
             let _ = tx.send(data.to_vec());
         }
+        Ok(())
+    }
+
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.inputs.remove(&channel);
         Ok(())
     }
 
@@ -181,6 +200,7 @@ impl server::Handler for Node {
             t.abort();
         }
         self.shells.remove(&channel);
+        self.inputs.remove(&channel);
         Ok(())
     }
 }
@@ -193,6 +213,27 @@ fn addr_line(node: &NodeInfo, added: bool) -> String {
     )
 }
 
+/// Whether a command reads what lbdeck sends on its stdin (so it runs once that ends).
+fn reads_stdin(cmd: &str) -> bool {
+    super::nginx::is_edit(cmd)
+}
+
+/// A command's stdin up to end of file; what came within [`STDIN_WAIT`] when the client
+/// never ends it.
+async fn stdin(mut rx: mpsc::UnboundedReceiver<Vec<u8>>) -> Vec<u8> {
+    let mut input = Vec::new();
+    let _ = tokio::time::timeout(STDIN_WAIT, async {
+        while let Some(chunk) = rx.recv().await {
+            input.extend_from_slice(&chunk);
+        }
+    })
+    .await;
+    input
+}
+
+/// How long a command waits for the end of its stdin: lbdeck sends it at once.
+const STDIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Picks the lines of interest out of the node events.
 type EventFilter = Box<dyn Fn(&NodeEvent) -> Option<String> + Send>;
 
@@ -202,6 +243,7 @@ async fn exec(
     node: &NodeInfo,
     sim: &Arc<Mutex<Sim>>,
     cmd: &str,
+    input: &[u8],
     handle: &server::Handle,
     channel: ChannelId,
 ) -> (String, u32) {
@@ -310,7 +352,8 @@ async fn exec(
     let Ok(mut s) = sim.lock() else {
         return ("simulation stopped\n".into(), 1);
     };
-    if let Some(answer) = lb.and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd)) {
+    if let Some(answer) = lb.and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd, input))
+    {
         return answer;
     }
     if cmd.contains("ip -j") && cmd.contains("addr") {
@@ -561,7 +604,7 @@ fn run_shell_command(node: &NodeInfo, sim: &Arc<Mutex<Sim>>, cmd: &str) -> (Stri
         },
         ["cat", _] if lb.is_some() => {
             let (text, _) = lb
-                .and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd))
+                .and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd, b""))
                 .unwrap_or_default();
             text.replace('\n', "\r\n")
         }

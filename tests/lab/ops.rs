@@ -2,9 +2,9 @@
 //! lab-haproxy-ops.toml: `[ssh] user = "ops"`, `sudo = true`): every privileged command
 //! goes through `sudo -n`, allowed only by the rules `lbdeck sudoers` prints for those
 //! profiles, installed by `scripts/lab sudoers`; HAProxy's runtime API as root's unix
-//! socket is reached through `sudo -n socat`, the API line on its stdin. The nginx drain's edit script has no
-//! narrow rule (it carries the file's new contents), so with those rules it is refused
-//! and nothing changes; a rule taken away gives the refusal that names it.
+//! socket is reached through `sudo -n socat`, the API line on its stdin; the nginx
+//! drain's edit takes the file's new text on its stdin, so its rule is exact too. A rule
+//! taken away gives the refusal that names it.
 
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -17,7 +17,7 @@ use super::harness::{lab, lab_ok, root, state_dir};
 use super::unix::NoTcpApi;
 use super::{
     console, drain_and_undrain, drain_from_the_console, failover_and_failback, haproxy_pair_status,
-    lbdeck_in_lab, roles_in_status, screen_row,
+    lbdeck_in_lab, lbdeck_ok, roles_in_status, screen_row,
 };
 
 /// The nginx pair as `ops`.
@@ -215,34 +215,67 @@ pub fn ops_failover_and_failback_by_the_track_file() {
     assert_eq!(snapshot(&track), before, "{}", track.display());
 }
 
-/// The nginx drain's edit script carries the file's new contents: `lbdeck sudoers` gives
-/// it no rule, says so, and with the printed rules the drain is refused on both
-/// balancers with the sentence naming the node, the command and the rule; both upstream
-/// files are as they were, bytes, owner and mode.
-pub fn ops_nginx_drain_without_a_rule_for_its_edit_is_refused() {
+/// The nginx drain's edit takes the file's new text on stdin, so its command line is
+/// fixed and `lbdeck sudoers` prints its exact rule: with only the printed rules, `ops`
+/// drains web2 (`down` in both upstream files, owner and mode kept) and undrains it (both
+/// files byte for byte as they were).
+pub fn ops_nginx_drain_and_undrain_by_the_printed_rules() {
     let _rules = Rules::printed();
     assert!(
-        printed_rules().contains(
-            "# drain: edit the upstream file, nginx -t, reload: no narrow rule \
-             (the script carries the file's new contents, different on every drain)"
-        ),
-        "lbdeck sudoers says the edit has no narrow rule"
+        printed_rules().lines().any(|l| l == nginx_edit_rule()),
+        "lbdeck sudoers prints the edit's rule"
     );
-    let files = ["lb1", "lb2"].map(|lb| node_file(lb, "etc/nginx/conf.d/upstream.conf"));
+    let files = ["lb1", "lb2"].map(|lb| node_file(lb, UPSTREAM));
+    let before = files.clone().map(|f| snapshot(&f));
+    let state = tempfile::tempdir().expect("tempdir");
+    lbdeck_ok(
+        &["drain", "--profile", OPS_NGINX, "web2", "--yes"],
+        state.path(),
+    );
+    for (f, (_, uid, gid, mode)) in files.iter().zip(&before) {
+        let (bytes, u, g, m) = snapshot(f);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.lines()
+                .any(|l| l.contains("10.77.0.22:80") && l.contains(" down")),
+            "{}: {text}",
+            f.display()
+        );
+        assert_eq!((u, g, m), (*uid, *gid, *mode), "{}", f.display());
+    }
+    lbdeck_ok(
+        &["undrain", "--profile", OPS_NGINX, "web2", "--yes"],
+        state.path(),
+    );
+    assert_eq!(
+        files.map(|f| snapshot(&f)),
+        before,
+        "put back byte for byte"
+    );
+}
+
+/// With the nginx edit's rule taken away, the drain is refused on both balancers with
+/// the sentence naming the node, the command and exactly that rule; both upstream files
+/// are as they were, bytes, owner and mode.
+pub fn ops_the_nginx_edit_rule_removed_is_named_and_nothing_changes() {
+    let _rules = Rules::printed();
+    let rule = nginx_edit_rule();
+    let less: String = printed_rules()
+        .lines()
+        .filter(|l| *l != rule)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    install(&less);
+    let files = ["lb1", "lb2"].map(|lb| node_file(lb, UPSTREAM));
     let before = files.clone().map(|f| snapshot(&f));
     let out = failed(&["drain", "--profile", OPS_NGINX, "web2", "--yes"]);
     // The SSH node is named by its host; sudo -n says a password is required for a
     // command no rule allows (it asks before it refuses).
     for (lb, host) in [("lb1", "10.77.0.11"), ("lb2", "10.77.0.12")] {
         for said in [
-            format!(
-                "{lb}: {host}: sudo refused `f=/etc/nginx/conf.d/upstream.conf; d=/var/backups/lbdeck;"
-            ),
+            format!("{lb}: {host}: sudo refused `f=/etc/nginx/conf.d/upstream.conf; d=/var/backups/lbdeck;"),
             "(a password is required); ".to_string(),
-            format!(
-                "this sudoers rule on {host} allows it: \
-                 ops ALL=(root) NOPASSWD: /bin/sh -c f\\=/etc/nginx/conf.d/upstream.conf;"
-            ),
+            format!("this sudoers rule on {host} allows it: {rule}"),
         ] {
             assert!(out.contains(&said), "{said:?} not in:\n{out}");
         }
@@ -252,6 +285,33 @@ pub fn ops_nginx_drain_without_a_rule_for_its_edit_is_refused() {
         "read back unchanged: {out}"
     );
     assert_eq!(files.map(|f| snapshot(&f)), before, "nothing changed");
+}
+
+/// The lab's nginx upstream file, on each node.
+const UPSTREAM: &str = "etc/nginx/conf.d/upstream.conf";
+
+/// The printed rule that lets `ops` put a new upstream file in place on lb1 and lb2.
+fn nginx_edit_rule() -> String {
+    let printed = printed_rules();
+    let rules: Vec<&str> = printed
+        .lines()
+        .filter(|l| {
+            l.starts_with(
+                "ops ALL=(root) NOPASSWD: /bin/sh -c f\\=/etc/nginx/conf.d/upstream.conf;",
+            )
+        })
+        .collect();
+    assert!(!rules.is_empty(), "no edit rule in:\n{printed}");
+    assert!(
+        rules.iter().all(|r| *r == rules[0]),
+        "one rule for both nodes"
+    );
+    assert!(
+        rules[0].contains("cat > "),
+        "the new text comes on stdin: {}",
+        rules[0]
+    );
+    rules[0].to_string()
 }
 
 /// With the track file's failover rule taken away, a failover is refused with the
