@@ -141,6 +141,18 @@ fn node_needs(b: &BalancerSettings) -> Vec<Need> {
         }
     }
     out.push(exact(
+        "the pair's shared audit log: an action's line (on stdin) appended",
+        crate::ops::audit::append_command(),
+    ));
+    out.push(exact(
+        "the pair's shared audit log: others' actions followed",
+        crate::ops::audit::follow_command(),
+    ));
+    out.push(exact(
+        "the pair's shared audit log: its newest lines for the viewer",
+        crate::ops::audit::read_command(),
+    ));
+    out.push(exact(
         "lbdeck check: sudo -n works",
         crate::check::SUDO_PROBE.into(),
     ));
@@ -264,6 +276,23 @@ mod tests {
             "the drain's edit has its exact rule: the new text goes on stdin"
         );
         assert!(needs(&p)[0].needs.iter().all(|n| n.unnarrowable.is_none()));
+    }
+
+    #[test]
+    fn every_balancer_may_append_to_follow_and_read_the_shared_audit_log() {
+        for file in ["lab.toml", "lab-haproxy.toml"] {
+            let p = profile(file);
+            for node in 0..2 {
+                let c = commands(&p, node);
+                for need in [
+                    "mkdir -p /var/log/lbdeck && cat >> /var/log/lbdeck/audit.jsonl",
+                    "exec tail -n0 -F /var/log/lbdeck/audit.jsonl",
+                    "test ! -e /var/log/lbdeck/audit.jsonl || tail -n 200 /var/log/lbdeck/audit.jsonl",
+                ] {
+                    assert!(c.contains(&need.to_string()), "{file} {node}: {need}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -215,7 +215,7 @@ fn addr_line(node: &NodeInfo, added: bool) -> String {
 
 /// Whether a command reads what lbdeck sends on its stdin (so it runs once that ends).
 fn reads_stdin(cmd: &str) -> bool {
-    super::nginx::is_edit(cmd)
+    super::nginx::is_edit(cmd) || cmd == crate::ops::audit::append_command()
 }
 
 /// A command's stdin up to end of file; what came within [`STDIN_WAIT`] when the client
@@ -331,17 +331,23 @@ async fn exec(
         .await;
         return (String::new(), 0);
     }
-    if cmd.contains("tail -n0 -F") {
+    // `tail -F` of the access log, or of the pair's shared audit log.
+    let audit = cmd == crate::ops::audit::follow_command();
+    if audit || cmd.contains("tail -n0 -F") {
         let me = lb;
         stream(
             Box::new(move |e| match e {
-                NodeEvent::Log { lb, line } if Some(*lb) == me => Some(line.clone()),
+                NodeEvent::Audit { lb, line } if audit && Some(*lb) == me => Some(line.clone()),
+                NodeEvent::Log { lb, line } if !audit && Some(*lb) == me => Some(line.clone()),
                 _ => None,
             }),
             None,
         )
         .await;
         return (String::new(), 0);
+    }
+    if let Some(answer) = shared_audit(lb, sim, cmd, input) {
+        return answer;
     }
     if let Some(answer) = control(lb, sim, cmd) {
         return answer;
@@ -432,6 +438,42 @@ fn control(lb: Option<usize>, sim: &Arc<Mutex<Sim>>, cmd: &str) -> Option<(Strin
         s.pair.stop(l);
     } else {
         s.pair.start(l);
+    }
+    Some((String::new(), 0))
+}
+
+/// The pair's shared audit log on a balancer (`ops::audit`): each line on the append's
+/// stdin kept in the balancer's file and told to its followers; read back by the viewer.
+fn shared_audit(
+    lb: Option<usize>,
+    sim: &Arc<Mutex<Sim>>,
+    cmd: &str,
+    input: &[u8],
+) -> Option<(String, u32)> {
+    use crate::ops::audit::{append_command, read_command, SHARED_LINES, SHARED_LOG};
+    let append = cmd == append_command();
+    if !append && cmd != read_command() {
+        return None;
+    }
+    let (Some(l), Ok(mut s)) = (lb, sim.lock()) else {
+        return Some(("demo: no shared audit log on a backend\n".into(), 1));
+    };
+    if !append {
+        let text = s.files[l].get(SHARED_LOG).cloned().unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let newest = &lines[lines.len().saturating_sub(SHARED_LINES)..];
+        return Some((newest.iter().map(|l| format!("{l}\n")).collect(), 0));
+    }
+    let added = String::from_utf8_lossy(input).into_owned();
+    s.files[l]
+        .entry(SHARED_LOG.to_string())
+        .or_default()
+        .push_str(&added);
+    for line in added.lines() {
+        let _ = s.pair.events.send(NodeEvent::Audit {
+            lb: l,
+            line: line.to_string(),
+        });
     }
     Some((String::new(), 0))
 }

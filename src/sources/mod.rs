@@ -12,6 +12,7 @@ pub mod keepalived;
 pub mod nginx;
 pub mod nginx_plus;
 mod session;
+pub mod shared_audit;
 pub mod upstream;
 pub mod upstream_file;
 pub mod vrrp;
@@ -111,6 +112,15 @@ pub enum SourceUpdate {
         /// could be opened).
         lines: Option<access_log::LogLines>,
     },
+    /// A line appended to balancer `index`'s copy of the pair's shared audit log.
+    SharedAudit {
+        /// Profile order.
+        index: usize,
+        /// When it was read.
+        at: Instant,
+        /// The line, or why the log cannot be followed.
+        result: Result<String, FetchError>,
+    },
     /// The end-to-end check through the VIP.
     Vip {
         /// When the answer arrived.
@@ -130,6 +140,7 @@ impl SourceUpdate {
             | SourceUpdate::Traffic { at, .. }
             | SourceUpdate::Upstream { at, .. }
             | SourceUpdate::HaproxyConfig { at, .. }
+            | SourceUpdate::SharedAudit { at, .. }
             | SourceUpdate::Vip { at, .. } => *at,
         }
     }
