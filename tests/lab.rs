@@ -149,6 +149,7 @@ scenarios! {
     ops_nginx_drain_and_undrain_by_the_printed_rules,
     ops_the_nginx_edit_rule_removed_is_named_and_nothing_changes,
     ops_a_removed_rule_is_named_and_nothing_changes,
+    ops_an_action_is_in_the_pairs_shared_audit_and_a_console_shows_it,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

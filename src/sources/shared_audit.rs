@@ -69,13 +69,17 @@ impl AuditTarget {
             .stream_lines(&pool.privileged(&follow_command()))
             .await
             .map_err(lost)?;
+        // sudo may warn ("unable to resolve host") and go on, or refuse and end: what it
+        // said last is why, when the stream ends.
+        let mut sudo_said = None;
         while let Some(line) = lines.recv().await {
             // tail's own notices (no file yet, rotated) are not actions.
             if line.starts_with("tail:") {
                 continue;
             }
             if line.starts_with("sudo:") {
-                return Err(FetchError(format!("{}: {line}", self.addr.alias)));
+                sudo_said = Some(line);
+                continue;
             }
             let update = SourceUpdate::SharedAudit {
                 index: self.index,
@@ -87,8 +91,9 @@ impl AuditTarget {
             }
         }
         Err(FetchError(format!(
-            "{}: following the shared audit log ended",
-            self.addr.alias
+            "{}: following the shared audit log ended{}",
+            self.addr.alias,
+            sudo_said.map(|l| format!(" ({l})")).unwrap_or_default()
         )))
     }
 }

@@ -343,3 +343,63 @@ pub fn ops_a_removed_rule_is_named_and_nothing_changes() {
     assert_eq!(vip(), "lb1", "the VIP stayed");
     assert_eq!(snapshot(&track), before, "the track file is as it was");
 }
+
+/// An action as one operator (the CLI, logged in as `ops`, appending through sudo) is in
+/// the pair's shared audit log on both balancers — the same line as the local one, naming
+/// the operator — and a console open on the pair meanwhile shows it in Events.
+pub fn ops_an_action_is_in_the_pairs_shared_audit_and_a_console_shows_it() {
+    let _rules = Rules::printed();
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = console(OPS_HAPROXY, 200, 40, &home);
+    let followers = || {
+        Command::new("pgrep")
+            .args(["-c", "-f", "^tail -n0 -F /var/log/lbdeck/audit.jsonl"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    while followers() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the console follows both balancers' shared audit log:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = lbdeck_ok(
+        &["drain", "--profile", OPS_HAPROXY, "web2", "--yes"],
+        state.path(),
+    );
+    assert!(out.contains("shared on lb1, lb2"), "{out}");
+    let local = std::fs::read_to_string(state.path().join("lbdeck/audit.jsonl")).expect("local");
+    let local = local.lines().last().expect("a local line").to_string();
+    for lb in ["lb1", "lb2"] {
+        let shared = std::fs::read_to_string(node_file(lb, "var/log/lbdeck/audit.jsonl"))
+            .unwrap_or_else(|e| panic!("{lb}: {e}"));
+        assert_eq!(shared.lines().last(), Some(local.as_str()), "{lb}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&local).expect("JSON");
+    assert_eq!(v["operator"]["ssh_user"], "ops");
+    let (user, host) = (
+        v["operator"]["user"].as_str().expect("user"),
+        v["operator"]["host"].as_str().expect("host"),
+    );
+    assert!(!user.is_empty() && !host.is_empty(), "{local}");
+    let who = format!("{user}@{host}");
+    let drained = format!("{who} drained web2 (done)");
+    t.wait_for(&drained, Duration::from_secs(10), |s| s.contains(&drained));
+    lbdeck_ok(
+        &["undrain", "--profile", OPS_HAPROXY, "web2", "--yes"],
+        state.path(),
+    );
+    let back = format!("{who} put web2 back in rotation (done)");
+    t.wait_for(&back, Duration::from_secs(10), |s| s.contains(&back));
+    t.keys(&["q"]);
+}
