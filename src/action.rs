@@ -107,6 +107,14 @@ pub enum Action {
     /// The audit log's newest lines, read for the viewer.
     #[serde(skip)]
     AuditLoaded(Vec<String>),
+    /// The pair's shared audit log, read from every balancer for the viewer.
+    #[serde(skip)]
+    SharedAuditLoaded {
+        /// Each line once, oldest first.
+        lines: Vec<String>,
+        /// Each balancer that could not be read, and why.
+        unread: Vec<String>,
+    },
     /// An operation ended (done, partly done, failed or refused), with its report.
     #[serde(skip)]
     Acted(Box<crate::ops::Report>),
@@ -169,7 +177,10 @@ impl Action {
             Action::Runtime,
             "HAProxy runtime API command (changes are confirmed)",
         ),
-        (Action::Audit, "show the audit log"),
+        (
+            Action::Audit,
+            "the audit log (in it: a every cluster, p the pair's log)",
+        ),
         (
             Action::Alerts,
             "list every alert: its age and what to check",
@@ -202,6 +213,8 @@ pub enum Effect {
     Shell(String),
     /// Read the audit log for the viewer.
     LoadAudit,
+    /// Read the pair's shared audit log from every balancer for the viewer.
+    LoadSharedAudit,
     /// Record an operation refused before it started (audited, then reported back).
     Refuse {
         /// What was refused.

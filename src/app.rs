@@ -99,6 +99,9 @@ pub struct UiState {
     pub filter: String,
     /// The audit viewer shows every cluster's lines, not only this one's.
     pub audit_all: bool,
+    /// The audit viewer shows the pair's shared log (every operator's actions), not the
+    /// local one.
+    pub audit_pair: bool,
     /// `/` was pressed on a kept filter: it stays shown until the first character typed
     /// replaces it (Backspace edits it instead).
     pub filter_replace: bool,
@@ -178,6 +181,9 @@ pub struct App {
     pub quit_asked: bool,
     /// The audit log lines shown by the viewer, newest last.
     pub audit: Vec<String>,
+    /// The pair's shared audit log as last read for the viewer (None while it is read):
+    /// its lines, newest last, and each balancer that could not be read, with why.
+    pub shared_audit: Option<(Vec<String>, Vec<String>)>,
     /// When each current alert was first seen, by [`alert_key`] (for its age).
     pub alert_since: HashMap<String, Instant>,
     /// The runtime prompt: what is typed, sent, and answered.
@@ -232,6 +238,7 @@ impl App {
                 filter: String::new(),
                 filter_replace: false,
                 audit_all: false,
+                audit_pair: false,
                 sort: SortKey::Config,
                 descending: false,
                 selected_backend: None,
@@ -255,6 +262,7 @@ impl App {
             running: None,
             quit_asked: false,
             audit: Vec::new(),
+            shared_audit: None,
             alert_since: HashMap::new(),
             runtime: runtime::Prompt::default(),
             in_fleet: false,
@@ -438,6 +446,9 @@ impl App {
             Action::AuditLoaded(lines) => {
                 self.audit = lines;
                 self.ui.mode = Mode::Audit;
+            }
+            Action::SharedAuditLoaded { lines, unread } => {
+                self.shared_audit = Some((lines, unread));
             }
             Action::Failover => return self.ask(Operation::FAILOVER),
             Action::Failback => return self.ask(Operation::FAILBACK),
@@ -917,14 +928,26 @@ impl App {
             Mode::RuntimeAnswer if self.keymap.action(&key) == Some(&Action::Runtime) => {
                 self.update(Action::Runtime)
             }
-            Mode::Audit => {
-                if key.code == KeyCode::Char('a') {
+            Mode::Audit => match key.code {
+                KeyCode::Char('a') => {
                     self.ui.audit_all = !self.ui.audit_all;
-                } else {
-                    self.ui.mode = Mode::Normal;
+                    Vec::new()
                 }
-                Vec::new()
-            }
+                // The pair's log is read anew each time it is shown.
+                KeyCode::Char('p') => {
+                    self.ui.audit_pair = !self.ui.audit_pair;
+                    if self.ui.audit_pair {
+                        self.shared_audit = None;
+                        vec![Effect::LoadSharedAudit]
+                    } else {
+                        Vec::new()
+                    }
+                }
+                _ => {
+                    self.ui.mode = Mode::Normal;
+                    Vec::new()
+                }
+            },
             Mode::Filter => {
                 let replace = std::mem::take(&mut self.ui.filter_replace);
                 match key.code {

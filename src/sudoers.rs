@@ -1,8 +1,10 @@
 //! The least sudoers rules a non-root operator needs on each balancer for a profile:
 //! one exact rule per shell command lbdeck runs there through `sudo -n sh -c`, built by
 //! the same functions that build the commands, so a rule cannot drift from what is sent.
-//! Commands whose text changes from run to run (an upstream file's new contents) have no
-//! narrow rule; they are listed with the reason instead.
+//! What changes from run to run (an upstream file's new contents, an audit line) goes on
+//! the command's stdin, so the command line and its rule stay fixed. A command whose
+//! text only the node knows (a file found through `nginx -T`) has no rule here; it is
+//! listed with the reason instead.
 
 use std::fmt::Write as _;
 
@@ -40,9 +42,7 @@ pub struct NodeNeeds {
     pub needs: Vec<Need>,
 }
 
-/// Why an upstream-file edit has no narrow rule.
-const EDIT_VARIES: &str = "the script carries the file's new contents, different on every drain";
-/// Why reading an upstream file found through `nginx -T` has no rule here.
+/// Why reading or editing an upstream file found through `nginx -T` has no rule here.
 const FILE_UNKNOWN: &str = "its name is only known on the node: set upstream_file in the profile";
 
 /// The commands lbdeck runs as root on each balancer of `profile`.
@@ -99,18 +99,23 @@ fn node_needs(b: &BalancerSettings) -> Vec<Need> {
         let file = b.upstream_file.as_deref().unwrap_or(DEFAULT_UPSTREAM_FILE);
         out.push(exact("upstream file", format!("cat {}", shell_quote(file))));
         out.push(exact("nginx configuration", "nginx -T".into()));
+        let edit = |file: &str| crate::ops::drain::edit_script(file, crate::ops::drain::BACKUP_DIR);
+        out.push(exact(
+            "drain: the upstream file's new text (on stdin) in place, nginx -t, reload",
+            edit(file),
+        ));
         if b.upstream_file.is_none() {
             out.push(Need {
                 purpose: "the file nginx -T shows defining the upstream".into(),
                 command: "cat FILE".into(),
                 unnarrowable: Some(FILE_UNKNOWN),
             });
+            out.push(Need {
+                purpose: "drain: that file's new text in place".into(),
+                command: edit("FILE"),
+                unnarrowable: Some(FILE_UNKNOWN),
+            });
         }
-        out.push(Need {
-            purpose: "drain: edit the upstream file, nginx -t, reload".into(),
-            command: crate::ops::drain::edit_script(file, "", crate::ops::drain::BACKUP_DIR),
-            unnarrowable: Some(EDIT_VARIES),
-        });
     }
     if let Some(log) = &b.access_log {
         out.push(exact(
@@ -137,6 +142,18 @@ fn node_needs(b: &BalancerSettings) -> Vec<Need> {
             }
         }
     }
+    out.push(exact(
+        "the pair's shared audit log: an action's line (on stdin) appended",
+        crate::ops::audit::append_command(),
+    ));
+    out.push(exact(
+        "the pair's shared audit log: others' actions followed",
+        crate::ops::audit::follow_command(),
+    ));
+    out.push(exact(
+        "the pair's shared audit log: its newest lines for the viewer",
+        crate::ops::audit::read_command(),
+    ));
     out.push(exact(
         "lbdeck check: sudo -n works",
         crate::check::SUDO_PROBE.into(),
@@ -253,13 +270,31 @@ mod tests {
             !c.iter().any(|c| c.contains("socat")),
             "no runtime API on nginx"
         );
-        let edits: Vec<_> = needs(&p)[0]
-            .needs
-            .iter()
-            .filter(|n| n.unnarrowable.is_some())
-            .map(|n| n.purpose.clone())
-            .collect();
-        assert_eq!(edits, ["drain: edit the upstream file, nginx -t, reload"]);
+        assert!(
+            c.contains(&crate::ops::drain::edit_script(
+                "/etc/nginx/conf.d/upstream.conf",
+                crate::ops::drain::BACKUP_DIR
+            )),
+            "the drain's edit has its exact rule: the new text goes on stdin"
+        );
+        assert!(needs(&p)[0].needs.iter().all(|n| n.unnarrowable.is_none()));
+    }
+
+    #[test]
+    fn every_balancer_may_append_to_follow_and_read_the_shared_audit_log() {
+        for file in ["lab.toml", "lab-haproxy.toml"] {
+            let p = profile(file);
+            for node in 0..2 {
+                let c = commands(&p, node);
+                for need in [
+                    "mkdir -p /var/log/lbdeck && cat >> /var/log/lbdeck/audit.jsonl",
+                    "exec tail -n0 -F /var/log/lbdeck/audit.jsonl",
+                    "test ! -e /var/log/lbdeck/audit.jsonl || tail -n 200 /var/log/lbdeck/audit.jsonl",
+                ] {
+                    assert!(c.contains(&need.to_string()), "{file} {node}: {need}");
+                }
+            }
+        }
     }
 
     #[test]

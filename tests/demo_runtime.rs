@@ -1,7 +1,7 @@
 //! The runtime prompt on the HAProxy demo in a real terminal (tmux): `:` then a read
 //! answers from both simulated balancers at once; a change asks first, takes on both and
 //! reads back with `get weight`; an unknown command gets HAProxy's own refusal; only the
-//! changes are in the demo's audit log.
+//! changes are in the demo's audit log, and in the demo pair's shared log.
 
 mod common;
 
@@ -75,6 +75,25 @@ fn the_runtime_prompt_on_the_haproxy_demo() {
     let s = t.wait_for("HAProxy's refusal", WAIT, |s| s.contains("0 of 2 took it"));
     assert!(s.contains("✗ lb1  Unknown command"), "{s}");
     close(&t);
+
+    // Both changes are in the pair's shared log too, each once though both balancers
+    // hold it.
+    t.keys(&["A"]);
+    t.wait_for("the audit viewer", WAIT, |s| s.contains("Audit log"));
+    t.keys(&["p"]);
+    // A row of the shared log names the operator as user@host.
+    let rows = |s: &str| {
+        s.lines()
+            .filter(|l| l.contains(" runtime ") && l.contains('@'))
+            .count()
+    };
+    let s = t.wait_for("the pair's shared log", WAIT, |s| {
+        s.contains("the pair's shared log (p: local)") && rows(s) > 0
+    });
+    assert_eq!(rows(&s), 2, "{s}");
+    assert!(!s.contains("not read:"), "{s}");
+    t.keys(&["Escape"]);
+    t.wait_for("the viewer closed", WAIT, |s| !s.contains("Audit log"));
     t.keys(&["q"]);
 
     let audit = home.path().join("state/lbdeck/demo-audit.jsonl");

@@ -158,7 +158,8 @@ scenarios! {
     ops_unix_socket_through_sudo_socat,
     ops_console_follows_the_vip_and_drains,
     ops_failover_and_failback_by_the_track_file,
-    ops_nginx_drain_without_a_rule_for_its_edit_is_refused,
+    ops_nginx_drain_and_undrain_by_the_printed_rules,
+    ops_the_nginx_edit_rule_removed_is_named_and_nothing_changes,
     ops_a_removed_rule_is_named_and_nothing_changes,
     two_consoles_show_every_failover_within_the_budget,
     a_console_on_the_notify_fifo_alone_shows_the_failover,
@@ -173,6 +174,7 @@ scenarios! {
     creds_proxyjump_as_ops_through_the_agent,
     init_writes_profiles_for_both_lab_pairs,
     init_on_a_pair_with_the_upstream_in_nginx_conf_and_no_track_file,
+    ops_an_action_is_in_the_pairs_shared_audit_and_a_console_shows_it,
 }
 
 /// A second `up` over a running lab (daemons, mounts, namespaces, a keepalived killed

@@ -655,6 +655,66 @@ fn the_audit_viewer_shows_this_cluster_and_a_toggles_every_cluster() {
     assert_eq!(a.ui.mode, Mode::Normal);
 }
 
+#[test]
+fn p_in_the_audit_viewer_reads_the_pairs_shared_log_naming_each_operator() {
+    let mut a = app();
+    let line = |user: &str, host: &str, profile: &str| {
+        format!(
+            r#"{{"time":"2026-11-26T10:00:00.000+00:00","user":"{user}","profile":"{profile}","operator":{{"user":"{user}","host":"{host}","ssh_user":"ops","pid":7}},"action":"drain","target":"web2","result":"done"}}"#
+        )
+    };
+    a.update(key('A'));
+    a.update(Action::AuditLoaded(vec![line("ana", "admin1", "shop")]));
+    assert_eq!(a.update(key('p')), vec![Effect::LoadSharedAudit]);
+    assert_eq!(a.ui.mode, Mode::Audit, "p toggles, it does not close");
+    let screen = |a: &App| {
+        let mut term =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).expect("terminal");
+        term.draw(|f| crate::ui::draw(f, a)).expect("draw");
+        format!("{:?}", term.backend().buffer())
+    };
+    assert!(screen(&a).contains("reading the pair's shared audit log"));
+    a.update(Action::SharedAuditLoaded {
+        lines: vec![
+            line("ana", "admin1", "shop"),
+            line("bob", "admin2", "shop-b"),
+        ],
+        unread: vec!["lb2: no answer within 2s".into()],
+    });
+    let shown = screen(&a);
+    for said in [
+        "the pair's shared log (p: local)",
+        "ana@admin1",
+        "bob@admin2",
+        "not read: lb2: no answer within 2s",
+    ] {
+        assert!(shown.contains(said), "{said}: {shown}");
+    }
+    assert_eq!(a.update(key('p')), Vec::new(), "back to the local log");
+    assert!(!screen(&a).contains("bob@admin2"));
+}
+
+#[test]
+fn another_operators_action_on_the_pair_shows_in_events_once() {
+    let mut a = app();
+    let line = r#"{"time":"2026-11-26T10:00:00.000+00:00","user":"bob","profile":"shop","operator":{"user":"bob","host":"admin2","ssh_user":"ops","pid":7},"action":"drain","target":"web2","result":"done"}"#;
+    for index in [0, 1] {
+        a.update(Action::Update(crate::sources::SourceUpdate::SharedAudit {
+            index,
+            at: Instant::now(),
+            result: Ok(line.into()),
+        }));
+    }
+    let said: Vec<_> = a
+        .cluster
+        .events
+        .iter()
+        .filter(|e| e.text == "bob@admin2 drained web2 (done)")
+        .collect();
+    assert_eq!(said.len(), 1, "the line on both balancers is one action");
+    assert_eq!(said[0].subject, "web2");
+}
+
 /// The whole screen as text at `w`×`h`.
 fn screen_at(a: &App, w: u16, h: u16) -> String {
     let mut term =

@@ -168,9 +168,15 @@ fn assigned(script: &str, name: &str) -> Option<String> {
 }
 
 /// Runs what lbdeck sends to read or edit a file on demo balancer `lb`: `cat FILE`, and
-/// the drain edit (backup, write, `nginx -t`, then reload or roll back). None for any
-/// other command.
-pub fn run(sim: &mut Sim, lb: usize, upstream: &str, cmd: &str) -> Option<(String, u32)> {
+/// the drain edit (backup, the new text from `input` written, `nginx -t`, then reload or
+/// roll back). None for any other command.
+pub fn run(
+    sim: &mut Sim,
+    lb: usize,
+    upstream: &str,
+    cmd: &str,
+    input: &[u8],
+) -> Option<(String, u32)> {
     if let Some(rest) = cmd.strip_prefix("cat ") {
         let (path, tail) = shell_word(rest.trim_start());
         if !tail.trim().is_empty() {
@@ -181,8 +187,8 @@ pub fn run(sim: &mut Sim, lb: usize, upstream: &str, cmd: &str) -> Option<(Strin
             None => (format!("cat: {path}: No such file or directory\n"), 1),
         });
     }
-    if cmd.contains("base64 -d") && cmd.contains("nginx -s reload") {
-        return Some(edit(sim, lb, upstream, cmd));
+    if is_edit(cmd) {
+        return Some(edit(sim, lb, upstream, cmd, input));
     }
     if cmd.trim() == "nginx -T" {
         // Every file under /etc/nginx, each after the marker nginx prints before it.
@@ -196,11 +202,15 @@ pub fn run(sim: &mut Sim, lb: usize, upstream: &str, cmd: &str) -> Option<(Strin
     None
 }
 
-/// The drain edit: the new text (base64 in the script) replaces the file after a timed
+/// Whether `cmd` is the drain edit, which reads the file's new text on its stdin.
+pub fn is_edit(cmd: &str) -> bool {
+    cmd.contains("cat > ") && cmd.contains("nginx -s reload")
+}
+
+/// The drain edit: the new text (the script's stdin) replaces the file after a timed
 /// backup in the script's backup directory; `nginx -t` decides between reload
 /// (`LBDECK-OK`) and putting the backup back (`LBDECK-ROLLED-BACK` and the emerg line).
-fn edit(sim: &mut Sim, lb: usize, upstream: &str, script: &str) -> (String, u32) {
-    use base64::Engine;
+fn edit(sim: &mut Sim, lb: usize, upstream: &str, script: &str, input: &[u8]) -> (String, u32) {
     let (Some(file), Some(dir)) = (assigned(script, "f"), assigned(script, "d")) else {
         return ("sh: demo: the edit names no file\n".into(), 2);
     };
@@ -210,15 +220,8 @@ fn edit(sim: &mut Sim, lb: usize, upstream: &str, script: &str) -> (String, u32)
             1,
         );
     };
-    let payload = script
-        .split_once("printf %s '")
-        .and_then(|(_, rest)| rest.split_once('\''))
-        .map(|(b64, _)| b64);
-    let new = payload
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok());
-    let Some(new) = new else {
-        return ("base64: invalid input\n".into(), 1);
+    let Ok(new) = String::from_utf8(input.to_vec()) else {
+        return ("demo: the upstream file holds text\n".into(), 1);
     };
     let name = file.rsplit('/').next().unwrap_or(&file);
     let stamp = chrono::Local::now().format("%Y%m%dT%H%M%S.%f");
@@ -250,9 +253,10 @@ mod tests {
         sim
     }
 
-    /// The edit lbdeck sends.
-    fn script(file: &str, text: &str) -> String {
-        crate::ops::drain::edit_script(file, text, "/var/backups/lbdeck")
+    /// The edit lbdeck sends, the new text on its stdin.
+    fn edit(sim: &mut Sim, lb: usize, file: &str, text: &str) -> Option<(String, u32)> {
+        let script = crate::ops::drain::edit_script(file, "/var/backups/lbdeck");
+        run(sim, lb, "be_web", &script, text.as_bytes())
     }
 
     #[test]
@@ -261,7 +265,7 @@ mod tests {
         let conf = sim.files[0].remove(UPSTREAM_FILE).expect("conf");
         sim.files[0].insert("/etc/nginx/upstreams/web.conf".into(), conf);
         sim.files[0].insert("/etc/nginx/nginx.conf".into(), "events {}\n".into());
-        let (dump, status) = run(&mut sim, 0, "be_web", "nginx -T").expect("simulated");
+        let (dump, status) = run(&mut sim, 0, "be_web", "nginx -T", b"").expect("simulated");
         assert_eq!(status, 0);
         assert_eq!(
             crate::ops::upstream::file_defining(&dump, "be_web").as_deref(),
@@ -272,11 +276,11 @@ mod tests {
     #[test]
     fn a_down_flag_takes_effect_on_reload_on_that_balancer_only() {
         let mut sim = demo_sim();
-        let (text, status) =
-            run(&mut sim, 0, "be_web", &format!("cat {UPSTREAM_FILE}")).expect("cat is simulated");
+        let (text, status) = run(&mut sim, 0, "be_web", &format!("cat {UPSTREAM_FILE}"), b"")
+            .expect("cat is simulated");
         assert_eq!(status, 0);
         let drained = set_down(&text, "be_web", "127.0.0.22:80", true).expect("edit");
-        let out = run(&mut sim, 0, "be_web", &script(UPSTREAM_FILE, &drained));
+        let out = edit(&mut sim, 0, UPSTREAM_FILE, &drained);
         assert_eq!(out, Some(("LBDECK-OK\n".into(), 0)));
         assert_eq!(sim.files[0].get(UPSTREAM_FILE), Some(&drained));
         assert_eq!(
@@ -301,8 +305,7 @@ mod tests {
         let mut sim = demo_sim();
         let good = sim.files[1][UPSTREAM_FILE].clone();
         let bad = good.replace("max_fails=1", "max_fails=1 downtime");
-        let (out, status) =
-            run(&mut sim, 1, "be_web", &script(UPSTREAM_FILE, &bad)).expect("simulated");
+        let (out, status) = edit(&mut sim, 1, UPSTREAM_FILE, &bad).expect("simulated");
         assert_eq!(status, 0);
         assert_eq!(
             out,
@@ -313,12 +316,12 @@ mod tests {
         assert_eq!(sim.files[1][UPSTREAM_FILE], good);
         assert!(test(UPSTREAM_FILE, "upstream be_web {\n server a:1;\n", "be_web").is_err());
         assert_eq!(
-            run(&mut sim, 0, "be_web", "cat /etc/nginx/nginx.conf"),
+            run(&mut sim, 0, "be_web", "cat /etc/nginx/nginx.conf", b""),
             Some((
                 "cat: /etc/nginx/nginx.conf: No such file or directory\n".into(),
                 1
             ))
         );
-        assert_eq!(run(&mut sim, 0, "be_web", "uptime"), None);
+        assert_eq!(run(&mut sim, 0, "be_web", "uptime", b""), None);
     }
 }

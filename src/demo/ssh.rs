@@ -52,6 +52,7 @@ pub fn serve(
                 client: client.clone(),
                 tasks: HashMap::new(),
                 shells: HashMap::new(),
+                inputs: HashMap::new(),
             };
             let config = config.clone();
             tokio::spawn(async move {
@@ -69,6 +70,8 @@ struct Node {
     client: PublicKey,
     tasks: HashMap<ChannelId, JoinHandle<()>>,
     shells: HashMap<ChannelId, mpsc::UnboundedSender<Vec<u8>>>,
+    /// What a command's stdin has received so far; closed at end of file.
+    inputs: HashMap<ChannelId, mpsc::UnboundedSender<Vec<u8>>>,
 }
 
 impl Drop for Node {
@@ -131,8 +134,15 @@ impl server::Handler for Node {
         let handle = session.handle();
         let node = self.node.clone();
         let sim = self.sim.clone();
+        let (input_tx, input_rx) = mpsc::unbounded_channel();
+        self.inputs.insert(channel, input_tx);
         let task = tokio::spawn(async move {
-            let (out, status) = exec(&node, &sim, &command, &handle, channel).await;
+            let input = if reads_stdin(&command) {
+                stdin(input_rx).await
+            } else {
+                Vec::new()
+            };
+            let (out, status) = exec(&node, &sim, &command, &input, &handle, channel).await;
             // A failing command's words go to stderr, where callers look for the reason.
             let _ = match status {
                 0 => handle.data(channel, out.into_bytes()).await,
@@ -168,9 +178,18 @@ impl server::Handler for Node {
         data: &[u8],
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if let Some(tx) = self.shells.get(&channel) {
+        if let Some(tx) = self.shells.get(&channel).or(self.inputs.get(&channel)) {
             let _ = tx.send(data.to_vec());
         }
+        Ok(())
+    }
+
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.inputs.remove(&channel);
         Ok(())
     }
 
@@ -183,6 +202,7 @@ impl server::Handler for Node {
             t.abort();
         }
         self.shells.remove(&channel);
+        self.inputs.remove(&channel);
         Ok(())
     }
 }
@@ -195,6 +215,27 @@ fn addr_line(node: &NodeInfo, added: bool) -> String {
     )
 }
 
+/// Whether a command reads what lbdeck sends on its stdin (so it runs once that ends).
+fn reads_stdin(cmd: &str) -> bool {
+    super::nginx::is_edit(cmd) || cmd == crate::ops::audit::append_command()
+}
+
+/// A command's stdin up to end of file; what came within [`STDIN_WAIT`] when the client
+/// never ends it.
+async fn stdin(mut rx: mpsc::UnboundedReceiver<Vec<u8>>) -> Vec<u8> {
+    let mut input = Vec::new();
+    let _ = tokio::time::timeout(STDIN_WAIT, async {
+        while let Some(chunk) = rx.recv().await {
+            input.extend_from_slice(&chunk);
+        }
+    })
+    .await;
+    input
+}
+
+/// How long a command waits for the end of its stdin: lbdeck sends it at once.
+const STDIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Picks the lines of interest out of the node events.
 type EventFilter = Box<dyn Fn(&NodeEvent) -> Option<String> + Send>;
 
@@ -204,6 +245,7 @@ async fn exec(
     node: &NodeInfo,
     sim: &Arc<Mutex<Sim>>,
     cmd: &str,
+    input: &[u8],
     handle: &server::Handle,
     channel: ChannelId,
 ) -> (String, u32) {
@@ -310,17 +352,23 @@ async fn exec(
         .await;
         return (String::new(), 0);
     }
-    if cmd.contains("tail -n0 -F") {
+    // `tail -F` of the access log, or of the pair's shared audit log.
+    let audit = cmd == crate::ops::audit::follow_command();
+    if audit || cmd.contains("tail -n0 -F") {
         let me = lb;
         stream(
             Box::new(move |e| match e {
-                NodeEvent::Log { lb, line } if Some(*lb) == me => Some(line.clone()),
+                NodeEvent::Audit { lb, line } if audit && Some(*lb) == me => Some(line.clone()),
+                NodeEvent::Log { lb, line } if !audit && Some(*lb) == me => Some(line.clone()),
                 _ => None,
             }),
             None,
         )
         .await;
         return (String::new(), 0);
+    }
+    if let Some(answer) = shared_audit(lb, sim, cmd, input) {
+        return answer;
     }
     if let Some(answer) = control(lb, sim, cmd) {
         return answer;
@@ -331,7 +379,8 @@ async fn exec(
     let Ok(mut s) = sim.lock() else {
         return ("simulation stopped\n".into(), 1);
     };
-    if let Some(answer) = lb.and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd)) {
+    if let Some(answer) = lb.and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd, input))
+    {
         return answer;
     }
     if cmd.contains("ip -j") && cmd.contains("addr") {
@@ -410,6 +459,42 @@ fn control(lb: Option<usize>, sim: &Arc<Mutex<Sim>>, cmd: &str) -> Option<(Strin
         s.pair.stop(l);
     } else {
         s.pair.start(l);
+    }
+    Some((String::new(), 0))
+}
+
+/// The pair's shared audit log on a balancer (`ops::audit`): each line on the append's
+/// stdin kept in the balancer's file and told to its followers; read back by the viewer.
+fn shared_audit(
+    lb: Option<usize>,
+    sim: &Arc<Mutex<Sim>>,
+    cmd: &str,
+    input: &[u8],
+) -> Option<(String, u32)> {
+    use crate::ops::audit::{append_command, read_command, SHARED_LINES, SHARED_LOG};
+    let append = cmd == append_command();
+    if !append && cmd != read_command() {
+        return None;
+    }
+    let (Some(l), Ok(mut s)) = (lb, sim.lock()) else {
+        return Some(("demo: no shared audit log on a backend\n".into(), 1));
+    };
+    if !append {
+        let text = s.files[l].get(SHARED_LOG).cloned().unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let newest = &lines[lines.len().saturating_sub(SHARED_LINES)..];
+        return Some((newest.iter().map(|l| format!("{l}\n")).collect(), 0));
+    }
+    let added = String::from_utf8_lossy(input).into_owned();
+    s.files[l]
+        .entry(SHARED_LOG.to_string())
+        .or_default()
+        .push_str(&added);
+    for line in added.lines() {
+        let _ = s.pair.events.send(NodeEvent::Audit {
+            lb: l,
+            line: line.to_string(),
+        });
     }
     Some((String::new(), 0))
 }
@@ -604,7 +689,7 @@ fn run_shell_command(node: &NodeInfo, sim: &Arc<Mutex<Sim>>, cmd: &str) -> (Stri
         },
         ["cat", _] if lb.is_some() => {
             let (text, _) = lb
-                .and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd))
+                .and_then(|l| super::nginx::run(&mut s, l, super::BACKEND, cmd, b""))
                 .unwrap_or_default();
             text.replace('\n', "\r\n")
         }

@@ -40,6 +40,13 @@ pub enum NodeEvent {
         /// The line.
         line: String,
     },
+    /// A line appended to the pair's shared audit log on balancer `lb`.
+    Audit {
+        /// Balancer index.
+        lb: usize,
+        /// The line.
+        line: String,
+    },
 }
 
 /// keepalived on one simulated balancer.

@@ -477,6 +477,21 @@ pub struct Cluster {
     /// Fewer backends in rotation than this is an alarm (the profile's
     /// `min_healthy_backends`, default 1).
     pub min_in_rotation: usize,
+    /// The pair's shared audit log as followed: lines already told (each is on every
+    /// balancer it acted on) and why a balancer's cannot be followed.
+    shared_audit: SharedAudit,
+}
+
+/// How many shared audit lines are remembered to tell a repeat from a new action.
+const SHARED_AUDIT_SEEN: usize = 512;
+
+/// What the console has read of the pair's shared audit log.
+#[derive(Debug, Clone, Default)]
+struct SharedAudit {
+    /// The newest lines read, from any balancer.
+    seen: std::collections::VecDeque<String>,
+    /// Per balancer, why its log cannot be followed (said once until it changes).
+    failing: std::collections::BTreeMap<usize, String>,
 }
 
 impl Cluster {
@@ -547,6 +562,7 @@ impl Cluster {
             weights_set: Default::default(),
             checks_off: Default::default(),
             min_in_rotation: profile.min_healthy_backends.unwrap_or(1),
+            shared_audit: SharedAudit::default(),
             backend_names: profile
                 .balancers()
                 .map(|b| b.backend_name().to_string())
@@ -660,6 +676,9 @@ impl Cluster {
                     lb.static_balance = config.and_then(|c| c.static_balance);
                 }
             }
+            SourceUpdate::SharedAudit { index, result, .. } => {
+                return self.apply_shared_audit(index, result, wall)
+            }
             SourceUpdate::Vip { at, result } => {
                 let was = self.vip.serving();
                 match result {
@@ -689,6 +708,47 @@ impl Cluster {
                 }
             }
         }
+        true
+    }
+
+    /// A line of the pair's shared audit log: another operator's action becomes an event,
+    /// once however many balancers hold it; this console's own are already told.
+    fn apply_shared_audit(
+        &mut self,
+        index: usize,
+        result: Result<String, crate::wire::FetchError>,
+        wall: chrono::DateTime<chrono::Local>,
+    ) -> bool {
+        let name = self
+            .balancers
+            .get(index)
+            .map_or_else(|| format!("balancer {index}"), |b| b.name.clone());
+        let line = match result {
+            Ok(line) => line,
+            Err(e) => {
+                let why = clip(&e.to_string(), 160);
+                if self.shared_audit.failing.get(&index) == Some(&why) {
+                    return false;
+                }
+                self.shared_audit.failing.insert(index, why.clone());
+                let text = format!("the pair's audit log cannot be followed: {why}");
+                self.events.push(wall, Level::Warn, &name, text);
+                return true;
+            }
+        };
+        self.shared_audit.failing.remove(&index);
+        let seen = &mut self.shared_audit.seen;
+        if seen.contains(&line) {
+            return false;
+        }
+        if seen.len() == SHARED_AUDIT_SEEN {
+            seen.pop_front();
+        }
+        seen.push_back(line.clone());
+        let Some((subject, text)) = crate::ops::audit::others_action(&line) else {
+            return false;
+        };
+        self.events.push(wall, Level::Info, &subject, text);
         true
     }
 

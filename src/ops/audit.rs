@@ -1,6 +1,8 @@
 //! The audit trail: one JSON line per action in `$XDG_STATE_HOME/lbdeck/audit.jsonl`
 //! (the demo keeps its own, `demo-audit.jsonl`), flushed to disk before the action is
-//! reported. Each line names the cluster, its profile file and the operator.
+//! reported. Each line names the cluster, its profile file and the operator. An action
+//! that acted on balancers also appends the same line to [`SHARED_LOG`] on each of them
+//! over SSH, so every operator of the pair reads who did what.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -61,12 +63,157 @@ pub struct Operator {
     pub host: String,
     /// The user lbdeck logs in as on the nodes (`[ssh] user`).
     pub ssh_user: String,
+    /// The lbdeck process: a console tells its own lines in the pair's log from others'.
+    pub pid: u32,
+}
+
+/// The pair's shared audit log on each balancer: one line per append, each append
+/// opening the file anew, so logrotate may move it at any time (no `copytruncate`).
+pub const SHARED_LOG: &str = "/var/log/lbdeck/audit.jsonl";
+
+/// How many of the shared log's newest lines the viewer reads from each balancer.
+pub const SHARED_LINES: usize = 200;
+
+/// The command appending the line on its stdin to [`SHARED_LOG`] (run as root): fixed,
+/// so one exact sudoers rule allows it.
+pub fn append_command() -> String {
+    let dir = SHARED_LOG.rsplit_once('/').map_or("/", |(d, _)| d);
+    format!("mkdir -p {dir} && cat >> {SHARED_LOG}")
+}
+
+/// The command printing the shared log's newest lines (none while it does not exist).
+pub fn read_command() -> String {
+    format!("test ! -e {SHARED_LOG} || tail -n {SHARED_LINES} {SHARED_LOG}")
+}
+
+/// The command following the shared log: new lines as they are appended, across
+/// rotation, waiting for the file while there is none.
+pub fn follow_command() -> String {
+    format!("exec tail -n0 -F {SHARED_LOG}")
 }
 
 /// Appends the audit line for a report; returns where it went (or why it did not).
 pub fn record(profile: &Profile, r: &super::run::Report) -> String {
+    local(&entry(profile, r), profile)
+}
+
+/// Appends the audit line for a report here, then on every balancer it acted on
+/// ([`SHARED_LOG`], through `pool`): where it went, and each balancer where it did not.
+/// The local line is written first and whatever happens on the balancers, it stays.
+pub async fn record_shared(
+    profile: &Profile,
+    r: &super::run::Report,
+    pool: Option<&crate::ssh::Pool>,
+) -> String {
+    let entry = entry(profile, r);
+    let here = local(&entry, profile);
+    if r.balancers.is_empty() {
+        return here;
+    }
+    let Ok(line) = serde_json::to_string(&entry) else {
+        return here;
+    };
+    let line = line + "\n";
+    let shared = profile
+        .balancers()
+        .filter(|b| r.balancers.contains(&b.name))
+        .map(|b| {
+            let line = line.as_bytes();
+            async move {
+                let Some(pool) = pool else {
+                    return (b.name.clone(), Err("no SSH".to_string()));
+                };
+                let command = pool.privileged(&append_command());
+                let node = pool.node(&b.host);
+                let done = match pool.exec_with_input(&node, &command, line).await {
+                    Ok(out) if out.status == Some(0) => Ok(()),
+                    Ok(out) => Err(crate::text::clip(
+                        &crate::text::sentence(out.stderr.lines().next().unwrap_or("failed")),
+                        120,
+                    )),
+                    Err(e) => Err(crate::text::sentence(&e.to_string())),
+                };
+                (b.name.clone(), done)
+            }
+        });
+    let results = futures::future::join_all(shared).await;
+    format!("{here}; {}", shared_said(&results))
+}
+
+/// Where the shared line went: "shared on lb1, lb2", or also "NOT on lb2 (why)".
+fn shared_said(results: &[(String, Result<(), String>)]) -> String {
+    let on: Vec<&str> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let not: Vec<String> = results
+        .iter()
+        .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("{n} ({e})")))
+        .collect();
+    let mut said = Vec::new();
+    if !on.is_empty() {
+        said.push(format!("shared on {}", on.join(", ")));
+    }
+    if !not.is_empty() {
+        said.push(format!("NOT in {SHARED_LOG} on {}", not.join(", ")));
+    }
+    said.join("; ")
+}
+
+/// Another operator's action read from the pair's shared log, as the console's Events
+/// say it: ("web2", "bob@admin2 drained web2 (done)"). None for a line that is not an
+/// action of lbdeck's, or one this process wrote (its own report said it already).
+pub fn others_action(line: &str) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let op = &v["operator"];
+    let get = |v: &serde_json::Value| -> Option<String> {
+        Some(crate::text::clip(&crate::text::sanitize(v.as_str()?), 60))
+    };
+    let host = get(&op["host"])?;
+    if op["pid"].as_u64() == Some(u64::from(std::process::id())) && host == self::host() {
+        return None;
+    }
+    let user = get(&op["user"])?;
+    // "ana (via sudo)" is ana acting through sudo on her host.
+    let user = user.trim_end_matches(" (via sudo)");
+    let action = get(&v["action"])?;
+    let target = get(&v["target"]).unwrap_or_default();
+    let argument = get(&v["argument"]);
+    let result = get(&v["result"]).unwrap_or_else(|| "?".into());
+    let did = match (action.as_str(), argument) {
+        ("drain", _) => format!("drained {target}"),
+        ("undrain", _) => format!("put {target} back in rotation"),
+        ("maint", _) => format!("put {target} in maintenance"),
+        ("weight", Some(w)) => format!("set {target}'s weight {w}"),
+        ("kill-sessions", _) => format!("killed {target}'s sessions"),
+        ("health" | "agent", Some(on)) => format!("switched {target}'s {action} checks {on}"),
+        ("failover", _) => format!("failed over from {target}"),
+        ("failback", _) => format!("failed back to {target}"),
+        ("roll", _) => "ran a rolling maintenance".to_string(),
+        ("runtime", Some(c)) => format!("sent `{c}` to HAProxy"),
+        (other, _) => format!("{other} {target}"),
+    };
+    let subject = if target.is_empty() {
+        "audit".into()
+    } else {
+        target
+    };
+    Some((subject, format!("{user}@{host} {did} ({result})")))
+}
+
+/// The local line: where it went, or why it did not.
+fn local(entry: &Entry, profile: &Profile) -> String {
+    match append(entry, path(profile)) {
+        Ok(p) => format!("audit: {}", p.display()),
+        Err(e) => format!("audit log NOT written: {e}"),
+    }
+}
+
+/// The audit line of a report.
+fn entry(profile: &Profile, r: &super::run::Report) -> Entry {
     let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
-    let entry = Entry {
+    Entry {
         time: r
             .started
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
@@ -81,6 +228,7 @@ pub fn record(profile: &Profile, r: &super::run::Report) -> String {
             user: user(),
             host: host(),
             ssh_user: profile.ssh.user.clone(),
+            pid: std::process::id(),
         },
         action: r.operation.verb().to_string(),
         argument: r.operation.argument(),
@@ -98,10 +246,6 @@ pub fn record(profile: &Profile, r: &super::run::Report) -> String {
                 "left_ms": ms(t.left), "arrived_ms": ms(t.arrived), "serving_ms": ms(t.serving),
             })
         }),
-    };
-    match append(&entry, path(profile)) {
-        Ok(p) => format!("audit: {}", p.display()),
-        Err(e) => format!("audit log NOT written: {e}"),
     }
 }
 
@@ -116,7 +260,7 @@ pub fn path(profile: &Profile) -> Option<PathBuf> {
 }
 
 /// This host's name, as the kernel has it.
-fn host() -> String {
+pub fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()
@@ -169,4 +313,88 @@ pub fn append(entry: &Entry, path: Option<PathBuf>) -> std::io::Result<PathBuf> 
     f.write_all(line.as_bytes())?;
     f.sync_all()?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(pid: u32, host: &str, action: &str, argument: Option<&str>) -> String {
+        let mut v = serde_json::json!({
+            "time": "2026-11-27T10:42:07.000+01:00", "user": "bob", "profile": "shop",
+            "operator": {"user": "bob", "host": host, "ssh_user": "ops", "pid": pid},
+            "action": action, "target": "web2", "balancers": ["lb1", "lb2"],
+            "result": "done",
+        });
+        if let Some(a) = argument {
+            v["argument"] = a.into();
+        }
+        v.to_string()
+    }
+
+    #[test]
+    fn another_operators_action_reads_as_a_sentence_and_ours_is_skipped() {
+        assert_eq!(
+            others_action(&line(1, "admin2", "drain", None)),
+            Some(("web2".into(), "bob@admin2 drained web2 (done)".into()))
+        );
+        assert_eq!(
+            others_action(&line(1, "admin2", "weight", Some("7"))).map(|e| e.1),
+            Some("bob@admin2 set web2's weight 7 (done)".into())
+        );
+        assert_eq!(
+            others_action(&line(std::process::id(), &host(), "drain", None)),
+            None,
+            "this process's own line"
+        );
+        assert!(
+            others_action(&line(std::process::id(), "admin2", "drain", None)).is_some(),
+            "the same pid on another host is someone else"
+        );
+        assert_eq!(others_action("tail: file truncated"), None);
+        assert_eq!(others_action("{}"), None);
+    }
+
+    #[test]
+    fn the_shared_append_says_where_it_failed() {
+        let results = [
+            ("lb1".to_string(), Ok(())),
+            ("lb2".to_string(), Err("no answer within 2s".to_string())),
+        ];
+        assert_eq!(
+            shared_said(&results),
+            "shared on lb1; NOT in /var/log/lbdeck/audit.jsonl on lb2 (no answer within 2s)"
+        );
+    }
+
+    #[test]
+    fn the_append_adds_one_line_per_run_to_a_file_that_may_be_rotated_away() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("log/lbdeck/audit.jsonl");
+        let cmd = append_command()
+            .replace(SHARED_LOG, &log.display().to_string())
+            .replace(
+                "/var/log/lbdeck",
+                &dir.path().join("log/lbdeck").display().to_string(),
+            );
+        let run = |text: &str| {
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", &cmd])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("sh");
+            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), text.as_bytes())
+                .expect("write");
+            assert!(child.wait().expect("sh").success());
+        };
+        run("{\"a\":1}\n");
+        run("{\"a\":2}\n");
+        assert_eq!(
+            std::fs::read_to_string(&log).expect("log"),
+            "{\"a\":1}\n{\"a\":2}\n"
+        );
+        std::fs::rename(&log, log.with_extension("jsonl.1")).expect("rotate");
+        run("{\"a\":3}\n");
+        assert_eq!(std::fs::read_to_string(&log).expect("log"), "{\"a\":3}\n");
+    }
 }

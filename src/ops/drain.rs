@@ -329,25 +329,25 @@ async fn read_file(
     Ok(crate::wire::upstream_file::read(pool, node, file).await?)
 }
 
-/// The script that puts `text` in place of `file` on a node and has nginx load it. The
-/// file's owner, mode, SELinux context and other extended attributes are kept: the new
-/// text is written into a copy made with `cp --preserve=all` (plain `cp -p` where that
-/// is refused), beside the file, then moved over it in one step. A symlink (Debian's
+/// The script that puts the text on its stdin in place of `file` on a node and has nginx
+/// load it. The command line holds only the file and the backup directory, so one exact
+/// sudoers rule per file allows it. The file's owner, mode, SELinux context and other
+/// extended attributes are kept: the new text is written into a copy made with
+/// `cp --preserve=all` (plain `cp -p` where that is refused), beside the file, then moved
+/// over it in one step. A symlink (Debian's
 /// sites-enabled) is followed, so the link stays a link. The backup goes to `backups`,
 /// outside every include directory, named by time. `nginx -t` decides between
 /// `nginx -s reload` (`LBDECK-OK`) and putting the backup back the same way
 /// (`LBDECK-ROLLED-BACK` and the emerg line, or `LBDECK-RELOAD-FAILED`).
-pub(crate) fn edit_script(file: &str, text: &str, backups: &str) -> String {
-    use base64::Engine;
+pub(crate) fn edit_script(file: &str, backups: &str) -> String {
     let f = crate::ssh::shell_quote(file);
     let d = crate::ssh::shell_quote(backups);
-    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
     format!(
         "f={f}; d={d}; [ -L \"$f\" ] && f=$(readlink -f \"$f\"); t=\"$f.lbdeck-tmp\"; \
          b=\"$d/$(basename \"$f\").$(date +%Y%m%dT%H%M%S.%N).bak\"; \
          keep() {{ cp --preserve=all \"$1\" \"$2\" 2>/dev/null || cp -p \"$1\" \"$2\"; }}; \
          mkdir -p \"$d\" && keep \"$f\" \"$b\" && keep \"$f\" \"$t\" && \
-         printf %s '{b64}' | base64 -d > \"$t\" && mv \"$t\" \"$f\" || {{ rm -f \"$t\"; exit 1; }}; \
+         cat > \"$t\" && mv \"$t\" \"$f\" || {{ rm -f \"$t\"; exit 1; }}; \
          if nginx -t 2>\"$d/nginx-t.out\"; then \
            if nginx -s reload 2>\"$d/nginx-t.out\"; then echo LBDECK-OK; \
            else keep \"$b\" \"$t\" && mv \"$t\" \"$f\"; echo LBDECK-RELOAD-FAILED; head -n1 \"$d/nginx-t.out\"; fi; \
@@ -472,8 +472,8 @@ async fn nginx_set(
     let set = if edited == text {
         Ok(())
     } else {
-        let script = edit_script(&file, &edited, BACKUP_DIR);
-        match pool.exec(node, &pool.privileged(&script)).await {
+        let script = pool.privileged(&edit_script(&file, BACKUP_DIR));
+        match pool.exec_with_input(node, &script, edited.as_bytes()).await {
             Ok(out) => edit_outcome(&file, out),
             Err(e) => Err(e.into()),
         }
@@ -739,21 +739,23 @@ mod tests {
         .expect("stand-in nginx");
         std::fs::set_permissions(&nginx, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let backups = dir.join("backups");
-        let script = edit_script(
-            &file.display().to_string(),
-            text,
-            &backups.display().to_string(),
-        );
+        let script = edit_script(&file.display().to_string(), &backups.display().to_string());
         let path = format!(
             "{}:{}",
             bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let out = std::process::Command::new("sh")
+        let mut child = std::process::Command::new("sh")
             .args(["-c", &script])
             .env("PATH", path)
-            .output()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("sh");
+        // The script may stop before it reads (no file to copy): a closed pipe is fine.
+        let _ = std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), text.as_bytes());
+        let out = child.wait_with_output().expect("sh");
         edit_outcome(
             &file.display().to_string(),
             crate::ssh::Output {

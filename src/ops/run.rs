@@ -239,7 +239,7 @@ pub async fn execute(
     r.audit = if plan.operation.is_read() {
         super::runtime::NOT_AUDITED.into()
     } else {
-        super::audit::record(profile, &r)
+        super::audit::record_shared(profile, &r, pool).await
     };
     r
 }

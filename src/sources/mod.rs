@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod haproxy_config;
 pub mod prometheus;
 mod session;
+pub mod shared_audit;
 pub mod upstream_file;
 pub mod vrrp;
 
@@ -103,6 +104,15 @@ pub enum SourceUpdate {
         /// could be opened).
         lines: Option<access_log::LogLines>,
     },
+    /// A line appended to balancer `index`'s copy of the pair's shared audit log.
+    SharedAudit {
+        /// Profile order.
+        index: usize,
+        /// When it was read.
+        at: Instant,
+        /// The line, or why the log cannot be followed.
+        result: Result<String, FetchError>,
+    },
     /// The end-to-end check through the VIP.
     Vip {
         /// When the answer arrived.
@@ -122,6 +132,7 @@ impl SourceUpdate {
             | SourceUpdate::Traffic { at, .. }
             | SourceUpdate::Upstream { at, .. }
             | SourceUpdate::HaproxyConfig { at, .. }
+            | SourceUpdate::SharedAudit { at, .. }
             | SourceUpdate::Vip { at, .. } => *at,
         }
     }

@@ -161,6 +161,18 @@ impl Pool {
         conn.exec(command, self.timeout).await
     }
 
+    /// Runs a command on `addr` with `input` on its stdin, with the pool's timeout: what
+    /// varies from run to run stays out of the command line (and its sudoers rule).
+    pub async fn exec_with_input(
+        &self,
+        addr: &NodeAddr,
+        command: &str,
+        input: &[u8],
+    ) -> Result<super::Output, SshError> {
+        let conn = self.get(addr).await?;
+        conn.exec_with_input(command, input, self.timeout).await
+    }
+
     /// The per-call timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout

@@ -52,6 +52,17 @@ impl Runner {
                     let _ = tx.send(Action::AuditLoaded(lines)).await;
                 });
             }
+            Effect::LoadSharedAudit => {
+                let (tx, profile, pool) =
+                    (self.tx.clone(), self.profile.clone(), self.pool.clone());
+                tokio::spawn(async move {
+                    let (lines, unread) = match pool {
+                        Some(pool) => crate::sources::shared_audit::read(&profile, &pool).await,
+                        None => (Vec::new(), vec!["no SSH to read it over".to_string()]),
+                    };
+                    let _ = tx.send(Action::SharedAuditLoaded { lines, unread }).await;
+                });
+            }
             Effect::Run {
                 plan,
                 failed_over,

@@ -1,5 +1,6 @@
 //! What the console follows over SSH besides polling: keepalived on each balancer, nginx
-//! access logs and upstream files, over one shared connection pool (also used by `s` and actions).
+//! access logs and upstream files, the pair's shared audit log, over one shared
+//! connection pool (also used by `s` and actions).
 
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ pub struct Remote {
     pub upstreams: Vec<crate::sources::upstream_file::UpstreamTarget>,
     /// HAProxy configuration readers (whether a reload keeps runtime state).
     pub configs: Vec<crate::sources::haproxy_config::ConfigTarget>,
+    /// Followers of the pair's shared audit log (other operators' actions).
+    pub audits: Vec<crate::sources::shared_audit::AuditTarget>,
     /// The shared connections (None when nothing is followed over SSH).
     pub pool: Option<std::sync::Arc<crate::ssh::Pool>>,
 }
@@ -56,6 +59,13 @@ impl Remote {
         // something is read over SSH from the start (the screen cannot prompt later).
         let following =
             !vrrp.is_empty() || !logs.is_empty() || !upstreams.is_empty() || !sockets.is_empty();
+        // Other operators' actions are followed where the balancers are reached over
+        // SSH anyway: a pair read only over HTTP is not logged into for them.
+        let audits = if following {
+            crate::sources::shared_audit::AuditTarget::for_profile(profile, &resolver)
+        } else {
+            Vec::new()
+        };
         let pool = Some(crate::ssh::Pool::for_profile(
             profile, resolver, nodes, following,
         ));
@@ -64,6 +74,7 @@ impl Remote {
             logs,
             upstreams,
             configs,
+            audits,
             pool,
         }
     }
@@ -81,6 +92,7 @@ impl Remote {
             && self.logs.is_empty()
             && self.upstreams.is_empty()
             && self.configs.is_empty()
+            && self.audits.is_empty()
         {
             return Vec::new();
         }
@@ -101,6 +113,11 @@ impl Remote {
         );
         out.extend(
             self.configs
+                .into_iter()
+                .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone()))),
+        );
+        out.extend(
+            self.audits
                 .into_iter()
                 .map(|t| tokio::spawn(t.follow(pool.clone(), tx.clone()))),
         );

@@ -1,5 +1,6 @@
 //! The audit log viewer: the newest actions, one line each (time, user, action, target,
-//! result and why) — this cluster's by default, every cluster's after `a`.
+//! result and why) — this cluster's by default, every cluster's after `a`, the pair's
+//! shared log (every operator's actions, named user@host) after `p`.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -18,15 +19,34 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         area.height.saturating_sub(4).max(5),
     );
     let room = popup.height.saturating_sub(2) as usize;
-    let entries: Vec<serde_json::Value> = app
-        .audit
+    let pair = app.ui.audit_pair;
+    let raw: &[String] = match (&app.shared_audit, pair) {
+        (Some((lines, _)), true) => lines,
+        (None, true) => &[],
+        (_, false) => &app.audit,
+    };
+    let entries: Vec<serde_json::Value> = raw
         .iter()
         .map(|raw| serde_json::from_str(raw).unwrap_or_default())
         .filter(|v: &serde_json::Value| {
-            app.ui.audit_all || v["profile"].as_str() == Some(app.profile.name.as_str())
+            pair || app.ui.audit_all || v["profile"].as_str() == Some(app.profile.name.as_str())
         })
         .collect();
-    let lines: Vec<Line> = if entries.is_empty() {
+    // A balancer whose copy could not be read is said first: the list may lack its lines.
+    let unread: Vec<Line> = match (&app.shared_audit, pair) {
+        (Some((_, unread)), true) => unread
+            .iter()
+            .map(|u| Line::from(Span::styled(format!("not read: {u}"), t.degraded)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let room = room.saturating_sub(unread.len());
+    let lines: Vec<Line> = if pair && app.shared_audit.is_none() {
+        vec![Line::from(Span::styled(
+            "reading the pair's shared audit log…",
+            t.muted,
+        ))]
+    } else if entries.is_empty() {
         vec![Line::from(Span::styled("no actions recorded yet", t.muted))]
     } else {
         entries
@@ -50,11 +70,24 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                     .collect::<String>()
                     .replace('T', " ");
                 let mut spans = vec![Span::styled(format!("{time}  "), t.muted)];
-                if app.ui.audit_all {
+                if app.ui.audit_all && !pair {
                     spans.push(Span::styled(format!("{:<12} ", get("profile")), t.header));
                 }
+                // On the pair's log, who is the operator and the host they acted from.
+                let who = if pair {
+                    let op = &v["operator"];
+                    let name = op["user"].as_str().unwrap_or("?");
+                    let name = name.trim_end_matches(" (via sudo)");
+                    let host = op["host"].as_str().unwrap_or("?");
+                    format!(
+                        "{:<18} ",
+                        crate::text::clip(&crate::text::sentence(&format!("{name}@{host}")), 18)
+                    )
+                } else {
+                    format!("{:<10} ", get("user"))
+                };
                 spans.extend([
-                    Span::styled(format!("{:<10} ", get("user")), t.text),
+                    Span::styled(who, t.text),
                     Span::styled(
                         format!("{:<9} {:<8} ", get("action"), get("target")),
                         t.text,
@@ -80,11 +113,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let path = crate::ops::audit::path(&app.profile)
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let whose = if app.ui.audit_all {
-        "every cluster (a: this one)".to_string()
+    let (whose, path) = if pair {
+        (
+            "the pair's shared log (p: local)".to_string(),
+            format!("{} on each balancer", crate::ops::audit::SHARED_LOG),
+        )
+    } else if app.ui.audit_all {
+        ("every cluster (a: this one)".to_string(), path)
     } else {
-        format!("{} (a: every cluster)", app.profile_name)
+        (format!("{} (a: every cluster)", app.profile_name), path)
     };
+    let lines: Vec<Line> = unread.into_iter().chain(lines).collect();
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).block(pane(

@@ -53,15 +53,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
         }
         Mode::Audit => {
             spans.push(Span::styled(" AUDIT  ", t.highlight));
-            // `a` switches between this cluster's actions and every cluster's.
+            // `a` switches between this cluster's actions and every cluster's, `p` to the
+            // pair's shared log and back.
             let other = if app.ui.audit_all {
                 "this cluster"
             } else {
                 "every cluster"
             };
+            let pair = if app.ui.audit_pair {
+                "local log"
+            } else {
+                "the pair's log"
+            };
             spans.push(Span::styled("a", t.key));
+            spans.push(Span::styled(format!(" {other} · "), t.muted));
+            spans.push(Span::styled("p", t.key));
             spans.push(Span::styled(
-                format!(" {other} · any key but a closes  "),
+                format!(" {pair} · any key but a, p closes  "),
                 t.muted,
             ));
         }

@@ -971,7 +971,7 @@ fn the_audit_viewer_says_what_a_does() {
     a.update(Action::AuditLoaded(Vec::new()));
     let line = status_line(&a, 80, 24);
     assert!(
-        line.contains("a every cluster · any key but a closes"),
+        line.contains("a every cluster · p the pair's log · any key but a, p closes"),
         "{line}"
     );
     assert!(!line.contains("any key closes"), "{line}");
@@ -984,10 +984,7 @@ fn the_audit_viewer_says_what_a_does() {
         "a keeps the viewer open"
     );
     let line = status_line(&a, 80, 24);
-    assert!(
-        line.contains("a this cluster · any key but a closes"),
-        "{line}"
-    );
+    assert!(line.contains("a this cluster · p the pair's log"), "{line}");
 }
 
 /// Help's text, scrolled to its end, on a screen tall enough for all of it.

@@ -2,9 +2,9 @@
 //! lab-haproxy-ops.toml: `[ssh] user = "ops"`, `sudo = true`): every privileged command
 //! goes through `sudo -n`, allowed only by the rules `lbdeck sudoers` prints for those
 //! profiles, installed by `scripts/lab sudoers`; HAProxy's runtime API as root's unix
-//! socket is reached through `sudo -n socat`, the API line on its stdin. The nginx drain's edit script has no
-//! narrow rule (it carries the file's new contents), so with those rules it is refused
-//! and nothing changes; a rule taken away gives the refusal that names it.
+//! socket is reached through `sudo -n socat`, the API line on its stdin; the nginx
+//! drain's edit takes the file's new text on its stdin, so its rule is exact too. A rule
+//! taken away gives the refusal that names it.
 
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -17,7 +17,7 @@ use super::harness::{lab, lab_ok, root, state_dir};
 use super::unix::NoTcpApi;
 use super::{
     console, drain_and_undrain, drain_from_the_console, failover_and_failback, haproxy_pair_status,
-    lbdeck_in_lab, roles_in_status, screen_row,
+    lbdeck_in_lab, lbdeck_ok, roles_in_status, screen_row,
 };
 
 /// The nginx pair as `ops`.
@@ -216,34 +216,67 @@ pub fn ops_failover_and_failback_by_the_track_file() {
     assert_eq!(snapshot(&track), before, "{}", track.display());
 }
 
-/// The nginx drain's edit script carries the file's new contents: `lbdeck sudoers` gives
-/// it no rule, says so, and with the printed rules the drain is refused on both
-/// balancers with the sentence naming the node, the command and the rule; both upstream
-/// files are as they were, bytes, owner and mode.
-pub fn ops_nginx_drain_without_a_rule_for_its_edit_is_refused() {
+/// The nginx drain's edit takes the file's new text on stdin, so its command line is
+/// fixed and `lbdeck sudoers` prints its exact rule: with only the printed rules, `ops`
+/// drains web2 (`down` in both upstream files, owner and mode kept) and undrains it (both
+/// files byte for byte as they were).
+pub fn ops_nginx_drain_and_undrain_by_the_printed_rules() {
     let _rules = Rules::printed();
     assert!(
-        printed_rules().contains(
-            "# drain: edit the upstream file, nginx -t, reload: no narrow rule \
-             (the script carries the file's new contents, different on every drain)"
-        ),
-        "lbdeck sudoers says the edit has no narrow rule"
+        printed_rules().lines().any(|l| l == nginx_edit_rule()),
+        "lbdeck sudoers prints the edit's rule"
     );
-    let files = ["lb1", "lb2"].map(|lb| node_file(lb, "etc/nginx/conf.d/upstream.conf"));
+    let files = ["lb1", "lb2"].map(|lb| node_file(lb, UPSTREAM));
+    let before = files.clone().map(|f| snapshot(&f));
+    let state = tempfile::tempdir().expect("tempdir");
+    lbdeck_ok(
+        &["drain", "--profile", OPS_NGINX, "web2", "--yes"],
+        state.path(),
+    );
+    for (f, (_, uid, gid, mode)) in files.iter().zip(&before) {
+        let (bytes, u, g, m) = snapshot(f);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.lines()
+                .any(|l| l.contains("10.77.0.22:80") && l.contains(" down")),
+            "{}: {text}",
+            f.display()
+        );
+        assert_eq!((u, g, m), (*uid, *gid, *mode), "{}", f.display());
+    }
+    lbdeck_ok(
+        &["undrain", "--profile", OPS_NGINX, "web2", "--yes"],
+        state.path(),
+    );
+    assert_eq!(
+        files.map(|f| snapshot(&f)),
+        before,
+        "put back byte for byte"
+    );
+}
+
+/// With the nginx edit's rule taken away, the drain is refused on both balancers with
+/// the sentence naming the node, the command and exactly that rule; both upstream files
+/// are as they were, bytes, owner and mode.
+pub fn ops_the_nginx_edit_rule_removed_is_named_and_nothing_changes() {
+    let _rules = Rules::printed();
+    let rule = nginx_edit_rule();
+    let less: String = printed_rules()
+        .lines()
+        .filter(|l| *l != rule)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    install(&less);
+    let files = ["lb1", "lb2"].map(|lb| node_file(lb, UPSTREAM));
     let before = files.clone().map(|f| snapshot(&f));
     let out = failed(&["drain", "--profile", OPS_NGINX, "web2", "--yes"]);
     // The SSH node is named by its host; sudo -n says a password is required for a
     // command no rule allows (it asks before it refuses).
     for (lb, host) in [("lb1", "10.77.0.11"), ("lb2", "10.77.0.12")] {
         for said in [
-            format!(
-                "{lb}: {host}: sudo refused `f=/etc/nginx/conf.d/upstream.conf; d=/var/backups/lbdeck;"
-            ),
+            format!("{lb}: {host}: sudo refused `f=/etc/nginx/conf.d/upstream.conf; d=/var/backups/lbdeck;"),
             "(a password is required); ".to_string(),
-            format!(
-                "this sudoers rule on {host} allows it: \
-                 ops ALL=(root) NOPASSWD: /bin/sh -c f\\=/etc/nginx/conf.d/upstream.conf;"
-            ),
+            format!("this sudoers rule on {host} allows it: {rule}"),
         ] {
             assert!(out.contains(&said), "{said:?} not in:\n{out}");
         }
@@ -253,6 +286,33 @@ pub fn ops_nginx_drain_without_a_rule_for_its_edit_is_refused() {
         "read back unchanged: {out}"
     );
     assert_eq!(files.map(|f| snapshot(&f)), before, "nothing changed");
+}
+
+/// The lab's nginx upstream file, on each node.
+const UPSTREAM: &str = "etc/nginx/conf.d/upstream.conf";
+
+/// The printed rule that lets `ops` put a new upstream file in place on lb1 and lb2.
+fn nginx_edit_rule() -> String {
+    let printed = printed_rules();
+    let rules: Vec<&str> = printed
+        .lines()
+        .filter(|l| {
+            l.starts_with(
+                "ops ALL=(root) NOPASSWD: /bin/sh -c f\\=/etc/nginx/conf.d/upstream.conf;",
+            )
+        })
+        .collect();
+    assert!(!rules.is_empty(), "no edit rule in:\n{printed}");
+    assert!(
+        rules.iter().all(|r| *r == rules[0]),
+        "one rule for both nodes"
+    );
+    assert!(
+        rules[0].contains("cat > "),
+        "the new text comes on stdin: {}",
+        rules[0]
+    );
+    rules[0].to_string()
 }
 
 /// With the track file's failover rule taken away, a failover is refused with the
@@ -283,4 +343,93 @@ pub fn ops_a_removed_rule_is_named_and_nothing_changes() {
     assert!(!out.contains("unable to resolve host"), "{out}");
     assert_eq!(vip(), "lb1", "the VIP stayed");
     assert_eq!(snapshot(&track), before, "the track file is as it was");
+}
+
+/// An action as one operator (the CLI, logged in as `ops`, appending through sudo) is in
+/// the pair's shared audit log on both balancers — the same line as the local one, naming
+/// the operator — and a console open on the pair meanwhile shows it in Events.
+pub fn ops_an_action_is_in_the_pairs_shared_audit_and_a_console_shows_it() {
+    let _rules = Rules::printed();
+    let home = tempfile::tempdir().expect("tempdir");
+    let t = console(OPS_HAPROXY, 200, 40, &home);
+    let followers = || {
+        Command::new("pgrep")
+            .args(["-c", "-f", "^tail -n0 -F /var/log/lbdeck/audit.jsonl"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    while followers() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the console follows both balancers' shared audit log:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = lbdeck_ok(
+        &["drain", "--profile", OPS_HAPROXY, "web2", "--yes"],
+        state.path(),
+    );
+    assert!(out.contains("shared on lb1, lb2"), "{out}");
+    let local = std::fs::read_to_string(state.path().join("lbdeck/audit.jsonl")).expect("local");
+    let local = local.lines().last().expect("a local line").to_string();
+    for lb in ["lb1", "lb2"] {
+        let shared = std::fs::read_to_string(node_file(lb, "var/log/lbdeck/audit.jsonl"))
+            .unwrap_or_else(|e| panic!("{lb}: {e}"));
+        assert_eq!(shared.lines().last(), Some(local.as_str()), "{lb}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&local).expect("JSON");
+    assert_eq!(v["operator"]["ssh_user"], "ops");
+    let (user, host) = (
+        v["operator"]["user"].as_str().expect("user"),
+        v["operator"]["host"].as_str().expect("host"),
+    );
+    assert!(!user.is_empty() && !host.is_empty(), "{local}");
+    let who = format!("{user}@{host}");
+    let drained = format!("{who} drained web2 (done)");
+    t.wait_for(&drained, Duration::from_secs(10), |s| s.contains(&drained));
+    lbdeck_ok(
+        &["undrain", "--profile", OPS_HAPROXY, "web2", "--yes"],
+        state.path(),
+    );
+    let back = format!("{who} put web2 back in rotation (done)");
+    t.wait_for(&back, Duration::from_secs(10), |s| s.contains(&back));
+    // The audit viewer's pair view reads both balancers' copies (through sudo): each
+    // action once, naming its operator; the drain and the undrain are the newest rows
+    // (earlier scenarios' actions may be above them).
+    t.keys(&["A"]);
+    t.wait_for("the audit viewer", Duration::from_secs(5), |s| {
+        s.contains("Audit log")
+    });
+    t.keys(&["p"]);
+    let newest = |s: &str| -> Vec<String> {
+        let rows: Vec<&str> = s.lines().filter(|l| l.contains(&who)).collect();
+        rows[rows.len().saturating_sub(2)..]
+            .iter()
+            .map(|l| l.to_string())
+            .collect()
+    };
+    let s = t.wait_for("the pair's shared log", Duration::from_secs(5), |s| {
+        s.contains("the pair's shared log (p: local)")
+            && newest(s).last().is_some_and(|l| l.contains(" undrain "))
+    });
+    let rows = newest(&s);
+    assert!(
+        rows.len() == 2 && rows[0].contains(" drain ") && rows[0].contains(" web2 "),
+        "{s}"
+    );
+    assert!(!s.contains("not read:"), "{s}");
+    t.keys(&["Escape"]);
+    t.wait_for("the viewer closed", Duration::from_secs(5), |s| {
+        !s.contains("Audit log")
+    });
+    t.keys(&["q"]);
 }
