@@ -795,6 +795,30 @@ fn build_app(cli: &Settings, profile: &Profile) -> Result<App, Failure> {
     Ok(new_app(cli, &look(cli)?, profile))
 }
 
+/// What to do first, when there is no profile anywhere: one screen instead of an error.
+fn first_run() -> String {
+    let looked = lbdeck::config::profile::search_dirs()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" and ");
+    format!(
+        "lbdeck: no cluster profile yet (looked in {looked}).
+
+  See it first           lbdeck demo              a simulated pair, nothing to set up
+                         lbdeck demo --fleet      several simulated clusters
+  Describe your pair     lbdeck init LB1 LB2      reads keepalived.conf, haproxy.cfg or
+                                                  nginx -T over SSH and writes a profile
+                                                  into the first of those directories
+  Then                   lbdeck                   every profile there, one row each
+                         lbdeck --profile NAME    one cluster
+                         lbdeck check --profile NAME   what it can reach, and what not
+
+  `lbdeck --help`, `man lbdeck` and the README say the rest (profiles, keys, sudo).
+"
+    )
+}
+
 /// The profile files the fleet opens: `--profiles DIR`, or the usual directories.
 fn fleet_files(dir: Option<&std::path::Path>) -> Vec<PathBuf> {
     match dir {
@@ -806,6 +830,10 @@ fn fleet_files(dir: Option<&std::path::Path>) -> Vec<PathBuf> {
 /// Every profile of the fleet's directory, each a console; a broken one keeps its error.
 fn load_fleet(cli: &Settings, dir: Option<&std::path::Path>) -> Result<Fleet, Failure> {
     let files = fleet_files(dir);
+    if files.is_empty() && dir.is_none() {
+        lbdeck::out!("{}", first_run());
+        return Err(Failure::Exit(0));
+    }
     if files.is_empty() {
         let looked = match dir {
             Some(d) => d.display().to_string(),

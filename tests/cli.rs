@@ -437,3 +437,72 @@ fn an_unreachable_prometheus_is_reported_on_every_balancer_in_the_json() {
         "runtime API tcp://10.77.0.11:9999"
     );
 }
+
+/// `lbdeck` with no profile anywhere explains the first steps on one screen, exit 0.
+#[test]
+fn the_first_run_says_what_to_do_instead_of_an_error() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let o = Command::new(env!("CARGO_BIN_EXE_lbdeck"))
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env_remove("LBDECK_PROFILE")
+        .output()
+        .expect("run lbdeck");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for want in [
+        "no cluster profile yet",
+        "lbdeck demo",
+        "lbdeck init LB1 LB2",
+        "lbdeck --profile NAME",
+    ] {
+        assert!(out.contains(want), "{want:?} in:\n{out}");
+    }
+    assert!(out.lines().count() <= 24, "one screen:\n{out}");
+}
+
+/// The man page and the three shells' completions come from the binary itself.
+#[test]
+fn man_page_and_completions() {
+    let o = lbdeck(&["man"]);
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && page.contains(".TH lbdeck 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("lbdeck\\-init") || page.contains("init"),
+        "init is in the page"
+    );
+    for (shell, marker) in [
+        ("bash", "complete -F _lbdeck"),
+        ("zsh", "#compdef lbdeck"),
+        ("fish", "complete -c lbdeck"),
+    ] {
+        let o = lbdeck(&["completions", shell]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && text.contains(marker),
+            "{shell}: {text}"
+        );
+    }
+}
+
+/// `init` takes exactly the pair's two hosts.
+#[test]
+fn init_wants_two_hosts() {
+    let o = lbdeck(&["init", "lb1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("2 values required") || err.contains("HOST"),
+        "{err}"
+    );
+}

@@ -336,13 +336,41 @@ fn keepalived_block(
             ""
         }
     );
-    match &k.notify_fifo {
-        Some((path, at)) => {
-            let _ = writeln!(out, "notify_fifo = {}   # {at}", q(path));
+    // lbdeck-notify (contrib/) appends every transition to a file any number of consoles
+    // follow; its optional argument is another file.
+    let script = instance
+        .notify
+        .as_deref()
+        .filter(|n| n.contains("lbdeck-notify"));
+    if let Some(script) = script {
+        let mut words = script.split_whitespace();
+        let path = words.next().unwrap_or(script);
+        match words.next() {
+            Some(file) => {
+                let _ = writeln!(
+                    out,
+                    "notify_log = {}   # {path}'s file, {}",
+                    q(file),
+                    instance.at
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "# notify log: {path} appends each transition to {} (followed by default)",
+                    crate::wire::keepalived::DEFAULT_NOTIFY_LOG
+                );
+            }
         }
-        None => missing.push(format!(
-            "{name}: keepalived has no notify_fifo: role changes are read from its dump every 10 s; add `notify_fifo /run/keepalived.fifo` to global_defs for pushed transitions"
-        )),
+    }
+    if let Some((path, at)) = &k.notify_fifo {
+        let _ = writeln!(out, "notify_fifo = {}   # {at}", q(path));
+    }
+    if script.is_none() && k.notify_fifo.is_none() {
+        missing.push(format!(
+            "{name}: keepalived pushes no transitions lbdeck can follow, so roles are read from its dump every 10 s: install contrib/lbdeck-notify as /usr/local/libexec/lbdeck-notify and add `notify /usr/local/libexec/lbdeck-notify root` to vrrp_instance {} (any number of consoles follow it), or `notify_fifo /run/keepalived.fifo` to global_defs (one reader)",
+            instance.name
+        ));
     }
     let track = instance.track_files.iter().find_map(|(t, weight)| {
         k.track_files

@@ -142,6 +142,7 @@ pub fn init_writes_profiles_for_both_lab_pairs() {
         "runtime_api = \"tcp://10.77.0.11:9999\"   # /etc/haproxy/haproxy.cfg:",
         "failover = { method = \"track_file\", path = \"/etc/keepalived/maintenance\", value = \"-100\" }",
         "notify_fifo = \"/run/keepalived.fifo\"",
+        "# notify log: /usr/local/libexec/lbdeck-notify appends each transition to /run/lbdeck/vrrp.jsonl",
         "name = \"web2\"   # /etc/haproxy/haproxy.cfg:",
     ] {
         assert!(written.contains(line), "{line} in:\n{written}");
@@ -186,7 +187,7 @@ fn edit(node: &str, path: &str, f: impl Fn(String) -> String) {
 }
 
 /// The CentOS-like pair with its upstream moved into nginx.conf and keepalived without a
-/// track file or notify FIFO: init picks `stop_daemon`, names nginx.conf as the upstream
+/// track file, notify FIFO or notify script: init picks `stop_daemon`, names nginx.conf as the upstream
 /// file, and the profile reads completely. Then lb4 without a stub_status location and
 /// without web3: init says how to add the location and that web3 is on lb3 only.
 pub fn init_on_a_pair_with_the_upstream_in_nginx_conf_and_no_track_file() {
@@ -203,6 +204,7 @@ pub fn init_on_a_pair_with_the_upstream_in_nginx_conf_and_no_track_file() {
         });
         edit(node, "etc/keepalived/keepalived.conf", |t| {
             let t = t.replace("    notify_fifo /run/keepalived.fifo\n", "");
+            let t = t.replace("    notify /usr/local/libexec/lbdeck-notify root\n", "");
             let t = t.replace(
                 "vrrp_track_file maint {\n    file /etc/keepalived/maintenance\n    weight 1\n}\n",
                 "",
@@ -232,7 +234,10 @@ pub fn init_on_a_pair_with_the_upstream_in_nginx_conf_and_no_track_file() {
         "{written}"
     );
     assert!(!written.contains("notify_fifo ="), "{written}");
-    assert!(said.contains("keepalived has no notify_fifo"), "{said}");
+    assert!(
+        said.contains("keepalived pushes no transitions lbdeck can follow"),
+        "{said}"
+    );
     assert!(said.contains("every check passed"), "{said}");
     assert_complete(&status(home.path(), &p), ["lb3", "lb4"], 3);
     assert_console(
