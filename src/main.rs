@@ -533,7 +533,8 @@ enum Command {
     /// keepalived.conf (and includes), the running HAProxy's config files and `nginx -T` on
     /// both nodes over SSH, writes every value with the file:line it came from, lists the
     /// differences between the two and what it could not find (with how to add it), then
-    /// runs `check` on the result. Exit 0 all found and reachable, 1 written with findings,
+    /// runs `check` on the result. Exit 0 written and every check passed (so `lbdeck init A B
+    /// && lbdeck` opens it), 1 written but a check failed,
     /// 2 nothing written.
     Init {
         /// The two balancers: addresses or ~/.ssh/config aliases.

@@ -49,8 +49,9 @@ fn default_name(nodes: &[Node], kind: Option<BalancerKind>) -> String {
     }
 }
 
-/// Runs `init`; returns the exit code (0 written and checked, 1 written with findings, 2
-/// nothing written).
+/// Runs `init`; returns the exit code: 0 written and every check passed (what was not
+/// found and the differences are listed, for the operator to add), 1 written but a check
+/// failed, 2 nothing written.
 pub async fn run(mut args: Args) -> u8 {
     if args.hosts.len() != 2 {
         eprintln!("lbdeck init: give the pair's two balancers (HOST1 HOST2)");
@@ -155,7 +156,7 @@ pub async fn run(mut args: Args) -> u8 {
     for m in &written.missing {
         crate::outln!("not found: {m}");
     }
-    if checked && written.differences.is_empty() && written.missing.is_empty() {
+    if checked {
         0
     } else {
         1
