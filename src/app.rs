@@ -797,7 +797,7 @@ impl App {
             DrainSignal::Nothing => "nothing to count".into(),
         };
         Some(format!(
-            "draining {name}: {left} after {secs:.0} s · Esc undoes"
+            "draining {name} (Esc undoes): {left} after {secs:.0} s"
         ))
     }
 

@@ -4,7 +4,9 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{
+    Block, BorderType, Borders, Cell, Clear, Paragraph, Row, Table, TableState,
+};
 use ratatui::Frame;
 
 use super::{age, rate};
@@ -56,9 +58,18 @@ pub fn overview(frame: &mut Frame, area: Rect, fleet: &Fleet) {
     .areas(area);
     let rows = fleet.rows();
     header(frame, head, fleet);
-    let lines: Vec<Row> = rows.iter().map(|r| row(t, r)).collect();
-    let widths = COLUMNS.map(|(_, w)| w);
-    let header = Row::new(COLUMNS.map(|(h, _)| h)).style(t.header);
+    let keep = kept(table.width.saturating_sub(2));
+    let pick = |cells: Vec<Cell<'static>>| -> Row<'static> {
+        let mut cells: Vec<Option<Cell>> = cells.into_iter().map(Some).collect();
+        Row::new(
+            keep.iter()
+                .filter_map(|i| cells.get_mut(*i)?.take())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let lines: Vec<Row> = rows.iter().map(|r| pick(row(t, r))).collect();
+    let widths: Vec<Constraint> = keep.iter().map(|i| COLUMNS[*i].1).collect();
+    let header = Row::new(keep.iter().map(|i| COLUMNS[*i].0)).style(t.header);
     let mut title = format!(
         "clusters · sort {}{}",
         fleet.ui.sort.label(),
@@ -141,10 +152,34 @@ fn status_line(frame: &mut Frame, area: Rect, fleet: &Fleet) {
     frame.render_widget(Paragraph::new(Span::styled(clip(&text, w), t.text)), area);
 }
 
-/// One cluster's row; a broken profile's row carries its error.
-fn row<'a>(t: &Theme, r: &FleetRow) -> Row<'a> {
+/// The columns that fit `width`, in their order: the most telling first (name, alarm,
+/// VIP, roles, healthy…), so a narrow terminal drops the age and environment, not the
+/// name or the alarm.
+fn kept(width: u16) -> Vec<usize> {
+    const BY_WORTH: [usize; 9] = [0, 8, 2, 3, 5, 4, 6, 1, 7];
+    /// What the alarm column needs to say anything.
+    const ALARM_MIN: u16 = 10;
+    let wide = |i: usize| match COLUMNS[i].1 {
+        Constraint::Length(n) => n,
+        _ => ALARM_MIN,
+    };
+    let mut used = 0;
+    let mut keep = Vec::new();
+    for i in BY_WORTH {
+        let need = wide(i) + u16::from(!keep.is_empty());
+        if used + need <= width || keep.is_empty() {
+            used += need;
+            keep.push(i);
+        }
+    }
+    keep.sort_unstable();
+    keep
+}
+
+/// One cluster's cells, in [`COLUMNS`] order; a broken profile's row carries its error.
+fn row<'a>(t: &Theme, r: &FleetRow) -> Vec<Cell<'a>> {
     let bold = t.text.add_modifier(Modifier::BOLD);
-    let name = ratatui::widgets::Cell::from(Span::styled(clip(&r.name, 16), bold));
+    let name = Cell::from(Span::styled(clip(&r.name, 16), bold));
     if let Some(e) = &r.error {
         let mut cells = vec![
             name,
@@ -152,9 +187,9 @@ fn row<'a>(t: &Theme, r: &FleetRow) -> Row<'a> {
             Span::styled("BROKEN", t.down).into(),
         ];
         // Nothing to show between the state and the error.
-        cells.extend((cells.len()..COLUMNS.len() - 1).map(|_| ratatui::widgets::Cell::from("")));
+        cells.extend((cells.len()..COLUMNS.len() - 1).map(|_| Cell::from("")));
         cells.push(Span::styled(format!("✖ {e}"), t.down).into());
-        return Row::new(cells);
+        return cells;
     }
     // Production is marked loudly, as the header of its console does.
     let env = match r.environment {
@@ -185,7 +220,7 @@ fn row<'a>(t: &Theme, r: &FleetRow) -> Row<'a> {
         ),
     };
     let age = r.age.map_or("—".to_string(), age);
-    Row::new(vec![
+    vec![
         name,
         env.into(),
         vip.into(),
@@ -195,7 +230,7 @@ fn row<'a>(t: &Theme, r: &FleetRow) -> Row<'a> {
         Span::styled(rate(r.req_rate), t.text).into(),
         Span::styled(age, t.muted).into(),
         alarm.into(),
-    ])
+    ]
 }
 
 /// Each balancer's role by its initial (M, B, F…), or what is wrong with the pair.

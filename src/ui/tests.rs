@@ -901,6 +901,9 @@ fn a_drain_in_progress_keeps_the_key_that_undoes_it_at_80_columns() {
     let line = status_line(&a, 80, 24);
     assert!(line.contains(&progress), "{progress:?} cut: {line}");
     assert!(line.contains("Esc undoes"), "{line}");
+    // Where the sentence is cut (a narrower terminal, a longer count), the key stays.
+    let line = status_line(&a, 60, 24);
+    assert!(line.contains("draining web1 (Esc undoes)"), "{line}");
 }
 
 #[test]

@@ -56,6 +56,19 @@ fn overview_120x10() {
     insta::assert_snapshot!(draw(&f, 120, 10).backend());
 }
 
+/// At 40 columns the overview keeps each cluster's name and its alarm, dropping the
+/// columns that say least (age, environment, rates).
+#[test]
+fn a_narrow_overview_keeps_the_names_and_the_alarm() {
+    let f = alarmed();
+    let text = screen(&draw(&f, 40, 10));
+    let rows: Vec<&str> = text.lines().skip(3).take(3).collect();
+    assert!(rows[0].contains("shop-haproxy"), "{text}");
+    assert!(rows[1].contains("web-nginx"), "{text}");
+    assert!(text.contains("ALARM"), "{text}");
+    assert!(!text.contains("AGE"), "{text}");
+}
+
 #[test]
 fn picker_over_the_overview() {
     let mut f = alarmed();
