@@ -144,15 +144,15 @@ fn node_needs(b: &BalancerSettings) -> Vec<Need> {
     }
     out.push(exact(
         "the pair's shared audit log: an action's line (on stdin) appended",
-        crate::ops::audit::append_command(),
+        crate::wire::audit::append_command(),
     ));
     out.push(exact(
         "the pair's shared audit log: others' actions followed",
-        crate::ops::audit::follow_command(),
+        crate::wire::audit::follow_command(),
     ));
     out.push(exact(
         "the pair's shared audit log: its newest lines for the viewer",
-        crate::ops::audit::read_command(),
+        crate::wire::audit::read_command(),
     ));
     out.push(exact(
         "lbdeck check: sudo -n works",

@@ -217,7 +217,7 @@ fn addr_line(node: &NodeInfo, added: bool) -> String {
 
 /// Whether a command reads what lbdeck sends on its stdin (so it runs once that ends).
 fn reads_stdin(cmd: &str) -> bool {
-    super::nginx::is_edit(cmd) || cmd == crate::ops::audit::append_command()
+    super::nginx::is_edit(cmd) || cmd == crate::wire::audit::append_command()
 }
 
 /// A command's stdin up to end of file; what came within [`STDIN_WAIT`] when the client
@@ -353,7 +353,7 @@ async fn exec(
         return (String::new(), 0);
     }
     // `tail -F` of the access log, or of the pair's shared audit log.
-    let audit = cmd == crate::ops::audit::follow_command();
+    let audit = cmd == crate::wire::audit::follow_command();
     if audit || cmd.contains("tail -n0 -F") {
         let me = lb;
         stream(
@@ -471,7 +471,7 @@ fn shared_audit(
     cmd: &str,
     input: &[u8],
 ) -> Option<(String, u32)> {
-    use crate::ops::audit::{append_command, read_command, SHARED_LINES, SHARED_LOG};
+    use crate::wire::audit::{append_command, read_command, SHARED_LINES, SHARED_LOG};
     let append = cmd == append_command();
     if !append && cmd != read_command() {
         return None;

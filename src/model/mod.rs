@@ -745,7 +745,7 @@ impl Cluster {
             seen.pop_front();
         }
         seen.push_back(line.clone());
-        let Some((subject, text)) = crate::ops::audit::others_action(&line) else {
+        let Some((subject, text)) = crate::wire::audit::others_action(&line) else {
             return false;
         };
         self.events.push(wall, Level::Info, &subject, text);

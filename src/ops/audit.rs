@@ -1,7 +1,7 @@
 //! The audit trail: one JSON line per action in `$XDG_STATE_HOME/lbdeck/audit.jsonl`
 //! (the demo keeps its own, `demo-audit.jsonl`), flushed to disk before the action is
 //! reported. Each line names the cluster, its profile file and the operator. An action
-//! that acted on balancers also appends the same line to [`SHARED_LOG`] on each of them
+//! that acted on balancers also appends the same line to [`crate::wire::audit::SHARED_LOG`] on each of them
 //! over SSH, so every operator of the pair reads who did what.
 
 use std::io::Write;
@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::Outcome;
 use crate::config::profile::{Origin, Profile};
+use crate::wire::audit::{append_command, host, SHARED_LOG};
 
 /// One action, as recorded.
 #[derive(Debug, Clone, Serialize)]
@@ -65,31 +66,6 @@ pub struct Operator {
     pub ssh_user: String,
     /// The lbdeck process: a console tells its own lines in the pair's log from others'.
     pub pid: u32,
-}
-
-/// The pair's shared audit log on each balancer: one line per append, each append
-/// opening the file anew, so logrotate may move it at any time (no `copytruncate`).
-pub const SHARED_LOG: &str = "/var/log/lbdeck/audit.jsonl";
-
-/// How many of the shared log's newest lines the viewer reads from each balancer.
-pub const SHARED_LINES: usize = 200;
-
-/// The command appending the line on its stdin to [`SHARED_LOG`] (run as root): fixed,
-/// so one exact sudoers rule allows it.
-pub fn append_command() -> String {
-    let dir = SHARED_LOG.rsplit_once('/').map_or("/", |(d, _)| d);
-    format!("mkdir -p {dir} && cat >> {SHARED_LOG}")
-}
-
-/// The command printing the shared log's newest lines (none while it does not exist).
-pub fn read_command() -> String {
-    format!("test ! -e {SHARED_LOG} || tail -n {SHARED_LINES} {SHARED_LOG}")
-}
-
-/// The command following the shared log: new lines as they are appended, across
-/// rotation, waiting for the file while there is none.
-pub fn follow_command() -> String {
-    format!("exec tail -n0 -F {SHARED_LOG}")
 }
 
 /// Appends the audit line for a report; returns where it went (or why it did not).
@@ -161,47 +137,6 @@ fn shared_said(results: &[(String, Result<(), String>)]) -> String {
     said.join("; ")
 }
 
-/// Another operator's action read from the pair's shared log, as the console's Events
-/// say it: ("web2", "bob@admin2 drained web2 (done)"). None for a line that is not an
-/// action of lbdeck's, or one this process wrote (its own report said it already).
-pub fn others_action(line: &str) -> Option<(String, String)> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let op = &v["operator"];
-    let get = |v: &serde_json::Value| -> Option<String> {
-        Some(crate::text::clip(&crate::text::sanitize(v.as_str()?), 60))
-    };
-    let host = get(&op["host"])?;
-    if op["pid"].as_u64() == Some(u64::from(std::process::id())) && host == self::host() {
-        return None;
-    }
-    let user = get(&op["user"])?;
-    // "ana (via sudo)" is ana acting through sudo on her host.
-    let user = user.trim_end_matches(" (via sudo)");
-    let action = get(&v["action"])?;
-    let target = get(&v["target"]).unwrap_or_default();
-    let argument = get(&v["argument"]);
-    let result = get(&v["result"]).unwrap_or_else(|| "?".into());
-    let did = match (action.as_str(), argument) {
-        ("drain", _) => format!("drained {target}"),
-        ("undrain", _) => format!("put {target} back in rotation"),
-        ("maint", _) => format!("put {target} in maintenance"),
-        ("weight", Some(w)) => format!("set {target}'s weight {w}"),
-        ("kill-sessions", _) => format!("killed {target}'s sessions"),
-        ("health" | "agent", Some(on)) => format!("switched {target}'s {action} checks {on}"),
-        ("failover", _) => format!("failed over from {target}"),
-        ("failback", _) => format!("failed back to {target}"),
-        ("roll", _) => "ran a rolling maintenance".to_string(),
-        ("runtime", Some(c)) => format!("sent `{c}` to HAProxy"),
-        (other, _) => format!("{other} {target}"),
-    };
-    let subject = if target.is_empty() {
-        "audit".into()
-    } else {
-        target
-    };
-    Some((subject, format!("{user}@{host} {did} ({result})")))
-}
-
 /// The local line: where it went, or why it did not.
 fn local(entry: &Entry, profile: &Profile) -> String {
     match append(entry, path(profile)) {
@@ -259,15 +194,6 @@ pub fn path(profile: &Profile) -> Option<PathBuf> {
     crate::config::state_dir().map(|d| d.join(name))
 }
 
-/// This host's name, as the kernel has it.
-pub fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// The local user, as the audit log names them.
 pub fn user() -> String {
     std::env::var("SUDO_USER")
@@ -318,6 +244,7 @@ pub fn append(entry: &Entry, path: Option<PathBuf>) -> std::io::Result<PathBuf> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::audit::others_action;
 
     fn line(pid: u32, host: &str, action: &str, argument: Option<&str>) -> String {
         let mut v = serde_json::json!({

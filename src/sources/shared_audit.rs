@@ -1,4 +1,4 @@
-//! The pair's shared audit log ([`crate::ops::audit::SHARED_LOG`] on every balancer):
+//! The pair's shared audit log ([`crate::wire::audit::SHARED_LOG`] on every balancer):
 //! followed over SSH with `tail -F` so a console hears of other operators' actions as
 //! they are appended (across rotation; waiting while there is no file yet), and read
 //! whole for the audit viewer. The same line is on each balancer it acted on: readers
@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 
 use super::SourceUpdate;
 use crate::config::profile::Profile;
-use crate::ops::audit::{follow_command, read_command};
 use crate::ssh::{NodeAddr, Pool, Resolver};
+use crate::wire::audit::{follow_command, read_command};
 use crate::wire::FetchError;
 
 /// How long a follower waits before following a balancer again after it failed.
@@ -182,7 +182,7 @@ mod tests {
         // The followers are in place once each has its own connection's command running.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let line = r#"{"time":"2026-11-27T10:00:00.000+00:00","action":"drain"}"#;
-        let append = crate::ops::audit::append_command();
+        let append = crate::wire::audit::append_command();
         for node in &nodes {
             let out = pool
                 .exec_with_input(node, &append, format!("{line}\n").as_bytes())

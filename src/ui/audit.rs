@@ -116,7 +116,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let (whose, path) = if pair {
         (
             "the pair's shared log (p: local)".to_string(),
-            format!("{} on each balancer", crate::ops::audit::SHARED_LOG),
+            format!("{} on each balancer", crate::wire::audit::SHARED_LOG),
         )
     } else if app.ui.audit_all {
         ("every cluster (a: this one)".to_string(), path)

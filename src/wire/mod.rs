@@ -4,6 +4,7 @@
 //! changes in `ops`, neither of which depends on the other.
 
 pub mod api;
+pub mod audit;
 mod error;
 pub mod haproxy;
 pub mod health;
