@@ -328,3 +328,52 @@ fn the_picker_and_back_keys_are_remappable() {
     f.update(key(KeyCode::Left));
     assert_eq!(f.front, None);
 }
+
+#[test]
+fn a_round_asked_for_many_clusters_at_once_reaches_each_of_them() {
+    use crate::sources::prometheus::tests::grouped;
+    let (profiles, plans, round) = grouped();
+    let members = profiles
+        .iter()
+        .map(|p| Member {
+            name: p.name.clone(),
+            state: Ok(Box::new(App::new(
+                p,
+                Keymap::default(),
+                ThemeSet::load_from(None).expect("themes"),
+                0,
+                false,
+            ))),
+        })
+        .collect();
+    let mut fleet = Fleet::new(
+        members,
+        Keymap::default(),
+        ThemeSet::load_from(None).expect("themes"),
+        0,
+        false,
+    );
+    let plans: Vec<&crate::sources::prometheus::Plan> = plans.iter().collect();
+    let now = Instant::now();
+    for (i, (part, plan)) in round.split(&plans).iter().zip(&plans).enumerate() {
+        for u in part.updates(plan, now) {
+            assert!(fleet.update_cluster(i, Action::Update(u)).is_empty());
+        }
+    }
+    let rows = fleet.rows();
+    let by_name = |name: &str| rows.iter().find(|r| r.name == name).expect(name);
+    let roles =
+        |name: &str| -> Vec<Option<Role>> { by_name(name).roles.iter().map(|r| r.1).collect() };
+    assert_eq!(
+        roles("fleet-004"),
+        vec![Some(Role::Master), Some(Role::Backup)]
+    );
+    assert_eq!(
+        roles("fleet-008"),
+        vec![Some(Role::Backup), Some(Role::Master)]
+    );
+    assert!(rows.iter().all(|r| r.pair == Pair::Ok));
+    assert_eq!(by_name("fleet-004").in_rotation, Some((9, 10)));
+    assert_eq!(by_name("fleet-005").in_rotation, Some((8, 10)));
+    assert!(rows.iter().all(|r| r.age.is_some()));
+}

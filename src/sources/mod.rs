@@ -3,6 +3,7 @@
 //! app as a [`SourceUpdate`].
 
 pub mod access_log;
+pub mod group;
 pub mod haproxy_config;
 pub mod prometheus;
 mod session;
@@ -340,6 +341,7 @@ pub struct Poller {
     poke: watch::Sender<u64>,
     pace: watch::Sender<Duration>,
     start: tokio::time::Instant,
+    group: Option<group::Membership>,
 }
 
 impl Poller {
@@ -350,6 +352,18 @@ impl Poller {
         profile: &Profile,
         tx: mpsc::Sender<SourceUpdate>,
         pool: Option<std::sync::Arc<crate::ssh::Pool>>,
+    ) -> Poller {
+        Poller::spawn_in(profile, tx, pool, None)
+    }
+
+    /// [`Poller::spawn`], with the cluster joining `group` when it is read through
+    /// Prometheus: paced at least as slowly as the group, the group asks for it; paced
+    /// faster (in front), it asks on its own.
+    pub fn spawn_in(
+        profile: &Profile,
+        tx: mpsc::Sender<SourceUpdate>,
+        pool: Option<std::sync::Arc<crate::ssh::Pool>>,
+        group: Option<&mut group::Group>,
     ) -> Poller {
         let client = http_client(profile.timeout);
         let (poke, poke_rx) = watch::channel(0u64);
@@ -391,15 +405,25 @@ impl Poller {
             })
             .collect();
         answers += handles.len();
+        let mut membership = None;
         if let Some(plan) = plan {
             answers += plan.answers();
+            let member = group.map(|g| g.join(plan.clone(), tx.clone(), pace_rx.clone()));
+            membership = member.clone();
             let poke_rx = poke_rx.clone();
             let pace_rx = pace_rx.clone();
+            let pace_now = pace_rx.clone();
             handles.push(tokio::spawn(async move {
                 let mut ticker = tokio::time::interval_at(start, interval);
                 ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                 let mut round = Round::new(ticker, poke_rx, pace_rx);
                 while round.next().await {
+                    if member
+                        .as_ref()
+                        .is_some_and(|m| m.grouped(*pace_now.borrow()))
+                    {
+                        continue;
+                    }
                     for update in prometheus::poll(&client, &plan, timeout).await {
                         if tx.send(update).await.is_err() {
                             return;
@@ -414,6 +438,7 @@ impl Poller {
             poke,
             pace,
             start,
+            group: membership,
         }
     }
 
@@ -442,6 +467,13 @@ impl Poller {
     /// Asks every task to poll now.
     pub fn poll_now(&self) {
         self.poke.send_modify(|n| *n = n.wrapping_add(1));
+        if let Some(g) = self
+            .group
+            .as_ref()
+            .filter(|g| g.grouped(*self.pace.borrow()))
+        {
+            g.poll_now();
+        }
     }
 }
 

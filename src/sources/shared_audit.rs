@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::SourceUpdate;
-use crate::wire::FetchError;
 use crate::config::profile::Profile;
 use crate::ops::audit::{follow_command, read_command};
 use crate::ssh::{NodeAddr, Pool, Resolver};
+use crate::wire::FetchError;
 
 /// How long a follower waits before following a balancer again after it failed.
 const RETRY: Duration = Duration::from_secs(5);
