@@ -143,7 +143,13 @@ fn enter_opens_esc_goes_back_and_the_paces_follow() {
     assert_eq!(
         effects,
         vec![
-            (nginx, Effect::Pace(Duration::from_secs(1))),
+            (
+                nginx,
+                Effect::Pace {
+                    every: Duration::from_secs(1),
+                    front: true
+                }
+            ),
             (nginx, Effect::PollNow)
         ]
     );
@@ -158,7 +164,13 @@ fn enter_opens_esc_goes_back_and_the_paces_follow() {
     assert_eq!(f.front, None);
     assert_eq!(
         effects,
-        vec![(nginx, Effect::Pace(Duration::from_secs(15)))]
+        vec![(
+            nginx,
+            Effect::Pace {
+                every: Duration::from_secs(15),
+                front: false
+            }
+        )]
     );
     // In the background, stale means late for its own pace.
     let app = f.members[nginx].app().expect("app");
@@ -204,8 +216,26 @@ fn the_picker_opens_from_a_cluster_and_switches_by_fuzzy_name() {
     let nginx = f.front.expect("switched");
     assert_eq!(name_of(&f, nginx), "web-nginx");
     // The cluster left goes to its background pace, the new one to its own.
-    assert_eq!(effects[0], (shop, Effect::Pace(Duration::from_secs(10))));
-    assert_eq!(effects[1], (nginx, Effect::Pace(Duration::from_secs(1))));
+    assert_eq!(
+        effects[0],
+        (
+            shop,
+            Effect::Pace {
+                every: Duration::from_secs(10),
+                front: false
+            }
+        )
+    );
+    assert_eq!(
+        effects[1],
+        (
+            nginx,
+            Effect::Pace {
+                every: Duration::from_secs(1),
+                front: true
+            }
+        )
+    );
     // Esc closes the picker without switching.
     f.update(ch('C'));
     f.update(key(KeyCode::Esc));

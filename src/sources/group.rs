@@ -1,6 +1,6 @@
 //! Clusters behind one Prometheus server, asked together: a fleet of two hundred
-//! clusters costs one round of queries per pace, not two hundred. A cluster paced
-//! faster than the group (the one in front) asks on its own, as a single profile does.
+//! clusters costs one round of queries per pace, not two hundred. The cluster in front
+//! asks for everything on its own, as a single profile does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,11 +12,12 @@ use tokio::time::MissedTickBehavior;
 use super::prometheus::{self, Plan};
 use super::SourceUpdate;
 
-/// One cluster of a group: what to ask for it, where its updates go, and its pace.
+/// One cluster of a group: what to ask for it, where its updates go, and whether it
+/// is in front (then it asks on its own).
 struct Member {
     plan: Plan,
     tx: mpsc::Sender<SourceUpdate>,
-    pace: watch::Receiver<Duration>,
+    front: watch::Receiver<bool>,
 }
 
 /// Clusters read through one server with the same extra matchers (one
@@ -28,12 +29,9 @@ pub struct Group {
     members: Vec<Member>,
 }
 
-/// A cluster's membership, kept by its poller: the group's pace, and how to ask the
-/// group for a round now.
+/// A cluster's membership, kept by its poller: how to ask the group for a round now.
 #[derive(Clone)]
 pub struct Membership {
-    /// The group's pace: a cluster paced at least this slowly is asked for by the group.
-    pub every: Duration,
     poke: Arc<watch::Sender<u64>>,
 }
 
@@ -41,11 +39,6 @@ impl Membership {
     /// Asks the group for a round now (pokes coalesce into one round).
     pub fn poll_now(&self) {
         self.poke.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// Whether a cluster paced at `pace` is left to the group.
-    pub fn grouped(&self, pace: Duration) -> bool {
-        pace >= self.every
     }
 }
 
@@ -60,17 +53,16 @@ impl Group {
         }
     }
 
-    /// Adds a cluster: `plan` is asked for while its `pace` is at least the group's, and
-    /// its updates go to `tx`.
+    /// Adds a cluster: `plan` is asked for while it is not in `front`, and its updates
+    /// go to `tx`.
     pub fn join(
         &mut self,
         plan: Plan,
         tx: mpsc::Sender<SourceUpdate>,
-        pace: watch::Receiver<Duration>,
+        front: watch::Receiver<bool>,
     ) -> Membership {
-        self.members.push(Member { plan, tx, pace });
+        self.members.push(Member { plan, tx, front });
         Membership {
-            every: self.every,
             poke: self.poke.clone(),
         }
     }
@@ -101,7 +93,7 @@ impl Group {
                 let asked: Vec<&Member> = self
                     .members
                     .iter()
-                    .filter(|m| *m.pace.borrow() >= self.every && !m.tx.is_closed())
+                    .filter(|m| !*m.front.borrow() && !m.tx.is_closed())
                     .collect();
                 if asked.is_empty() {
                     continue;

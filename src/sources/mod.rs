@@ -342,6 +342,7 @@ pub struct Poller {
     pace: watch::Sender<Duration>,
     start: tokio::time::Instant,
     group: Option<group::Membership>,
+    front: watch::Sender<bool>,
 }
 
 impl Poller {
@@ -357,8 +358,8 @@ impl Poller {
     }
 
     /// [`Poller::spawn`], with the cluster joining `group` when it is read through
-    /// Prometheus: paced at least as slowly as the group, the group asks for it; paced
-    /// faster (in front), it asks on its own.
+    /// Prometheus: the group asks for it, except while it is in front (see
+    /// [`Poller::set_pace`]), when it asks for everything on its own.
     pub fn spawn_in(
         profile: &Profile,
         tx: mpsc::Sender<SourceUpdate>,
@@ -406,22 +407,19 @@ impl Poller {
             .collect();
         answers += handles.len();
         let mut membership = None;
+        let (front, front_rx) = watch::channel(false);
         if let Some(plan) = plan {
             answers += plan.answers();
-            let member = group.map(|g| g.join(plan.clone(), tx.clone(), pace_rx.clone()));
+            let member = group.map(|g| g.join(plan.clone(), tx.clone(), front_rx.clone()));
             membership = member.clone();
             let poke_rx = poke_rx.clone();
             let pace_rx = pace_rx.clone();
-            let pace_now = pace_rx.clone();
             handles.push(tokio::spawn(async move {
                 let mut ticker = tokio::time::interval_at(start, interval);
                 ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                 let mut round = Round::new(ticker, poke_rx, pace_rx);
                 while round.next().await {
-                    if member
-                        .as_ref()
-                        .is_some_and(|m| m.grouped(*pace_now.borrow()))
-                    {
+                    if member.is_some() && !*front_rx.borrow() {
                         continue;
                     }
                     for update in prometheus::poll(&client, &plan, timeout).await {
@@ -439,6 +437,7 @@ impl Poller {
             pace,
             start,
             group: membership,
+            front,
         }
     }
 
@@ -464,14 +463,21 @@ impl Poller {
         });
     }
 
+    /// Polls every `every`, in front of the fleet or not: a cluster in a Prometheus
+    /// group asks on its own while in front, and is asked for by the group otherwise.
+    pub fn set_pace(&self, every: Duration, front: bool) {
+        self.set_interval(every);
+        self.front.send_if_modified(|now| {
+            let changed = *now != front;
+            *now = front;
+            changed
+        });
+    }
+
     /// Asks every task to poll now.
     pub fn poll_now(&self) {
         self.poke.send_modify(|n| *n = n.wrapping_add(1));
-        if let Some(g) = self
-            .group
-            .as_ref()
-            .filter(|g| g.grouped(*self.pace.borrow()))
-        {
+        if let Some(g) = self.group.as_ref().filter(|_| !*self.front.borrow()) {
             g.poll_now();
         }
     }
