@@ -230,7 +230,13 @@ pub enum Effect {
     Back,
     /// Poll the cluster at this interval from now on (the fleet's front cluster at its
     /// `poll_interval`, the others at their `background_interval`).
-    Pace(std::time::Duration),
+    Pace {
+        /// The interval.
+        every: std::time::Duration,
+        /// The cluster is in front (read through Prometheus, it asks for everything on
+        /// its own rather than with the others).
+        front: bool,
+    },
     /// Pause the running roll before its next backend, or let it go on.
     PauseRoll,
     /// Run a confirmed batch: the runner reads the pair again, plans it anew, runs each

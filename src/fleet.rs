@@ -703,7 +703,7 @@ fn pace(app: &mut App, front: bool) -> Effect {
         app.profile.background_every()
     };
     app.cluster.poll_interval = every;
-    Effect::Pace(every)
+    Effect::Pace { every, front }
 }
 
 /// Whether a cluster has an error-level alert.

@@ -54,7 +54,9 @@ struct Cli {
 struct Read {
     /// Read the balancers and keepalived from the profile's [prometheus] server
     /// (`prometheus`) or from the nodes themselves (`direct`); default: the profile's
-    /// `source`. Actions always go to the nodes.
+    /// `source`, and in the fleet overview and `status --all` Prometheus wherever a
+    /// profile has [prometheus] and every balancer a prometheus_instance. Actions always
+    /// go to the nodes.
     #[arg(long, value_enum)]
     source: Option<SourceArg>,
 }
@@ -65,6 +67,15 @@ enum SourceArg {
     Direct,
     /// PromQL instant queries to the profile's [prometheus] server.
     Prometheus,
+}
+
+impl SourceArg {
+    fn kind(self) -> SourceKind {
+        match self {
+            SourceArg::Direct => SourceKind::Direct,
+            SourceArg::Prometheus => SourceKind::Prometheus,
+        }
+    }
 }
 
 /// Which cluster.
@@ -298,6 +309,40 @@ enum Command {
         /// in the fleet overview (Enter opens one, Esc comes back).
         #[arg(long, conflicts_with = "kind")]
         fleet: bool,
+        /// Instead of the console, serve HAProxy-exporter `/metrics` (with keepalived's
+        /// state) for --clusters simulated HAProxy pairs: each balancer a scrape target
+        /// of its own at an address in 127.77/16 on PORT, until SIGTERM or Ctrl-C. Prints
+        /// the targets (Prometheus file_sd JSON), or with --write writes them and the
+        /// clusters' profiles.
+        #[arg(long, value_name = "PORT", conflicts_with = "fleet")]
+        metrics: Option<u16>,
+        /// With --metrics: how many clusters.
+        #[arg(long, default_value_t = 200, requires = "metrics")]
+        clusters: usize,
+        /// With --metrics: servers behind each cluster.
+        #[arg(long, default_value_t = 10, value_parser = backend_count, requires = "metrics")]
+        servers: usize,
+        /// With --metrics: write DIR/profiles/NAME.toml (read through Prometheus) and
+        /// DIR/targets.json (file_sd_configs).
+        #[arg(long, value_name = "DIR", requires = "metrics")]
+        write: Option<PathBuf>,
+        /// With --metrics: the Prometheus server the profiles read from.
+        #[arg(
+            long,
+            value_name = "URL",
+            default_value = "http://127.0.0.1:9090",
+            requires = "metrics"
+        )]
+        prometheus: String,
+        /// With --metrics: the profiles' poll and background interval (Prometheus' scrape
+        /// interval: asking more often finds nothing new).
+        #[arg(
+            long,
+            value_name = "DURATION",
+            default_value = "5s",
+            requires = "metrics"
+        )]
+        interval: String,
     },
     /// Poll every source once and print a snapshot: a table, or JSON with --json.
     /// Unreachable parts are reported inside the snapshot; the exit code is 0 unless the
@@ -855,9 +900,12 @@ fn load_fleet(cli: &Settings, dir: Option<&std::path::Path>) -> Result<Fleet, Fa
         .map(|path| {
             let shown = path.display().to_string();
             match Profile::load(&shown) {
-                Ok(loaded) => Member {
+                Ok(mut loaded) => Member {
                     name: loaded.profile.name.clone(),
-                    state: Ok(Box::new(new_app(cli, &look, &loaded.profile))),
+                    state: match loaded.profile.fleet_source(cli.source.map(SourceArg::kind)) {
+                        Ok(()) => Ok(Box::new(new_app(cli, &look, &loaded.profile))),
+                        Err(why) => Err(format!("--source prometheus: {why}")),
+                    },
                 },
                 Err(mut e) => {
                     // The directory is the fleet's: the row names the file alone.
@@ -911,6 +959,37 @@ async fn demo_fleet(
     Ok((fleet, demos))
 }
 
+/// `demo --metrics`: the simulated fleet's exporters, until SIGTERM or Ctrl-C.
+async fn metrics_demo(
+    shape: &lbdeck::demo::metrics::FleetShape,
+    write: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let fleet = lbdeck::demo::metrics::start(shape).await?;
+    match write {
+        Some(dir) => {
+            fleet.write(dir)?;
+            eprintln!(
+                "lbdeck: {} clusters, {} exporters on port {}; profiles in {}, targets in {}",
+                fleet.profiles.len(),
+                fleet.targets.len(),
+                shape.port,
+                dir.join("profiles").display(),
+                dir.join("targets.json").display()
+            );
+        }
+        None => {
+            lbdeck::outln!("{}", fleet.file_sd());
+        }
+    }
+    let mut term = signal(SignalKind::terminate()).map_err(anyhow::Error::from)?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
     let set = cli.settings();
     match &cli.command {
@@ -922,6 +1001,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let (profile, _) = load_profile(&set)?;
             let app = build_app(&set, &profile)?;
             lbdeck::tui::run(app, frame_stats(&set)?).await?;
+        }
+        Some(Command::Demo {
+            metrics: Some(port),
+            clusters,
+            servers,
+            write,
+            prometheus,
+            interval,
+            ..
+        }) => {
+            let shape = lbdeck::demo::metrics::FleetShape {
+                clusters: *clusters,
+                servers: *servers,
+                port: *port,
+                prometheus: prometheus.clone(),
+                interval: interval.clone(),
+            };
+            metrics_demo(&shape, write.as_deref()).await?;
         }
         Some(Command::Demo {
             backends,
@@ -948,7 +1045,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             all: true,
             ..
         }) => {
-            let report = lbdeck::status::collect_all(fleet_files(cli.profile_dir())).await;
+            let source = set.source.map(SourceArg::kind);
+            let report = lbdeck::status::collect_all(fleet_files(cli.profile_dir()), source).await;
             if *json && *pretty {
                 lbdeck::outln!("{}", json_text(&report.clusters, true)?);
             } else if *json {

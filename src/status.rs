@@ -237,22 +237,32 @@ pub fn new_cluster(profile: &Profile) -> Cluster {
 /// One round through Prometheus into a fresh model: balancers and keepalived from its
 /// queries; the health probes and the VIP check, which are lbdeck's own, as always.
 pub async fn poll_prometheus(profile: &Profile) -> Cluster {
-    let mut cluster = new_cluster(profile);
     let client = crate::wire::http_client(profile.timeout);
-    let probes: Vec<crate::sources::Target> = crate::sources::targets(profile)
-        .into_iter()
-        .filter(|t| !matches!(t, crate::sources::Target::Balancer { .. }))
-        .collect();
     let prometheus = async {
         match crate::sources::prometheus::Plan::for_profile(profile) {
             Some(plan) => crate::sources::prometheus::poll(&client, &plan, profile.timeout).await,
             None => Vec::new(),
         }
     };
+    with_probes(profile, &client, prometheus).await
+}
+
+/// A fresh model of `balancers` (updates read through Prometheus) and the profile's own
+/// health probes and VIP check, polled meanwhile.
+async fn with_probes(
+    profile: &Profile,
+    client: &reqwest::Client,
+    balancers: impl std::future::Future<Output = Vec<crate::sources::SourceUpdate>>,
+) -> Cluster {
+    let mut cluster = new_cluster(profile);
+    let probes: Vec<crate::sources::Target> = crate::sources::targets(profile)
+        .into_iter()
+        .filter(|t| !matches!(t, crate::sources::Target::Balancer { .. }))
+        .collect();
     let (balancers, probes) = futures::join!(
-        prometheus,
+        balancers,
         futures::future::join_all(probes.iter().map(|t| t.fetch(
-            &client,
+            client,
             profile.timeout,
             None,
             None
@@ -568,21 +578,71 @@ pub struct AllReport {
     pub clusters: Vec<ClusterLine>,
 }
 
-/// Polls every profile of `files`, concurrently.
-pub async fn collect_all(files: Vec<std::path::PathBuf>) -> AllReport {
+/// Polls every profile of `files`, concurrently, each read from where `source` says
+/// ([`Profile::fleet_source`]). Clusters behind one Prometheus server are asked for in
+/// one round of queries for all of them.
+pub async fn collect_all(files: Vec<std::path::PathBuf>, source: Option<SourceKind>) -> AllReport {
+    use crate::sources::prometheus::{poll_group, Plan};
     let started = Instant::now();
-    let rounds = files.into_iter().map(|path| async move {
-        let shown = path.display().to_string();
-        match Profile::load(&shown) {
-            Ok(loaded) => {
-                ClusterLine::Polled(Box::new(collect(&loaded.profile, Some(shown)).await))
-            }
-            Err(e) => ClusterLine::Broken {
-                file: shown,
-                error: e.to_string(),
-            },
-        }
+    let loaded: Vec<(String, Result<Profile, String>)> = files
+        .into_iter()
+        .map(|path| {
+            let shown = path.display().to_string();
+            let profile = Profile::load(&shown)
+                .map_err(|e| e.to_string())
+                .and_then(|loaded| {
+                    let mut p = loaded.profile;
+                    p.fleet_source(source)
+                        .map_err(|why| format!("--source prometheus: {why}"))?;
+                    Ok(p)
+                });
+            (shown, profile)
+        })
+        .collect();
+    let plans: Vec<Option<Plan>> = loaded
+        .iter()
+        .map(|(_, p)| {
+            p.as_ref()
+                .ok()
+                .filter(|p| p.source == SourceKind::Prometheus)
+                .and_then(Plan::for_profile)
+        })
+        .collect();
+    let groups =
+        crate::sources::prometheus::groups(&plans.iter().map(Option::as_ref).collect::<Vec<_>>());
+    let asked = groups.iter().map(|members| {
+        let chosen: Vec<&Plan> = members.iter().filter_map(|&i| plans[i].as_ref()).collect();
+        let timeout = members
+            .iter()
+            .filter_map(|&i| loaded[i].1.as_ref().ok().map(|p| p.timeout))
+            .max()
+            .unwrap_or_default();
+        let client = crate::wire::http_client(timeout);
+        async move { poll_group(&client, &chosen, timeout).await }
     });
+    let mut prefetched: Vec<Option<Vec<crate::sources::SourceUpdate>>> =
+        (0..loaded.len()).map(|_| None).collect();
+    for (members, answers) in groups.iter().zip(futures::future::join_all(asked).await) {
+        for (&i, updates) in members.iter().zip(answers) {
+            prefetched[i] = Some(updates);
+        }
+    }
+    let rounds =
+        loaded
+            .into_iter()
+            .zip(prefetched)
+            .map(|((shown, profile), prefetched)| async move {
+                match (profile, prefetched) {
+                    (Ok(p), Some(updates)) => {
+                        let client = crate::wire::http_client(p.timeout);
+                        let cluster = with_probes(&p, &client, async { updates }).await;
+                        let r = report(&p, Some(shown), &cluster, Instant::now());
+                        ClusterLine::Polled(Box::new(r))
+                    }
+                    (Ok(p), None) => ClusterLine::Polled(Box::new(collect(&p, Some(shown)).await)),
+                    (Err(error), _) => ClusterLine::Broken { file: shown, error },
+                }
+            });
     let clusters = futures::future::join_all(rounds).await;
     AllReport {
         took_ms: started.elapsed().as_millis() as u64,

@@ -795,8 +795,9 @@ address = "10.77.0.22:80"
     a.update(acted(Operation::drain("web2"), "web2", Outcome::Done));
     a.update(traffic(1.5));
     assert!(
-        a.drain_progress()
-            .is_some_and(|p| p.starts_with("draining web2 (Esc undoes): 1.5 req/s in the access logs")),
+        a.drain_progress().is_some_and(
+            |p| p.starts_with("draining web2 (Esc undoes): 1.5 req/s in the access logs")
+        ),
         "{:?}",
         a.drain_progress()
     );

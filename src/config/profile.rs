@@ -705,6 +705,21 @@ impl Profile {
         }
     }
 
+    /// Where a fleet (the overview, `status --all`) reads this cluster from: `asked`
+    /// (`--source`) when given, else through Prometheus wherever the profile can be,
+    /// else its own `source`. Err: Prometheus was asked for and the profile cannot be
+    /// read through it (the sentence why).
+    pub fn fleet_source(&mut self, asked: Option<SourceKind>) -> Result<(), String> {
+        let ready = self.prometheus_ready().map_err(|(_, why)| why);
+        self.source = match (asked, ready) {
+            (Some(SourceKind::Prometheus), Err(why)) => return Err(why),
+            (Some(kind), _) => kind,
+            (None, Ok(())) => SourceKind::Prometheus,
+            (None, Err(_)) => self.source,
+        };
+        Ok(())
+    }
+
     /// The balancers without their spans.
     pub fn balancers(&self) -> impl Iterator<Item = &BalancerSettings> {
         self.balancers.iter().map(Spanned::get_ref)
@@ -825,6 +840,29 @@ health_url = "http://10.0.0.21/health"
         );
         let be = p.backends().next().expect("one backend");
         assert_eq!(be.address.host(), "10.0.0.21");
+    }
+
+    #[test]
+    fn a_fleet_reads_through_prometheus_where_it_can_unless_told_otherwise() {
+        let lab = include_str!("../../profiles/lab-haproxy-prom.toml")
+            .replace("source = \"prometheus\"\n", "");
+        let mut p = Profile::parse("t.toml", &lab).expect("profile");
+        assert_eq!(p.source, SourceKind::Direct);
+        p.fleet_source(None).expect("ready");
+        assert_eq!(p.source, SourceKind::Prometheus);
+        p.fleet_source(Some(SourceKind::Direct)).expect("direct");
+        assert_eq!(p.source, SourceKind::Direct);
+        let without = lab.replace("prometheus_instance = \"10.77.0.12:8405\"\n", "");
+        let mut p = Profile::parse("t.toml", &without).expect("profile");
+        p.fleet_source(None).expect("direct stays");
+        assert_eq!(p.source, SourceKind::Direct);
+        let e = p
+            .fleet_source(Some(SourceKind::Prometheus))
+            .expect_err("not ready");
+        assert!(
+            e.contains("balancer \"lb2\" has no prometheus_instance"),
+            "{e}"
+        );
     }
 
     #[test]

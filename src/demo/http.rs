@@ -26,6 +26,8 @@ pub enum Route {
     Vip,
     /// NGINX Plus API of balancer N.
     PlusApi(usize),
+    /// HAProxy's Prometheus exporter (and keepalived's state) of balancer N.
+    Metrics(usize),
 }
 
 /// One request as the demo reads it.
@@ -121,6 +123,7 @@ fn respond(route: Route, request: &Request, sim: &Arc<Mutex<Sim>>) -> (u16, Stri
     };
     match route {
         Route::StubStatus(lb) => (200, s.stub_status(lb), Duration::ZERO),
+        Route::Metrics(lb) => (200, super::metrics::exposition(&s, lb), Duration::ZERO),
         Route::PlusApi(lb) => {
             let (status, body) =
                 super::plus::answer(&mut s, lb, &request.method, &request.path, &request.body);

@@ -5,6 +5,7 @@
 //! profile, sources, screens and actions as a real cluster.
 
 mod http;
+pub mod metrics;
 mod nginx;
 mod plus;
 mod sim;

@@ -275,7 +275,7 @@ impl Sim {
     }
 
     /// HAProxy's view of a server on balancer `lb`.
-    fn status(&self, lb: usize, i: usize) -> (&'static str, &'static str) {
+    pub(super) fn status(&self, lb: usize, i: usize) -> (&'static str, &'static str) {
         let b = &self.backends[i];
         let up = b.up || !b.checks[lb];
         let check = |seen| if b.checks[lb] { seen } else { "" };

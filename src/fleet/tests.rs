@@ -143,7 +143,13 @@ fn enter_opens_esc_goes_back_and_the_paces_follow() {
     assert_eq!(
         effects,
         vec![
-            (nginx, Effect::Pace(Duration::from_secs(1))),
+            (
+                nginx,
+                Effect::Pace {
+                    every: Duration::from_secs(1),
+                    front: true
+                }
+            ),
             (nginx, Effect::PollNow)
         ]
     );
@@ -158,7 +164,13 @@ fn enter_opens_esc_goes_back_and_the_paces_follow() {
     assert_eq!(f.front, None);
     assert_eq!(
         effects,
-        vec![(nginx, Effect::Pace(Duration::from_secs(15)))]
+        vec![(
+            nginx,
+            Effect::Pace {
+                every: Duration::from_secs(15),
+                front: false
+            }
+        )]
     );
     // In the background, stale means late for its own pace.
     let app = f.members[nginx].app().expect("app");
@@ -204,8 +216,26 @@ fn the_picker_opens_from_a_cluster_and_switches_by_fuzzy_name() {
     let nginx = f.front.expect("switched");
     assert_eq!(name_of(&f, nginx), "web-nginx");
     // The cluster left goes to its background pace, the new one to its own.
-    assert_eq!(effects[0], (shop, Effect::Pace(Duration::from_secs(10))));
-    assert_eq!(effects[1], (nginx, Effect::Pace(Duration::from_secs(1))));
+    assert_eq!(
+        effects[0],
+        (
+            shop,
+            Effect::Pace {
+                every: Duration::from_secs(10),
+                front: false
+            }
+        )
+    );
+    assert_eq!(
+        effects[1],
+        (
+            nginx,
+            Effect::Pace {
+                every: Duration::from_secs(1),
+                front: true
+            }
+        )
+    );
     // Esc closes the picker without switching.
     f.update(ch('C'));
     f.update(key(KeyCode::Esc));
@@ -327,4 +357,53 @@ fn the_picker_and_back_keys_are_remappable() {
     f.update(key(KeyCode::Esc));
     f.update(key(KeyCode::Left));
     assert_eq!(f.front, None);
+}
+
+#[test]
+fn a_round_asked_for_many_clusters_at_once_reaches_each_of_them() {
+    use crate::sources::prometheus::tests::grouped;
+    let (profiles, plans, round) = grouped();
+    let members = profiles
+        .iter()
+        .map(|p| Member {
+            name: p.name.clone(),
+            state: Ok(Box::new(App::new(
+                p,
+                Keymap::default(),
+                ThemeSet::load_from(None).expect("themes"),
+                0,
+                false,
+            ))),
+        })
+        .collect();
+    let mut fleet = Fleet::new(
+        members,
+        Keymap::default(),
+        ThemeSet::load_from(None).expect("themes"),
+        0,
+        false,
+    );
+    let plans: Vec<&crate::sources::prometheus::Plan> = plans.iter().collect();
+    let now = Instant::now();
+    for (i, (part, plan)) in round.split(&plans).iter().zip(&plans).enumerate() {
+        for u in part.updates(plan, now) {
+            assert!(fleet.update_cluster(i, Action::Update(u)).is_empty());
+        }
+    }
+    let rows = fleet.rows();
+    let by_name = |name: &str| rows.iter().find(|r| r.name == name).expect(name);
+    let roles =
+        |name: &str| -> Vec<Option<Role>> { by_name(name).roles.iter().map(|r| r.1).collect() };
+    assert_eq!(
+        roles("fleet-004"),
+        vec![Some(Role::Master), Some(Role::Backup)]
+    );
+    assert_eq!(
+        roles("fleet-008"),
+        vec![Some(Role::Backup), Some(Role::Master)]
+    );
+    assert!(rows.iter().all(|r| r.pair == Pair::Ok));
+    assert_eq!(by_name("fleet-004").in_rotation, Some((9, 10)));
+    assert_eq!(by_name("fleet-005").in_rotation, Some((8, 10)));
+    assert!(rows.iter().all(|r| r.age.is_some()));
 }

@@ -3,6 +3,7 @@
 //! app as a [`SourceUpdate`].
 
 pub mod access_log;
+pub mod group;
 pub mod haproxy_config;
 pub mod prometheus;
 mod session;
@@ -340,6 +341,8 @@ pub struct Poller {
     poke: watch::Sender<u64>,
     pace: watch::Sender<Duration>,
     start: tokio::time::Instant,
+    group: Option<group::Membership>,
+    front: watch::Sender<bool>,
 }
 
 impl Poller {
@@ -350,6 +353,18 @@ impl Poller {
         profile: &Profile,
         tx: mpsc::Sender<SourceUpdate>,
         pool: Option<std::sync::Arc<crate::ssh::Pool>>,
+    ) -> Poller {
+        Poller::spawn_in(profile, tx, pool, None)
+    }
+
+    /// [`Poller::spawn`], with the cluster joining `group` when it is read through
+    /// Prometheus: the group asks for it, except while it is in front (see
+    /// [`Poller::set_pace`]), when it asks for everything on its own.
+    pub fn spawn_in(
+        profile: &Profile,
+        tx: mpsc::Sender<SourceUpdate>,
+        pool: Option<std::sync::Arc<crate::ssh::Pool>>,
+        group: Option<&mut group::Group>,
     ) -> Poller {
         let client = http_client(profile.timeout);
         let (poke, poke_rx) = watch::channel(0u64);
@@ -391,8 +406,12 @@ impl Poller {
             })
             .collect();
         answers += handles.len();
+        let mut membership = None;
+        let (front, front_rx) = watch::channel(false);
         if let Some(plan) = plan {
             answers += plan.answers();
+            let member = group.map(|g| g.join(plan.clone(), tx.clone(), front_rx.clone()));
+            membership = member.clone();
             let poke_rx = poke_rx.clone();
             let pace_rx = pace_rx.clone();
             handles.push(tokio::spawn(async move {
@@ -400,6 +419,9 @@ impl Poller {
                 ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                 let mut round = Round::new(ticker, poke_rx, pace_rx);
                 while round.next().await {
+                    if member.is_some() && !*front_rx.borrow() {
+                        continue;
+                    }
                     for update in prometheus::poll(&client, &plan, timeout).await {
                         if tx.send(update).await.is_err() {
                             return;
@@ -414,6 +436,8 @@ impl Poller {
             poke,
             pace,
             start,
+            group: membership,
+            front,
         }
     }
 
@@ -439,9 +463,23 @@ impl Poller {
         });
     }
 
+    /// Polls every `every`, in front of the fleet or not: a cluster in a Prometheus
+    /// group asks on its own while in front, and is asked for by the group otherwise.
+    pub fn set_pace(&self, every: Duration, front: bool) {
+        self.set_interval(every);
+        self.front.send_if_modified(|now| {
+            let changed = *now != front;
+            *now = front;
+            changed
+        });
+    }
+
     /// Asks every task to poll now.
     pub fn poll_now(&self) {
         self.poke.send_modify(|n| *n = n.wrapping_add(1));
+        if let Some(g) = self.group.as_ref().filter(|_| !*self.front.borrow()) {
+            g.poll_now();
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! Prometheus cannot scrape is its exporter being down, with Prometheus' reason, and a
 //! sample older than two scrape intervals is stale: neither says the node is dead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -27,6 +27,19 @@ const ONE_HOT: &str = "haproxy_server_status|haproxy_server_check_status";
 /// Prometheus' reason where `up` is only 0.
 const VALUES: &str = "haproxy_server_current_sessions|haproxy_server_weight|\
 haproxy_server_sessions_total|haproxy_server_http_responses_total|\
+haproxy_backend_current_sessions|haproxy_backend_current_queue|\
+haproxy_backend_sessions_total|haproxy_backend_http_responses_total|\
+haproxy_process_current_connections|haproxy_process_uptime_seconds|\
+haproxy_process_build_info|nginx_up|nginx_connections_.+|nginx_http_requests_total|\
+keepalived_up|keepalived_vrrp_state";
+
+/// What a round for many clusters at once asks (the overview's rows: which servers are
+/// in rotation, backend totals for req/s, the process, keepalived); per-server sessions,
+/// responses and check states, most of a full answer, are left to the cluster in front,
+/// which asks on its own.
+const SUMMARY_STATES: &str = "haproxy_server_status";
+/// The values of a round for many clusters (see [`SUMMARY_STATES`]).
+const SUMMARY_VALUES: &str = "haproxy_server_weight|\
 haproxy_backend_current_sessions|haproxy_backend_current_queue|\
 haproxy_backend_sessions_total|haproxy_backend_http_responses_total|\
 haproxy_process_current_connections|haproxy_process_uptime_seconds|\
@@ -216,8 +229,12 @@ struct Watched {
 #[derive(Debug, Clone)]
 pub struct Plan {
     url: String,
+    /// The profile's extra matchers, as they follow the instance matcher.
+    matchers: String,
     selector: String,
     balancers: Vec<Watched>,
+    /// Asks for the overview's summary only (a round for many clusters).
+    summary: bool,
 }
 
 /// `s` matched literally inside a PromQL regular expression (RE2 syntax).
@@ -257,30 +274,59 @@ impl Plan {
                 })
             })
             .collect();
+        let mut matchers = String::new();
+        for (k, v) in &settings.matchers {
+            matchers.push_str(&format!(",{k}=\"{}\"", quote(v)));
+        }
+        let url = settings.url.0.trim_end_matches('/').to_string();
+        Some(Plan::new(url, matchers, balancers))
+    }
+
+    /// A plan for `balancers`, selecting their hosts' targets and `matchers`.
+    fn new(url: String, matchers: String, balancers: Vec<Watched>) -> Plan {
         let mut hosts: Vec<String> = balancers.iter().map(|b| escape(&b.host)).collect();
         hosts.sort();
         hosts.dedup();
-        let mut selector = format!(
-            "instance=~\"{}\"",
+        let selector = format!(
+            "instance=~\"{}\"{matchers}",
             quote(&format!("({}):[0-9]+", hosts.join("|")))
         );
-        for (k, v) in &settings.matchers {
-            selector.push_str(&format!(",{k}=\"{}\"", quote(v)));
-        }
-        Some(Plan {
-            url: settings.url.0.trim_end_matches('/').to_string(),
+        Plan {
+            url,
+            matchers,
             selector,
             balancers,
-        })
+            summary: false,
+        }
+    }
+
+    /// What plans asked together must share: the server and the extra matchers.
+    pub fn group_key(&self) -> (&str, &str) {
+        (&self.url, &self.matchers)
+    }
+
+    /// One plan asking for every balancer of `plans` (all with the same
+    /// [`group_key`](Plan::group_key)): one round of queries for them all, of the
+    /// overview's summary only.
+    pub fn merged(plans: &[&Plan]) -> Option<Plan> {
+        let first = plans.first()?;
+        let balancers = plans.iter().flat_map(|p| p.balancers.clone()).collect();
+        let mut all = Plan::new(first.url.clone(), first.matchers.clone(), balancers);
+        all.summary = true;
+        Some(all)
     }
 
     /// The three instant queries of a round: one-hot states where set, the other
     /// values, and each target's newest scrape time.
     pub fn queries(&self) -> [String; 3] {
         let s = &self.selector;
+        let (states, values) = match self.summary {
+            true => (SUMMARY_STATES, SUMMARY_VALUES),
+            false => (ONE_HOT, VALUES),
+        };
         [
-            format!("{{__name__=~\"{ONE_HOT}\",{s}}} == 1"),
-            format!("{{__name__=~\"{VALUES}\",{s}}}"),
+            format!("{{__name__=~\"{states}\",{s}}} == 1"),
+            format!("{{__name__=~\"{values}\",{s}}}"),
             format!("timestamp(up{{{s}}})"),
         ]
     }
@@ -568,6 +614,65 @@ impl Round {
     }
 }
 
+impl Round {
+    /// The round cut into one per plan: each keeps the targets and samples of its
+    /// balancers' hosts, all that [`Round::updates`] reads for it, so a round asked for
+    /// many clusters at once reads for each as its own would.
+    pub fn split(self, plans: &[&Plan]) -> Vec<Round> {
+        let mut by_host: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, plan) in plans.iter().enumerate() {
+            for b in &plan.balancers {
+                let owners = by_host.entry(b.host.as_str()).or_default();
+                if !owners.contains(&i) {
+                    owners.push(i);
+                }
+            }
+        }
+        let owners = |instance: &str| {
+            by_host
+                .get(crate::ssh::host_of(instance).as_str())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut out = vec![Round::default(); plans.len()];
+        deal(
+            self.targets,
+            |t| owners(&t.instance),
+            &mut out,
+            |r| &mut r.targets,
+        );
+        for (samples, field) in [
+            (
+                self.states,
+                (|r| &mut r.states) as fn(&mut Round) -> &mut Vec<Sample>,
+            ),
+            (self.values, |r| &mut r.values),
+            (self.stamps, |r| &mut r.stamps),
+        ] {
+            deal(samples, |s| owners(s.label("instance")), &mut out, field);
+        }
+        out
+    }
+}
+
+/// Hands each item to the rounds `owners` names (moved to the last, cloned for others).
+fn deal<T: Clone>(
+    items: Vec<T>,
+    owners: impl Fn(&T) -> Vec<usize>,
+    rounds: &mut [Round],
+    field: fn(&mut Round) -> &mut Vec<T>,
+) {
+    for item in items {
+        let owners = owners(&item);
+        if let Some((last, rest)) = owners.split_last() {
+            for &i in rest {
+                field(&mut rounds[i]).push(item.clone());
+            }
+            field(&mut rounds[*last]).push(item);
+        }
+    }
+}
+
 /// A reading stamped with when its sample was taken (`now` less its age); a failure
 /// with `now`.
 fn stamped<T>(
@@ -609,8 +714,56 @@ pub async fn poll(client: &reqwest::Client, plan: &Plan, timeout: Duration) -> V
     }
 }
 
+/// The clusters asked for together (indices into `plans`, None where a cluster is not
+/// read through Prometheus): those of one server and extra matchers, two or more.
+pub fn groups(plans: &[Option<&Plan>]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<((&str, &str), Vec<usize>)> = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let Some(key) = plan.map(Plan::group_key) else {
+            continue;
+        };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, members)| members)
+        .filter(|m| m.len() > 1)
+        .collect()
+}
+
+/// One round for many clusters behind one server (plans of one
+/// [`group_key`](Plan::group_key)): one set of queries for all, then each cluster's
+/// updates, in `plans` order.
+pub async fn poll_group(
+    client: &reqwest::Client,
+    plans: &[&Plan],
+    timeout: Duration,
+) -> Vec<Vec<SourceUpdate>> {
+    let Some(all) = Plan::merged(plans) else {
+        return Vec::new();
+    };
+    match Round::fetch(client, &all, timeout).await {
+        Ok(round) => {
+            let now = Instant::now();
+            round
+                .split(plans)
+                .iter()
+                .zip(plans)
+                .map(|(r, p)| r.updates(p, now))
+                .collect()
+        }
+        Err(e) => plans
+            .iter()
+            .map(|p| failed(p, &e, Instant::now()))
+            .collect(),
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::Cluster;
     use crate::state::Role;
@@ -654,6 +807,111 @@ mod tests {
             .iter()
             .map(|v| v.as_ref().and_then(|v| v.state).map(|s| s.label()))
             .collect()
+    }
+
+    /// The profile `lbdeck demo --metrics` writes for cluster `c` (0-based): its
+    /// balancers are scrape targets 127.77.0.(2c+1) and (2c+2) on port 9310.
+    pub(crate) fn demo_fleet_profile(c: usize) -> Profile {
+        let mut text = format!(
+            "name = \"fleet-{:03}\"\nsource = \"prometheus\"\n\
+             [prometheus]\nurl = \"http://127.0.0.1:19090\"\n",
+            c + 1
+        );
+        for lb in 0..2 {
+            let ip = format!("127.77.0.{}", c * 2 + lb + 1);
+            text.push_str(&format!(
+                "[[balancers]]\nname = \"lb{}\"\nhost = \"{ip}\"\nkind = \"haproxy\"\n\
+                 backend = \"be_web\"\nprometheus_instance = \"{ip}:9310\"\n\
+                 [balancers.keepalived]\ninstance = \"VI_1\"\n",
+                lb + 1
+            ));
+        }
+        for i in 1..=10 {
+            text.push_str(&format!(
+                "[[backends]]\nname = \"web{i}\"\naddress = \"unix:/run/demo/web{i}.sock\"\n"
+            ));
+        }
+        Profile::parse("fleet.toml", &text).expect("profile")
+    }
+
+    /// fleet-004, fleet-005 (web2 drained) and fleet-008 (failed over to lb2), as the
+    /// demo's fleet runs them, and the round Prometheus answered for the three at once
+    /// (tests/fixtures/prometheus/group-*.json; the targets answer cut to those and
+    /// fleet-009's, which was not asked for).
+    pub(crate) fn grouped() -> (Vec<Profile>, Vec<Plan>, Round) {
+        let profiles: Vec<Profile> = [3, 4, 7].into_iter().map(demo_fleet_profile).collect();
+        let plans = profiles
+            .iter()
+            .map(|p| Plan::for_profile(p).expect("plan"))
+            .collect();
+        (profiles, plans, round("group"))
+    }
+
+    #[test]
+    fn a_round_for_many_clusters_asks_once_for_all_their_hosts_and_the_summary_only() {
+        let (_, plans, _) = grouped();
+        let plans: Vec<&Plan> = plans.iter().collect();
+        assert_eq!(plans[0].group_key(), plans[2].group_key());
+        let all = Plan::merged(&plans).expect("merged");
+        let [states, values, stamps] = all.queries();
+        let sel = r#"instance=~"(127\\.77\\.0\\.10|127\\.77\\.0\\.15|127\\.77\\.0\\.16|127\\.77\\.0\\.7|127\\.77\\.0\\.8|127\\.77\\.0\\.9):[0-9]+""#;
+        assert_eq!(
+            states,
+            format!("{{__name__=~\"haproxy_server_status\",{sel}}} == 1")
+        );
+        assert!(!values.contains("haproxy_server_http_responses_total"));
+        assert!(values.contains("keepalived_vrrp_state"));
+        assert_eq!(stamps, format!("timestamp(up{{{sel}}})"));
+        assert_eq!(all.answers(), 12);
+        // One cluster alone still asks for everything.
+        assert!(plans[0].queries()[0].contains("haproxy_server_check_status"));
+    }
+
+    #[test]
+    fn a_grouped_answer_splits_by_host_and_each_cluster_reads_as_its_own() {
+        let (profiles, plans, r) = grouped();
+        let plans: Vec<&Plan> = plans.iter().collect();
+        let parts = r.split(&plans);
+        assert_eq!(parts.len(), 3);
+        for (part, plan) in parts.iter().zip(&plans) {
+            let mine: Vec<&str> = plan.balancers.iter().map(|b| b.instance.as_str()).collect();
+            let instances: Vec<&str> = part.targets.iter().map(|t| t.instance.as_str()).collect();
+            assert_eq!(instances.len(), 2, "{instances:?}");
+            assert!(instances.iter().all(|i| mine.contains(i)), "{instances:?}");
+            // Ten servers on each of two balancers, one state each.
+            assert_eq!(part.states.len(), 20);
+            assert!(part
+                .values
+                .iter()
+                .all(|s| mine.contains(&s.label("instance"))));
+            assert_eq!(part.stamps.len(), 2);
+        }
+        let now = Instant::now();
+        let clusters: Vec<Cluster> = parts
+            .iter()
+            .zip(&plans)
+            .zip(&profiles)
+            .map(|((part, plan), profile)| {
+                let mut c = Cluster::new(profile);
+                for u in part.updates(plan, now) {
+                    c.apply(u, chrono::Local::now());
+                }
+                c
+            })
+            .collect();
+        assert_eq!(clusters[0].vip_holders(), vec!["lb1"]);
+        assert_eq!(states(&clusters[0], "web2"), vec![Some("UP"), Some("UP")]);
+        assert_eq!(
+            states(&clusters[1], "web2"),
+            vec![Some("DRAIN"), Some("DRAIN")]
+        );
+        assert_eq!(clusters[2].vip_holders(), vec!["lb2"]);
+        for c in &clusters {
+            assert!(c.balancers.iter().all(|b| b.fresh.failing().is_none()));
+            assert_eq!(states(c, "web4"), vec![Some("DOWN"), Some("DOWN")]);
+        }
+        assert_eq!(clusters[0].in_rotation(), Some(9));
+        assert_eq!(clusters[1].in_rotation(), Some(8));
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl Runner {
                 });
             }
             Effect::StopRoll => crate::ops::roll::stop(),
-            Effect::Pace(every) => self.poller.set_interval(every),
+            Effect::Pace { every, front } => self.poller.set_pace(every, front),
             // The fleet acts on these before effects reach a cluster's runner.
             Effect::PickCluster | Effect::Back => {}
             Effect::PauseRoll => {

@@ -23,6 +23,7 @@ use crate::app::App;
 use crate::config::profile::Profile;
 use crate::fleet::Fleet;
 use crate::frames::FrameStats;
+use crate::sources::group::Group;
 use crate::sources::{Poller, SourceUpdate};
 use remote::AbortOnDrop;
 pub use remote::Remote;
@@ -77,18 +78,19 @@ struct Running {
 type Tagged<T> = mpsc::Sender<(usize, T)>;
 
 /// Starts cluster `index`'s pollers and followers, at `every`, sending to `tx` and
-/// `acted_tx` tagged with `index`.
+/// `acted_tx` tagged with `index`; read through Prometheus, it joins `group`.
 fn start(
     index: usize,
     profile: &Profile,
     remote: Remote,
     every: Duration,
     (tx, acted_tx): (&Tagged<SourceUpdate>, &Tagged<Action>),
+    group: Option<&mut Group>,
 ) -> (Running, tokio::time::Instant) {
     let (own_tx, mut own) = mpsc::channel::<SourceUpdate>(1024);
     let (own_acted, mut acted) = mpsc::channel::<Action>(16);
     let pool = remote.pool.clone();
-    let poller = Poller::spawn(profile, own_tx.clone(), pool.clone());
+    let poller = Poller::spawn_in(profile, own_tx.clone(), pool.clone(), group);
     poller.set_interval(every);
     let (rounds_from, round) = (poller.start(), poller.round());
     let mut tasks = remote.spawn(&own_tx, profile.poll_interval);
@@ -127,13 +129,15 @@ async fn run_loop(
     let (acted_tx, acted) = mpsc::channel::<(usize, Action)>(16);
     let mut running: Vec<Option<Running>> = Vec::new();
     let mut rounds_from = None;
+    let (mut groups, group_of) = groups(fleet);
     for (i, remote) in remotes.into_iter().enumerate() {
         let started = match (remote, fleet.members[i].app()) {
             (Some(remote), Some(app)) => {
                 // The fleet set each cluster's pace: the front's own, the others'
                 // background one.
                 let every = app.cluster.poll_interval;
-                let (r, from) = start(i, &app.profile, remote, every, (&tx, &acted_tx));
+                let group = group_of[i].map(|g| &mut groups[g]);
+                let (r, from) = start(i, &app.profile, remote, every, (&tx, &acted_tx), group);
                 rounds_from.get_or_insert(from);
                 Some(r)
             }
@@ -141,6 +145,7 @@ async fn run_loop(
         };
         running.push(started);
     }
+    let _groups = AbortOnDrop(groups.into_iter().map(Group::spawn).collect());
     drop((tx, acted_tx));
     let (keys, _reader) = terminal_events();
     let mut inputs = Inputs {
@@ -217,6 +222,41 @@ async fn run_loop(
         }
         frames.draw_if_due(term, fleet)?;
     }
+}
+
+/// The fleet's clusters read through Prometheus, grouped by server (and extra
+/// matchers): each group of two or more asks once a round for all its clusters, at the
+/// fastest background pace among them. Also each member's group, if any.
+fn groups(fleet: &Fleet) -> (Vec<Group>, Vec<Option<usize>>) {
+    use crate::sources::prometheus::Plan;
+    let profiles: Vec<Option<&Profile>> = fleet
+        .members
+        .iter()
+        .map(|m| m.app().map(|a| &a.profile))
+        .collect();
+    let plans: Vec<Option<Plan>> = profiles
+        .iter()
+        .map(|p| {
+            p.filter(|p| p.source == crate::config::profile::SourceKind::Prometheus)
+                .and_then(Plan::for_profile)
+        })
+        .collect();
+    let chosen: Vec<Option<&Plan>> = plans.iter().map(Option::as_ref).collect();
+    let mut of = vec![None; fleet.members.len()];
+    let mut groups = Vec::new();
+    for members in crate::sources::prometheus::groups(&chosen) {
+        let of_members = || members.iter().filter_map(|&i| profiles[i]);
+        let every = of_members().map(Profile::background_every).min();
+        let timeout = of_members().map(|p| p.timeout).max();
+        let (Some(every), Some(timeout)) = (every, timeout) else {
+            continue;
+        };
+        for &i in &members {
+            of[i] = Some(groups.len());
+        }
+        groups.push(Group::new(every, timeout));
+    }
+    (groups, of)
 }
 
 /// One input for the fleet: the screen's (keys, resize, time) or a cluster's own.
