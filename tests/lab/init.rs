@@ -171,12 +171,48 @@ pub fn init_writes_profiles_for_both_lab_pairs() {
     );
 }
 
-/// Puts the CentOS-like pair back as `centos up` builds it, also after a failure.
-struct CentosBack;
+/// The files the scenario edits on the CentOS-like pair.
+const EDITED: [&str; 3] = [
+    "etc/nginx/nginx.conf",
+    "etc/nginx/conf.d/lb.conf",
+    "etc/keepalived/keepalived.conf",
+];
+
+/// Puts the CentOS-like pair's files back as they were, and nginx and keepalived on them,
+/// also after a failure.
+struct CentosBack(Vec<(PathBuf, Vec<u8>)>);
+
+impl CentosBack {
+    fn take() -> CentosBack {
+        CentosBack(
+            ["lb3", "lb4"]
+                .iter()
+                .flat_map(|node| EDITED.iter().map(move |p| node_path(node, p)))
+                .map(|p| {
+                    let bytes =
+                        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                    (p, bytes)
+                })
+                .collect(),
+        )
+    }
+}
 
 impl Drop for CentosBack {
     fn drop(&mut self) {
-        lab_ok(&["centos", "up"]);
+        for (p, bytes) in &self.0 {
+            std::fs::write(p, bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
+        for node in ["lb3", "lb4"] {
+            lab_ok(&["exec", node, "nginx", "-s", "reload"]);
+            lab_ok(&[
+                "exec",
+                node,
+                "sh",
+                "-c",
+                "kill -HUP $(cat /run/keepalived.pid)",
+            ]);
+        }
     }
 }
 
@@ -196,7 +232,7 @@ fn edit(node: &str, path: &str, f: impl Fn(String) -> String) {
 /// without web3: init says how to add the location and that web3 is on lb3 only.
 pub fn init_on_a_pair_with_the_upstream_in_nginx_conf_and_no_track_file() {
     centos_pair();
-    let _back = CentosBack;
+    let _back = CentosBack::take();
     for node in ["lb3", "lb4"] {
         let upstream = std::fs::read_to_string(node_path(node, "etc/nginx/upstreams/web.conf"))
             .expect("upstream");
