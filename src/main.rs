@@ -845,7 +845,10 @@ fn build_app(cli: &Settings, profile: &Profile) -> Result<App, Failure> {
 fn first_run() -> String {
     let looked = lbdeck::config::profile::search_dirs()
         .iter()
-        .map(|d| d.display().to_string())
+        .map(|d| match d.is_relative() {
+            true => format!("./{}", d.display()),
+            false => d.display().to_string(),
+        })
         .collect::<Vec<_>>()
         .join(" and ");
     format!(
