@@ -97,6 +97,13 @@ pub fn parse(text: &str, file: &str, style: Style) -> Result<Vec<Directive>, Con
         Some(parent) => parent.block.get_or_insert_with(Vec::new).push(d),
         None => done.push(d),
     };
+    // The words gathered so far, as the directive that began on line `start`.
+    let directive = |words: &mut Vec<String>, start: usize| Directive {
+        words: std::mem::take(words),
+        file: file.to_string(),
+        line: start,
+        block: None,
+    };
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
         let mut chars = raw.chars().peekable();
@@ -139,12 +146,7 @@ pub fn parse(text: &str, file: &str, style: Style) -> Result<Vec<Directive>, Con
                 ';' if style == Style::Nginx => {
                     flush(&mut word, &mut quoted, &mut words);
                     if !words.is_empty() {
-                        let d = Directive {
-                            words: std::mem::take(&mut words),
-                            file: file.to_string(),
-                            line: start,
-                            block: None,
-                        };
+                        let d = directive(&mut words, start);
                         push(d, &mut open, &mut done);
                     }
                 }
@@ -161,12 +163,7 @@ pub fn parse(text: &str, file: &str, style: Style) -> Result<Vec<Directive>, Con
                             None => return Err(err(line, "a `{` with no directive before it")),
                         }
                     } else {
-                        Directive {
-                            words: std::mem::take(&mut words),
-                            file: file.to_string(),
-                            line: start,
-                            block: None,
-                        }
+                        directive(&mut words, start)
                     };
                     open.push(Directive {
                         block: Some(d.block.unwrap_or_default()),
@@ -179,12 +176,7 @@ pub fn parse(text: &str, file: &str, style: Style) -> Result<Vec<Directive>, Con
                         if style == Style::Nginx {
                             return Err(err(line, "`;` before `}`"));
                         }
-                        let d = Directive {
-                            words: std::mem::take(&mut words),
-                            file: file.to_string(),
-                            line: start,
-                            block: None,
-                        };
+                        let d = directive(&mut words, start);
                         push(d, &mut open, &mut done);
                     }
                     let Some(closed) = open.pop() else {
@@ -202,12 +194,7 @@ pub fn parse(text: &str, file: &str, style: Style) -> Result<Vec<Directive>, Con
         }
         flush(&mut word, &mut quoted, &mut words);
         if style == Style::Keepalived && !words.is_empty() {
-            let d = Directive {
-                words: std::mem::take(&mut words),
-                file: file.to_string(),
-                line: start,
-                block: None,
-            };
+            let d = directive(&mut words, start);
             push(d, &mut open, &mut done);
         }
     }

@@ -86,60 +86,69 @@ fn port_of(bind: &str) -> Option<u16> {
     bind.rsplit(':').next()?.parse().ok()
 }
 
+/// The section being read: its kind and name, and what it gathered so far.
+#[derive(Default)]
+struct Section {
+    kind: String,
+    name: String,
+    ports: Vec<u16>,
+    backend: Option<Backend>,
+    default_backend: Option<String>,
+    stats_uri: Option<(String, usize)>,
+    exporter: bool,
+}
+
+impl Section {
+    /// What the section said, into `h` (`file` for where it was).
+    fn close(self, file: &str, h: &mut Haproxy) {
+        let Section {
+            kind,
+            name,
+            ports,
+            backend,
+            default_backend,
+            stats_uri,
+            exporter,
+        } = self;
+        if let Some(b) = backend.filter(|b| !b.servers.is_empty()) {
+            h.backends.push(b);
+        }
+        if !matches!(kind.as_str(), "frontend" | "listen") {
+            return;
+        }
+        if let Some((uri, line)) = stats_uri {
+            for p in &ports {
+                h.stats.push(Page {
+                    port: *p,
+                    path: uri.clone(),
+                    at: format!("{file}:{line}"),
+                });
+            }
+        }
+        if exporter {
+            if let Some(p) = ports.first() {
+                h.prometheus = Some(Page {
+                    port: *p,
+                    path: "/metrics".into(),
+                    at: format!("{file}: {kind} {name}"),
+                });
+            }
+        }
+        let backend = default_backend.or_else(|| (kind == "listen").then(|| name.clone()));
+        h.frontends.push(Frontend {
+            name,
+            ports,
+            backend,
+        });
+    }
+}
+
 /// Reads haproxy.cfg text (the files in order: `(path, text)`); `host` stands for a
 /// socket bound to every address.
 pub fn read(files: &[(String, String)], host: &str) -> Haproxy {
     let mut h = Haproxy::default();
     for (file, text) in files {
-        let mut section: Option<(String, String, usize)> = None;
-        let mut ports: Vec<u16> = Vec::new();
-        let mut backend: Option<Backend> = None;
-        let mut default_backend: Option<String> = None;
-        let mut stats_uri: Option<(String, usize)> = None;
-        let mut exporter = false;
-        let close = |section: &Option<(String, String, usize)>,
-                     ports: &mut Vec<u16>,
-                     backend: &mut Option<Backend>,
-                     default_backend: &mut Option<String>,
-                     stats_uri: &mut Option<(String, usize)>,
-                     exporter: &mut bool,
-                     h: &mut Haproxy| {
-            let Some((kind, name, _)) = section else {
-                return;
-            };
-            if let Some(b) = backend.take().filter(|b| !b.servers.is_empty()) {
-                h.backends.push(b);
-            }
-            if matches!(kind.as_str(), "frontend" | "listen") {
-                if let Some((uri, line)) = stats_uri.take() {
-                    for p in ports.iter() {
-                        h.stats.push(Page {
-                            port: *p,
-                            path: uri.clone(),
-                            at: format!("{file}:{line}"),
-                        });
-                    }
-                }
-                if std::mem::take(exporter) {
-                    if let Some(p) = ports.first() {
-                        h.prometheus = Some(Page {
-                            port: *p,
-                            path: "/metrics".into(),
-                            at: format!("{file}: {kind} {name}"),
-                        });
-                    }
-                }
-                let to = default_backend
-                    .take()
-                    .or_else(|| (kind == "listen").then(|| name.clone()));
-                h.frontends.push(Frontend {
-                    name: name.clone(),
-                    ports: std::mem::take(ports),
-                    backend: to,
-                });
-            }
-            ports.clear();
-        };
+        let mut section: Option<Section> = None;
         for (n, raw) in text.lines().enumerate() {
             let line = n + 1;
             let text = raw.split('#').next().unwrap_or("");
@@ -164,27 +173,27 @@ pub fn read(files: &[(String, String)], host: &str) -> Haproxy {
                         | "ring"
                 )
             {
-                close(
-                    &section,
-                    &mut ports,
-                    &mut backend,
-                    &mut default_backend,
-                    &mut stats_uri,
-                    &mut exporter,
-                    &mut h,
-                );
-                let name = words.get(1).unwrap_or(&"").to_string();
-                if matches!(*first, "backend" | "listen") {
-                    backend = Some(Backend {
-                        name: name.clone(),
-                        servers: Vec::new(),
-                        check_path: None,
-                        at: at.clone(),
-                    });
+                if let Some(done) = section.take() {
+                    done.close(file, &mut h);
                 }
-                section = Some((first.to_string(), name, line));
+                let name = words.get(1).unwrap_or(&"").to_string();
+                let backend = matches!(*first, "backend" | "listen").then(|| Backend {
+                    name: name.clone(),
+                    servers: Vec::new(),
+                    check_path: None,
+                    at: at.clone(),
+                });
+                section = Some(Section {
+                    kind: first.to_string(),
+                    name,
+                    backend,
+                    ..Section::default()
+                });
                 continue;
             }
+            // Lines before the first section have no section to gather into.
+            let mut none = Section::default();
+            let sec = section.as_mut().unwrap_or(&mut none);
             match (*first, words.get(1).copied()) {
                 ("stats", Some("socket")) => {
                     let Some(addr) = words.get(2) else { continue };
@@ -210,22 +219,22 @@ pub fn read(files: &[(String, String)], host: &str) -> Haproxy {
                     });
                 }
                 ("stats", Some("uri")) => {
-                    stats_uri = words.get(2).map(|u| (u.to_string(), line));
+                    sec.stats_uri = words.get(2).map(|u| (u.to_string(), line));
                 }
-                ("bind", Some(b)) => ports.extend(port_of(b.split(',').next().unwrap_or(b))),
-                ("default_backend", Some(b)) => default_backend = Some(b.to_string()),
+                ("bind", Some(b)) => sec.ports.extend(port_of(b.split(',').next().unwrap_or(b))),
+                ("default_backend", Some(b)) => sec.default_backend = Some(b.to_string()),
                 ("http-request", Some("use-service"))
                     if words.get(2) == Some(&"prometheus-exporter") =>
                 {
-                    exporter = true;
+                    sec.exporter = true;
                 }
                 ("server", Some(name)) => {
-                    if let (Some(b), Some(addr)) = (backend.as_mut(), words.get(2)) {
+                    if let (Some(b), Some(addr)) = (sec.backend.as_mut(), words.get(2)) {
                         b.servers.push((name.to_string(), addr.to_string(), at));
                     }
                 }
                 ("option", Some("httpchk")) => {
-                    if let Some(b) = backend.as_mut() {
+                    if let Some(b) = sec.backend.as_mut() {
                         // `option httpchk GET /health [HTTP/1.1]`, or just a path.
                         b.check_path = words[2..]
                             .iter()
@@ -237,15 +246,9 @@ pub fn read(files: &[(String, String)], host: &str) -> Haproxy {
                 _ => {}
             }
         }
-        close(
-            &section,
-            &mut ports,
-            &mut backend,
-            &mut default_backend,
-            &mut stats_uri,
-            &mut exporter,
-            &mut h,
-        );
+        if let Some(done) = section {
+            done.close(file, &mut h);
+        }
     }
     h
 }
