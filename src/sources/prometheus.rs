@@ -1,5 +1,6 @@
 //! Prometheus as a source: the cluster read from PromQL instant queries instead of from
-//! the nodes. HAProxy's built-in exporter, prometheus-nginx-exporter and keepalived's
+//! the nodes. HAProxy's built-in exporter, prometheus-nginx-exporter (nginx's
+//! stub_status, or NGINX Plus's upstream peers with `-nginx.plus`) and keepalived's
 //! state (the keepalived-exporter's metric names, or the same from node_exporter's
 //! textfile collector) become the same [`SourceUpdate`]s the direct pollers send, so the
 //! model, the panes and `status --json` do not know where they came from. A target
@@ -17,6 +18,7 @@ use crate::config::profile::{BalancerKind, Profile};
 use crate::wire::haproxy::{Info, RowKind, StatRow};
 use crate::wire::keepalived::FifoEvent;
 use crate::wire::nginx::StubStatus;
+use crate::wire::nginx_plus::{HealthChecks, Peer, Responses};
 use crate::wire::{get_any, ParseError, SourceError};
 
 /// One-hot state families, asked apart and only where they are 1: the others are zeros,
@@ -31,7 +33,8 @@ haproxy_backend_current_sessions|haproxy_backend_current_queue|\
 haproxy_backend_sessions_total|haproxy_backend_http_responses_total|\
 haproxy_process_current_connections|haproxy_process_uptime_seconds|\
 haproxy_process_build_info|nginx_up|nginx_connections_.+|nginx_http_requests_total|\
-keepalived_up|keepalived_vrrp_state";
+nginxplus_up|nginxplus_upstream_server_(state|active|requests|responses|fails|\
+health_checks_checks|health_checks_fails)|keepalived_up|keepalived_vrrp_state";
 
 /// What a round for many clusters at once asks (the overview's rows: which servers are
 /// in rotation, backend totals for req/s, the process, keepalived); per-server sessions,
@@ -44,7 +47,7 @@ haproxy_backend_current_sessions|haproxy_backend_current_queue|\
 haproxy_backend_sessions_total|haproxy_backend_http_responses_total|\
 haproxy_process_current_connections|haproxy_process_uptime_seconds|\
 haproxy_process_build_info|nginx_up|nginx_connections_.+|nginx_http_requests_total|\
-keepalived_up|keepalived_vrrp_state";
+nginxplus_up|nginxplus_upstream_server_(state|active|requests)|keepalived_up|keepalived_vrrp_state";
 
 /// A scrape interval Prometheus does not report (older servers): its own default.
 const DEFAULT_SCRAPE: Duration = Duration::from_secs(15);
@@ -527,6 +530,77 @@ impl Round {
         }))
     }
 
+    /// NGINX Plus's upstream peers as nginx-prometheus-exporter relays its API
+    /// (`-nginx.plus`): the state as a number (1 up, 2 draining, 3 down, 4 unavail,
+    /// 5 checking, 6 unhealthy), connections, requests, responses by class, fails and
+    /// health checks. The peer's API id is not exported: actions find the peer by its
+    /// address in the API itself.
+    fn plus(&self, b: &Watched) -> Result<BalancerSample, SourceError> {
+        let up = self.value(&b.instance, "nginxplus_up");
+        if up.and_then(Sample::count) != Some(1) {
+            return Err(SourceError::Prometheus(format!(
+                "nginxplus_up is not 1 on {}: the exporter cannot read NGINX Plus's API",
+                b.instance
+            )));
+        }
+        let mut peers: BTreeMap<&str, Peer> = BTreeMap::new();
+        let ours = self
+            .values
+            .iter()
+            .filter(|s| s.label("instance") == b.instance && s.label("upstream") == b.backend);
+        for s in ours.clone() {
+            if s.name() == "nginxplus_upstream_server_state" {
+                let state = match s.count() {
+                    Some(1) => "up",
+                    Some(2) => "draining",
+                    Some(3) => "down",
+                    Some(4) => "unavail",
+                    Some(5) => "checking",
+                    Some(6) => "unhealthy",
+                    _ => "unknown",
+                };
+                let server = s.label("server");
+                peers.insert(server, plus_peer(server, state));
+            }
+        }
+        for s in ours {
+            let Some(p) = peers.get_mut(s.label("server")) else {
+                continue;
+            };
+            let n = s.count().unwrap_or(0);
+            match s.name() {
+                "nginxplus_upstream_server_active" => p.active = n,
+                "nginxplus_upstream_server_requests" => p.requests = n,
+                "nginxplus_upstream_server_fails" => p.fails = Some(n),
+                "nginxplus_upstream_server_health_checks_checks" => {
+                    p.health_checks
+                        .get_or_insert_with(HealthChecks::default)
+                        .checks = n
+                }
+                "nginxplus_upstream_server_health_checks_fails" => {
+                    p.health_checks
+                        .get_or_insert_with(HealthChecks::default)
+                        .fails = n
+                }
+                "nginxplus_upstream_server_responses" => match s.label("code") {
+                    "2xx" => p.responses.s2xx = n,
+                    "4xx" => p.responses.s4xx = n,
+                    "5xx" => p.responses.s5xx = n,
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        if peers.is_empty() {
+            return Err(SourceError::Prometheus(format!(
+                "no nginxplus_upstream_server_state for upstream {:?} on {} (an upstream \
+                 needs a shared memory zone to be exported)",
+                b.backend, b.instance
+            )));
+        }
+        Ok(BalancerSample::Plus(peers.into_values().collect()))
+    }
+
     /// keepalived's state on `b`'s host: from the target carrying `keepalived_vrrp_state`
     /// for its instance, else from one carrying `keepalived_up`.
     fn vrrp(&self, b: &Watched, name: &str) -> Result<(Duration, VrrpSample), SourceError> {
@@ -588,10 +662,7 @@ impl Round {
                 let sample = match b.kind {
                     BalancerKind::Haproxy => Ok(self.haproxy(b)),
                     BalancerKind::Nginx => self.nginx(b),
-                    BalancerKind::NginxPlus => Err(SourceError::Prometheus(
-                        "NGINX Plus is not read through Prometheus yet: use source = \"direct\""
-                            .into(),
-                    )),
+                    BalancerKind::NginxPlus => self.plus(b),
                 };
                 sample.map(|s| (age, s))
             });
@@ -656,6 +727,23 @@ impl Round {
 }
 
 /// Hands each item to the rounds `owners` names (moved to the last, cloned for others).
+/// A peer known only by its address and state (the rest is filled in from its series).
+fn plus_peer(server: &str, state: &str) -> Peer {
+    Peer {
+        id: 0,
+        server: server.to_string(),
+        state: state.to_string(),
+        active: 0,
+        requests: 0,
+        responses: Responses::default(),
+        response_time: None,
+        health_checks: None,
+        weight: None,
+        fails: None,
+        downtime: None,
+    }
+}
+
 fn deal<T: Clone>(
     items: Vec<T>,
     owners: impl Fn(&T) -> Vec<usize>,
@@ -1056,6 +1144,83 @@ pub(crate) mod tests {
             .all(|b| b.views.iter().all(Option::is_none)));
         assert_eq!(c.in_rotation(), None);
         assert_eq!(c.vip_holders(), vec!["lb1"]);
+    }
+
+    /// The lab's nginx pair as NGINX Plus (its API at :8080/api), read through
+    /// nginx-prometheus-exporter in `-nginx.plus` mode on :9113.
+    fn plus_profile() -> String {
+        NGINX
+            .replace("kind = \"nginx\"", "kind = \"nginx-plus\"")
+            .replace("/nginx_status", "/api")
+    }
+
+    /// The steady lab round with the exporter's NGINX Plus series for both balancers
+    /// (tests/fixtures/prometheus/plus-values.json, the documented metric names: web2
+    /// draining on both, web3 unhealthy on lb1; lb1 also has an upstream `be_api`).
+    fn plus_round() -> Round {
+        let mut r = round("steady");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/prometheus/plus-values.json"
+        );
+        let text = std::fs::read_to_string(path).expect("plus-values.json");
+        r.values.retain(|s| !s.name().starts_with("nginx"));
+        r.values.extend(parse_vector(&text).expect("plus values"));
+        r
+    }
+
+    #[test]
+    fn nginx_plus_peers_read_as_its_api_would_give_them() {
+        let c = cluster(&plus_profile(), &plus_round());
+        assert!(c.balancers.iter().all(|b| b.fresh.failing().is_none()));
+        assert_eq!(states(&c, "web1"), vec![Some("UP"), Some("UP")]);
+        assert_eq!(states(&c, "web2"), vec![Some("DRAIN"), Some("DRAIN")]);
+        assert_eq!(states(&c, "web3"), vec![Some("DOWN"), Some("UP")]);
+        // Only the profile's upstream: be_api's peer is not a backend of this cluster.
+        assert!(c.backends.iter().all(|b| b.address != "10.77.0.31:80"));
+        let web3 = c.backends.iter().find(|b| b.name == "web3").expect("web3");
+        let lb1 = web3.views[0].as_ref().expect("lb1's view");
+        assert_eq!(lb1.responses, [Some(600), Some(0), Some(50)]);
+        let detail = lb1.detail.as_ref().expect("detail");
+        assert_eq!((detail.checks, detail.check_fails), (Some(120), Some(3)));
+        assert_eq!((detail.requests, detail.fails), (Some(650), Some(7)));
+        assert_eq!(c.balancers[0].metrics.active, Some(3));
+        assert_eq!(
+            c.balancers[0].metrics.requests_total,
+            Some(1200 + 800 + 650)
+        );
+        assert_eq!(c.vip_holders(), vec!["lb1"]);
+    }
+
+    #[test]
+    fn nginx_plus_without_its_api_or_the_upstream_says_which() {
+        let mut r = plus_round();
+        for s in r.values.iter_mut() {
+            if s.name() == "nginxplus_up" && s.label("instance") == "10.77.0.12:9113" {
+                s.value = 0.0;
+            }
+        }
+        let c = cluster(&plus_profile(), &r);
+        let why = c.balancers[1]
+            .fresh
+            .failing()
+            .expect("lb2 fails")
+            .to_string();
+        assert!(
+            why.contains("nginxplus_up is not 1 on 10.77.0.12:9113"),
+            "{why}"
+        );
+        assert!(c.balancers[0].fresh.failing().is_none());
+
+        let other = plus_profile().replace("backend = \"be_web\"", "backend = \"be_shop\"");
+        let c = cluster(&other, &plus_round());
+        let why = c.balancers[0]
+            .fresh
+            .failing()
+            .expect("lb1 fails")
+            .to_string();
+        assert!(why.contains("upstream \"be_shop\""), "{why}");
+        assert!(why.contains("shared memory zone"), "{why}");
     }
 
     #[test]
