@@ -368,7 +368,27 @@ pub fn human(r: &Report) -> String {
         };
         out.push_str(&format!("VIP {}: {state}, {holder}\n", v.address));
     }
-    out.push_str("\nBALANCER  KIND        ROLE     STATE  CONNS   REQ/S   SOURCE\n");
+    // Columns as wide as their longest entry (the usual names fit the narrowest).
+    let name_w = r
+        .balancers
+        .iter()
+        .map(|b| b.name.chars().count())
+        .chain(r.backends.iter().map(|b| b.name.chars().count()))
+        .fold(9, usize::max);
+    let addr_w = r
+        .backends
+        .iter()
+        .map(|b| b.address.chars().count())
+        .fold(21, usize::max);
+    let col_w = 1 + r
+        .balancers
+        .iter()
+        .map(|b| b.name.chars().count())
+        .fold(7, usize::max);
+    out.push_str(&format!(
+        "\n{:<name_w$} KIND        ROLE     STATE  CONNS   REQ/S   SOURCE\n",
+        "BALANCER"
+    ));
     for b in &r.balancers {
         let state = if b.up { "up" } else { "DOWN" };
         let role = b
@@ -377,7 +397,7 @@ pub fn human(r: &Report) -> String {
             .and_then(|v| v.view.role)
             .map_or("-", |r| r.label());
         out.push_str(&format!(
-            "{:<9} {:<11} {:<8} {:<6} {:<7} {:<7} {}\n",
+            "{:<name_w$} {:<11} {:<8} {:<6} {:<7} {:<7} {}\n",
             b.name,
             b.kind,
             role,
@@ -387,9 +407,12 @@ pub fn human(r: &Report) -> String {
             b.error.clone().unwrap_or_else(|| source(b))
         ));
     }
-    out.push_str("\nBACKEND   ADDRESS               HEALTH     ");
+    out.push_str(&format!(
+        "\n{:<name_w$} {:<addr_w$} HEALTH     ",
+        "BACKEND", "ADDRESS"
+    ));
     for b in &r.balancers {
-        out.push_str(&format!("{:<8}", b.name));
+        out.push_str(&format!("{:<col_w$}", b.name));
     }
     out.push('\n');
     for be in &r.backends {
@@ -400,7 +423,7 @@ pub fn human(r: &Report) -> String {
             Health::Unknown => "-".into(),
         };
         out.push_str(&format!(
-            "{:<9} {:<21} {:<10} ",
+            "{:<name_w$} {:<addr_w$} {:<10} ",
             be.name, be.address, health
         ));
         for b in &r.balancers {
@@ -410,7 +433,7 @@ pub fn human(r: &Report) -> String {
                 .and_then(|v| v.get("state"))
                 .and_then(|s| s.as_str())
                 .unwrap_or("-");
-            out.push_str(&format!("{s:<8}"));
+            out.push_str(&format!("{s:<col_w$}"));
         }
         out.push('\n');
     }
@@ -806,5 +829,41 @@ address = "10.77.0.21:80"
             table.contains("runtime API /var/lib/haproxy/stats via sudo socat, level user"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn columns_widen_for_a_long_address_or_name() {
+        let profile = Profile::parse(
+            "t.toml",
+            &PROFILE
+                .replace("name = \"lb1\"", "name = \"balancer-east-1\"")
+                .replace("10.77.0.21:80", "unix:/run/shop/web-frontend-1.sock"),
+        )
+        .expect("profile");
+        let cluster = Cluster::new(&profile);
+        let table = human(&report(&profile, None, &cluster, Instant::now()));
+        let lines: Vec<&str> = table.lines().collect();
+        let at = |line: &str, word: &str| line.find(word).expect(word);
+        let header = lines
+            .iter()
+            .find(|l| l.starts_with("BACKEND"))
+            .expect("header");
+        let row = lines.iter().find(|l| l.starts_with("web1")).expect("row");
+        // Every column of a row starts where its header does: after a space, not inside
+        // the address or name before it.
+        for word in ["ADDRESS", "HEALTH", "balancer-east-1"] {
+            let col = at(header, word);
+            assert_eq!(&row[col - 1..col], " ", "{word}: {table}");
+            assert_ne!(&row[col..=col], " ", "{word}: {table}");
+        }
+        let lb = lines
+            .iter()
+            .find(|l| l.starts_with("balancer-east-1"))
+            .expect("lb row");
+        let kinds = lines
+            .iter()
+            .find(|l| l.starts_with("BALANCER"))
+            .expect("header");
+        assert_eq!(at(kinds, "KIND"), at(lb, "haproxy"), "{table}");
     }
 }
