@@ -98,15 +98,44 @@ fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 
-fn client_config(timeout: Duration) -> Arc<client::Config> {
+/// `direct`: the connection is a TCP stream of its own, watched by the kernel (see
+/// [`watch_link`]); through a jump host it is a channel, watched by SSH keepalives.
+fn client_config(timeout: Duration, direct: bool) -> Arc<client::Config> {
+    let every = timeout.max(Duration::from_millis(500));
     Arc::new(client::Config {
         // Keepalives find a dead link within about two timeouts, without waiting for
         // TCP's own: the followers then report the node stale instead of going quiet.
-        keepalive_interval: Some(timeout.max(Duration::from_millis(500))),
+        // Over a stream of its own the kernel finds a dead link as fast (and wakes no
+        // one to do it); SSH's keepalive is then left to a live link whose sshd stopped
+        // answering, which the keepalived dump's own timeout also finds.
+        keepalive_interval: Some(if direct { every * 10 } else { every }),
         keepalive_max: 1,
         inactivity_timeout: None,
         ..client::Config::default()
     })
+}
+
+/// Lets the kernel watch a direct connection: an idle link is probed every `timeout`
+/// (at least a second, TCP's unit) and given up when a probe is not answered within one
+/// more, and data left unacknowledged for a timeout ends it too (else TCP retransmits
+/// for minutes before giving up; the kernel fires its last retransmission at the
+/// deadline). Either way a link cut is found within two timeouts, as an answer that
+/// does not come is everywhere else. Keepalive probes and their answers stay in the
+/// kernel: lbdeck is woken only when the link is gone.
+fn watch_link(stream: &tokio::net::TcpStream, timeout: Duration) {
+    let every = timeout.max(Duration::from_secs(1));
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(every)
+        .with_interval(every)
+        .with_retries(1);
+    let socket = socket2::SockRef::from(stream);
+    let set = socket
+        .set_tcp_keepalive(&probes)
+        .and_then(|()| socket.set_tcp_user_timeout(Some(every)))
+        .and_then(|()| socket.set_tcp_nodelay(true));
+    if let Err(e) = set {
+        tracing::warn!(error = %e, "cannot set TCP keepalive on an SSH connection");
+    }
 }
 
 impl Ssh {
@@ -149,12 +178,14 @@ impl Ssh {
             };
             let connected = match handle.take() {
                 None => {
-                    client::connect(
-                        client_config(timeout),
-                        (hop.hostname.as_str(), hop.port),
-                        verifier,
-                    )
-                    .await
+                    match tokio::net::TcpStream::connect((hop.hostname.as_str(), hop.port)).await {
+                        Ok(stream) => {
+                            watch_link(&stream, timeout);
+                            let config = client_config(timeout, true);
+                            client::connect_stream(config, stream, verifier).await
+                        }
+                        Err(e) => Err(russh::Error::from(e)),
+                    }
                 }
                 Some(prev) => {
                     let channel = prev
@@ -170,8 +201,12 @@ impl Ssh {
                             why: e.into(),
                         })?;
                     jumps.push(prev);
-                    client::connect_stream(client_config(timeout), channel.into_stream(), verifier)
-                        .await
+                    client::connect_stream(
+                        client_config(timeout, false),
+                        channel.into_stream(),
+                        verifier,
+                    )
+                    .await
                 }
             };
             let mut h = match connected {
@@ -396,6 +431,35 @@ fn refusal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_kernel_watches_a_direct_link_and_ssh_keepalives_only_a_jumped_one() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        watch_link(&stream, Duration::from_millis(300));
+        let socket = socket2::SockRef::from(&stream);
+        assert!(socket.keepalive().expect("SO_KEEPALIVE"));
+        // TCP counts keepalive time in seconds: a shorter timeout is rounded up to one.
+        assert_eq!(
+            socket.tcp_keepalive_time().expect("idle"),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            socket.tcp_keepalive_interval().expect("interval"),
+            Duration::from_secs(1)
+        );
+        assert_eq!(socket.tcp_keepalive_retries().expect("count"), 1);
+        assert_eq!(
+            socket.tcp_user_timeout().expect("user timeout"),
+            Some(Duration::from_secs(1))
+        );
+        let t = Duration::from_secs(2);
+        assert_eq!(client_config(t, true).keepalive_interval, Some(t * 10));
+        assert_eq!(client_config(t, false).keepalive_interval, Some(t));
+    }
 
     fn local(port: u16) -> NodeAddr {
         NodeAddr {
