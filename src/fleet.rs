@@ -142,8 +142,9 @@ pub struct Row {
     pub environment: Option<Environment>,
     /// The VIP check: serving or not (none: not probed).
     pub vip: Option<bool>,
-    /// Each balancer's keepalived role, by name.
-    pub roles: Vec<(String, Option<Role>)>,
+    /// Each balancer's keepalived role, by name: None where keepalived is not watched
+    /// (the profile has no keepalived block for it), Some(None) while not known yet.
+    pub roles: Vec<(String, Option<Option<Role>>)>,
     /// How the roles add up.
     pub pair: Pair,
     /// Backends in rotation, of all.
@@ -765,15 +766,15 @@ fn row(index: usize, m: &Member, now: Instant) -> Row {
         }
     };
     let c = &app.cluster;
-    let roles: Vec<(String, Option<Role>)> = c
+    let roles: Vec<(String, Option<Option<Role>>)> = c
         .balancers
         .iter()
-        .map(|b| (b.name.clone(), b.vrrp.as_ref().and_then(|v| v.role)))
+        .map(|b| (b.name.clone(), b.vrrp.as_ref().map(|v| v.role)))
         .collect();
-    let known = roles.iter().filter(|(_, r)| r.is_some()).count();
+    let known = roles.iter().filter(|(_, r)| r.flatten().is_some()).count();
     let masters = roles
         .iter()
-        .filter(|(_, r)| *r == Some(Role::Master))
+        .filter(|(_, r)| r.flatten() == Some(Role::Master))
         .count();
     let pair = match (known, masters, c.vip_holders().len()) {
         (0, _, _) => Pair::Unknown,

@@ -392,8 +392,9 @@ fn a_round_asked_for_many_clusters_at_once_reaches_each_of_them() {
     }
     let rows = fleet.rows();
     let by_name = |name: &str| rows.iter().find(|r| r.name == name).expect(name);
-    let roles =
-        |name: &str| -> Vec<Option<Role>> { by_name(name).roles.iter().map(|r| r.1).collect() };
+    let roles = |name: &str| -> Vec<Option<Role>> {
+        by_name(name).roles.iter().map(|r| r.1.flatten()).collect()
+    };
     assert_eq!(
         roles("fleet-004"),
         vec![Some(Role::Master), Some(Role::Backup)]

@@ -233,7 +233,8 @@ fn row<'a>(t: &Theme, r: &FleetRow) -> Vec<Cell<'a>> {
     ]
 }
 
-/// Each balancer's role by its initial (M, B, F…), or what is wrong with the pair.
+/// Each balancer's role by its initial (M, B, F…), or what is wrong with the pair; `?`
+/// not known yet, `-` keepalived not watched there.
 fn roles<'a>(t: &Theme, r: &FleetRow) -> Line<'a> {
     match r.pair {
         Pair::SplitBrain => return Line::from(Span::styled("SPLIT", t.alarm)),
@@ -244,11 +245,12 @@ fn roles<'a>(t: &Theme, r: &FleetRow) -> Line<'a> {
         .roles
         .iter()
         .map(|(_, role)| match role {
-            Some(Role::Master) => Span::styled("M ", t.master),
-            Some(Role::Backup) => Span::styled("B ", t.backup),
-            Some(Role::Fault) => Span::styled("F ", t.fault),
-            Some(other) => Span::styled(format!("{} ", &other.label()[..1]), t.degraded),
-            None => Span::styled("? ", t.muted),
+            Some(Some(Role::Master)) => Span::styled("M ", t.master),
+            Some(Some(Role::Backup)) => Span::styled("B ", t.backup),
+            Some(Some(Role::Fault)) => Span::styled("F ", t.fault),
+            Some(Some(other)) => Span::styled(format!("{} ", &other.label()[..1]), t.degraded),
+            Some(None) => Span::styled("? ", t.muted),
+            None => Span::styled("- ", t.muted),
         })
         .collect();
     Line::from(spans)
