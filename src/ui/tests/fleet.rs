@@ -54,7 +54,10 @@ fn overview_120x10() {
     assert!(rows[2].contains("c-broken.toml:2:"), "{text}");
     assert!(text.contains("1 alarming"), "{text}");
     // Neither profile watches keepalived: its roles are not "unknown" but not watched.
-    assert!(rows[0].contains(" - - ") && !rows[0].contains("? ?"), "{text}");
+    assert!(
+        rows[0].contains(" - - ") && !rows[0].contains("? ?"),
+        "{text}"
+    );
     insta::assert_snapshot!(draw(&f, 120, 10).backend());
 }
 
