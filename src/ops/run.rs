@@ -71,13 +71,28 @@ impl Report {
         self.outcome == Outcome::Done
     }
 
-    /// One line: "done in 4 ms", "VIP moved lb1 → lb2 in 3.1 s, …", "refused: …".
+    /// One line: "done in 4 ms", "VIP moved lb1 → lb2 in 3.1 s, …", "refused: …"; a
+    /// change every balancer already had says so ("done in 4 ms — nothing changed:
+    /// already DRAIN on lb1, DRAIN on lb2").
     pub fn summary(&self) -> String {
         match (&self.moved, self.done()) {
             (Some((from, to, timing)), true) => failover::describe(from.as_deref(), to, timing),
             (_, _) if matches!(self.outcome, Outcome::Refused { .. }) => self.outcome.to_string(),
+            (_, true) if self.unchanged() => format!(
+                "{} in {} ms — nothing changed: already {}",
+                self.outcome,
+                self.took.as_millis(),
+                states(&self.after)
+            ),
             _ => format!("{} in {} ms", self.outcome, self.took.as_millis()),
         }
+    }
+
+    /// A backend change read back the same on every balancer as before it.
+    fn unchanged(&self) -> bool {
+        matches!(self.operation, Operation::Server { .. })
+            && self.before.as_object().is_some_and(|m| !m.is_empty())
+            && self.before == self.after
     }
 }
 
@@ -335,5 +350,30 @@ mod tests {
             "on lb1, not on lb2"
         );
         assert_eq!(states(&Value::Null), "unknown");
+    }
+
+    #[test]
+    fn a_change_every_balancer_already_had_says_nothing_changed() {
+        let op = Operation::Server {
+            backend: "web1".into(),
+            change: crate::ops::operation::ServerChange::Drain,
+        };
+        let mut r = Report::new((&op, "shop", "web1"), Local::now());
+        r.outcome = Outcome::Done;
+        r.took = Duration::from_millis(4);
+        r.before = serde_json::json!({"lb1": "DRAIN", "lb2": "DRAIN"});
+        r.after = r.before.clone();
+        assert_eq!(
+            r.summary(),
+            "done in 4 ms — nothing changed: already DRAIN on lb1, DRAIN on lb2"
+        );
+        r.before = serde_json::json!({"lb1": "UP", "lb2": "DRAIN"});
+        assert_eq!(r.summary(), "done in 4 ms");
+        // A failed read-back is not "nothing changed", and neither is a VIP move.
+        r.before = r.after.clone();
+        r.outcome = Outcome::Failed {
+            reason: "lb2: no answer within 1s".into(),
+        };
+        assert!(!r.summary().contains("nothing changed"));
     }
 }
