@@ -877,6 +877,18 @@ fn s_opens_a_shell_and_exit_returns_to_the_console() {
 
 /// Requests each backend's own nginx logged so far.
 fn backend_log_counts() -> Vec<usize> {
+    backend_log_counts_from(&[])
+}
+
+/// [`backend_log_counts`] of the requests from `clients` only (addresses as the access
+/// log starts its lines; none: from anyone).
+fn backend_log_counts_from(clients: &[&str]) -> Vec<usize> {
+    let from = |l: &str| {
+        clients.is_empty()
+            || clients
+                .iter()
+                .any(|c| l.strip_prefix(c).is_some_and(|r| r.starts_with(' ')))
+    };
     ["web1", "web2", "web3"]
         .iter()
         .map(|w| {
@@ -884,7 +896,11 @@ fn backend_log_counts() -> Vec<usize> {
                 "{}/nodes/{w}/var/log/nginx/access.log",
                 state_dir()
             ))
-            .map(|s| s.lines().filter(|l| l.contains("\"GET / ")).count())
+            .map(|s| {
+                s.lines()
+                    .filter(|l| from(l) && l.contains("\"GET / "))
+                    .count()
+            })
             .unwrap_or(0)
         })
         .collect()

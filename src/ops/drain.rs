@@ -338,7 +338,9 @@ async fn read_file(
 /// sites-enabled) is followed, so the link stays a link. The backup goes to `backups`,
 /// outside every include directory, named by time. `nginx -t` decides between
 /// `nginx -s reload` (`LBDECK-OK`) and putting the backup back the same way
-/// (`LBDECK-ROLLED-BACK` and the emerg line, or `LBDECK-RELOAD-FAILED`).
+/// (`LBDECK-ROLLED-BACK` and the emerg line, or `LBDECK-RELOAD-FAILED`). The reload only
+/// signals the master: the script waits (up to a second) for a worker the master started
+/// since, so "done" means nginx serves the new file, not that it was told to.
 pub(crate) fn edit_script(file: &str, backups: &str) -> String {
     let f = crate::ssh::shell_quote(file);
     let d = crate::ssh::shell_quote(backups);
@@ -348,8 +350,14 @@ pub(crate) fn edit_script(file: &str, backups: &str) -> String {
          keep() {{ cp --preserve=all \"$1\" \"$2\" 2>/dev/null || cp -p \"$1\" \"$2\"; }}; \
          mkdir -p \"$d\" && keep \"$f\" \"$b\" && keep \"$f\" \"$t\" && \
          cat > \"$t\" && mv \"$t\" \"$f\" || {{ rm -f \"$t\"; exit 1; }}; \
+         rl() {{ p=$(cat /run/nginx.pid /var/run/nginx.pid 2>/dev/null | head -n1); \
+           command -v pgrep >/dev/null || p=; o=\" $(pgrep -P \"$p\" 2>/dev/null | tr '\\n' ' ')\"; \
+           nginx -s reload 2>\"$d/nginx-t.out\" || return 1; [ -n \"$p\" ] || return 0; i=0; \
+           while [ $i -lt 50 ]; do for w in $(pgrep -P \"$p\"); do \
+             case \"$o\" in *\" $w \"*) ;; *) return 0 ;; esac; done; \
+             sleep 0.02; i=$((i+1)); done; }}; \
          if nginx -t 2>\"$d/nginx-t.out\"; then \
-           if nginx -s reload 2>\"$d/nginx-t.out\"; then echo LBDECK-OK; \
+           if rl; then echo LBDECK-OK; \
            else keep \"$b\" \"$t\" && mv \"$t\" \"$f\"; echo LBDECK-RELOAD-FAILED; head -n1 \"$d/nginx-t.out\"; fi; \
          else keep \"$b\" \"$t\" && mv \"$t\" \"$f\"; echo LBDECK-ROLLED-BACK; grep -m1 emerg \"$d/nginx-t.out\"; fi; \
          rm -f \"$d/nginx-t.out\""
