@@ -171,6 +171,21 @@ fn traffic_through_the_vip(count: usize) {
     ]);
 }
 
+/// nginx's worker processes on `node` (the master's children).
+fn workers(node: &str) -> Vec<String> {
+    let o = lab(&[
+        "exec",
+        node,
+        "sh",
+        "-c",
+        "pgrep -P \"$(cat /run/nginx.pid)\"",
+    ]);
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 /// The CentOS-like pair's addresses, as the backends log them: the backends are the
 /// Debian pair's too, and a console or check elsewhere in the lab sends its own `GET /`
 /// through 10.77.0.100.
@@ -193,11 +208,26 @@ pub fn centos_drain_and_undrain_through_the_included_upstream_file() {
         ),
         ("web2", "server web2.lab:80 max_fails=1 fail_timeout=2s", 1),
     ] {
+        let old = [workers("lb3"), workers("lb4")].concat();
         let out = lbdeck_ok(
             &["drain", "--profile", "lab-centos", name, "--yes"],
             state.path(),
         );
         assert!(out.contains(&format!("drain {name}: done")), "{out}");
+        // After a reload nginx's old workers finish what they hold (a request on a kept-
+        // alive connection still goes by the old file): traffic is judged once they left.
+        let t0 = Instant::now();
+        while [workers("lb3"), workers("lb4")]
+            .concat()
+            .iter()
+            .any(|w| old.contains(w))
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "old workers still run"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         for lb in ["lb3", "lb4"] {
             let text = std::fs::read_to_string(included_upstream(lb)).expect("upstream");
             assert!(text.contains(&format!("{line} down;")), "{lb}: {text}");
