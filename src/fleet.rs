@@ -642,9 +642,13 @@ impl Fleet {
         Vec::new()
     }
 
-    /// The picker's matches for what is typed, best first (member indices).
+    /// The picker's matches for what is typed, best first (member indices); with
+    /// nothing typed yet, every cluster in the overview's order.
     pub fn picks(&self) -> Vec<usize> {
         let typed = self.ui.picker.as_ref().map_or("", |p| p.typed.as_str());
+        if typed.is_empty() {
+            return self.rows().iter().map(|r| r.index).collect();
+        }
         picks(&self.members, typed)
     }
 

@@ -205,6 +205,11 @@ fn the_picker_opens_from_a_cluster_and_switches_by_fuzzy_name() {
     assert_eq!(name_of(&f, shop), "shop-haproxy");
     f.update(ch('C'));
     assert!(f.ui.picker.is_some());
+    // Nothing typed yet: every cluster, in the overview's order (production first).
+    let listed: Vec<&str> = f.picks().into_iter().map(|i| name_of(&f, i)).collect();
+    let overview: Vec<&str> = f.rows().iter().map(|r| name_of(&f, r.index)).collect();
+    assert_eq!(listed, overview);
+    assert_eq!(listed[0], "shop-haproxy");
     for c in "wbn".chars() {
         f.update(ch(c));
     }

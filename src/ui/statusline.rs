@@ -126,6 +126,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, alerts: &[Alert]) {
                 (3, Action::NextPane, "pane"),
                 (2, Action::Quit, "quit"),
             ]);
+            if app.in_fleet {
+                // Opened from the overview: the way back is as needed as the way out.
+                hints.push((2, Action::Back, "fleet"));
+            }
             let width = |hints: &[(u8, Action, &str)]| -> usize {
                 hints
                     .iter()

@@ -95,4 +95,6 @@ fn the_cluster_in_front_shows_the_badge_of_the_others() {
     let header = text.lines().next().unwrap_or_default();
     assert!(header.contains("web-nginx"), "{text}");
     assert!(header.contains("✖ 1 other cluster alarming"), "{text}");
+    let keys = text.lines().last().unwrap_or_default();
+    assert!(keys.contains("Esc fleet"), "{text}");
 }
