@@ -204,16 +204,21 @@ impl Drop for CentosBack {
             std::fs::write(p, bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         }
         for node in ["lb3", "lb4"] {
-            lab_ok(&["exec", node, "nginx", "-s", "reload"]);
-            lab_ok(&[
-                "exec",
-                node,
-                "sh",
-                "-c",
-                "kill -HUP $(cat /run/keepalived.pid)",
-            ]);
+            reload(node);
         }
     }
+}
+
+/// nginx and keepalived on `node` read their files again.
+fn reload(node: &str) {
+    lab_ok(&["exec", node, "nginx", "-s", "reload"]);
+    lab_ok(&[
+        "exec",
+        node,
+        "sh",
+        "-c",
+        "kill -HUP $(cat /run/keepalived.pid)",
+    ]);
 }
 
 fn node_path(node: &str, path: &str) -> PathBuf {
@@ -251,14 +256,7 @@ pub fn init_on_a_pair_with_the_upstream_in_nginx_conf_and_no_track_file() {
             );
             t.replace("    track_file {\n        maint\n    }\n", "")
         });
-        lab_ok(&["exec", node, "nginx", "-s", "reload"]);
-        lab_ok(&[
-            "exec",
-            node,
-            "sh",
-            "-c",
-            "kill -HUP $(cat /run/keepalived.pid)",
-        ]);
+        reload(node);
     }
     std::thread::sleep(Duration::from_secs(2));
     let home = operator_home();
