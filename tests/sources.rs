@@ -258,3 +258,187 @@ async fn a_refused_probe_still_fails_at_once() {
     assert!(probe.is_err(), "{probe:?}");
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+/// Serves each connection with `answers` in turn, one per request read, then closes it;
+/// counts the connections made.
+async fn scripted_server(
+    answers: Vec<&'static str>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let conns = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = conns.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                for a in answers {
+                    if s.read(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if s.write_all(a.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, conns)
+}
+
+const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+#[tokio::test]
+async fn a_kept_probe_asks_every_round_on_one_connection() {
+    let chunked =
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n3;x=1\r\nyes\r\n0\r\n\r\n";
+    let (addr, conns) = scripted_server(vec![
+        OK,
+        chunked,
+        OK,
+        "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy",
+    ])
+    .await;
+    let client = lbdeck::wire::http_client(Duration::from_secs(1));
+    let mut prober = lbdeck::wire::health::Prober::default();
+    let url = format!("http://{addr}/health");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let p = prober.probe(&client, &url, Duration::from_secs(1)).await;
+        statuses.push(p.map(|p| p.status).map_err(|e| e.to_string()));
+    }
+    assert_eq!(statuses, vec![Ok(200), Ok(200), Ok(200), Ok(503)]);
+    assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_kept_probe_connects_anew_when_the_server_says_close_or_drops_it() {
+    let close = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    let (addr, conns) = scripted_server(vec![close]).await;
+    let client = lbdeck::wire::http_client(Duration::from_secs(1));
+    let mut prober = lbdeck::wire::health::Prober::default();
+    let url = format!("http://{addr}/");
+    for _ in 0..3 {
+        let p = prober.probe(&client, &url, Duration::from_secs(1)).await;
+        assert_eq!(p.map(|p| p.status).map_err(|e| e.to_string()), Ok(200));
+    }
+    assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 3);
+    // Dropped without a word after one answer (no `close`): the next round's request on
+    // the dead connection is sent again on a fresh one, and is not an outage.
+    let (addr, conns) = scripted_server(vec![OK]).await;
+    let url = format!("http://{addr}/");
+    for round in 0..3 {
+        let p = prober.probe(&client, &url, Duration::from_secs(1)).await;
+        assert_eq!(
+            p.map(|p| p.status).map_err(|e| e.to_string()),
+            Ok(200),
+            "round {round}"
+        );
+    }
+    assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 3);
+    // Reset (as the old MASTER does after a VIP move): the same.
+    let addr = resetting_server().await;
+    let url = format!("http://{addr}/");
+    for round in 0..3 {
+        let p = prober.probe(&client, &url, Duration::from_secs(2)).await;
+        assert_eq!(
+            p.map(|p| p.status).map_err(|e| e.to_string()),
+            Ok(200),
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_kept_probe_fails_with_the_same_sentences() {
+    let client = lbdeck::wire::http_client(Duration::from_secs(1));
+    let mut prober = lbdeck::wire::health::Prober::default();
+    let second = Duration::from_secs(1);
+    // Refused: at once, as a failed connect.
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let refused = l.local_addr().expect("addr");
+    drop(l);
+    let started = Instant::now();
+    let e = prober
+        .probe(&client, &format!("http://{refused}/"), second)
+        .await
+        .expect_err("refused");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(
+        e.to_string()
+            .starts_with("cannot connect: Connection refused"),
+        "{e}"
+    );
+    // Silent: no answer within the timeout.
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let silent = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf).await;
+        }
+    });
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hung = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    let started = Instant::now();
+    let e = prober
+        .probe(&client, &format!("http://{hung}/"), second)
+        .await
+        .expect_err("silent");
+    assert_eq!(e.to_string(), "no answer within 1s");
+    assert!(started.elapsed() < Duration::from_millis(1300));
+    // Closed without answering on a fresh connection: a sentence, not a hang.
+    let e = prober
+        .probe(&client, &format!("http://{silent}/"), second)
+        .await
+        .expect_err("closed");
+    assert_eq!(e.to_string(), "the connection closed before an answer");
+    // Headers, then a body that trickles: a stalled body, with what came.
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let trickle = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nab")
+                    .await;
+                for _ in 0..30 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if s.write_all(b"c").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let e = prober
+        .probe(&client, &format!("http://{trickle}/"), second)
+        .await
+        .expect_err("trickle");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("HTTP 200, but the body did not arrive within 1s (")
+            && text.ends_with("bytes came): no answer within 1s"),
+        "{text}"
+    );
+    // Not HTTP at all.
+    let (ssh, _) = scripted_server(vec!["SSH-2.0-OpenSSH_9.2\r\n"]).await;
+    let e = prober
+        .probe(&client, &format!("http://{ssh}/"), second)
+        .await
+        .expect_err("not http");
+    assert!(e.to_string().starts_with("not an HTTP answer"), "{e}");
+}

@@ -191,18 +191,30 @@ pub fn targets(profile: &Profile) -> Vec<Target> {
 
 pub use session::Session;
 
+/// What a polling task keeps open between rounds: the runtime-API session of a balancer,
+/// the connection of a health probe.
+#[derive(Default)]
+pub struct Kept {
+    session: Session,
+    prober: health::Prober,
+}
+
 impl Target {
     /// Polls this target once; never takes longer than `timeout` (plus scheduling), or
     /// [`SSH_BUDGET`] times it for a runtime-API socket over SSH not connected yet. A runtime API is
-    /// asked through `session` when given (kept open between polls), else on a
+    /// asked through `kept`'s session when given (kept open between polls), else on a
     /// connection of its own; a socket on the balancer through `pool`.
     pub async fn fetch(
         &self,
         client: &reqwest::Client,
         timeout: Duration,
-        mut session: Option<&mut Session>,
+        kept: Option<&mut Kept>,
         pool: Option<&crate::ssh::Pool>,
     ) -> SourceUpdate {
+        let (mut session, prober) = match kept {
+            Some(k) => (Some(&mut k.session), Some(&mut k.prober)),
+            None => (None, None),
+        };
         match self {
             Target::Balancer {
                 index,
@@ -244,7 +256,10 @@ impl Target {
                 }
             }
             Target::Health { index, url } => {
-                let result = health::probe(client, url, timeout).await;
+                let result = match prober {
+                    Some(p) => p.probe(client, url, timeout).await,
+                    None => health::probe(client, url, timeout).await,
+                };
                 SourceUpdate::Health {
                     index: *index,
                     at: Instant::now(),
@@ -252,7 +267,10 @@ impl Target {
                 }
             }
             Target::Vip { url } => {
-                let result = health::probe(client, url, timeout).await;
+                let result = match prober {
+                    Some(p) => p.probe(client, url, timeout).await,
+                    None => health::probe(client, url, timeout).await,
+                };
                 SourceUpdate::Vip {
                     at: Instant::now(),
                     result,
@@ -390,13 +408,13 @@ impl Poller {
                 let pace_rx = pace_rx.clone();
                 let pool = pool.clone();
                 tokio::spawn(async move {
-                    let mut session = Session::default();
+                    let mut kept = Kept::default();
                     let mut ticker = tokio::time::interval_at(start, interval);
                     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                     let mut round = Round::new(ticker, poke_rx, pace_rx);
                     while round.next().await {
                         let update = target
-                            .fetch(&client, timeout, Some(&mut session), pool.as_deref())
+                            .fetch(&client, timeout, Some(&mut kept), pool.as_deref())
                             .await;
                         if tx.send(update).await.is_err() {
                             return;

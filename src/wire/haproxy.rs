@@ -133,7 +133,8 @@ fn columns<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> 
 /// quote (a health check's or an agent's text), doubling the quotes inside.
 fn csv_fields(line: &str) -> Vec<std::borrow::Cow<'_, str>> {
     use std::borrow::Cow;
-    let mut out = Vec::new();
+    // Sized once: a `show stat` row has about a hundred fields.
+    let mut out = Vec::with_capacity(line.bytes().filter(|&b| b == b',').count() + 1);
     let mut rest = line;
     loop {
         let Some(quoted) = rest.strip_prefix('"') else {
@@ -173,6 +174,7 @@ fn csv_fields(line: &str) -> Vec<std::borrow::Cow<'_, str>> {
 
 /// Where each column a [`StatRow`] is read from sits in the header: looked up once a
 /// reply, not once a row.
+#[derive(Default)]
 struct StatColumns {
     pxname: Option<usize>,
     svname: Option<usize>,
@@ -211,44 +213,51 @@ struct StatColumns {
 }
 
 impl StatColumns {
-    fn find(cols: &HashMap<&str, usize>) -> StatColumns {
-        let at = |name: &str| cols.get(name).copied();
-        StatColumns {
-            pxname: at("pxname"),
-            svname: at("svname"),
-            kind: at("type"),
-            status: at("status"),
-            scur: at("scur"),
-            qcur: at("qcur"),
-            stot: at("stot"),
-            rate: at("rate"),
-            weight: at("weight"),
-            chkfail: at("chkfail"),
-            lastchg: at("lastchg"),
-            check_status: at("check_status"),
-            check_duration: at("check_duration"),
-            hrsp_1xx: at("hrsp_1xx"),
-            hrsp_2xx: at("hrsp_2xx"),
-            hrsp_3xx: at("hrsp_3xx"),
-            hrsp_4xx: at("hrsp_4xx"),
-            hrsp_5xx: at("hrsp_5xx"),
-            hrsp_other: at("hrsp_other"),
-            req_tot: at("req_tot"),
-            rtime: at("rtime"),
-            ttime: at("ttime"),
-            addr: at("addr"),
-            qmax: at("qmax"),
-            smax: at("smax"),
-            bin: at("bin"),
-            bout: at("bout"),
-            dreq: at("dreq"),
-            dresp: at("dresp"),
-            econ: at("econ"),
-            eresp: at("eresp"),
-            wretr: at("wretr"),
-            wredis: at("wredis"),
-            downtime: at("downtime"),
+    /// Where each column is, from the header's names, in one pass (the first of a name
+    /// counts). No map: the header is read every poll.
+    fn find<'a>(names: impl Iterator<Item = &'a str>) -> StatColumns {
+        let mut c = StatColumns::default();
+        for (i, name) in names.enumerate() {
+            let slot = match name {
+                "pxname" => &mut c.pxname,
+                "svname" => &mut c.svname,
+                "type" => &mut c.kind,
+                "status" => &mut c.status,
+                "scur" => &mut c.scur,
+                "qcur" => &mut c.qcur,
+                "stot" => &mut c.stot,
+                "rate" => &mut c.rate,
+                "weight" => &mut c.weight,
+                "chkfail" => &mut c.chkfail,
+                "lastchg" => &mut c.lastchg,
+                "check_status" => &mut c.check_status,
+                "check_duration" => &mut c.check_duration,
+                "hrsp_1xx" => &mut c.hrsp_1xx,
+                "hrsp_2xx" => &mut c.hrsp_2xx,
+                "hrsp_3xx" => &mut c.hrsp_3xx,
+                "hrsp_4xx" => &mut c.hrsp_4xx,
+                "hrsp_5xx" => &mut c.hrsp_5xx,
+                "hrsp_other" => &mut c.hrsp_other,
+                "req_tot" => &mut c.req_tot,
+                "rtime" => &mut c.rtime,
+                "ttime" => &mut c.ttime,
+                "addr" => &mut c.addr,
+                "qmax" => &mut c.qmax,
+                "smax" => &mut c.smax,
+                "bin" => &mut c.bin,
+                "bout" => &mut c.bout,
+                "dreq" => &mut c.dreq,
+                "dresp" => &mut c.dresp,
+                "econ" => &mut c.econ,
+                "eresp" => &mut c.eresp,
+                "wretr" => &mut c.wretr,
+                "wredis" => &mut c.wredis,
+                "downtime" => &mut c.downtime,
+                _ => continue,
+            };
+            slot.get_or_insert(i);
         }
+        c
     }
 }
 
@@ -265,9 +274,13 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
             header,
         )
     })?;
-    let cols = columns(header.split(','));
-    for required in ["pxname", "svname", "status"] {
-        if !cols.contains_key(required) {
+    let c = StatColumns::find(header.split(','));
+    for (required, at) in [
+        ("pxname", c.pxname),
+        ("svname", c.svname),
+        ("status", c.status),
+    ] {
+        if at.is_none() {
             return Err(ParseError::MissingColumn {
                 what: "show stat",
                 header: "CSV header",
@@ -275,7 +288,6 @@ pub fn parse_stat(text: &str) -> Result<Vec<StatRow>, ParseError> {
             });
         }
     }
-    let c = StatColumns::find(&cols);
     let mut rows = Vec::new();
     for line in lines {
         let f = csv_fields(line);

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::http1::{Failure, KeptGet, Plain, Progress};
 use super::SourceError;
 
 /// The answer to one probe.
@@ -79,3 +80,89 @@ pub async fn probe(
         latency: started.elapsed(),
     })
 }
+
+/// A probe that keeps its connection between rounds: a plain `http://` URL is asked with
+/// one write and one read on a kept-alive socket ([`super::http1`]); any other URL (https,
+/// credentials in it) through reqwest, as [`probe`]. What it reports is the same either
+/// way: the status, the time until the whole answer arrived, and the same sentences when
+/// it fails.
+#[derive(Default)]
+pub struct Prober {
+    /// The URL the plan was made for, and the plan (None: through reqwest).
+    plan: Option<(String, Option<Plain>)>,
+    conn: KeptGet,
+}
+
+impl Prober {
+    /// Probes `url` within `timeout`. A request lost with the kept connection (the other
+    /// end closed it while idle, the VIP moved) is sent once more on a fresh one.
+    pub async fn probe(
+        &mut self,
+        client: &reqwest::Client,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<Probe, SourceError> {
+        if self.plan.as_ref().is_none_or(|(u, _)| u != url) {
+            self.plan = Some((url.to_string(), Plain::parse(url)));
+            self.conn.reset();
+        }
+        let Some((_, Some(plain))) = &self.plan else {
+            return probe(client, url, timeout).await;
+        };
+        let started = Instant::now();
+        match once(&mut self.conn, plain, timeout, timeout).await {
+            Err(Retry) => {
+                let left = timeout.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(SourceError::Timeout(timeout));
+                }
+                match once(&mut self.conn, plain, left, timeout).await {
+                    Ok(r) => r,
+                    // A fresh connection is never stale.
+                    Err(Retry) => Err(SourceError::Http(
+                        "the connection closed before an answer".into(),
+                    )),
+                }
+            }
+            Ok(r) => r,
+        }
+    }
+}
+
+/// One exchange on `conn` within `within`; errors say `timeout`. Err(Retry): a kept
+/// connection was gone before any of the answer came.
+async fn once(
+    conn: &mut KeptGet,
+    plain: &Plain,
+    within: Duration,
+    timeout: Duration,
+) -> Result<Result<Probe, SourceError>, Retry> {
+    let started = Instant::now();
+    let mut progress = Progress::default();
+    let got = tokio::time::timeout(within, conn.get(plain, BODY_ENOUGH, &mut progress)).await;
+    let failed = |cause: SourceError| match progress.status {
+        Some(status) => SourceError::BodyStalled {
+            status,
+            timeout,
+            read: progress.read,
+            cause: Box::new(cause),
+        },
+        None => cause,
+    };
+    Ok(match got {
+        Ok(Ok(status)) => Ok(Probe {
+            status,
+            latency: started.elapsed(),
+        }),
+        Ok(Err(Failure::Stale)) => return Err(Retry),
+        Ok(Err(Failure::Connect(e))) => Err(SourceError::Connect(e.to_string())),
+        Ok(Err(Failure::Broken(why))) => Err(failed(SourceError::Http(why))),
+        Err(_) => {
+            conn.reset();
+            Err(failed(SourceError::Timeout(timeout)))
+        }
+    })
+}
+
+/// A kept connection was gone before any of the answer came.
+struct Retry;

@@ -8,6 +8,7 @@ pub mod audit;
 mod error;
 pub mod haproxy;
 pub mod health;
+pub mod http1;
 pub mod keepalived;
 pub mod nginx;
 pub mod nginx_plus;
