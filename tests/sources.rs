@@ -100,8 +100,12 @@ async fn a_runtime_api_that_accepts_but_stays_silent_times_out() {
     assert_eq!(err, "no answer within 300ms");
 }
 
-#[tokio::test]
-async fn a_trickling_server_is_cut_at_the_timeout() {
+/// Answers every request with `head`, then one byte of body every `every`, `bytes` times.
+async fn trickling_server(
+    head: &'static [u8],
+    every: Duration,
+    bytes: usize,
+) -> std::net::SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -109,18 +113,27 @@ async fn a_trickling_server_is_cut_at_the_timeout() {
             tokio::spawn(async move {
                 let mut buf = [0u8; 2048];
                 let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-                    .await;
-                for _ in 0..100_000 {
+                let _ = s.write_all(head).await;
+                for _ in 0..bytes {
                     if s.write_all(b"A").await.is_err() {
                         return;
                     }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(every).await;
                 }
             });
         }
     });
+    addr
+}
+
+#[tokio::test]
+async fn a_trickling_server_is_cut_at_the_timeout() {
+    let addr = trickling_server(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n",
+        Duration::from_millis(50),
+        100_000,
+    )
+    .await;
     let p = profile(
         &format!("kind = \"nginx\"\nstatus_url = \"http://{addr}/nginx_status\""),
         "400ms",
@@ -405,25 +418,12 @@ async fn a_kept_probe_fails_with_the_same_sentences() {
         .expect_err("closed");
     assert_eq!(e.to_string(), "the connection closed before an answer");
     // Headers, then a body that trickles: a stalled body, with what came.
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let trickle = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nab")
-                    .await;
-                for _ in 0..30 {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if s.write_all(b"c").await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    let trickle = trickling_server(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nab",
+        Duration::from_millis(100),
+        30,
+    )
+    .await;
     let e = prober
         .probe(&client, &format!("http://{trickle}/"), second)
         .await

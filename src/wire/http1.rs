@@ -388,30 +388,31 @@ mod tests {
     #[test]
     fn a_head_says_how_its_body_ends_and_whether_the_connection_stays() {
         let h = |s: &str| head(s.as_bytes()).ok().flatten().map(|h| (h.0, h.1, h.2));
-        assert_eq!(
-            h("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
-            Some((200, Framing::Length(2), true))
-        );
-        assert_eq!(
-            h("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"),
-            Some((200, Framing::Chunked, true))
-        );
-        assert_eq!(
-            h("HTTP/1.1 503 x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
-            Some((503, Framing::Length(0), false))
-        );
-        assert_eq!(
-            h("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n"),
-            Some((200, Framing::Length(2), false))
-        );
-        assert_eq!(
-            h("HTTP/1.1 200 OK\r\n\r\n"),
-            Some((200, Framing::Close, false))
-        );
-        assert_eq!(
-            h("HTTP/1.1 304 Not Modified\r\n\r\n"),
-            Some((304, Framing::None, true))
-        );
+        for (answer, expected) in [
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                (200, Framing::Length(2), true),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n",
+                (200, Framing::Chunked, true),
+            ),
+            (
+                "HTTP/1.1 503 x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                (503, Framing::Length(0), false),
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n",
+                (200, Framing::Length(2), false),
+            ),
+            ("HTTP/1.1 200 OK\r\n\r\n", (200, Framing::Close, false)),
+            (
+                "HTTP/1.1 304 Not Modified\r\n\r\n",
+                (304, Framing::None, true),
+            ),
+        ] {
+            assert_eq!(h(answer), Some(expected), "{answer:?}");
+        }
         assert_eq!(h("HTTP/1.1 200 OK\r\nContent-Le"), None);
         assert!(matches!(
             head(b"SSH-2.0-OpenSSH_9.2\r\n"),
