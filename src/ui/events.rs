@@ -46,5 +46,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         lines
     };
-    frame.render_widget(Paragraph::new(body).block(block), area);
+    // The lines only where they are: a paragraph styles its whole area first, and the
+    // log is mostly shorter than the pane.
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let rows = u16::try_from(body.len())
+        .unwrap_or(u16::MAX)
+        .min(inner.height);
+    frame.render_widget(
+        Paragraph::new(body),
+        Rect {
+            height: rows,
+            ..inner
+        },
+    );
 }
