@@ -102,6 +102,11 @@ pub struct UiState {
     /// The audit viewer shows the pair's shared log (every operator's actions), not the
     /// local one.
     pub audit_pair: bool,
+    /// Audit viewer scroll: lines back from the newest (0 shows the newest).
+    pub audit_scroll: usize,
+    /// How far back the last frame's audit list went, and how many lines it had room
+    /// for: scrolling stops where the oldest page is full.
+    pub audit_extent: std::cell::Cell<(usize, usize)>,
     /// `/` was pressed on a kept filter: it stays shown until the first character typed
     /// replaces it (Backspace edits it instead).
     pub filter_replace: bool,
@@ -239,6 +244,8 @@ impl App {
                 filter_replace: false,
                 audit_all: false,
                 audit_pair: false,
+                audit_scroll: 0,
+                audit_extent: std::cell::Cell::new((0, 1)),
                 sort: SortKey::Config,
                 descending: false,
                 selected_backend: None,
@@ -445,6 +452,7 @@ impl App {
             Action::Audit => return vec![Effect::LoadAudit],
             Action::AuditLoaded(lines) => {
                 self.audit = lines;
+                self.ui.audit_scroll = 0;
                 self.ui.mode = Mode::Audit;
             }
             Action::SharedAuditLoaded { lines, unread } => {
@@ -931,10 +939,34 @@ impl App {
             Mode::Audit => match key.code {
                 KeyCode::Char('a') => {
                     self.ui.audit_all = !self.ui.audit_all;
+                    self.ui.audit_scroll = 0;
+                    Vec::new()
+                }
+                // Back in time (up) and forward, as the event pane scrolls.
+                KeyCode::Up
+                | KeyCode::Down
+                | KeyCode::PageUp
+                | KeyCode::PageDown
+                | KeyCode::Home
+                | KeyCode::End
+                | KeyCode::Char('k' | 'j' | 'g' | 'G') => {
+                    let (oldest, page) = self.ui.audit_extent.get();
+                    let page = page.max(1);
+                    let now = self.ui.audit_scroll;
+                    self.ui.audit_scroll = match key.code {
+                        KeyCode::Up | KeyCode::Char('k') => now + 1,
+                        KeyCode::Down | KeyCode::Char('j') => now.saturating_sub(1),
+                        KeyCode::PageUp => now + page,
+                        KeyCode::PageDown => now.saturating_sub(page),
+                        KeyCode::Home | KeyCode::Char('g') => oldest,
+                        _ => 0,
+                    }
+                    .min(oldest);
                     Vec::new()
                 }
                 // The pair's log is read anew each time it is shown.
                 KeyCode::Char('p') => {
+                    self.ui.audit_scroll = 0;
                     self.ui.audit_pair = !self.ui.audit_pair;
                     if self.ui.audit_pair {
                         self.shared_audit = None;

@@ -627,6 +627,61 @@ fn read_only_refuses_the_shell_unless_the_profile_allows_it() {
     assert_eq!(a.update(key('s')), vec![Effect::Shell("10.77.0.11".into())]);
 }
 
+/// The whole screen at 120x30, as text.
+fn screen(a: &App) -> String {
+    let mut term =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).expect("terminal");
+    term.draw(|f| crate::ui::draw(f, a)).expect("draw");
+    format!("{:?}", term.backend().buffer())
+}
+
+#[test]
+fn the_audit_viewer_scrolls_back_to_the_oldest_line_and_no_further() {
+    let mut a = app();
+    // 60 actions, web0 the oldest: more than the viewer's 24 rows.
+    let lines: Vec<String> = (0..60)
+        .map(|i| {
+            format!(
+                r#"{{"time":"2026-11-26T10:{:02}:00.000+00:00","user":"ops","profile":"shop","action":"drain","target":"web{i}","result":"done"}}"#,
+                i
+            )
+        })
+        .collect();
+    a.update(key('A'));
+    a.update(Action::AuditLoaded(lines));
+    let shown = screen(&a);
+    assert!(
+        shown.contains("web59") && !shown.contains("web0 "),
+        "the newest first"
+    );
+    assert!(shown.contains("Audit log · 36 older (↑)"), "{shown}");
+    a.update(code(KeyCode::Up));
+    let shown = screen(&a);
+    assert!(
+        shown.contains("web35 ") && !shown.contains("web59"),
+        "{shown}"
+    );
+    assert!(shown.contains("scrolled back 1 (↓ newer)"));
+    a.update(code(KeyCode::Home));
+    let shown = screen(&a);
+    assert!(shown.contains("web0 ") && shown.contains("web23 ") && !shown.contains("web24"));
+    // Past the oldest page it stays put, and one key down moves at once.
+    a.update(code(KeyCode::PageUp));
+    a.update(code(KeyCode::Up));
+    assert_eq!(a.ui.audit_scroll, 36);
+    a.update(code(KeyCode::Down));
+    assert_eq!(a.ui.audit_scroll, 35);
+    a.update(code(KeyCode::End));
+    assert!(screen(&a).contains("web59"));
+    assert_eq!(
+        a.ui.mode,
+        Mode::Audit,
+        "scrolling does not close the viewer"
+    );
+    a.update(code(KeyCode::Esc));
+    assert_eq!(a.ui.mode, Mode::Normal);
+}
+
 #[test]
 fn the_audit_viewer_shows_this_cluster_and_a_toggles_every_cluster() {
     let mut a = app();
@@ -639,12 +694,6 @@ fn the_audit_viewer_shows_this_cluster_and_a_toggles_every_cluster() {
     a.update(Action::AuditLoaded(vec![line("shop"), line("other")]));
     assert_eq!(a.ui.mode, Mode::Audit);
     assert!(!a.ui.audit_all, "this cluster's lines first");
-    let screen = |a: &App| {
-        let mut term =
-            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).expect("terminal");
-        term.draw(|f| crate::ui::draw(f, a)).expect("draw");
-        format!("{:?}", term.backend().buffer())
-    };
     let mine = screen(&a);
     assert!(mine.contains("shop (a: every cluster)") && !mine.contains("other"));
     a.update(key('a'));
@@ -667,12 +716,6 @@ fn p_in_the_audit_viewer_reads_the_pairs_shared_log_naming_each_operator() {
     a.update(Action::AuditLoaded(vec![line("ana", "admin1", "shop")]));
     assert_eq!(a.update(key('p')), vec![Effect::LoadSharedAudit]);
     assert_eq!(a.ui.mode, Mode::Audit, "p toggles, it does not close");
-    let screen = |a: &App| {
-        let mut term =
-            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).expect("terminal");
-        term.draw(|f| crate::ui::draw(f, a)).expect("draw");
-        format!("{:?}", term.backend().buffer())
-    };
     assert!(screen(&a).contains("reading the pair's shared audit log"));
     a.update(Action::SharedAuditLoaded {
         lines: vec![

@@ -1,6 +1,7 @@
 //! The audit log viewer: the newest actions, one line each (time, user, action, target,
 //! result and why) — this cluster's by default, every cluster's after `a`, the pair's
-//! shared log (every operator's actions, named user@host) after `p`.
+//! shared log (every operator's actions, named user@host) after `p`; scrolled back with
+//! the arrows, page keys, Home and End.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -41,6 +42,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         _ => Vec::new(),
     };
     let room = room.saturating_sub(unread.len());
+    // Scrolled back, the oldest page is still a full page.
+    let oldest = entries.len().saturating_sub(room);
+    app.ui.audit_extent.set((oldest, room));
+    let scroll = app.ui.audit_scroll.min(oldest);
     let lines: Vec<Line> = if pair && app.shared_audit.is_none() {
         vec![Line::from(Span::styled(
             "reading the pair's shared audit log…",
@@ -49,11 +54,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else if entries.is_empty() {
         vec![Line::from(Span::styled("no actions recorded yet", t.muted))]
     } else {
-        entries
+        entries[oldest - scroll..entries.len() - scroll]
             .iter()
-            .rev()
-            .take(room)
-            .rev()
             .map(|v| {
                 let get = |k: &str| {
                     crate::text::clip(&crate::text::sentence(v[k].as_str().unwrap_or("")), 60)
@@ -123,13 +125,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         (format!("{} (a: every cluster)", app.profile_name), path)
     };
+    // Where the list is, when it does not all fit.
+    let place = if scroll > 0 {
+        format!(" · scrolled back {scroll} (↓ newer)")
+    } else if oldest > 0 {
+        format!(" · {oldest} older (↑)")
+    } else {
+        String::new()
+    };
     let lines: Vec<Line> = unread.into_iter().chain(lines).collect();
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).block(pane(
             app,
             crate::text::clip(
-                &format!("Audit log · {whose} · {path}"),
+                &format!("Audit log{place} · {whose} · {path}"),
                 usize::from(popup.width.saturating_sub(4)),
             ),
             None,
