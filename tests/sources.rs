@@ -442,3 +442,23 @@ async fn a_kept_probe_fails_with_the_same_sentences() {
         .expect_err("not http");
     assert!(e.to_string().starts_with("not an HTTP answer"), "{e}");
 }
+
+#[tokio::test]
+async fn a_redirect_is_an_answer_for_both_probes() {
+    // Followed, it would lead to a refused port; as the balancers' checks do, it counts.
+    let moved =
+        "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/elsewhere\r\nContent-Length: 0\r\n\r\n";
+    let (addr, _) = scripted_server(vec![moved, moved]).await;
+    let url = format!("http://{addr}/");
+    let second = Duration::from_secs(1);
+    let client = lbdeck::wire::http_client(second);
+    let kept = lbdeck::wire::health::Prober::default()
+        .probe(&client, &url, second)
+        .await
+        .expect("kept probe");
+    let once = lbdeck::wire::health::probe(&client, &url, second)
+        .await
+        .expect("one-shot probe");
+    assert_eq!((kept.status, once.status), (302, 302));
+    assert!(kept.healthy() && once.healthy());
+}

@@ -34,6 +34,8 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .timeout(timeout)
         .connect_timeout(timeout)
         .no_proxy()
+        // A 3xx is an answer: health checks count it healthy, as the balancers' own do.
+        .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(2)
         .user_agent(concat!("lbdeck/", env!("CARGO_PKG_VERSION")));
     match tls() {
