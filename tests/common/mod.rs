@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 static N: AtomicUsize = AtomicUsize::new(0);
 
-/// A tmux session on a private server socket; killed on drop.
+/// A tmux session on a server of its own; the server is killed on drop. (Sessions that
+/// shared one server raced it: killing the last one makes the server exit, and a session
+/// started meanwhile could reach the exiting server and fail.)
 pub struct Tmux {
     socket: String,
     session: String,
@@ -17,8 +19,9 @@ pub struct Tmux {
 impl Tmux {
     /// Starts `command` (a shell line) in a detached session of `w`×`h`.
     pub fn start(command: &str, w: u16, h: u16) -> Tmux {
-        let socket = format!("lbdeck-test-{}", std::process::id());
-        let session = format!("s{}", N.fetch_add(1, Ordering::SeqCst));
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let socket = format!("lbdeck-test-{}-{n}", std::process::id());
+        let session = format!("s{n}");
         let t = Tmux { socket, session };
         let status = t
             .cmd()
@@ -132,10 +135,7 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = self
-            .cmd()
-            .args(["kill-session", "-t", &self.session])
-            .status();
+        let _ = self.cmd().arg("kill-server").status();
     }
 }
 
