@@ -310,10 +310,12 @@ const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 async fn a_kept_probe_asks_every_round_on_one_connection() {
     let chunked =
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n3;x=1\r\nyes\r\n0\r\n\r\n";
+    // Early hints and the answer in one write: the answer is read from what is left.
+    let hinted = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     let (addr, conns) = scripted_server(vec![
         OK,
         chunked,
-        OK,
+        hinted,
         "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy",
     ])
     .await;

@@ -137,25 +137,14 @@ impl KeptGet {
             return Err(stale(e.to_string()));
         }
         buf.clear();
-        // The head; informational answers (1xx) come before the real one.
+        // The head; informational answers (1xx, e.g. 103 Early Hints) come before the real
+        // one, and what follows them may already be in the buffer.
+        let mut answered = false;
         let (status, framing, keep, head_len) = loop {
-            let got = stream.read_buf(&mut buf).await;
-            match got {
-                Ok(0) if buf.is_empty() => {
-                    return Err(stale("the connection closed before an answer".into()))
-                }
-                Ok(0) => {
-                    return Err(Failure::Broken(
-                        "the connection closed in the middle of the answer's head".into(),
-                    ))
-                }
-                Ok(_) => {}
-                Err(e) if buf.is_empty() => return Err(stale(e.to_string())),
-                Err(e) => return Err(Failure::Broken(e.to_string())),
-            }
             match head(&buf)? {
                 Some(h) if (100..200).contains(&h.0) => {
                     buf.drain(..h.3);
+                    continue;
                 }
                 Some(h) => break h,
                 None if buf.len() > HEAD_MAX => {
@@ -165,6 +154,19 @@ impl KeptGet {
                     )))
                 }
                 None => {}
+            }
+            match stream.read_buf(&mut buf).await {
+                Ok(0) if !answered => {
+                    return Err(stale("the connection closed before an answer".into()))
+                }
+                Ok(0) => {
+                    return Err(Failure::Broken(
+                        "the connection closed in the middle of the answer's head".into(),
+                    ))
+                }
+                Ok(_) => answered = true,
+                Err(e) if !answered => return Err(stale(e.to_string())),
+                Err(e) => return Err(Failure::Broken(e.to_string())),
             }
         };
         progress.status = Some(status);
