@@ -176,6 +176,9 @@ pub struct App {
     /// A drain in progress: the backend and when it was confirmed, until its sessions
     /// reach 0.
     pub draining: Option<(String, Instant)>,
+    /// Esc has offered to undo the drain being watched: the next Esc does what it does
+    /// otherwise (back to the fleet), not offer it again.
+    pub undo_offered: bool,
     /// The profile the console watches (what operations are planned against).
     pub profile: Profile,
     /// The balancer this console last failed over from (until failed back).
@@ -265,6 +268,7 @@ impl App {
             read_only: false,
             confirm: None,
             draining: None,
+            undo_offered: false,
             failed_over: None,
             running: None,
             quit_asked: false,
@@ -765,6 +769,7 @@ impl App {
                 ServerChange::Drain | ServerChange::Maint if done => {
                     self.cluster.drained.insert(backend.clone());
                     self.draining = Some((backend.clone(), self.now));
+                    self.undo_offered = false;
                 }
                 ServerChange::Ready => {
                     if done {
@@ -804,8 +809,17 @@ impl App {
             DrainSignal::Requests(r) => format!("{r:.1} req/s in the access logs"),
             DrainSignal::Nothing => "nothing to count".into(),
         };
+        // Once Esc has offered the undo, the undrain key does it.
+        let undo = if self.undo_offered {
+            self.keymap
+                .keys_for(&Action::Undrain)
+                .first()
+                .map_or_else(|| "undrain".to_string(), |k| k.to_string())
+        } else {
+            "Esc".to_string()
+        };
         Some(format!(
-            "draining {name} (Esc undoes): {left} after {secs:.0} s"
+            "draining {name} ({undo} undoes): {left} after {secs:.0} s"
         ))
     }
 
@@ -1051,9 +1065,11 @@ impl App {
                     self.say("the roll stops once the current backend is back in rotation".into());
                     return vec![Effect::StopRoll];
                 }
-                // Esc during a drain offers to undo it.
-                if key.code == KeyCode::Esc && !self.read_only {
+                // Esc during a drain offers to undo it, once: declined, Esc goes back to
+                // doing what it does (in a fleet, back to the overview).
+                if key.code == KeyCode::Esc && !self.read_only && !self.undo_offered {
                     if let Some((target, _)) = self.draining.clone() {
+                        self.undo_offered = true;
                         return self.ask(Operation::ready(&target));
                     }
                 }

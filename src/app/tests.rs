@@ -496,6 +496,31 @@ fn esc_during_a_drain_offers_to_undo_it() {
 }
 
 #[test]
+fn esc_offers_the_undo_once_then_goes_back_to_the_fleet() {
+    let mut a = app();
+    a.in_fleet = true;
+    feed(&mut a, Instant::now());
+    a.update(acted(Operation::drain("web2"), "web2", Outcome::Done));
+    assert!(a.draining.is_some(), "the drain is watched");
+    a.update(code(KeyCode::Esc));
+    assert!(a.confirm.is_some(), "the first Esc offers the undo");
+    // Declined: the drain goes on, and the status line names the key that undoes it now.
+    a.update(code(KeyCode::Esc));
+    assert!(a.confirm.is_none() && a.draining.is_some());
+    assert!(
+        a.drain_progress()
+            .is_some_and(|p| p.starts_with("draining web2 (r undoes): ")),
+        "{:?}",
+        a.drain_progress()
+    );
+    assert_eq!(a.update(code(KeyCode::Esc)), vec![Effect::Back]);
+    // A new drain offers its own undo again.
+    a.update(acted(Operation::drain("web3"), "web3", Outcome::Done));
+    a.update(code(KeyCode::Esc));
+    assert!(a.confirm.is_some());
+}
+
+#[test]
 fn read_only_refuses_failover_and_failback_too() {
     let mut a = app();
     a.read_only = true;
