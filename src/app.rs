@@ -811,10 +811,7 @@ impl App {
         };
         // Once Esc has offered the undo, the undrain key does it.
         let undo = if self.undo_offered {
-            self.keymap
-                .keys_for(&Action::Undrain)
-                .first()
-                .map_or_else(|| "undrain".to_string(), |k| k.to_string())
+            self.keymap.hint(&Action::Undrain)
         } else {
             "Esc".to_string()
         };

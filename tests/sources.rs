@@ -331,6 +331,21 @@ async fn a_kept_probe_asks_every_round_on_one_connection() {
     assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
+/// Three rounds of `prober` on `url`: each round's status, or its sentence.
+async fn three_rounds(
+    prober: &mut lbdeck::wire::health::Prober,
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Vec<Result<u16, String>> {
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let p = prober.probe(client, url, timeout).await;
+        out.push(p.map(|p| p.status).map_err(|e| e.to_string()));
+    }
+    out
+}
+
 #[tokio::test]
 async fn a_kept_probe_connects_anew_when_the_server_says_close_or_drops_it() {
     let close = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
@@ -338,35 +353,29 @@ async fn a_kept_probe_connects_anew_when_the_server_says_close_or_drops_it() {
     let client = lbdeck::wire::http_client(Duration::from_secs(1));
     let mut prober = lbdeck::wire::health::Prober::default();
     let url = format!("http://{addr}/");
-    for _ in 0..3 {
-        let p = prober.probe(&client, &url, Duration::from_secs(1)).await;
-        assert_eq!(p.map(|p| p.status).map_err(|e| e.to_string()), Ok(200));
-    }
+    assert_eq!(
+        three_rounds(&mut prober, &client, &url, Duration::from_secs(1)).await,
+        [Ok(200), Ok(200), Ok(200)]
+    );
     assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 3);
     // Dropped without a word after one answer (no `close`): the next round's request on
     // the dead connection is sent again on a fresh one, and is not an outage.
     let (addr, conns) = scripted_server(vec![OK]).await;
     let url = format!("http://{addr}/");
-    for round in 0..3 {
-        let p = prober.probe(&client, &url, Duration::from_secs(1)).await;
-        assert_eq!(
-            p.map(|p| p.status).map_err(|e| e.to_string()),
-            Ok(200),
-            "round {round}"
-        );
-    }
+    assert_eq!(
+        three_rounds(&mut prober, &client, &url, Duration::from_secs(1)).await,
+        [Ok(200), Ok(200), Ok(200)],
+        "a fresh request answers every round"
+    );
     assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 3);
     // Reset (as the old MASTER does after a VIP move): the same.
     let addr = resetting_server().await;
     let url = format!("http://{addr}/");
-    for round in 0..3 {
-        let p = prober.probe(&client, &url, Duration::from_secs(2)).await;
-        assert_eq!(
-            p.map(|p| p.status).map_err(|e| e.to_string()),
-            Ok(200),
-            "round {round}"
-        );
-    }
+    assert_eq!(
+        three_rounds(&mut prober, &client, &url, Duration::from_secs(2)).await,
+        [Ok(200), Ok(200), Ok(200)],
+        "a fresh request answers every round"
+    );
 }
 
 #[tokio::test]

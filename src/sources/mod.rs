@@ -211,9 +211,11 @@ impl Target {
         kept: Option<&mut Kept>,
         pool: Option<&crate::ssh::Pool>,
     ) -> SourceUpdate {
+        // Without kept state (a one-off poll) a probe connects for this answer only.
+        let mut fresh = health::Prober::default();
         let (mut session, prober) = match kept {
-            Some(k) => (Some(&mut k.session), Some(&mut k.prober)),
-            None => (None, None),
+            Some(k) => (Some(&mut k.session), &mut k.prober),
+            None => (None, &mut fresh),
         };
         match self {
             Target::Balancer {
@@ -256,10 +258,7 @@ impl Target {
                 }
             }
             Target::Health { index, url } => {
-                let result = match prober {
-                    Some(p) => p.probe(client, url, timeout).await,
-                    None => health::probe(client, url, timeout).await,
-                };
+                let result = prober.probe(client, url, timeout).await;
                 SourceUpdate::Health {
                     index: *index,
                     at: Instant::now(),
@@ -267,10 +266,7 @@ impl Target {
                 }
             }
             Target::Vip { url } => {
-                let result = match prober {
-                    Some(p) => p.probe(client, url, timeout).await,
-                    None => health::probe(client, url, timeout).await,
-                };
+                let result = prober.probe(client, url, timeout).await;
                 SourceUpdate::Vip {
                     at: Instant::now(),
                     result,

@@ -98,11 +98,6 @@ pub struct KeptGet {
 }
 
 impl KeptGet {
-    /// A connection is open, to be used by the next [`KeptGet::get`].
-    pub fn is_open(&self) -> bool {
-        self.conn.is_some()
-    }
-
     /// Drops the connection (an exchange was cut off); the next get connects anew.
     pub fn reset(&mut self) {
         self.conn = None;
